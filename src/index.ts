@@ -1,0 +1,2 @@
+// Public entry point of the fennec-mqtt package.
+export * from './errors/index.js';
