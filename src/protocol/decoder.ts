@@ -1,0 +1,130 @@
+/**
+ * Streaming MQTT decoder: feed it chunks of any size and it calls back with whole packets.
+ * The remaining length is checked against the maximum packet size as soon as the fixed header
+ * is read, before any of the body is buffered, so a peer announcing 256 MB costs nothing.
+ */
+import { MAX_PACKET_SIZE, type ProtocolVersion } from './constants.js';
+import { MalformedPacketError, PacketTooLargeError } from './errors.js';
+import type { Packet } from './packets.js';
+import { Reader } from './reader.js';
+import { checkFixedHeader, decodeBody } from './decode-body.js';
+import { FennecError } from '../errors/index.js';
+
+/** Options of a Decoder. */
+export interface DecoderOptions {
+  /** Largest packet accepted, in bytes, fixed header included. Default: the protocol's limit, 268,435,460. */
+  maximumPacketSize?: number;
+  /** Version used for packets other than CONNECT. A decoded CONNECT sets it. Default: unset (read as 4). */
+  protocolVersion?: ProtocolVersion;
+}
+
+/** Called with each whole packet, in order. */
+export type PacketSink = (packet: Packet) => void;
+
+/**
+ * Turns a byte stream into packets. Once it has thrown (a MalformedPacketError, ProtocolError,
+ * PacketTooLargeError or UnsupportedProtocolError) it is failed and throws the same error again;
+ * the connection is expected to close.
+ */
+export class Decoder {
+  /** Version of the peer's protocol; set by a decoded CONNECT, or by the client before it connects. */
+  protocolVersion: ProtocolVersion | undefined;
+  /** Largest packet accepted, in bytes, fixed header included. */
+  maximumPacketSize: number;
+
+  private readonly reader = new Reader();
+  /** Bytes of an incomplete packet, from its first byte. */
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  /** Total size of the incomplete packet, or -1 while its fixed header is incomplete. */
+  private expected = -1;
+  private failure: FennecError | undefined;
+
+  constructor(options: DecoderOptions = {}) {
+    this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
+    this.protocolVersion = options.protocolVersion;
+  }
+
+  /** Bytes held for a packet that has not fully arrived. */
+  get bufferedBytes(): number {
+    return this.partsLength;
+  }
+
+  /**
+   * Decodes every whole packet in `chunk` (together with bytes held from earlier chunks) and
+   * passes each to `onPacket`. An exception thrown by `onPacket` propagates and drops the rest
+   * of the chunk.
+   */
+  feed(chunk: Buffer, onPacket: PacketSink): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (chunk.length === 0) return;
+    let data = chunk;
+    if (this.partsLength > 0) {
+      this.parts.push(chunk);
+      this.partsLength += chunk.length;
+      if (this.expected >= 0 && this.partsLength < this.expected) return;
+      data = Buffer.concat(this.parts, this.partsLength);
+      this.parts = [];
+      this.partsLength = 0;
+      this.expected = -1;
+    }
+    this.process(data, onPacket);
+  }
+
+  private process(buf: Buffer, onPacket: PacketSink): void {
+    let offset = 0;
+    const length = buf.length;
+    while (offset < length) {
+      let packet: Packet;
+      try {
+        const first = buf[offset]!;
+        // Remaining Length: a Variable Byte Integer of at most four bytes [MQTT-1.5.5-1].
+        let remaining = 0;
+        let multiplier = 1;
+        let i = offset + 1;
+        let complete = false;
+        while (i < length && i <= offset + 4) {
+          const byte = buf[i++]!;
+          remaining += (byte & 0x7f) * multiplier;
+          if ((byte & 0x80) === 0) {
+            if (byte === 0 && i - offset > 2)
+              throw new MalformedPacketError('remaining length is not minimally encoded');
+            complete = true;
+            break;
+          }
+          multiplier *= 128;
+        }
+        if (!complete) {
+          if (i > offset + 4) throw new MalformedPacketError('remaining length is longer than four bytes');
+          this.hold(buf, offset, -1);
+          return;
+        }
+        const headerLength = i - offset;
+        const total = headerLength + remaining;
+        if (total > this.maximumPacketSize) throw new PacketTooLargeError(total, this.maximumPacketSize);
+        if (offset + total > length) {
+          // Checked now, so a packet of a reserved type or with bad flags is refused before its body arrives.
+          checkFixedHeader(first, this.protocolVersion);
+          this.hold(buf, offset, total);
+          return;
+        }
+        this.reader.reset(buf, offset + headerLength, offset + total);
+        packet = decodeBody(first, this.reader, this.protocolVersion);
+        if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;
+        offset += total;
+      } catch (err) {
+        if (err instanceof FennecError) this.failure = err;
+        throw err;
+      }
+      onPacket(packet);
+    }
+  }
+
+  private hold(buf: Buffer, offset: number, expected: number): void {
+    // A view, not a copy: Node never reuses a chunk it has handed to a 'data' listener.
+    const rest = buf.subarray(offset);
+    this.parts = [rest];
+    this.partsLength = rest.length;
+    this.expected = expected;
+  }
+}
