@@ -1,3 +1,29 @@
-// The `fennec` command line.
-console.error('fennec: the broker is not built yet');
-process.exitCode = 1;
+/**
+ * The `fennec` command line. Each subcommand lives in its own file; errors are one line on
+ * stderr and a documented exit code (docs/cli.md).
+ */
+import { Command, CommanderError } from 'commander';
+import { brokerCommand } from './broker.js';
+import { ExitCode, CliError } from './errors.js';
+
+const program = new Command('fennec')
+  .description('Fennec: an MQTT broker, client and toolkit')
+  .showHelpAfterError(false)
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+program.addCommand(brokerCommand());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its one-line message; help and version exit with 0.
+    process.exitCode = err.exitCode === 0 ? 0 : ExitCode.Usage;
+  } else if (err instanceof CliError) {
+    process.stderr.write(`fennec: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else {
+    process.stderr.write(`fennec: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = ExitCode.Software;
+  }
+}

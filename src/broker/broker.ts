@@ -1,0 +1,223 @@
+/**
+ * The Broker: the composition root. It owns the sessions, the topic index and the retained
+ * messages, accepts connections from its listener (or from any Duplex given to `handle`),
+ * and routes messages.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { FennecError } from '../errors/index.js';
+import type { QoS, Subscription } from '../protocol/index.js';
+import { RetainedIndex, TopicIndex } from '../topic/index.js';
+import type { Message } from '../session/message.js';
+import { Session, type SubscriptionOptions } from '../session/session.js';
+import type { ConnectionState } from './connection.js';
+import { Connection, type PeerInfo } from './connection.js';
+import type { BrokerHooks, ClientInfo } from './hooks.js';
+import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
+import { route, type Subscriber } from './router.js';
+
+/** Typed events of a Broker; observations only, in the past tense. */
+export interface BrokerEvents {
+  clientConnected: [client: ClientInfo & { sessionPresent: boolean }];
+  clientDisconnected: [client: ClientInfo];
+  subscribed: [client: ClientInfo, subscriptions: Subscription[]];
+  unsubscribed: [client: ClientInfo, topicFilters: string[]];
+  published: [message: Message];
+}
+
+/** Counters of what the broker did; exported for metrics. */
+export interface BrokerCounters {
+  messagesReceived: number;
+  messagesRouted: number;
+  /** Messages dropped for a session because its queue was full, it read too slowly, or it was offline (QoS 0). */
+  messagesDropped: number;
+  connectionsAccepted: number;
+  protocolErrors: number;
+}
+
+export class Broker extends EventEmitter<BrokerEvents> {
+  readonly options: ResolvedBrokerOptions;
+  readonly hooks: BrokerHooks;
+  readonly log: Logger;
+  /** Every session, connected or not, by client id. */
+  readonly sessions = new Map<string, Session>();
+  /** The connected client of each client id. */
+  readonly clients = new Map<string, Connection>();
+  readonly subscriptions = new TopicIndex<Subscriber>();
+  readonly retained = new RetainedIndex<Message>();
+  readonly counters: BrokerCounters = {
+    messagesReceived: 0,
+    messagesRouted: 0,
+    messagesDropped: 0,
+    connectionsAccepted: 0,
+    protocolErrors: 0,
+  };
+
+  private readonly connections = new Set<Connection>();
+  private server: Server | undefined;
+  private closing = false;
+
+  constructor(options: BrokerOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.hooks = options.hooks ?? {};
+    this.log = options.logger ?? pino({ level: 'silent' });
+  }
+
+  /** Starts the TCP listener; resolves with the address it listens on. */
+  async listen(): Promise<{ host: string; port: number }> {
+    if (this.server !== undefined) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
+    // Writes are batched per turn of the event loop, so Nagle's algorithm would only add delay.
+    const server = createServer({ noDelay: true }, (socket: Socket) => {
+      this.handle(socket, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        this.server = undefined;
+        const code = err.code === 'EADDRINUSE' ? 'ERR_ADDRESS_IN_USE' : 'ERR_LISTEN';
+        reject(
+          new FennecError(code, `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      };
+      server.once('error', onError);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    this.log.info({ host: address.address, port: address.port }, 'listening');
+    return { host: address.address, port: address.port };
+  }
+
+  /** Accepts a connection from any transport: a Duplex and what is known of the peer. */
+  handle(stream: Duplex, peer: PeerInfo = {}): Connection {
+    const connection = new Connection(this, stream, peer);
+    this.counters.connectionsAccepted++;
+    this.connections.add(connection);
+    if (this.closing) connection.close('server shutting down');
+    return connection;
+  }
+
+  /** Stops listening, closes every connection (5.0 clients get DISCONNECT 0x8B) and resolves when done. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const server = this.server;
+    this.server = undefined;
+    const closed = server === undefined ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
+    for (const connection of this.connections) connection.close('server shutting down', 0x8b);
+    await closed;
+  }
+
+  /** Routes a message to every matching subscriber and updates retained messages. */
+  publish(message: Message): number {
+    this.counters.messagesReceived++;
+    if (message.retain) {
+      // [MQTT-3.3.1-10] [MQTT-3.3.1-11] (3.1.1) [MQTT-3.3.1-6] [MQTT-3.3.1-7] (5.0): an empty retained
+      // payload removes the retained message and is not stored
+      if (message.payload.length === 0) this.retained.delete(message.topic);
+      // [MQTT-3.3.1-5] (both) store it, replacing the previous one; [MQTT-3.3.1-7] (3.1.1) QoS 0 too
+      else this.retained.set(message.topic, message);
+    }
+    const count = route(this.subscriptions, message);
+    this.counters.messagesRouted += count;
+    if (this.listenerCount('published') > 0) this.emit('published', message);
+    return count;
+  }
+
+  /**
+   * The session of `clientId`: resumed, or new when there is none or `cleanStart` discards it
+   * [MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.1.2-6] (both versions). `endsWithConnection` is 3.1.1's
+   * Clean Session, or a 5.0 Session Expiry Interval of 0. Reports whether a session was present.
+   */
+  openSession(
+    clientId: string,
+    cleanStart: boolean,
+    endsWithConnection: boolean,
+  ): { session: Session; sessionPresent: boolean } {
+    const existing = this.sessions.get(clientId);
+    if (existing !== undefined && !cleanStart) {
+      existing.clean = endsWithConnection;
+      return { session: existing, sessionPresent: true };
+    }
+    if (existing !== undefined) this.endSession(existing);
+    const session = new Session(clientId, endsWithConnection, {
+      maxInflightMessages: this.options.maxInflightMessages,
+      maxQueuedMessages: this.options.maxQueuedMessages,
+    });
+    this.sessions.set(clientId, session);
+    return { session, sessionPresent: false };
+  }
+
+  /** Ends a session: its subscriptions and messages are gone. Retained messages are not session state [MQTT-3.1.2-7]. */
+  endSession(session: Session): void {
+    for (const filter of session.subscriptions.keys()) this.subscriptions.remove(filter, session.clientId);
+    session.subscriptions.clear();
+    session.clearMessages();
+    this.counters.messagesDropped += sumDropped(session);
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+  }
+
+  /** Adds or replaces a subscription [MQTT-3.8.4-3]; returns whether it existed before. */
+  addSubscription(session: Session, topicFilter: string, options: SubscriptionOptions): boolean {
+    const existed = session.subscriptions.has(topicFilter);
+    session.subscriptions.set(topicFilter, options);
+    this.subscriptions.add(topicFilter, session.clientId, { session, options });
+    return existed;
+  }
+
+  /** Removes a subscription; returns whether it existed. */
+  removeSubscription(session: Session, topicFilter: string): boolean {
+    if (!session.subscriptions.delete(topicFilter)) return false;
+    this.subscriptions.remove(topicFilter, session.clientId);
+    return true;
+  }
+
+  /** Called by a connection once its socket has closed. */
+  connectionClosed(connection: Connection): void {
+    this.connections.delete(connection);
+    const { session, will } = connection;
+    if (this.clients.get(connection.clientId) === connection) this.clients.delete(connection.clientId);
+    if (session !== undefined) {
+      session.detach(connection);
+      if (session.clean && this.clients.get(session.clientId) === undefined) this.endSession(session);
+    }
+    if (connection.wasActive) {
+      // [MQTT-3.1.2-8] (3.1.1): the will goes out when the connection ends without DISCONNECT;
+      // [MQTT-3.1.2-16] [MQTT-3.1.2-17] with the retain flag it was given
+      if (will !== undefined) {
+        connection.will = undefined;
+        this.publish({
+          topic: will.topic,
+          payload: will.payload,
+          qos: will.qos,
+          retain: will.retain,
+          properties: undefined,
+          publisherId: connection.clientId,
+          receivedAt: Date.now(),
+        });
+      }
+      this.emit('clientDisconnected', connection.info);
+    }
+  }
+
+  /** Number of open network connections. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** The connection state of `clientId`, for tests and the admin API. */
+  clientState(clientId: string): ConnectionState | undefined {
+    return this.clients.get(clientId)?.state;
+  }
+}
+
+function sumDropped(session: Session): number {
+  const d = session.dropped;
+  return d['queue-full'] + d['slow-reader'] + d['offline-qos0'];
+}

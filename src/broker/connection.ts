@@ -1,0 +1,308 @@
+/**
+ * One network connection: turns bytes into packets, keeps the connection's single state,
+ * enforces the connect timeout and keep-alive, batches writes per turn of the event loop,
+ * and is the one place where any error becomes a CONNACK or DISCONNECT code and a close.
+ */
+import type { Duplex } from 'node:stream';
+import {
+  ConnectReturnCode,
+  Decoder,
+  encode,
+  encodePublish,
+  PacketTooLargeError,
+  ReasonCode,
+  UnsupportedProtocolError,
+  type Packet,
+  type ProtocolVersion,
+  type PublishPacket,
+  type Will,
+} from '../protocol/index.js';
+import { FennecError, toFennecError } from '../errors/index.js';
+import type { Delivery } from '../session/message.js';
+import type { Session, SessionSink } from '../session/session.js';
+import type { ClientInfo } from './hooks.js';
+import { dispatch } from './handlers/index.js';
+import type { Broker } from './broker.js';
+
+/** The one state of a connection; changed only by Connection.setState. */
+export const ConnectionState = {
+  AwaitingConnect: 'awaiting-connect',
+  Authenticating: 'authenticating',
+  Active: 'active',
+  Closing: 'closing',
+  Closed: 'closed',
+} as const;
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+/** What the transport knows of the peer. */
+export interface PeerInfo {
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+}
+
+export class Connection implements SessionSink {
+  state: ConnectionState = ConnectionState.AwaitingConnect;
+  /** Protocol version of the peer, known once CONNECT is read. */
+  version: ProtocolVersion = 4;
+  clientId = '';
+  username: string | undefined;
+  session: Session | undefined;
+  will: Will | undefined;
+  /** Keep-alive in seconds (0: none). */
+  keepAlive = 0;
+  /** The client's Receive Maximum (5.0), 65,535 when it gave none. */
+  clientReceiveMaximum = 65_535;
+  /** Set once CONNACK accepted the client: only then do a will and a disconnect event follow. */
+  wasActive = false;
+  readonly decoder: Decoder;
+  readonly peer: PeerInfo;
+
+  private lastActivity = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private corked = false;
+  /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
+  private backlog: Packet[] | undefined;
+  private readonly onPacket = (packet: Packet): void => this.receive(packet);
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.stream.uncork();
+  };
+
+  constructor(
+    readonly broker: Broker,
+    readonly stream: Duplex,
+    peer: PeerInfo,
+  ) {
+    this.peer = peer;
+    this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', (err: Error) => this.onStreamError(err));
+    stream.on('close', () => this.onClose());
+    stream.on('drain', () => this.onDrain());
+    // A socket that sends no CONNECT in time is closed.
+    this.timer = setTimeout(() => this.close('connect timeout'), broker.options.connectTimeoutMs);
+  }
+
+  /** Who this client is, for hooks and events. */
+  get info(): ClientInfo {
+    return {
+      clientId: this.clientId,
+      username: this.username,
+      remoteAddress: this.peer.remoteAddress,
+      protocolVersion: this.version,
+    };
+  }
+
+  /** Changes the state; the only place that does. */
+  setState(next: ConnectionState): void {
+    this.state = next;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    this.lastActivity = Date.now();
+    try {
+      this.decoder.feed(chunk, this.onPacket);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private receive(packet: Packet): void {
+    if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    if (this.backlog !== undefined) {
+      this.backlog.push(packet);
+      return;
+    }
+    const pending = dispatch(this, packet);
+    if (pending !== undefined) this.wait(pending);
+  }
+
+  /** Holds later packets (and stops reading) until an asynchronous handler has finished. */
+  private wait(pending: Promise<void>): void {
+    this.backlog = [];
+    this.stream.pause();
+    pending.then(
+      () => {
+        const backlog = this.backlog ?? [];
+        this.backlog = undefined;
+        for (let i = 0; i < backlog.length; i++) {
+          if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+          const next = dispatch(this, backlog[i]!);
+          if (next !== undefined) {
+            this.wait(next);
+            this.backlog!.push(...backlog.slice(i + 1));
+            return;
+          }
+        }
+        if (this.state !== ConnectionState.Closed) this.stream.resume();
+      },
+      (err: unknown) => {
+        this.backlog = undefined;
+        this.fail(err);
+      },
+    );
+  }
+
+  /** Starts keep-alive supervision: a client silent for 1.5 x keepAlive is disconnected. */
+  startKeepAlive(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.keepAlive === 0) return;
+    const limitMs = this.keepAlive * 1500;
+    const check = (): void => {
+      const idle = Date.now() - this.lastActivity;
+      // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0): nothing for 1.5 x Keep Alive closes the connection
+      if (idle >= limitMs) {
+        this.close('keep-alive timeout', ReasonCode.KeepAliveTimeout);
+        return;
+      }
+      this.timer = setTimeout(check, limitMs - idle);
+    };
+    this.timer = setTimeout(check, limitMs);
+  }
+
+  /** Writes an encoded packet; writes of one turn of the event loop leave in one system call. */
+  write(buf: Buffer): void {
+    if (this.state === ConnectionState.Closed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
+    }
+    this.stream.write(buf);
+    // A client that does not read what it is sent stops being read from: TCP then slows its publishing.
+    if (this.stream.writableLength > this.broker.options.maxOutgoingBufferBytes && !this.stream.isPaused()) {
+      if (this.backlog === undefined) this.stream.pause();
+    }
+  }
+
+  /** Encodes and writes a packet in this connection's protocol version. */
+  send(packet: Packet): void {
+    this.write(encode(packet, this.version));
+  }
+
+  writable(): boolean {
+    return (
+      this.state === ConnectionState.Active && this.stream.writableLength < this.broker.options.maxOutgoingBufferBytes
+    );
+  }
+
+  writePublish(d: Delivery, packetId: number, dup: boolean): void {
+    const message = d.message;
+    if (d.qos === 0 && d.subscriptionIdentifiers === undefined) {
+      // The same wire form for every QoS 0 subscriber of one version: encoded once, shared.
+      const slot = this.version * 2 + (d.retain ? 1 : 0);
+      const cache = (message.encoded ??= []);
+      let buf = cache[slot];
+      if (buf === undefined) {
+        buf = encodePublish(this.publishPacket(d, 0, false), this.version);
+        cache[slot] = buf;
+      }
+      this.write(buf);
+      return;
+    }
+    this.write(encodePublish(this.publishPacket(d, packetId, dup), this.version));
+  }
+
+  private publishPacket(d: Delivery, packetId: number, dup: boolean): PublishPacket {
+    const message = d.message;
+    let properties = this.version === 5 ? message.properties : undefined;
+    if (this.version === 5 && d.subscriptionIdentifiers !== undefined) {
+      properties = { ...properties, subscriptionIdentifiers: d.subscriptionIdentifiers };
+    }
+    return {
+      type: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: d.qos,
+      retain: d.retain,
+      // [MQTT-3.3.1-3] DUP says only whether this outgoing packet is a retransmission
+      dup,
+      packetId,
+      properties,
+    };
+  }
+
+  writePubrel(packetId: number): void {
+    this.send({ type: 'pubrel', packetId, reasonCode: 0 });
+  }
+
+  private onDrain(): void {
+    if (this.backlog === undefined && this.state === ConnectionState.Active && this.stream.isPaused()) {
+      this.stream.resume();
+    }
+    this.session?.pump();
+  }
+
+  private onStreamError(err: Error): void {
+    this.broker.log.debug({ clientId: this.clientId, err: err.message }, 'socket error');
+  }
+
+  /**
+   * Closes the connection because of `err`: the one place that turns an error into a CONNACK
+   * or DISCONNECT code. Logged once, without payloads.
+   */
+  fail(value: unknown): void {
+    if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    const err = toFennecError(value);
+    this.broker.log.info(
+      { clientId: this.clientId, remoteAddress: this.peer.remoteAddress, code: err.code, reason: err.message },
+      'closing connection after error',
+    );
+    if (this.state === ConnectionState.AwaitingConnect && err instanceof UnsupportedProtocolError) {
+      // [MQTT-3.1.2-2] unsupported level: CONNACK 0x01 (3.1.1) or 0x84 (5.0), then close
+      const v5 = err.protocolLevel === 5;
+      this.write(
+        encode(
+          {
+            type: 'connack',
+            sessionPresent: false,
+            reasonCode: v5 ? ReasonCode.UnsupportedProtocolVersion : ConnectReturnCode.UnacceptableProtocolVersion,
+          },
+          v5 ? 5 : 4,
+        ),
+      );
+    } else if (this.state === ConnectionState.AwaitingConnect && this.decoder.protocolVersion === 5) {
+      // A CONNECT that failed validation in 5.0: CONNACK with the reason, then close [MQTT-3.1.4-1]
+      if (err instanceof FennecError && err.reasonCode !== undefined && err.reasonCode >= 0x80) {
+        this.write(encode({ type: 'connack', sessionPresent: false, reasonCode: err.reasonCode }, 5));
+      }
+    }
+    const reasonCode = err.reasonCode ?? (err instanceof PacketTooLargeError ? 0x95 : ReasonCode.UnspecifiedError);
+    this.close(err.message, reasonCode);
+  }
+
+  /**
+   * Closes the connection. In 5.0, an active connection is first sent DISCONNECT with
+   * `reasonCode` when one is given. The will is published unless the client disconnected cleanly.
+   */
+  close(why: string, reasonCode?: number): void {
+    if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    if (reasonCode !== undefined && this.version === 5 && this.state === ConnectionState.Active) {
+      this.write(encode({ type: 'disconnect', reasonCode }, 5));
+    }
+    this.broker.log.debug({ clientId: this.clientId, why }, 'closing connection');
+    this.setState(ConnectionState.Closing);
+    if (this.corked) this.uncork();
+    this.stream.end();
+    // A peer that never closes its side is cut off.
+    setTimeout(() => this.stream.destroy(), 1000).unref();
+  }
+
+  /** Another connection took this client id over: the session moves there, and this one closes. */
+  takeOver(): void {
+    this.session?.detach(this);
+    this.session = undefined;
+    // [MQTT-3.1.4-3] (5.0): DISCONNECT 0x8E to the existing client before closing it
+    this.close('session taken over', ReasonCode.SessionTakenOver);
+  }
+
+  private onClose(): void {
+    if (this.state === ConnectionState.Closed) return;
+    this.setState(ConnectionState.Closed);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.broker.connectionClosed(this);
+  }
+}

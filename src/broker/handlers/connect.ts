@@ -1,0 +1,138 @@
+/**
+ * CONNECT: client identifier rules, authentication, session takeover, clean start and CONNACK.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConnectReturnCode, ReasonCode, type ConnackProperties, type ConnectPacket } from '../../protocol/index.js';
+import { isValidTopicName } from '../../topic/index.js';
+import { toFennecError } from '../../errors/index.js';
+import { ConnectionState, type Connection } from '../connection.js';
+import type { AuthenticateResult } from '../hooks.js';
+
+export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
+  const version = packet.protocolVersion;
+  connection.version = version;
+  const broker = connection.broker;
+  let clientId = packet.clientId;
+  let assigned = false;
+  if (clientId.length === 0) {
+    // [MQTT-3.1.3-8] (3.1.1): an empty id needs Clean Session; 3.1 requires an id of 1 to 23 characters
+    if (version === 3 || (version === 4 && !packet.clean)) {
+      reject(connection, ReasonCode.ClientIdentifierNotValid);
+      return undefined;
+    }
+    // [MQTT-3.1.3-6] (3.1.1) [MQTT-3.1.3-6] [MQTT-3.1.3-7] (5.0): assign a unique id and go on as if given
+    clientId = assignClientId(broker.sessions);
+    assigned = true;
+  }
+  if (Buffer.byteLength(clientId) > broker.options.maxClientIdLength) {
+    // [MQTT-3.1.3-9] (3.1.1) [MQTT-3.1.3-8] (5.0): a refused id gets CONNACK 0x02 / 0x85 and a close
+    reject(connection, ReasonCode.ClientIdentifierNotValid);
+    return undefined;
+  }
+  if (packet.will !== undefined && !isValidTopicName(packet.will.topic)) {
+    // [MQTT-3.1.4-1]: a CONNECT that does not conform closes the connection (5.0 may say why first)
+    if (version === 5) reject(connection, ReasonCode.TopicNameInvalid);
+    else connection.close('will topic is not a valid topic name');
+    return undefined;
+  }
+  connection.clientId = clientId;
+  connection.username = packet.username;
+  const authenticate = broker.hooks.authenticate;
+  if (authenticate === undefined) {
+    accept(connection, packet, assigned);
+    return undefined;
+  }
+  connection.setState(ConnectionState.Authenticating);
+  let result: AuthenticateResult | Promise<AuthenticateResult>;
+  try {
+    result = authenticate({ ...connection.info, password: packet.password });
+  } catch (err) {
+    result = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
+  }
+  const decide = (outcome: AuthenticateResult): void => {
+    if (connection.state !== ConnectionState.Authenticating) return;
+    if (outcome.ok) accept(connection, packet, assigned);
+    else reject(connection, outcome.reasonCode);
+  };
+  if (!(result instanceof Promise)) {
+    decide(result);
+    return undefined;
+  }
+  return result.then(decide, (err: unknown) => {
+    broker.log.warn({ clientId, err: toFennecError(err).message }, 'authenticate hook failed');
+    if (connection.state === ConnectionState.Authenticating) reject(connection, ReasonCode.ServerUnavailable);
+  });
+}
+
+function accept(connection: Connection, packet: ConnectPacket, assigned: boolean): void {
+  const broker = connection.broker;
+  const { clientId } = connection;
+  const version = packet.protocolVersion;
+  const existing = broker.clients.get(clientId);
+  // [MQTT-3.1.4-2] (3.1.1) [MQTT-3.1.4-3] (5.0): a client id already connected is taken over
+  if (existing !== undefined && existing !== connection) existing.takeOver();
+  const expiry = version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : undefined;
+  const endsWithConnection = version === 5 ? expiry === 0 : packet.clean;
+  const { session, sessionPresent } = broker.openSession(clientId, packet.clean, endsWithConnection);
+  broker.clients.set(clientId, connection);
+  connection.session = session;
+  // [MQTT-3.1.2-8] (3.1.1) [MQTT-3.1.2-7] (5.0): the will is kept with the connection
+  connection.will = packet.will;
+  connection.keepAlive = packet.keepAlive;
+  connection.clientReceiveMaximum = packet.properties?.receiveMaximum ?? 65_535;
+  connection.setState(ConnectionState.Active);
+  connection.wasActive = true;
+  let properties: ConnackProperties | undefined;
+  if (version === 5) {
+    properties = {
+      receiveMaximum: 65_535,
+      maximumPacketSize: broker.options.maximumPacketSize,
+      topicAliasMaximum: 0,
+      sharedSubscriptionAvailable: false,
+    };
+    if (assigned) properties.assignedClientIdentifier = clientId;
+  }
+  // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] (3.1.1) [MQTT-3.2.2-2] [MQTT-3.2.2-3] (5.0): Session Present
+  // reflects whether a session was resumed; [MQTT-3.2.0-1] CONNACK is the first packet sent
+  connection.send({ type: 'connack', sessionPresent, reasonCode: 0, properties });
+  connection.startKeepAlive();
+  // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
+  session.attach(connection, connection.clientReceiveMaximum);
+  broker.emit('clientConnected', { ...connection.info, sessionPresent });
+}
+
+/** Refuses the CONNECT with `reasonCode` (5.0), mapped to a return code for 3.1 / 3.1.1, and closes. */
+export function reject(connection: Connection, reasonCode: number): void {
+  const code = connection.version === 5 ? reasonCode : returnCodeFor(reasonCode);
+  // [MQTT-3.2.2-4] (3.1.1) [MQTT-3.2.2-6] (5.0): a refusal has Session Present 0;
+  // [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0): and the connection is closed after it
+  connection.send({ type: 'connack', sessionPresent: false, reasonCode: code });
+  connection.close(`connect refused with code 0x${code.toString(16)}`);
+}
+
+/** The 3.1.1 CONNACK return code closest to a 5.0 reason code. */
+export function returnCodeFor(reasonCode: number): number {
+  switch (reasonCode) {
+    case ReasonCode.UnsupportedProtocolVersion:
+      return ConnectReturnCode.UnacceptableProtocolVersion;
+    case ReasonCode.ClientIdentifierNotValid:
+      return ConnectReturnCode.IdentifierRejected;
+    case ReasonCode.BadUserNameOrPassword:
+      return ConnectReturnCode.BadUserNameOrPassword;
+    case ReasonCode.ServerUnavailable:
+    case ReasonCode.ServerBusy:
+    case ReasonCode.UnspecifiedError:
+    case ReasonCode.ImplementationSpecificError:
+      return ConnectReturnCode.ServerUnavailable;
+    default:
+      return ConnectReturnCode.NotAuthorized;
+  }
+}
+
+/** A client id no session uses: `fennec-` and 16 hex digits [MQTT-3.2.2-16] (5.0). */
+function assignClientId(sessions: ReadonlyMap<string, unknown>): string {
+  for (;;) {
+    const id = `fennec-${randomBytes(8).toString('hex')}`;
+    if (!sessions.has(id)) return id;
+  }
+}

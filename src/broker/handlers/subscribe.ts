@@ -1,0 +1,90 @@
+/**
+ * SUBSCRIBE: filter validation, authorization, granted QoS, SUBACK, then the retained messages.
+ */
+import { ReasonCode, SUBACK_FAILURE, type QoS, type SubscribePacket } from '../../protocol/index.js';
+import { isValidTopicFilter } from '../../topic/index.js';
+import { toFennecError } from '../../errors/index.js';
+import { delivery } from '../../session/message.js';
+import type { SubscriptionOptions } from '../../session/session.js';
+import type { Connection } from '../connection.js';
+
+export function handleSubscribe(connection: Connection, packet: SubscribePacket): Promise<void> | undefined {
+  const authorize = connection.broker.hooks.authorizeSubscribe;
+  if (authorize === undefined) {
+    subscribe(connection, packet, undefined);
+    return undefined;
+  }
+  const info = connection.info;
+  const answers = packet.subscriptions.map((sub) => {
+    try {
+      return authorize(info, sub.topicFilter, sub.qos);
+    } catch (err) {
+      return Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
+    }
+  });
+  if (!answers.some((a) => a instanceof Promise)) {
+    subscribe(connection, packet, answers as boolean[]);
+    return undefined;
+  }
+  return Promise.all(
+    answers.map((a) =>
+      Promise.resolve(a).catch((err: unknown) => {
+        connection.broker.log.warn({ clientId: connection.clientId, err: toFennecError(err).message }, 'hook failed');
+        return false;
+      }),
+    ),
+  ).then((allowed) => subscribe(connection, packet, allowed));
+}
+
+function subscribe(connection: Connection, packet: SubscribePacket, allowed: boolean[] | undefined): void {
+  const { broker, version } = connection;
+  const session = connection.session!;
+  const v5 = version === 5;
+  const subscriptionIdentifier = packet.properties?.subscriptionIdentifier;
+  const reasonCodes: number[] = [];
+  const retainedFor: [string, SubscriptionOptions][] = [];
+  // [MQTT-3.8.4-4] (3.1.1) [MQTT-3.8.4-5] (5.0): several filters are handled as a sequence, one SUBACK answers
+  packet.subscriptions.forEach((sub, i) => {
+    const filter = sub.topicFilter;
+    if (!isValidTopicFilter(filter)) {
+      reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
+      return;
+    }
+    if (filter.startsWith('$share/')) {
+      // Shared subscriptions come with their own issue; until then they are refused, not misread.
+      reasonCodes.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : SUBACK_FAILURE);
+      return;
+    }
+    if (allowed !== undefined && allowed[i] !== true) {
+      reasonCodes.push(v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE);
+      return;
+    }
+    const qos: QoS = sub.qos;
+    const options: SubscriptionOptions = {
+      qos,
+      noLocal: v5 && sub.noLocal,
+      retainAsPublished: v5 && sub.retainAsPublished,
+      retainHandling: v5 ? sub.retainHandling : 0,
+      subscriptionIdentifier,
+    };
+    // [MQTT-3.8.4-3] (both versions): an identical filter replaces the existing subscription
+    const existed = broker.addSubscription(session, filter, options);
+    // [MQTT-3.8.4-5] (3.1.1) [MQTT-3.8.4-7] (5.0): the granted QoS
+    reasonCodes.push(qos);
+    // [MQTT-3.3.1-6] (3.1.1) retained messages on every subscribe; 5.0 by Retain Handling:
+    // [MQTT-3.3.1-9] 0 always, [MQTT-3.3.1-10] 1 only for a new subscription, [MQTT-3.3.1-11] 2 never
+    const rh = options.retainHandling;
+    if (rh === 0 || (rh === 1 && !existed)) retainedFor.push([filter, options]);
+  });
+  // [MQTT-3.8.4-1] [MQTT-3.8.4-2] a SUBACK with the same packet id; [MQTT-3.9.3-1] codes in order
+  connection.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
+  for (const [filter, options] of retainedFor) {
+    const ids = options.subscriptionIdentifier === undefined ? undefined : [options.subscriptionIdentifier];
+    broker.retained.match(filter, (_topic, message) => {
+      const qos = message.qos < options.qos ? message.qos : options.qos;
+      // [MQTT-3.3.1-8] (3.1.1): messages sent because of a new subscription have RETAIN set
+      session.deliver(delivery(message, qos, true, ids));
+    });
+  }
+  broker.emit('subscribed', connection.info, packet.subscriptions);
+}

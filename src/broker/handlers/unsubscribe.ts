@@ -1,0 +1,19 @@
+/**
+ * UNSUBSCRIBE: exact-match removal of subscriptions and UNSUBACK.
+ */
+import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
+import type { Connection } from '../connection.js';
+
+export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
+  const { broker } = connection;
+  const session = connection.session!;
+  const reasonCodes: number[] = [];
+  for (const filter of packet.topicFilters) {
+    // [MQTT-3.10.4-1] filters compare character by character; [MQTT-3.10.4-2] no new messages for them
+    const removed = broker.removeSubscription(session, filter);
+    reasonCodes.push(removed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
+  }
+  // [MQTT-3.10.4-4] (3.1.1) [MQTT-3.10.4-5] (5.0): UNSUBACK with the same id, even when nothing was removed
+  connection.send({ type: 'unsuback', packetId: packet.packetId, reasonCodes });
+  broker.emit('unsubscribed', connection.info, packet.topicFilters);
+}

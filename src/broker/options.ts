@@ -1,0 +1,57 @@
+/**
+ * The broker's options: every limit with its default and unit, in one place.
+ */
+import type { Logger } from 'pino';
+import type { BrokerHooks } from './hooks.js';
+
+/** Options of `new Broker(options)`; every field is optional. */
+export interface BrokerOptions {
+  /** Address to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 1883. */
+  port?: number;
+  /** Time a new connection has to send CONNECT, in ms. Default 10,000. */
+  connectTimeoutMs?: number;
+  /** Largest packet accepted from a client, in bytes (fixed header included). Default 1,048,576 (1 MiB). */
+  maximumPacketSize?: number;
+  /** Longest client identifier accepted, in UTF-8 bytes. Default 1,024. */
+  maxClientIdLength?: number;
+  /** QoS 1/2 messages sent to a client and not yet acknowledged, per session. Default 100. */
+  maxInflightMessages?: number;
+  /** Messages waiting for a session (offline, or its window is full), per session; more are dropped. Default 1,000. */
+  maxQueuedMessages?: number;
+  /**
+   * Bytes a connection's socket may hold unsent before the client counts as a slow reader:
+   * QoS 0 messages to it are dropped and QoS 1/2 messages wait in its queue. Default 1,048,576 (1 MiB).
+   */
+  maxOutgoingBufferBytes?: number;
+  /** Decisions the broker asks of the embedder (authentication, authorization). */
+  hooks?: BrokerHooks;
+  /** A pino logger; default: silent. */
+  logger?: Logger;
+}
+
+/** BrokerOptions with every default filled in. */
+export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'hooks' | 'logger'>>;
+
+/** The defaults, documented in docs/configuration.md. */
+export const defaultBrokerOptions: ResolvedBrokerOptions = {
+  host: '127.0.0.1',
+  port: 1883,
+  connectTimeoutMs: 10_000,
+  maximumPacketSize: 1_048_576,
+  maxClientIdLength: 1024,
+  maxInflightMessages: 100,
+  maxQueuedMessages: 1000,
+  maxOutgoingBufferBytes: 1_048_576,
+};
+
+/** Fills in defaults, dropping keys given as undefined. */
+export function resolveOptions(options: BrokerOptions): ResolvedBrokerOptions {
+  const resolved: ResolvedBrokerOptions = { ...defaultBrokerOptions };
+  for (const key of Object.keys(defaultBrokerOptions) as (keyof ResolvedBrokerOptions)[]) {
+    const value = options[key];
+    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  return resolved;
+}

@@ -1,0 +1,27 @@
+/**
+ * Exit codes of the `fennec` command (documented in docs/cli.md) and the error that carries one.
+ */
+import { FennecError } from '../errors/index.js';
+
+/** Exit codes, after BSD sysexits where one fits. */
+export const ExitCode = {
+  Ok: 0,
+  /** A bad flag or argument. */
+  Usage: 2,
+  /** The configuration file is missing or invalid. */
+  Config: 78,
+  /** The broker could not listen (address in use, permission). */
+  Unavailable: 69,
+  /** An unexpected internal error. */
+  Software: 70,
+} as const;
+
+/** An error that ends the command with a one-line message and `exitCode`. */
+export class CliError extends FennecError {
+  readonly exitCode: number;
+
+  constructor(code: string, message: string, exitCode: number, options: { cause?: unknown } = {}) {
+    super(code, message, options);
+    this.exitCode = exitCode;
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * A client's session: its subscriptions and the state of its QoS 1 and 2 flows in both
+ * directions. It does no I/O: it writes through the SessionSink of the connection it is
+ * attached to, and keeps what cannot be written (no connection, window full, slow reader)
+ * in a bounded queue.
+ */
+import type { QoS, RetainHandling } from '../protocol/index.js';
+import type { Delivery } from './message.js';
+
+/** The options a subscription was made with. */
+export interface SubscriptionOptions {
+  /** Granted maximum QoS. */
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: RetainHandling;
+  /** 5.0 subscription identifier, if the SUBSCRIBE had one. */
+  subscriptionIdentifier: number | undefined;
+}
+
+/** Where a session writes; implemented by the connection it is attached to. */
+export interface SessionSink {
+  /** Whether the peer reads fast enough to take more (its socket buffer is below the limit). */
+  writable(): boolean;
+  /** Writes a PUBLISH for `delivery` with `packetId` (0 for QoS 0) and the DUP flag. */
+  writePublish(delivery: Delivery, packetId: number, dup: boolean): void;
+  /** Writes a PUBREL for `packetId`. */
+  writePubrel(packetId: number): void;
+}
+
+/** State of an outgoing QoS 1/2 message. */
+type OutgoingState = 'awaiting-puback' | 'awaiting-pubrec' | 'awaiting-pubcomp';
+
+interface Outgoing {
+  delivery: Delivery;
+  state: OutgoingState;
+}
+
+/** Limits of one session. */
+export interface SessionLimits {
+  /** Most QoS 1/2 messages sent and not yet acknowledged (the peer's Receive Maximum may lower it). */
+  maxInflightMessages: number;
+  /** Most messages waiting to be sent; a message arriving at a full queue is dropped and counted. */
+  maxQueuedMessages: number;
+}
+
+/** Why a delivery was dropped. */
+export type DropReason = 'queue-full' | 'slow-reader' | 'offline-qos0';
+
+export class Session {
+  readonly clientId: string;
+  /** Subscriptions by topic filter. */
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /** Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]. */
+  readonly incomingQoS2 = new Set<number>();
+  /** Whether the session ends when its connection does (3.1.1 Clean Session, 5.0 expiry 0). */
+  clean: boolean;
+  /** Messages dropped since the session began, by reason. */
+  readonly dropped: Record<DropReason, number> = { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0 };
+  /** Set when the broker routes a message and this session matched; see Router. */
+  matchStamp = 0;
+  /** Best delivery found for the message being routed (overlapping subscriptions). */
+  matchQoS: QoS = 0;
+  matchRetainAsPublished = false;
+  matchSubscriptionIdentifiers: number[] | undefined = undefined;
+
+  private sink: SessionSink | undefined;
+  private readonly outgoing = new Map<number, Outgoing>();
+  private queue: Delivery[] = [];
+  private queueHead = 0;
+  private nextPacketId = 1;
+  private inflightLimit: number;
+
+  constructor(
+    clientId: string,
+    clean: boolean,
+    private readonly limits: SessionLimits,
+  ) {
+    this.clientId = clientId;
+    this.clean = clean;
+    this.inflightLimit = limits.maxInflightMessages;
+  }
+
+  /** Whether a connection is attached. */
+  get online(): boolean {
+    return this.sink !== undefined;
+  }
+
+  /** Messages waiting to be sent. */
+  get queuedCount(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** QoS 1/2 messages sent and not yet fully acknowledged. */
+  get inflightCount(): number {
+    return this.outgoing.size;
+  }
+
+  /**
+   * Attaches a connection. Unacknowledged messages are sent again, in order, with DUP set
+   * (PUBLISH) or as PUBREL [MQTT-4.4.0-1]; then the queue is sent as the window allows.
+   * `receiveMaximum` is the peer's 5.0 Receive Maximum (65,535 when absent).
+   */
+  attach(sink: SessionSink, receiveMaximum = 65_535): void {
+    this.sink = sink;
+    this.inflightLimit = Math.min(this.limits.maxInflightMessages, receiveMaximum);
+    for (const [packetId, entry] of this.outgoing) {
+      if (entry.state === 'awaiting-pubcomp') sink.writePubrel(packetId);
+      else sink.writePublish(entry.delivery, packetId, true);
+    }
+    this.pump();
+  }
+
+  /** Detaches `sink` if it is the one attached; what is in flight stays for the next connection. */
+  detach(sink: SessionSink): void {
+    if (this.sink === sink) this.sink = undefined;
+  }
+
+  /** Hands the session a message to deliver, now or when it can. */
+  deliver(d: Delivery): void {
+    const sink = this.sink;
+    if (d.qos === 0) {
+      // QoS 0 is never queued: sent now, or dropped when offline or reading too slowly.
+      if (sink === undefined) this.dropped['offline-qos0']++;
+      else if (!sink.writable()) this.dropped['slow-reader']++;
+      else sink.writePublish(d, 0, false);
+      return;
+    }
+    // Anything queued goes first, so that order is kept.
+    if (sink !== undefined && this.queueHead === this.queue.length && this.outgoing.size < this.inflightLimit) {
+      if (sink.writable()) {
+        this.send(sink, d);
+        return;
+      }
+    }
+    if (this.queue.length - this.queueHead >= this.limits.maxQueuedMessages) {
+      // Policy: a full queue refuses the newest message (as Mosquitto does), and counts it.
+      this.dropped['queue-full']++;
+      return;
+    }
+    this.queue.push(d);
+  }
+
+  /** Sends queued messages while the window and the peer allow. Called on acks and on drain. */
+  pump(): void {
+    const sink = this.sink;
+    if (sink === undefined) return;
+    while (this.queueHead < this.queue.length && this.outgoing.size < this.inflightLimit && sink.writable()) {
+      const d = this.queue[this.queueHead]!;
+      this.queue[this.queueHead] = undefined as unknown as Delivery;
+      this.queueHead++;
+      this.send(sink, d);
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private send(sink: SessionSink, d: Delivery): void {
+    const packetId = this.allocatePacketId();
+    this.outgoing.set(packetId, { delivery: d, state: d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec' });
+    sink.writePublish(d, packetId, false);
+  }
+
+  /** [MQTT-2.3.1-4] (3.1.1) [MQTT-2.2.1-4] (5.0): a non-zero identifier not in use. */
+  private allocatePacketId(): number {
+    for (;;) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 0xffff ? 1 : id + 1;
+      if (!this.outgoing.has(id)) return id;
+    }
+  }
+
+  /** PUBACK received; returns false when no QoS 1 message had that id. */
+  onPuback(packetId: number): boolean {
+    const entry = this.outgoing.get(packetId);
+    if (entry === undefined || entry.state !== 'awaiting-puback') return false;
+    this.outgoing.delete(packetId);
+    this.pump();
+    return true;
+  }
+
+  /**
+   * PUBREC received: the message is now the peer's; PUBREL follows [MQTT-4.3.3-1].
+   * A PUBREC with a failure reason code (5.0) ends the flow instead.
+   */
+  onPubrec(packetId: number, failed: boolean): boolean {
+    const entry = this.outgoing.get(packetId);
+    if (entry === undefined || entry.state === 'awaiting-puback') return false;
+    if (failed) {
+      this.outgoing.delete(packetId);
+      this.pump();
+      return true;
+    }
+    entry.state = 'awaiting-pubcomp';
+    this.sink?.writePubrel(packetId);
+    return true;
+  }
+
+  /** PUBCOMP received; returns false when no QoS 2 message awaited it. */
+  onPubcomp(packetId: number): boolean {
+    const entry = this.outgoing.get(packetId);
+    if (entry === undefined || entry.state !== 'awaiting-pubcomp') return false;
+    this.outgoing.delete(packetId);
+    this.pump();
+    return true;
+  }
+
+  /** Drops all in-flight and queued messages (clean start). */
+  clearMessages(): void {
+    this.outgoing.clear();
+    this.queue = [];
+    this.queueHead = 0;
+    this.incomingQoS2.clear();
+  }
+}
