@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
-import type { QoS, Subscription } from '../protocol/index.js';
+import type { Subscription } from '../protocol/index.js';
 import { RetainedIndex, TopicIndex } from '../topic/index.js';
 import type { Message } from '../session/message.js';
 import { Session, type SubscriptionOptions } from '../session/session.js';

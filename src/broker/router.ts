@@ -2,7 +2,6 @@
  * Routing: match a message's topic once in the topic index, merge overlapping subscriptions of
  * one session into one delivery, and hand each session its delivery.
  */
-import type { QoS } from '../protocol/index.js';
 import type { TopicIndex } from '../topic/index.js';
 import { delivery, type Message } from '../session/message.js';
 import type { Session, SubscriptionOptions } from '../session/session.js';
