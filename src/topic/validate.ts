@@ -19,15 +19,19 @@ export const REASON_TOPIC_FILTER_INVALID = 0x8f;
 /** Largest Topic Name or Topic Filter the protocol can carry, in UTF-8 bytes [MQTT-4.7.3-3]. */
 export const MAX_TOPIC_BYTES = 65535;
 /**
- * Default cap on topic levels used by TopicIndex and RetainedIndex, in levels. The spec has no such
- * cap, but a 65535-byte topic can hold 65536 levels, deeper than the call stack allows the index
- * walk to recurse; 128 is EMQX's default `max_topic_levels`.
+ * Default cap on topic levels, in levels, shared by the validators, TopicIndex and RetainedIndex so
+ * that what validates also fits the indexes. The spec has no such cap, but a 65535-byte topic can hold
+ * 65536 levels, deeper than the call stack allows the index walk to recurse; 128 is EMQX's default
+ * `max_topic_levels`. A server may refuse such topics (reason 0x90 / 0x8F).
  */
 export const DEFAULT_MAX_TOPIC_LEVELS = 128;
 
 /** Optional limits stricter than the spec's, e.g. from broker configuration. */
 export interface TopicLimits {
-  /** Most levels allowed (a level is the text between `/` separators); default unlimited. */
+  /**
+   * Most levels allowed (a level is the text between `/` separators); default 128
+   * (DEFAULT_MAX_TOPIC_LEVELS). Pass `Infinity` for the spec's rules alone.
+   */
   readonly maxLevels?: number;
   /** Most UTF-8 bytes allowed; default and ceiling 65535 [MQTT-4.7.3-3]. */
   readonly maxLength?: number;
@@ -113,7 +117,7 @@ function explain(problem: Problem, limits: TopicLimits | undefined): string {
     case Problem.TooLong:
       return `is longer than ${byteLimit(limits)} UTF-8 bytes [MQTT-4.7.3-3]`;
     case Problem.TooDeep:
-      return `has more than ${String(limits?.maxLevels)} levels`;
+      return `has more than ${levelLimit(limits)} levels`;
     case Problem.WildcardInName:
       return "contains a wildcard '+' or '#' [MQTT-3.3.2-2]";
     case Problem.MisplacedHash:
@@ -127,6 +131,10 @@ function explain(problem: Problem, limits: TopicLimits | undefined): string {
   }
 }
 
+function levelLimit(limits: TopicLimits | undefined): number {
+  return limits?.maxLevels ?? DEFAULT_MAX_TOPIC_LEVELS;
+}
+
 function byteLimit(limits: TopicLimits | undefined): number {
   const max = limits?.maxLength;
   return max === undefined || max > MAX_TOPIC_BYTES ? MAX_TOPIC_BYTES : max;
@@ -138,10 +146,11 @@ function quote(text: string): string {
 
 /**
  * True when `topic` is a valid Topic Name: non-empty, no wildcards, no U+0000, at most 65535 UTF-8
- * bytes, and within `limits`. Allocates nothing; meant for the publish hot path.
+ * bytes, at most 128 levels unless `limits` say otherwise. Allocates nothing; meant for the publish
+ * hot path.
  */
 export function isValidTopicName(topic: string, limits?: TopicLimits): boolean {
-  return findProblem(topic, false, limits?.maxLevels ?? Infinity, byteLimit(limits)) === Problem.None;
+  return findProblem(topic, false, levelLimit(limits), byteLimit(limits)) === Problem.None;
 }
 
 /**
@@ -150,7 +159,7 @@ export function isValidTopicName(topic: string, limits?: TopicLimits): boolean {
  * parseSharedSubscription for its extra rules.
  */
 export function isValidTopicFilter(filter: string, limits?: TopicLimits): boolean {
-  return findProblem(filter, true, limits?.maxLevels ?? Infinity, byteLimit(limits)) === Problem.None;
+  return findProblem(filter, true, levelLimit(limits), byteLimit(limits)) === Problem.None;
 }
 
 /**
@@ -159,7 +168,7 @@ export function isValidTopicFilter(filter: string, limits?: TopicLimits): boolea
  * empty name; resolve the alias before calling this.
  */
 export function validateTopicName(topic: string, limits?: TopicLimits): void {
-  const problem = findProblem(topic, false, limits?.maxLevels ?? Infinity, byteLimit(limits));
+  const problem = findProblem(topic, false, levelLimit(limits), byteLimit(limits));
   if (problem !== Problem.None) {
     throw new FennecError(ERR_INVALID_TOPIC_NAME, `Topic Name ${quote(topic)} ${explain(problem, limits)}`, {
       reasonCode: REASON_TOPIC_NAME_INVALID,
@@ -172,7 +181,7 @@ export function validateTopicName(topic: string, limits?: TopicLimits): void {
  * valid Topic Filter (see isValidTopicFilter).
  */
 export function validateTopicFilter(filter: string, limits?: TopicLimits): void {
-  const problem = findProblem(filter, true, limits?.maxLevels ?? Infinity, byteLimit(limits));
+  const problem = findProblem(filter, true, levelLimit(limits), byteLimit(limits));
   if (problem !== Problem.None) throw filterError(filter, explain(problem, limits));
 }
 
