@@ -5,7 +5,19 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { Broker } from '../broker/broker.js';
+import {
+  ConfigError,
+  defaultConfig,
+  loadConfigFile,
+  logLevels,
+  mergeConfig,
+  toBrokerOptions,
+  type FennecConfig,
+  type LogLevel,
+  type ResolvedConfig,
+} from '../config/index.js';
 import { FennecError } from '../errors/index.js';
+import { configCliError } from './check-config.js';
 import { CliError, ExitCode } from './errors.js';
 
 /** Parses a TCP port flag: an integer from 0 to 65535. */
@@ -15,20 +27,49 @@ export function parsePort(value: string): number {
   return port;
 }
 
+interface BrokerFlags {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: string;
+  config?: string;
+}
+
+function isLogLevel(value: string): value is LogLevel {
+  return (logLevels as readonly string[]).includes(value);
+}
+
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
-    .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, 1883)
-    .option('--data-dir <dir>', 'directory for persistent state', './data')
-    .option('--log-level <level>', 'log level: fatal, error, warn, info, debug, trace, silent', 'info')
-    .action(async (opts: { host: string; port: number; dataDir: string; logLevel: string }) => {
-      const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-      if (!levels.includes(opts.logLevel)) {
-        throw new CliError('ERR_BAD_FLAG', `--log-level must be one of ${levels.join(', ')}`, ExitCode.Usage);
+    .option('--host <address>', 'address to listen on', defaultConfig.host)
+    .option('--port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
+    .option('--data-dir <dir>', 'directory for persistent state', defaultConfig.dataDir)
+    .option('--log-level <level>', `log level: ${logLevels.join(', ')}`, defaultConfig.logLevel)
+    .option(
+      '--config <file>',
+      'YAML configuration file (docs/configuration.md); flags and FENNEC_* variables override it',
+    )
+    .action(async (opts: BrokerFlags, command: Command) => {
+      if (!isLogLevel(opts.logLevel)) {
+        throw new CliError('ERR_BAD_FLAG', `--log-level must be one of ${logLevels.join(', ')}`, ExitCode.Usage);
       }
-      const logger = pino({ level: opts.logLevel }, pino.destination(2));
-      const broker = new Broker({ host: opts.host, port: opts.port, logger });
+      // Commander fills in its defaults; only flags typed on the command line may override the file.
+      const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
+      const flags: FennecConfig = {};
+      if (given('host')) flags.host = opts.host;
+      if (given('port')) flags.port = opts.port;
+      if (given('dataDir')) flags.dataDir = opts.dataDir;
+      if (given('logLevel')) flags.logLevel = opts.logLevel;
+      let config: ResolvedConfig;
+      try {
+        config = mergeConfig(opts.config === undefined ? {} : await loadConfigFile(opts.config), flags);
+      } catch (err) {
+        if (err instanceof ConfigError) throw configCliError(err);
+        throw err;
+      }
+      const logger = pino({ level: config.logLevel }, pino.destination(2));
+      const broker = new Broker({ ...toBrokerOptions(config), logger });
       let address: { host: string; port: number };
       try {
         address = await broker.listen();

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { brokerCommand } from './broker.js';
+import { checkConfigCommand } from './check-config.js';
 import { ExitCode, CliError } from './errors.js';
 
 const program = new Command('fennec')
@@ -11,7 +12,10 @@ const program = new Command('fennec')
   .showHelpAfterError(false)
   .exitOverride()
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-program.addCommand(brokerCommand());
+// A command made apart and added with addCommand inherits nothing: without these settings a bad
+// flag would make Commander call process.exit(1) itself instead of throwing for the catch below.
+program.addCommand(brokerCommand().copyInheritedSettings(program));
+program.addCommand(checkConfigCommand().copyInheritedSettings(program));
 
 try {
   await program.parseAsync(process.argv);
@@ -20,7 +24,8 @@ try {
     // Commander has already printed its one-line message; help and version exit with 0.
     process.exitCode = err.exitCode === 0 ? 0 : ExitCode.Usage;
   } else if (err instanceof CliError) {
-    process.stderr.write(`fennec: ${err.message}\n`);
+    // One line each: a configuration error carries one line per issue.
+    for (const line of err.message.split('\n')) process.stderr.write(`fennec: ${line}\n`);
     process.exitCode = err.exitCode;
   } else {
     process.stderr.write(`fennec: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -203,7 +203,11 @@ function decodeSubscribe(reader: Reader, version: ProtocolVersion): SubscribePac
     if (version === 5 ? (options & 0xc0) !== 0 : (options & 0xfc) !== 0) {
       throw new MalformedPacketError('SUBSCRIBE options have reserved bits set');
     }
-    if (qos === 3) throw new MalformedPacketError('SUBSCRIBE requests QoS 3');
+    if (qos === 3) {
+      // [MQTT-3.8.3-4] (3.1.1): QoS 3 is malformed; 5.0 section 3.8.3.1: a Maximum QoS of 3 is a Protocol Error
+      if (version === 5) throw new ProtocolError('SUBSCRIBE requests QoS 3');
+      throw new MalformedPacketError('SUBSCRIBE requests QoS 3');
+    }
     const retainHandling = (options >> 4) & 0x03;
     // 5.0 section 3.8.3.1: Retain Handling 3 is a Protocol Error
     if (retainHandling === 3) throw new ProtocolError('SUBSCRIBE has Retain Handling 3');

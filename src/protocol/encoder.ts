@@ -2,7 +2,13 @@
  * MQTT encoder: computes each packet's exact size first, then writes it into one buffer.
  * A PUBLISH payload is copied once, into that buffer, and nowhere else.
  */
-import { MAX_VARIABLE_BYTE_INTEGER, PacketTypeCode, type ProtocolVersion } from './constants.js';
+import {
+  allowedReasonCodes,
+  allowedSubackReturnCodesV4,
+  MAX_VARIABLE_BYTE_INTEGER,
+  PacketTypeCode,
+  type ProtocolVersion,
+} from './constants.js';
 import { EncodeError } from './errors.js';
 import type {
   AuthPacket,
@@ -84,6 +90,17 @@ function checkPacketId(id: number, what: string): void {
   }
 }
 
+function isQoS(value: number): boolean {
+  return value === 0 || value === 1 || value === 2;
+}
+
+/** Throws unless `code` is one the packet may carry in 5.0 (Tables 3-1 to 3-11 of 5.0). */
+function checkReasonCode(code: number, allowed: ReadonlySet<number>, what: string): void {
+  // [MQTT-3.2.2-8] [MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.6.2-1] [MQTT-3.7.2-1] [MQTT-3.9.3-2] [MQTT-3.11.3-2]
+  // [MQTT-3.14.2-1] [MQTT-3.15.2-1] (5.0): only the codes of the packet's table
+  if (!allowed.has(code)) throw new EncodeError(`${what} cannot carry reason code ${String(code)}`);
+}
+
 function checkU16(value: number, what: string): void {
   if (!Number.isInteger(value) || value < 0 || value > 0xffff) {
     throw new EncodeError(`${what} must be 0 to 65535, got ${value}`);
@@ -92,6 +109,9 @@ function checkU16(value: number, what: string): void {
 
 function encodeConnect(packet: ConnectPacket): Buffer {
   const version = packet.protocolVersion;
+  if (version !== 3 && version !== 4 && version !== 5) {
+    throw new EncodeError(`CONNECT protocol version must be 3, 4 or 5, got ${String(version)}`);
+  }
   const v5 = version === 5;
   const protocolName = version === 3 ? 'MQIsdp' : 'MQTT';
   checkU16(packet.keepAlive, 'keep alive');
@@ -99,7 +119,8 @@ function encodeConnect(packet: ConnectPacket): Buffer {
   if (version !== 5 && password !== undefined && username === undefined) {
     throw new EncodeError('MQTT 3.1 / 3.1.1 CONNECT cannot carry a password without a user name');
   }
-  if (will !== undefined && (will.qos as number) > 2) throw new EncodeError(`will QoS ${will.qos} is not 0, 1 or 2`);
+  // [MQTT-3.1.2-14] (3.1.1) [MQTT-3.1.2-12] (5.0): Will QoS is 0, 1 or 2
+  if (will !== undefined && !isQoS(will.qos)) throw new EncodeError(`will QoS ${String(will.qos)} is not 0, 1 or 2`);
   const propsLength = v5 ? propertiesLength(packet.properties, 'connect') : 0;
   const willPropsLength = v5 && will !== undefined ? propertiesLength(will.properties, 'will') : 0;
   let remaining = 2 + protocolName.length + 1 + 1 + 2 + stringFieldLength(packet.clientId, 'client identifier');
@@ -135,6 +156,11 @@ function encodeConnect(packet: ConnectPacket): Buffer {
 
 function encodeConnack(packet: ConnackPacket, version: ProtocolVersion): Buffer {
   const v5 = version === 5;
+  if (v5) checkReasonCode(packet.reasonCode, allowedReasonCodes.connack, 'CONNACK');
+  // 3.1.1 section 3.2.2.3: return codes 6-255 are reserved
+  else if (!Number.isInteger(packet.reasonCode) || packet.reasonCode < 0 || packet.reasonCode > 5) {
+    throw new EncodeError(`CONNACK return code must be 0 to 5 before 5.0, got ${packet.reasonCode}`);
+  }
   const propsLength = v5 ? propertiesLength(packet.properties, 'connack') : 0;
   const remaining = 2 + (v5 ? varintLength(propsLength) + propsLength : 0);
   const [buf, start] = allocate(PacketTypeCode.connack << 4, remaining);
@@ -151,6 +177,10 @@ export function encodePublish(packet: PublishPacket, version: ProtocolVersion): 
   if (qos !== 0 && qos !== 1 && qos !== 2) throw new EncodeError(`PUBLISH QoS must be 0, 1 or 2, got ${String(qos)}`);
   if (qos > 0) checkPacketId(packet.packetId, 'PUBLISH');
   const v5 = version === 5;
+  // [MQTT-4.7.3-1]: a topic name has at least one character; 5.0 sends it empty only with a Topic Alias
+  if (topic.length === 0 && (!v5 || packet.properties?.topicAlias === undefined)) {
+    throw new EncodeError('PUBLISH needs a topic name, or in 5.0 a topic alias');
+  }
   const propsLength = v5 ? propertiesLength(packet.properties, 'publish') : 0;
   let remaining = stringFieldLength(topic, 'topic name') + (qos > 0 ? 2 : 0) + payload.length;
   if (v5) remaining += varintLength(propsLength) + propsLength;
@@ -172,6 +202,7 @@ type AckType = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp';
 function encodePubAckLike(packet: PubAckLikePacket<AckType>, version: ProtocolVersion): Buffer {
   checkPacketId(packet.packetId, packet.type.toUpperCase());
   const first = (PacketTypeCode[packet.type] << 4) | (packet.type === 'pubrel' ? 0x02 : 0);
+  if (version === 5) checkReasonCode(packet.reasonCode, allowedReasonCodes[packet.type], packet.type.toUpperCase());
   const propsLength = version === 5 ? propertiesLength(packet.properties, packet.type) : 0;
   let remaining = 2;
   // 5.0: the reason code may be left out when it is 0 and there are no properties (section 3.4.2.1)
@@ -192,7 +223,14 @@ function encodeSubscribe(packet: SubscribePacket, version: ProtocolVersion): Buf
   const v5 = version === 5;
   const propsLength = v5 ? propertiesLength(packet.properties, 'subscribe') : 0;
   let remaining = 2 + (v5 ? varintLength(propsLength) + propsLength : 0);
-  for (const sub of packet.subscriptions) remaining += stringFieldLength(sub.topicFilter, 'topic filter') + 1;
+  for (const sub of packet.subscriptions) {
+    remaining += stringFieldLength(sub.topicFilter, 'topic filter') + 1;
+    // [MQTT-3.8.3-4] (3.1.1): QoS 0, 1 or 2; 5.0 section 3.8.3.1: Retain Handling 3 is a Protocol Error
+    if (!isQoS(sub.qos)) throw new EncodeError(`subscription QoS must be 0, 1 or 2, got ${String(sub.qos)}`);
+    if (v5 && !isQoS(sub.retainHandling)) {
+      throw new EncodeError(`retain handling must be 0, 1 or 2, got ${String(sub.retainHandling)}`);
+    }
+  }
   const [buf, start] = allocate((PacketTypeCode.subscribe << 4) | 0x02, remaining);
   buf.writeUInt16BE(packet.packetId, start);
   let offset = start + 2;
@@ -211,6 +249,11 @@ function encodeSubscribe(packet: SubscribePacket, version: ProtocolVersion): Buf
 function encodeSuback(packet: SubackPacket, version: ProtocolVersion): Buffer {
   checkPacketId(packet.packetId, 'SUBACK');
   const v5 = version === 5;
+  // [MQTT-3.8.4-6] (5.0) [MQTT-3.8.4-5] (3.1.1): one code per topic filter, so at least one
+  if (packet.reasonCodes.length === 0) throw new EncodeError('SUBACK needs at least one reason code');
+  // [MQTT-3.9.3-2]: only the codes of the version's table
+  for (const code of packet.reasonCodes)
+    checkReasonCode(code, v5 ? allowedReasonCodes.suback : allowedSubackReturnCodesV4, 'SUBACK');
   const propsLength = v5 ? propertiesLength(packet.properties, 'suback') : 0;
   const remaining = 2 + (v5 ? varintLength(propsLength) + propsLength : 0) + packet.reasonCodes.length;
   const [buf, start] = allocate(PacketTypeCode.suback << 4, remaining);
@@ -239,6 +282,11 @@ function encodeUnsubscribe(packet: UnsubscribePacket, version: ProtocolVersion):
 function encodeUnsuback(packet: UnsubackPacket, version: ProtocolVersion): Buffer {
   checkPacketId(packet.packetId, 'UNSUBACK');
   const v5 = version === 5;
+  if (v5) {
+    // 5.0 section 3.11.3: one reason code per topic filter of the UNSUBSCRIBE, so at least one
+    if (packet.reasonCodes.length === 0) throw new EncodeError('UNSUBACK needs at least one reason code in 5.0');
+    for (const code of packet.reasonCodes) checkReasonCode(code, allowedReasonCodes.unsuback, 'UNSUBACK');
+  }
   const propsLength = v5 ? propertiesLength(packet.properties, 'unsuback') : 0;
   // 3.1 / 3.1.1 UNSUBACK carries only the packet identifier.
   const remaining = 2 + (v5 ? varintLength(propsLength) + propsLength + packet.reasonCodes.length : 0);
@@ -254,6 +302,7 @@ function encodeUnsuback(packet: UnsubackPacket, version: ProtocolVersion): Buffe
 function encodeReasonOnly(packet: DisconnectPacket | AuthPacket, version: ProtocolVersion): Buffer {
   const first = PacketTypeCode[packet.type] << 4;
   if (version !== 5) return Buffer.from([first, 0]);
+  checkReasonCode(packet.reasonCode, allowedReasonCodes[packet.type], packet.type.toUpperCase());
   const propsLength = propertiesLength(packet.properties, packet.type);
   // 5.0: a reason code of 0 with no properties may be sent as an empty body (sections 3.14.2.1, 3.15.2.1)
   if (packet.reasonCode === 0 && propsLength === 0) return Buffer.from([first, 0]);

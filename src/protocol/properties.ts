@@ -184,10 +184,20 @@ function readValue(reader: Reader, def: PropertyDef, context: string): unknown {
   return value;
 }
 
-/** Bytes of a UTF-8 string field, length prefix included; throws when over 65,535 bytes. */
+/** `String.prototype.isWellFormed` (Node 20), which the ES2023 library types do not declare yet. */
+const isWellFormed = (value: string): boolean => (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/**
+ * Bytes of a UTF-8 string field, length prefix included. Throws when over 65,535 bytes, when the
+ * string holds U+0000, or a lone surrogate that UTF-8 cannot carry (it would be sent as U+FFFD).
+ */
 export function stringFieldLength(value: string, what: string): number {
   const length = Buffer.byteLength(value, 'utf8');
   if (length > 0xffff) throw new EncodeError(`${what} is ${length} bytes; the maximum is 65535`);
+  // [MQTT-1.5.3-2] (3.1.1) [MQTT-1.5.4-2] (5.0): no U+0000; the receiver would close the connection
+  if (value.includes('\u0000')) throw new EncodeError(`${what} contains U+0000`);
+  // [MQTT-1.5.3-1] (3.1.1) [MQTT-1.5.4-1] (5.0): well-formed UTF-8, so no lone surrogate
+  if (!isWellFormed(value)) throw new EncodeError(`${what} contains a lone surrogate`);
   return 2 + length;
 }
 
@@ -230,16 +240,16 @@ function valueLength(def: PropertyDef, value: unknown): number {
     case 'flag':
       return 1;
     case 'byte':
-      checkInteger(def, value, 0xff);
+      checkInteger(def, value, def.max ?? 0xff);
       return 1;
     case 'u16':
-      checkInteger(def, value, 0xffff);
+      checkInteger(def, value, def.max ?? 0xffff);
       return 2;
     case 'u32':
-      checkInteger(def, value, 0xffff_ffff);
+      checkInteger(def, value, def.max ?? 0xffff_ffff);
       return 4;
     case 'varint':
-      checkInteger(def, value, MAX_VARIABLE_BYTE_INTEGER);
+      checkInteger(def, value, def.max ?? MAX_VARIABLE_BYTE_INTEGER);
       return varintLength(value as number);
     case 'string':
       return stringFieldLength(value as string, `property ${def.name}`);
@@ -252,9 +262,13 @@ function valueLength(def: PropertyDef, value: unknown): number {
   }
 }
 
+/** Checks an integer property against its type's range and the minimum and maximum the standard sets. */
 function checkInteger(def: PropertyDef, value: unknown, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-    throw new EncodeError(`property ${def.name} must be an integer from 0 to ${max}, got ${String(value)}`);
+  // The receiver treats a value below the minimum (a 0 Receive Maximum, Topic Alias [MQTT-3.3.2-8],
+  // Maximum Packet Size or Subscription Identifier) or above the maximum (Maximum QoS 2) as a Protocol Error.
+  const min = def.min ?? 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new EncodeError(`property ${def.name} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
 }
 
