@@ -78,7 +78,6 @@ export function brokerCommand(): Command {
         throw err;
       }
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-      process.stdout.write(`fennec listening mqtt://${host}:${address.port}\n`);
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info({ signal }, 'stopping');
@@ -86,6 +85,8 @@ export function brokerCommand(): Command {
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
+        // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
+        process.stdout.write(`fennec listening mqtt://${host}:${address.port}\n`);
       });
     });
 }

@@ -11,7 +11,11 @@ const program = new Command('fennec')
   .description('Fennec: an MQTT broker, client and toolkit')
   .showHelpAfterError(false)
   .exitOverride()
-  .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  .configureOutput({
+    writeErr: (text) => process.stderr.write(text),
+    // Commander puts a suggestion ("(Did you mean --port?)") on a line of its own; errors are one line.
+    outputError: (text, write) => write(`${text.trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
+  });
 // A command made apart and added with addCommand inherits nothing: without these settings a bad
 // flag would make Commander call process.exit(1) itself instead of throwing for the catch below.
 program.addCommand(brokerCommand().copyInheritedSettings(program));

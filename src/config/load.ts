@@ -1,0 +1,170 @@
+/**
+ * Reads a YAML (or JSON) configuration file and validates it, mapping every issue back to its
+ * line and column in the file.
+ */
+import { readFile } from 'node:fs/promises';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { configKeys, fileSchema, toFennecConfig, type FennecConfig } from './schema.js';
+
+/**
+ * Reads and validates the configuration file at `path`.
+ * @throws ConfigError naming the file when it cannot be read, and every issue (with line and column) when it is invalid.
+ */
+export async function loadConfigFile(path: string): Promise<FennecConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      path,
+      [{ path: '', line: 0, column: 0, message: `cannot read the file: ${describeReadError(err)}` }],
+      {
+        cause: err,
+      },
+    );
+  }
+  return parseConfigText(text, path);
+}
+
+/**
+ * Validates configuration text; `source` names it in issues (a file path).
+ * An empty file, or one holding only comments, is a valid configuration that sets nothing.
+ * @throws ConfigError listing every issue, in the order they appear in the text.
+ */
+export function parseConfigText(text: string, source: string): FennecConfig {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const position = (offset: number): { line: number; column: number } => {
+    // An error at the very end of the text belongs to the last line, not to the empty one after it.
+    const clamped = Math.max(0, Math.min(offset, text.endsWith('\n') ? text.length - 1 : text.length));
+    const { line, col } = lineCounter.linePos(clamped);
+    return { line: Math.max(line, 1), column: Math.max(col, 1) };
+  };
+
+  if (document.errors.length > 0) {
+    const issues = document.errors.map((error) => ({
+      path: '',
+      ...position(error.pos[0]),
+      message:
+        error.code === 'MULTIPLE_DOCS'
+          ? 'YAML syntax error: a configuration file holds one document; remove the second `---`'
+          : `YAML syntax error: ${error.message}`,
+    }));
+    throw new ConfigError(source, sortIssues(issues));
+  }
+
+  let data: unknown;
+  try {
+    data = document.toJS() ?? {};
+  } catch (err) {
+    // toJS refuses a document whose aliases expand too far (a "billion laughs" file).
+    const message = `YAML error: ${err instanceof Error ? err.message : String(err)}`;
+    throw new ConfigError(source, [{ path: '', line: 1, column: 1, message }], { cause: err });
+  }
+  const result = fileSchema.safeParse(data, { reportInput: true });
+  if (result.success) return toFennecConfig(result.data);
+
+  const issues: ConfigIssue[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const path = [...issue.path, key];
+        const suggestion = suggestKey(key);
+        issues.push({
+          path: formatPath(path),
+          ...position(locate(document, path, 'key')),
+          message: suggestion === undefined ? 'unknown key' : `unknown key; did you mean ${suggestion}?`,
+        });
+      }
+    } else {
+      issues.push({
+        path: formatPath(issue.path),
+        ...position(locate(document, issue.path, 'value')),
+        message: `${issue.message}${describeInput(issue)}`,
+      });
+    }
+  }
+  throw new ConfigError(source, sortIssues(issues));
+}
+
+type PathSegment = PropertyKey;
+
+/** Offset of the node at `path`: its key or its value; the nearest enclosing node when the path goes further than the text. */
+function locate(document: Document, path: readonly PathSegment[], target: 'key' | 'value'): number {
+  let node: unknown = document.contents;
+  let offset = isNode(node) && node.range ? node.range[0] : 0;
+  for (const [index, segment] of path.entries()) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+      if (pair === undefined) break;
+      if (isNode(pair.key) && pair.key.range) offset = pair.key.range[0];
+      if (target === 'key' && index === path.length - 1) break;
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      node = node.items[segment];
+    } else {
+      break;
+    }
+    if (isNode(node) && node.range) offset = node.range[0];
+  }
+  return offset;
+}
+
+function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? String(segment) : `.${String(segment)}`;
+  }
+  return out;
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+/** `, got VALUE` for a value the schema refused; nothing for a mapping or list (the message says what was expected). */
+function describeInput(issue: z.core.$ZodIssue): string {
+  const input: unknown = issue.input;
+  if (input !== null && typeof input !== 'string' && typeof input !== 'number' && typeof input !== 'boolean') return '';
+  // JSON.stringify shows Infinity and NaN (YAML's .inf and .nan) as null.
+  const shown = typeof input === 'number' && !Number.isFinite(input) ? String(input) : JSON.stringify(input);
+  return `, got ${shown.length > 40 ? `${shown.slice(0, 37)}...` : shown}`;
+}
+
+/** The known key an unknown one was probably meant to be: the same up to case and `_`/`-`, a close spelling or a prefix, in any section. */
+function suggestKey(unknown: string): string | undefined {
+  const normalize = (key: string): string => key.toLowerCase().replace(/[_-]/g, '');
+  let best: { key: string; distance: number } | undefined;
+  for (const key of configKeys()) {
+    const leaf = key.slice(key.lastIndexOf('.') + 1);
+    let distance = normalize(leaf) === normalize(unknown) ? 0 : editDistance(leaf, unknown);
+    // A shortened key (`max_inflight`) is as good a hint as a typo.
+    if (distance > 2 && unknown.length >= 4 && leaf.startsWith(unknown)) distance = 2;
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key, distance };
+  }
+  return best?.key;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function describeReadError(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory';
+  return err instanceof Error ? err.message : String(err);
+}

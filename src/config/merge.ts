@@ -1,0 +1,116 @@
+/**
+ * Where each setting comes from: command-line flags over environment variables over the file over
+ * the defaults.
+ */
+import { defaultBrokerOptions, type BrokerOptions } from '../broker/options.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import {
+  fileSchema,
+  limitKeys,
+  limitSpecs,
+  toFennecConfig,
+  type ConfigLimits,
+  type FennecConfig,
+  type LogLevel,
+  type Persistence,
+} from './schema.js';
+
+/** A configuration with every setting decided. */
+export interface ResolvedConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: LogLevel;
+  persistence: Persistence;
+  limits: Required<ConfigLimits>;
+}
+
+/** The defaults, documented in docs/configuration.md; host, port and limits are BrokerOptions' own. */
+export const defaultConfig: ResolvedConfig = {
+  host: defaultBrokerOptions.host,
+  port: defaultBrokerOptions.port,
+  dataDir: './data',
+  logLevel: 'info',
+  persistence: 'none',
+  limits: Object.fromEntries(
+    limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
+  ) as Required<ConfigLimits>,
+};
+
+/** Environment variables read by mergeConfig, each with the file key it overrides. */
+export const environmentVariables = {
+  FENNEC_HOST: 'host',
+  FENNEC_PORT: 'port',
+  FENNEC_DATA_DIR: 'data_dir',
+  FENNEC_LOG_LEVEL: 'log_level',
+} as const;
+
+type EnvironmentVariable = keyof typeof environmentVariables;
+
+/**
+ * Reads the FENNEC_* variables of `env`, validated like the file's keys. An empty variable counts as unset.
+ * @throws ConfigError with source `environment`, naming each bad variable.
+ */
+export function configFromEnvironment(env: NodeJS.ProcessEnv): FennecConfig {
+  const raw: Record<string, unknown> = {};
+  const variableOf = new Map<string, EnvironmentVariable>();
+  for (const [variable, key] of Object.entries(environmentVariables) as [EnvironmentVariable, string][]) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    raw[key] = key === 'port' && /^\d+$/.test(value) ? Number(value) : value;
+    variableOf.set(key, variable);
+  }
+  const result = fileSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return toFennecConfig(result.data);
+  const issues: ConfigIssue[] = result.error.issues.map((issue) => {
+    const key = String(issue.path[0]);
+    const variable = variableOf.get(key);
+    const given = variable === undefined ? '' : `, got ${JSON.stringify(env[variable])}`;
+    return { path: variable ?? key, line: 0, column: 0, message: `${issue.message}${given}` };
+  });
+  throw new ConfigError('environment', issues);
+}
+
+/** `top`'s settings over `base`'s; a limit left out of `top` keeps `base`'s value. */
+function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
+  const merged: FennecConfig = { ...base };
+  if (top.host !== undefined) merged.host = top.host;
+  if (top.port !== undefined) merged.port = top.port;
+  if (top.dataDir !== undefined) merged.dataDir = top.dataDir;
+  if (top.logLevel !== undefined) merged.logLevel = top.logLevel;
+  if (top.persistence !== undefined) merged.persistence = top.persistence;
+  if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
+  return merged;
+}
+
+/**
+ * Decides every setting: `flags` (only those the user gave) over the FENNEC_* variables of `env`
+ * over `fileConfig` over the defaults.
+ * @throws ConfigError when an environment variable is invalid.
+ */
+export function mergeConfig(
+  fileConfig: FennecConfig,
+  flags: FennecConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedConfig {
+  const merged = overlay(overlay(fileConfig, configFromEnvironment(env)), flags);
+  const limits = { ...defaultConfig.limits };
+  for (const key of limitKeys) {
+    const option = limitSpecs[key].option;
+    const value = merged.limits?.[option];
+    if (value !== undefined) limits[option] = value;
+  }
+  return {
+    host: merged.host ?? defaultConfig.host,
+    port: merged.port ?? defaultConfig.port,
+    dataDir: merged.dataDir ?? defaultConfig.dataDir,
+    logLevel: merged.logLevel ?? defaultConfig.logLevel,
+    persistence: merged.persistence ?? defaultConfig.persistence,
+    limits,
+  };
+}
+
+/** The BrokerOptions a resolved configuration asks for (hooks and logger are the caller's). */
+export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
+  return { host: config.host, port: config.port, ...config.limits };
+}

@@ -1,0 +1,146 @@
+/**
+ * The configuration file's schema: snake_case keys, each with its type, range and unit, and the
+ * camelCase `FennecConfig` it maps to. Documented key by key in docs/configuration.md.
+ */
+import { z } from 'zod';
+import type { BrokerOptions } from '../broker/options.js';
+
+/** Log levels accepted by `log_level`, from the most to the least severe; `silent` logs nothing. */
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** A pino log level, or `silent`. */
+export type LogLevel = (typeof logLevels)[number];
+
+/** Values of `persistence`: `sqlite` keeps sessions and messages in `data_dir`, `none` keeps them in memory. */
+export const persistenceModes = ['sqlite', 'none'] as const;
+/** Where the broker keeps state that should outlive the process. */
+export type Persistence = (typeof persistenceModes)[number];
+
+/** The BrokerOptions set by the `limits:` section. */
+export type LimitOption =
+  | 'connectTimeoutMs'
+  | 'maximumPacketSize'
+  | 'maxClientIdLength'
+  | 'maxInflightMessages'
+  | 'maxQueuedMessages'
+  | 'maxOutgoingBufferBytes';
+
+/** The limits a configuration sets, as BrokerOptions. */
+export type ConfigLimits = Pick<BrokerOptions, LimitOption>;
+
+interface LimitSpec {
+  /** The BrokerOptions field the key sets. */
+  option: LimitOption;
+  /** Unit of the value, plural, as it reads in error messages. */
+  unit: string;
+  min: number;
+  max: number;
+}
+
+/** Each key of the `limits:` section: the option it sets, its unit and its inclusive range. */
+export const limitSpecs = {
+  // Node's timers hold at most 2^31 - 1 ms; a longer delay silently becomes 1 ms.
+  connect_timeout_ms: { option: 'connectTimeoutMs', unit: 'milliseconds', min: 1, max: 2_147_483_647 },
+  // The largest Remaining Length (268,435,455) plus a 5-byte fixed header.
+  maximum_packet_size: { option: 'maximumPacketSize', unit: 'bytes', min: 1, max: 268_435_460 },
+  // [MQTT-3.1.3-5] the server must allow client ids of 1 to 23 bytes; a string holds at most 65,535.
+  max_client_id_length: { option: 'maxClientIdLength', unit: 'bytes', min: 23, max: 65_535 },
+  // Packet identifiers are 1 to 65,535, so no more can be in flight at once.
+  max_inflight_messages: { option: 'maxInflightMessages', unit: 'messages', min: 1, max: 65_535 },
+  max_queued_messages: { option: 'maxQueuedMessages', unit: 'messages', min: 1, max: Number.MAX_SAFE_INTEGER },
+  max_outgoing_buffer_bytes: {
+    option: 'maxOutgoingBufferBytes',
+    unit: 'bytes',
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+  },
+} as const satisfies Record<string, LimitSpec>;
+
+/** A key of the `limits:` section. */
+export type LimitKey = keyof typeof limitSpecs;
+/** Every key of the `limits:` section, in documentation order. */
+export const limitKeys = Object.keys(limitSpecs) as LimitKey[];
+
+function integerIn(min: number, max: number, what: string): z.ZodInt {
+  const message =
+    max >= Number.MAX_SAFE_INTEGER
+      ? `must be an integer of at least ${min} ${what}`
+      : `must be an integer from ${min} to ${max} ${what}`;
+  return z.int({ error: message }).min(min, { error: message }).max(max, { error: message });
+}
+
+function nonEmptyString(what: string): z.ZodString {
+  const message = `must be a non-empty string (${what})`;
+  return z.string({ error: message }).min(1, { error: message });
+}
+
+const limitsShape = Object.fromEntries(
+  limitKeys.map((key) => {
+    const spec: LimitSpec = limitSpecs[key];
+    return [key, integerIn(spec.min, spec.max, spec.unit).optional()];
+  }),
+) as { [K in LimitKey]: z.ZodOptional<z.ZodInt> };
+
+/** The schema of a configuration file, as parsed from YAML. Every key is optional; unknown keys are errors. */
+export const fileSchema = z.strictObject(
+  {
+    host: nonEmptyString('a host name or IP address').optional(),
+    port: integerIn(0, 65_535, '(a TCP port; 0 picks a free one)').optional(),
+    data_dir: nonEmptyString('a directory path').optional(),
+    log_level: z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }).optional(),
+    persistence: z.enum(persistenceModes, { error: `must be one of ${persistenceModes.join(', ')}` }).optional(),
+    limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
+  },
+  { error: 'must be a mapping of configuration keys to values' },
+);
+
+/** A configuration file's content after validation, with the file's snake_case keys. */
+export type FileConfig = z.output<typeof fileSchema>;
+
+/** A validated configuration: only the keys its source set, in BrokerOptions' camelCase. */
+export interface FennecConfig {
+  /** Address to listen on. */
+  host?: string;
+  /** TCP port; 0 picks a free one. */
+  port?: number;
+  /** Directory for persistent state. */
+  dataDir?: string;
+  /** Log level of the broker's JSON logs on stderr. */
+  logLevel?: LogLevel;
+  /** Where state that outlives the process is kept (stored; the SQLite store arrives in a later change). */
+  persistence?: Persistence;
+  /** Limits, with units as in BrokerOptions. */
+  limits?: ConfigLimits;
+}
+
+/** Maps a validated file's snake_case keys to a FennecConfig, leaving out keys it did not set. */
+export function toFennecConfig(file: FileConfig): FennecConfig {
+  const config: FennecConfig = {};
+  if (file.host !== undefined) config.host = file.host;
+  if (file.port !== undefined) config.port = file.port;
+  if (file.data_dir !== undefined) config.dataDir = file.data_dir;
+  if (file.log_level !== undefined) config.logLevel = file.log_level;
+  if (file.persistence !== undefined) config.persistence = file.persistence;
+  if (file.limits !== undefined) {
+    const limits: ConfigLimits = {};
+    for (const key of limitKeys) {
+      const value = file.limits[key];
+      if (value !== undefined) limits[limitSpecs[key].option] = value;
+    }
+    config.limits = limits;
+  }
+  return config;
+}
+
+function collectKeys(shape: Record<string, z.ZodType>, prefix: string, out: string[]): string[] {
+  for (const [key, field] of Object.entries(shape)) {
+    const inner = field instanceof z.ZodOptional ? field.unwrap() : field;
+    if (inner instanceof z.ZodObject) collectKeys(inner.shape, `${prefix}${key}.`, out);
+    else out.push(`${prefix}${key}`);
+  }
+  return out;
+}
+
+/** Every key the schema accepts, as dotted paths (`port`, `limits.max_queued_messages`); sections themselves are left out. */
+export function configKeys(): string[] {
+  return collectKeys(fileSchema.shape, '', []);
+}

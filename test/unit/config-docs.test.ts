@@ -1,0 +1,75 @@
+// docs/configuration.md documents every key the schema accepts, with the default the loader
+// applies, every environment variable, and an example file that is valid.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import {
+  configKeys,
+  defaultConfig,
+  environmentVariables,
+  limitSpecs,
+  parseConfigText,
+  type LimitKey,
+} from '../../src/config/index.js';
+
+const doc = readFileSync('docs/configuration.md', 'utf8');
+
+/** The rows of the key tables (between `## Keys` and the next `## ` heading): key name -> default cell. */
+function documentedKeys(): Map<string, string> {
+  const start = doc.indexOf('\n## Keys');
+  assert.ok(start >= 0, 'docs/configuration.md has a "## Keys" section');
+  const end = doc.indexOf('\n## ', start + 1);
+  const section = doc.slice(start, end < 0 ? undefined : end);
+  const rows = new Map<string, string>();
+  for (const line of section.split('\n')) {
+    const cells = line.split('|').map((cell) => cell.trim());
+    const key = /^`([a-z_.]+)`$/.exec(cells[1] ?? '')?.[1];
+    if (key !== undefined) rows.set(key, cells[4] ?? '');
+  }
+  return rows;
+}
+
+/** The default the loader applies for a documented key, as text. */
+function defaultOf(key: string): string {
+  if (key.startsWith('limits.')) {
+    return String(defaultConfig.limits[limitSpecs[key.slice('limits.'.length) as LimitKey].option]);
+  }
+  const camel = key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  const value = (defaultConfig as unknown as Record<string, string | number>)[camel];
+  assert.ok(value !== undefined, `defaultConfig has ${camel}`);
+  return String(value);
+}
+
+void describe('docs/configuration.md', () => {
+  void it('documents every key the schema accepts', () => {
+    const documented = documentedKeys();
+    const missing = configKeys().filter((key) => !documented.has(key));
+    assert.deepEqual(missing, [], `keys missing from docs/configuration.md: ${missing.join(', ')}`);
+  });
+
+  void it('documents no key the schema refuses', () => {
+    const accepted = new Set(configKeys());
+    const stale = [...documentedKeys().keys()].filter((key) => !accepted.has(key));
+    assert.deepEqual(stale, [], `documented keys the schema does not accept: ${stale.join(', ')}`);
+  });
+
+  void it('gives each key the default the loader applies', () => {
+    for (const [key, cell] of documentedKeys()) {
+      assert.equal(cell, `\`${defaultOf(key)}\``, `default of ${key}`);
+    }
+  });
+
+  void it('documents every environment variable and the key it sets', () => {
+    for (const [variable, key] of Object.entries(environmentVariables)) {
+      const row = new RegExp(`^\\|\\s*\`${variable}\`\\s*\\|\\s*\`${key}\`\\s*\\|`, 'm');
+      assert.ok(row.test(doc), `docs/configuration.md has a row saying ${variable} sets ${key}`);
+    }
+  });
+
+  void it('shows an example file that is valid and sets every key', () => {
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(example !== undefined, 'docs/configuration.md has a ```yaml example');
+    const config = parseConfigText(example, 'docs/configuration.md');
+    assert.equal(Object.keys(config).length + Object.keys(config.limits ?? {}).length - 1, configKeys().length);
+  });
+});
