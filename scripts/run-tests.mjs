@@ -1,5 +1,6 @@
 // Runs every compiled test file (dist/test/**/*.test.js) with Node's built-in test runner.
-// Node 20's `--test` takes no globs, so the files are listed here; extra arguments pass through
+// Node 20's `--test` takes no globs, so the files are listed here; one file at a time, since the
+// network tests open thousands of sockets and time out under contention. Extra arguments pass through
 // (e.g. `node scripts/run-tests.mjs --test-name-pattern=codec`).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ if (files.length === 0) {
   console.error('run-tests: no test files under dist/test; run `npm run build` first');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...flags, ...files], {
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...flags, ...files], {
   stdio: 'inherit',
 });
 process.exit(result.status ?? 1);
