@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
-import type { Subscription } from '../protocol/index.js';
+import type { PublishProperties, Subscription, Will } from '../protocol/index.js';
 import { RetainedIndex, TopicIndex } from '../topic/index.js';
 import type { Message } from '../session/message.js';
 import { Session, type SubscriptionOptions } from '../session/session.js';
@@ -58,6 +58,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly connections = new Set<Connection>();
   private server: Server | undefined;
   private closing = false;
+  /** Resolves `close()` once the last connection has closed. */
+  private drained: (() => void) | undefined;
 
   constructor(options: BrokerOptions = {}) {
     super();
@@ -110,8 +112,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const server = this.server;
     this.server = undefined;
     const closed = server === undefined ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
+    // The listener can report closed before the last connection has run connectionClosed, and
+    // connections given to handle() are not the listener's: wait for every one of them.
+    const drained = this.connections.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
     for (const connection of this.connections) connection.close('server shutting down', 0x8b);
-    await closed;
+    await Promise.all([closed, drained]);
   }
 
   /** Routes a message to every matching subscriber and updates retained messages. */
@@ -141,7 +146,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
     endsWithConnection: boolean,
   ): { session: Session; sessionPresent: boolean } {
     const existing = this.sessions.get(clientId);
-    if (existing !== undefined && !cleanStart) {
+    // A session that ends with its connection is never resumed, even while that connection is still
+    // closing or being taken over: [MQTT-3.1.2-6] (3.1.1) [MQTT-4.1.0-2] (5.0, expiry 0)
+    if (existing !== undefined && !cleanStart && !existing.clean) {
       existing.clean = endsWithConnection;
       return { session: existing, sessionPresent: true };
     }
@@ -197,13 +204,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
           payload: will.payload,
           qos: will.qos,
           retain: will.retain,
-          properties: undefined,
+          // [MQTT-3.1.3-10] (5.0): the will goes out with its properties, user properties in order
+          properties: willPublishProperties(will),
           publisherId: connection.clientId,
           receivedAt: Date.now(),
         });
       }
       this.emit('clientDisconnected', connection.info);
     }
+    if (this.connections.size === 0) this.drained?.();
   }
 
   /** Number of open network connections. */
@@ -215,6 +224,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   clientState(clientId: string): ConnectionState | undefined {
     return this.clients.get(clientId)?.state;
   }
+}
+
+/** The PUBLISH properties of a will: its Will Properties without Will Delay Interval, which is not one. */
+function willPublishProperties(will: Will): PublishProperties | undefined {
+  if (will.properties === undefined) return undefined;
+  const { willDelayInterval: _willDelayInterval, ...properties } = will.properties;
+  return properties;
 }
 
 function sumDropped(session: Session): number {
