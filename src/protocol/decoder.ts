@@ -57,16 +57,33 @@ export class Decoder {
    */
   feed(chunk: Buffer, onPacket: PacketSink): void {
     if (this.failure !== undefined) throw this.failure;
-    if (chunk.length === 0) return;
     let data = chunk;
+    // A held fixed header is finished with at most four borrowed bytes, so that a large chunk is
+    // not copied just to complete a header of a few bytes.
+    while (this.partsLength > 0 && this.expected < 0 && data.length > 0) {
+      const borrowed = Math.min(data.length, 4);
+      const head = Buffer.concat([...this.parts, data.subarray(0, borrowed)]);
+      this.parts = [];
+      this.partsLength = 0;
+      data = data.subarray(borrowed);
+      this.process(head, onPacket);
+    }
+    if (data.length === 0) return;
     if (this.partsLength > 0) {
-      this.parts.push(chunk);
-      this.partsLength += chunk.length;
-      if (this.expected >= 0 && this.partsLength < this.expected) return;
-      data = Buffer.concat(this.parts, this.partsLength);
+      // The held packet's size is known: copy in only the bytes it lacks and read the rest of the chunk in place.
+      const missing = this.expected - this.partsLength;
+      if (data.length < missing) {
+        this.parts.push(data);
+        this.partsLength += data.length;
+        return;
+      }
+      this.parts.push(data.subarray(0, missing));
+      const whole = Buffer.concat(this.parts, this.expected);
       this.parts = [];
       this.partsLength = 0;
       this.expected = -1;
+      this.process(whole, onPacket);
+      data = data.subarray(missing);
     }
     this.process(data, onPacket);
   }

@@ -184,16 +184,23 @@ export function encodePublish(packet: PublishPacket, version: ProtocolVersion): 
   const propsLength = v5 ? propertiesLength(packet.properties, 'publish') : 0;
   let remaining = stringFieldLength(topic, 'topic name') + (qos > 0 ? 2 : 0) + payload.length;
   if (v5) remaining += varintLength(propsLength) + propsLength;
+  if (remaining > MAX_VARIABLE_BYTE_INTEGER) {
+    throw new EncodeError(
+      `packet body of ${remaining} bytes exceeds the protocol's limit of ${MAX_VARIABLE_BYTE_INTEGER}`,
+    );
+  }
+  // The fixed header is written here rather than by allocate(), which returns a tuple: this is the
+  // hot path (bench/codec.ts, "encode").
+  const buf = Buffer.allocUnsafe(1 + varintLength(remaining) + remaining);
   // [MQTT-3.3.1-2] DUP is 0 on QoS 0
-  const dup = packet.dup && qos > 0 ? 0x08 : 0;
-  const [buf, start] = allocate((PacketTypeCode.publish << 4) | dup | (qos << 1) | (packet.retain ? 1 : 0), remaining);
-  let offset = writeString(buf, start, topic);
+  buf[0] = (PacketTypeCode.publish << 4) | (packet.dup && qos > 0 ? 0x08 : 0) | (qos << 1) | (packet.retain ? 1 : 0);
+  let offset = writeString(buf, writeVarint(buf, 1, remaining), topic);
   if (qos > 0) {
     buf[offset++] = packet.packetId >> 8;
     buf[offset++] = packet.packetId & 0xff;
   }
   if (v5) offset = writeProperties(buf, offset, packet.properties, 'publish', propsLength);
-  payload.copy(buf, offset);
+  buf.set(payload, offset);
   return buf;
 }
 
@@ -252,8 +259,8 @@ function encodeSuback(packet: SubackPacket, version: ProtocolVersion): Buffer {
   // [MQTT-3.8.4-6] (5.0) [MQTT-3.8.4-5] (3.1.1): one code per topic filter, so at least one
   if (packet.reasonCodes.length === 0) throw new EncodeError('SUBACK needs at least one reason code');
   // [MQTT-3.9.3-2]: only the codes of the version's table
-  for (const code of packet.reasonCodes)
-    checkReasonCode(code, v5 ? allowedReasonCodes.suback : allowedSubackReturnCodesV4, 'SUBACK');
+  const allowed = v5 ? allowedReasonCodes.suback : allowedSubackReturnCodesV4;
+  for (const code of packet.reasonCodes) checkReasonCode(code, allowed, 'SUBACK');
   const propsLength = v5 ? propertiesLength(packet.properties, 'suback') : 0;
   const remaining = 2 + (v5 ? varintLength(propsLength) + propsLength : 0) + packet.reasonCodes.length;
   const [buf, start] = allocate(PacketTypeCode.suback << 4, remaining);

@@ -196,8 +196,9 @@ export function stringFieldLength(value: string, what: string): number {
   if (length > 0xffff) throw new EncodeError(`${what} is ${length} bytes; the maximum is 65535`);
   // [MQTT-1.5.3-2] (3.1.1) [MQTT-1.5.4-2] (5.0): no U+0000; the receiver would close the connection
   if (value.includes('\u0000')) throw new EncodeError(`${what} contains U+0000`);
-  // [MQTT-1.5.3-1] (3.1.1) [MQTT-1.5.4-1] (5.0): well-formed UTF-8, so no lone surrogate
-  if (!isWellFormed(value)) throw new EncodeError(`${what} contains a lone surrogate`);
+  // [MQTT-1.5.3-1] (3.1.1) [MQTT-1.5.4-1] (5.0): well-formed UTF-8, so no lone surrogate. A string
+  // of as many bytes as code units is ASCII and cannot hold one.
+  if (length !== value.length && !isWellFormed(value)) throw new EncodeError(`${what} contains a lone surrogate`);
   return 2 + length;
 }
 
@@ -286,14 +287,16 @@ export function writeVarint(buf: Buffer, offset: number, value: number): number 
 /** Writes a length-prefixed UTF-8 string; returns the offset after it. */
 export function writeString(buf: Buffer, offset: number, value: string): number {
   const written = buf.write(value, offset + 2, 'utf8');
-  buf.writeUInt16BE(written, offset);
+  buf[offset] = written >> 8;
+  buf[offset + 1] = written & 0xff;
   return offset + 2 + written;
 }
 
 /** Writes a length-prefixed binary field; returns the offset after it. */
 export function writeBinary(buf: Buffer, offset: number, value: Buffer): number {
-  buf.writeUInt16BE(value.length, offset);
-  value.copy(buf, offset + 2);
+  buf[offset] = value.length >> 8;
+  buf[offset + 1] = value.length & 0xff;
+  buf.set(value, offset + 2);
   return offset + 2 + value.length;
 }
 
