@@ -42,10 +42,14 @@ for (const [version, file] of [
   const missing = [];
   for (const [id, , , summary] of rows) {
     const snake = id.toLowerCase().replace(/[.-]/g, '_');
-    const named = new RegExp(`\\[${id.replace(/\./g, '\\.')}\\]|${id.replace(/\./g, '\\.')}(?![0-9])|${snake}(?![0-9])`);
+    const named = new RegExp(
+      `\\[${id.replace(/\./g, '\\.')}\\]|${id.replace(/\./g, '\\.')}(?![0-9])|${snake}(?![0-9])`,
+    );
     if (!named.test(testText)) missing.push(`${id}\t${summary}`);
   }
   const covered = rows.length - missing.length;
-  console.log(`MQTT ${version}: ${covered} of ${rows.length} server statements named by a test (${missing.length} missing)`);
+  console.log(
+    `MQTT ${version}: ${covered} of ${rows.length} server statements named by a test (${missing.length} missing)`,
+  );
   if (showMissing) for (const line of missing) console.log(`  ${line}`);
 }
