@@ -11,7 +11,7 @@ import { FennecError } from '../errors/index.js';
 import type { PublishProperties, Subscription, Will } from '../protocol/index.js';
 import { RetainedIndex, TopicIndex } from '../topic/index.js';
 import type { Message } from '../session/message.js';
-import { Session, type SubscriptionOptions } from '../session/session.js';
+import { Session, type DropReason, type SubscriptionOptions } from '../session/session.js';
 import type { ConnectionState } from './connection.js';
 import { Connection, type PeerInfo } from './connection.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
@@ -31,8 +31,8 @@ export interface BrokerEvents {
 export interface BrokerCounters {
   messagesReceived: number;
   messagesRouted: number;
-  /** Messages dropped for a session because its queue was full, it read too slowly, or it was offline (QoS 0). */
-  messagesDropped: number;
+  /** Deliveries dropped, by reason: a full session queue, a slow reader (QoS 0), an offline session (QoS 0). */
+  dropped: Record<DropReason, number>;
   connectionsAccepted: number;
   protocolErrors: number;
 }
@@ -50,7 +50,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly counters: BrokerCounters = {
     messagesReceived: 0,
     messagesRouted: 0,
-    messagesDropped: 0,
+    dropped: { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0 },
     connectionsAccepted: 0,
     protocolErrors: 0,
   };
@@ -153,10 +153,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
       return { session: existing, sessionPresent: true };
     }
     if (existing !== undefined) this.endSession(existing);
-    const session = new Session(clientId, endsWithConnection, {
-      maxInflightMessages: this.options.maxInflightMessages,
-      maxQueuedMessages: this.options.maxQueuedMessages,
-    });
+    const session = new Session(
+      clientId,
+      endsWithConnection,
+      { maxInflightMessages: this.options.maxInflightMessages, maxQueuedMessages: this.options.maxQueuedMessages },
+      this.counters.dropped,
+    );
     this.sessions.set(clientId, session);
     return { session, sessionPresent: false };
   }
@@ -166,7 +168,6 @@ export class Broker extends EventEmitter<BrokerEvents> {
     for (const filter of session.subscriptions.keys()) this.subscriptions.remove(filter, session.clientId);
     session.subscriptions.clear();
     session.clearMessages();
-    this.counters.messagesDropped += sumDropped(session);
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
   }
 
@@ -231,9 +232,4 @@ function willPublishProperties(will: Will): PublishProperties | undefined {
   if (will.properties === undefined) return undefined;
   const { willDelayInterval: _willDelayInterval, ...properties } = will.properties;
   return properties;
-}
-
-function sumDropped(session: Session): number {
-  const d = session.dropped;
-  return d['queue-full'] + d['slow-reader'] + d['offline-qos0'];
 }

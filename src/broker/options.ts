@@ -16,7 +16,7 @@ export interface BrokerOptions {
   maximumPacketSize?: number;
   /** Longest client identifier accepted, in UTF-8 bytes. Default 1,024. */
   maxClientIdLength?: number;
-  /** QoS 1/2 messages sent to a client and not yet acknowledged, per session. Default 100. */
+  /** QoS 1/2 messages sent to a client and not yet acknowledged, per session. Default 1,000. */
   maxInflightMessages?: number;
   /** Messages waiting for a session (offline, or its window is full), per session; more are dropped. Default 1,000. */
   maxQueuedMessages?: number;
@@ -41,7 +41,7 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   connectTimeoutMs: 10_000,
   maximumPacketSize: 1_048_576,
   maxClientIdLength: 1024,
-  maxInflightMessages: 100,
+  maxInflightMessages: 1000,
   maxQueuedMessages: 1000,
   maxOutgoingBufferBytes: 1_048_576,
 };

@@ -71,10 +71,15 @@ export class Session {
   private nextPacketId = 1;
   private inflightLimit: number;
 
+  /**
+   * `totals`, when given, is a broker-wide tally of drops by reason that this session adds to as
+   * they happen (its own `dropped` counts only this session's).
+   */
   constructor(
     clientId: string,
     clean: boolean,
     private readonly limits: SessionLimits,
+    private readonly totals?: Record<DropReason, number>,
   ) {
     this.clientId = clientId;
     this.clean = clean;
@@ -121,8 +126,8 @@ export class Session {
     const sink = this.sink;
     if (d.qos === 0) {
       // QoS 0 is never queued: sent now, or dropped when offline or reading too slowly.
-      if (sink === undefined) this.dropped['offline-qos0']++;
-      else if (!sink.writable()) this.dropped['slow-reader']++;
+      if (sink === undefined) this.drop('offline-qos0');
+      else if (!sink.writable()) this.drop('slow-reader');
       else sink.writePublish(d, 0, false);
       return;
     }
@@ -135,10 +140,15 @@ export class Session {
     }
     if (this.queue.length - this.queueHead >= this.limits.maxQueuedMessages) {
       // Policy: a full queue refuses the newest message (as Mosquitto does), and counts it.
-      this.dropped['queue-full']++;
+      this.drop('queue-full');
       return;
     }
     this.queue.push(d);
+  }
+
+  private drop(reason: DropReason): void {
+    this.dropped[reason]++;
+    if (this.totals !== undefined) this.totals[reason]++;
   }
 
   /** Sends queued messages while the window and the peer allow. Called on acks and on drain. */
