@@ -122,8 +122,9 @@ function checkV5Publish(connection: Connection, packet: PublishPacket): PublishP
   const alias = properties.topicAlias;
   if (alias === undefined) return packet;
   const aliases = connection.incomingTopicAliases;
-  // [MQTT-3.3.2-8] [MQTT-3.3.2-9]: an alias of 0 or above the Topic Alias Maximum of CONNACK is
-  // DISCONNECT 0x94; [MQTT-3.3.2-12] every alias from 1 to that maximum is accepted
+  // [MQTT-3.3.2-9]: an alias above the Topic Alias Maximum of CONNACK is DISCONNECT 0x94
+  // (an alias of 0 [MQTT-3.3.2-8] never gets here: the codec refuses it with 0x82);
+  // [MQTT-3.3.2-12] every alias from 1 to that maximum is accepted
   if (aliases === undefined || alias === 0 || alias > connection.broker.options.topicAliasMaximum) {
     throw new ProtocolError(
       `PUBLISH topic alias ${alias} is outside 1..${connection.broker.options.topicAliasMaximum}`,
