@@ -2,9 +2,36 @@
 // Maximum on what the broker sends, and the client's Maximum Packet Size.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Duplex } from 'node:stream';
+import { Broker } from '../../src/broker/broker.js';
+import { Connection, ConnectionState } from '../../src/broker/connection.js';
 import * as pkt from '../helpers/packets.js';
+import { PacketStream, type ReceivedPacket } from '../helpers/parse.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { startBroker } from '../helpers/broker.js';
+import { startBroker, waitUntil } from '../helpers/broker.js';
+
+/**
+ * A 5.0 Connection in the Active state on an in-memory stream, with the client's Maximum Packet
+ * Size `limit`: no packet the broker sends today carries a Reason String or User Properties, so
+ * the rule that drops them is proven on Connection.send directly. `received` parses what it wrote.
+ */
+function activeConnection(limit: number): { connection: Connection; received: ReceivedPacket[]; end: () => void } {
+  const parser = new PacketStream(5);
+  const received: ReceivedPacket[] = [];
+  const stream = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      received.push(...parser.push(chunk));
+      callback();
+    },
+  });
+  const broker = new Broker({ connectTimeoutMs: 60_000 });
+  const connection = new Connection(broker, stream, {});
+  connection.version = 5;
+  connection.clientMaximumPacketSize = limit;
+  connection.setState(ConnectionState.Active);
+  return { connection, received, end: () => stream.destroy() };
+}
 
 describe('17 v5 flow control', () => {
   it('CONNACK announces the Receive Maximum: 65,535 by default, or the receiveMaximum option (v5)', async (t) => {
@@ -138,5 +165,34 @@ describe('17 v5 flow control', () => {
     assert.equal((await sub.next('publish')).payload.length, 29);
     await pub.publish({ topic: 'size/x', payload: Buffer.alloc(30, 0x61) });
     await sub.expectNothing(100);
+  });
+
+  it("[MQTT-3.4.2-2] [MQTT-3.4.2-3] a PUBACK that would exceed the client's Maximum Packet Size goes without its Reason String and User Properties, and one that fits keeps them (v5)", async (t) => {
+    const { connection, received, end } = activeConnection(30);
+    t.after(end);
+    const userProperties: [string, string][] = [['why', 'acl']];
+    const properties = { reasonString: 'not allowed here', userProperties };
+    connection.send({ type: 'puback', packetId: 7, reasonCode: 0x87, properties });
+    connection.send({ type: 'puback', packetId: 8, reasonCode: 0x87, properties: { reasonString: 'short' } });
+    await waitUntil(() => received.length === 2, 'both PUBACKs were written');
+    const [trimmed, kept] = received;
+    assert.ok(trimmed?.type === 'puback' && kept?.type === 'puback');
+    assert.deepEqual([trimmed.packetId, trimmed.reasonCode, trimmed.properties], [7, 0x87, {}]);
+    assert.deepEqual([kept.packetId, kept.properties.reasonString], [8, 'short']);
+  });
+
+  it("[MQTT-3.2.2-19] [MQTT-3.2.2-20] a CONNACK that would exceed the client's Maximum Packet Size goes without its Reason String and User Properties (v5)", async (t) => {
+    const { connection, received, end } = activeConnection(30);
+    t.after(end);
+    connection.send({
+      type: 'connack',
+      sessionPresent: false,
+      reasonCode: 0,
+      properties: { receiveMaximum: 10, reasonString: 'welcome to a long reason string', userProperties: [['a', 'b']] },
+    });
+    await waitUntil(() => received.length === 1, 'the CONNACK was written');
+    const connack = received[0]!;
+    assert.ok(connack.type === 'connack');
+    assert.deepEqual(connack.properties, { receiveMaximum: 10 });
   });
 });
