@@ -31,7 +31,7 @@ export interface BrokerEvents {
 export interface BrokerCounters {
   messagesReceived: number;
   messagesRouted: number;
-  /** Deliveries dropped, by reason: a full session queue, a slow reader (QoS 0), an offline session (QoS 0). */
+  /** Deliveries dropped, by reason: a full session queue, a slow reader (QoS 0), an offline session (QoS 0), too large for the client (5.0). */
   dropped: Record<DropReason, number>;
   connectionsAccepted: number;
   protocolErrors: number;
@@ -50,7 +50,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly counters: BrokerCounters = {
     messagesReceived: 0,
     messagesRouted: 0,
-    dropped: { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0 },
+    dropped: { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0, 'too-large': 0 },
     connectionsAccepted: 0,
     protocolErrors: 0,
   };

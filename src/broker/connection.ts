@@ -17,6 +17,7 @@ import {
   type PublishPacket,
   type Will,
 } from '../protocol/index.js';
+import { MAX_PACKET_SIZE } from '../protocol/constants.js';
 import { FennecError, toFennecError } from '../errors/index.js';
 import type { Delivery } from '../session/message.js';
 import type { Session, SessionSink } from '../session/session.js';
@@ -52,6 +53,20 @@ export class Connection implements SessionSink {
   keepAlive = 0;
   /** The client's Receive Maximum (5.0), 65,535 when it gave none. */
   clientReceiveMaximum = 65_535;
+  /** The client's Maximum Packet Size (5.0), in bytes; no limit (the protocol's) when it gave none. */
+  clientMaximumPacketSize = MAX_PACKET_SIZE;
+  /**
+   * 5.0: incoming QoS 2 packet ids received on this connection whose PUBCOMP is not yet sent, for
+   * the broker's Receive Maximum. (QoS 1 is acknowledged before the next packet is handled, so
+   * it never adds to the count.) Undefined for 3.1 / 3.1.1.
+   */
+  incomingQoS2: Set<number> | undefined;
+  /** 5.0: topic alias -> topic name of PUBLISHes from the client, for this connection only [MQTT-3.3.2-7]. */
+  incomingTopicAliases: Map<number, string> | undefined;
+  /** 5.0: topic name -> alias the broker assigned on this connection; undefined when it assigns none. */
+  outgoingTopicAliases: Map<string, number> | undefined;
+  /** Most aliases the broker assigns on this connection: min(client's, broker's Topic Alias Maximum). */
+  outgoingTopicAliasMaximum = 0;
   /** Set once CONNACK accepted the client: only then do a will and a disconnect event follow. */
   wasActive = false;
   readonly decoder: Decoder;
@@ -179,7 +194,35 @@ export class Connection implements SessionSink {
 
   /** Encodes and writes a packet in this connection's protocol version. */
   send(packet: Packet): void {
-    this.write(encode(packet, this.version));
+    const buf = encode(packet, this.version);
+    if (buf.length > this.clientMaximumPacketSize) {
+      this.sendTrimmed(packet);
+      return;
+    }
+    this.write(buf);
+  }
+
+  /**
+   * A packet over the client's Maximum Packet Size (5.0): sent without its Reason String and User
+   * Properties when that makes it fit ([MQTT-3.2.2-19] [MQTT-3.2.2-20] CONNACK, [MQTT-3.4.2-2]
+   * [MQTT-3.4.2-3] PUBACK, and the same rule for the other acknowledgements and DISCONNECT);
+   * otherwise not sent at all [MQTT-3.1.2-24].
+   */
+  private sendTrimmed(packet: Packet): void {
+    if ('properties' in packet && packet.properties !== undefined && packet.type !== 'publish') {
+      const properties: Record<string, unknown> = { ...packet.properties };
+      delete properties['reasonString'];
+      delete properties['userProperties'];
+      const buf = encode({ ...packet, properties }, this.version);
+      if (buf.length <= this.clientMaximumPacketSize) {
+        this.write(buf);
+        return;
+      }
+    }
+    this.broker.log.debug(
+      { clientId: this.clientId, type: packet.type, maximumPacketSize: this.clientMaximumPacketSize },
+      'packet larger than the client accepts, not sent',
+    );
   }
 
   writable(): boolean {
@@ -188,21 +231,61 @@ export class Connection implements SessionSink {
     );
   }
 
-  writePublish(d: Delivery, packetId: number, dup: boolean): void {
+  writePublish(d: Delivery, packetId: number, dup: boolean): boolean {
+    if (this.outgoingTopicAliases !== undefined) {
+      const aliased = this.writeAliasedPublish(d, packetId, dup, this.outgoingTopicAliases);
+      if (aliased !== undefined) return aliased;
+    }
     const message = d.message;
+    let buf: Buffer | undefined;
     if (d.qos === 0 && d.subscriptionIdentifiers === undefined) {
       // The same wire form for every QoS 0 subscriber of one version: encoded once, shared.
       const slot = this.version * 2 + (d.retain ? 1 : 0);
+      // Aliased forms are never cached: they differ per connection (see writeAliasedPublish).
       const cache = (message.encoded ??= []);
-      let buf = cache[slot];
+      buf = cache[slot];
       if (buf === undefined) {
         buf = encodePublish(this.publishPacket(d, 0, false), this.version);
         cache[slot] = buf;
       }
-      this.write(buf);
-      return;
+    } else {
+      buf = encodePublish(this.publishPacket(d, packetId, dup), this.version);
     }
-    this.write(encodePublish(this.publishPacket(d, packetId, dup), this.version));
+    // [MQTT-3.1.2-24] (5.0): nothing larger than the client's Maximum Packet Size is sent;
+    // [MQTT-3.1.2-25] the session treats the discarded message as delivered
+    if (buf.length > this.clientMaximumPacketSize) return false;
+    this.write(buf);
+    return true;
+  }
+
+  /**
+   * Writes `d` with a topic alias when its topic has one on this connection, or when one is free
+   * (first come, first served, up to outgoingTopicAliasMaximum: [MQTT-3.1.2-26] [MQTT-3.3.2-11]).
+   * The first PUBLISH of a topic carries topic and alias; later ones an empty topic and the alias.
+   * Returns undefined when the topic gets no alias, so the caller sends the plain (cached) form.
+   */
+  private writeAliasedPublish(
+    d: Delivery,
+    packetId: number,
+    dup: boolean,
+    aliases: Map<string, number>,
+  ): boolean | undefined {
+    const topic = d.message.topic;
+    let alias = aliases.get(topic);
+    const known = alias !== undefined;
+    if (alias === undefined) {
+      if (aliases.size >= this.outgoingTopicAliasMaximum) return undefined;
+      alias = aliases.size + 1;
+    }
+    const packet = this.publishPacket(d, packetId, dup);
+    packet.properties = { ...packet.properties, topicAlias: alias };
+    if (known) packet.topic = '';
+    const buf = encodePublish(packet, 5);
+    if (buf.length > this.clientMaximumPacketSize) return false;
+    // The alias is taken only once a PUBLISH that sets it is actually sent.
+    if (!known) aliases.set(topic, alias);
+    this.write(buf);
+    return true;
   }
 
   private publishPacket(d: Delivery, packetId: number, dup: boolean): PublishPacket {

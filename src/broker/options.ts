@@ -25,6 +25,18 @@ export interface BrokerOptions {
    * QoS 0 messages to it are dropped and QoS 1/2 messages wait in its queue. Default 1,048,576 (1 MiB).
    */
   maxOutgoingBufferBytes?: number;
+  /**
+   * 5.0 Receive Maximum announced in CONNACK: QoS 1/2 PUBLISHes a client may have unacknowledged
+   * (QoS 1 until PUBACK is sent, QoS 2 until PUBCOMP is sent); one more gets DISCONNECT 0x93.
+   * Default 65,535 (the protocol's default, no limit beyond the packet-id space).
+   */
+  receiveMaximum?: number;
+  /**
+   * 5.0 Topic Alias Maximum, in aliases per connection and per direction: announced in CONNACK as
+   * the most aliases a client may use, and the most the broker assigns on its side (never more
+   * than the client's own maximum). 0 turns topic aliases off. Default 10.
+   */
+  topicAliasMaximum?: number;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -44,6 +56,8 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   maxInflightMessages: 1000,
   maxQueuedMessages: 1000,
   maxOutgoingBufferBytes: 1_048_576,
+  receiveMaximum: 65_535,
+  topicAliasMaximum: 10,
 };
 
 /** Fills in defaults, dropping keys given as undefined. */

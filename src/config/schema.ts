@@ -22,7 +22,9 @@ export type LimitOption =
   | 'maxClientIdLength'
   | 'maxInflightMessages'
   | 'maxQueuedMessages'
-  | 'maxOutgoingBufferBytes';
+  | 'maxOutgoingBufferBytes'
+  | 'receiveMaximum'
+  | 'topicAliasMaximum';
 
 /** The limits a configuration sets, as BrokerOptions. */
 export type ConfigLimits = Pick<BrokerOptions, LimitOption>;
@@ -53,6 +55,9 @@ export const limitSpecs = {
     min: 1,
     max: Number.MAX_SAFE_INTEGER,
   },
+  // 5.0 sends both as Two Byte Integers; a Receive Maximum of 0 is a protocol error.
+  receive_maximum: { option: 'receiveMaximum', unit: 'messages', min: 1, max: 65_535 },
+  topic_alias_maximum: { option: 'topicAliasMaximum', unit: 'aliases', min: 0, max: 65_535 },
 } as const satisfies Record<string, LimitSpec>;
 
 /** A key of the `limits:` section. */

@@ -22,8 +22,11 @@ export interface SubscriptionOptions {
 export interface SessionSink {
   /** Whether the peer reads fast enough to take more (its socket buffer is below the limit). */
   writable(): boolean;
-  /** Writes a PUBLISH for `delivery` with `packetId` (0 for QoS 0) and the DUP flag. */
-  writePublish(delivery: Delivery, packetId: number, dup: boolean): void;
+  /**
+   * Writes a PUBLISH for `delivery` with `packetId` (0 for QoS 0) and the DUP flag. Returns false
+   * when the packet would exceed the peer's Maximum Packet Size and was discarded unsent.
+   */
+  writePublish(delivery: Delivery, packetId: number, dup: boolean): boolean;
   /** Writes a PUBREL for `packetId`. */
   writePubrel(packetId: number): void;
 }
@@ -45,7 +48,7 @@ export interface SessionLimits {
 }
 
 /** Why a delivery was dropped. */
-export type DropReason = 'queue-full' | 'slow-reader' | 'offline-qos0';
+export type DropReason = 'queue-full' | 'slow-reader' | 'offline-qos0' | 'too-large';
 
 export class Session {
   readonly clientId: string;
@@ -56,7 +59,12 @@ export class Session {
   /** Whether the session ends when its connection does (3.1.1 Clean Session, 5.0 expiry 0). */
   clean: boolean;
   /** Messages dropped since the session began, by reason. */
-  readonly dropped: Record<DropReason, number> = { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0 };
+  readonly dropped: Record<DropReason, number> = {
+    'queue-full': 0,
+    'slow-reader': 0,
+    'offline-qos0': 0,
+    'too-large': 0,
+  };
   /** Set when the broker routes a message and this session matched; see Router. */
   matchStamp = 0;
   /** Best delivery found for the message being routed (overlapping subscriptions). */
@@ -111,7 +119,7 @@ export class Session {
     this.inflightLimit = Math.min(this.limits.maxInflightMessages, receiveMaximum);
     for (const [packetId, entry] of this.outgoing) {
       if (entry.state === 'awaiting-pubcomp') sink.writePubrel(packetId);
-      else sink.writePublish(entry.delivery, packetId, true);
+      else if (!sink.writePublish(entry.delivery, packetId, true)) this.discard(packetId);
     }
     this.pump();
   }
@@ -128,7 +136,7 @@ export class Session {
       // QoS 0 is never queued: sent now, or dropped when offline or reading too slowly.
       if (sink === undefined) this.drop('offline-qos0');
       else if (!sink.writable()) this.drop('slow-reader');
-      else sink.writePublish(d, 0, false);
+      else if (!sink.writePublish(d, 0, false)) this.drop('too-large');
       return;
     }
     // Anything queued goes first, so that order is kept.
@@ -173,7 +181,16 @@ export class Session {
   private send(sink: SessionSink, d: Delivery): void {
     const packetId = this.allocatePacketId();
     this.outgoing.set(packetId, { delivery: d, state: d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec' });
-    sink.writePublish(d, packetId, false);
+    if (!sink.writePublish(d, packetId, false)) this.discard(packetId);
+  }
+
+  /**
+   * [MQTT-3.1.2-25] (5.0): a PUBLISH too large for the peer is discarded and the flow ends as if
+   * it had completed; counted as a 'too-large' drop. The caller pumps the queue when it can.
+   */
+  private discard(packetId: number): void {
+    this.outgoing.delete(packetId);
+    this.drop('too-large');
   }
 
   /** [MQTT-2.3.1-4] (3.1.1) [MQTT-2.2.1-4] (5.0): a non-zero identifier not in use. */

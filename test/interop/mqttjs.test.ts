@@ -325,3 +325,79 @@ for (const version of versions) {
     });
   });
 }
+
+void describe('MQTT.js across protocol versions and with MQTT 5 topic aliases against Fennec', () => {
+  let broker: Broker;
+  let url = '';
+  const pool = new ClientPool(() => url);
+  let serial = 0;
+  const connect = (role: string, protocolVersion: 4 | 5, options: IClientOptions = {}): Promise<TestClient> =>
+    pool.connect({ protocolVersion, clientId: `mqttjs-mixed-${role}-${++serial}`, ...options });
+
+  before(async () => {
+    ({ broker, url } = await startBroker());
+  });
+
+  after(async () => {
+    await pool.closeAll();
+    await broker.close();
+  });
+
+  void it('a 3.1.1 subscriber gets what a 5.0 publisher sends, without its properties, and a 5.0 subscriber gets what a 3.1.1 publisher sends', async () => {
+    const old = await connect('old', 4);
+    const v5 = await connect('new', 5);
+    await old.client.subscribeAsync('mixed/#', { qos: 1 });
+    await v5.client.subscribeAsync('mixed/#', { qos: 1 });
+    const pub5 = await connect('pub5', 5);
+    await pub5.client.publishAsync('mixed/from5', 'five', {
+      qos: 1,
+      properties: { contentType: 'text/plain', userProperties: { k: 'v' } },
+    });
+    const pub4 = await connect('pub4', 4);
+    await pub4.client.publishAsync('mixed/from4', 'four', { qos: 1 });
+    const atOld = await old.inbox.waitFor(2);
+    assert.deepEqual(
+      atOld.map((m) => [m.topic, m.payload]),
+      [
+        ['mixed/from5', 'five'],
+        ['mixed/from4', 'four'],
+      ],
+    );
+    assert.equal(atOld[0]!.packet.properties, undefined);
+    const atNew = await v5.inbox.waitFor(2);
+    assert.equal(atNew[0]!.packet.properties?.contentType, 'text/plain');
+    assert.deepEqual({ ...atNew[0]!.packet.properties?.userProperties }, { k: 'v' });
+    assert.deepEqual([atNew[1]!.topic, atNew[1]!.payload], ['mixed/from4', 'four']);
+    for (const c of [old, v5, pub5, pub4]) await pool.end(c.client);
+  });
+
+  void it('[MQTT-3.3.2-12] [MQTT-3.1.2-26] topic aliases both ways: an MQTT.js publisher that aliases its topics, and an MQTT.js subscriber that accepts 2 aliases, see every topic right', async () => {
+    const sub = await connect('sub', 5, { properties: { topicAliasMaximum: 2 } });
+    await sub.client.subscribeAsync('alias/#', { qos: 1 });
+    const pub = await connect('pub', 5, { autoAssignTopicAlias: true });
+    assert.equal(pub.connack.properties?.topicAliasMaximum, 10);
+    const topics = ['alias/a', 'alias/b', 'alias/c', 'alias/a', 'alias/b', 'alias/c', 'alias/a'];
+    for (const topic of topics) await pub.client.publishAsync(topic, topic, { qos: 1 });
+    const messages = await sub.inbox.waitFor(topics.length);
+    assert.deepEqual(
+      messages.map((m) => m.topic),
+      topics,
+    );
+    assert.ok(messages.every((m) => m.payload === m.topic));
+    const publisherConnection = broker.clients.get(pub.client.options.clientId ?? '');
+    assert.ok((publisherConnection?.incomingTopicAliases?.size ?? 0) > 0, 'the publisher used aliases');
+    const aliases = messages.map((m) => m.packet.properties?.topicAlias);
+    assert.ok(
+      aliases.some((a) => a !== undefined),
+      'the broker used aliases',
+    );
+    assert.ok(
+      aliases.every((a) => a === undefined || a <= 2),
+      `aliases ${aliases.join(', ')} within 2`,
+    );
+    assert.deepEqual(sub.errors, []);
+    assert.deepEqual(pub.errors, []);
+    await pool.end(pub.client);
+    await pool.end(sub.client);
+  });
+});

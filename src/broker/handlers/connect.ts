@@ -84,10 +84,23 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
   connection.wasActive = true;
   let properties: ConnackProperties | undefined;
   if (version === 5) {
+    const { receiveMaximum, topicAliasMaximum } = broker.options;
+    // [MQTT-3.1.2-24] (5.0): from CONNACK on, nothing larger than this is sent to the client
+    const clientMaximumPacketSize = packet.properties?.maximumPacketSize;
+    if (clientMaximumPacketSize !== undefined) connection.clientMaximumPacketSize = clientMaximumPacketSize;
+    connection.incomingQoS2 = new Set();
+    // [MQTT-3.3.2-7]: aliases live with the connection, so every connection starts without any
+    if (topicAliasMaximum > 0) connection.incomingTopicAliases = new Map();
+    // [MQTT-3.1.2-27]: no outgoing aliases unless the client's Topic Alias Maximum is above 0
+    const outgoingMaximum = Math.min(packet.properties?.topicAliasMaximum ?? 0, topicAliasMaximum);
+    if (outgoingMaximum > 0) {
+      connection.outgoingTopicAliasMaximum = outgoingMaximum;
+      connection.outgoingTopicAliases = new Map();
+    }
     properties = {
-      receiveMaximum: 65_535,
+      receiveMaximum,
       maximumPacketSize: broker.options.maximumPacketSize,
-      topicAliasMaximum: 0,
+      topicAliasMaximum,
       sharedSubscriptionAvailable: false,
     };
     if (assigned) properties.assignedClientIdentifier = clientId;

@@ -1,13 +1,15 @@
 /**
  * PUBLISH from a client: topic validation, authorization, routing, and the QoS 1/2 receiver flows.
  */
+import { isUtf8 } from 'node:buffer';
 import { ProtocolError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import type { Message } from '../../session/message.js';
 import type { Connection } from '../connection.js';
 
-export function handlePublish(connection: Connection, packet: PublishPacket): Promise<void> | undefined {
+export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
+  const packet = connection.version === 5 ? checkV5Publish(connection, received) : received;
   // [MQTT-3.3.2-2] (both versions): no wildcards in a topic name; [MQTT-4.7.3-1] at least one character
   if (!isValidTopicName(packet.topic)) {
     throw new ProtocolError(`PUBLISH topic ${JSON.stringify(packet.topic)} is not a valid topic name`, {
@@ -19,6 +21,24 @@ export function handlePublish(connection: Connection, packet: PublishPacket): Pr
   if (packet.qos === 2 && session.incomingQoS2.has(packet.packetId)) {
     connection.send({ type: 'pubrec', packetId: packet.packetId, reasonCode: 0 });
     return undefined;
+  }
+  const incomingQoS2 = connection.incomingQoS2;
+  if (incomingQoS2 !== undefined && packet.qos > 0) {
+    // [MQTT-3.3.4-7] (5.0): one more unacknowledged QoS 1/2 PUBLISH than the Receive Maximum in
+    // CONNACK is answered with DISCONNECT 0x93. Packets are handled one at a time and QoS 1 is
+    // acknowledged before the next, so the count is the QoS 2 flows awaiting PUBREL.
+    if (incomingQoS2.size >= connection.broker.options.receiveMaximum) {
+      throw new ProtocolError(`more than ${connection.broker.options.receiveMaximum} unacknowledged QoS 1/2 PUBLISH`, {
+        reasonCode: ReasonCode.ReceiveMaximumExceeded,
+      });
+    }
+    const properties = packet.properties;
+    // Section 3.3.2.3.2 and 4.13: a payload that is not the UTF-8 its Payload Format
+    // Indicator announces is refused; QoS 1/2 with PUBACK/PUBREC 0x99, and not routed
+    if (properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
+      acknowledge(connection, packet, ReasonCode.PayloadFormatInvalid);
+      return undefined;
+    }
   }
   const authorize = connection.broker.hooks.authorizePublish;
   if (authorize === undefined) {
@@ -63,11 +83,71 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
     // [MQTT-3.3.5-2] (3.1.1): an unauthorized PUBLISH is still acknowledged; 5.0 says why
     reasonCode = ReasonCode.NotAuthorized;
   }
-  // [MQTT-3.3.4-1] (both versions): QoS 1 gets PUBACK, QoS 2 PUBREC, QoS 0 nothing
+  acknowledge(connection, packet, reasonCode);
+}
+
+/** [MQTT-3.3.4-1] (both versions): QoS 1 gets PUBACK, QoS 2 PUBREC, QoS 0 nothing. */
+function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: number): void {
   if (packet.qos === 1) {
     connection.send({ type: 'puback', packetId: packet.packetId, reasonCode });
   } else if (packet.qos === 2) {
-    if (reasonCode < 0x80) connection.session!.incomingQoS2.add(packet.packetId);
+    // A PUBREC with a failure code ends the flow; otherwise it stays open until PUBREL
+    if (reasonCode < 0x80) {
+      connection.session!.incomingQoS2.add(packet.packetId);
+      connection.incomingQoS2?.add(packet.packetId);
+    }
     connection.send({ type: 'pubrec', packetId: packet.packetId, reasonCode });
   }
+}
+
+/**
+ * The 5.0 checks of an incoming PUBLISH that 3.1.1 does not have: the topic alias is resolved
+ * (and removed from the properties forwarded), the Response Topic checked, and a QoS 0 payload
+ * that is not the UTF-8 it claims to be refused. Returns the packet with its topic name.
+ */
+function checkV5Publish(connection: Connection, packet: PublishPacket): PublishPacket {
+  const properties = packet.properties;
+  if (properties === undefined) return packet;
+  const responseTopic = properties.responseTopic;
+  // [MQTT-3.3.2-14]: a Response Topic with wildcards is a protocol error
+  if (responseTopic !== undefined && (responseTopic.includes('+') || responseTopic.includes('#'))) {
+    throw new ProtocolError('PUBLISH Response Topic has wildcard characters');
+  }
+  // Section 3.3.2.3.2 and 4.13: for QoS 0 the only answer to a payload that is not UTF-8 is DISCONNECT 0x99
+  if (packet.qos === 0 && properties.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
+    throw new ProtocolError('PUBLISH payload is not the UTF-8 its Payload Format Indicator announces', {
+      reasonCode: ReasonCode.PayloadFormatInvalid,
+    });
+  }
+  const alias = properties.topicAlias;
+  if (alias === undefined) return packet;
+  const aliases = connection.incomingTopicAliases;
+  // [MQTT-3.3.2-9]: an alias above the Topic Alias Maximum of CONNACK is DISCONNECT 0x94
+  // (an alias of 0 [MQTT-3.3.2-8] never gets here: the codec refuses it with 0x82);
+  // [MQTT-3.3.2-12] every alias from 1 to that maximum is accepted
+  if (aliases === undefined || alias === 0 || alias > connection.broker.options.topicAliasMaximum) {
+    throw new ProtocolError(
+      `PUBLISH topic alias ${alias} is outside 1..${connection.broker.options.topicAliasMaximum}`,
+      {
+        reasonCode: ReasonCode.TopicAliasInvalid,
+      },
+    );
+  }
+  let topic = packet.topic;
+  if (topic.length === 0) {
+    const known = aliases.get(alias);
+    // Section 3.3.2.3.4: an empty topic with an alias the client has not set is a protocol error
+    if (known === undefined) throw new ProtocolError(`PUBLISH uses topic alias ${alias} before setting it`);
+    topic = known;
+  } else {
+    if (!isValidTopicName(topic)) {
+      throw new ProtocolError(`PUBLISH topic ${JSON.stringify(topic)} is not a valid topic name`, {
+        reasonCode: ReasonCode.TopicNameInvalid,
+      });
+    }
+    aliases.set(alias, topic);
+  }
+  // The alias means nothing to subscribers: it is not forwarded
+  const { topicAlias: _alias, ...forwarded } = properties;
+  return { ...packet, topic, properties: forwarded };
 }
