@@ -88,7 +88,7 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
       receiveMaximum: 65_535,
       maximumPacketSize: broker.options.maximumPacketSize,
       topicAliasMaximum: 0,
-      sharedSubscriptionAvailable: false,
+      sharedSubscriptionAvailable: true,
     };
     if (assigned) properties.assignedClientIdentifier = clientId;
   }
