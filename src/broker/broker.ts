@@ -182,13 +182,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /**
    * Adds or replaces a subscription [MQTT-3.8.4-3]; returns whether it existed before. A valid
-   * `$share/{ShareName}/{filter}` makes the session a member of that group, created on first use.
+   * `$share/{ShareName}/{filter}` makes the session a member of that group, created on first use;
+   * an invalid one throws `ERR_INVALID_TOPIC_FILTER`.
    */
   addSubscription(session: Session, topicFilter: string, options: SubscriptionOptions): boolean {
+    // Parsed before anything changes: an invalid shared filter throws and leaves no half-made subscription.
+    const shared = parseSharedSubscription(topicFilter);
     const existed = session.subscriptions.has(topicFilter);
     session.subscriptions.set(topicFilter, options);
     const subscriber: Subscriber = { session, options };
-    const shared = parseSharedSubscription(topicFilter);
     if (shared === undefined) {
       this.subscriptions.add(topicFilter, session.clientId, subscriber);
       return existed;
