@@ -14,7 +14,10 @@ import type { Subscriber } from './router.js';
  * take the message at once. `least-inflight`: of the members that can take it at once, the one with
  * the fewest messages in flight and queued (ties go round robin).
  */
-export type SharedSubscriptionStrategy = 'round-robin' | 'least-inflight';
+export type SharedSubscriptionStrategy = (typeof sharedSubscriptionStrategies)[number];
+
+/** Every SharedSubscriptionStrategy, the default first. */
+export const sharedSubscriptionStrategies = ['round-robin', 'least-inflight'] as const;
 
 /**
  * Key of a group's entry in the topic index. It starts with U+0000, which no client id can hold
