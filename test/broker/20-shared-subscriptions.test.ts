@@ -314,6 +314,30 @@ for (const v of VERSIONS) {
       await member.expectNothing(100);
     });
 
+    it(`subscribing to the same shared subscription again changes its QoS but does not make a second membership: one UNSUBSCRIBE leaves (MQTT 5.0 section 4.8.2) (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t);
+      const member = await RawClient.connect(port, clean('member'));
+      await member.subscribe('$share/g/again', 0);
+      assert.deepEqual(await member.subscribe('$share/g/again', 1), [1]);
+      const pub = await RawClient.connect(port, clean('pub'));
+      await pub.publish({ topic: 'again', payload: 'x', qos: 1 });
+      assert.equal((await member.receive()).qos, 1);
+      await member.expectNothing(100);
+      await member.unsubscribe('$share/g/again');
+      assert.equal(broker.subscriptions.size, 0, 'no group left in the index');
+    });
+
+    if (v === 5) {
+      it('a member gets its own Subscription Identifier with a shared delivery (v5)', async (t) => {
+        const { port } = await startBroker(t);
+        const member = await RawClient.connect(port, clean('member'));
+        await member.subscribe('$share/g/id', 1, { subscriptionIdentifier: 7 });
+        const pub = await RawClient.connect(port, clean('pub'));
+        await pub.publish({ topic: 'id', payload: 'x', qos: 1 });
+        assert.deepEqual((await member.receive()).properties.subscriptionIdentifiers, [7]);
+      });
+    }
+
     if (v === 5) {
       it('[MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error: DISCONNECT 0x82 and close (v5)', async (t) => {
         const { port } = await startBroker(t);
