@@ -81,10 +81,10 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     const existed = broker.addSubscription(session, filter, options);
     // [MQTT-3.8.4-5] (3.1.1) [MQTT-3.8.4-7] (5.0): the granted QoS
     reasonCodes.push(qos);
-    // [MQTT-3.3.1-6] (3.1.1) retained messages on every subscribe; 5.0 by Retain Handling:
-    // [MQTT-3.3.1-9] 0 always, [MQTT-3.3.1-10] 1 only for a new subscription, [MQTT-3.3.1-11] 2 never
     // MQTT 5.0 section 4.8.2: no retained messages are sent to a session joining a shared subscription
     if (shared) return;
+    // [MQTT-3.3.1-6] (3.1.1) retained messages on every subscribe; 5.0 by Retain Handling:
+    // [MQTT-3.3.1-9] 0 always, [MQTT-3.3.1-10] 1 only for a new subscription, [MQTT-3.3.1-11] 2 never
     const rh = options.retainHandling;
     if (rh === 0 || (rh === 1 && !existed)) retainedFor.push([filter, options]);
   });
