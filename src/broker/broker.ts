@@ -9,14 +9,15 @@ import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
 import type { PublishProperties, Subscription, Will } from '../protocol/index.js';
-import { RetainedIndex, TopicIndex } from '../topic/index.js';
-import type { Message } from '../session/message.js';
+import { parseSharedSubscription, RetainedIndex, TopicIndex } from '../topic/index.js';
+import type { Delivery, Message } from '../session/message.js';
 import { Session, type DropReason, type SubscriptionOptions } from '../session/session.js';
 import type { ConnectionState } from './connection.js';
 import { Connection, type PeerInfo } from './connection.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
-import { route, type Subscriber } from './router.js';
+import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
+import { SharedGroup, sharedGroupKey } from './shared.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
 export interface BrokerEvents {
@@ -45,7 +46,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly sessions = new Map<string, Session>();
   /** The connected client of each client id. */
   readonly clients = new Map<string, Connection>();
-  readonly subscriptions = new TopicIndex<Subscriber>();
+  /** Every subscription: one entry per session and filter, and one per shared subscription group. */
+  readonly subscriptions = new TopicIndex<RouteEntry>();
   readonly retained = new RetainedIndex<Message>();
   readonly counters: BrokerCounters = {
     messagesReceived: 0,
@@ -163,27 +165,74 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return { session, sessionPresent: false };
   }
 
-  /** Ends a session: its subscriptions and messages are gone. Retained messages are not session state [MQTT-3.1.2-7]. */
+  /**
+   * Ends a session: its subscriptions and messages are gone. Retained messages are not session state
+   * [MQTT-3.1.2-7]. The session first leaves its shared subscription groups (MQTT 5.0 section 4.8.2:
+   * sessions are detached when they terminate), then what it held for them goes to another member
+   * (see Session.releaseSharedDeliveries).
+   */
   endSession(session: Session): void {
-    for (const filter of session.subscriptions.keys()) this.subscriptions.remove(filter, session.clientId);
+    for (const filter of session.subscriptions.keys()) this.unindex(session.clientId, filter);
     session.subscriptions.clear();
+    const orphans = session.releaseSharedDeliveries();
     session.clearMessages();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    for (const orphan of orphans) this.redeliverShared(orphan);
   }
 
-  /** Adds or replaces a subscription [MQTT-3.8.4-3]; returns whether it existed before. */
+  /**
+   * Adds or replaces a subscription [MQTT-3.8.4-3]; returns whether it existed before. A valid
+   * `$share/{ShareName}/{filter}` makes the session a member of that group, created on first use;
+   * an invalid one throws `ERR_INVALID_TOPIC_FILTER`.
+   */
   addSubscription(session: Session, topicFilter: string, options: SubscriptionOptions): boolean {
+    // Parsed before anything changes: an invalid shared filter throws and leaves no half-made subscription.
+    const shared = parseSharedSubscription(topicFilter);
     const existed = session.subscriptions.has(topicFilter);
     session.subscriptions.set(topicFilter, options);
-    this.subscriptions.add(topicFilter, session.clientId, { session, options });
+    const subscriber: Subscriber = { session, options };
+    if (shared === undefined) {
+      this.subscriptions.add(topicFilter, session.clientId, subscriber);
+      return existed;
+    }
+    const key = sharedGroupKey(shared.shareName);
+    let group = this.subscriptions.get(shared.topicFilter, key);
+    if (!(group instanceof SharedGroup)) {
+      group = new SharedGroup(shared.shareName, shared.topicFilter, this.options.sharedSubscriptionStrategy);
+      this.subscriptions.add(shared.topicFilter, key, group);
+    }
+    group.add(subscriber);
     return existed;
   }
 
   /** Removes a subscription; returns whether it existed. */
   removeSubscription(session: Session, topicFilter: string): boolean {
     if (!session.subscriptions.delete(topicFilter)) return false;
-    this.subscriptions.remove(topicFilter, session.clientId);
+    this.unindex(session.clientId, topicFilter);
     return true;
+  }
+
+  /** Takes the subscription of `clientId` to `topicFilter` (one the session holds) out of the index. */
+  private unindex(clientId: string, topicFilter: string): void {
+    const shared = parseSharedSubscription(topicFilter);
+    if (shared === undefined) {
+      this.subscriptions.remove(topicFilter, clientId);
+      return;
+    }
+    const key = sharedGroupKey(shared.shareName);
+    const group = this.subscriptions.get(shared.topicFilter, key);
+    if (!(group instanceof SharedGroup)) return;
+    group.remove(clientId);
+    // A shared subscription lasts while it has at least one session (MQTT 5.0 section 4.8.2).
+    if (group.size === 0) this.subscriptions.remove(shared.topicFilter, key);
+  }
+
+  /** Gives a delivery released by an ending session to another member of its group, if one is left. */
+  private redeliverShared(orphan: Delivery): void {
+    const shared = orphan.sharedFilter === undefined ? undefined : parseSharedSubscription(orphan.sharedFilter);
+    if (shared === undefined) return;
+    const group = this.subscriptions.get(shared.topicFilter, sharedGroupKey(shared.shareName));
+    if (group instanceof SharedGroup) deliverToGroup(group, orphan.message);
   }
 
   /** Called by a connection once its socket has closed. */

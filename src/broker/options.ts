@@ -3,6 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { BrokerHooks } from './hooks.js';
+import type { SharedSubscriptionStrategy } from './shared.js';
 
 /** Options of `new Broker(options)`; every field is optional. */
 export interface BrokerOptions {
@@ -37,6 +38,14 @@ export interface BrokerOptions {
    * than the client's own maximum). 0 turns topic aliases off. Default 10.
    */
   topicAliasMaximum?: number;
+  /**
+   * How a shared subscription group (`$share/{ShareName}/{filter}`) picks the member for each message:
+   * `round-robin` (the next member in turn that can send it at once) or `least-inflight` (the member
+   * with the fewest messages in flight and queued). Either way, offline members, members whose window
+   * or queue is full and slow readers are passed over while another member can take the message.
+   * Default `round-robin`.
+   */
+  sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -58,6 +67,7 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   maxOutgoingBufferBytes: 1_048_576,
   receiveMaximum: 65_535,
   topicAliasMaximum: 10,
+  sharedSubscriptionStrategy: 'round-robin',
 };
 
 /** Fills in defaults, dropping keys given as undefined. */

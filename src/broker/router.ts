@@ -1,25 +1,36 @@
 /**
  * Routing: match a message's topic once in the topic index, merge overlapping subscriptions of
- * one session into one delivery, and hand each session its delivery.
+ * one session into one delivery, and hand each session its delivery; each shared subscription
+ * group that matches gets one more delivery, to one of its members.
  */
 import type { TopicIndex } from '../topic/index.js';
 import { delivery, type Message } from '../session/message.js';
 import type { Session, SubscriptionOptions } from '../session/session.js';
+import { SharedGroup } from './shared.js';
 
-/** What the topic index stores for each subscription. */
+/** What the topic index stores for each non-shared subscription, and for each member of a group. */
 export interface Subscriber {
   session: Session;
   options: SubscriptionOptions;
 }
 
+/** An entry of the topic index: one session's subscription, or a shared subscription group. */
+export type RouteEntry = Subscriber | SharedGroup;
+
 // Routing state of the call in progress, kept at module level so that matching allocates no closure.
 let stamp = 0;
 let current: Message | undefined;
 const matched: Session[] = [];
+const matchedGroups: SharedGroup[] = [];
 
-function visit(subscriber: Subscriber): void {
+function visit(entry: RouteEntry): void {
+  // Each group is one entry, visited at most once per message; its member is chosen after the match.
+  if (entry instanceof SharedGroup) {
+    matchedGroups.push(entry);
+    return;
+  }
   const message = current!;
-  const { session, options } = subscriber;
+  const { session, options } = entry;
   // [MQTT-3.8.3-3] (5.0) No Local: not back to the publisher's own client id
   if (options.noLocal && session.clientId === message.publisherId) return;
   // [MQTT-3.8.4-6] (3.1.1) [MQTT-3.8.4-8] (5.0): min(publish QoS, granted QoS)
@@ -40,13 +51,16 @@ function visit(subscriber: Subscriber): void {
   if (id !== undefined) (session.matchSubscriptionIdentifiers ??= []).push(id);
 }
 
-/** Delivers `message` to every session with a matching subscription; returns how many. */
-export function route(index: TopicIndex<Subscriber>, message: Message): number {
+/**
+ * Delivers `message` to every session with a matching subscription, and to one member of every
+ * matching shared subscription group; returns how many deliveries were made.
+ */
+export function route(index: TopicIndex<RouteEntry>, message: Message): number {
   stamp = stamp === Number.MAX_SAFE_INTEGER ? 1 : stamp + 1;
   current = message;
   index.match(message.topic, visit);
   current = undefined;
-  const count = matched.length;
+  let count = matched.length;
   for (let i = 0; i < count; i++) {
     const session = matched[i]!;
     matched[i] = undefined as unknown as Session;
@@ -56,5 +70,31 @@ export function route(index: TopicIndex<Subscriber>, message: Message): number {
     session.deliver(delivery(message, session.matchQoS, retain, session.matchSubscriptionIdentifiers));
   }
   matched.length = 0;
+  const groups = matchedGroups.length;
+  if (groups === 0) return count;
+  for (let i = 0; i < groups; i++) {
+    const group = matchedGroups[i]!;
+    matchedGroups[i] = undefined as unknown as SharedGroup;
+    // A shared delivery is never merged with the member's own non-shared one: MQTT 5.0 section
+    // 4.8.2 lets a client that has both get two copies.
+    if (deliverToGroup(group, message)) count++;
+  }
+  matchedGroups.length = 0;
   return count;
+}
+
+/**
+ * Delivers `message` to one member of `group` (see SharedGroup.pick); returns false when the group
+ * has no member.
+ */
+export function deliverToGroup(group: SharedGroup, message: Message): boolean {
+  const member = group.pick(message.qos);
+  if (member === undefined) return false;
+  const { session, options } = member;
+  // [MQTT-4.8.2-3] the QoS granted to the chosen member's subscription: min(publish QoS, granted QoS)
+  const qos = message.qos < options.qos ? message.qos : options.qos;
+  const id = options.subscriptionIdentifier;
+  const retain = options.retainAsPublished && message.retain;
+  session.deliver(delivery(message, qos, retain, id === undefined ? undefined : [id], group.filter));
+  return true;
 }

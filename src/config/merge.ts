@@ -3,6 +3,7 @@
  * the defaults.
  */
 import { defaultBrokerOptions, type BrokerOptions } from '../broker/options.js';
+import type { SharedSubscriptionStrategy } from '../broker/shared.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import {
   fileSchema,
@@ -22,16 +23,21 @@ export interface ResolvedConfig {
   dataDir: string;
   logLevel: LogLevel;
   persistence: Persistence;
+  sharedSubscriptionStrategy: SharedSubscriptionStrategy;
   limits: Required<ConfigLimits>;
 }
 
-/** The defaults, documented in docs/configuration.md; host, port and limits are BrokerOptions' own. */
+/**
+ * The defaults, documented in docs/configuration.md; host, port, the shared subscription strategy and
+ * limits are BrokerOptions' own.
+ */
 export const defaultConfig: ResolvedConfig = {
   host: defaultBrokerOptions.host,
   port: defaultBrokerOptions.port,
   dataDir: './data',
   logLevel: 'info',
   persistence: 'none',
+  sharedSubscriptionStrategy: defaultBrokerOptions.sharedSubscriptionStrategy,
   limits: Object.fromEntries(
     limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
   ) as Required<ConfigLimits>,
@@ -79,6 +85,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.dataDir !== undefined) merged.dataDir = top.dataDir;
   if (top.logLevel !== undefined) merged.logLevel = top.logLevel;
   if (top.persistence !== undefined) merged.persistence = top.persistence;
+  if (top.sharedSubscriptionStrategy !== undefined) merged.sharedSubscriptionStrategy = top.sharedSubscriptionStrategy;
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
   return merged;
 }
@@ -106,11 +113,17 @@ export function mergeConfig(
     dataDir: merged.dataDir ?? defaultConfig.dataDir,
     logLevel: merged.logLevel ?? defaultConfig.logLevel,
     persistence: merged.persistence ?? defaultConfig.persistence,
+    sharedSubscriptionStrategy: merged.sharedSubscriptionStrategy ?? defaultConfig.sharedSubscriptionStrategy,
     limits,
   };
 }
 
 /** The BrokerOptions a resolved configuration asks for (hooks and logger are the caller's). */
 export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
-  return { host: config.host, port: config.port, ...config.limits };
+  return {
+    host: config.host,
+    port: config.port,
+    sharedSubscriptionStrategy: config.sharedSubscriptionStrategy,
+    ...config.limits,
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { BrokerOptions } from '../broker/options.js';
+import { sharedSubscriptionStrategies, type SharedSubscriptionStrategy } from '../broker/shared.js';
 
 /** Log levels accepted by `log_level`, from the most to the least severe; `silent` logs nothing. */
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -93,6 +94,9 @@ export const fileSchema = z.strictObject(
     data_dir: nonEmptyString('a directory path').optional(),
     log_level: z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }).optional(),
     persistence: z.enum(persistenceModes, { error: `must be one of ${persistenceModes.join(', ')}` }).optional(),
+    shared_subscription_strategy: z
+      .enum(sharedSubscriptionStrategies, { error: `must be one of ${sharedSubscriptionStrategies.join(', ')}` })
+      .optional(),
     limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
@@ -113,6 +117,8 @@ export interface FennecConfig {
   logLevel?: LogLevel;
   /** Where state that outlives the process is kept (stored; the SQLite store arrives in a later change). */
   persistence?: Persistence;
+  /** How a shared subscription group picks the member for each message. */
+  sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   /** Limits, with units as in BrokerOptions. */
   limits?: ConfigLimits;
 }
@@ -125,6 +131,9 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   if (file.data_dir !== undefined) config.dataDir = file.data_dir;
   if (file.log_level !== undefined) config.logLevel = file.log_level;
   if (file.persistence !== undefined) config.persistence = file.persistence;
+  if (file.shared_subscription_strategy !== undefined) {
+    config.sharedSubscriptionStrategy = file.shared_subscription_strategy;
+  }
   if (file.limits !== undefined) {
     const limits: ConfigLimits = {};
     for (const key of limitKeys) {

@@ -31,6 +31,11 @@ export interface Delivery {
   retain: boolean;
   /** 5.0 subscription identifiers of the matching subscriptions. */
   subscriptionIdentifiers: number[] | undefined;
+  /**
+   * The `$share/{ShareName}/{filter}` subscription this delivery was chosen for, or undefined for
+   * non-shared subscriptions: when the session ends first, the broker hands it to another member.
+   */
+  sharedFilter: string | undefined;
 }
 
 /** Builds a Delivery; one place, so every delivery has the same shape. */
@@ -39,6 +44,7 @@ export function delivery(
   qos: QoS,
   retain: boolean,
   subscriptionIdentifiers: number[] | undefined,
+  sharedFilter: string | undefined = undefined,
 ): Delivery {
-  return { message, qos, retain, subscriptionIdentifiers };
+  return { message, qos, retain, subscriptionIdentifiers, sharedFilter };
 }

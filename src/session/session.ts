@@ -47,6 +47,22 @@ export interface SessionLimits {
   maxQueuedMessages: number;
 }
 
+/**
+ * How soon a session would send a delivery handed to it now; higher is sooner. Shared
+ * subscriptions pick the member that would send soonest.
+ */
+export const Readiness = {
+  /** It would be dropped: QoS 0 to an offline or slow reader, or a full queue. */
+  Dropped: 0,
+  /** It would wait in the queue of an offline session. */
+  QueuedOffline: 1,
+  /** It would wait in the queue of an online session (window full, slow reader, or others queued first). */
+  QueuedOnline: 2,
+  /** It would be written at once. */
+  Now: 3,
+} as const;
+export type Readiness = (typeof Readiness)[keyof typeof Readiness];
+
 /** Why a delivery was dropped. */
 export type DropReason = 'queue-full' | 'slow-reader' | 'offline-qos0' | 'too-large';
 
@@ -127,6 +143,18 @@ export class Session {
   /** Detaches `sink` if it is the one attached; what is in flight stays for the next connection. */
   detach(sink: SessionSink): void {
     if (this.sink === sink) this.sink = undefined;
+  }
+
+  /** What `deliver` would do with a delivery at `qos` now; mirrors its branches. */
+  readiness(qos: QoS): Readiness {
+    const sink = this.sink;
+    if (qos === 0) return sink !== undefined && sink.writable() ? Readiness.Now : Readiness.Dropped;
+    const queued = this.queue.length - this.queueHead;
+    if (sink !== undefined && queued === 0 && this.outgoing.size < this.inflightLimit && sink.writable()) {
+      return Readiness.Now;
+    }
+    if (queued >= this.limits.maxQueuedMessages) return Readiness.Dropped;
+    return sink === undefined ? Readiness.QueuedOffline : Readiness.QueuedOnline;
   }
 
   /** Hands the session a message to deliver, now or when it can. */
@@ -235,6 +263,31 @@ export class Session {
     this.outgoing.delete(packetId);
     this.pump();
     return true;
+  }
+
+  /**
+   * Removes and returns the deliveries made for shared subscriptions that another member may still
+   * take when this session ends: every queued one (never sent) and every QoS 1 one in flight
+   * (MQTT 5.0 section 4.8.2 says the server SHOULD send those to another member). A QoS 2 message
+   * already sent stays: it MUST NOT go to another subscriber [MQTT-4.8.2-5].
+   */
+  releaseSharedDeliveries(): Delivery[] {
+    const released: Delivery[] = [];
+    for (const [packetId, entry] of this.outgoing) {
+      if (entry.delivery.sharedFilter !== undefined && entry.state === 'awaiting-puback') {
+        this.outgoing.delete(packetId);
+        released.push(entry.delivery);
+      }
+    }
+    const kept: Delivery[] = [];
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const d = this.queue[i]!;
+      if (d.sharedFilter === undefined) kept.push(d);
+      else released.push(d);
+    }
+    this.queue = kept;
+    this.queueHead = 0;
+    return released;
   }
 
   /** Drops all in-flight and queued messages (clean start). */

@@ -197,7 +197,8 @@ const SHARE_PREFIX = '$share/';
  * Splits a Shared Subscription filter `$share/{ShareName}/{filter}` (MQTT 5.0, section 4.8.2) and
  * validates it. Returns undefined when `filter` does not start with `$share/` (an ordinary filter,
  * which this does not validate). Throws `ERR_INVALID_TOPIC_FILTER` (reason 0x8F) for a malformed
- * shared filter. MQTT 3.1.1 has no shared subscriptions: do not call this for 3.1.1 clients.
+ * shared filter. MQTT 3.1.1 has no shared subscriptions; the broker accepts them from 3.1.1 clients
+ * anyway, as Mosquitto and EMQX do.
  */
 export function parseSharedSubscription(filter: string, limits?: TopicLimits): SharedSubscription | undefined {
   if (!filter.startsWith(SHARE_PREFIX)) return undefined;

@@ -64,6 +64,7 @@ void describe('loadConfigFile', () => {
       'data_dir: /var/lib/fennec',
       'log_level: debug',
       'persistence: sqlite',
+      'shared_subscription_strategy: least-inflight',
       'limits:',
       '  connect_timeout_ms: 5000',
       '  maximum_packet_size: 262144',
@@ -78,6 +79,7 @@ void describe('loadConfigFile', () => {
       dataDir: '/var/lib/fennec',
       logLevel: 'debug',
       persistence: 'sqlite',
+      sharedSubscriptionStrategy: 'least-inflight',
       limits: {
         connectTimeoutMs: 5000,
         maximumPacketSize: 262_144,
@@ -200,6 +202,8 @@ void describe('loadConfigFile', () => {
     assert.equal(issue.message, 'must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"');
     const persistence = await onlyIssue(['', 'persistence: redis']);
     assert.deepEqual([persistence.line, persistence.message], [2, 'must be one of sqlite, none, got "redis"']);
+    const strategy = await onlyIssue(['shared_subscription_strategy: random']);
+    assert.equal(strategy.message, 'must be one of round-robin, least-inflight, got "random"');
   });
 
   void it('reports a section that is not a mapping', async () => {
@@ -295,7 +299,8 @@ void describe('loadConfigFile', () => {
 
 void describe('the schema', () => {
   void it('has a key under limits for every limit in BrokerOptions', () => {
-    const limitOptions = Object.keys(defaultBrokerOptions).filter((key) => key !== 'host' && key !== 'port');
+    const notLimits = new Set(['host', 'port', 'sharedSubscriptionStrategy']);
+    const limitOptions = Object.keys(defaultBrokerOptions).filter((key) => !notLimits.has(key));
     assert.deepEqual(limitKeys.map((key) => limitSpecs[key].option).sort(), limitOptions.sort());
   });
 });
@@ -358,5 +363,8 @@ void describe('mergeConfig', () => {
     assert.equal(options.host, '::1');
     assert.equal(options.connectTimeoutMs, 500);
     assert.equal(options.maximumPacketSize, defaultBrokerOptions.maximumPacketSize);
+    assert.equal(options.sharedSubscriptionStrategy, 'round-robin');
+    const fromFile = mergeConfig({ sharedSubscriptionStrategy: 'least-inflight' }, {}, noEnvironment);
+    assert.equal(toBrokerOptions(fromFile).sharedSubscriptionStrategy, 'least-inflight');
   });
 });

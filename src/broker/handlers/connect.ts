@@ -101,7 +101,7 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
       receiveMaximum,
       maximumPacketSize: broker.options.maximumPacketSize,
       topicAliasMaximum,
-      sharedSubscriptionAvailable: false,
+      sharedSubscriptionAvailable: true,
     };
     if (assigned) properties.assignedClientIdentifier = clientId;
   }

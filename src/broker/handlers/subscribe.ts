@@ -1,14 +1,24 @@
 /**
  * SUBSCRIBE: filter validation, authorization, granted QoS, SUBACK, then the retained messages.
+ * `$share/{ShareName}/{filter}` joins a shared subscription group (MQTT 5.0 section 4.8.2), from 3.1
+ * and 3.1.1 clients too, as Mosquitto and EMQX allow.
  */
-import { ReasonCode, SUBACK_FAILURE, type QoS, type SubscribePacket } from '../../protocol/index.js';
-import { isValidTopicFilter } from '../../topic/index.js';
+import { ProtocolError, ReasonCode, SUBACK_FAILURE, type QoS, type SubscribePacket } from '../../protocol/index.js';
+import { isValidTopicFilter, parseSharedSubscription } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { delivery } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
 import type { Connection } from '../connection.js';
 
+const SHARE_PREFIX = '$share/';
+
 export function handleSubscribe(connection: Connection, packet: SubscribePacket): Promise<void> | undefined {
+  for (const sub of packet.subscriptions) {
+    // [MQTT-3.8.3-4] (5.0): No Local on a Shared Subscription is a Protocol Error (DISCONNECT 0x82)
+    if (sub.noLocal && sub.topicFilter.startsWith(SHARE_PREFIX)) {
+      throw new ProtocolError(`No Local is set on the shared subscription ${JSON.stringify(sub.topicFilter)}`);
+    }
+  }
   const authorize = connection.broker.hooks.authorizeSubscribe;
   if (authorize === undefined) {
     subscribe(connection, packet, undefined);
@@ -50,9 +60,9 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
       return;
     }
-    if (filter.startsWith('$share/')) {
-      // Shared subscriptions come with their own issue; until then they are refused, not misread.
-      reasonCodes.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : SUBACK_FAILURE);
+    const shared = filter.startsWith(SHARE_PREFIX);
+    if (shared && !isValidSharedFilter(filter)) {
+      reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
       return;
     }
     if (allowed !== undefined && allowed[i] !== true) {
@@ -71,6 +81,8 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     const existed = broker.addSubscription(session, filter, options);
     // [MQTT-3.8.4-5] (3.1.1) [MQTT-3.8.4-7] (5.0): the granted QoS
     reasonCodes.push(qos);
+    // MQTT 5.0 section 4.8.2: no retained messages are sent to a session joining a shared subscription
+    if (shared) return;
     // [MQTT-3.3.1-6] (3.1.1) retained messages on every subscribe; 5.0 by Retain Handling:
     // [MQTT-3.3.1-9] 0 always, [MQTT-3.3.1-10] 1 only for a new subscription, [MQTT-3.3.1-11] 2 never
     const rh = options.retainHandling;
@@ -87,4 +99,14 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     });
   }
   broker.emit('subscribed', connection.info, packet.subscriptions);
+}
+
+/** [MQTT-4.8.2-1] a ShareName of at least one character; [MQTT-4.8.2-2] no '+' or '#' in it, then '/' and a filter. */
+function isValidSharedFilter(filter: string): boolean {
+  try {
+    parseSharedSubscription(filter);
+    return true;
+  } catch {
+    return false;
+  }
 }
