@@ -25,6 +25,17 @@ export interface BrokerOptions {
    * QoS 0 messages to it are dropped and QoS 1/2 messages wait in its queue. Default 1,048,576 (1 MiB).
    */
   maxOutgoingBufferBytes?: number;
+  /**
+   * Longest Session Expiry Interval a 5.0 client may ask for, in seconds; a longer one is lowered to
+   * this and CONNACK says so. 4,294,967,295 (0xFFFFFFFF, a session that never expires) by default:
+   * no cap, as the standard reads and as 3.1.1 persistent sessions (which never expire) behave.
+   */
+  maxSessionExpiryInterval?: number;
+  /**
+   * Start of the Response Information a 5.0 client gets in CONNACK when it asks for it (Request
+   * Response Information 1): the client id follows. Default `responses/`.
+   */
+  responseInformationPrefix?: string;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -44,6 +55,8 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   maxInflightMessages: 1000,
   maxQueuedMessages: 1000,
   maxOutgoingBufferBytes: 1_048_576,
+  maxSessionExpiryInterval: 0xffff_ffff,
+  responseInformationPrefix: 'responses/',
 };
 
 /** Fills in defaults, dropping keys given as undefined. */

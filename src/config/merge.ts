@@ -22,6 +22,7 @@ export interface ResolvedConfig {
   dataDir: string;
   logLevel: LogLevel;
   persistence: Persistence;
+  responseInformationPrefix: string;
   limits: Required<ConfigLimits>;
 }
 
@@ -32,6 +33,7 @@ export const defaultConfig: ResolvedConfig = {
   dataDir: './data',
   logLevel: 'info',
   persistence: 'none',
+  responseInformationPrefix: defaultBrokerOptions.responseInformationPrefix,
   limits: Object.fromEntries(
     limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
   ) as Required<ConfigLimits>,
@@ -79,6 +81,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.dataDir !== undefined) merged.dataDir = top.dataDir;
   if (top.logLevel !== undefined) merged.logLevel = top.logLevel;
   if (top.persistence !== undefined) merged.persistence = top.persistence;
+  if (top.responseInformationPrefix !== undefined) merged.responseInformationPrefix = top.responseInformationPrefix;
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
   return merged;
 }
@@ -106,11 +109,17 @@ export function mergeConfig(
     dataDir: merged.dataDir ?? defaultConfig.dataDir,
     logLevel: merged.logLevel ?? defaultConfig.logLevel,
     persistence: merged.persistence ?? defaultConfig.persistence,
+    responseInformationPrefix: merged.responseInformationPrefix ?? defaultConfig.responseInformationPrefix,
     limits,
   };
 }
 
 /** The BrokerOptions a resolved configuration asks for (hooks and logger are the caller's). */
 export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
-  return { host: config.host, port: config.port, ...config.limits };
+  return {
+    host: config.host,
+    port: config.port,
+    responseInformationPrefix: config.responseInformationPrefix,
+    ...config.limits,
+  };
 }

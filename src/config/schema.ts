@@ -22,7 +22,8 @@ export type LimitOption =
   | 'maxClientIdLength'
   | 'maxInflightMessages'
   | 'maxQueuedMessages'
-  | 'maxOutgoingBufferBytes';
+  | 'maxOutgoingBufferBytes'
+  | 'maxSessionExpiryInterval';
 
 /** The limits a configuration sets, as BrokerOptions. */
 export type ConfigLimits = Pick<BrokerOptions, LimitOption>;
@@ -52,6 +53,13 @@ export const limitSpecs = {
     unit: 'bytes',
     min: 1,
     max: Number.MAX_SAFE_INTEGER,
+  },
+  // A Session Expiry Interval is a four-byte integer; 0 makes every 5.0 session end with its connection.
+  max_session_expiry_interval: {
+    option: 'maxSessionExpiryInterval',
+    unit: 'seconds',
+    min: 0,
+    max: 4_294_967_295,
   },
 } as const satisfies Record<string, LimitSpec>;
 
@@ -88,6 +96,7 @@ export const fileSchema = z.strictObject(
     data_dir: nonEmptyString('a directory path').optional(),
     log_level: z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }).optional(),
     persistence: z.enum(persistenceModes, { error: `must be one of ${persistenceModes.join(', ')}` }).optional(),
+    response_information_prefix: z.string({ error: 'must be a string (a topic prefix)' }).optional(),
     limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
@@ -108,6 +117,8 @@ export interface FennecConfig {
   logLevel?: LogLevel;
   /** Where state that outlives the process is kept (stored; the SQLite store arrives in a later change). */
   persistence?: Persistence;
+  /** Start of the Response Information sent to 5.0 clients that ask for it; the client id follows. */
+  responseInformationPrefix?: string;
   /** Limits, with units as in BrokerOptions. */
   limits?: ConfigLimits;
 }
@@ -120,6 +131,9 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   if (file.data_dir !== undefined) config.dataDir = file.data_dir;
   if (file.log_level !== undefined) config.logLevel = file.log_level;
   if (file.persistence !== undefined) config.persistence = file.persistence;
+  if (file.response_information_prefix !== undefined) {
+    config.responseInformationPrefix = file.response_information_prefix;
+  }
   if (file.limits !== undefined) {
     const limits: ConfigLimits = {};
     for (const key of limitKeys) {
