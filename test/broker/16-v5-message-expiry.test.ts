@@ -70,7 +70,13 @@ describe('16 message expiry (v5)', () => {
   it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] a retained message is sent with its remaining expiry until it expires, and not after (v5)', async (t) => {
     const { broker, port } = await startBroker(t);
     const pub = await RawClient.connect(port, { version: 5, clientId: 'pub' });
-    await pub.publish({ topic: 'exp/kept', payload: 'kept', qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
+    await pub.publish({
+      topic: 'exp/kept',
+      payload: 'kept',
+      qos: 1,
+      retain: true,
+      properties: { messageExpiryInterval: 1 },
+    });
     const early = await RawClient.connect(port, { version: 5, clientId: 'early' });
     await early.subscribe('exp/#', 1);
     const retained = await early.receive();

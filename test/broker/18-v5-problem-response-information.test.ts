@@ -32,7 +32,12 @@ describe('18 problem and response information (v5)', () => {
     const pubrec = await client.next('pubrec');
     assert.equal(pubrec.reasonCode, 0x87);
     assert.equal(pubrec.properties.reasonString, undefined);
-    client.send(pkt.subscribe(5, 3, [{ topic: 'private/#', qos: 1 }, { topic: '$share/g/t', qos: 1 }]));
+    client.send(
+      pkt.subscribe(5, 3, [
+        { topic: 'private/#', qos: 1 },
+        { topic: '$share/g/t', qos: 1 },
+      ]),
+    );
     const suback = await client.next('suback');
     assert.deepEqual(suback.reasonCodes, [0x87, 0x9e]);
     assert.equal(suback.properties.reasonString, undefined);

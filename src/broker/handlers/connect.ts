@@ -122,8 +122,7 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
 export function reject(connection: Connection, reasonCode: number, reasonString?: string): void {
   const v5 = connection.version === 5;
   const code = v5 ? reasonCode : returnCodeFor(reasonCode);
-  const properties =
-    v5 && reasonString !== undefined && connection.problemInformation ? { reasonString } : undefined;
+  const properties = v5 && reasonString !== undefined && connection.problemInformation ? { reasonString } : undefined;
   // [MQTT-3.2.2-4] (3.1.1) [MQTT-3.2.2-6] (5.0): a refusal has Session Present 0;
   // [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0): and the connection is closed after it
   connection.send({ type: 'connack', sessionPresent: false, reasonCode: code, properties });
