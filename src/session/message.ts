@@ -33,18 +33,22 @@ export function expiresAt(properties: PublishProperties | undefined, receivedAt:
   return interval === undefined ? undefined : receivedAt + interval * 1000;
 }
 
-/** Whether `message` has expired at `now` (ms since the epoch). */
+/**
+ * Whether `message` has expired at `now` (ms since the epoch): its interval has passed. A message
+ * with an interval of 0 is still deliverable in the millisecond it arrived, so a subscriber online
+ * then gets it, and a queue never does.
+ */
 export function isExpired(message: Message, now: number): boolean {
-  return message.expiresAt !== undefined && message.expiresAt <= now;
+  return message.expiresAt !== undefined && message.expiresAt < now;
 }
 
 /**
  * The Message Expiry Interval to forward, in whole seconds: what was received minus the time the
- * message waited in the broker [MQTT-3.3.2-6], rounded up, and at least 1 for a message whose
- * delivery had started before it expired (a re-sent in-flight message).
+ * message waited in the broker [MQTT-3.3.2-6], rounded up; 0 for a message whose delivery started
+ * before it expired and which is sent again (a re-sent in-flight message).
  */
 export function remainingExpiryInterval(expiresAt: number, now: number): number {
-  return Math.max(1, Math.ceil((expiresAt - now) / 1000));
+  return Math.max(0, Math.ceil((expiresAt - now) / 1000));
 }
 
 /** One message on its way to one session, with the options of the subscription that matched. */

@@ -88,4 +88,21 @@ describe('16 message expiry (v5)', () => {
     await late.expectNothing(150);
     assert.equal(broker.retained.size, 0, 'the expired retained message was removed');
   });
+
+  it('[MQTT-3.3.2-5] a message with a Message Expiry Interval of 0 reaches a subscriber online when it arrives, and not one that is offline (v5)', async (t) => {
+    const { broker, port } = await startBroker(t);
+    const online = await RawClient.connect(port, { version: 5, clientId: 'online' });
+    await online.subscribe('exp/#', 1);
+    const offline = await RawClient.connect(port, persistent('offline'));
+    await offline.subscribe('exp/#', 1);
+    await offline.disconnect();
+    const pub = await RawClient.connect(port, { version: 5, clientId: 'pub' });
+    await pub.publish({ topic: 'exp/now', payload: 'now', qos: 1, properties: { messageExpiryInterval: 0 } });
+    const got = await online.receive();
+    assert.equal(got.properties.messageExpiryInterval, 0);
+    await sleep(20);
+    const back = await RawClient.connect(port, persistent('offline'));
+    await back.expectNothing(150);
+    assert.equal(broker.sessions.get('offline')?.dropped.expired, 1);
+  });
 });
