@@ -97,4 +97,20 @@ describe('18 problem and response information (v5)', () => {
     });
     assert.equal(client.connack.properties.responseInformation, 'responses/dflt');
   });
+
+  it('a CONNACK refusal carries the Reason String the authenticate hook gave, unless the client asked for no problem information (v5)', async (t) => {
+    const { port } = await startBroker(t, {
+      hooks: { authenticate: () => ({ ok: false, reasonCode: 0x86, reasonString: 'unknown user' }) },
+    });
+    const told = await RawClient.open(port, 5);
+    told.send(pkt.connect(asking('told', undefined)));
+    const refusal = await told.next('connack');
+    assert.equal(refusal.reasonCode, 0x86);
+    assert.equal(refusal.properties.reasonString, 'unknown user');
+    const quiet = await RawClient.open(port, 5);
+    quiet.send(pkt.connect(asking('quiet', 0)));
+    const bare = await quiet.next('connack');
+    assert.equal(bare.reasonCode, 0x86);
+    assert.equal(bare.properties.reasonString, undefined);
+  });
 });
