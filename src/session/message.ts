@@ -34,9 +34,9 @@ export function expiresAt(properties: PublishProperties | undefined, receivedAt:
 }
 
 /**
- * Whether `message` has expired at `now` (ms since the epoch): its interval has passed. A message
- * with an interval of 0 is still deliverable in the millisecond it arrived, so a subscriber online
- * then gets it, and a queue never does.
+ * Whether `message` has expired at `now` (ms since the epoch): its interval has passed. Checked only
+ * for messages that waited (queued, retained), so a message with an interval of 0 reaches the
+ * subscribers online when it arrives and no queue.
  */
 export function isExpired(message: Message, now: number): boolean {
   return message.expiresAt !== undefined && message.expiresAt < now;

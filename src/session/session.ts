@@ -142,11 +142,8 @@ export class Session {
   /** Hands the session a message to deliver, now or when it can. */
   deliver(d: Delivery): void {
     const sink = this.sink;
-    // [MQTT-3.3.2-5] (5.0): an expired message is not delivered (a retained one, say)
-    if (d.message.expiresAt !== undefined && isExpired(d.message, this.now())) {
-      this.drop('expired');
-      return;
-    }
+    // No expiry check here: a message handed over is fresh from the router (onward delivery starts
+    // now) or a retained one the SUBSCRIBE handler has checked; expiry matters once it has waited.
     if (d.qos === 0) {
       // QoS 0 is never queued: sent now, or dropped when offline or reading too slowly.
       if (sink === undefined) this.drop('offline-qos0');
