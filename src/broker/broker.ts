@@ -10,14 +10,21 @@ import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
 import type { PublishProperties, Subscription, Will } from '../protocol/index.js';
 import { parseSharedSubscription, RetainedIndex, TopicIndex } from '../topic/index.js';
-import type { Delivery, Message } from '../session/message.js';
-import { Session, type DropReason, type SubscriptionOptions } from '../session/session.js';
+import { expiresAt, type Delivery, type Message } from '../session/message.js';
+import {
+  emptyDropTally,
+  NEVER_EXPIRES,
+  Session,
+  type DropReason,
+  type SubscriptionOptions,
+} from '../session/session.js';
 import type { ConnectionState } from './connection.js';
 import { Connection, type PeerInfo } from './connection.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
 import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
 import { SharedGroup, sharedGroupKey } from './shared.js';
+import { scheduleAfter, type Scheduled } from './timers.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
 export interface BrokerEvents {
@@ -32,7 +39,10 @@ export interface BrokerEvents {
 export interface BrokerCounters {
   messagesReceived: number;
   messagesRouted: number;
-  /** Deliveries dropped, by reason: a full session queue, a slow reader (QoS 0), an offline session (QoS 0), too large for the client (5.0). */
+  /**
+   * Deliveries dropped, by reason: a full session queue, a slow reader (QoS 0), an offline session
+   * (QoS 0), too large for the client (5.0), a Message Expiry Interval that passed before delivery started.
+   */
   dropped: Record<DropReason, number>;
   connectionsAccepted: number;
   protocolErrors: number;
@@ -52,12 +62,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly counters: BrokerCounters = {
     messagesReceived: 0,
     messagesRouted: 0,
-    dropped: { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0, 'too-large': 0 },
+    dropped: emptyDropTally(),
     connectionsAccepted: 0,
     protocolErrors: 0,
   };
 
   private readonly connections = new Set<Connection>();
+  /** The timer that ends each offline session with a finite Session Expiry Interval. */
+  private readonly expiries = new Map<Session, Scheduled>();
+  /** Wills waiting out their Will Delay Interval, by the session of the client that left them. */
+  private readonly pendingWills = new Map<Session, { message: Message; timer: Scheduled }>();
   private server: Server | undefined;
   private closing = false;
   /** Resolves `close()` once the last connection has closed. */
@@ -119,6 +133,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const drained = this.connections.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
     for (const connection of this.connections) connection.close('server shutting down', 0x8b);
     await Promise.all([closed, drained]);
+    // Sessions and wills live in memory: they end with the broker, and their timers with them.
+    for (const timer of this.expiries.values()) timer.cancel();
+    this.expiries.clear();
+    for (const { timer } of this.pendingWills.values()) timer.cancel();
+    this.pendingWills.clear();
   }
 
   /** Routes a message to every matching subscriber and updates retained messages. */
@@ -139,25 +158,35 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /**
    * The session of `clientId`: resumed, or new when there is none or `cleanStart` discards it
-   * [MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.1.2-6] (both versions). `endsWithConnection` is 3.1.1's
-   * Clean Session, or a 5.0 Session Expiry Interval of 0. Reports whether a session was present.
+   * [MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.1.2-6] (both versions). `expiryInterval` is the Session
+   * Expiry Interval in seconds: 0 for 3.1.1's Clean Session 1 and NEVER_EXPIRES for Clean Session 0.
+   * Reports whether a session was present.
    */
   openSession(
     clientId: string,
     cleanStart: boolean,
-    endsWithConnection: boolean,
+    expiryInterval: number,
   ): { session: Session; sessionPresent: boolean } {
     const existing = this.sessions.get(clientId);
     // A session that ends with its connection is never resumed, even while that connection is still
     // closing or being taken over: [MQTT-3.1.2-6] (3.1.1) [MQTT-4.1.0-2] (5.0, expiry 0)
     if (existing !== undefined && !cleanStart && !existing.clean) {
-      existing.clean = endsWithConnection;
+      // Resumed before it expired: its expiry waits for the next disconnect
+      this.expiries.get(existing)?.cancel();
+      this.expiries.delete(existing);
+      // [MQTT-3.1.3-9] (5.0): a new connection to the session within the Will Delay Interval: no will
+      const will = this.pendingWills.get(existing);
+      if (will !== undefined) {
+        will.timer.cancel();
+        this.pendingWills.delete(existing);
+      }
+      existing.expiryInterval = expiryInterval;
       return { session: existing, sessionPresent: true };
     }
     if (existing !== undefined) this.endSession(existing);
     const session = new Session(
       clientId,
-      endsWithConnection,
+      expiryInterval,
       { maxInflightMessages: this.options.maxInflightMessages, maxQueuedMessages: this.options.maxQueuedMessages },
       this.counters.dropped,
     );
@@ -167,11 +196,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /**
    * Ends a session: its subscriptions and messages are gone. Retained messages are not session state
-   * [MQTT-3.1.2-7]. The session first leaves its shared subscription groups (MQTT 5.0 section 4.8.2:
-   * sessions are detached when they terminate), then what it held for them goes to another member
-   * (see Session.releaseSharedDeliveries).
+   * [MQTT-3.1.2-7]. A will still waiting out its delay goes out now [MQTT-3.1.2-8] (5.0). The session
+   * leaves its shared subscription groups (MQTT 5.0 section 4.8.2: sessions are detached when they
+   * terminate), then what it held for them goes to another member (see Session.releaseSharedDeliveries).
    */
   endSession(session: Session): void {
+    this.expiries.get(session)?.cancel();
+    this.expiries.delete(session);
+    const will = this.pendingWills.get(session);
+    if (will !== undefined) {
+      will.timer.cancel();
+      this.pendingWills.delete(session);
+      this.publishWill(will.message);
+    }
     for (const filter of session.subscriptions.keys()) this.unindex(session.clientId, filter);
     session.subscriptions.clear();
     const orphans = session.releaseSharedDeliveries();
@@ -240,29 +277,71 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.connections.delete(connection);
     const { session, will } = connection;
     if (this.clients.get(connection.clientId) === connection) this.clients.delete(connection.clientId);
+    // The session is over when it ends with its connection; otherwise, still offline, it expires.
+    let sessionOver = false;
     if (session !== undefined) {
       session.detach(connection);
-      if (session.clean && this.clients.get(session.clientId) === undefined) this.endSession(session);
+      if (this.clients.get(session.clientId) === undefined) {
+        if (session.clean) {
+          this.endSession(session);
+          sessionOver = true;
+        } else if (session.expiryInterval !== NEVER_EXPIRES && !this.closing) {
+          this.scheduleExpiry(session);
+        }
+      }
     }
     if (connection.wasActive) {
-      // [MQTT-3.1.2-8] (3.1.1): the will goes out when the connection ends without DISCONNECT;
-      // [MQTT-3.1.2-16] [MQTT-3.1.2-17] with the retain flag it was given
+      // [MQTT-3.1.2-8] (both versions): the will goes out when the connection ends without
+      // DISCONNECT; [MQTT-3.1.2-16] [MQTT-3.1.2-17] (3.1.1) with the retain flag it was given
       if (will !== undefined) {
         connection.will = undefined;
-        this.publish({
-          topic: will.topic,
-          payload: will.payload,
-          qos: will.qos,
-          retain: will.retain,
-          // [MQTT-3.1.3-10] (5.0): the will goes out with its properties, user properties in order
-          properties: willPublishProperties(will),
-          publisherId: connection.clientId,
-          receivedAt: Date.now(),
-        });
+        const delay = will.properties?.willDelayInterval ?? 0;
+        const successor = this.clients.get(connection.clientId);
+        if (delay === 0 || sessionOver) {
+          this.publishWill(willMessage(will, connection.clientId));
+        } else if (successor !== undefined) {
+          // Taken over: [MQTT-3.1.3-9] (5.0) a connection that resumed the session within the delay
+          // cancels the will; one that started clean ended the session, which sends it [MQTT-3.1.2-8]
+          if (!successor.sessionPresent) this.publishWill(willMessage(will, connection.clientId));
+        } else if (session !== undefined && !this.closing) {
+          this.delayWill(session, willMessage(will, connection.clientId), delay);
+        }
       }
       this.emit('clientDisconnected', connection.info);
     }
     if (this.connections.size === 0) this.drained?.();
+  }
+
+  /** Ends `session` once its Session Expiry Interval has passed offline [MQTT-4.1.0-2] (5.0). */
+  private scheduleExpiry(session: Session): void {
+    this.expiries.get(session)?.cancel();
+    const timer = scheduleAfter(session.expiryInterval * 1000, () => {
+      this.expiries.delete(session);
+      if (this.sessions.get(session.clientId) === session && !session.online) {
+        this.log.debug({ clientId: session.clientId }, 'session expired');
+        this.endSession(session);
+      }
+    });
+    this.expiries.set(session, timer);
+  }
+
+  /** Publishes `message` after `delaySeconds`, or when `session` ends first [MQTT-3.1.2-8] (5.0). */
+  private delayWill(session: Session, message: Message, delaySeconds: number): void {
+    this.pendingWills.get(session)?.timer.cancel();
+    const timer = scheduleAfter(delaySeconds * 1000, () => {
+      if (this.pendingWills.get(session)?.timer !== timer) return;
+      this.pendingWills.delete(session);
+      this.publishWill(message);
+    });
+    this.pendingWills.set(session, { message, timer });
+  }
+
+  /** Publishes a will, stamped with the time it goes out (its Message Expiry Interval starts then). */
+  private publishWill(message: Message): void {
+    const now = Date.now();
+    message.receivedAt = now;
+    message.expiresAt = expiresAt(message.properties, now);
+    this.publish(message);
   }
 
   /** Number of open network connections. */
@@ -274,6 +353,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
   clientState(clientId: string): ConnectionState | undefined {
     return this.clients.get(clientId)?.state;
   }
+}
+
+/** The message a will becomes; `publishWill` stamps its times. */
+function willMessage(will: Will, clientId: string): Message {
+  return {
+    topic: will.topic,
+    payload: will.payload,
+    qos: will.qos,
+    retain: will.retain,
+    // [MQTT-3.1.3-10] (5.0): the will goes out with its properties, user properties in order
+    properties: willPublishProperties(will),
+    publisherId: clientId,
+    receivedAt: 0,
+  };
 }
 
 /** The PUBLISH properties of a will: its Will Properties without Will Delay Interval, which is not one. */

@@ -19,7 +19,7 @@ import {
 } from '../protocol/index.js';
 import { MAX_PACKET_SIZE } from '../protocol/constants.js';
 import { FennecError, toFennecError } from '../errors/index.js';
-import type { Delivery } from '../session/message.js';
+import { remainingExpiryInterval, type Delivery } from '../session/message.js';
 import type { Session, SessionSink } from '../session/session.js';
 import type { ClientInfo } from './hooks.js';
 import { dispatch } from './handlers/index.js';
@@ -69,6 +69,16 @@ export class Connection implements SessionSink {
   outgoingTopicAliasMaximum = 0;
   /** Set once CONNACK accepted the client: only then do a will and a disconnect event follow. */
   wasActive = false;
+  /** Whether CONNACK said Session Present 1: this connection resumed an existing session. */
+  sessionPresent = false;
+  /**
+   * The client's 5.0 Request Problem Information (true when absent): when false, Reason Strings and
+   * User Properties go only on PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29]; the broker then
+   * sends none at all.
+   */
+  problemInformation = true;
+  /** The Session Expiry Interval the 5.0 CONNECT gave (0 when absent), in seconds. */
+  connectSessionExpiryInterval = 0;
   readonly decoder: Decoder;
   readonly peer: PeerInfo;
 
@@ -238,7 +248,8 @@ export class Connection implements SessionSink {
     }
     const message = d.message;
     let buf: Buffer | undefined;
-    if (d.qos === 0 && d.subscriptionIdentifiers === undefined) {
+    // A message that can expire carries its remaining interval, so its wire form changes with time.
+    if (d.qos === 0 && d.subscriptionIdentifiers === undefined && message.expiresAt === undefined) {
       // The same wire form for every QoS 0 subscriber of one version: encoded once, shared.
       const slot = this.version * 2 + (d.retain ? 1 : 0);
       // Aliased forms are never cached: they differ per connection (see writeAliasedPublish).
@@ -293,6 +304,10 @@ export class Connection implements SessionSink {
     let properties = this.version === 5 ? message.properties : undefined;
     if (this.version === 5 && d.subscriptionIdentifiers !== undefined) {
       properties = { ...properties, subscriptionIdentifiers: d.subscriptionIdentifiers };
+    }
+    if (this.version === 5 && message.expiresAt !== undefined) {
+      // [MQTT-3.3.2-6] (5.0): the interval received, less the time the message waited here
+      properties = { ...properties, messageExpiryInterval: remainingExpiryInterval(message.expiresAt, Date.now()) };
     }
     return {
       type: 'publish',
@@ -358,12 +373,15 @@ export class Connection implements SessionSink {
 
   /**
    * Closes the connection. In 5.0, an active connection is first sent DISCONNECT with
-   * `reasonCode` when one is given. The will is published unless the client disconnected cleanly.
+   * `reasonCode` when one is given, and `why` as its Reason String unless the client asked for no
+   * problem information. The will is published unless the client disconnected cleanly.
    */
   close(why: string, reasonCode?: number): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     if (reasonCode !== undefined && this.version === 5 && this.state === ConnectionState.Active) {
-      this.write(encode({ type: 'disconnect', reasonCode }, 5));
+      // [MQTT-3.14.2-2] (5.0): the broker's DISCONNECT never carries a Session Expiry Interval
+      const properties = this.problemInformation ? { reasonString: why } : undefined;
+      this.write(encode({ type: 'disconnect', reasonCode, properties }, 5));
     }
     this.broker.log.debug({ clientId: this.clientId, why }, 'closing connection');
     this.setState(ConnectionState.Closing);

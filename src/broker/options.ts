@@ -46,6 +46,17 @@ export interface BrokerOptions {
    * Default `round-robin`.
    */
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
+  /**
+   * Longest Session Expiry Interval a 5.0 client may ask for, in seconds; a longer one is lowered to
+   * this and CONNACK says so. 4,294,967,295 (0xFFFFFFFF, a session that never expires) by default:
+   * no cap, as the standard reads and as 3.1.1 persistent sessions (which never expire) behave.
+   */
+  maxSessionExpiryInterval?: number;
+  /**
+   * Start of the Response Information a 5.0 client gets in CONNACK when it asks for it (Request
+   * Response Information 1): the client id follows. Default `responses/`.
+   */
+  responseInformationPrefix?: string;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -68,6 +79,8 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   receiveMaximum: 65_535,
   topicAliasMaximum: 10,
   sharedSubscriptionStrategy: 'round-robin',
+  maxSessionExpiryInterval: 0xffff_ffff,
+  responseInformationPrefix: 'responses/',
 };
 
 /** Fills in defaults, dropping keys given as undefined. */

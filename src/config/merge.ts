@@ -24,6 +24,7 @@ export interface ResolvedConfig {
   logLevel: LogLevel;
   persistence: Persistence;
   sharedSubscriptionStrategy: SharedSubscriptionStrategy;
+  responseInformationPrefix: string;
   limits: Required<ConfigLimits>;
 }
 
@@ -38,6 +39,7 @@ export const defaultConfig: ResolvedConfig = {
   logLevel: 'info',
   persistence: 'none',
   sharedSubscriptionStrategy: defaultBrokerOptions.sharedSubscriptionStrategy,
+  responseInformationPrefix: defaultBrokerOptions.responseInformationPrefix,
   limits: Object.fromEntries(
     limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
   ) as Required<ConfigLimits>,
@@ -86,6 +88,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.logLevel !== undefined) merged.logLevel = top.logLevel;
   if (top.persistence !== undefined) merged.persistence = top.persistence;
   if (top.sharedSubscriptionStrategy !== undefined) merged.sharedSubscriptionStrategy = top.sharedSubscriptionStrategy;
+  if (top.responseInformationPrefix !== undefined) merged.responseInformationPrefix = top.responseInformationPrefix;
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
   return merged;
 }
@@ -114,6 +117,7 @@ export function mergeConfig(
     logLevel: merged.logLevel ?? defaultConfig.logLevel,
     persistence: merged.persistence ?? defaultConfig.persistence,
     sharedSubscriptionStrategy: merged.sharedSubscriptionStrategy ?? defaultConfig.sharedSubscriptionStrategy,
+    responseInformationPrefix: merged.responseInformationPrefix ?? defaultConfig.responseInformationPrefix,
     limits,
   };
 }
@@ -124,6 +128,7 @@ export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
     host: config.host,
     port: config.port,
     sharedSubscriptionStrategy: config.sharedSubscriptionStrategy,
+    responseInformationPrefix: config.responseInformationPrefix,
     ...config.limits,
   };
 }

@@ -25,7 +25,8 @@ export type LimitOption =
   | 'maxQueuedMessages'
   | 'maxOutgoingBufferBytes'
   | 'receiveMaximum'
-  | 'topicAliasMaximum';
+  | 'topicAliasMaximum'
+  | 'maxSessionExpiryInterval';
 
 /** The limits a configuration sets, as BrokerOptions. */
 export type ConfigLimits = Pick<BrokerOptions, LimitOption>;
@@ -59,6 +60,13 @@ export const limitSpecs = {
   // 5.0 sends both as Two Byte Integers; a Receive Maximum of 0 is a protocol error.
   receive_maximum: { option: 'receiveMaximum', unit: 'messages', min: 1, max: 65_535 },
   topic_alias_maximum: { option: 'topicAliasMaximum', unit: 'aliases', min: 0, max: 65_535 },
+  // A Session Expiry Interval is a four-byte integer; 0 makes every 5.0 session end with its connection.
+  max_session_expiry_interval: {
+    option: 'maxSessionExpiryInterval',
+    unit: 'seconds',
+    min: 0,
+    max: 4_294_967_295,
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 /** A key of the `limits:` section. */
@@ -97,6 +105,7 @@ export const fileSchema = z.strictObject(
     shared_subscription_strategy: z
       .enum(sharedSubscriptionStrategies, { error: `must be one of ${sharedSubscriptionStrategies.join(', ')}` })
       .optional(),
+    response_information_prefix: z.string({ error: 'must be a string (a topic prefix)' }).optional(),
     limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
@@ -119,6 +128,8 @@ export interface FennecConfig {
   persistence?: Persistence;
   /** How a shared subscription group picks the member for each message. */
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
+  /** Start of the Response Information sent to 5.0 clients that ask for it; the client id follows. */
+  responseInformationPrefix?: string;
   /** Limits, with units as in BrokerOptions. */
   limits?: ConfigLimits;
 }
@@ -133,6 +144,9 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   if (file.persistence !== undefined) config.persistence = file.persistence;
   if (file.shared_subscription_strategy !== undefined) {
     config.sharedSubscriptionStrategy = file.shared_subscription_strategy;
+  }
+  if (file.response_information_prefix !== undefined) {
+    config.responseInformationPrefix = file.response_information_prefix;
   }
   if (file.limits !== undefined) {
     const limits: ConfigLimits = {};

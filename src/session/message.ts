@@ -18,8 +18,37 @@ export interface Message {
   publisherId: string;
   /** Wall-clock time the broker received it, in ms since the epoch. */
   receivedAt: number;
+  /**
+   * When the 5.0 Message Expiry Interval runs out, in ms since the epoch; undefined when the message
+   * has none and never expires. Set by `expiresAt(...)` where the message is made.
+   */
+  expiresAt?: number | undefined;
   /** Cached wire forms of QoS 0 deliveries, keyed by protocol version and retain flag. */
   encoded?: (Buffer | undefined)[];
+}
+
+/** The expiry time of a message received at `receivedAt` (ms) with `properties`, or undefined. */
+export function expiresAt(properties: PublishProperties | undefined, receivedAt: number): number | undefined {
+  const interval = properties?.messageExpiryInterval;
+  return interval === undefined ? undefined : receivedAt + interval * 1000;
+}
+
+/**
+ * Whether `message` has expired at `now` (ms since the epoch): its interval has passed. Checked only
+ * for messages that waited (queued, retained), so a message with an interval of 0 reaches the
+ * subscribers online when it arrives and no queue.
+ */
+export function isExpired(message: Message, now: number): boolean {
+  return message.expiresAt !== undefined && message.expiresAt < now;
+}
+
+/**
+ * The Message Expiry Interval to forward, in whole seconds: what was received minus the time the
+ * message waited in the broker [MQTT-3.3.2-6], rounded up; 0 for a message whose delivery started
+ * before it expired and which is sent again (a re-sent in-flight message).
+ */
+export function remainingExpiryInterval(expiresAt: number, now: number): number {
+  return Math.max(0, Math.ceil((expiresAt - now) / 1000));
 }
 
 /** One message on its way to one session, with the options of the subscription that matched. */

@@ -5,7 +5,7 @@
  * in a bounded queue.
  */
 import type { QoS, RetainHandling } from '../protocol/index.js';
-import type { Delivery } from './message.js';
+import { isExpired, type Delivery } from './message.js';
 
 /** The options a subscription was made with. */
 export interface SubscriptionOptions {
@@ -63,8 +63,19 @@ export const Readiness = {
 } as const;
 export type Readiness = (typeof Readiness)[keyof typeof Readiness];
 
-/** Why a delivery was dropped. */
-export type DropReason = 'queue-full' | 'slow-reader' | 'offline-qos0' | 'too-large';
+/**
+ * Why a delivery was dropped. `too-large`: over the client's Maximum Packet Size; `expired`: its
+ * Message Expiry Interval passed before delivery started.
+ */
+export type DropReason = 'queue-full' | 'slow-reader' | 'offline-qos0' | 'too-large' | 'expired';
+
+/** A Session Expiry Interval that never runs out, in seconds (5.0 section 3.1.2.11.2). */
+export const NEVER_EXPIRES = 0xffff_ffff;
+
+/** A tally of drops with every reason at 0. */
+export function emptyDropTally(): Record<DropReason, number> {
+  return { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0, 'too-large': 0, expired: 0 };
+}
 
 export class Session {
   readonly clientId: string;
@@ -72,15 +83,13 @@ export class Session {
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   /** Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]. */
   readonly incomingQoS2 = new Set<number>();
-  /** Whether the session ends when its connection does (3.1.1 Clean Session, 5.0 expiry 0). */
-  clean: boolean;
+  /**
+   * Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 Clean
+   * Session 1, 5.0 expiry 0), NEVER_EXPIRES (3.1.1 Clean Session 0, 5.0 0xFFFFFFFF) keeps it.
+   */
+  expiryInterval: number;
   /** Messages dropped since the session began, by reason. */
-  readonly dropped: Record<DropReason, number> = {
-    'queue-full': 0,
-    'slow-reader': 0,
-    'offline-qos0': 0,
-    'too-large': 0,
-  };
+  readonly dropped: Record<DropReason, number> = emptyDropTally();
   /** Set when the broker routes a message and this session matched; see Router. */
   matchStamp = 0;
   /** Best delivery found for the message being routed (overlapping subscriptions). */
@@ -97,17 +106,24 @@ export class Session {
 
   /**
    * `totals`, when given, is a broker-wide tally of drops by reason that this session adds to as
-   * they happen (its own `dropped` counts only this session's).
+   * they happen (its own `dropped` counts only this session's). `now` is the clock that message
+   * expiry is checked against, in ms since the epoch.
    */
   constructor(
     clientId: string,
-    clean: boolean,
+    expiryInterval: number,
     private readonly limits: SessionLimits,
     private readonly totals?: Record<DropReason, number>,
+    private readonly now: () => number = Date.now,
   ) {
     this.clientId = clientId;
-    this.clean = clean;
+    this.expiryInterval = expiryInterval;
     this.inflightLimit = limits.maxInflightMessages;
+  }
+
+  /** Whether the session ends when its connection does (3.1.1 Clean Session, 5.0 expiry 0). */
+  get clean(): boolean {
+    return this.expiryInterval === 0;
   }
 
   /** Whether a connection is attached. */
@@ -160,6 +176,8 @@ export class Session {
   /** Hands the session a message to deliver, now or when it can. */
   deliver(d: Delivery): void {
     const sink = this.sink;
+    // No expiry check here: a message handed over is fresh from the router (onward delivery starts
+    // now) or a retained one the SUBSCRIBE handler has checked; expiry matters once it has waited.
     if (d.qos === 0) {
       // QoS 0 is never queued: sent now, or dropped when offline or reading too slowly.
       if (sink === undefined) this.drop('offline-qos0');
@@ -195,6 +213,12 @@ export class Session {
       const d = this.queue[this.queueHead]!;
       this.queue[this.queueHead] = undefined as unknown as Delivery;
       this.queueHead++;
+      // [MQTT-3.3.2-5] (5.0): a message whose expiry passed while it waited is dropped, not sent;
+      // checked here, at dequeue, so that no message needs a timer of its own
+      if (d.message.expiresAt !== undefined && isExpired(d.message, this.now())) {
+        this.drop('expired');
+        continue;
+      }
       this.send(sink, d);
     }
     if (this.queueHead === this.queue.length) {

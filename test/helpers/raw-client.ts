@@ -278,9 +278,9 @@ export class RawClient {
     await this.next('pingresp', timeoutMs);
   }
 
-  /** Sends a clean DISCONNECT and waits for the broker to close. */
-  async disconnect(reasonCode = 0): Promise<void> {
-    this.send(pkt.disconnect(this.version, reasonCode));
+  /** Sends a DISCONNECT (5.0: with `reasonCode` and `props`) and waits for the broker to close. */
+  async disconnect(reasonCode = 0, props?: pkt.Properties): Promise<void> {
+    this.send(pkt.disconnect(this.version, reasonCode, props));
     await this.closed();
   }
 

@@ -299,7 +299,7 @@ void describe('loadConfigFile', () => {
 
 void describe('the schema', () => {
   void it('has a key under limits for every limit in BrokerOptions', () => {
-    const notLimits = new Set(['host', 'port', 'sharedSubscriptionStrategy']);
+    const notLimits = new Set(['host', 'port', 'sharedSubscriptionStrategy', 'responseInformationPrefix']);
     const limitOptions = Object.keys(defaultBrokerOptions).filter((key) => !notLimits.has(key));
     assert.deepEqual(limitKeys.map((key) => limitSpecs[key].option).sort(), limitOptions.sort());
   });

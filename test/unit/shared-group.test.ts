@@ -40,7 +40,7 @@ function group(names: string[], strategy: SharedSubscriptionStrategy = 'round-ro
   const shared = new SharedGroup('g', 't', strategy);
   const sessions = new Map<string, { session: Session; sink: FakeSink }>();
   for (const name of names) {
-    const session = new Session(name, true, { maxInflightMessages: inflight, maxQueuedMessages: 2 });
+    const session = new Session(name, 0, { maxInflightMessages: inflight, maxQueuedMessages: 2 });
     const sink = new FakeSink();
     session.attach(sink);
     sessions.set(name, { session, sink });

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { ConnectReturnCode, ReasonCode, type ConnackProperties, type ConnectPacket } from '../../protocol/index.js';
 import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
+import { NEVER_EXPIRES } from '../../session/session.js';
 import { ConnectionState, type Connection } from '../connection.js';
 import type { AuthenticateResult } from '../hooks.js';
 
@@ -37,6 +38,8 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   }
   connection.clientId = clientId;
   connection.username = packet.username;
+  // [MQTT-3.1.2-29] (5.0): known before any refusal, so that one is worded as the client asked
+  if (packet.properties?.requestProblemInformation === false) connection.problemInformation = false;
   const authenticate = broker.hooks.authenticate;
   if (authenticate === undefined) {
     accept(connection, packet, assigned);
@@ -52,7 +55,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   const decide = (outcome: AuthenticateResult): void => {
     if (connection.state !== ConnectionState.Authenticating) return;
     if (outcome.ok) accept(connection, packet, assigned);
-    else reject(connection, outcome.reasonCode);
+    else reject(connection, outcome.reasonCode, outcome.reasonString);
   };
   if (!(result instanceof Promise)) {
     decide(result);
@@ -71,11 +74,16 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
   const existing = broker.clients.get(clientId);
   // [MQTT-3.1.4-2] (3.1.1) [MQTT-3.1.4-3] (5.0): a client id already connected is taken over
   if (existing !== undefined && existing !== connection) existing.takeOver();
-  const expiry = version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : undefined;
-  const endsWithConnection = version === 5 ? expiry === 0 : packet.clean;
-  const { session, sessionPresent } = broker.openSession(clientId, packet.clean, endsWithConnection);
+  // 5.0 section 3.1.2.11.2: the Session Expiry Interval, absent meaning 0, capped by the broker's
+  // maximum; 3.1.1's Clean Session 0 sessions never expire
+  const asked = packet.properties?.sessionExpiryInterval ?? 0;
+  const maxExpiry = broker.options.maxSessionExpiryInterval;
+  const expiry = version === 5 ? Math.min(asked, maxExpiry) : packet.clean ? 0 : NEVER_EXPIRES;
+  const { session, sessionPresent } = broker.openSession(clientId, packet.clean, expiry);
   broker.clients.set(clientId, connection);
   connection.session = session;
+  connection.sessionPresent = sessionPresent;
+  connection.connectSessionExpiryInterval = asked;
   // [MQTT-3.1.2-8] (3.1.1) [MQTT-3.1.2-7] (5.0): the will is kept with the connection
   connection.will = packet.will;
   connection.keepAlive = packet.keepAlive;
@@ -104,6 +112,12 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
       sharedSubscriptionAvailable: true,
     };
     if (assigned) properties.assignedClientIdentifier = clientId;
+    // 5.0 section 3.2.2.3.2: a Session Expiry Interval other than the client's is announced in CONNACK
+    if (expiry !== asked) properties.sessionExpiryInterval = expiry;
+    // [MQTT-3.1.2-28] (5.0): Response Information only when the client asked for it
+    if (packet.properties?.requestResponseInformation === true) {
+      properties.responseInformation = `${broker.options.responseInformationPrefix}${clientId}`;
+    }
   }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] (3.1.1) [MQTT-3.2.2-2] [MQTT-3.2.2-3] (5.0): Session Present
   // reflects whether a session was resumed; [MQTT-3.2.0-1] CONNACK is the first packet sent
@@ -114,12 +128,17 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
   broker.emit('clientConnected', { ...connection.info, sessionPresent });
 }
 
-/** Refuses the CONNECT with `reasonCode` (5.0), mapped to a return code for 3.1 / 3.1.1, and closes. */
-export function reject(connection: Connection, reasonCode: number): void {
-  const code = connection.version === 5 ? reasonCode : returnCodeFor(reasonCode);
+/**
+ * Refuses the CONNECT with `reasonCode` (5.0), mapped to a return code for 3.1 / 3.1.1, and closes.
+ * A 5.0 client that did not turn problem information off is also told `reasonString`.
+ */
+export function reject(connection: Connection, reasonCode: number, reasonString?: string): void {
+  const v5 = connection.version === 5;
+  const code = v5 ? reasonCode : returnCodeFor(reasonCode);
+  const properties = v5 && reasonString !== undefined && connection.problemInformation ? { reasonString } : undefined;
   // [MQTT-3.2.2-4] (3.1.1) [MQTT-3.2.2-6] (5.0): a refusal has Session Present 0;
   // [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0): and the connection is closed after it
-  connection.send({ type: 'connack', sessionPresent: false, reasonCode: code });
+  connection.send({ type: 'connack', sessionPresent: false, reasonCode: code, properties });
   connection.close(`connect refused with code 0x${code.toString(16)}`);
 }
 

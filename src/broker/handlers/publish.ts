@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { ProtocolError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
-import type { Message } from '../../session/message.js';
+import { expiresAt, type Message } from '../../session/message.js';
 import type { Connection } from '../connection.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
@@ -67,7 +67,9 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
 /** Routes an authorized message and acknowledges it; an unauthorized one is acknowledged, not routed. */
 function route(connection: Connection, packet: PublishPacket, allowed: boolean): void {
   let reasonCode = 0;
+  let reasonString: string | undefined;
   if (allowed) {
+    const receivedAt = Date.now();
     const message: Message = {
       topic: packet.topic,
       payload: packet.payload,
@@ -75,28 +77,35 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       retain: packet.retain,
       properties: packet.properties,
       publisherId: connection.clientId,
-      receivedAt: Date.now(),
+      receivedAt,
+      // [MQTT-3.3.2-5] (5.0): checked where the message is dequeued or delivered, never by a timer
+      expiresAt: expiresAt(packet.properties, receivedAt),
     };
     const count = connection.broker.publish(message);
     if (count === 0 && connection.version === 5) reasonCode = ReasonCode.NoMatchingSubscribers;
   } else {
     // [MQTT-3.3.5-2] (3.1.1): an unauthorized PUBLISH is still acknowledged; 5.0 says why
     reasonCode = ReasonCode.NotAuthorized;
+    // [MQTT-3.1.2-29] (5.0): a Reason String on PUBACK / PUBREC only when the client allows it
+    if (connection.version === 5 && connection.problemInformation) {
+      reasonString = `not authorized to publish to ${packet.topic}`;
+    }
   }
-  acknowledge(connection, packet, reasonCode);
+  acknowledge(connection, packet, reasonCode, reasonString);
 }
 
 /** [MQTT-3.3.4-1] (both versions): QoS 1 gets PUBACK, QoS 2 PUBREC, QoS 0 nothing. */
-function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: number): void {
+function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: number, reasonString?: string): void {
+  const properties = reasonString === undefined ? undefined : { reasonString };
   if (packet.qos === 1) {
-    connection.send({ type: 'puback', packetId: packet.packetId, reasonCode });
+    connection.send({ type: 'puback', packetId: packet.packetId, reasonCode, properties });
   } else if (packet.qos === 2) {
     // A PUBREC with a failure code ends the flow; otherwise it stays open until PUBREL
     if (reasonCode < 0x80) {
       connection.session!.incomingQoS2.add(packet.packetId);
       connection.incomingQoS2?.add(packet.packetId);
     }
-    connection.send({ type: 'pubrec', packetId: packet.packetId, reasonCode });
+    connection.send({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties });
   }
 }
 

@@ -6,7 +6,7 @@
 import { ProtocolError, ReasonCode, SUBACK_FAILURE, type QoS, type SubscribePacket } from '../../protocol/index.js';
 import { isValidTopicFilter, parseSharedSubscription } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
-import { delivery } from '../../session/message.js';
+import { delivery, isExpired } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
 import type { Connection } from '../connection.js';
 
@@ -53,20 +53,25 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
   const subscriptionIdentifier = packet.properties?.subscriptionIdentifier;
   const reasonCodes: number[] = [];
   const retainedFor: [string, SubscriptionOptions][] = [];
+  /** Why filters were refused, for the SUBACK's Reason String. */
+  const refusals = new Set<string>();
   // [MQTT-3.8.4-4] (3.1.1) [MQTT-3.8.4-5] (5.0): several filters are handled as a sequence, one SUBACK answers
   packet.subscriptions.forEach((sub, i) => {
     const filter = sub.topicFilter;
     if (!isValidTopicFilter(filter)) {
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
+      refusals.add('invalid topic filter');
       return;
     }
     const shared = filter.startsWith(SHARE_PREFIX);
     if (shared && !isValidSharedFilter(filter)) {
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
+      refusals.add('invalid shared subscription filter');
       return;
     }
     if (allowed !== undefined && allowed[i] !== true) {
       reasonCodes.push(v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE);
+      refusals.add('not authorized');
       return;
     }
     const qos: QoS = sub.qos;
@@ -89,15 +94,26 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     if (rh === 0 || (rh === 1 && !existed)) retainedFor.push([filter, options]);
   });
   // [MQTT-3.8.4-1] [MQTT-3.8.4-2] a SUBACK with the same packet id; [MQTT-3.9.3-1] codes in order
-  connection.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
+  // [MQTT-3.1.2-29] (5.0): a Reason String on SUBACK only when the client allows it
+  const properties =
+    v5 && refusals.size > 0 && connection.problemInformation ? { reasonString: [...refusals].join('; ') } : undefined;
+  connection.send({ type: 'suback', packetId: packet.packetId, reasonCodes, properties });
+  const now = Date.now();
+  const expired: string[] = [];
   for (const [filter, options] of retainedFor) {
     const ids = options.subscriptionIdentifier === undefined ? undefined : [options.subscriptionIdentifier];
-    broker.retained.match(filter, (_topic, message) => {
+    broker.retained.match(filter, (topic, message) => {
+      // [MQTT-3.3.2-5] (5.0): a retained message past its Message Expiry Interval is not sent, and goes
+      if (isExpired(message, now)) {
+        expired.push(topic);
+        return;
+      }
       const qos = message.qos < options.qos ? message.qos : options.qos;
       // [MQTT-3.3.1-8] (3.1.1): messages sent because of a new subscription have RETAIN set
       session.deliver(delivery(message, qos, true, ids));
     });
   }
+  for (const topic of expired) broker.retained.delete(topic);
   broker.emit('subscribed', connection.info, packet.subscriptions);
 }
 
