@@ -216,4 +216,22 @@ describe('02 subscribe and publish: 5.0 subscription options (v5)', () => {
     await other.publish({ topic: 'nolocal/x', payload: 'theirs', qos: 1 });
     assert.equal((await self.receive()).payload.toString(), 'theirs');
   });
+
+  it('[MQTT-3.3.4-3] [MQTT-3.3.4-4] one delivery for overlapping subscriptions carries the Subscription Identifier of each (v5)', async (t) => {
+    const { port } = await startBroker(t);
+    const sub = await RawClient.connect(port, { version: 5, clientId: 'ids' });
+    await sub.subscribe({ topic: 'ids/+', qos: 1 }, 1, { subscriptionIdentifier: 7 });
+    await sub.subscribe({ topic: 'ids/#', qos: 1 }, 1, { subscriptionIdentifier: 300 });
+    await sub.subscribe({ topic: 'ids/plain', qos: 1 }, 1);
+    const pub = await RawClient.connect(port, { version: 5, clientId: 'ids-pub' });
+    await pub.publish({ topic: 'ids/plain', payload: 'x', qos: 1 });
+    const message = await sub.receive();
+    assert.deepEqual(
+      [...(message.properties.subscriptionIdentifiers ?? [])].sort((a, b) => a - b),
+      [7, 300],
+    );
+    await sub.expectNothing(150);
+    await pub.publish({ topic: 'ids/a/b', payload: 'y', qos: 1 });
+    assert.deepEqual((await sub.receive()).properties.subscriptionIdentifiers, [300]);
+  });
 });
