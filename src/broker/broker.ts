@@ -51,6 +51,8 @@ export interface BrokerCounters {
 export class Broker extends EventEmitter<BrokerEvents> {
   readonly options: ResolvedBrokerOptions;
   readonly hooks: BrokerHooks;
+  /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
+  readonly serverKeepAlive: number | undefined;
   readonly log: Logger;
   /** Every session, connected or not, by client id. */
   readonly sessions = new Map<string, Session>();
@@ -80,6 +82,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   constructor(options: BrokerOptions = {}) {
     super();
     this.options = resolveOptions(options);
+    this.serverKeepAlive = options.serverKeepAlive;
     this.hooks = options.hooks ?? {};
     this.log = options.logger ?? pino({ level: 'silent' });
   }

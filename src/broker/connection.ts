@@ -23,6 +23,7 @@ import { remainingExpiryInterval, type Delivery } from '../session/message.js';
 import type { Session, SessionSink } from '../session/session.js';
 import type { ClientInfo } from './hooks.js';
 import { dispatch } from './handlers/index.js';
+import type { AuthInProgress } from './handlers/auth.js';
 import type { Broker } from './broker.js';
 
 /** The one state of a connection; changed only by Connection.setState. */
@@ -77,6 +78,10 @@ export class Connection implements SessionSink {
    * sends none at all.
    */
   problemInformation = true;
+  /** 5.0: the Authentication Method of CONNECT once the client authenticated with it; undefined when none. */
+  authMethod: string | undefined;
+  /** 5.0: the enhanced authentication exchange awaiting the client's AUTH 0x18, if any. */
+  authInProgress: AuthInProgress | undefined;
   /** The Session Expiry Interval the 5.0 CONNECT gave (0 when absent), in seconds. */
   connectSessionExpiryInterval = 0;
   readonly decoder: Decoder;
