@@ -12,6 +12,7 @@ export type {
   AuthMethod,
   AuthExchange,
   AuthStep,
+  Redirection,
 } from './broker/hooks.js';
 export {
   SCRAM_SHA_256,

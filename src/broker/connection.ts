@@ -12,6 +12,7 @@ import {
   PacketTooLargeError,
   ReasonCode,
   UnsupportedProtocolError,
+  type DisconnectProperties,
   type Packet,
   type ProtocolVersion,
   type PublishPacket,
@@ -381,11 +382,12 @@ export class Connection implements SessionSink {
    * `reasonCode` when one is given, and `why` as its Reason String unless the client asked for no
    * problem information. The will is published unless the client disconnected cleanly.
    */
-  close(why: string, reasonCode?: number): void {
+  close(why: string, reasonCode?: number, serverReference?: string): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     if (reasonCode !== undefined && this.version === 5 && this.state === ConnectionState.Active) {
       // [MQTT-3.14.2-2] (5.0): the broker's DISCONNECT never carries a Session Expiry Interval
-      const properties = this.problemInformation ? { reasonString: why } : undefined;
+      let properties: DisconnectProperties | undefined = this.problemInformation ? { reasonString: why } : undefined;
+      if (serverReference !== undefined) properties = { ...properties, serverReference };
       this.write(encode({ type: 'disconnect', reasonCode, properties }, 5));
     }
     this.broker.log.debug({ clientId: this.clientId, why }, 'closing connection');

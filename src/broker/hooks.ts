@@ -20,6 +20,14 @@ export interface AuthenticateRequest extends ClientInfo {
 /** The answer of `authenticate`: accept, or refuse with a 5.0 reason code (mapped to a 3.1.1 return code). */
 export type AuthenticateResult = { ok: true } | { ok: false; reasonCode: number; reasonString?: string };
 
+/** Where a 5.0 client should go instead (MQTT 5.0 section 4.11): CONNACK / DISCONNECT 0x9D when permanent, else 0x9C. */
+export interface Redirection {
+  /** Server Reference sent to the client, e.g. `mqtt2.example.com:1883`. */
+  serverReference: string;
+  /** true: Server moved (0x9D), use it from now on; false: Use another server (0x9C), this time. */
+  permanent: boolean;
+}
+
 /** Hooks of a Broker; all optional. */
 export interface BrokerHooks {
   /**
@@ -27,6 +35,11 @@ export interface BrokerHooks {
    * runs that method's exchange instead of `authenticate`; a method not listed gets CONNACK 0x8C.
    */
   authMethods?: Readonly<Record<string, AuthMethod>>;
+  /**
+   * Asked first for each 5.0 CONNECT: a Redirection refuses it with CONNACK 0x9C / 0x9D and a
+   * Server Reference; undefined lets it go on. 3.1 / 3.1.1 clients have no redirection and are not asked.
+   */
+  redirectConnect?: (client: ClientInfo) => Redirection | undefined | Promise<Redirection | undefined>;
   /** Accepts or refuses a CONNECT without an Authentication Method. */
   authenticate?: (request: AuthenticateRequest) => AuthenticateResult | Promise<AuthenticateResult>;
   /** Whether `client` may publish to `topic`. */

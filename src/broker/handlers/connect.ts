@@ -13,7 +13,7 @@ import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { NEVER_EXPIRES } from '../../session/session.js';
 import { ConnectionState, type Connection } from '../connection.js';
-import type { AuthenticateResult, AuthExchange } from '../hooks.js';
+import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
 import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
@@ -58,6 +58,38 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   connection.username = packet.username;
   // [MQTT-3.1.2-29] (5.0): known before any refusal, so that one is worded as the client asked
   if (packet.properties?.requestProblemInformation === false) connection.problemInformation = false;
+  const redirectConnect = broker.hooks.redirectConnect;
+  if (redirectConnect === undefined || version !== 5) return authenticateConnect(connection, packet, assigned);
+  let redirection: Redirection | undefined | Promise<Redirection | undefined>;
+  try {
+    redirection = redirectConnect(connection.info);
+  } catch (err) {
+    redirection = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
+  }
+  const decide = (to: Redirection | undefined): Promise<void> | undefined => {
+    if (connection.state !== ConnectionState.AwaitingConnect) return undefined;
+    if (to === undefined) return authenticateConnect(connection, packet, assigned);
+    // 5.0 section 4.11: CONNACK 0x9C (Use another server) or 0x9D (Server moved) with a Server Reference
+    reject(connection, to.permanent ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer, undefined, {
+      serverReference: to.serverReference,
+    });
+    return undefined;
+  };
+  if (!(redirection instanceof Promise)) return decide(redirection);
+  return redirection.then(decide, (err: unknown) => {
+    broker.log.warn({ clientId, err: toFennecError(err).message }, 'redirectConnect hook failed');
+    if (connection.state === ConnectionState.AwaitingConnect) reject(connection, ReasonCode.ServerUnavailable);
+  });
+}
+
+/** Authenticates the CONNECT: by its enhanced authentication method, the `authenticate` hook, or not at all. */
+function authenticateConnect(
+  connection: Connection,
+  packet: ConnectPacket,
+  assigned: boolean,
+): Promise<void> | undefined {
+  const broker = connection.broker;
+  const clientId = connection.clientId;
   const authenticationMethod = packet.properties?.authenticationMethod;
   if (authenticationMethod !== undefined)
     return authenticateEnhanced(connection, packet, assigned, authenticationMethod);
@@ -205,10 +237,16 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
  * Refuses the CONNECT with `reasonCode` (5.0), mapped to a return code for 3.1 / 3.1.1, and closes.
  * A 5.0 client that did not turn problem information off is also told `reasonString`.
  */
-export function reject(connection: Connection, reasonCode: number, reasonString?: string): void {
+export function reject(
+  connection: Connection,
+  reasonCode: number,
+  reasonString?: string,
+  extra?: ConnackProperties,
+): void {
   const v5 = connection.version === 5;
   const code = v5 ? reasonCode : returnCodeFor(reasonCode);
-  const properties = v5 && reasonString !== undefined && connection.problemInformation ? { reasonString } : undefined;
+  let properties: ConnackProperties | undefined = v5 && extra !== undefined ? { ...extra } : undefined;
+  if (v5 && reasonString !== undefined && connection.problemInformation) properties = { ...properties, reasonString };
   // [MQTT-3.2.2-4] (3.1.1) [MQTT-3.2.2-6] (5.0): a refusal has Session Present 0;
   // [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0): and the connection is closed after it
   connection.send({ type: 'connack', sessionPresent: false, reasonCode: code, properties });
