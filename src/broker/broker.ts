@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
-import type { PublishProperties, Subscription, Will } from '../protocol/index.js';
+import { ReasonCode, type PublishProperties, type Subscription, type Will } from '../protocol/index.js';
 import { parseSharedSubscription, RetainedIndex, TopicIndex } from '../topic/index.js';
 import { expiresAt, type Delivery, type Message } from '../session/message.js';
 import {
@@ -18,8 +18,7 @@ import {
   type DropReason,
   type SubscriptionOptions,
 } from '../session/session.js';
-import type { ConnectionState } from './connection.js';
-import { Connection, type PeerInfo } from './connection.js';
+import { Connection, ConnectionState, type PeerInfo } from './connection.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
 import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
@@ -51,6 +50,8 @@ export interface BrokerCounters {
 export class Broker extends EventEmitter<BrokerEvents> {
   readonly options: ResolvedBrokerOptions;
   readonly hooks: BrokerHooks;
+  /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
+  readonly serverKeepAlive: number | undefined;
   readonly log: Logger;
   /** Every session, connected or not, by client id. */
   readonly sessions = new Map<string, Session>();
@@ -80,6 +81,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   constructor(options: BrokerOptions = {}) {
     super();
     this.options = resolveOptions(options);
+    this.serverKeepAlive = options.serverKeepAlive;
     this.hooks = options.hooks ?? {};
     this.log = options.logger ?? pino({ level: 'silent' });
   }
@@ -347,6 +349,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Number of open network connections. */
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /**
+   * Sends the connected 5.0 client `clientId` elsewhere (MQTT 5.0 section 4.11): DISCONNECT 0x9D
+   * (Server moved) when `permanent`, else 0x9C (Use another server), with `serverReference`, then
+   * closes its connection. Returns false, doing nothing, when the client is not connected or is a
+   * 3.1 / 3.1.1 client, which cannot be told.
+   */
+  redirect(clientId: string, serverReference: string, permanent: boolean): boolean {
+    const connection = this.clients.get(clientId);
+    if (connection === undefined || connection.version !== 5 || connection.state !== ConnectionState.Active) {
+      return false;
+    }
+    const reasonCode = permanent ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer;
+    connection.close(permanent ? 'server moved' : 'use another server', reasonCode, serverReference);
+    return true;
   }
 
   /** The connection state of `clientId`, for tests and the admin API. */

@@ -12,6 +12,7 @@ import {
   PacketTooLargeError,
   ReasonCode,
   UnsupportedProtocolError,
+  type DisconnectProperties,
   type Packet,
   type ProtocolVersion,
   type PublishPacket,
@@ -23,6 +24,7 @@ import { remainingExpiryInterval, type Delivery } from '../session/message.js';
 import type { Session, SessionSink } from '../session/session.js';
 import type { ClientInfo } from './hooks.js';
 import { dispatch } from './handlers/index.js';
+import type { AuthInProgress } from './handlers/auth.js';
 import type { Broker } from './broker.js';
 
 /** The one state of a connection; changed only by Connection.setState. */
@@ -77,6 +79,10 @@ export class Connection implements SessionSink {
    * sends none at all.
    */
   problemInformation = true;
+  /** 5.0: the Authentication Method of CONNECT once the client authenticated with it; undefined when none. */
+  authMethod: string | undefined;
+  /** 5.0: the enhanced authentication exchange awaiting the client's AUTH 0x18, if any. */
+  authInProgress: AuthInProgress | undefined;
   /** The Session Expiry Interval the 5.0 CONNECT gave (0 when absent), in seconds. */
   connectSessionExpiryInterval = 0;
   readonly decoder: Decoder;
@@ -376,11 +382,12 @@ export class Connection implements SessionSink {
    * `reasonCode` when one is given, and `why` as its Reason String unless the client asked for no
    * problem information. The will is published unless the client disconnected cleanly.
    */
-  close(why: string, reasonCode?: number): void {
+  close(why: string, reasonCode?: number, serverReference?: string): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     if (reasonCode !== undefined && this.version === 5 && this.state === ConnectionState.Active) {
       // [MQTT-3.14.2-2] (5.0): the broker's DISCONNECT never carries a Session Expiry Interval
-      const properties = this.problemInformation ? { reasonString: why } : undefined;
+      let properties: DisconnectProperties | undefined = this.problemInformation ? { reasonString: why } : undefined;
+      if (serverReference !== undefined) properties = { ...properties, serverReference };
       this.write(encode({ type: 'disconnect', reasonCode, properties }, 5));
     }
     this.broker.log.debug({ clientId: this.clientId, why }, 'closing connection');

@@ -20,12 +20,53 @@ export interface AuthenticateRequest extends ClientInfo {
 /** The answer of `authenticate`: accept, or refuse with a 5.0 reason code (mapped to a 3.1.1 return code). */
 export type AuthenticateResult = { ok: true } | { ok: false; reasonCode: number; reasonString?: string };
 
+/** Where a 5.0 client should go instead (MQTT 5.0 section 4.11): CONNACK / DISCONNECT 0x9D when permanent, else 0x9C. */
+export interface Redirection {
+  /** Server Reference sent to the client, e.g. `mqtt2.example.com:1883`. */
+  serverReference: string;
+  /** true: Server moved (0x9D), use it from now on; false: Use another server (0x9C), this time. */
+  permanent: boolean;
+}
+
 /** Hooks of a Broker; all optional. */
 export interface BrokerHooks {
-  /** Accepts or refuses a CONNECT. */
+  /**
+   * Enhanced authentication methods (5.0) by Authentication Method name. A CONNECT naming a method
+   * runs that method's exchange instead of `authenticate`; a method not listed gets CONNACK 0x8C.
+   */
+  authMethods?: Readonly<Record<string, AuthMethod>>;
+  /**
+   * Asked first for each 5.0 CONNECT: a Redirection refuses it with CONNACK 0x9C / 0x9D and a
+   * Server Reference; undefined lets it go on. 3.1 / 3.1.1 clients have no redirection and are not asked.
+   */
+  redirectConnect?: (client: ClientInfo) => Redirection | undefined | Promise<Redirection | undefined>;
+  /** Accepts or refuses a CONNECT without an Authentication Method. */
   authenticate?: (request: AuthenticateRequest) => AuthenticateResult | Promise<AuthenticateResult>;
   /** Whether `client` may publish to `topic`. */
   authorizePublish?: (client: ClientInfo, topic: string, qos: QoS, retain: boolean) => boolean | Promise<boolean>;
   /** Whether `client` may subscribe to `topicFilter`. */
   authorizeSubscribe?: (client: ClientInfo, topicFilter: string, qos: QoS) => boolean | Promise<boolean>;
+}
+
+/**
+ * One step of an enhanced authentication exchange (MQTT 5.0 section 4.12): go on (the broker sends
+ * AUTH 0x18 with `data` and waits for the client's AUTH 0x18), succeed (CONNACK 0x00, or AUTH 0x00
+ * after re-authentication, with `data`), or fail with a reason code (CONNACK, or DISCONNECT after
+ * re-authentication).
+ */
+export type AuthStep =
+  | { kind: 'continue'; data?: Buffer }
+  | { kind: 'success'; data?: Buffer }
+  | { kind: 'failure'; reasonCode: number; reasonString?: string };
+
+/** One client's run through an authentication method; holds whatever state the method needs between steps. */
+export interface AuthExchange {
+  /** Takes the Authentication Data the client sent (undefined when it sent none) and decides the next step. */
+  step(data: Buffer | undefined): AuthStep | Promise<AuthStep>;
+}
+
+/** An enhanced authentication method, registered under its Authentication Method name in `BrokerHooks.authMethods`. */
+export interface AuthMethod {
+  /** Starts an exchange for `client`: on CONNECT, or on AUTH 0x19 when `reauthenticate` is true. */
+  start(client: AuthenticateRequest, reauthenticate: boolean): AuthExchange;
 }

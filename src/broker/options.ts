@@ -2,6 +2,7 @@
  * The broker's options: every limit with its default and unit, in one place.
  */
 import type { Logger } from 'pino';
+import type { QoS } from '../protocol/index.js';
 import type { BrokerHooks } from './hooks.js';
 import type { SharedSubscriptionStrategy } from './shared.js';
 
@@ -57,6 +58,28 @@ export interface BrokerOptions {
    * Response Information 1): the client id follows. Default `responses/`.
    */
   responseInformationPrefix?: string;
+  /**
+   * Highest QoS the broker accepts from clients and grants on subscriptions. Below 2 it is announced
+   * to 5.0 clients in CONNACK; a PUBLISH above it gets DISCONNECT 0x9B (3.1.1: the connection is
+   * closed), a will above it CONNACK 0x9B, and subscriptions are granted at most this QoS. Default 2.
+   */
+  maximumQoS?: QoS;
+  /**
+   * Whether retained messages are supported. When false, 5.0 CONNACK says so (Retain Available 0), a
+   * retained PUBLISH gets DISCONNECT 0x9A (3.1.1: the connection is closed) and a retained will
+   * CONNACK 0x9A. Default true.
+   */
+  retainAvailable?: boolean;
+  /** Whether filters with `+` or `#` may be subscribed; when false they get SUBACK 0xA2 (3.1.1: 0x80). Default true. */
+  wildcardSubscriptionAvailable?: boolean;
+  /** Whether 5.0 Subscription Identifiers are supported; when false a SUBSCRIBE with one gets DISCONNECT 0xA1. Default true. */
+  subscriptionIdentifiersAvailable?: boolean;
+  /**
+   * Keep alive the broker imposes on 5.0 clients instead of the one in their CONNECT, in seconds
+   * (0 turns keep-alive off), announced as Server Keep Alive in CONNACK. Default: unset, each
+   * client's own keep alive is used.
+   */
+  serverKeepAlive?: number;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -64,7 +87,7 @@ export interface BrokerOptions {
 }
 
 /** BrokerOptions with every default filled in. */
-export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'hooks' | 'logger'>>;
+export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'hooks' | 'logger' | 'serverKeepAlive'>>;
 
 /** The defaults, documented in docs/configuration.md. */
 export const defaultBrokerOptions: ResolvedBrokerOptions = {
@@ -81,6 +104,10 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   sharedSubscriptionStrategy: 'round-robin',
   maxSessionExpiryInterval: 0xffff_ffff,
   responseInformationPrefix: 'responses/',
+  maximumQoS: 2,
+  retainAvailable: true,
+  wildcardSubscriptionAvailable: true,
+  subscriptionIdentifiersAvailable: true,
 };
 
 /** Fills in defaults, dropping keys given as undefined. */

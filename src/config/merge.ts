@@ -25,6 +25,11 @@ export interface ResolvedConfig {
   persistence: Persistence;
   sharedSubscriptionStrategy: SharedSubscriptionStrategy;
   responseInformationPrefix: string;
+  /** BrokerOptions' maximumQoS (spelt so that it is the camelCase of `maximum_qos`). */
+  maximumQos: 0 | 1 | 2;
+  retainAvailable: boolean;
+  wildcardSubscriptionAvailable: boolean;
+  subscriptionIdentifiersAvailable: boolean;
   limits: Required<ConfigLimits>;
 }
 
@@ -40,6 +45,10 @@ export const defaultConfig: ResolvedConfig = {
   persistence: 'none',
   sharedSubscriptionStrategy: defaultBrokerOptions.sharedSubscriptionStrategy,
   responseInformationPrefix: defaultBrokerOptions.responseInformationPrefix,
+  maximumQos: defaultBrokerOptions.maximumQoS,
+  retainAvailable: defaultBrokerOptions.retainAvailable,
+  wildcardSubscriptionAvailable: defaultBrokerOptions.wildcardSubscriptionAvailable,
+  subscriptionIdentifiersAvailable: defaultBrokerOptions.subscriptionIdentifiersAvailable,
   limits: Object.fromEntries(
     limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
   ) as Required<ConfigLimits>,
@@ -89,6 +98,14 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.persistence !== undefined) merged.persistence = top.persistence;
   if (top.sharedSubscriptionStrategy !== undefined) merged.sharedSubscriptionStrategy = top.sharedSubscriptionStrategy;
   if (top.responseInformationPrefix !== undefined) merged.responseInformationPrefix = top.responseInformationPrefix;
+  if (top.maximumQos !== undefined) merged.maximumQos = top.maximumQos;
+  if (top.retainAvailable !== undefined) merged.retainAvailable = top.retainAvailable;
+  if (top.wildcardSubscriptionAvailable !== undefined) {
+    merged.wildcardSubscriptionAvailable = top.wildcardSubscriptionAvailable;
+  }
+  if (top.subscriptionIdentifiersAvailable !== undefined) {
+    merged.subscriptionIdentifiersAvailable = top.subscriptionIdentifiersAvailable;
+  }
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
   return merged;
 }
@@ -118,6 +135,11 @@ export function mergeConfig(
     persistence: merged.persistence ?? defaultConfig.persistence,
     sharedSubscriptionStrategy: merged.sharedSubscriptionStrategy ?? defaultConfig.sharedSubscriptionStrategy,
     responseInformationPrefix: merged.responseInformationPrefix ?? defaultConfig.responseInformationPrefix,
+    maximumQos: merged.maximumQos ?? defaultConfig.maximumQos,
+    retainAvailable: merged.retainAvailable ?? defaultConfig.retainAvailable,
+    wildcardSubscriptionAvailable: merged.wildcardSubscriptionAvailable ?? defaultConfig.wildcardSubscriptionAvailable,
+    subscriptionIdentifiersAvailable:
+      merged.subscriptionIdentifiersAvailable ?? defaultConfig.subscriptionIdentifiersAvailable,
     limits,
   };
 }
@@ -129,6 +151,10 @@ export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
     port: config.port,
     sharedSubscriptionStrategy: config.sharedSubscriptionStrategy,
     responseInformationPrefix: config.responseInformationPrefix,
+    maximumQoS: config.maximumQos,
+    retainAvailable: config.retainAvailable,
+    wildcardSubscriptionAvailable: config.wildcardSubscriptionAvailable,
+    subscriptionIdentifiersAvailable: config.subscriptionIdentifiersAvailable,
     ...config.limits,
   };
 }

@@ -106,6 +106,12 @@ export const fileSchema = z.strictObject(
       .enum(sharedSubscriptionStrategies, { error: `must be one of ${sharedSubscriptionStrategies.join(', ')}` })
       .optional(),
     response_information_prefix: z.string({ error: 'must be a string (a topic prefix)' }).optional(),
+    maximum_qos: z
+      .union([z.literal(0), z.literal(1), z.literal(2)], { error: 'must be 0, 1 or 2 (a QoS level)' })
+      .optional(),
+    retain_available: z.boolean({ error: 'must be true or false' }).optional(),
+    wildcard_subscription_available: z.boolean({ error: 'must be true or false' }).optional(),
+    subscription_identifiers_available: z.boolean({ error: 'must be true or false' }).optional(),
     limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
@@ -130,6 +136,14 @@ export interface FennecConfig {
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   /** Start of the Response Information sent to 5.0 clients that ask for it; the client id follows. */
   responseInformationPrefix?: string;
+  /** Highest QoS accepted from clients and granted on subscriptions. */
+  maximumQos?: 0 | 1 | 2;
+  /** Whether retained messages are supported. */
+  retainAvailable?: boolean;
+  /** Whether filters with `+` or `#` may be subscribed. */
+  wildcardSubscriptionAvailable?: boolean;
+  /** Whether 5.0 Subscription Identifiers are supported. */
+  subscriptionIdentifiersAvailable?: boolean;
   /** Limits, with units as in BrokerOptions. */
   limits?: ConfigLimits;
 }
@@ -147,6 +161,14 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   }
   if (file.response_information_prefix !== undefined) {
     config.responseInformationPrefix = file.response_information_prefix;
+  }
+  if (file.maximum_qos !== undefined) config.maximumQos = file.maximum_qos;
+  if (file.retain_available !== undefined) config.retainAvailable = file.retain_available;
+  if (file.wildcard_subscription_available !== undefined) {
+    config.wildcardSubscriptionAvailable = file.wildcard_subscription_available;
+  }
+  if (file.subscription_identifiers_available !== undefined) {
+    config.subscriptionIdentifiersAvailable = file.subscription_identifiers_available;
   }
   if (file.limits !== undefined) {
     const limits: ConfigLimits = {};

@@ -348,3 +348,8 @@ export function disconnect(version: ProtocolVersion, reasonCode = 0, props?: Pro
   if (version !== 5 || (reasonCode === 0 && props === undefined)) return Buffer.from([0xe0, 0x00]);
   return frame(0xe0, u8(reasonCode), properties(props));
 }
+
+/** AUTH (section 3.15, 5.0 only) with a reason code and properties. Flags 0000. */
+export function auth(reasonCode: number, props?: Properties): Buffer {
+  return frame(0xf0, u8(reasonCode), properties(props));
+}

@@ -299,7 +299,16 @@ void describe('loadConfigFile', () => {
 
 void describe('the schema', () => {
   void it('has a key under limits for every limit in BrokerOptions', () => {
-    const notLimits = new Set(['host', 'port', 'sharedSubscriptionStrategy', 'responseInformationPrefix']);
+    const notLimits = new Set([
+      'host',
+      'port',
+      'sharedSubscriptionStrategy',
+      'responseInformationPrefix',
+      'maximumQoS',
+      'retainAvailable',
+      'wildcardSubscriptionAvailable',
+      'subscriptionIdentifiersAvailable',
+    ]);
     const limitOptions = Object.keys(defaultBrokerOptions).filter((key) => !notLimits.has(key));
     assert.deepEqual(limitKeys.map((key) => limitSpecs[key].option).sort(), limitOptions.sort());
   });
@@ -366,5 +375,24 @@ void describe('mergeConfig', () => {
     assert.equal(options.sharedSubscriptionStrategy, 'round-robin');
     const fromFile = mergeConfig({ sharedSubscriptionStrategy: 'least-inflight' }, {}, noEnvironment);
     assert.equal(toBrokerOptions(fromFile).sharedSubscriptionStrategy, 'least-inflight');
+  });
+
+  void it('turns the capability keys of a file into BrokerOptions', () => {
+    const file = parseConfigText(
+      'maximum_qos: 1\nretain_available: false\nwildcard_subscription_available: false\nsubscription_identifiers_available: false\n',
+      'caps.yaml',
+    );
+    const options = toBrokerOptions(mergeConfig(file, {}, noEnvironment));
+    assert.equal(options.maximumQoS, 1);
+    assert.equal(options.retainAvailable, false);
+    assert.equal(options.wildcardSubscriptionAvailable, false);
+    assert.equal(options.subscriptionIdentifiersAvailable, false);
+    const defaults = toBrokerOptions(mergeConfig({}, {}, noEnvironment));
+    assert.equal(defaults.maximumQoS, 2);
+    assert.equal(defaults.retainAvailable, true);
+  });
+
+  void it('refuses a maximum_qos other than 0, 1 or 2', () => {
+    assert.throws(() => parseConfigText('maximum_qos: 3\n', 'caps.yaml'), /maximum_qos/);
   });
 });

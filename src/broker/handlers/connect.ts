@@ -2,12 +2,19 @@
  * CONNECT: client identifier rules, authentication, session takeover, clean start and CONNACK.
  */
 import { randomBytes } from 'node:crypto';
-import { ConnectReturnCode, ReasonCode, type ConnackProperties, type ConnectPacket } from '../../protocol/index.js';
+import {
+  ConnectReturnCode,
+  ProtocolError,
+  ReasonCode,
+  type ConnackProperties,
+  type ConnectPacket,
+} from '../../protocol/index.js';
 import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { NEVER_EXPIRES } from '../../session/session.js';
 import { ConnectionState, type Connection } from '../connection.js';
-import type { AuthenticateResult } from '../hooks.js';
+import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
+import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
   const version = packet.protocolVersion;
@@ -36,10 +43,60 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
     else connection.close('will topic is not a valid topic name');
     return undefined;
   }
+  const will = packet.will;
+  if (will !== undefined && will.qos > broker.options.maximumQoS) {
+    // [MQTT-3.2.2-12] (5.0): a will above the Maximum QoS is refused with CONNACK 0x9B
+    reject(connection, ReasonCode.QoSNotSupported);
+    return undefined;
+  }
+  if (will !== undefined && will.retain && !broker.options.retainAvailable) {
+    // [MQTT-3.2.2-13] (5.0): a retained will without retain support is refused with CONNACK 0x9A
+    reject(connection, ReasonCode.RetainNotSupported);
+    return undefined;
+  }
   connection.clientId = clientId;
   connection.username = packet.username;
   // [MQTT-3.1.2-29] (5.0): known before any refusal, so that one is worded as the client asked
   if (packet.properties?.requestProblemInformation === false) connection.problemInformation = false;
+  const redirectConnect = broker.hooks.redirectConnect;
+  if (redirectConnect === undefined || version !== 5) return authenticateConnect(connection, packet, assigned);
+  let redirection: Redirection | undefined | Promise<Redirection | undefined>;
+  try {
+    redirection = redirectConnect(connection.info);
+  } catch (err) {
+    redirection = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
+  }
+  const decide = (to: Redirection | undefined): Promise<void> | undefined => {
+    if (connection.state !== ConnectionState.AwaitingConnect) return undefined;
+    if (to === undefined) return authenticateConnect(connection, packet, assigned);
+    // 5.0 section 4.11: CONNACK 0x9C (Use another server) or 0x9D (Server moved) with a Server Reference
+    reject(connection, to.permanent ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer, undefined, {
+      serverReference: to.serverReference,
+    });
+    return undefined;
+  };
+  if (!(redirection instanceof Promise)) return decide(redirection);
+  return redirection.then(decide, (err: unknown) => {
+    broker.log.warn({ clientId, err: toFennecError(err).message }, 'redirectConnect hook failed');
+    if (connection.state === ConnectionState.AwaitingConnect) reject(connection, ReasonCode.ServerUnavailable);
+  });
+}
+
+/** Authenticates the CONNECT: by its enhanced authentication method, the `authenticate` hook, or not at all. */
+function authenticateConnect(
+  connection: Connection,
+  packet: ConnectPacket,
+  assigned: boolean,
+): Promise<void> | undefined {
+  const broker = connection.broker;
+  const clientId = connection.clientId;
+  const authenticationMethod = packet.properties?.authenticationMethod;
+  if (authenticationMethod !== undefined)
+    return authenticateEnhanced(connection, packet, assigned, authenticationMethod);
+  // 5.0 section 3.1.2.11.10: Authentication Data without an Authentication Method is a protocol error
+  if (packet.properties?.authenticationData !== undefined) {
+    throw new ProtocolError('CONNECT has Authentication Data without an Authentication Method');
+  }
   const authenticate = broker.hooks.authenticate;
   if (authenticate === undefined) {
     accept(connection, packet, assigned);
@@ -67,7 +124,45 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   });
 }
 
-function accept(connection: Connection, packet: ConnectPacket, assigned: boolean): void {
+/** Runs the enhanced authentication method the CONNECT names, then accepts or refuses (5.0 section 4.12). */
+function authenticateEnhanced(
+  connection: Connection,
+  packet: ConnectPacket,
+  assigned: boolean,
+  name: string,
+): Promise<void> | undefined {
+  const method = findAuthMethod(connection, name);
+  if (method === undefined) {
+    // [MQTT-4.12.0-1]: an unsupported Authentication Method gets CONNACK 0x8C and a close
+    reject(connection, ReasonCode.BadAuthenticationMethod);
+    return undefined;
+  }
+  connection.setState(ConnectionState.Authenticating);
+  let exchange: AuthExchange;
+  try {
+    exchange = method.start({ ...connection.info, password: packet.password }, false);
+  } catch (err) {
+    connection.broker.log.warn(
+      { clientId: connection.clientId, err: toFennecError(err).message },
+      'auth method failed',
+    );
+    reject(connection, ReasonCode.UnspecifiedError);
+    return undefined;
+  }
+  const finish = (outcome: AuthOutcome): void => {
+    if (outcome.kind === 'failure') {
+      // [MQTT-4.12.0-4]: a refusal at any step is a CONNACK >= 0x80 and a close
+      reject(connection, outcome.reasonCode, outcome.reasonString);
+      return;
+    }
+    connection.authMethod = name;
+    // [MQTT-4.12.0-5]: a successful CONNACK carries the same Authentication Method
+    accept(connection, packet, assigned, authProperties(name, outcome.data));
+  };
+  return runAuthStep(connection, { method: name, exchange, finish }, packet.properties?.authenticationData);
+}
+
+function accept(connection: Connection, packet: ConnectPacket, assigned: boolean, extra?: ConnackProperties): void {
   const broker = connection.broker;
   const { clientId } = connection;
   const version = packet.protocolVersion;
@@ -86,7 +181,9 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
   connection.connectSessionExpiryInterval = asked;
   // [MQTT-3.1.2-8] (3.1.1) [MQTT-3.1.2-7] (5.0): the will is kept with the connection
   connection.will = packet.will;
-  connection.keepAlive = packet.keepAlive;
+  // [MQTT-3.2.2-22] (5.0): the client's Keep Alive unless CONNACK carries a Server Keep Alive
+  const serverKeepAlive = version === 5 ? broker.serverKeepAlive : undefined;
+  connection.keepAlive = serverKeepAlive ?? packet.keepAlive;
   connection.clientReceiveMaximum = packet.properties?.receiveMaximum ?? 65_535;
   connection.setState(ConnectionState.Active);
   connection.wasActive = true;
@@ -110,7 +207,15 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
       maximumPacketSize: broker.options.maximumPacketSize,
       topicAliasMaximum,
       sharedSubscriptionAvailable: true,
+      ...extra,
     };
+    const options = broker.options;
+    // [MQTT-3.2.2-9] (5.0): a broker without QoS 2 (or 1) says which is the highest it supports
+    if (options.maximumQoS < 2) properties.maximumQoS = options.maximumQoS === 0 ? 0 : 1;
+    if (!options.retainAvailable) properties.retainAvailable = false;
+    if (!options.wildcardSubscriptionAvailable) properties.wildcardSubscriptionAvailable = false;
+    if (!options.subscriptionIdentifiersAvailable) properties.subscriptionIdentifiersAvailable = false;
+    if (serverKeepAlive !== undefined) properties.serverKeepAlive = serverKeepAlive;
     if (assigned) properties.assignedClientIdentifier = clientId;
     // 5.0 section 3.2.2.3.2: a Session Expiry Interval other than the client's is announced in CONNACK
     if (expiry !== asked) properties.sessionExpiryInterval = expiry;
@@ -132,10 +237,16 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
  * Refuses the CONNECT with `reasonCode` (5.0), mapped to a return code for 3.1 / 3.1.1, and closes.
  * A 5.0 client that did not turn problem information off is also told `reasonString`.
  */
-export function reject(connection: Connection, reasonCode: number, reasonString?: string): void {
+export function reject(
+  connection: Connection,
+  reasonCode: number,
+  reasonString?: string,
+  extra?: ConnackProperties,
+): void {
   const v5 = connection.version === 5;
   const code = v5 ? reasonCode : returnCodeFor(reasonCode);
-  const properties = v5 && reasonString !== undefined && connection.problemInformation ? { reasonString } : undefined;
+  let properties: ConnackProperties | undefined = v5 && extra !== undefined ? { ...extra } : undefined;
+  if (v5 && reasonString !== undefined && connection.problemInformation) properties = { ...properties, reasonString };
   // [MQTT-3.2.2-4] (3.1.1) [MQTT-3.2.2-6] (5.0): a refusal has Session Present 0;
   // [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0): and the connection is closed after it
   connection.send({ type: 'connack', sessionPresent: false, reasonCode: code, properties });

@@ -10,6 +10,7 @@ import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.
 import { handleSubscribe } from './subscribe.js';
 import { handleUnsubscribe } from './unsubscribe.js';
 import { handleDisconnect } from './disconnect.js';
+import { handleAuth } from './auth.js';
 
 /** Handles one packet; returns a promise when the handler waits on a hook, so later packets wait too. */
 export function dispatch(connection: Connection, packet: Packet): Promise<void> | undefined {
@@ -17,6 +18,15 @@ export function dispatch(connection: Connection, packet: Packet): Promise<void> 
     if (packet.type === 'connect') return handleConnect(connection, packet);
     // [MQTT-3.1.0-1]: the first packet from a client must be CONNECT
     throw new ProtocolError(`expected CONNECT, got ${packet.type.toUpperCase()}`);
+  }
+  if (connection.state === ConnectionState.Authenticating && connection.authInProgress !== undefined) {
+    if (packet.type === 'auth') return handleAuth(connection, packet);
+    if (packet.type === 'disconnect') {
+      connection.close('disconnected during authentication');
+      return undefined;
+    }
+    // [MQTT-3.1.2-30]: until CONNACK, a client authenticating sends only AUTH or DISCONNECT
+    throw new ProtocolError(`${packet.type.toUpperCase()} during enhanced authentication`);
   }
   if (connection.state !== ConnectionState.Active) return undefined;
   switch (packet.type) {
@@ -50,7 +60,7 @@ export function dispatch(connection: Connection, packet: Packet): Promise<void> 
       // [MQTT-3.1.0-2] a second CONNECT is a protocol error
       throw new ProtocolError('a second CONNECT on one connection');
     case 'auth':
-      throw new ProtocolError('AUTH without an authentication method');
+      return handleAuth(connection, packet);
     case 'connack':
     case 'suback':
     case 'unsuback':

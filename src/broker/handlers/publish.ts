@@ -9,6 +9,19 @@ import { expiresAt, type Message } from '../../session/message.js';
 import type { Connection } from '../connection.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
+  const { maximumQoS, retainAvailable } = connection.broker.options;
+  // [MQTT-3.2.2-11] (5.0): a PUBLISH above the Maximum QoS of CONNACK gets DISCONNECT 0x9B (3.1.1: a close)
+  if (received.qos > maximumQoS) {
+    throw new ProtocolError(`PUBLISH with QoS ${received.qos} above the maximum QoS ${maximumQoS}`, {
+      reasonCode: ReasonCode.QoSNotSupported,
+    });
+  }
+  // [MQTT-3.2.2-14] (5.0): a retained PUBLISH when Retain Available is 0 gets DISCONNECT 0x9A (3.1.1: a close)
+  if (received.retain && !retainAvailable) {
+    throw new ProtocolError('retained PUBLISH while retained messages are not supported', {
+      reasonCode: ReasonCode.RetainNotSupported,
+    });
+  }
   const packet = connection.version === 5 ? checkV5Publish(connection, received) : received;
   // [MQTT-3.3.2-2] (both versions): no wildcards in a topic name; [MQTT-4.7.3-1] at least one character
   if (!isValidTopicName(packet.topic)) {

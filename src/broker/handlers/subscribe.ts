@@ -13,6 +13,15 @@ import type { Connection } from '../connection.js';
 const SHARE_PREFIX = '$share/';
 
 export function handleSubscribe(connection: Connection, packet: SubscribePacket): Promise<void> | undefined {
+  // 5.0 section 3.2.2.3.12: a Subscription Identifier when CONNACK said none are supported gets DISCONNECT 0xA1
+  if (
+    packet.properties?.subscriptionIdentifier !== undefined &&
+    !connection.broker.options.subscriptionIdentifiersAvailable
+  ) {
+    throw new ProtocolError('SUBSCRIBE with a Subscription Identifier, which this broker does not support', {
+      reasonCode: ReasonCode.SubscriptionIdentifiersNotSupported,
+    });
+  }
   for (const sub of packet.subscriptions) {
     // [MQTT-3.8.3-4] (5.0): No Local on a Shared Subscription is a Protocol Error (DISCONNECT 0x82)
     if (sub.noLocal && sub.topicFilter.startsWith(SHARE_PREFIX)) {
@@ -69,12 +78,19 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
       refusals.add('invalid shared subscription filter');
       return;
     }
+    if (!broker.options.wildcardSubscriptionAvailable && (filter.includes('+') || filter.includes('#'))) {
+      // 5.0 section 3.2.2.3.11: wildcard filters refused with 0xA2 when the broker does not support them
+      reasonCodes.push(v5 ? ReasonCode.WildcardSubscriptionsNotSupported : SUBACK_FAILURE);
+      refusals.add('wildcard subscriptions are not supported');
+      return;
+    }
     if (allowed !== undefined && allowed[i] !== true) {
       reasonCodes.push(v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE);
       refusals.add('not authorized');
       return;
     }
-    const qos: QoS = sub.qos;
+    // [MQTT-3.2.2-10] (5.0): any requested QoS is accepted, and granted at most the broker's maximum
+    const qos: QoS = sub.qos > broker.options.maximumQoS ? broker.options.maximumQoS : sub.qos;
     const options: SubscriptionOptions = {
       qos,
       noLocal: v5 && sub.noLocal,
