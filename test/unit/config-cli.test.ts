@@ -1,12 +1,11 @@
 // The configuration file from the command line: `fennec check-config FILE` and `fennec broker --config FILE`,
 // run as a user would run them, with exit codes and the file:line of each issue on stderr.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { temporaryConfigFiles } from '../helpers/config-files.js';
 
 /** The repository root: this file runs from dist/test/unit/. */
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -74,22 +73,9 @@ function listeningAddress(run: Run): { host: string; port: number } {
   return { host: match[1]!, port: Number(match[2]) };
 }
 
-let dir: string;
-let fileCount = 0;
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'fennec-config-cli-'));
-});
-
-after(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function writeConfig(lines: string[]): string {
-  const path = join(dir, `config-${++fileCount}.yaml`);
-  writeFileSync(path, lines.join('\n') + '\n');
-  return path;
-}
+const configFiles = temporaryConfigFiles('fennec-config-cli-');
+/** Writes `lines` to a new file in a temporary directory and returns its path. */
+const writeConfig = (lines: string[]): string => configFiles.write(lines);
 
 void describe('fennec check-config', () => {
   void it('prints FILE: ok and exits 0 for a valid file', async () => {
@@ -120,7 +106,7 @@ void describe('fennec check-config', () => {
   });
 
   void it('names a missing file and exits 78', async () => {
-    const path = join(dir, 'does-not-exist.yaml');
+    const path = join(configFiles.directory(), 'does-not-exist.yaml');
     const run = await runFennec(['check-config', path]);
     assert.equal(run.code, 78);
     assert.equal(run.stderr, `fennec: ${path}: cannot read the file: no such file\n`);
@@ -146,7 +132,7 @@ void describe('fennec broker --config', () => {
   });
 
   void it('exits 78 naming the file when it does not exist', async () => {
-    const path = join(dir, 'absent.yaml');
+    const path = join(configFiles.directory(), 'absent.yaml');
     const run = await runFennec(['broker', '--config', path]);
     assert.equal(run.code, 78);
     assert.equal(run.stderr, `fennec: ${path}: cannot read the file: no such file\n`);

@@ -1,9 +1,7 @@
 // The configuration file: what it accepts, how each kind of mistake is reported (file, line, column,
 // key), and the precedence flags > environment > file > defaults.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultBrokerOptions } from '../../src/broker/options.js';
 import {
@@ -18,24 +16,11 @@ import {
   type ConfigIssue,
 } from '../../src/config/index.js';
 import { FennecError } from '../../src/errors/index.js';
+import { temporaryConfigFiles } from '../helpers/config-files.js';
 
-let dir: string;
-let fileCount = 0;
-
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'fennec-config-'));
-});
-
-after(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-/** Writes `lines` to a new file in the temporary directory and returns its path. */
-function writeConfig(lines: string[]): string {
-  const path = join(dir, `config-${++fileCount}.yaml`);
-  writeFileSync(path, lines.join('\n') + '\n');
-  return path;
-}
+const configFiles = temporaryConfigFiles('fennec-config-');
+/** Writes `lines` to a new file in a temporary directory and returns its path. */
+const writeConfig = (lines: string[]): string => configFiles.write(lines);
 
 /** Loads the file and returns the ConfigError it must fail with. */
 async function loadFailure(path: string): Promise<ConfigError> {
@@ -263,7 +248,7 @@ void describe('loadConfigFile', () => {
   });
 
   void it('names the file when it does not exist', async () => {
-    const path = join(dir, 'missing.yaml');
+    const path = join(configFiles.directory(), 'missing.yaml');
     const error = await loadFailure(path);
     assert.equal(error.source, path);
     assert.deepEqual(error.issues, [{ path: '', line: 0, column: 0, message: 'cannot read the file: no such file' }]);
@@ -271,8 +256,8 @@ void describe('loadConfigFile', () => {
   });
 
   void it('names the file when it is a directory', async () => {
-    const error = await loadFailure(dir);
-    assert.equal(error.message, `${dir}: cannot read the file: it is a directory`);
+    const error = await loadFailure(configFiles.directory());
+    assert.equal(error.message, `${configFiles.directory()}: cannot read the file: it is a directory`);
   });
 
   void it('throws a FennecError with code ERR_CONFIG whose message lists each issue as file:line:column: key: message', async () => {
