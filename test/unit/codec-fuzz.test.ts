@@ -21,7 +21,7 @@ import {
   type ProtocolVersion,
 } from '../../src/protocol/index.js';
 import { anyPacket, versionedPacket } from '../fixtures/arbitraries.js';
-import { decodeAll } from '../fixtures/codec.js';
+import { cut, decodeAll } from '../fixtures/codec.js';
 import { expectedRoundTrip, goldenPackets, normalize } from '../fixtures/packets.js';
 
 const maximumPacketSize = 512;
@@ -77,15 +77,10 @@ const chunked = (bytes: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Buffer[]> =>
   bytes.chain((data) =>
     fc.uniqueArray(fc.integer({ min: 1, max: Math.max(1, data.length - 1) }), { maxLength: 4 }).map((offsets) => {
       const buf = Buffer.from(data);
-      const sorted = offsets.filter((o) => o < buf.length).sort((a, b) => a - b);
-      const chunks: Buffer[] = [];
-      let start = 0;
-      for (const o of sorted) {
-        chunks.push(buf.subarray(start, o));
-        start = o;
-      }
-      chunks.push(buf.subarray(start));
-      return chunks;
+      return cut(
+        buf,
+        offsets.filter((o) => o < buf.length).sort((a, b) => a - b),
+      );
     }),
   );
 
