@@ -1,0 +1,145 @@
+/**
+ * A Store in memory. It outlives a Broker but not the process: an embedder can stop a broker and
+ * start another on the same MemoryStore, and tests use it to check restarts without a disk. It is
+ * also the reference for what every store must do (test/conformance).
+ */
+import type {
+  DeliveryRecord,
+  SessionRecord,
+  Store,
+  StoredMessage,
+  StoredRetained,
+  StoredState,
+  StoreOp,
+  SubscriptionRecord,
+  StoredWill,
+} from './types.js';
+
+export class MemoryStore implements Store {
+  readonly description = 'memory';
+  private readonly sessions = new Map<string, SessionRecord>();
+  /** By client id, then topic filter. */
+  private readonly subscriptions = new Map<string, Map<string, SubscriptionRecord>>();
+  private readonly messages = new Map<number, StoredMessage>();
+  private readonly deliveries = new Map<number, DeliveryRecord>();
+  /** `${clientId}\u0000${packetId}` keys, so that one Set holds them all. */
+  private readonly incomingQoS2 = new Map<string, { clientId: string; packetId: number }>();
+  private readonly retained = new Map<string, StoredRetained>();
+
+  load(): Promise<StoredState> {
+    const subscriptions: SubscriptionRecord[] = [];
+    for (const bySession of this.subscriptions.values()) {
+      for (const record of bySession.values()) subscriptions.push({ ...record });
+    }
+    return Promise.resolve({
+      sessions: [...this.sessions.values()].map(copySession),
+      subscriptions,
+      messages: [...this.messages.values()].sort((a, b) => a.id - b.id).map(copyMessage),
+      deliveries: [...this.deliveries.values()].sort((a, b) => a.seq - b.seq).map(copyDelivery),
+      incomingQoS2: [...this.incomingQoS2.values()].map((entry) => ({ ...entry })),
+      retained: [...this.retained.values()].map(copyMessage),
+    });
+  }
+
+  commit(ops: readonly StoreOp[]): Promise<void> {
+    for (const op of ops) this.apply(op);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private apply(op: StoreOp): void {
+    switch (op.op) {
+      case 'session':
+        this.sessions.set(op.record.clientId, copySession(op.record));
+        break;
+      case 'end-session': {
+        this.sessions.delete(op.clientId);
+        this.subscriptions.delete(op.clientId);
+        for (const [seq, record] of this.deliveries) if (record.clientId === op.clientId) this.deliveries.delete(seq);
+        for (const [key, entry] of this.incomingQoS2) if (entry.clientId === op.clientId) this.incomingQoS2.delete(key);
+        break;
+      }
+      case 'subscribe': {
+        let bySession = this.subscriptions.get(op.record.clientId);
+        if (bySession === undefined) {
+          bySession = new Map<string, SubscriptionRecord>();
+          this.subscriptions.set(op.record.clientId, bySession);
+        }
+        bySession.set(op.record.topicFilter, { ...op.record });
+        break;
+      }
+      case 'unsubscribe':
+        this.subscriptions.get(op.clientId)?.delete(op.topicFilter);
+        break;
+      case 'message':
+        this.messages.set(op.message.id, copyMessage(op.message));
+        break;
+      case 'forget-message':
+        this.messages.delete(op.id);
+        break;
+      case 'enqueue':
+        this.deliveries.set(op.record.seq, copyDelivery(op.record));
+        break;
+      case 'delivery-state': {
+        const record = this.deliveries.get(op.seq);
+        if (record !== undefined) {
+          record.state = op.state;
+          record.packetId = op.packetId;
+        }
+        break;
+      }
+      case 'complete':
+        this.deliveries.delete(op.seq);
+        break;
+      case 'qos2-received':
+        this.incomingQoS2.set(`${op.clientId}\u0000${op.packetId}`, { clientId: op.clientId, packetId: op.packetId });
+        break;
+      case 'qos2-released':
+        this.incomingQoS2.delete(`${op.clientId}\u0000${op.packetId}`);
+        break;
+      case 'retain':
+        this.retained.set(op.message.topic, copyMessage(op.message));
+        break;
+      case 'unretain':
+        this.retained.delete(op.topic);
+        break;
+    }
+  }
+}
+
+/** A copy that shares nothing mutable with `message`; the payload is copied too. */
+function copyMessage<T extends StoredRetained>(message: T): T {
+  return { ...message, payload: Buffer.from(message.payload), properties: copyProperties(message.properties) };
+}
+
+function copyProperties<T extends object>(properties: T | undefined): T | undefined {
+  if (properties === undefined) return undefined;
+  const copy = { ...properties } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(copy)) {
+    if (Buffer.isBuffer(value)) copy[key] = Buffer.from(value);
+    else if (Array.isArray(value)) {
+      copy[key] = (value as unknown[]).map((item) => (Array.isArray(item) ? (item as unknown[]).slice() : item));
+    }
+  }
+  return copy as T;
+}
+
+function copyWill(will: StoredWill | undefined): StoredWill | undefined {
+  if (will === undefined) return undefined;
+  return { ...will, payload: Buffer.from(will.payload), properties: copyProperties(will.properties) };
+}
+
+function copySession(record: SessionRecord): SessionRecord {
+  return { ...record, will: copyWill(record.will) };
+}
+
+function copyDelivery(record: DeliveryRecord): DeliveryRecord {
+  return {
+    ...record,
+    subscriptionIdentifiers:
+      record.subscriptionIdentifiers === undefined ? undefined : [...record.subscriptionIdentifiers],
+  };
+}

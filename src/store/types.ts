@@ -1,0 +1,146 @@
+/**
+ * The Store seam: what must outlive the broker process. The broker keeps its working state in
+ * memory and writes every change a restart needs as an ordered batch of operations, one batch per
+ * turn of the event loop; `commit` resolves once the batch is durable, and only then does the broker
+ * acknowledge the QoS 1/2 messages and subscriptions the batch holds. `load` reads it all back at start.
+ *
+ * Records are plain data (no class instances, no packets), so that any store (memory, SQLite, Redis)
+ * can hold them. Clean sessions and QoS 0 deliveries never become records.
+ */
+import type { PublishProperties, QoS, RetainHandling } from '../protocol/index.js';
+
+/** The schema version of the records below; a store written by a newer version is refused. */
+export const RECORD_VERSION = 1;
+
+/** An application message as stored: once, however many sessions it waits for. */
+export interface StoredMessage {
+  /** Unique and increasing within a store; assigned by the broker. */
+  id: number;
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  /** MQTT 5 properties to forward, or undefined. */
+  properties: PublishProperties | undefined;
+  publisherId: string;
+  /** When the broker received it, ms since the epoch. */
+  receivedAt: number;
+  /** When its Message Expiry Interval runs out, ms since the epoch; undefined: never. */
+  expiresAt: number | undefined;
+}
+
+/** A retained message: the last retained PUBLISH of its topic. Its `id` is not meaningful. */
+export type StoredRetained = Omit<StoredMessage, 'id'>;
+
+/** A will as stored with its session. */
+export interface StoredWill {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  /** Will properties, Will Delay Interval included (seconds). */
+  properties: (PublishProperties & { willDelayInterval?: number }) | undefined;
+}
+
+/** A persistent session (Session Expiry Interval above 0). */
+export interface SessionRecord {
+  clientId: string;
+  /** Session Expiry Interval, seconds; 0xFFFFFFFF never expires. */
+  expiryInterval: number;
+  /** When its last connection closed, ms since the epoch; undefined while a connection is attached. */
+  disconnectedAt: number | undefined;
+  /**
+   * The will of the connection attached (published if the broker dies with it), or, when
+   * `willDueAt` is set, a will waiting out its Will Delay Interval.
+   */
+  will: StoredWill | undefined;
+  /** When a delayed will goes out, ms since the epoch; undefined when no will is waiting. */
+  willDueAt: number | undefined;
+}
+
+/** A subscription of a persistent session. */
+export interface SubscriptionRecord {
+  clientId: string;
+  topicFilter: string;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: RetainHandling;
+  subscriptionIdentifier: number | undefined;
+}
+
+/** Where an outgoing QoS 1/2 delivery stands. */
+export const DeliveryState = {
+  /** Waiting in the session's queue; no packet id yet. */
+  Queued: 0,
+  /** PUBLISH sent with `packetId`; PUBACK or PUBREC awaited. */
+  Published: 1,
+  /** QoS 2: PUBREC received and PUBREL sent for `packetId`; PUBCOMP awaited. */
+  Released: 2,
+} as const;
+export type DeliveryState = (typeof DeliveryState)[keyof typeof DeliveryState];
+
+/** One message on its way to one persistent session. */
+export interface DeliveryRecord {
+  /** Unique and increasing within a store: a session's deliveries in `seq` order are its queue order. */
+  seq: number;
+  clientId: string;
+  messageId: number;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIdentifiers: number[] | undefined;
+  /** The `$share/...` filter it was chosen for, or undefined. */
+  sharedFilter: string | undefined;
+  state: DeliveryState;
+  /** Packet identifier once published; 0 while queued. */
+  packetId: number;
+}
+
+/** One change; a batch applies its operations in order. */
+export type StoreOp =
+  /** Creates or replaces a session record (its subscriptions and deliveries stay). */
+  | { op: 'session'; record: SessionRecord }
+  /** Deletes a session with its subscriptions, deliveries and incoming QoS 2 ids. */
+  | { op: 'end-session'; clientId: string }
+  | { op: 'subscribe'; record: SubscriptionRecord }
+  | { op: 'unsubscribe'; clientId: string; topicFilter: string }
+  | { op: 'message'; message: StoredMessage }
+  /** Deletes a message no delivery refers to any more. */
+  | { op: 'forget-message'; id: number }
+  | { op: 'enqueue'; record: DeliveryRecord }
+  /** Sets the state and packet id of a delivery. */
+  | { op: 'delivery-state'; seq: number; state: DeliveryState; packetId: number }
+  /** Deletes a delivery: acknowledged, expired, or handed to another session. */
+  | { op: 'complete'; seq: number }
+  /** A QoS 2 PUBLISH from the client was received and PUBREC sent; PUBREL awaited [MQTT-4.3.3-2]. */
+  | { op: 'qos2-received'; clientId: string; packetId: number }
+  | { op: 'qos2-released'; clientId: string; packetId: number }
+  /** Sets the retained message of its topic. */
+  | { op: 'retain'; message: StoredRetained }
+  | { op: 'unretain'; topic: string };
+
+/** Everything a store holds, as `load` returns it. */
+export interface StoredState {
+  sessions: SessionRecord[];
+  subscriptions: SubscriptionRecord[];
+  messages: StoredMessage[];
+  /** In `seq` order. */
+  deliveries: DeliveryRecord[];
+  incomingQoS2: { clientId: string; packetId: number }[];
+  retained: StoredRetained[];
+}
+
+/** What outlives the process. Implementations: MemoryStore, SqliteStore; all pass test/conformance. */
+export interface Store {
+  /** A short description for logs, e.g. the database file. */
+  readonly description: string;
+  /** Reads everything; called once, before any commit. Throws a FennecError when the data cannot be trusted. */
+  load(): Promise<StoredState>;
+  /**
+   * Applies `ops` in order, all or nothing; resolves once they are durable. A rejected commit changed
+   * nothing, and may be retried with the same operations.
+   */
+  commit(ops: readonly StoreOp[]): Promise<void>;
+  /** Releases files and handles; the store is not used afterwards. */
+  close(): Promise<void>;
+}
