@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
 import { ReasonCode, type PublishProperties, type Subscription, type Will } from '../protocol/index.js';
 import { parseSharedSubscription, RetainedIndex, TopicIndex } from '../topic/index.js';
-import { expiresAt, type Delivery, type Message } from '../session/message.js';
+import { delivery, expiresAt, isExpired, type Delivery, type Message } from '../session/message.js';
 import {
   emptyDropTally,
   NEVER_EXPIRES,
@@ -24,6 +24,8 @@ import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from '
 import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
 import { SharedGroup, sharedGroupKey } from './shared.js';
 import { scheduleAfter, type Scheduled } from './timers.js';
+import { Persistence, restoredMessage, storedWill } from './persistence.js';
+import { DeliveryState, type SessionRecord, type StoredState } from '../store/types.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
 export interface BrokerEvents {
@@ -53,6 +55,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
   readonly serverKeepAlive: number | undefined;
   readonly log: Logger;
+  /** Writes what must outlive the process to the store; undefined when the broker has none. */
+  readonly persistence: Persistence | undefined;
   /** Every session, connected or not, by client id. */
   readonly sessions = new Map<string, Session>();
   /** The connected client of each client id. */
@@ -72,9 +76,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** The timer that ends each offline session with a finite Session Expiry Interval. */
   private readonly expiries = new Map<Session, Scheduled>();
   /** Wills waiting out their Will Delay Interval, by the session of the client that left them. */
-  private readonly pendingWills = new Map<Session, { message: Message; timer: Scheduled }>();
+  private readonly pendingWills = new Map<Session, PendingWill>();
   private server: Server | undefined;
   private closing = false;
+  /** Resolves once the store's state is restored; see `open()`. */
+  private opened: Promise<void> | undefined;
   /** Resolves `close()` once the last connection has closed. */
   private drained: (() => void) | undefined;
 
@@ -84,11 +90,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.serverKeepAlive = options.serverKeepAlive;
     this.hooks = options.hooks ?? {};
     this.log = options.logger ?? pino({ level: 'silent' });
+    this.persistence = options.store === undefined ? undefined : new Persistence(options.store, this.log);
+  }
+
+  /**
+   * Restores sessions, subscriptions, queued and in-flight messages and retained messages from the
+   * store, once; `listen()` calls it. Sessions and wills that expired while the broker was down end
+   * now. Rejects, restoring nothing, when the store cannot be read.
+   */
+  open(): Promise<void> {
+    this.opened ??= this.restore();
+    return this.opened;
   }
 
   /** Starts the TCP listener; resolves with the address it listens on. */
   async listen(): Promise<{ host: string; port: number }> {
     if (this.server !== undefined) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
+    await this.open();
     // Writes are batched per turn of the event loop, so Nagle's algorithm would only add delay.
     const server = createServer({ noDelay: true }, (socket: Socket) => {
       this.handle(socket, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
@@ -135,11 +153,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const drained = this.connections.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));
     for (const connection of this.connections) connection.close('server shutting down', 0x8b);
     await Promise.all([closed, drained]);
-    // Sessions and wills live in memory: they end with the broker, and their timers with them.
+    // Timers end with the broker; a store keeps the sessions and delayed wills they were for.
     for (const timer of this.expiries.values()) timer.cancel();
     this.expiries.clear();
     for (const { timer } of this.pendingWills.values()) timer.cancel();
     this.pendingWills.clear();
+    await this.persistence?.drain();
   }
 
   /** Routes a message to every matching subscriber and updates retained messages. */
@@ -148,14 +167,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (message.retain) {
       // [MQTT-3.3.1-10] [MQTT-3.3.1-11] (3.1.1) [MQTT-3.3.1-6] [MQTT-3.3.1-7] (5.0): an empty retained
       // payload removes the retained message and is not stored
-      if (message.payload.length === 0) this.retained.delete(message.topic);
+      if (message.payload.length === 0) this.forgetRetained(message.topic);
       // [MQTT-3.3.1-5] (both) store it, replacing the previous one; [MQTT-3.3.1-7] (3.1.1) QoS 0 too
-      else this.retained.set(message.topic, message);
+      else {
+        this.retained.set(message.topic, message);
+        this.persistence?.retain(message);
+      }
     }
     const count = route(this.subscriptions, message);
     this.counters.messagesRouted += count;
     if (this.listenerCount('published') > 0) this.emit('published', message);
     return count;
+  }
+
+  /** Deletes the retained message of `topic`, if any. */
+  forgetRetained(topic: string): void {
+    if (this.retained.delete(topic)) this.persistence?.unretain(topic);
   }
 
   /**
@@ -186,14 +213,42 @@ export class Broker extends EventEmitter<BrokerEvents> {
       return { session: existing, sessionPresent: true };
     }
     if (existing !== undefined) this.endSession(existing);
-    const session = new Session(
+    const session = this.newSession(clientId, expiryInterval);
+    // Clean sessions never touch the store; a persistent one is written from the start.
+    if (expiryInterval > 0) session.journal = this.persistence;
+    this.sessions.set(clientId, session);
+    return { session, sessionPresent: false };
+  }
+
+  private newSession(clientId: string, expiryInterval: number): Session {
+    return new Session(
       clientId,
       expiryInterval,
       { maxInflightMessages: this.options.maxInflightMessages, maxQueuedMessages: this.options.maxQueuedMessages },
       this.counters.dropped,
     );
-    this.sessions.set(clientId, session);
-    return { session, sessionPresent: false };
+  }
+
+  /** Records that a connection attached to `session` with `will` (stored sessions only). */
+  sessionAttached(session: Session, will: Will | undefined): void {
+    if (session.journal === undefined) return;
+    this.saveSession(session, undefined, will, undefined);
+  }
+
+  private saveSession(
+    session: Session,
+    disconnectedAt: number | undefined,
+    will: Will | undefined,
+    willDueAt: number | undefined,
+  ): void {
+    const record: SessionRecord = {
+      clientId: session.clientId,
+      expiryInterval: session.expiryInterval,
+      disconnectedAt,
+      will: storedWill(will),
+      willDueAt,
+    };
+    this.persistence?.saveSession(record);
   }
 
   /**
@@ -215,6 +270,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     session.subscriptions.clear();
     const orphans = session.releaseSharedDeliveries();
     session.clearMessages();
+    if (session.journal !== undefined) {
+      this.persistence?.endSession(session.clientId);
+      session.journal = undefined;
+    }
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
     for (const orphan of orphans) this.redeliverShared(orphan);
   }
@@ -229,6 +288,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const shared = parseSharedSubscription(topicFilter);
     const existed = session.subscriptions.has(topicFilter);
     session.subscriptions.set(topicFilter, options);
+    if (session.journal !== undefined) this.persistence?.subscribed(session.clientId, topicFilter, options);
     const subscriber: Subscriber = { session, options };
     if (shared === undefined) {
       this.subscriptions.add(topicFilter, session.clientId, subscriber);
@@ -247,6 +307,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Removes a subscription; returns whether it existed. */
   removeSubscription(session: Session, topicFilter: string): boolean {
     if (!session.subscriptions.delete(topicFilter)) return false;
+    if (session.journal !== undefined) this.persistence?.unsubscribed(session.clientId, topicFilter);
     this.unindex(session.clientId, topicFilter);
     return true;
   }
@@ -281,6 +342,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.clients.get(connection.clientId) === connection) this.clients.delete(connection.clientId);
     // The session is over when it ends with its connection; otherwise, still offline, it expires.
     let sessionOver = false;
+    let pendingWill: { will: Will; dueAt: number } | undefined;
     if (session !== undefined) {
       session.detach(connection);
       if (this.clients.get(session.clientId) === undefined) {
@@ -307,17 +369,29 @@ export class Broker extends EventEmitter<BrokerEvents> {
           if (!successor.sessionPresent) this.publishWill(willMessage(will, connection.clientId));
         } else if (session !== undefined && !this.closing) {
           this.delayWill(session, willMessage(will, connection.clientId), delay);
+        } else if (session?.journal !== undefined) {
+          // Shutting down: the store keeps the will, which goes out after its delay once restarted.
+          pendingWill = { will, dueAt: Date.now() + delay * 1000 };
         }
       }
       this.emit('clientDisconnected', connection.info);
     }
+    // A stored session left offline: when it went, for its expiry, and the will it still owes.
+    if (session !== undefined && !sessionOver && session.journal !== undefined && !this.clients.has(session.clientId)) {
+      const delayed = this.pendingWills.get(session);
+      if (delayed !== undefined) pendingWill = { will: delayed.will, dueAt: delayed.dueAt };
+      this.saveSession(session, Date.now(), pendingWill?.will, pendingWill?.dueAt);
+    }
     if (this.connections.size === 0) this.drained?.();
   }
 
-  /** Ends `session` once its Session Expiry Interval has passed offline [MQTT-4.1.0-2] (5.0). */
-  private scheduleExpiry(session: Session): void {
+  /**
+   * Ends `session` once its Session Expiry Interval has passed offline [MQTT-4.1.0-2] (5.0), or after
+   * `delayMs` (a session restored from the store, which has been offline for part of it).
+   */
+  private scheduleExpiry(session: Session, delayMs = session.expiryInterval * 1000): void {
     this.expiries.get(session)?.cancel();
-    const timer = scheduleAfter(session.expiryInterval * 1000, () => {
+    const timer = scheduleAfter(delayMs, () => {
       this.expiries.delete(session);
       if (this.sessions.get(session.clientId) === session && !session.online) {
         this.log.debug({ clientId: session.clientId }, 'session expired');
@@ -327,15 +401,30 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.expiries.set(session, timer);
   }
 
-  /** Publishes `message` after `delaySeconds`, or when `session` ends first [MQTT-3.1.2-8] (5.0). */
-  private delayWill(session: Session, message: Message, delaySeconds: number): void {
+  /**
+   * Publishes the will after `delaySeconds`, or when `session` ends first [MQTT-3.1.2-8] (5.0). `will`
+   * is what the store keeps of it; `dueAt` overrides the delay for a will restored from the store.
+   */
+  private delayWill(
+    session: Session,
+    message: Message,
+    delaySeconds: number,
+    restored?: { will: Will; dueAt: number; disconnectedAt: number },
+  ): void {
     this.pendingWills.get(session)?.timer.cancel();
-    const timer = scheduleAfter(delaySeconds * 1000, () => {
+    const now = Date.now();
+    const due = restored?.dueAt ?? now + delaySeconds * 1000;
+    const offlineSince = restored?.disconnectedAt ?? now;
+    const timer = scheduleAfter(Math.max(0, due - Date.now()), () => {
       if (this.pendingWills.get(session)?.timer !== timer) return;
       this.pendingWills.delete(session);
       this.publishWill(message);
+      // The store no longer owes it, if the session is still offline there.
+      if (session.journal !== undefined && this.sessions.get(session.clientId) === session && !session.online) {
+        this.saveSession(session, offlineSince, undefined, undefined);
+      }
     });
-    this.pendingWills.set(session, { message, timer });
+    this.pendingWills.set(session, { message, timer, will: restored?.will ?? messageWill(message), dueAt: due });
   }
 
   /** Publishes a will, stamped with the time it goes out (its Message Expiry Interval starts then). */
@@ -344,6 +433,116 @@ export class Broker extends EventEmitter<BrokerEvents> {
     message.receivedAt = now;
     message.expiresAt = expiresAt(message.properties, now);
     this.publish(message);
+  }
+
+  /** Reads the store back into memory; see `open()`. */
+  private async restore(): Promise<void> {
+    const persistence = this.persistence;
+    if (persistence === undefined) return;
+    const state = await persistence.store.load();
+    const now = Date.now();
+    const counts = this.restoreState(state, persistence, now);
+    this.log.info({ store: persistence.store.description, ...counts }, 'restored from the store');
+  }
+
+  private restoreState(
+    state: StoredState,
+    persistence: Persistence,
+    now: number,
+  ): { sessions: number; messages: number; retained: number; expired: number } {
+    let expired = 0;
+    for (const stored of state.retained) {
+      const message = restoredMessage(stored, 0);
+      // [MQTT-3.3.2-5] (5.0): a retained message whose expiry passed while the broker was down is gone
+      if (isExpired(message, now)) {
+        persistence.unretain(stored.topic);
+        expired++;
+      } else {
+        this.retained.set(stored.topic, message);
+      }
+    }
+    const messages = new Map<number, Message>();
+    let lastMessageId = 0;
+    for (const stored of state.messages) {
+      messages.set(stored.id, restoredMessage(stored, stored.id));
+      if (stored.id > lastMessageId) lastMessageId = stored.id;
+    }
+    const sessions = new Map<string, Session>();
+    for (const record of state.sessions) {
+      const session = this.newSession(record.clientId, record.expiryInterval);
+      sessions.set(record.clientId, session);
+      this.sessions.set(record.clientId, session);
+    }
+    // The journal is attached only once everything is back: restoring writes nothing.
+    for (const sub of state.subscriptions) {
+      const session = sessions.get(sub.clientId);
+      if (session === undefined) continue;
+      const { qos, noLocal, retainAsPublished, retainHandling, subscriptionIdentifier } = sub;
+      const options = { qos, noLocal, retainAsPublished, retainHandling, subscriptionIdentifier };
+      try {
+        this.addSubscription(session, sub.topicFilter, options);
+      } catch (err) {
+        this.log.warn({ clientId: sub.clientId, topicFilter: sub.topicFilter, err }, 'stored subscription dropped');
+        persistence.unsubscribed(sub.clientId, sub.topicFilter);
+      }
+    }
+    let lastSeq = 0;
+    for (const record of state.deliveries) {
+      if (record.seq > lastSeq) lastSeq = record.seq;
+      const session = sessions.get(record.clientId);
+      const message = messages.get(record.messageId);
+      if (session === undefined || message === undefined) {
+        persistence.forgetDelivery(record.seq);
+        continue;
+      }
+      const d = delivery(message, record.qos, record.retain, record.subscriptionIdentifiers, record.sharedFilter);
+      d.seq = record.seq;
+      message.storeRefs = (message.storeRefs ?? 0) + 1;
+      session.restore(
+        d,
+        record.state === DeliveryState.Queued ? 0 : record.packetId,
+        record.state === DeliveryState.Released,
+      );
+    }
+    for (const { clientId, packetId } of state.incomingQoS2) sessions.get(clientId)?.incomingQoS2.add(packetId);
+    for (const [id, message] of messages) if (message.storeRefs === 0) persistence.forgetMessage(id);
+    persistence.resumeSequences(lastSeq, lastMessageId);
+    // Then time: what expired while the broker was down ends now, in the order it would have.
+    const wills: Message[] = [];
+    for (const record of state.sessions) {
+      const session = sessions.get(record.clientId)!;
+      session.journal = persistence;
+      // A session whose connection died with the broker went offline now; the will of that
+      // connection is owed as if the connection had just been lost [MQTT-3.1.2-8].
+      const disconnectedAt = record.disconnectedAt ?? now;
+      let will = record.will;
+      let willDueAt = record.willDueAt;
+      if (record.disconnectedAt === undefined && will !== undefined) {
+        willDueAt = now + (will.properties?.willDelayInterval ?? 0) * 1000;
+      }
+      const expiresAt =
+        record.expiryInterval === NEVER_EXPIRES ? Infinity : disconnectedAt + record.expiryInterval * 1000;
+      if (will !== undefined && willDueAt !== undefined && (willDueAt <= now || expiresAt <= now)) {
+        wills.push(willMessage(will, record.clientId));
+        will = undefined;
+        willDueAt = undefined;
+      }
+      if (expiresAt <= now) {
+        this.endSession(session);
+        expired++;
+        continue;
+      }
+      if (will !== undefined && willDueAt !== undefined) {
+        this.delayWill(session, willMessage(will, record.clientId), 0, { will, dueAt: willDueAt, disconnectedAt });
+      } else {
+        will = undefined;
+        willDueAt = undefined;
+      }
+      if (expiresAt !== Infinity) this.scheduleExpiry(session, expiresAt - now);
+      this.saveSession(session, disconnectedAt, will, willDueAt);
+    }
+    for (const message of wills) this.publishWill(message);
+    return { sessions: this.sessions.size, messages: messages.size, retained: this.retained.size, expired };
   }
 
   /** Number of open network connections. */
@@ -371,6 +570,27 @@ export class Broker extends EventEmitter<BrokerEvents> {
   clientState(clientId: string): ConnectionState | undefined {
     return this.clients.get(clientId)?.state;
   }
+}
+
+/** A will waiting out its Will Delay Interval. */
+interface PendingWill {
+  message: Message;
+  timer: Scheduled;
+  /** The will as the store keeps it. */
+  will: Will;
+  /** When it goes out, ms since the epoch. */
+  dueAt: number;
+}
+
+/** The Will a will message was made from, for the store. */
+function messageWill(message: Message): Will {
+  return {
+    topic: message.topic,
+    payload: message.payload,
+    qos: message.qos,
+    retain: message.retain,
+    properties: message.properties,
+  };
 }
 
 /** The message a will becomes; `publishWill` stamps its times. */

@@ -219,6 +219,22 @@ export class Connection implements SessionSink {
   }
 
   /**
+   * Sends an acknowledgement that promises durability (PUBACK, PUBREC, PUBCOMP, UNSUBACK) once the
+   * store has committed what it acknowledges; at once when the broker has no store or nothing waits.
+   * Acknowledgements keep their order: each waits for the batch being gathered when it was sent.
+   */
+  sendAfterCommit(packet: Packet): void {
+    const persistence = this.broker.persistence;
+    if (persistence === undefined || persistence.idle) {
+      this.send(packet);
+      return;
+    }
+    persistence.afterCommit(() => {
+      if (this.state === ConnectionState.Active) this.send(packet);
+    });
+  }
+
+  /**
    * A packet over the client's Maximum Packet Size (5.0): sent without its Reason String and User
    * Properties when that makes it fit ([MQTT-3.2.2-19] [MQTT-3.2.2-20] CONNACK, [MQTT-3.4.2-2]
    * [MQTT-3.4.2-3] PUBACK, and the same rule for the other acknowledgements and DISCONNECT);

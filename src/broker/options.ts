@@ -3,6 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { QoS } from '../protocol/index.js';
+import type { Store } from '../store/types.js';
 import type { BrokerHooks } from './hooks.js';
 import type { SharedSubscriptionStrategy } from './shared.js';
 
@@ -80,6 +81,13 @@ export interface BrokerOptions {
    * client's own keep alive is used.
    */
   serverKeepAlive?: number;
+  /**
+   * Where sessions, their subscriptions and queued QoS 1/2 messages, and retained messages outlive the
+   * process (see src/store). The broker restores from it in `open()` and commits to it once per turn
+   * of the event loop, acknowledging QoS 1/2 messages only once they are committed. The creator of
+   * the store closes it, after `broker.close()`. Default: none, everything lives in memory.
+   */
+  store?: Store;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -87,7 +95,7 @@ export interface BrokerOptions {
 }
 
 /** BrokerOptions with every default filled in. */
-export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'hooks' | 'logger' | 'serverKeepAlive'>>;
+export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'hooks' | 'logger' | 'serverKeepAlive' | 'store'>>;
 
 /** The defaults, documented in docs/configuration.md. */
 export const defaultBrokerOptions: ResolvedBrokerOptions = {

@@ -25,6 +25,10 @@ export interface Message {
   expiresAt?: number | undefined;
   /** Cached wire forms of QoS 0 deliveries, keyed by protocol version and retain flag. */
   encoded?: (Buffer | undefined)[];
+  /** Its id in the broker's Store while a persistent session's delivery refers to it; 0 or absent: not stored. */
+  storeId?: number;
+  /** How many stored deliveries refer to it; it is forgotten by the store at 0. */
+  storeRefs?: number;
 }
 
 /** The expiry time of a message received at `receivedAt` (ms) with `properties`, or undefined. */
@@ -65,6 +69,8 @@ export interface Delivery {
    * non-shared subscriptions: when the session ends first, the broker hands it to another member.
    */
   sharedFilter: string | undefined;
+  /** Its sequence number in the broker's Store; 0 while not stored (clean sessions, QoS 0). */
+  seq: number;
 }
 
 /** Builds a Delivery; one place, so every delivery has the same shape. */
@@ -75,5 +81,5 @@ export function delivery(
   subscriptionIdentifiers: number[] | undefined,
   sharedFilter: string | undefined = undefined,
 ): Delivery {
-  return { message, qos, retain, subscriptionIdentifiers, sharedFilter };
+  return { message, qos, retain, subscriptionIdentifiers, sharedFilter, seq: 0 };
 }

@@ -31,8 +31,23 @@ export interface SessionSink {
   writePubrel(packetId: number): void;
 }
 
+/**
+ * Where a session reports what a restart needs to know of its QoS 1/2 deliveries; the broker's
+ * persistence implements it for persistent sessions. Calls happen as the state changes.
+ */
+export interface SessionJournal {
+  /** A delivery entered the session: waiting in the queue (`packetId` 0) or published at once with `packetId`. */
+  added(session: Session, d: Delivery, packetId: number): void;
+  /** A queued delivery was published with `packetId`. */
+  published(session: Session, d: Delivery, packetId: number): void;
+  /** QoS 2: PUBREC came and PUBREL was sent for `packetId`. */
+  released(session: Session, d: Delivery, packetId: number): void;
+  /** A delivery left the session: acknowledged, expired, discarded, handed to another member, or cleared. */
+  removed(session: Session, d: Delivery): void;
+}
+
 /** State of an outgoing QoS 1/2 message. */
-type OutgoingState = 'awaiting-puback' | 'awaiting-pubrec' | 'awaiting-pubcomp';
+export type OutgoingState = 'awaiting-puback' | 'awaiting-pubrec' | 'awaiting-pubcomp';
 
 interface Outgoing {
   delivery: Delivery;
@@ -96,6 +111,8 @@ export class Session {
   matchQoS: QoS = 0;
   matchRetainAsPublished = false;
   matchSubscriptionIdentifiers: number[] | undefined = undefined;
+  /** Told of every change to the QoS 1/2 deliveries; set for persistent sessions when the broker has a store. */
+  journal: SessionJournal | undefined;
 
   private sink: SessionSink | undefined;
   private readonly outgoing = new Map<number, Outgoing>();
@@ -188,7 +205,7 @@ export class Session {
     // Anything queued goes first, so that order is kept.
     if (sink !== undefined && this.queueHead === this.queue.length && this.outgoing.size < this.inflightLimit) {
       if (sink.writable()) {
-        this.send(sink, d);
+        this.send(sink, d, true);
         return;
       }
     }
@@ -198,6 +215,7 @@ export class Session {
       return;
     }
     this.queue.push(d);
+    this.journal?.added(this, d, 0);
   }
 
   private drop(reason: DropReason): void {
@@ -217,9 +235,10 @@ export class Session {
       // checked here, at dequeue, so that no message needs a timer of its own
       if (d.message.expiresAt !== undefined && isExpired(d.message, this.now())) {
         this.drop('expired');
+        this.journal?.removed(this, d);
         continue;
       }
-      this.send(sink, d);
+      this.send(sink, d, false);
     }
     if (this.queueHead === this.queue.length) {
       this.queue = [];
@@ -230,9 +249,15 @@ export class Session {
     }
   }
 
-  private send(sink: SessionSink, d: Delivery): void {
+  /** Publishes `d` with a new packet id; `fresh`: it was never queued (the journal has not seen it). */
+  private send(sink: SessionSink, d: Delivery, fresh: boolean): void {
     const packetId = this.allocatePacketId();
     this.outgoing.set(packetId, { delivery: d, state: d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec' });
+    const journal = this.journal;
+    if (journal !== undefined) {
+      if (fresh) journal.added(this, d, packetId);
+      else journal.published(this, d, packetId);
+    }
     if (!sink.writePublish(d, packetId, false)) this.discard(packetId);
   }
 
@@ -241,8 +266,10 @@ export class Session {
    * it had completed; counted as a 'too-large' drop. The caller pumps the queue when it can.
    */
   private discard(packetId: number): void {
+    const entry = this.outgoing.get(packetId);
     this.outgoing.delete(packetId);
     this.drop('too-large');
+    if (entry !== undefined) this.journal?.removed(this, entry.delivery);
   }
 
   /** [MQTT-2.3.1-4] (3.1.1) [MQTT-2.2.1-4] (5.0): a non-zero identifier not in use. */
@@ -259,6 +286,7 @@ export class Session {
     const entry = this.outgoing.get(packetId);
     if (entry === undefined || entry.state !== 'awaiting-puback') return false;
     this.outgoing.delete(packetId);
+    this.journal?.removed(this, entry.delivery);
     this.pump();
     return true;
   }
@@ -272,10 +300,12 @@ export class Session {
     if (entry === undefined || entry.state === 'awaiting-puback') return false;
     if (failed) {
       this.outgoing.delete(packetId);
+      this.journal?.removed(this, entry.delivery);
       this.pump();
       return true;
     }
     entry.state = 'awaiting-pubcomp';
+    this.journal?.released(this, entry.delivery, packetId);
     this.sink?.writePubrel(packetId);
     return true;
   }
@@ -285,6 +315,7 @@ export class Session {
     const entry = this.outgoing.get(packetId);
     if (entry === undefined || entry.state !== 'awaiting-pubcomp') return false;
     this.outgoing.delete(packetId);
+    this.journal?.removed(this, entry.delivery);
     this.pump();
     return true;
   }
@@ -311,14 +342,38 @@ export class Session {
     }
     this.queue = kept;
     this.queueHead = 0;
+    const journal = this.journal;
+    if (journal !== undefined) for (const d of released) journal.removed(this, d);
     return released;
   }
 
   /** Drops all in-flight and queued messages (clean start). */
   clearMessages(): void {
+    const journal = this.journal;
+    if (journal !== undefined) {
+      for (const entry of this.outgoing.values()) journal.removed(this, entry.delivery);
+      for (let i = this.queueHead; i < this.queue.length; i++) journal.removed(this, this.queue[i]!);
+    }
     this.outgoing.clear();
     this.queue = [];
     this.queueHead = 0;
     this.incomingQoS2.clear();
+  }
+
+  /**
+   * Puts back a delivery read from the store at start: published (or, QoS 2, released) with
+   * `packetId`, or queued when `packetId` is 0. Restored deliveries are not reported to the journal,
+   * which already holds them; call in the order they were first sent or queued.
+   */
+  restore(d: Delivery, packetId: number, released: boolean): void {
+    if (packetId === 0) {
+      this.queue.push(d);
+      return;
+    }
+    this.outgoing.set(packetId, {
+      delivery: d,
+      state: released ? 'awaiting-pubcomp' : d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec',
+    });
+    this.nextPacketId = packetId === 0xffff ? 1 : packetId + 1;
   }
 }

@@ -7,7 +7,7 @@
  * Records are plain data (no class instances, no packets), so that any store (memory, SQLite, Redis)
  * can hold them. Clean sessions and QoS 0 deliveries never become records.
  */
-import type { PublishProperties, QoS, RetainHandling } from '../protocol/index.js';
+import type { PublishProperties, QoS, RetainHandling, WillProperties } from '../protocol/index.js';
 
 /** The schema version of the records below; a store written by a newer version is refused. */
 export const RECORD_VERSION = 1;
@@ -39,7 +39,7 @@ export interface StoredWill {
   qos: QoS;
   retain: boolean;
   /** Will properties, Will Delay Interval included (seconds). */
-  properties: (PublishProperties & { willDelayInterval?: number }) | undefined;
+  properties: WillProperties | undefined;
 }
 
 /** A persistent session (Session Expiry Interval above 0). */

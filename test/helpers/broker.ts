@@ -5,6 +5,7 @@
 import { AssertionError } from 'node:assert';
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
+import { MemoryStore } from '../../src/store/memory.js';
 import { destroyAllClients } from './raw-client.js';
 
 /** What a test needs of its context: a place to register cleanup (node:test's TestContext). */
@@ -19,7 +20,10 @@ export interface TestBroker {
 
 /** Starts `new Broker({ port: 0, ...options })` and closes it (and every raw client) after the test. */
 export async function startBroker(t: CleanupContext, options: BrokerOptions = {}): Promise<TestBroker> {
-  const broker = new Broker({ host: '127.0.0.1', port: 0, ...options });
+  // FENNEC_TEST_STORE=memory runs every broker test with a store attached, so that the persistence
+  // path (journal, acknowledgements after commit) is held to the same behaviour as the memory path.
+  const store = process.env['FENNEC_TEST_STORE'] === 'memory' ? new MemoryStore() : undefined;
+  const broker = new Broker({ host: '127.0.0.1', port: 0, ...(store === undefined ? {} : { store }), ...options });
   const { port } = await broker.listen();
   t.after(async () => {
     destroyAllClients();

@@ -181,6 +181,7 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
   connection.connectSessionExpiryInterval = asked;
   // [MQTT-3.1.2-8] (3.1.1) [MQTT-3.1.2-7] (5.0): the will is kept with the connection
   connection.will = packet.will;
+  broker.sessionAttached(session, packet.will);
   // [MQTT-3.2.2-22] (5.0): the client's Keep Alive unless CONNACK carries a Server Keep Alive
   const serverKeepAlive = version === 5 ? broker.serverKeepAlive : undefined;
   connection.keepAlive = serverKeepAlive ?? packet.keepAlive;

@@ -111,14 +111,17 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
 function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: number, reasonString?: string): void {
   const properties = reasonString === undefined ? undefined : { reasonString };
   if (packet.qos === 1) {
-    connection.send({ type: 'puback', packetId: packet.packetId, reasonCode, properties });
+    connection.sendAfterCommit({ type: 'puback', packetId: packet.packetId, reasonCode, properties });
   } else if (packet.qos === 2) {
     // A PUBREC with a failure code ends the flow; otherwise it stays open until PUBREL
     if (reasonCode < 0x80) {
-      connection.session!.incomingQoS2.add(packet.packetId);
+      const session = connection.session!;
+      session.incomingQoS2.add(packet.packetId);
+      // Stored with a persistent session, so that a re-sent PUBLISH after a restart is not routed twice
+      if (session.journal !== undefined) connection.broker.persistence?.qos2Received(session.clientId, packet.packetId);
       connection.incomingQoS2?.add(packet.packetId);
     }
-    connection.send({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties });
+    connection.sendAfterCommit({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties });
   }
 }
 

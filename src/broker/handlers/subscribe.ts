@@ -8,7 +8,7 @@ import { isValidTopicFilter, parseSharedSubscription } from '../../topic/index.j
 import { toFennecError } from '../../errors/index.js';
 import { delivery, isExpired } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
-import type { Connection } from '../connection.js';
+import { ConnectionState, type Connection } from '../connection.js';
 
 const SHARE_PREFIX = '$share/';
 
@@ -113,7 +113,23 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
   // [MQTT-3.1.2-29] (5.0): a Reason String on SUBACK only when the client allows it
   const properties =
     v5 && refusals.size > 0 && connection.problemInformation ? { reasonString: [...refusals].join('; ') } : undefined;
-  connection.send({ type: 'suback', packetId: packet.packetId, reasonCodes, properties });
+  // With a store, SUBACK and the retained messages wait until the subscriptions are committed;
+  // messages routed to the new subscriptions meanwhile may go first (MQTT 5.0 section 3.8.4 allows it).
+  const persistence = broker.persistence;
+  const finish = (): void => {
+    if (connection.session !== session || connection.state !== ConnectionState.Active) return;
+    connection.send({ type: 'suback', packetId: packet.packetId, reasonCodes, properties });
+    sendRetained(connection, retainedFor);
+  };
+  if (persistence === undefined) finish();
+  else persistence.afterCommit(finish);
+  broker.emit('subscribed', connection.info, packet.subscriptions);
+}
+
+/** Sends the retained messages matching each new subscription, as its options ask. */
+function sendRetained(connection: Connection, retainedFor: [string, SubscriptionOptions][]): void {
+  const { broker } = connection;
+  const session = connection.session!;
   const now = Date.now();
   const expired: string[] = [];
   for (const [filter, options] of retainedFor) {
@@ -129,8 +145,7 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
       session.deliver(delivery(message, qos, true, ids));
     });
   }
-  for (const topic of expired) broker.retained.delete(topic);
-  broker.emit('subscribed', connection.info, packet.subscriptions);
+  for (const topic of expired) broker.forgetRetained(topic);
 }
 
 /** [MQTT-4.8.2-1] a ShareName of at least one character; [MQTT-4.8.2-2] no '+' or '#' in it, then '/' and a filter. */

@@ -14,6 +14,6 @@ export function handleUnsubscribe(connection: Connection, packet: UnsubscribePac
     reasonCodes.push(removed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted);
   }
   // [MQTT-3.10.4-4] (3.1.1) [MQTT-3.10.4-5] (5.0): UNSUBACK with the same id, even when nothing was removed
-  connection.send({ type: 'unsuback', packetId: packet.packetId, reasonCodes });
+  connection.sendAfterCommit({ type: 'unsuback', packetId: packet.packetId, reasonCodes });
   broker.emit('unsubscribed', connection.info, packet.topicFilters);
 }
