@@ -135,7 +135,7 @@ void describe("Mosquitto's command-line clients against Fennec", () => {
         assert.equal((await watcher.exited).code, 0);
       });
 
-      void it(`keeps the QoS 1 messages of a mosquitto_sub -c session published while it was not running [${v5 ? 'MQTT-3.1.2-23' : 'MQTT-3.1.2-5'}]`, async (t) => {
+      void it(`keeps the QoS 1 messages of a mosquitto_sub -c session published while it was not running, found again by its client id [${v5 ? 'MQTT-3.1.2-23' : 'MQTT-3.1.2-5'}] [MQTT-3.1.3-2]`, async (t) => {
         if (!needsMosquittoClients(t)) return;
         const topic = `persistent/${protocol}`;
         const id = clientId('persistent');
