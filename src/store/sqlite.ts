@@ -323,7 +323,9 @@ function prepareStatements(db: Database.Database): Statements {
     ),
     setDeliveryState: db.prepare('UPDATE deliveries SET state = ?, packet_id = ? WHERE seq = ?'),
     deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
-    putIncoming: db.prepare('INSERT OR IGNORE INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?)'),
+    putIncoming: db.prepare(
+      'INSERT INTO incoming_qos2 (client_id, packet_id) VALUES (?, ?) ON CONFLICT (client_id, packet_id) DO NOTHING',
+    ),
     deleteIncoming: db.prepare('DELETE FROM incoming_qos2 WHERE client_id = ? AND packet_id = ?'),
     putRetained: db.prepare(
       'INSERT OR REPLACE INTO retained (topic, payload, qos, retain, properties, publisher_id, received_at, ' +
