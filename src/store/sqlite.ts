@@ -253,6 +253,7 @@ export class SqliteStore implements Store {
    * durability `power`, after the WAL was flushed). A failed batch was rolled back whole.
    */
   commit(ops: readonly StoreOp[]): Promise<void> {
+    if (ops.length === 0 && this.db.open) return Promise.resolve();
     try {
       this.applyBatch(ops);
       return Promise.resolve();
