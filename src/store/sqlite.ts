@@ -199,6 +199,15 @@ export class SqliteStore implements Store {
             `upgrade Fennec, or move the data directory away to start with an empty store`,
         );
       }
+      // Checked before anything is written, so that a refused file is left as it was.
+      const check = db.pragma('quick_check', { simple: true }) as string;
+      if (check !== 'ok') {
+        throw new FennecError(
+          'ERR_STORE_CORRUPT',
+          `${file} failed its integrity check (${check}): restore it from a backup, or move it away to start ` +
+            `with an empty store; the broker does not start on a store it cannot read in full`,
+        );
+      }
       if (version === 0) {
         const tables = db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number;
         if (tables > 0) {
@@ -218,14 +227,6 @@ export class SqliteStore implements Store {
       if (options.maxDatabaseBytes !== undefined) {
         const pageSize = db.pragma('page_size', { simple: true }) as number;
         db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxDatabaseBytes / pageSize))}`);
-      }
-      const check = db.pragma('quick_check', { simple: true }) as string;
-      if (check !== 'ok') {
-        throw new FennecError(
-          'ERR_STORE_CORRUPT',
-          `${file} failed its integrity check (${check}): restore it from a backup, or move it away to start ` +
-            `with an empty store; the broker does not start on a store it cannot read in full`,
-        );
       }
       if (version < SQLITE_SCHEMA_VERSION) {
         db.transaction(() => {

@@ -72,6 +72,7 @@ describe('SqliteStore open errors', () => {
       bytes.fill(0x5a, pageSize * 2, pageSize * 6);
       await writeFile(file, bytes);
       await rejectsWith(SqliteStore.open(dir), 'ERR_STORE_CORRUPT', file, 'backup');
+      assert.deepEqual(await readFile(file), bytes, 'the refused file is left as it was');
     });
   });
 
