@@ -117,6 +117,13 @@ const migrations: readonly string[] = [
   `,
 ];
 
+/** Commits between two looks at the free pages of the file. */
+export const COMMITS_PER_VACUUM_CHECK = 256;
+/** Free pages kept for later commits to reuse (4 MiB of 4 KiB pages); the surplus goes back to the disk. */
+export const FREE_PAGES_KEPT = 1024;
+/** Most pages given back per look, so that one commit never pays for a whole drained backlog. */
+export const PAGES_PER_VACUUM_STEP = 512;
+
 /** The schema version this Fennec writes and the newest it reads. */
 export const SQLITE_SCHEMA_VERSION = migrations.length;
 
@@ -147,6 +154,10 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements: Statements;
   private readonly applyBatch: (ops: readonly StoreOp[]) => void;
+  private readonly pageCount: Database.Statement;
+  private readonly freePageCount: Database.Statement;
+  private readonly pageSize: number;
+  private commitsSinceVacuumCheck = 0;
 
   private constructor(file: string, db: Database.Database) {
     this.file = file;
@@ -157,6 +168,9 @@ export class SqliteStore implements Store {
     this.applyBatch = db.transaction((ops: readonly StoreOp[]) => {
       for (const op of ops) apply(statements, op);
     });
+    this.pageCount = db.prepare('PRAGMA page_count').pluck();
+    this.freePageCount = db.prepare('PRAGMA freelist_count').pluck();
+    this.pageSize = db.pragma('page_size', { simple: true }) as number;
   }
 
   /**
@@ -257,10 +271,23 @@ export class SqliteStore implements Store {
     if (ops.length === 0 && this.db.open) return Promise.resolve();
     try {
       this.applyBatch(ops);
-      return Promise.resolve();
     } catch (error) {
       return Promise.reject(classify(this.file, error, 'write'));
     }
+    if (++this.commitsSinceVacuumCheck >= COMMITS_PER_VACUUM_CHECK) {
+      this.commitsSinceVacuumCheck = 0;
+      this.giveBackFreePages();
+    }
+    return Promise.resolve();
+  }
+
+  /** The size of the database (the WAL aside), how much of it is free pages, and its page size, in bytes. */
+  size(): { bytes: number; freeBytes: number; pageSize: number } {
+    return {
+      pageSize: this.pageSize,
+      bytes: (this.pageCount.get() as number) * this.pageSize,
+      freeBytes: (this.freePageCount.get() as number) * this.pageSize,
+    };
   }
 
   /** Checkpoints the WAL into the database, returns freed pages to the disk, and closes the file. */
@@ -274,6 +301,19 @@ export class SqliteStore implements Store {
     }
     this.db.close();
     return Promise.resolve();
+  }
+
+  /**
+   * Once a backlog has drained, its pages are free but still in the file: give the surplus back a
+   * step at a time. This changes no record, so a failure is left for the next commit to meet.
+   */
+  private giveBackFreePages(): void {
+    try {
+      const surplus = (this.freePageCount.get() as number) - FREE_PAGES_KEPT;
+      if (surplus > 0) this.db.pragma(`incremental_vacuum(${Math.min(surplus, PAGES_PER_VACUUM_STEP)})`);
+    } catch {
+      // Nothing was lost: the batch is committed, and the free pages stay for reuse.
+    }
   }
 
   private read(): StoredState {
