@@ -380,7 +380,7 @@ export function storeConformance(
       );
     });
 
-    it('qos2-received records a client packet id once and qos2-released deletes it [MQTT-4.3.3-2]', async () => {
+    it('qos2-received records a client packet id once and qos2-released deletes it', async () => {
       await check(
         [
           [
