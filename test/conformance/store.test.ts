@@ -1,0 +1,33 @@
+/**
+ * The store conformance suite against every Store implementation.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryStore, SqliteStore, DeliveryState, type Durability } from '../../src/store/index.js';
+import { delivery, storeConformance } from './store-suite.js';
+
+storeConformance('MemoryStore', () => Promise.resolve({ store: new MemoryStore() }));
+
+for (const durability of ['process', 'power'] as const satisfies readonly Durability[]) {
+  storeConformance(
+    `SqliteStore (durability ${durability})`,
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'fennec-store-'));
+      let store = await SqliteStore.open(dir, { durability });
+      return {
+        store,
+        reopen: async () => {
+          await store.close();
+          store = await SqliteStore.open(dir, { durability });
+          return store;
+        },
+        cleanup: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+    // A packet identifier above 65,535 breaks a CHECK constraint of the deliveries table.
+    {
+      refusedOp: { op: 'enqueue', record: delivery(9, 'c1', 1, { state: DeliveryState.Published, packetId: 70_000 }) },
+    },
+  );
+}
