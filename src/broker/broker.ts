@@ -152,7 +152,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // [MQTT-3.3.1-5] (both) store it, replacing the previous one; [MQTT-3.3.1-7] (3.1.1) QoS 0 too
       else this.retained.set(message.topic, message);
     }
-    const count = route(this.subscriptions, message);
+    const count = route(this.subscriptions, message, this.hooks.authorizeRead);
     this.counters.messagesRouted += count;
     if (this.listenerCount('published') > 0) this.emit('published', message);
     return count;
@@ -271,7 +271,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const shared = orphan.sharedFilter === undefined ? undefined : parseSharedSubscription(orphan.sharedFilter);
     if (shared === undefined) return;
     const group = this.subscriptions.get(shared.topicFilter, sharedGroupKey(shared.shareName));
-    if (group instanceof SharedGroup) deliverToGroup(group, orphan.message);
+    if (group instanceof SharedGroup) deliverToGroup(group, orphan.message, this.hooks.authorizeRead);
   }
 
   /** Called by a connection once its socket has closed. */
