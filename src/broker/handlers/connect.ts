@@ -182,6 +182,7 @@ function accept(
   const decide = (ok: boolean): void => {
     if (connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed) return;
     if (ok) admit(connection, packet, assigned, extra);
+    // [MQTT-3.1.4-2] (5.0): an authorization that fails refuses the CONNECT (3.1.1: return code 5)
     else reject(connection, ReasonCode.NotAuthorized, `not authorized to publish the will to ${will.topic}`);
   };
   if (!(allowed instanceof Promise)) {
