@@ -1,7 +1,7 @@
 /**
  * Routing benchmark: messages routed per second by `route()` to 1, 100 and 1,000 matching sessions
- * (QoS 0, a sink that accepts every write), with no read authorization, and with the ACL's
- * `authorizeRead` when it is given (`--acl`, once the ACL exists): what a per-delivery check costs.
+ * (QoS 0, a sink that accepts every write), with no read authorization, and with the `authorizeRead`
+ * hook of an ACL of a user rule and two patterns (one with `%u`): what a per-delivery check costs.
  *
  * Figures only, never assertions. Run with `npx tsc -p . && node dist/bench/route.js` (about 5 s).
  */

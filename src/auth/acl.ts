@@ -53,12 +53,16 @@ export class Acl {
   /** Topic levels of the subject checked last: routing checks one topic for many sessions in a row. */
   private lastSubject = '';
   private lastLevels: readonly string[] = [''];
+  /** Which substitutions any pattern holds, so that a check scans only the names some pattern uses. */
+  private readonly patternUses: number;
 
   private constructor(
     private readonly anonymous: readonly AclRule[],
     private readonly users: ReadonlyMap<string, readonly AclRule[]>,
     private readonly patterns: readonly AclRule[],
-  ) {}
+  ) {
+    this.patternUses = patterns.reduce((uses, rule) => uses | rule.uses, 0);
+  }
 
   /**
    * Parses the text of an ACL file; `file` names it in errors.
@@ -164,9 +168,10 @@ export class Acl {
     // A username or client id that holds a wildcard or a level separator would make a pattern
     // reach other topics than the client's own: such a substitution never grants, and a deny rule
     // that needs it refuses everything.
+    const uses = this.patternUses;
     let unsafe = 0;
-    if (username !== undefined && isUnsafe(username)) unsafe |= USES_USERNAME;
-    if (isUnsafe(clientId)) unsafe |= USES_CLIENT_ID;
+    if ((uses & USES_USERNAME) !== 0 && username !== undefined && isUnsafe(username)) unsafe |= USES_USERNAME;
+    if ((uses & USES_CLIENT_ID) !== 0 && isUnsafe(clientId)) unsafe |= USES_CLIENT_ID;
     for (const rule of patterns) {
       // A pattern with `%u` says nothing about a client without a username.
       if (username === undefined && (rule.uses & USES_USERNAME) !== 0) continue;
