@@ -278,6 +278,24 @@ for (const v of VERSIONS) {
       await junior.expectNothing(100);
     });
 
+    it(`an authorizeRead hook that throws refuses the delivery, and the broker goes on (v${v})`, async (t) => {
+      const { port } = await startBroker(t, {
+        hooks: {
+          authorizeRead: (_client, topic) => {
+            if (topic === 'boom') throw new Error('hook failure');
+            return true;
+          },
+        },
+      });
+      const sub = await connect(port, 'sub-1');
+      await sub.subscribe('#', 1);
+      const pub = await connect(port, 'pub-1');
+      await pub.publish({ topic: 'boom', qos: 1, payload: 'x' });
+      await pub.publish({ topic: 'fine', qos: 1, payload: 'y' });
+      assert.equal((await sub.receive()).topic, 'fine');
+      await sub.expectNothing(50);
+    });
+
     it(`rules swapped behind aclHooks apply to subscriptions made under the old ones (v${v})`, async (t) => {
       let acl = Acl.parse('user reader\ntopic read feed/#\nuser writer\ntopic write #', 'before.acl');
       const { port } = await startBroker(t, { hooks: aclHooks(() => acl) });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Acl, AclFileError, aclHooks } from '../../src/auth/acl.js';
 import type { ClientIdentity } from '../../src/broker/hooks.js';
+import { ConfigError, mergeConfig, parseConfigText } from '../../src/config/index.js';
 
 const anonymous: ClientIdentity = { clientId: 'anon-1', username: undefined };
 const alice: ClientIdentity = { clientId: 'alice-phone', username: 'alice' };
@@ -256,5 +257,35 @@ void describe('ACL decisions', () => {
     const fixed = aclHooks(parse('user alice', 'topic read a'));
     assert.equal(fixed.authorizeRead(alice, 'a'), true);
     assert.equal(fixed.authorizeRead(bob, 'a'), false);
+  });
+});
+
+void describe('acl_file configuration key', () => {
+  void it('is read from the file, unset by default', () => {
+    assert.equal(mergeConfig({}, {}, {}).aclFile, undefined);
+    const config = parseConfigText('port: 1883\nacl_file: /etc/fennec/acl\n', 'fennec.yaml');
+    assert.equal(mergeConfig(config, {}, {}).aclFile, '/etc/fennec/acl');
+  });
+
+  void it('refuses an empty or non-string value, naming the key, file and line', () => {
+    for (const value of ['""', '42', '[a]']) {
+      assert.throws(
+        () => parseConfigText(`port: 1883\nacl_file: ${value}\n`, 'fennec.yaml'),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, /^fennec\.yaml:2:\d+: acl_file: must be a non-empty string \(a file path\)/);
+          return true;
+        },
+      );
+    }
+  });
+});
+
+void describe('authorizeRead hook', () => {
+  void it('is synchronous and returns a boolean for any identity', () => {
+    const { authorizeRead } = aclHooks(parse('pattern read %c/#'));
+    const result: boolean = authorizeRead({ clientId: 'c1', username: undefined }, 'c1/x');
+    assert.equal(result, true);
+    assert.equal(authorizeRead({ clientId: 'c2', username: undefined }, 'c1/x'), false);
   });
 });
