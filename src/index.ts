@@ -6,6 +6,7 @@ export type { BrokerOptions } from './broker/options.js';
 export { defaultBrokerOptions } from './broker/options.js';
 export type {
   BrokerHooks,
+  ClientIdentity,
   ClientInfo,
   AuthenticateRequest,
   AuthenticateResult,
@@ -21,4 +22,5 @@ export {
   type ScramCredentials,
   type ScramUserStore,
 } from './auth/scram.js';
+export { Acl, AclFileError, aclHooks, type AclAccess, type AclHooks } from './auth/acl.js';
 export type { Message } from './session/message.js';

@@ -174,7 +174,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         this.persistence?.retain(message);
       }
     }
-    const count = route(this.subscriptions, message);
+    const count = route(this.subscriptions, message, this.hooks.authorizeRead);
     this.counters.messagesRouted += count;
     if (this.listenerCount('published') > 0) this.emit('published', message);
     return count;
@@ -332,7 +332,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const shared = orphan.sharedFilter === undefined ? undefined : parseSharedSubscription(orphan.sharedFilter);
     if (shared === undefined) return;
     const group = this.subscriptions.get(shared.topicFilter, sharedGroupKey(shared.shareName));
-    if (group instanceof SharedGroup) deliverToGroup(group, orphan.message);
+    if (group instanceof SharedGroup) deliverToGroup(group, orphan.message, this.hooks.authorizeRead);
   }
 
   /** Called by a connection once its socket has closed. */

@@ -4,10 +4,15 @@
  */
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
 
-/** Who a client is, as the hooks see it. */
-export interface ClientInfo {
+/** The identity authorization rests on: known of a session even while its client is offline. */
+export interface ClientIdentity {
   clientId: string;
+  /** The username its client presented at its last CONNECT (or that authentication gave it). */
   username: string | undefined;
+}
+
+/** Who a client is, as the hooks see it. */
+export interface ClientInfo extends ClientIdentity {
   remoteAddress: string | undefined;
   protocolVersion: ProtocolVersion;
 }
@@ -46,6 +51,13 @@ export interface BrokerHooks {
   authorizePublish?: (client: ClientInfo, topic: string, qos: QoS, retain: boolean) => boolean | Promise<boolean>;
   /** Whether `client` may subscribe to `topicFilter`. */
   authorizeSubscribe?: (client: ClientInfo, topicFilter: string, qos: QoS) => boolean | Promise<boolean>;
+  /**
+   * Whether the session of `client` may receive a message published to `topic`; asked for every
+   * delivery (routed messages, retained messages on SUBSCRIBE, wills), also to offline sessions,
+   * and a refused delivery is skipped. Synchronous because it runs in the router's hot path: when it
+   * is not set, routing does no extra work per delivery. A hook that throws refuses the delivery.
+   */
+  authorizeRead?: (client: ClientIdentity, topic: string) => boolean;
 }
 
 /**

@@ -4,6 +4,7 @@
  * group that matches gets one more delivery, to one of its members.
  */
 import type { TopicIndex } from '../topic/index.js';
+import { mayRead, type AuthorizeRead } from './read.js';
 import { delivery, type Message } from '../session/message.js';
 import type { Session, SubscriptionOptions } from '../session/session.js';
 import { SharedGroup } from './shared.js';
@@ -53,14 +54,32 @@ function visit(entry: RouteEntry): void {
 
 /**
  * Delivers `message` to every session with a matching subscription, and to one member of every
- * matching shared subscription group; returns how many deliveries were made.
+ * matching shared subscription group; returns how many deliveries were made. With `read`, a
+ * session it refuses gets nothing, and a group's message goes to a member it allows.
  */
-export function route(index: TopicIndex<RouteEntry>, message: Message): number {
+export function route(index: TopicIndex<RouteEntry>, message: Message, read?: AuthorizeRead): number {
   stamp = stamp === Number.MAX_SAFE_INTEGER ? 1 : stamp + 1;
   current = message;
   index.match(message.topic, visit);
   current = undefined;
-  let count = matched.length;
+  // Without a read hook, the loop is the one it was before read authorization existed.
+  let count = read === undefined ? deliverMatched(message) : deliverMatchedReadable(message, read);
+  const groups = matchedGroups.length;
+  if (groups === 0) return count;
+  for (let i = 0; i < groups; i++) {
+    const group = matchedGroups[i]!;
+    matchedGroups[i] = undefined as unknown as SharedGroup;
+    // A shared delivery is never merged with the member's own non-shared one: MQTT 5.0 section
+    // 4.8.2 lets a client that has both get two copies.
+    if (deliverToGroup(group, message, read)) count++;
+  }
+  matchedGroups.length = 0;
+  return count;
+}
+
+/** Delivers `message` to every session matched; returns how many. */
+function deliverMatched(message: Message): number {
+  const count = matched.length;
   for (let i = 0; i < count; i++) {
     const session = matched[i]!;
     matched[i] = undefined as unknown as Session;
@@ -70,25 +89,32 @@ export function route(index: TopicIndex<RouteEntry>, message: Message): number {
     session.deliver(delivery(message, session.matchQoS, retain, session.matchSubscriptionIdentifiers));
   }
   matched.length = 0;
-  const groups = matchedGroups.length;
-  if (groups === 0) return count;
-  for (let i = 0; i < groups; i++) {
-    const group = matchedGroups[i]!;
-    matchedGroups[i] = undefined as unknown as SharedGroup;
-    // A shared delivery is never merged with the member's own non-shared one: MQTT 5.0 section
-    // 4.8.2 lets a client that has both get two copies.
-    if (deliverToGroup(group, message)) count++;
+  return count;
+}
+
+/** Delivers `message` to every session matched that `read` allows; returns how many. */
+function deliverMatchedReadable(message: Message, read: AuthorizeRead): number {
+  const found = matched.length;
+  let count = 0;
+  for (let i = 0; i < found; i++) {
+    const session = matched[i]!;
+    matched[i] = undefined as unknown as Session;
+    if (!mayRead(read, session, message.topic)) continue;
+    // RETAIN as in deliverMatched
+    const retain = session.matchRetainAsPublished && message.retain;
+    session.deliver(delivery(message, session.matchQoS, retain, session.matchSubscriptionIdentifiers));
+    count++;
   }
-  matchedGroups.length = 0;
+  matched.length = 0;
   return count;
 }
 
 /**
- * Delivers `message` to one member of `group` (see SharedGroup.pick); returns false when the group
- * has no member.
+ * Delivers `message` to one member of `group` (see SharedGroup.pick), among those `read` allows
+ * when given; returns false when the group has no such member.
  */
-export function deliverToGroup(group: SharedGroup, message: Message): boolean {
-  const member = group.pick(message.qos);
+export function deliverToGroup(group: SharedGroup, message: Message, read?: AuthorizeRead): boolean {
+  const member = group.pick(message.qos, read, message.topic);
   if (member === undefined) return false;
   const { session, options } = member;
   // [MQTT-4.8.2-3] the QoS granted to the chosen member's subscription: min(publish QoS, granted QoS)

@@ -7,6 +7,7 @@
  */
 import type { QoS } from '../protocol/index.js';
 import { Readiness } from '../session/session.js';
+import { mayRead, type AuthorizeRead } from './read.js';
 import type { Subscriber } from './router.js';
 
 /**
@@ -73,9 +74,10 @@ export class SharedGroup {
    * The member that gets the next message published at `qos`. Members that would send it at once
    * come first; then online members with room in their queue; then offline ones with room (their
    * session keeps it); failing all, the member whose turn it is (its session drops and counts it).
-   * Undefined only when the group is empty.
+   * Undefined only when the group is empty, or when `read` (read authorization of `topic`) allows
+   * no member: a member it refuses is never picked.
    */
-  pick(qos: QoS): Subscriber | undefined {
+  pick(qos: QoS, read?: AuthorizeRead, topic = ''): Subscriber | undefined {
     const members = this.members;
     const count = members.length;
     if (count === 0) return undefined;
@@ -87,6 +89,7 @@ export class SharedGroup {
       let index = this.next + i;
       if (index >= count) index -= count;
       const { session, options } = members[index]!;
+      if (read !== undefined && !mayRead(read, session, topic)) continue;
       const readiness = session.readiness(qos < options.qos ? qos : options.qos);
       if (!leastInflight) {
         if (readiness > bestReadiness) {
@@ -103,6 +106,7 @@ export class SharedGroup {
         bestLoad = load;
       }
     }
+    if (bestReadiness === -1) return undefined;
     this.next = best + 1 === count ? 0 : best + 1;
     return members[best];
   }

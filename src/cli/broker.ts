@@ -1,10 +1,12 @@
 /**
  * `fennec broker`: starts the broker, prints `listening mqtt://HOST:PORT` when ready, and stops
- * gracefully on SIGINT or SIGTERM with exit code 0.
+ * gracefully on SIGINT or SIGTERM with exit code 0. SIGHUP re-reads the ACL file (`acl_file`).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
+import { Acl, AclFileError, aclHooks } from '../auth/acl.js';
 import { Broker } from '../broker/broker.js';
+import type { BrokerHooks } from '../broker/hooks.js';
 import {
   ConfigError,
   defaultConfig,
@@ -69,7 +71,33 @@ export function brokerCommand(): Command {
         throw err;
       }
       const logger = pino({ level: config.logLevel }, pino.destination(2));
-      const broker = new Broker({ ...toBrokerOptions(config), logger });
+      const aclFile = config.aclFile;
+      let acl: Acl | undefined;
+      if (aclFile !== undefined) {
+        try {
+          acl = await Acl.load(aclFile);
+        } catch (err) {
+          if (err instanceof AclFileError) throw new CliError(err.code, err.message, ExitCode.Config, { cause: err });
+          throw err;
+        }
+      }
+      // Once loaded, the rules are replaced, never removed: the hooks read them on every check.
+      const hooks: BrokerHooks = acl === undefined ? {} : aclHooks(() => acl!);
+      const broker = new Broker({ ...toBrokerOptions(config), hooks, logger });
+      const reloadAcl = (): void => {
+        if (aclFile === undefined) return;
+        // A file that no longer parses is logged and the rules in force stay, as Mosquitto does.
+        Acl.load(aclFile).then(
+          (next) => {
+            acl = next;
+            logger.info({ aclFile }, 'ACL file reloaded');
+          },
+          (err: unknown) => {
+            logger.error({ aclFile, err: err instanceof Error ? err.message : String(err) }, 'ACL file not reloaded');
+          },
+        );
+      };
+      process.on('SIGHUP', reloadAcl);
       let address: { host: string; port: number };
       try {
         address = await broker.listen();
@@ -81,6 +109,7 @@ export function brokerCommand(): Command {
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           logger.info({ signal }, 'stopping');
+          process.off('SIGHUP', reloadAcl);
           broker.close().then(resolve, resolve);
         };
         process.once('SIGINT', () => stop('SIGINT'));

@@ -30,6 +30,8 @@ export interface ResolvedConfig {
   retainAvailable: boolean;
   wildcardSubscriptionAvailable: boolean;
   subscriptionIdentifiersAvailable: boolean;
+  /** Path of the ACL file; undefined: no access control. */
+  aclFile: string | undefined;
   limits: Required<ConfigLimits>;
 }
 
@@ -49,6 +51,7 @@ export const defaultConfig: ResolvedConfig = {
   retainAvailable: defaultBrokerOptions.retainAvailable,
   wildcardSubscriptionAvailable: defaultBrokerOptions.wildcardSubscriptionAvailable,
   subscriptionIdentifiersAvailable: defaultBrokerOptions.subscriptionIdentifiersAvailable,
+  aclFile: undefined,
   limits: Object.fromEntries(
     limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
   ) as Required<ConfigLimits>,
@@ -106,6 +109,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.subscriptionIdentifiersAvailable !== undefined) {
     merged.subscriptionIdentifiersAvailable = top.subscriptionIdentifiersAvailable;
   }
+  if (top.aclFile !== undefined) merged.aclFile = top.aclFile;
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
   return merged;
 }
@@ -140,6 +144,7 @@ export function mergeConfig(
     wildcardSubscriptionAvailable: merged.wildcardSubscriptionAvailable ?? defaultConfig.wildcardSubscriptionAvailable,
     subscriptionIdentifiersAvailable:
       merged.subscriptionIdentifiersAvailable ?? defaultConfig.subscriptionIdentifiersAvailable,
+    aclFile: merged.aclFile ?? defaultConfig.aclFile,
     limits,
   };
 }

@@ -112,6 +112,7 @@ export const fileSchema = z.strictObject(
     retain_available: z.boolean({ error: 'must be true or false' }).optional(),
     wildcard_subscription_available: z.boolean({ error: 'must be true or false' }).optional(),
     subscription_identifiers_available: z.boolean({ error: 'must be true or false' }).optional(),
+    acl_file: nonEmptyString('a file path').optional(),
     limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
@@ -144,6 +145,8 @@ export interface FennecConfig {
   wildcardSubscriptionAvailable?: boolean;
   /** Whether 5.0 Subscription Identifiers are supported. */
   subscriptionIdentifiersAvailable?: boolean;
+  /** ACL file (README, "Access control"): who may read and write which topics; unset: no access control. */
+  aclFile?: string;
   /** Limits, with units as in BrokerOptions. */
   limits?: ConfigLimits;
 }
@@ -170,6 +173,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   if (file.subscription_identifiers_available !== undefined) {
     config.subscriptionIdentifiersAvailable = file.subscription_identifiers_available;
   }
+  if (file.acl_file !== undefined) config.aclFile = file.acl_file;
   if (file.limits !== undefined) {
     const limits: ConfigLimits = {};
     for (const key of limitKeys) {

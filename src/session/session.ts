@@ -94,6 +94,11 @@ export function emptyDropTally(): Record<DropReason, number> {
 
 export class Session {
   readonly clientId: string;
+  /**
+   * The username its client presented at its last CONNECT; with `clientId`, the identity read
+   * authorization checks deliveries against, also while the session is offline.
+   */
+  username: string | undefined = undefined;
   /** Subscriptions by topic filter. */
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   /** Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]. */

@@ -14,7 +14,8 @@ export type AuthOutcome = Exclude<AuthStep, { kind: 'continue' }>;
 export interface AuthInProgress {
   method: string;
   exchange: AuthExchange;
-  finish: (outcome: AuthOutcome) => void;
+  /** Returns a promise when it waits on a hook (the will's authorization), so later packets wait too. */
+  finish: (outcome: AuthOutcome) => Promise<void> | undefined;
 }
 
 /** The registered method named `name`, if any. */
@@ -45,8 +46,8 @@ export function runAuthStep(
   } catch (err) {
     result = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
   }
-  const apply = (step: AuthStep): void => {
-    if (connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed) return;
+  const apply = (step: AuthStep): Promise<void> | undefined => {
+    if (connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed) return undefined;
     if (step.kind === 'continue') {
       connection.authInProgress = auth;
       // [MQTT-4.12.0-2]: the broker asks for more with AUTH 0x18, naming the method [MQTT-4.12.0-5]
@@ -55,21 +56,18 @@ export function runAuthStep(
         reasonCode: ReasonCode.ContinueAuthentication,
         properties: authProperties(auth.method, step.data),
       });
-      return;
+      return undefined;
     }
     connection.authInProgress = undefined;
-    auth.finish(step);
+    return auth.finish(step);
   };
-  if (!(result instanceof Promise)) {
-    apply(result);
-    return undefined;
-  }
+  if (!(result instanceof Promise)) return apply(result);
   return result.then(apply, (err: unknown) => {
     connection.broker.log.warn(
       { clientId: connection.clientId, err: toFennecError(err).message },
       'authentication method failed',
     );
-    apply({ kind: 'failure', reasonCode: ReasonCode.UnspecifiedError });
+    return apply({ kind: 'failure', reasonCode: ReasonCode.UnspecifiedError });
   });
 }
 
@@ -102,13 +100,14 @@ export function handleAuth(connection: Connection, packet: AuthPacket): Promise<
       connection.fail(toFennecError(err, 'ERR_HOOK_FAILED'));
       return undefined;
     }
-    const finish = (outcome: AuthOutcome): void => {
+    const finish = (outcome: AuthOutcome): undefined => {
       if (outcome.kind === 'success') {
         connection.send({ type: 'auth', reasonCode: 0, properties: authProperties(method, outcome.data) });
-        return;
+        return undefined;
       }
       // [MQTT-4.12.1-2]: a failed re-authentication ends with DISCONNECT and a close
       connection.close(outcome.reasonString ?? 're-authentication failed', outcome.reasonCode);
+      return undefined;
     };
     return runAuthStep(connection, { method, exchange, finish }, data);
   }

@@ -98,10 +98,7 @@ function authenticateConnect(
     throw new ProtocolError('CONNECT has Authentication Data without an Authentication Method');
   }
   const authenticate = broker.hooks.authenticate;
-  if (authenticate === undefined) {
-    accept(connection, packet, assigned);
-    return undefined;
-  }
+  if (authenticate === undefined) return accept(connection, packet, assigned);
   connection.setState(ConnectionState.Authenticating);
   let result: AuthenticateResult | Promise<AuthenticateResult>;
   try {
@@ -109,15 +106,13 @@ function authenticateConnect(
   } catch (err) {
     result = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
   }
-  const decide = (outcome: AuthenticateResult): void => {
-    if (connection.state !== ConnectionState.Authenticating) return;
-    if (outcome.ok) accept(connection, packet, assigned);
-    else reject(connection, outcome.reasonCode, outcome.reasonString);
-  };
-  if (!(result instanceof Promise)) {
-    decide(result);
+  const decide = (outcome: AuthenticateResult): Promise<void> | undefined => {
+    if (connection.state !== ConnectionState.Authenticating) return undefined;
+    if (outcome.ok) return accept(connection, packet, assigned);
+    reject(connection, outcome.reasonCode, outcome.reasonString);
     return undefined;
-  }
+  };
+  if (!(result instanceof Promise)) return decide(result);
   return result.then(decide, (err: unknown) => {
     broker.log.warn({ clientId, err: toFennecError(err).message }, 'authenticate hook failed');
     if (connection.state === ConnectionState.Authenticating) reject(connection, ReasonCode.ServerUnavailable);
@@ -149,20 +144,58 @@ function authenticateEnhanced(
     reject(connection, ReasonCode.UnspecifiedError);
     return undefined;
   }
-  const finish = (outcome: AuthOutcome): void => {
+  const finish = (outcome: AuthOutcome): Promise<void> | undefined => {
     if (outcome.kind === 'failure') {
       // [MQTT-4.12.0-4]: a refusal at any step is a CONNACK >= 0x80 and a close
       reject(connection, outcome.reasonCode, outcome.reasonString);
-      return;
+      return undefined;
     }
     connection.authMethod = name;
     // [MQTT-4.12.0-5]: a successful CONNACK carries the same Authentication Method
-    accept(connection, packet, assigned, authProperties(name, outcome.data));
+    return accept(connection, packet, assigned, authProperties(name, outcome.data));
   };
   return runAuthStep(connection, { method: name, exchange, finish }, packet.properties?.authenticationData);
 }
 
-function accept(connection: Connection, packet: ConnectPacket, assigned: boolean, extra?: ConnackProperties): void {
+/**
+ * Accepts the authenticated CONNECT, once its will passes `authorizePublish`: a will whose topic the
+ * client may not publish to is refused with CONNACK 0x87 (3.1.1: 0x05, not authorized), as Mosquitto does.
+ */
+function accept(
+  connection: Connection,
+  packet: ConnectPacket,
+  assigned: boolean,
+  extra?: ConnackProperties,
+): Promise<void> | undefined {
+  const will = packet.will;
+  const authorize = connection.broker.hooks.authorizePublish;
+  if (will === undefined || authorize === undefined) {
+    admit(connection, packet, assigned, extra);
+    return undefined;
+  }
+  let allowed: boolean | Promise<boolean>;
+  try {
+    allowed = authorize(connection.info, will.topic, will.qos, will.retain);
+  } catch (err) {
+    allowed = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
+  }
+  const decide = (ok: boolean): void => {
+    if (connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed) return;
+    if (ok) admit(connection, packet, assigned, extra);
+    // [MQTT-3.1.4-2] (5.0): an authorization that fails refuses the CONNECT (3.1.1: return code 5)
+    else reject(connection, ReasonCode.NotAuthorized, `not authorized to publish the will to ${will.topic}`);
+  };
+  if (!(allowed instanceof Promise)) {
+    decide(allowed);
+    return undefined;
+  }
+  return allowed.then(decide, (err: unknown) => {
+    connection.broker.log.warn({ clientId: connection.clientId, err: toFennecError(err).message }, 'hook failed');
+    decide(false);
+  });
+}
+
+function admit(connection: Connection, packet: ConnectPacket, assigned: boolean, extra?: ConnackProperties): void {
   const broker = connection.broker;
   const { clientId } = connection;
   const version = packet.protocolVersion;
@@ -177,6 +210,8 @@ function accept(connection: Connection, packet: ConnectPacket, assigned: boolean
   const { session, sessionPresent } = broker.openSession(clientId, packet.clean, expiry);
   broker.clients.set(clientId, connection);
   connection.session = session;
+  // Deliveries to the session are authorized against the identity of its latest client
+  session.username = connection.username;
   connection.sessionPresent = sessionPresent;
   connection.connectSessionExpiryInterval = asked;
   // [MQTT-3.1.2-8] (3.1.1) [MQTT-3.1.2-7] (5.0): the will is kept with the connection

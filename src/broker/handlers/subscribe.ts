@@ -9,6 +9,7 @@ import { toFennecError } from '../../errors/index.js';
 import { delivery, isExpired } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
 import { ConnectionState, type Connection } from '../connection.js';
+import { mayRead } from '../read.js';
 
 const SHARE_PREFIX = '$share/';
 
@@ -132,6 +133,7 @@ function sendRetained(connection: Connection, retainedFor: [string, Subscription
   const session = connection.session!;
   const now = Date.now();
   const expired: string[] = [];
+  const read = broker.hooks.authorizeRead;
   for (const [filter, options] of retainedFor) {
     const ids = options.subscriptionIdentifier === undefined ? undefined : [options.subscriptionIdentifier];
     broker.retained.match(filter, (topic, message) => {
@@ -140,6 +142,8 @@ function sendRetained(connection: Connection, retainedFor: [string, Subscription
         expired.push(topic);
         return;
       }
+      // A retained message is a delivery like any other: only to a session that may read its topic
+      if (read !== undefined && !mayRead(read, session, topic)) return;
       const qos = message.qos < options.qos ? message.qos : options.qos;
       // [MQTT-3.3.1-8] (3.1.1): messages sent because of a new subscription have RETAIN set
       session.deliver(delivery(message, qos, true, ids));
