@@ -21,4 +21,17 @@ export {
   type ScramCredentials,
   type ScramUserStore,
 } from './auth/scram.js';
+export {
+  PasswordFile,
+  PasswordFileError,
+  hashPassword,
+  verifyPassword,
+  parseHash,
+  formatHash,
+  defaultScryptParameters,
+  type PasswordHash,
+  type ScryptParameters,
+} from './auth/password-file.js';
+export { FailedLogins, type FailedLoginPolicy } from './broker/failed-logins.js';
+export type { AllowAnonymous } from './broker/options.js';
 export type { Message } from './session/message.js';

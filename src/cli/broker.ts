@@ -4,7 +4,10 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
+import { PasswordFile, PasswordFileError } from '../auth/password-file.js';
+import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
+import type { BrokerHooks } from '../broker/hooks.js';
 import {
   ConfigError,
   defaultConfig,
@@ -39,6 +42,16 @@ function isLogLevel(value: string): value is LogLevel {
   return (logLevels as readonly string[]).includes(value);
 }
 
+/** Loads the configured password file; a bad one ends the command like a bad configuration (exit 78). */
+async function loadPasswords(file: string): Promise<PasswordFile> {
+  try {
+    return await PasswordFile.load(file);
+  } catch (err) {
+    if (err instanceof PasswordFileError) throw new CliError(err.code, err.message, ExitCode.Config, { cause: err });
+    throw err;
+  }
+}
+
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
@@ -69,7 +82,9 @@ export function brokerCommand(): Command {
         throw err;
       }
       const logger = pino({ level: config.logLevel }, pino.destination(2));
-      const broker = new Broker({ ...toBrokerOptions(config), logger });
+      const passwords = config.passwordFile === undefined ? undefined : await loadPasswords(config.passwordFile);
+      const hooks: BrokerHooks = passwords === undefined ? {} : { authenticate: passwords.authenticate };
+      const broker = new Broker({ ...toBrokerOptions(config), logger, hooks });
       let address: { host: string; port: number };
       try {
         address = await broker.listen();
@@ -78,8 +93,27 @@ export function brokerCommand(): Command {
         throw err;
       }
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+      if (config.allowAnonymous === 'loopback' && !isLoopbackAddress(address.host)) {
+        const notice = `clients without a user name are refused on ${host} except over loopback; set allow_anonymous: true in the configuration file to allow them`;
+        logger.warn({ host: address.host }, notice);
+        process.stderr.write(`fennec: ${notice}\n`);
+      }
+      // SIGHUP reads the password file again; a bad file is logged and the users already loaded stay.
+      const reload = (): void => {
+        if (passwords === undefined) return;
+        passwords.reload().then(
+          (users) => logger.info({ file: passwords.path, users }, 'password file reloaded'),
+          (err: unknown) =>
+            logger.error(
+              { file: passwords.path, err: err instanceof Error ? err.message : String(err) },
+              'password file not reloaded; keeping the users loaded before',
+            ),
+        );
+      };
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
+          process.off('SIGHUP', reload);
           logger.info({ signal }, 'stopping');
           broker.close().then(resolve, resolve);
         };

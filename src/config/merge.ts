@@ -2,7 +2,7 @@
  * Where each setting comes from: command-line flags over environment variables over the file over
  * the defaults.
  */
-import { defaultBrokerOptions, type BrokerOptions } from '../broker/options.js';
+import { defaultBrokerOptions, type AllowAnonymous, type BrokerOptions } from '../broker/options.js';
 import type { SharedSubscriptionStrategy } from '../broker/shared.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import {
@@ -30,6 +30,9 @@ export interface ResolvedConfig {
   retainAvailable: boolean;
   wildcardSubscriptionAvailable: boolean;
   subscriptionIdentifiersAvailable: boolean;
+  /** Password file authenticating clients with a user name; undefined: none (every user name passes). */
+  passwordFile: string | undefined;
+  allowAnonymous: AllowAnonymous;
   limits: Required<ConfigLimits>;
 }
 
@@ -49,6 +52,8 @@ export const defaultConfig: ResolvedConfig = {
   retainAvailable: defaultBrokerOptions.retainAvailable,
   wildcardSubscriptionAvailable: defaultBrokerOptions.wildcardSubscriptionAvailable,
   subscriptionIdentifiersAvailable: defaultBrokerOptions.subscriptionIdentifiersAvailable,
+  passwordFile: undefined,
+  allowAnonymous: defaultBrokerOptions.allowAnonymous,
   limits: Object.fromEntries(
     limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
   ) as Required<ConfigLimits>,
@@ -106,6 +111,8 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.subscriptionIdentifiersAvailable !== undefined) {
     merged.subscriptionIdentifiersAvailable = top.subscriptionIdentifiersAvailable;
   }
+  if (top.passwordFile !== undefined) merged.passwordFile = top.passwordFile;
+  if (top.allowAnonymous !== undefined) merged.allowAnonymous = top.allowAnonymous;
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
   return merged;
 }
@@ -140,6 +147,8 @@ export function mergeConfig(
     wildcardSubscriptionAvailable: merged.wildcardSubscriptionAvailable ?? defaultConfig.wildcardSubscriptionAvailable,
     subscriptionIdentifiersAvailable:
       merged.subscriptionIdentifiersAvailable ?? defaultConfig.subscriptionIdentifiersAvailable,
+    passwordFile: merged.passwordFile ?? defaultConfig.passwordFile,
+    allowAnonymous: merged.allowAnonymous ?? defaultConfig.allowAnonymous,
     limits,
   };
 }
@@ -155,6 +164,7 @@ export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
     retainAvailable: config.retainAvailable,
     wildcardSubscriptionAvailable: config.wildcardSubscriptionAvailable,
     subscriptionIdentifiersAvailable: config.subscriptionIdentifiersAvailable,
+    allowAnonymous: config.allowAnonymous,
     ...config.limits,
   };
 }
