@@ -26,38 +26,57 @@ function inputError(message: string): CliError {
   return new CliError('ERR_PASSWORD_INPUT', message, ExitCode.DataError);
 }
 
-/** Reads one password without echo from a terminal, after `prompt` on stderr. */
-function promptHidden(stdin: ReadStream, prompt: string): Promise<string> {
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
-  stdin.setEncoding('utf8');
-  stdin.resume();
-  return new Promise((resolve, reject) => {
-    let value = '';
-    const finish = (): void => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write('\n');
-    };
-    const onData = (chunk: string): void => {
-      for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
-          finish();
-          resolve(value);
-          return;
+/**
+ * Reads passwords without echo from a terminal, one per `read(prompt)`. Characters typed ahead (one
+ * chunk may hold both lines) are kept for the next read.
+ */
+class HiddenPrompt {
+  private pending = '';
+
+  constructor(private readonly stdin: ReadStream) {}
+
+  read(prompt: string): Promise<string> {
+    const stdin = this.stdin;
+    // Echo goes off before the prompt shows: whatever is typed after it is never echoed.
+    stdin.setRawMode(true);
+    stdin.setEncoding('utf8');
+    process.stderr.write(prompt);
+    return new Promise((resolve, reject) => {
+      let value = '';
+      const finish = (): void => {
+        stdin.off('data', onData);
+        stdin.setRawMode(false);
+        stdin.pause();
+        process.stderr.write('\n');
+      };
+      const onData = (chunk: string): void => {
+        const characters = [...chunk];
+        for (let i = 0; i < characters.length; i++) {
+          const ch = characters[i]!;
+          if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+            // A CR LF pair ends one line, not two.
+            const next = ch === '\r' && characters[i + 1] === '\n' ? i + 2 : i + 1;
+            this.pending = characters.slice(next).join('');
+            finish();
+            resolve(value);
+            return;
+          }
+          if (ch === '\u0003') {
+            finish();
+            reject(inputError('interrupted'));
+            return;
+          }
+          if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+          else value += ch;
         }
-        if (ch === '\u0003') {
-          finish();
-          reject(inputError('interrupted'));
-          return;
-        }
-        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
-        else value += ch;
-      }
-    };
-    stdin.on('data', onData);
-  });
+      };
+      stdin.on('data', onData);
+      const typedAhead = this.pending;
+      this.pending = '';
+      if (typedAhead.length > 0) onData(typedAhead);
+      stdin.resume();
+    });
+  }
 }
 
 /** The first line of a standard input that is not a terminal (a final `\r` dropped). */
@@ -81,9 +100,9 @@ async function readPassword(flags: PasswdFlags): Promise<string> {
   if (flags.password !== undefined) {
     password = flags.password;
   } else if (process.stdin.isTTY) {
-    const stdin = process.stdin as ReadStream;
-    password = await promptHidden(stdin, 'Password: ');
-    const again = await promptHidden(stdin, 'Password again: ');
+    const prompt = new HiddenPrompt(process.stdin);
+    password = await prompt.read('Password: ');
+    const again = await prompt.read('Password again: ');
     if (again !== password) throw inputError('the passwords differ');
   } else {
     password = await readLine(process.stdin);

@@ -10,7 +10,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PasswordFile } from '../../src/auth/password-file.js';
 import { ExitCode } from '../../src/cli/errors.js';
-import { ClientPool, killAllPrograms, runProgram, withTimeout, type RunningProcess } from '../interop/support.js';
+import {
+  ClientPool,
+  killAllPrograms,
+  requireProgram,
+  runProgram,
+  withTimeout,
+  type RunningProcess,
+} from '../interop/support.js';
 
 /** The repository root: this file runs as dist/test/cli/passwd.test.js. */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -208,6 +215,60 @@ void describe('fennec passwd', () => {
       ExitCode.CannotCreate,
       /^fennec: .*passwords: cannot write: /,
     );
+  });
+});
+
+/**
+ * Runs `fennec passwd ...args` on a pseudo-terminal (`script` from bsdutils), typing each of `answers`
+ * once its prompt has appeared; returns what the terminal showed.
+ */
+async function passwdOnTerminal(args: readonly string[], answers: readonly string[]): Promise<Result> {
+  const command = [process.execPath, fennec, 'passwd', ...args]
+    .map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], {
+    env: environment,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: PROCESS_TIMEOUT_MS,
+  });
+  let stdout = '';
+  let stderr = '';
+  const prompts = ['Password: ', 'Password again: '];
+  let answered = 0;
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    // Each answer goes once its prompt shows, as a person would type it.
+    while (answered < answers.length && stdout.includes(prompts[answered]!)) {
+      child.stdin.write(`${answers[answered]!}\r`);
+      answered++;
+    }
+    if (answered === answers.length) child.stdin.end();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+void describe('fennec passwd on a terminal', () => {
+  void it('asks twice without echoing the password and writes the user', async (t) => {
+    if (!requireProgram(t, 'script', 'bsdutils')) return;
+    const path = fresh('tty');
+    const result = await passwdOnTerminal(['-c', path, 'tty-user'], ['tty-secret', 'tty-secret']);
+    assert.equal(result.code, ExitCode.Ok, `${result.stdout} ${result.stderr}`);
+    assert.match(result.stdout, /Password: [\s\S]*Password again: /);
+    assert.ok(!result.stdout.includes('tty-secret'), `the password was echoed: ${JSON.stringify(result.stdout)}`);
+    assert.equal(await (await PasswordFile.load(path)).verify('tty-user', 'tty-secret'), true);
+  });
+
+  void it(`fails with exit code ${ExitCode.DataError} when the two passwords differ, writing nothing`, async (t) => {
+    if (!requireProgram(t, 'script', 'bsdutils')) return;
+    const path = fresh('tty-differ');
+    const result = await passwdOnTerminal(['-c', path, 'tty-user'], ['one', 'two']);
+    assert.equal(result.code, ExitCode.DataError, result.stdout);
+    assert.match(result.stdout, /fennec: the passwords differ/);
+    assert.throws(() => statSync(path), { code: 'ENOENT' });
   });
 });
 
