@@ -8,6 +8,7 @@ import { PasswordFile, PasswordFileError } from '../auth/password-file.js';
 import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
 import type { BrokerHooks } from '../broker/hooks.js';
+import type { AllowAnonymous } from '../broker/options.js';
 import {
   ConfigError,
   defaultConfig,
@@ -40,6 +41,16 @@ interface BrokerFlags {
 
 function isLogLevel(value: string): value is LogLevel {
   return (logLevels as readonly string[]).includes(value);
+}
+
+/**
+ * The line `fennec broker` prints at start when it listens on `host` (an IP address) and, by the
+ * default `allow_anonymous: loopback`, refuses clients without a user name there; undefined otherwise.
+ */
+export function anonymousNotice(allowAnonymous: AllowAnonymous, host: string): string | undefined {
+  if (allowAnonymous !== 'loopback' || isLoopbackAddress(host)) return undefined;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return `clients without a user name are refused on ${shown} except over loopback; set allow_anonymous: true in the configuration file to allow them`;
 }
 
 /** Loads the configured password file; a bad one ends the command like a bad configuration (exit 78). */
@@ -93,8 +104,8 @@ export function brokerCommand(): Command {
         throw err;
       }
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-      if (config.allowAnonymous === 'loopback' && !isLoopbackAddress(address.host)) {
-        const notice = `clients without a user name are refused on ${host} except over loopback; set allow_anonymous: true in the configuration file to allow them`;
+      const notice = anonymousNotice(config.allowAnonymous, address.host);
+      if (notice !== undefined) {
         logger.warn({ host: address.host }, notice);
         process.stderr.write(`fennec: ${notice}\n`);
       }

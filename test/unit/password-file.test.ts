@@ -12,6 +12,7 @@ import {
   type PasswordHash,
 } from '../../src/auth/password-file.js';
 import { isLoopbackAddress } from '../../src/broker/addresses.js';
+import { anonymousNotice } from '../../src/cli/broker.js';
 import { FailedLogins, type FailedLoginPolicy } from '../../src/broker/failed-logins.js';
 import { parseConfigText, mergeConfig, toBrokerOptions, ConfigError } from '../../src/config/index.js';
 
@@ -167,6 +168,23 @@ void describe('loopback addresses', () => {
     for (const address of [undefined, '', '0.0.0.0', '::', '10.0.0.1', '128.0.0.1', '::ffff:10.0.0.1', '127.0.0.256']) {
       assert.equal(isLoopbackAddress(address), false, String(address));
     }
+  });
+});
+
+void describe('the start-up notice of fennec broker', () => {
+  void it('says anonymous clients are refused, and how to allow them, on a non-loopback address by default', () => {
+    assert.equal(
+      anonymousNotice('loopback', '0.0.0.0'),
+      'clients without a user name are refused on 0.0.0.0 except over loopback; set allow_anonymous: true in the configuration file to allow them',
+    );
+    assert.match(anonymousNotice('loopback', '::') ?? '', /refused on \[::\] except over loopback/);
+  });
+
+  void it('says nothing on a loopback address or when allow_anonymous is set', () => {
+    assert.equal(anonymousNotice('loopback', '127.0.0.1'), undefined);
+    assert.equal(anonymousNotice('loopback', '::1'), undefined);
+    assert.equal(anonymousNotice(true, '0.0.0.0'), undefined);
+    assert.equal(anonymousNotice(false, '0.0.0.0'), undefined);
   });
 });
 
