@@ -18,7 +18,7 @@ import type { AuthMethod } from '../../src/broker/hooks.js';
 import * as pkt from '../helpers/packets.js';
 import type { ConnackIn } from '../helpers/parse.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { sleep, startBroker, VERSIONS, waitUntil, type CleanupContext } from '../helpers/broker.js';
+import { cite, sleep, startBroker, VERSIONS, waitUntil, type CleanupContext } from '../helpers/broker.js';
 
 /** The repository root: this file runs as dist/test/broker/09-auth.test.js. */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -136,7 +136,7 @@ for (const version of VERSIONS) {
       assert.equal(client.connack.reasonCode, 0);
     });
 
-    it(`refuses a wrong password with ${version === 5 ? 'CONNACK 0x86' : 'return code 4'} and closes [MQTT-3.2.2-5]`, async (t) => {
+    it(`${cite(version, 'MQTT-3.2.2-4 MQTT-3.2.2-5', 'MQTT-3.1.4-2 MQTT-3.2.2-6 MQTT-3.2.2-7')} refuses a wrong password with ${version === 5 ? 'CONNACK 0x86' : 'return code 4'}, Session Present 0, and closes`, async (t) => {
       const { port } = await passwordBroker(t);
       const { client, connack: ack } = await connack(port, {
         version,
@@ -359,6 +359,29 @@ for (const version of VERSIONS) {
       assert.equal(broker.counters.loginFailures, 2);
       assert.equal(broker.counters.loginFailuresDelayed, 1);
       assert.equal(broker.failedLogins.failures('127.0.0.1'), 2);
+    });
+
+    it(`${cite(version, 'MQTT-3.1.4-5', 'MQTT-3.1.4-6')} a PUBLISH sent right after a CONNECT whose refusal is delayed is never processed`, async (t) => {
+      const { broker, port } = await passwordBroker(t, { loginFailureFreeAttempts: 0, loginFailureFirstDelayMs: 300 });
+      const watcher = await RawClient.connect(port, {
+        version,
+        clientId: 'watcher',
+        username: 'bob',
+        password: 'builder',
+      });
+      await watcher.subscribe('leak/#');
+      const intruder = await RawClient.open(port, version);
+      intruder.send(
+        pkt.connect({ version, clientId: 'intruder', username: 'alice', password: 'nope' }),
+        pkt.publish(version, { topic: 'leak/data', payload: 'should not pass' }),
+      );
+      const ack = await intruder.next('connack', 5000);
+      assert.equal(ack.reasonCode, BAD_CREDENTIALS[version]);
+      await intruder.closed();
+      assert.equal(broker.counters.loginFailuresDelayed, 1);
+      await watcher.ping();
+      assert.equal(broker.counters.messagesReceived, 0);
+      assert.deepEqual(watcher.unread, []);
     });
 
     it('does not delay anything with loginFailureFirstDelayMs 0', async (t) => {

@@ -276,6 +276,8 @@ function refuse(connection: Connection, reasonCode: number, reasonString?: strin
     return undefined;
   }
   broker.counters.loginFailuresDelayed++;
+  // [MQTT-3.1.4-5] (3.1.1) [MQTT-3.1.4-6] (5.0): what the client sends meanwhile waits behind the
+  // returned promise and is dropped with the close, never processed
   if (connection.state === ConnectionState.AwaitingConnect) connection.setState(ConnectionState.Authenticating);
   return new Promise((resolve) => {
     // Unreferenced: a refusal still waiting does not keep a closing process alive.
