@@ -30,6 +30,7 @@ export {
   formatHash,
   defaultScryptParameters,
   type PasswordHash,
+  type PasswordFileOptions,
   type ScryptParameters,
 } from './auth/password-file.js';
 export { FailedLogins, type FailedLoginPolicy } from './broker/failed-logins.js';

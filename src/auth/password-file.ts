@@ -197,12 +197,28 @@ export async function readPasswordFile(
   return parsePasswordFile(text, file);
 }
 
+/** How many scrypt verifications a PasswordFile runs at once, and how many may wait. */
+export interface PasswordFileOptions {
+  /**
+   * Verifications running at once; each holds a thread of libuv's pool (4 by default, shared with file
+   * and DNS work) and 128 * 2^ln * r bytes (32 MiB by default). Default 2.
+   */
+  maxConcurrentVerifications?: number;
+  /** Verifications waiting for a turn; past this, `authenticate` refuses with 0x89 Server busy (3.1.1: 3). Default 256. */
+  maxQueuedVerifications?: number;
+}
+
 /**
  * The users of a password file, held in memory and verified against with scrypt. `reload()` reads the
  * file again and replaces the users only when the whole file is valid; `fennec broker` calls it on SIGHUP.
  */
 export class PasswordFile {
   private users: Map<string, PasswordHash>;
+  private readonly maxConcurrent: number;
+  private readonly maxQueued: number;
+  private running = 0;
+  /** Verifications waiting for a turn, first come first served. */
+  private readonly queue: (() => void)[] = [];
   /** A hash no password matches, verified for unknown users so that they take as long as known ones. */
   private readonly decoy: PasswordHash = {
     parameters: { ...defaultScryptParameters },
@@ -214,13 +230,16 @@ export class PasswordFile {
     /** The file, as given. */
     readonly path: string,
     users: Map<string, PasswordHash>,
+    options: PasswordFileOptions,
   ) {
     this.users = users;
+    this.maxConcurrent = Math.max(1, options.maxConcurrentVerifications ?? 2);
+    this.maxQueued = Math.max(0, options.maxQueuedVerifications ?? 256);
   }
 
   /** Reads `path`. @throws PasswordFileError when it is missing, unreadable or has a bad line. */
-  static async load(path: string): Promise<PasswordFile> {
-    return new PasswordFile(path, PasswordFile.hashes(await readPasswordFile(path)));
+  static async load(path: string, options: PasswordFileOptions = {}): Promise<PasswordFile> {
+    return new PasswordFile(path, PasswordFile.hashes(await readPasswordFile(path)), options);
   }
 
   private static hashes(parsed: Map<string, { hash: PasswordHash }>): Map<string, PasswordHash> {
@@ -244,22 +263,44 @@ export class PasswordFile {
     return this.users.has(username);
   }
 
-  /** Whether `username` exists and `password` is theirs. An unknown user costs one scrypt all the same. */
+  /**
+   * Whether `username` exists and `password` is theirs. An unknown user costs one scrypt all the same.
+   * Waits for a turn when `maxConcurrentVerifications` are running.
+   */
   async verify(username: string, password: Buffer | string): Promise<boolean> {
-    const hash = this.users.get(username);
-    const matches = await verifyPassword(password, hash ?? this.decoy);
-    return hash !== undefined && matches;
+    // A waiter is handed the slot of the verification that ends, so `running` never exceeds the maximum.
+    if (this.running >= this.maxConcurrent) await new Promise<void>((resolve) => this.queue.push(resolve));
+    else this.running++;
+    try {
+      // Looked up once the turn comes, so a reload meanwhile is seen.
+      const hash = this.users.get(username);
+      const matches = await verifyPassword(password, hash ?? this.decoy);
+      return hash !== undefined && matches;
+    } finally {
+      const next = this.queue.shift();
+      if (next !== undefined) next();
+      else this.running--;
+    }
+  }
+
+  /** Verifications running and waiting, now. */
+  get pendingVerifications(): number {
+    return this.running + this.queue.length;
   }
 
   /**
    * The `authenticate` hook (BrokerHooks.authenticate) of this file. A client without a user name is
    * anonymous and was already admitted by the broker's `allowAnonymous`, so it passes; a user name with
-   * no password, an unknown user or a wrong password get 0x86 Bad User Name or Password (3.1.1: 4).
+   * no password, an unknown user or a wrong password get 0x86 Bad User Name or Password (3.1.1: 4);
+   * a login finding the verification queue full gets 0x89 Server busy (3.1.1: 3).
    */
   authenticate = async (request: AuthenticateRequest): Promise<AuthenticateResult> => {
     if (request.username === undefined) return { ok: true };
     if (request.password === undefined) {
       return { ok: false, reasonCode: ReasonCode.BadUserNameOrPassword, reasonString: 'a password is required' };
+    }
+    if (this.running >= this.maxConcurrent && this.queue.length >= this.maxQueued) {
+      return { ok: false, reasonCode: ReasonCode.ServerBusy, reasonString: 'too many logins at once' };
     }
     if (await this.verify(request.username, request.password)) return { ok: true };
     return { ok: false, reasonCode: ReasonCode.BadUserNameOrPassword, reasonString: 'bad user name or password' };

@@ -2,11 +2,15 @@
 // and configuration pieces of authentication; no sockets.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   formatHash,
   hashPassword,
   parseHash,
   parsePasswordFile,
+  PasswordFile,
   PasswordFileError,
   verifyPassword,
   type PasswordHash,
@@ -103,6 +107,42 @@ void describe('password files', () => {
           err instanceof PasswordFileError && err.code === 'ERR_PASSWORD_FILE' && err.message === message,
         message,
       );
+    }
+  });
+});
+
+void describe('a PasswordFile', () => {
+  void it('runs at most maxConcurrentVerifications at once and refuses logins past the queue with 0x89', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fennec-pwfile-'));
+    try {
+      const path = join(dir, 'pw');
+      writeFileSync(path, `alice:${await hashPassword('a', FAST)}\n`);
+      const file = await PasswordFile.load(path, { maxConcurrentVerifications: 1, maxQueuedVerifications: 1 });
+      const request = {
+        clientId: 'c',
+        username: 'alice',
+        password: Buffer.from('a'),
+        remoteAddress: undefined,
+        protocolVersion: 4,
+      } as const;
+      const first = file.authenticate(request);
+      const second = file.authenticate(request);
+      assert.equal(file.pendingVerifications, 2, 'one running, one waiting');
+      assert.deepEqual(await file.authenticate(request), {
+        ok: false,
+        reasonCode: 0x89,
+        reasonString: 'too many logins at once',
+      });
+      assert.deepEqual(await Promise.all([first, second]), [{ ok: true }, { ok: true }]);
+      assert.equal(file.pendingVerifications, 0);
+      assert.deepEqual(await file.authenticate({ ...request, password: Buffer.from('b') }), {
+        ok: false,
+        reasonCode: 0x86,
+        reasonString: 'bad user name or password',
+      });
+      assert.deepEqual(await file.authenticate({ ...request, username: undefined, password: undefined }), { ok: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
