@@ -23,4 +23,18 @@ export {
   type ScramUserStore,
 } from './auth/scram.js';
 export { Acl, AclFileError, aclHooks, type AclAccess, type AclHooks } from './auth/acl.js';
+export {
+  PasswordFile,
+  PasswordFileError,
+  hashPassword,
+  verifyPassword,
+  parseHash,
+  formatHash,
+  defaultScryptParameters,
+  type PasswordHash,
+  type PasswordFileOptions,
+  type ScryptParameters,
+} from './auth/password-file.js';
+export { FailedLogins, type FailedLoginPolicy } from './broker/failed-logins.js';
+export type { AllowAnonymous } from './broker/options.js';
 export type { Message } from './session/message.js';

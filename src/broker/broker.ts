@@ -19,6 +19,7 @@ import {
   type SubscriptionOptions,
 } from '../session/session.js';
 import { Connection, ConnectionState, type PeerInfo } from './connection.js';
+import { FailedLogins } from './failed-logins.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
 import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
@@ -47,6 +48,10 @@ export interface BrokerCounters {
   dropped: Record<DropReason, number>;
   connectionsAccepted: number;
   protocolErrors: number;
+  /** CONNECTs refused with 0x86 / 0x87 (3.1.1: 4 / 5): bad credentials, not authorized, anonymous refused. */
+  loginFailures: number;
+  /** Of those, refusals whose CONNACK was delayed because their address had failed too often. */
+  loginFailuresDelayed: number;
 }
 
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -70,7 +75,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     dropped: emptyDropTally(),
     connectionsAccepted: 0,
     protocolErrors: 0,
+    loginFailures: 0,
+    loginFailuresDelayed: 0,
   };
+  /** Failed logins by remote address, to delay refusals to addresses that keep failing. */
+  readonly failedLogins: FailedLogins;
 
   private readonly connections = new Set<Connection>();
   /** The timer that ends each offline session with a finite Session Expiry Interval. */
@@ -90,6 +99,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.serverKeepAlive = options.serverKeepAlive;
     this.hooks = options.hooks ?? {};
     this.log = options.logger ?? pino({ level: 'silent' });
+    const o = this.options;
+    this.failedLogins = new FailedLogins({
+      freeAttempts: o.loginFailureFreeAttempts,
+      windowMs: o.loginFailureWindowMs,
+      firstDelayMs: o.loginFailureFirstDelayMs,
+      maxDelayMs: o.loginFailureMaxDelayMs,
+      maxAddresses: o.loginFailureMaxAddresses,
+    });
     this.persistence = options.store === undefined ? undefined : new Persistence(options.store, this.log);
   }
 
@@ -109,7 +126,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     await this.open();
     // Writes are batched per turn of the event loop, so Nagle's algorithm would only add delay.
     const server = createServer({ noDelay: true }, (socket: Socket) => {
-      this.handle(socket, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
+      this.handle(socket, {
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        localAddress: socket.localAddress,
+      });
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {

@@ -41,6 +41,8 @@ export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionSt
 export interface PeerInfo {
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
+  /** The address of this end of the connection: anonymous clients are admitted on loopback ones by default. */
+  localAddress?: string | undefined;
 }
 
 export class Connection implements SessionSink {

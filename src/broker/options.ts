@@ -7,6 +7,9 @@ import type { Store } from '../store/types.js';
 import type { BrokerHooks } from './hooks.js';
 import type { SharedSubscriptionStrategy } from './shared.js';
 
+/** Values of `allowAnonymous`. */
+export type AllowAnonymous = boolean | 'loopback';
+
 /** Options of `new Broker(options)`; every field is optional. */
 export interface BrokerOptions {
   /** Address to listen on. Default `127.0.0.1`. */
@@ -88,6 +91,23 @@ export interface BrokerOptions {
    * the store closes it, after `broker.close()`. Default: none, everything lives in memory.
    */
   store?: Store;
+  /**
+   * Who may connect without a user name (anonymous clients): `'loopback'` only on connections whose
+   * local address is a loopback address (127.0.0.0/8, ::1; a Duplex given to `handle()` without a
+   * `localAddress` is not), `true` everywhere, `false` nowhere. A refused one gets CONNACK 0x87 (3.1.1: 5).
+   * Default `'loopback'`.
+   */
+  allowAnonymous?: AllowAnonymous;
+  /** Failed logins (CONNACK 0x86 / 0x87) from one address refused at once, per window. Default 3. */
+  loginFailureFreeAttempts?: number;
+  /** A failed login more than this long after the previous one from its address starts a new count, in ms. Default 60,000. */
+  loginFailureWindowMs?: number;
+  /** Delay of the first refusal past the free ones, in ms, doubling with each further one; 0: no delay. Default 250. */
+  loginFailureFirstDelayMs?: number;
+  /** Longest delay of a refused login, in ms. Default 4,000. */
+  loginFailureMaxDelayMs?: number;
+  /** Remote addresses whose failed logins are remembered at once; the one idle longest is forgotten first. Default 10,000. */
+  loginFailureMaxAddresses?: number;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -116,6 +136,12 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   retainAvailable: true,
   wildcardSubscriptionAvailable: true,
   subscriptionIdentifiersAvailable: true,
+  allowAnonymous: 'loopback',
+  loginFailureFreeAttempts: 3,
+  loginFailureWindowMs: 60_000,
+  loginFailureFirstDelayMs: 250,
+  loginFailureMaxDelayMs: 4000,
+  loginFailureMaxAddresses: 10_000,
 };
 
 /** Fills in defaults, dropping keys given as undefined. */

@@ -5,8 +5,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { Acl, AclFileError, aclHooks } from '../auth/acl.js';
+import { PasswordFile, PasswordFileError } from '../auth/password-file.js';
+import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
 import type { BrokerHooks } from '../broker/hooks.js';
+import type { AllowAnonymous } from '../broker/options.js';
 import {
   ConfigError,
   defaultConfig,
@@ -39,6 +42,26 @@ interface BrokerFlags {
 
 function isLogLevel(value: string): value is LogLevel {
   return (logLevels as readonly string[]).includes(value);
+}
+
+/**
+ * The line `fennec broker` prints at start when it listens on `host` (an IP address) and, by the
+ * default `allow_anonymous: loopback`, refuses clients without a user name there; undefined otherwise.
+ */
+export function anonymousNotice(allowAnonymous: AllowAnonymous, host: string): string | undefined {
+  if (allowAnonymous !== 'loopback' || isLoopbackAddress(host)) return undefined;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return `clients without a user name are refused on ${shown} except over loopback; set allow_anonymous: true in the configuration file to allow them`;
+}
+
+/** Loads the configured password file; a bad one ends the command like a bad configuration (exit 78). */
+async function loadPasswords(file: string): Promise<PasswordFile> {
+  try {
+    return await PasswordFile.load(file);
+  } catch (err) {
+    if (err instanceof PasswordFileError) throw new CliError(err.code, err.message, ExitCode.Config, { cause: err });
+    throw err;
+  }
 }
 
 export function brokerCommand(): Command {
@@ -82,8 +105,6 @@ export function brokerCommand(): Command {
         }
       }
       // Once loaded, the rules are replaced, never removed: the hooks read them on every check.
-      const hooks: BrokerHooks = acl === undefined ? {} : aclHooks(() => acl!);
-      const broker = new Broker({ ...toBrokerOptions(config), hooks, logger });
       const reloadAcl = (): void => {
         if (aclFile === undefined) return;
         // A file that no longer parses is logged and the rules in force stay, as Mosquitto does.
@@ -98,6 +119,12 @@ export function brokerCommand(): Command {
         );
       };
       process.on('SIGHUP', reloadAcl);
+      const passwords = config.passwordFile === undefined ? undefined : await loadPasswords(config.passwordFile);
+      const hooks: BrokerHooks = {
+        ...(acl === undefined ? {} : aclHooks(() => acl!)),
+        ...(passwords === undefined ? {} : { authenticate: passwords.authenticate }),
+      };
+      const broker = new Broker({ ...toBrokerOptions(config), hooks, logger });
       let address: { host: string; port: number };
       try {
         address = await broker.listen();
@@ -106,8 +133,27 @@ export function brokerCommand(): Command {
         throw err;
       }
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+      const notice = anonymousNotice(config.allowAnonymous, address.host);
+      if (notice !== undefined) {
+        logger.warn({ host: address.host }, notice);
+        process.stderr.write(`fennec: ${notice}\n`);
+      }
+      // SIGHUP reads the password file again; a bad file is logged and the users already loaded stay.
+      const reload = (): void => {
+        if (passwords === undefined) return;
+        passwords.reload().then(
+          (users) => logger.info({ file: passwords.path, users }, 'password file reloaded'),
+          (err: unknown) =>
+            logger.error(
+              { file: passwords.path, err: err instanceof Error ? err.message : String(err) },
+              'password file not reloaded; keeping the users loaded before',
+            ),
+        );
+      };
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
+          process.off('SIGHUP', reload);
           logger.info({ signal }, 'stopping');
           process.off('SIGHUP', reloadAcl);
           broker.close().then(resolve, resolve);

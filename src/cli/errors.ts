@@ -8,6 +8,14 @@ export const ExitCode = {
   Ok: 0,
   /** A bad flag or argument. */
   Usage: 2,
+  /** Bad input data: a password file with a bad line, passwords that differ or are empty. */
+  DataError: 65,
+  /** An input file is missing or unreadable (a password file without `--create`). */
+  NoInput: 66,
+  /** The user named is not there (`fennec passwd -D` of an unknown user). */
+  NoUser: 67,
+  /** An output file cannot be written. */
+  CannotCreate: 73,
   /** The configuration file is missing or invalid. */
   Config: 78,
   /** The broker could not listen (address in use, permission). */

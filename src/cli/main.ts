@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { brokerCommand } from './broker.js';
 import { checkConfigCommand } from './check-config.js';
+import { passwdCommand } from './passwd.js';
 import { ExitCode, CliError } from './errors.js';
 
 const program = new Command('fennec')
@@ -20,6 +21,7 @@ const program = new Command('fennec')
 // flag would make Commander call process.exit(1) itself instead of throwing for the catch below.
 program.addCommand(brokerCommand().copyInheritedSettings(program));
 program.addCommand(checkConfigCommand().copyInheritedSettings(program));
+program.addCommand(passwdCommand().copyInheritedSettings(program));
 
 try {
   await program.parseAsync(process.argv);

@@ -2,7 +2,7 @@
  * Where each setting comes from: command-line flags over environment variables over the file over
  * the defaults.
  */
-import { defaultBrokerOptions, type BrokerOptions } from '../broker/options.js';
+import { defaultBrokerOptions, type AllowAnonymous, type BrokerOptions } from '../broker/options.js';
 import type { SharedSubscriptionStrategy } from '../broker/shared.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import {
@@ -32,6 +32,9 @@ export interface ResolvedConfig {
   subscriptionIdentifiersAvailable: boolean;
   /** Path of the ACL file; undefined: no access control. */
   aclFile: string | undefined;
+  /** Password file authenticating clients with a user name; undefined: none (every user name passes). */
+  passwordFile: string | undefined;
+  allowAnonymous: AllowAnonymous;
   limits: Required<ConfigLimits>;
 }
 
@@ -52,6 +55,8 @@ export const defaultConfig: ResolvedConfig = {
   wildcardSubscriptionAvailable: defaultBrokerOptions.wildcardSubscriptionAvailable,
   subscriptionIdentifiersAvailable: defaultBrokerOptions.subscriptionIdentifiersAvailable,
   aclFile: undefined,
+  passwordFile: undefined,
+  allowAnonymous: defaultBrokerOptions.allowAnonymous,
   limits: Object.fromEntries(
     limitKeys.map((key) => [limitSpecs[key].option, defaultBrokerOptions[limitSpecs[key].option]]),
   ) as Required<ConfigLimits>,
@@ -110,6 +115,8 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
     merged.subscriptionIdentifiersAvailable = top.subscriptionIdentifiersAvailable;
   }
   if (top.aclFile !== undefined) merged.aclFile = top.aclFile;
+  if (top.passwordFile !== undefined) merged.passwordFile = top.passwordFile;
+  if (top.allowAnonymous !== undefined) merged.allowAnonymous = top.allowAnonymous;
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
   return merged;
 }
@@ -145,6 +152,8 @@ export function mergeConfig(
     subscriptionIdentifiersAvailable:
       merged.subscriptionIdentifiersAvailable ?? defaultConfig.subscriptionIdentifiersAvailable,
     aclFile: merged.aclFile ?? defaultConfig.aclFile,
+    passwordFile: merged.passwordFile ?? defaultConfig.passwordFile,
+    allowAnonymous: merged.allowAnonymous ?? defaultConfig.allowAnonymous,
     limits,
   };
 }
@@ -160,6 +169,7 @@ export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
     retainAvailable: config.retainAvailable,
     wildcardSubscriptionAvailable: config.wildcardSubscriptionAvailable,
     subscriptionIdentifiersAvailable: config.subscriptionIdentifiersAvailable,
+    allowAnonymous: config.allowAnonymous,
     ...config.limits,
   };
 }

@@ -3,7 +3,7 @@
  * camelCase `FennecConfig` it maps to. Documented key by key in docs/configuration.md.
  */
 import { z } from 'zod';
-import type { BrokerOptions } from '../broker/options.js';
+import type { AllowAnonymous, BrokerOptions } from '../broker/options.js';
 import { sharedSubscriptionStrategies, type SharedSubscriptionStrategy } from '../broker/shared.js';
 
 /** Log levels accepted by `log_level`, from the most to the least severe; `silent` logs nothing. */
@@ -19,6 +19,11 @@ export type Persistence = (typeof persistenceModes)[number];
 /** The BrokerOptions set by the `limits:` section. */
 export type LimitOption =
   | 'connectTimeoutMs'
+  | 'loginFailureFreeAttempts'
+  | 'loginFailureWindowMs'
+  | 'loginFailureFirstDelayMs'
+  | 'loginFailureMaxDelayMs'
+  | 'loginFailureMaxAddresses'
   | 'maximumPacketSize'
   | 'maxClientIdLength'
   | 'maxInflightMessages'
@@ -44,6 +49,27 @@ interface LimitSpec {
 export const limitSpecs = {
   // Node's timers hold at most 2^31 - 1 ms; a longer delay silently becomes 1 ms.
   connect_timeout_ms: { option: 'connectTimeoutMs', unit: 'milliseconds', min: 1, max: 2_147_483_647 },
+  // Failed logins (CONNACK 0x86 / 0x87) from one address: the refusals past the free ones are delayed.
+  login_failure_free_attempts: {
+    option: 'loginFailureFreeAttempts',
+    unit: 'attempts',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  },
+  login_failure_window_ms: { option: 'loginFailureWindowMs', unit: 'milliseconds', min: 1, max: 2_147_483_647 },
+  login_failure_first_delay_ms: {
+    option: 'loginFailureFirstDelayMs',
+    unit: 'milliseconds',
+    min: 0,
+    max: 2_147_483_647,
+  },
+  login_failure_max_delay_ms: { option: 'loginFailureMaxDelayMs', unit: 'milliseconds', min: 0, max: 2_147_483_647 },
+  login_failure_max_addresses: {
+    option: 'loginFailureMaxAddresses',
+    unit: 'addresses',
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+  },
   // The largest Remaining Length (268,435,455) plus a 5-byte fixed header.
   maximum_packet_size: { option: 'maximumPacketSize', unit: 'bytes', min: 1, max: 268_435_460 },
   // [MQTT-3.1.3-5] the server must allow client ids of 1 to 23 bytes; a string holds at most 65,535.
@@ -113,6 +139,10 @@ export const fileSchema = z.strictObject(
     wildcard_subscription_available: z.boolean({ error: 'must be true or false' }).optional(),
     subscription_identifiers_available: z.boolean({ error: 'must be true or false' }).optional(),
     acl_file: nonEmptyString('a file path').optional(),
+    password_file: nonEmptyString('a file path').optional(),
+    allow_anonymous: z
+      .union([z.boolean(), z.literal('loopback')], { error: 'must be true, false or loopback' })
+      .optional(),
     limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
@@ -147,6 +177,10 @@ export interface FennecConfig {
   subscriptionIdentifiersAvailable?: boolean;
   /** ACL file (README, "Access control"): who may read and write which topics; unset: no access control. */
   aclFile?: string;
+  /** Password file (`user:hash` lines, see `fennec passwd`) that authenticates clients with a user name. */
+  passwordFile?: string;
+  /** Who may connect without a user name: `loopback` (only on loopback addresses), true or false. */
+  allowAnonymous?: AllowAnonymous;
   /** Limits, with units as in BrokerOptions. */
   limits?: ConfigLimits;
 }
@@ -174,6 +208,8 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
     config.subscriptionIdentifiersAvailable = file.subscription_identifiers_available;
   }
   if (file.acl_file !== undefined) config.aclFile = file.acl_file;
+  if (file.password_file !== undefined) config.passwordFile = file.password_file;
+  if (file.allow_anonymous !== undefined) config.allowAnonymous = file.allow_anonymous;
   if (file.limits !== undefined) {
     const limits: ConfigLimits = {};
     for (const key of limitKeys) {

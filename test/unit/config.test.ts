@@ -293,6 +293,7 @@ void describe('the schema', () => {
       'retainAvailable',
       'wildcardSubscriptionAvailable',
       'subscriptionIdentifiersAvailable',
+      'allowAnonymous',
     ]);
     const limitOptions = Object.keys(defaultBrokerOptions).filter((key) => !notLimits.has(key));
     assert.deepEqual(limitKeys.map((key) => limitSpecs[key].option).sort(), limitOptions.sort());

@@ -12,6 +12,7 @@ import {
 import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { NEVER_EXPIRES } from '../../session/session.js';
+import { isLoopbackAddress } from '../addresses.js';
 import { ConnectionState, type Connection } from '../connection.js';
 import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
 import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
@@ -97,6 +98,10 @@ function authenticateConnect(
   if (packet.properties?.authenticationData !== undefined) {
     throw new ProtocolError('CONNECT has Authentication Data without an Authentication Method');
   }
+  // A CONNECT without a user name (nor an Authentication Method) is anonymous
+  if (packet.username === undefined && !anonymousAllowed(connection)) {
+    return refuse(connection, ReasonCode.NotAuthorized, 'anonymous clients are not allowed here');
+  }
   const authenticate = broker.hooks.authenticate;
   if (authenticate === undefined) return accept(connection, packet, assigned);
   connection.setState(ConnectionState.Authenticating);
@@ -109,8 +114,7 @@ function authenticateConnect(
   const decide = (outcome: AuthenticateResult): Promise<void> | undefined => {
     if (connection.state !== ConnectionState.Authenticating) return undefined;
     if (outcome.ok) return accept(connection, packet, assigned);
-    reject(connection, outcome.reasonCode, outcome.reasonString);
-    return undefined;
+    return refuse(connection, outcome.reasonCode, outcome.reasonString);
   };
   if (!(result instanceof Promise)) return decide(result);
   return result.then(decide, (err: unknown) => {
@@ -147,8 +151,7 @@ function authenticateEnhanced(
   const finish = (outcome: AuthOutcome): Promise<void> | undefined => {
     if (outcome.kind === 'failure') {
       // [MQTT-4.12.0-4]: a refusal at any step is a CONNACK >= 0x80 and a close
-      reject(connection, outcome.reasonCode, outcome.reasonString);
-      return undefined;
+      return refuse(connection, outcome.reasonCode, outcome.reasonString);
     }
     connection.authMethod = name;
     // [MQTT-4.12.0-5]: a successful CONNACK carries the same Authentication Method
@@ -267,6 +270,57 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
   session.attach(connection, connection.clientReceiveMaximum);
   broker.emit('clientConnected', { ...connection.info, sessionPresent });
+}
+
+/** Whether this connection may be anonymous, by the broker's `allowAnonymous`. */
+function anonymousAllowed(connection: Connection): boolean {
+  const allow = connection.broker.options.allowAnonymous;
+  return allow === 'loopback' ? isLoopbackAddress(connection.peer.localAddress) : allow;
+}
+
+/**
+ * Refuses the CONNECT like `reject`; a failed login (0x86 Bad User Name or Password, 0x87 Not
+ * authorized; 3.1.1: 4, 5) is also logged once at warn (never with the password), counted, and, when
+ * its remote address has failed too often of late, answered only after a delay. Meanwhile the
+ * connection stays in Authenticating and the returned promise holds its later packets; other clients
+ * are not held up.
+ */
+function refuse(connection: Connection, reasonCode: number, reasonString?: string): Promise<void> | undefined {
+  if (reasonCode !== ReasonCode.BadUserNameOrPassword && reasonCode !== ReasonCode.NotAuthorized) {
+    reject(connection, reasonCode, reasonString);
+    return undefined;
+  }
+  const broker = connection.broker;
+  const remoteAddress = connection.peer.remoteAddress;
+  broker.counters.loginFailures++;
+  const delayMs = broker.failedLogins.fail(remoteAddress ?? '');
+  broker.log.warn(
+    {
+      clientId: connection.clientId,
+      username: connection.username,
+      remoteAddress,
+      reasonCode,
+      reason: reasonString,
+      delayMs,
+    },
+    'login refused',
+  );
+  if (delayMs === 0) {
+    reject(connection, reasonCode, reasonString);
+    return undefined;
+  }
+  broker.counters.loginFailuresDelayed++;
+  // [MQTT-3.1.4-5] (3.1.1) [MQTT-3.1.4-6] (5.0): what the client sends meanwhile waits behind the
+  // returned promise and is dropped with the close, never processed
+  if (connection.state === ConnectionState.AwaitingConnect) connection.setState(ConnectionState.Authenticating);
+  return new Promise((resolve) => {
+    // Unreferenced: a refusal still waiting does not keep a closing process alive.
+    setTimeout(() => {
+      const gone = connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed;
+      if (!gone) reject(connection, reasonCode, reasonString);
+      resolve();
+    }, delayMs).unref();
+  });
 }
 
 /**
