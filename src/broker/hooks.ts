@@ -3,6 +3,7 @@
  * a hook that throws or rejects is treated as a refusal with an error reason code, never a crash.
  */
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
+import type { ClientCertificate } from '../transport/listener.js';
 
 /** Who a client is, as the hooks see it. */
 export interface ClientInfo {
@@ -10,6 +11,8 @@ export interface ClientInfo {
   username: string | undefined;
   remoteAddress: string | undefined;
   protocolVersion: ProtocolVersion;
+  /** The client certificate verified by the TLS listener (mutual TLS); undefined when none. */
+  certificate?: ClientCertificate | undefined;
 }
 
 /** What a client presented in CONNECT. */

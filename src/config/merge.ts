@@ -2,7 +2,7 @@
  * Where each setting comes from: command-line flags over environment variables over the file over
  * the defaults.
  */
-import { defaultBrokerOptions, type BrokerOptions } from '../broker/options.js';
+import { defaultBrokerOptions, type BrokerOptions, type TlsOptions } from '../broker/options.js';
 import type { SharedSubscriptionStrategy } from '../broker/shared.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import {
@@ -31,6 +31,8 @@ export interface ResolvedConfig {
   wildcardSubscriptionAvailable: boolean;
   subscriptionIdentifiersAvailable: boolean;
   limits: Required<ConfigLimits>;
+  /** The TLS listener; absent: none. Its own defaults are BrokerOptions' (`defaultTlsOptions`). */
+  tls?: TlsOptions;
 }
 
 /**
@@ -107,6 +109,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
     merged.subscriptionIdentifiersAvailable = top.subscriptionIdentifiersAvailable;
   }
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
+  if (top.tls !== undefined) merged.tls = top.tls;
   return merged;
 }
 
@@ -127,7 +130,7 @@ export function mergeConfig(
     const value = merged.limits?.[option];
     if (value !== undefined) limits[option] = value;
   }
-  return {
+  const resolved: ResolvedConfig = {
     host: merged.host ?? defaultConfig.host,
     port: merged.port ?? defaultConfig.port,
     dataDir: merged.dataDir ?? defaultConfig.dataDir,
@@ -142,6 +145,8 @@ export function mergeConfig(
       merged.subscriptionIdentifiersAvailable ?? defaultConfig.subscriptionIdentifiersAvailable,
     limits,
   };
+  if (merged.tls !== undefined) resolved.tls = merged.tls;
+  return resolved;
 }
 
 /** The BrokerOptions a resolved configuration asks for (hooks and logger are the caller's). */
@@ -156,5 +161,6 @@ export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
     wildcardSubscriptionAvailable: config.wildcardSubscriptionAvailable,
     subscriptionIdentifiersAvailable: config.subscriptionIdentifiersAvailable,
     ...config.limits,
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
   };
 }
