@@ -208,7 +208,7 @@ export async function listenTls(
           const reason = presented
             ? `client certificate ${describeSubject(peer)} refused: ${String(socket.authorizationError)}`
             : 'no client certificate, and one is required';
-          onClientError(new FennecError('ERR_TLS_CLIENT_CERTIFICATE', reason), socket.remoteAddress);
+          onClientError(new FennecError('ERR_TLS_CLIENT_CERT', reason), socket.remoteAddress);
           socket.destroy();
           return;
         }
