@@ -22,3 +22,6 @@ export {
   type ScramUserStore,
 } from './auth/scram.js';
 export type { Message } from './session/message.js';
+export type { TlsOptions } from './broker/options.js';
+export type { ClientCertificate, ListenerAddress } from './transport/listener.js';
+export { TlsFileError, type TlsMinVersion } from './transport/tls.js';
