@@ -114,6 +114,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     try {
       // TLS first: its files are read and checked before any port opens.
       const tls = this.tlsOptions;
+      if (typeof tls?.useIdentityAsUsername === 'string' && tls.requireClientCertificate !== true) {
+        // Otherwise a client without a certificate would keep whatever username it claims in CONNECT.
+        throw new FennecError('ERR_TLS_OPTIONS', 'useIdentityAsUsername needs requireClientCertificate: true');
+      }
       if (tls !== undefined) {
         this.tlsListener = await listenTls(
           {

@@ -148,6 +148,7 @@ function nameFields(name: unknown): Record<string, string> {
   const fields: Record<string, string> = {};
   if (typeof name !== 'object' || name === null) return fields;
   for (const [field, value] of Object.entries(name as Record<string, unknown>)) {
+    if (field === '__proto__') continue;
     if (typeof value === 'string') fields[field] = value;
     else if (Array.isArray(value)) fields[field] = value.map(String).join('+');
   }

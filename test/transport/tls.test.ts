@@ -438,6 +438,22 @@ void describe('TLS files that cannot be used', () => {
     await expectListenError({ certFile: c.server.cert, keyFile: c.client.key }, 'ERR_TLS_CREDENTIALS', c.client.key);
   });
 
+  void it('useIdentityAsUsername without requireClientCertificate: ERR_TLS_OPTIONS, no listener left', async (t) => {
+    const c = needCertificates(t);
+    if (c === undefined) return;
+    const broker = new Broker({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { port: 0, certFile: c.server.cert, keyFile: c.server.key, caFile: c.ca.cert, useIdentityAsUsername: 'CN' },
+    });
+    await assert.rejects(
+      broker.listen(),
+      (err: unknown) => err instanceof FennecError && err.code === 'ERR_TLS_OPTIONS',
+    );
+    assert.deepEqual(broker.addresses, []);
+    await broker.close();
+  });
+
   void it('requireClientCertificate without caFile: ERR_TLS_OPTIONS', async () => {
     const broker = new Broker({
       host: '127.0.0.1',
