@@ -91,6 +91,11 @@ export function brokerCommand(): Command {
           const where = opts.config === undefined ? '' : `${opts.config}: tls.${snakeCase(err.option)}: `;
           throw new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
         }
+        // TLS settings no listener can use (a cipher list OpenSSL refuses) are configuration errors too.
+        if (err instanceof FennecError && err.code === 'ERR_TLS_OPTIONS') {
+          const where = opts.config === undefined ? '' : `${opts.config}: tls: `;
+          throw new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
+        }
         if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
         throw err;
       }

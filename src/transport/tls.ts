@@ -133,11 +133,21 @@ async function loadCredentials(
   }
   const context: SecureContextOptions = { cert, key, minVersion: options.minVersion };
   if (ca !== undefined) context.ca = ca;
-  if (options.ciphers !== undefined) context.ciphers = options.ciphers;
+  if (options.ciphers !== undefined) {
+    try {
+      createSecureContext({ ciphers: options.ciphers });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new FennecError('ERR_TLS_OPTIONS', `the TLS cipher list "${options.ciphers}" is refused: ${reason}`, {
+        cause: err,
+      });
+    }
+    context.ciphers = options.ciphers;
+  }
   try {
     createSecureContext(context);
   } catch (err) {
-    // Each file parsed on its own, so what is left is the pair (or the cipher list, named in the message).
+    // Each file parsed on its own and the cipher list checked, so what is left is the pair.
     throw invalid('keyFile', options.keyFile, `cannot be used with the certificate ${options.certFile}`, err);
   }
   return { context, fingerprint256: certificate.fingerprint256 };

@@ -165,4 +165,22 @@ void describe('fennec broker with a tls: section', () => {
     assert.match(lines[0]!, /no such file/);
     assert.equal(result.stdout, '', 'nothing listened');
   });
+
+  void it(`reports a cipher list OpenSSL refuses in one line naming the file and the list, with exit code ${ExitCode.Config}`, async (t) => {
+    const c = needCertificates(t);
+    if (c === undefined) return;
+    const config = writeConfig(c, { cert_file: c.server.cert, key_file: c.server.key, ciphers: 'NO-SUCH-CIPHER' });
+    const result = await runProgram(
+      process.execPath,
+      [fennec, 'broker', '--config', config],
+      PROCESS_TIMEOUT_MS,
+      environment,
+    ).exited;
+    assert.equal(result.code, ExitCode.Config, result.stderr);
+    const lines = result.stderr.split('\n').filter((line) => line.length > 0);
+    assert.equal(lines.length, 1, `stderr: ${result.stderr}`);
+    assert.ok(lines[0]!.includes(`${config}: tls: `), lines[0]);
+    assert.ok(lines[0]!.includes('NO-SUCH-CIPHER'), lines[0]);
+    assert.equal(result.stdout, '');
+  });
 });

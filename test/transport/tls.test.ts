@@ -177,6 +177,20 @@ void describe('TLS listener', () => {
     socket.destroy();
   });
 
+  void it('with ciphers accepts a TLSv1.2 client offering a listed cipher and refuses one offering only others', async (t) => {
+    const c = needCertificates(t);
+    if (c === undefined) return;
+    const ca = readFileSync(c.ca.cert);
+    const { tlsPort } = await startTlsBroker(t, { ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }, c.server);
+    await assert.rejects(
+      openTls(tlsPort, { ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }),
+      (err: NodeJS.ErrnoException) => /HANDSHAKE_FAILURE|NO_SHARED_CIPHER/.test(String(err.code)),
+    );
+    const socket = await openTls(tlsPort, { ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
+    assert.equal(socket.getCipher().standardName, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+    socket.destroy();
+  });
+
   void it('accepts a TLSv1.2 client by default (min_version TLSv1.2)', async (t) => {
     const c = needCertificates(t);
     if (c === undefined) return;
@@ -452,6 +466,16 @@ void describe('TLS files that cannot be used', () => {
     );
     assert.deepEqual(broker.addresses, []);
     await broker.close();
+  });
+
+  void it('a cipher list OpenSSL refuses: ERR_TLS_OPTIONS naming it', async (t) => {
+    const c = needCertificates(t);
+    if (c === undefined) return;
+    await expectListenError(
+      { certFile: c.server.cert, keyFile: c.server.key, ciphers: 'NO-SUCH-CIPHER' },
+      'ERR_TLS_OPTIONS',
+      'NO-SUCH-CIPHER',
+    );
   });
 
   void it('requireClientCertificate without caFile: ERR_TLS_OPTIONS', async () => {
