@@ -4,6 +4,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import {
   createSecureContext,
   createServer,
@@ -165,6 +166,11 @@ function nameFields(name: unknown): Record<string, string> {
   return fields;
 }
 
+/** The key of a connection in `handshaking`: its remote address and port. */
+function peerKey(socket: Socket): string {
+  return `${String(socket.remoteAddress)}|${String(socket.remotePort)}`;
+}
+
 /** `CN=sensor-1,O=Fennec`: a certificate's subject for a log line. */
 function describeSubject(peer: PeerCertificate): string {
   return Object.entries(nameFields(peer.subject))
@@ -210,6 +216,7 @@ export async function listenTls(
       noDelay: true,
     },
     (socket: TLSSocket) => {
+      handshaking.delete(peerKey(socket));
       let certificate: ClientCertificate | undefined;
       if (askForCertificate) {
         const peer = socket.getPeerCertificate();
@@ -233,11 +240,30 @@ export async function listenTls(
       });
     },
   );
-  server.on('tlsClientError', (err: Error, socket: TLSSocket) => onClientError(err, socket.remoteAddress));
+  // Sockets still in their handshake, by remote address and port: close() ends them rather than wait for
+  // their handshake timeout, as the broker cannot close what it has not been given.
+  const handshaking = new Map<string, Socket>();
+  server.on('connection', (raw: Socket) => {
+    const key = peerKey(raw);
+    handshaking.set(key, raw);
+    raw.once('close', () => {
+      if (handshaking.get(key) === raw) handshaking.delete(key);
+    });
+  });
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    onClientError(err, socket.remoteAddress);
+    // Node leaves the socket open once a listener handles the error (a handshake timeout among them).
+    socket.destroy();
+  });
   const address = await startServer(server, 'tls', options.host, options.port);
   return {
     address,
-    close: () => stopServer(server),
+    close: () => {
+      const stopped = stopServer(server);
+      for (const raw of handshaking.values()) raw.destroy();
+      handshaking.clear();
+      return stopped;
+    },
     async reload() {
       const { context: next, fingerprint256 } = await loadCredentials(options);
       server.setSecureContext(next);

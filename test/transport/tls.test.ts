@@ -7,6 +7,8 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { IClientOptions } from 'mqtt';
 import { Broker } from '../../src/broker/broker.js';
@@ -189,6 +191,35 @@ void describe('TLS listener', () => {
     const socket = await openTls(tlsPort, { ca, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
     assert.equal(socket.getCipher().standardName, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
     socket.destroy();
+  });
+
+  void it('closes a connection that never completes its TLS handshake after connectTimeoutMs', async (t) => {
+    const c = needCertificates(t);
+    if (c === undefined) return;
+    const { tlsPort } = await startTlsBroker(t, {}, c.server, { connectTimeoutMs: 200 });
+    const raw = createConnection(tlsPort, '127.0.0.1');
+    raw.on('error', () => {});
+    t.after(() => raw.destroy());
+    await withTimeout(once(raw, 'close'), WAIT_MS, 'the broker closing a stalled handshake');
+  });
+
+  void it('close() ends connections still in their TLS handshake instead of waiting for them', async (t) => {
+    const c = needCertificates(t);
+    if (c === undefined) return;
+    const broker = new Broker({
+      host: '127.0.0.1',
+      port: 0,
+      connectTimeoutMs: 60_000,
+      tls: { port: 0, certFile: c.server.cert, keyFile: c.server.key },
+    });
+    const address = await broker.listen();
+    const raw = createConnection(address.tls?.port ?? 0, '127.0.0.1');
+    raw.on('error', () => {});
+    t.after(() => raw.destroy());
+    await once(raw, 'connect');
+    const closed = once(raw, 'close');
+    await withTimeout(broker.close(), WAIT_MS, 'broker.close() with a handshake pending');
+    await withTimeout(closed, WAIT_MS, 'the pending connection to close');
   });
 
   void it('accepts a TLSv1.2 client by default (min_version TLSv1.2)', async (t) => {
