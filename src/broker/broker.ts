@@ -4,7 +4,6 @@
  * and routes messages.
  */
 import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
@@ -21,12 +20,21 @@ import {
 import { Connection, ConnectionState, type PeerInfo } from './connection.js';
 import { FailedLogins } from './failed-logins.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
-import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
+import {
+  defaultTlsOptions,
+  resolveOptions,
+  type BrokerOptions,
+  type ResolvedBrokerOptions,
+  type TlsOptions,
+} from './options.js';
 import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
 import { SharedGroup, sharedGroupKey } from './shared.js';
 import { scheduleAfter, type Scheduled } from './timers.js';
 import { Persistence, restoredMessage, storedWill } from './persistence.js';
 import { DeliveryState, type SessionRecord, type StoredState } from '../store/types.js';
+import type { ConnectionHandler, Listener, ListenerAddress } from '../transport/listener.js';
+import { listenTcp } from '../transport/tcp.js';
+import { listenTls, type TlsListener } from '../transport/tls.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
 export interface BrokerEvents {
@@ -62,6 +70,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly log: Logger;
   /** Writes what must outlive the process to the store; undefined when the broker has none. */
   readonly persistence: Persistence | undefined;
+  /** The TLS listener's options; undefined: no TLS listener. */
+  readonly tlsOptions: TlsOptions | undefined;
   /** Every session, connected or not, by client id. */
   readonly sessions = new Map<string, Session>();
   /** The connected client of each client id. */
@@ -86,7 +96,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly expiries = new Map<Session, Scheduled>();
   /** Wills waiting out their Will Delay Interval, by the session of the client that left them. */
   private readonly pendingWills = new Map<Session, PendingWill>();
-  private server: Server | undefined;
+  private listening = false;
+  /** The running listeners, TCP first. */
+  private transports: Listener[] = [];
+  private tlsListener: TlsListener | undefined;
   private closing = false;
   /** Resolves once the store's state is restored; see `open()`. */
   private opened: Promise<void> | undefined;
@@ -98,6 +111,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.options = resolveOptions(options);
     this.serverKeepAlive = options.serverKeepAlive;
     this.hooks = options.hooks ?? {};
+    this.tlsOptions = options.tls;
     this.log = options.logger ?? pino({ level: 'silent' });
     const o = this.options;
     this.failedLogins = new FailedLogins({
@@ -120,38 +134,84 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this.opened;
   }
 
-  /** Starts the TCP listener; resolves with the address it listens on. */
-  async listen(): Promise<{ host: string; port: number }> {
-    if (this.server !== undefined) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
+  /**
+   * Starts the listeners: TCP, and TLS when `options.tls` is set. Resolves with the TCP address, and
+   * the TLS one as `tls`; `addresses` lists them all. When one cannot start, none is left running:
+   * the error is a FennecError (`ERR_ADDRESS_IN_USE`, `ERR_LISTEN`, or for TLS files a TlsFileError).
+   */
+  async listen(): Promise<{ host: string; port: number; tls?: { host: string; port: number } }> {
+    if (this.listening) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
     await this.open();
-    // Writes are batched per turn of the event loop, so Nagle's algorithm would only add delay.
-    const server = createServer({ noDelay: true }, (socket: Socket) => {
-      this.handle(socket, {
-        remoteAddress: socket.remoteAddress,
-        remotePort: socket.remotePort,
-        localAddress: socket.localAddress,
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        this.server = undefined;
-        const code = err.code === 'EADDRINUSE' ? 'ERR_ADDRESS_IN_USE' : 'ERR_LISTEN';
-        reject(
-          new FennecError(code, `cannot listen on ${this.options.host}:${this.options.port}: ${err.message}`, {
-            cause: err,
-          }),
+    this.listening = true;
+    const onConnection: ConnectionHandler = (stream, peer) => {
+      this.handle(stream, peer);
+    };
+    try {
+      // TLS first: its files are read and checked before any port opens.
+      const tls = this.tlsOptions;
+      if (typeof tls?.useIdentityAsUsername === 'string' && tls.requireClientCertificate !== true) {
+        // Otherwise a client without a certificate would keep whatever username it claims in CONNECT.
+        throw new FennecError('ERR_TLS_OPTIONS', 'useIdentityAsUsername needs requireClientCertificate: true');
+      }
+      if (tls !== undefined) {
+        this.tlsListener = await listenTls(
+          {
+            host: tls.host ?? this.options.host,
+            port: tls.port ?? defaultTlsOptions.port,
+            certFile: tls.certFile,
+            keyFile: tls.keyFile,
+            caFile: tls.caFile,
+            requireClientCertificate: tls.requireClientCertificate ?? defaultTlsOptions.requireClientCertificate,
+            minVersion: tls.minVersion ?? defaultTlsOptions.minVersion,
+            ciphers: tls.ciphers,
+            handshakeTimeoutMs: this.options.connectTimeoutMs,
+          },
+          onConnection,
+          (err, remoteAddress) => {
+            // A refused client certificate matters to whoever runs mutual TLS; a failed handshake is routine noise.
+            if (err instanceof FennecError) this.log.info({ remoteAddress, err: err.message }, 'TLS client refused');
+            else this.log.debug({ remoteAddress, err: err.message }, 'TLS handshake failed');
+          },
         );
-      };
-      server.once('error', onError);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    const address = server.address() as AddressInfo;
-    this.log.info({ host: address.address, port: address.port }, 'listening');
-    return { host: address.address, port: address.port };
+        this.transports.push(this.tlsListener);
+      }
+      this.transports.unshift(await listenTcp({ host: this.options.host, port: this.options.port }, onConnection));
+    } catch (err) {
+      await Promise.all(this.transports.map((listener) => listener.close()));
+      this.transports = [];
+      this.tlsListener = undefined;
+      this.listening = false;
+      throw err;
+    }
+    for (const { transport, host, port } of this.addresses) this.log.info({ transport, host, port }, 'listening');
+    const [tcp, tls] = this.addresses;
+    if (tcp === undefined) throw new FennecError('ERR_INTERNAL', 'the TCP listener has no address');
+    const address = { host: tcp.host, port: tcp.port };
+    return tls === undefined ? address : { ...address, tls: { host: tls.host, port: tls.port } };
+  }
+
+  /** The address of every running listener: TCP first, then TLS. Empty before `listen()` and after `close()`. */
+  get addresses(): ListenerAddress[] {
+    return this.transports.map((listener) => listener.address);
+  }
+
+  /**
+   * Reads the TLS certificate, key and CA files again and serves new TLS connections with them, for
+   * a renewed certificate (`fennec broker` calls it on SIGHUP). Open connections stay up. Resolves
+   * with the new certificate's SHA-256 fingerprint; on a bad file rejects with a TlsFileError and
+   * keeps the previous credentials. Rejects with `ERR_TLS_NOT_LISTENING` when no TLS listener runs.
+   */
+  async reloadTls(): Promise<string> {
+    const listener = this.tlsListener;
+    if (listener === undefined) {
+      throw new FennecError(
+        'ERR_TLS_NOT_LISTENING',
+        'no TLS listener to reload: tls is not configured or not listening',
+      );
+    }
+    const fingerprint256 = await listener.reload();
+    this.log.info({ fingerprint256 }, 'TLS certificate reloaded');
+    return fingerprint256;
   }
 
   /** Accepts a connection from any transport: a Duplex and what is known of the peer. */
@@ -166,9 +226,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Stops listening, closes every connection (5.0 clients get DISCONNECT 0x8B) and resolves when done. */
   async close(): Promise<void> {
     this.closing = true;
-    const server = this.server;
-    this.server = undefined;
-    const closed = server === undefined ? Promise.resolve() : new Promise<void>((r) => server.close(() => r()));
+    const transports = this.transports;
+    this.transports = [];
+    this.tlsListener = undefined;
+    this.listening = false;
+    const closed = Promise.all(transports.map((listener) => listener.close()));
     // The listener can report closed before the last connection has run connectionClosed, and
     // connections given to handle() are not the listener's: wait for every one of them.
     const drained = this.connections.size === 0 ? Promise.resolve() : new Promise<void>((r) => (this.drained = r));

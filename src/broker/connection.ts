@@ -22,6 +22,7 @@ import { MAX_PACKET_SIZE } from '../protocol/constants.js';
 import { FennecError, toFennecError } from '../errors/index.js';
 import { remainingExpiryInterval, type Delivery } from '../session/message.js';
 import type { Session, SessionSink } from '../session/session.js';
+import type { ClientCertificate } from '../transport/listener.js';
 import type { ClientInfo } from './hooks.js';
 import { dispatch } from './handlers/index.js';
 import type { AuthInProgress } from './handlers/auth.js';
@@ -41,8 +42,10 @@ export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionSt
 export interface PeerInfo {
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
-  /** The address of this end of the connection: anonymous clients are admitted on loopback ones by default. */
+  /** The local address the connection arrived on. */
   localAddress?: string | undefined;
+  /** The client certificate the TLS listener verified; undefined when none was presented (or not TLS). */
+  certificate?: ClientCertificate | undefined;
 }
 
 export class Connection implements SessionSink {
@@ -123,6 +126,7 @@ export class Connection implements SessionSink {
       username: this.username,
       remoteAddress: this.peer.remoteAddress,
       protocolVersion: this.version,
+      certificate: this.peer.certificate,
     };
   }
 

@@ -3,6 +3,7 @@
  * a hook that throws or rejects is treated as a refusal with an error reason code, never a crash.
  */
 import type { ProtocolVersion, QoS } from '../protocol/index.js';
+import type { ClientCertificate } from '../transport/listener.js';
 
 /** The identity authorization rests on: known of a session even while its client is offline. */
 export interface ClientIdentity {
@@ -15,6 +16,8 @@ export interface ClientIdentity {
 export interface ClientInfo extends ClientIdentity {
   remoteAddress: string | undefined;
   protocolVersion: ProtocolVersion;
+  /** The client certificate verified by the TLS listener (mutual TLS); undefined when none. */
+  certificate?: ClientCertificate | undefined;
 }
 
 /** What a client presented in CONNECT. */

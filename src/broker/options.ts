@@ -5,10 +5,45 @@ import type { Logger } from 'pino';
 import type { QoS } from '../protocol/index.js';
 import type { Store } from '../store/types.js';
 import type { BrokerHooks } from './hooks.js';
+import type { TlsMinVersion } from '../transport/tls.js';
 import type { SharedSubscriptionStrategy } from './shared.js';
 
 /** Values of `allowAnonymous`. */
 export type AllowAnonymous = boolean | 'loopback';
+/** The TLS listener (`mqtts://`), started by `listen()` next to the TCP one. */
+export interface TlsOptions {
+  /** Address to listen on. Default: the broker's `host`. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8883. */
+  port?: number;
+  /** PEM file with the server certificate (and any intermediates after it). Required. */
+  certFile: string;
+  /** PEM file with the server's private key, not encrypted. Required. */
+  keyFile: string;
+  /** PEM file of the CA(s) client certificates must chain to; given, clients are asked for a certificate. Default: none. */
+  caFile?: string;
+  /** Mutual TLS: refuse, during the handshake, a client without a certificate from `caFile`'s CA. Default false. */
+  requireClientCertificate?: boolean;
+  /**
+   * A subject field of the client certificate (e.g. `CN`) that becomes the client's username, in place of
+   * the one in CONNECT; a certificate without that field gets CONNACK 0x87 (3.1.1: 0x05). Needs
+   * `requireClientCertificate`. Default false: the username is the one in CONNECT.
+   */
+  useIdentityAsUsername?: false | string;
+  /** Oldest TLS version accepted. Default `TLSv1.2`. */
+  minVersion?: TlsMinVersion;
+  /** OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are not affected). Default: Node's. */
+  ciphers?: string;
+}
+
+/** Defaults of the TLS listener's options (its host defaults to the broker's). */
+export const defaultTlsOptions = {
+  /** IANA's `secure-mqtt` port. */
+  port: 8883,
+  requireClientCertificate: false,
+  useIdentityAsUsername: false,
+  minVersion: 'TLSv1.2',
+} as const satisfies Partial<TlsOptions>;
 
 /** Options of `new Broker(options)`; every field is optional. */
 export interface BrokerOptions {
@@ -108,6 +143,8 @@ export interface BrokerOptions {
   loginFailureMaxDelayMs?: number;
   /** Remote addresses whose failed logins are remembered at once; the one idle longest is forgotten first. Default 10,000. */
   loginFailureMaxAddresses?: number;
+  /** A TLS listener next to the TCP one; default: none. */
+  tls?: TlsOptions;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -115,7 +152,9 @@ export interface BrokerOptions {
 }
 
 /** BrokerOptions with every default filled in. */
-export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'hooks' | 'logger' | 'serverKeepAlive' | 'store'>>;
+export type ResolvedBrokerOptions = Required<
+  Omit<BrokerOptions, 'hooks' | 'logger' | 'serverKeepAlive' | 'store' | 'tls'>
+>;
 
 /** The defaults, documented in docs/configuration.md. */
 export const defaultBrokerOptions: ResolvedBrokerOptions = {

@@ -1,6 +1,7 @@
 /**
- * `fennec broker`: starts the broker, prints `listening mqtt://HOST:PORT` when ready, and stops
- * gracefully on SIGINT or SIGTERM with exit code 0. SIGHUP re-reads the ACL file (`acl_file`).
+ * `fennec broker`: starts the broker, prints `listening mqtt://HOST:PORT` (and `listening
+ * mqtts://HOST:PORT` with TLS) when ready, and stops gracefully on SIGINT or SIGTERM with exit
+ * code 0. SIGHUP re-reads the TLS files, the password file and the ACL file.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
@@ -22,6 +23,7 @@ import {
   type ResolvedConfig,
 } from '../config/index.js';
 import { FennecError } from '../errors/index.js';
+import { TlsFileError } from '../transport/tls.js';
 import { configCliError } from './check-config.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -38,6 +40,16 @@ interface BrokerFlags {
   dataDir: string;
   logLevel: string;
   config?: string;
+}
+
+/** A host as it goes in a URL: an IPv6 address in brackets. */
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** `certFile` -> `cert_file`: an option as the configuration file spells it. */
+function snakeCase(option: string): string {
+  return option.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
 function isLogLevel(value: string): value is LogLevel {
@@ -125,14 +137,23 @@ export function brokerCommand(): Command {
         ...(passwords === undefined ? {} : { authenticate: passwords.authenticate }),
       };
       const broker = new Broker({ ...toBrokerOptions(config), hooks, logger });
-      let address: { host: string; port: number };
+      let address: Awaited<ReturnType<Broker['listen']>>;
       try {
         address = await broker.listen();
       } catch (err) {
+        if (err instanceof TlsFileError) {
+          // A certificate, key or CA file named by the configuration: a configuration error.
+          const where = opts.config === undefined ? '' : `${opts.config}: tls.${snakeCase(err.option)}: `;
+          throw new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
+        }
+        // TLS settings no listener can use (a cipher list OpenSSL refuses) are configuration errors too.
+        if (err instanceof FennecError && err.code === 'ERR_TLS_OPTIONS') {
+          const where = opts.config === undefined ? '' : `${opts.config}: tls: `;
+          throw new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
+        }
         if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
         throw err;
       }
-      const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       const notice = anonymousNotice(config.allowAnonymous, address.host);
       if (notice !== undefined) {
         logger.warn({ host: address.host }, notice);
@@ -151,17 +172,35 @@ export function brokerCommand(): Command {
         );
       };
       process.on('SIGHUP', reload);
+      const reloadTls = (): void => {
+        broker.reloadTls().then(
+          () => undefined, // the broker logs the new fingerprint
+          (err: unknown) => {
+            const error = err instanceof FennecError ? err : undefined;
+            logger.error(
+              { code: error?.code, err: error?.message ?? String(err) },
+              'TLS reload failed; new connections keep the previous certificate',
+            );
+          },
+        );
+      };
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           process.off('SIGHUP', reload);
           logger.info({ signal }, 'stopping');
           process.off('SIGHUP', reloadAcl);
+          process.off('SIGHUP', reloadTls);
           broker.close().then(resolve, resolve);
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
+        // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
+        if (address.tls !== undefined) process.on('SIGHUP', reloadTls);
         // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
-        process.stdout.write(`fennec listening mqtt://${host}:${address.port}\n`);
+        process.stdout.write(`fennec listening mqtt://${hostForUrl(address.host)}:${address.port}\n`);
+        if (address.tls !== undefined) {
+          process.stdout.write(`fennec listening mqtts://${hostForUrl(address.tls.host)}:${address.tls.port}\n`);
+        }
       });
     });
 }

@@ -2,7 +2,7 @@
  * Where each setting comes from: command-line flags over environment variables over the file over
  * the defaults.
  */
-import { defaultBrokerOptions, type AllowAnonymous, type BrokerOptions } from '../broker/options.js';
+import { defaultBrokerOptions, type AllowAnonymous, type BrokerOptions, type TlsOptions } from '../broker/options.js';
 import type { SharedSubscriptionStrategy } from '../broker/shared.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import {
@@ -36,6 +36,8 @@ export interface ResolvedConfig {
   passwordFile: string | undefined;
   allowAnonymous: AllowAnonymous;
   limits: Required<ConfigLimits>;
+  /** The TLS listener; absent: none. Its own defaults are BrokerOptions' (`defaultTlsOptions`). */
+  tls?: TlsOptions;
 }
 
 /**
@@ -118,6 +120,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.passwordFile !== undefined) merged.passwordFile = top.passwordFile;
   if (top.allowAnonymous !== undefined) merged.allowAnonymous = top.allowAnonymous;
   if (top.limits !== undefined) merged.limits = { ...base.limits, ...top.limits };
+  if (top.tls !== undefined) merged.tls = top.tls;
   return merged;
 }
 
@@ -138,7 +141,7 @@ export function mergeConfig(
     const value = merged.limits?.[option];
     if (value !== undefined) limits[option] = value;
   }
-  return {
+  const resolved: ResolvedConfig = {
     host: merged.host ?? defaultConfig.host,
     port: merged.port ?? defaultConfig.port,
     dataDir: merged.dataDir ?? defaultConfig.dataDir,
@@ -156,6 +159,8 @@ export function mergeConfig(
     allowAnonymous: merged.allowAnonymous ?? defaultConfig.allowAnonymous,
     limits,
   };
+  if (merged.tls !== undefined) resolved.tls = merged.tls;
+  return resolved;
 }
 
 /** The BrokerOptions a resolved configuration asks for (hooks and logger are the caller's). */
@@ -171,5 +176,6 @@ export function toBrokerOptions(config: ResolvedConfig): BrokerOptions {
     subscriptionIdentifiersAvailable: config.subscriptionIdentifiersAvailable,
     allowAnonymous: config.allowAnonymous,
     ...config.limits,
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
   };
 }

@@ -3,8 +3,9 @@
  * camelCase `FennecConfig` it maps to. Documented key by key in docs/configuration.md.
  */
 import { z } from 'zod';
-import type { AllowAnonymous, BrokerOptions } from '../broker/options.js';
+import type { AllowAnonymous, BrokerOptions, TlsOptions } from '../broker/options.js';
 import { sharedSubscriptionStrategies, type SharedSubscriptionStrategy } from '../broker/shared.js';
+import { tlsMinVersions } from '../transport/tls.js';
 
 /** Log levels accepted by `log_level`, from the most to the least severe; `silent` logs nothing. */
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -113,12 +114,57 @@ function nonEmptyString(what: string): z.ZodString {
   return z.string({ error: message }).min(1, { error: message });
 }
 
+/** A string that must be given, whose absence is reported as such. */
+function requiredString(what: string): z.ZodString {
+  const message = `must be a non-empty string (${what})`;
+  return z
+    .string({ error: (issue) => (issue.input === undefined ? `is required (${what})` : message) })
+    .min(1, { error: message });
+}
+
 const limitsShape = Object.fromEntries(
   limitKeys.map((key) => {
     const spec: LimitSpec = limitSpecs[key];
     return [key, integerIn(spec.min, spec.max, spec.unit).optional()];
   }),
 ) as { [K in LimitKey]: z.ZodOptional<z.ZodInt> };
+
+/** The `tls:` section: the TLS listener. Relative file paths are resolved from the working directory. */
+const tlsSchema = z
+  .strictObject(
+    {
+      host: nonEmptyString('a host name or IP address').optional(),
+      port: integerIn(0, 65_535, '(a TCP port; 0 picks a free one)').optional(),
+      cert_file: requiredString('a PEM certificate file path'),
+      key_file: requiredString('a PEM private key file path'),
+      ca_file: nonEmptyString('a PEM CA certificate file path').optional(),
+      require_client_certificate: z.boolean({ error: 'must be true or false' }).optional(),
+      use_identity_as_username: z
+        .union([z.literal(false), z.string().regex(/^[A-Za-z][A-Za-z0-9.]*$/)], {
+          error: 'must be false or a certificate subject field such as CN',
+        })
+        .optional(),
+      min_version: z.enum(tlsMinVersions, { error: `must be one of ${tlsMinVersions.join(', ')}` }).optional(),
+      ciphers: nonEmptyString('an OpenSSL cipher list').optional(),
+    },
+    { error: 'must be a mapping of TLS settings (cert_file and key_file at least)' },
+  )
+  .superRefine((tls, context) => {
+    if (tls.require_client_certificate === true && tls.ca_file === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['require_client_certificate'],
+        message: 'needs ca_file, the CA that client certificates must chain to',
+      });
+    }
+    if (typeof tls.use_identity_as_username === 'string' && tls.require_client_certificate !== true) {
+      context.addIssue({
+        code: 'custom',
+        path: ['use_identity_as_username'],
+        message: 'needs require_client_certificate: true, so that every client has a verified certificate',
+      });
+    }
+  });
 
 /** The schema of a configuration file, as parsed from YAML. Every key is optional; unknown keys are errors. */
 export const fileSchema = z.strictObject(
@@ -144,6 +190,7 @@ export const fileSchema = z.strictObject(
       .union([z.boolean(), z.literal('loopback')], { error: 'must be true, false or loopback' })
       .optional(),
     limits: z.strictObject(limitsShape, { error: 'must be a mapping of limit names to values' }).optional(),
+    tls: tlsSchema.optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
 );
@@ -183,6 +230,8 @@ export interface FennecConfig {
   allowAnonymous?: AllowAnonymous;
   /** Limits, with units as in BrokerOptions. */
   limits?: ConfigLimits;
+  /** The TLS listener; unset: none. */
+  tls?: TlsOptions;
 }
 
 /** Maps a validated file's snake_case keys to a FennecConfig, leaving out keys it did not set. */
@@ -218,7 +267,20 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
     }
     config.limits = limits;
   }
+  if (file.tls !== undefined) config.tls = toTlsOptions(file.tls);
   return config;
+}
+
+function toTlsOptions(file: z.output<typeof tlsSchema>): TlsOptions {
+  const tls: TlsOptions = { certFile: file.cert_file, keyFile: file.key_file };
+  if (file.host !== undefined) tls.host = file.host;
+  if (file.port !== undefined) tls.port = file.port;
+  if (file.ca_file !== undefined) tls.caFile = file.ca_file;
+  if (file.require_client_certificate !== undefined) tls.requireClientCertificate = file.require_client_certificate;
+  if (file.use_identity_as_username !== undefined) tls.useIdentityAsUsername = file.use_identity_as_username;
+  if (file.min_version !== undefined) tls.minVersion = file.min_version;
+  if (file.ciphers !== undefined) tls.ciphers = file.ciphers;
+  return tls;
 }
 
 function collectKeys(shape: Record<string, z.ZodType>, prefix: string, out: string[]): string[] {

@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { defaultTlsOptions } from '../../src/broker/options.js';
 import {
   configKeys,
   defaultConfig,
@@ -31,6 +32,13 @@ function documentedKeys(): Map<string, string> {
 
 /** The default the loader applies for a documented key, as text; undefined for a key unset by default. */
 function defaultOf(key: string): string | undefined {
+  if (key.startsWith('tls.')) {
+    // The TLS listener's host is the broker's own; keys without a default (files, ciphers) read `none`.
+    if (key === 'tls.host') return 'host';
+    const camel = key.slice('tls.'.length).replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    const value = (defaultTlsOptions as Record<string, string | number | boolean>)[camel];
+    return value === undefined ? 'none' : String(value);
+  }
   if (key.startsWith('limits.')) {
     return String(defaultConfig.limits[limitSpecs[key.slice('limits.'.length) as LimitKey].option]);
   }
@@ -74,6 +82,7 @@ void describe('docs/configuration.md', () => {
     const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
     assert.ok(example !== undefined, 'docs/configuration.md has a ```yaml example');
     const config = parseConfigText(example, 'docs/configuration.md');
-    assert.equal(Object.keys(config).length + Object.keys(config.limits ?? {}).length - 1, configKeys().length);
+    const sections = Object.keys(config.limits ?? {}).length - 1 + Object.keys(config.tls ?? {}).length - 1;
+    assert.equal(Object.keys(config).length + sections, configKeys().length);
   });
 });

@@ -57,6 +57,18 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   }
   connection.clientId = clientId;
   connection.username = packet.username;
+  const identityField = broker.tlsOptions?.useIdentityAsUsername;
+  const certificate = connection.peer.certificate;
+  if (typeof identityField === 'string' && certificate !== undefined) {
+    // The verified certificate names the client, whatever username CONNECT carries (Mosquitto's use_identity_as_username).
+    const identity = certificate.subject[identityField];
+    if (identity === undefined || identity === '') {
+      // [MQTT-3.1.4-2] (5.0): an authentication check failed: CONNACK 0x87 (3.1.1: 0x05) and a close
+      reject(connection, ReasonCode.NotAuthorized, `the client certificate has no ${identityField}`);
+      return undefined;
+    }
+    connection.username = identity;
+  }
   // [MQTT-3.1.2-29] (5.0): known before any refusal, so that one is worded as the client asked
   if (packet.properties?.requestProblemInformation === false) connection.problemInformation = false;
   const redirectConnect = broker.hooks.redirectConnect;
