@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
 import { ReasonCode, type PublishProperties, type Subscription, type Will } from '../protocol/index.js';
-import { parseSharedSubscription, RetainedIndex, TopicIndex } from '../topic/index.js';
+import { parseSharedSubscription, RetainedIndex, TopicIndex, type TopicLimits } from '../topic/index.js';
 import { expiresAt, type Delivery, type Message } from '../session/message.js';
 import {
   emptyDropTally,
@@ -18,11 +18,18 @@ import {
   type DropReason,
   type SubscriptionOptions,
 } from '../session/session.js';
-import { Connection, ConnectionState, type PeerInfo } from './connection.js';
+import { Connection, ConnectionState, type ConnectionRefusal, type PeerInfo } from './connection.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
-import { resolveOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
+import {
+  limitNames,
+  resolveOptions,
+  type BrokerOptions,
+  type LimitName,
+  type ResolvedBrokerOptions,
+} from './options.js';
 import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
 import { SharedGroup, sharedGroupKey } from './shared.js';
+import { topicLimits } from './limits.js';
 import { scheduleAfter, type Scheduled } from './timers.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
@@ -45,6 +52,8 @@ export interface BrokerCounters {
   dropped: Record<DropReason, number>;
   connectionsAccepted: number;
   protocolErrors: number;
+  /** Times each limit triggered: a connection refused or closed, a subscription refused, a client throttled. */
+  limits: Record<LimitName, number>;
 }
 
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -58,17 +67,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** The connected client of each client id. */
   readonly clients = new Map<string, Connection>();
   /** Every subscription: one entry per session and filter, and one per shared subscription group. */
-  readonly subscriptions = new TopicIndex<RouteEntry>();
-  readonly retained = new RetainedIndex<Message>();
+  readonly subscriptions: TopicIndex<RouteEntry>;
+  readonly retained: RetainedIndex<Message>;
+  /** maxTopicLength and maxTopicLevels, as the topic validators take them. */
+  readonly topicLimits: TopicLimits;
   readonly counters: BrokerCounters = {
     messagesReceived: 0,
     messagesRouted: 0,
     dropped: emptyDropTally(),
     connectionsAccepted: 0,
     protocolErrors: 0,
+    limits: Object.fromEntries(limitNames.map((name) => [name, 0])) as Record<LimitName, number>,
   };
 
   private readonly connections = new Set<Connection>();
+  /** Open connections by remote address, for maxConnectionsPerAddress. */
+  private readonly connectionsByAddress = new Map<string, number>();
   /** The timer that ends each offline session with a finite Session Expiry Interval. */
   private readonly expiries = new Map<Session, Scheduled>();
   /** Wills waiting out their Will Delay Interval, by the session of the client that left them. */
@@ -84,13 +98,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.serverKeepAlive = options.serverKeepAlive;
     this.hooks = options.hooks ?? {};
     this.log = options.logger ?? pino({ level: 'silent' });
+    this.topicLimits = topicLimits(this.options);
+    // The indexes hold topics as deep as the validators let through.
+    this.subscriptions = new TopicIndex<RouteEntry>({ maxLevels: this.options.maxTopicLevels });
+    this.retained = new RetainedIndex<Message>({ maxLevels: this.options.maxTopicLevels });
   }
 
   /** Starts the TCP listener; resolves with the address it listens on. */
   async listen(): Promise<{ host: string; port: number }> {
     if (this.server !== undefined) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
     // Writes are batched per turn of the event loop, so Nagle's algorithm would only add delay.
+    const keepAliveMs = this.options.tcpKeepAliveMs;
+    // TCP keep-alive ends half-open connections (peer gone without a FIN) even with MQTT keep alive 0.
     const server = createServer({ noDelay: true }, (socket: Socket) => {
+      if (keepAliveMs > 0) socket.setKeepAlive(true, keepAliveMs);
       this.handle(socket, { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
     });
     this.server = server;
@@ -117,11 +138,46 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /** Accepts a connection from any transport: a Duplex and what is known of the peer. */
   handle(stream: Duplex, peer: PeerInfo = {}): Connection {
+    const refusal = this.admit(peer.remoteAddress);
     const connection = new Connection(this, stream, peer);
     this.counters.connectionsAccepted++;
     this.connections.add(connection);
+    const address = peer.remoteAddress;
+    if (address !== undefined)
+      this.connectionsByAddress.set(address, (this.connectionsByAddress.get(address) ?? 0) + 1);
     if (this.closing) connection.close('server shutting down');
+    else if (refusal === 'flood') {
+      connection.close('connection flood');
+      stream.destroy();
+    } else if (refusal !== undefined) connection.refusal = refusal;
     return connection;
+  }
+
+  /**
+   * Checks maxConnections and maxConnectionsPerAddress for one more connection from `address`:
+   * undefined when it may proceed; the CONNACK refusal it gets when over a limit; 'flood' when over
+   * twice a limit, so that a flood of sockets that never send CONNECT is closed at once, unread.
+   */
+  private admit(address: string | undefined): ConnectionRefusal | 'flood' | undefined {
+    const { maxConnections, maxConnectionsPerAddress } = this.options;
+    if (maxConnections > 0 && this.connections.size >= maxConnections) {
+      this.counters.limits.maxConnections++;
+      if (this.connections.size >= 2 * maxConnections) return 'flood';
+      return {
+        reasonCode: ReasonCode.ServerBusy,
+        why: `the broker holds its maximum of ${maxConnections} connections`,
+      };
+    }
+    const fromAddress = address === undefined ? 0 : (this.connectionsByAddress.get(address) ?? 0);
+    if (maxConnectionsPerAddress > 0 && fromAddress >= maxConnectionsPerAddress) {
+      this.counters.limits.maxConnectionsPerAddress++;
+      if (fromAddress >= 2 * maxConnectionsPerAddress) return 'flood';
+      return {
+        reasonCode: ReasonCode.QuotaExceeded,
+        why: `at most ${maxConnectionsPerAddress} connections from one address`,
+      };
+    }
+    return undefined;
   }
 
   /** Stops listening, closes every connection (5.0 clients get DISCONNECT 0x8B) and resolves when done. */
@@ -189,7 +245,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const session = new Session(
       clientId,
       expiryInterval,
-      { maxInflightMessages: this.options.maxInflightMessages, maxQueuedMessages: this.options.maxQueuedMessages },
+      {
+        maxInflightMessages: this.options.maxInflightMessages,
+        maxQueuedMessages: this.options.maxQueuedMessages,
+        maxQueuedBytes: this.options.maxQueuedBytes,
+      },
       this.counters.dropped,
     );
     this.sessions.set(clientId, session);
@@ -277,6 +337,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Called by a connection once its socket has closed. */
   connectionClosed(connection: Connection): void {
     this.connections.delete(connection);
+    const address = connection.peer.remoteAddress;
+    if (address !== undefined) {
+      const count = (this.connectionsByAddress.get(address) ?? 1) - 1;
+      if (count === 0) this.connectionsByAddress.delete(address);
+      else this.connectionsByAddress.set(address, count);
+    }
     const { session, will } = connection;
     if (this.clients.get(connection.clientId) === connection) this.clients.delete(connection.clientId);
     // The session is over when it ends with its connection; otherwise, still offline, it expires.

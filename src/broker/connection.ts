@@ -37,6 +37,13 @@ export const ConnectionState = {
 } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
 
+/** Why a connection admitted over a connection limit is refused when its CONNECT arrives. */
+export interface ConnectionRefusal {
+  /** 5.0 CONNACK reason code; 3.1.1 gets the closest return code. */
+  reasonCode: number;
+  why: string;
+}
+
 /** What the transport knows of the peer. */
 export interface PeerInfo {
   remoteAddress?: string | undefined;
@@ -85,8 +92,23 @@ export class Connection implements SessionSink {
   authInProgress: AuthInProgress | undefined;
   /** The Session Expiry Interval the 5.0 CONNECT gave (0 when absent), in seconds. */
   connectSessionExpiryInterval = 0;
+  /** Set when the connection was admitted over a connection limit: its CONNECT is refused. */
+  refusal: ConnectionRefusal | undefined;
   readonly decoder: Decoder;
   readonly peer: PeerInfo;
+
+  /** When the partial packet held by the decoder started to arrive (ms), for packetTimeoutMs; undefined when none. */
+  private partialSince: number | undefined;
+  private partialTimer: NodeJS.Timeout | undefined;
+  /** Packets decoded by the current `onData`; tells whether the partial packet left is a new one. */
+  private decodedInChunk = 0;
+  /** Token buckets of maxPublishRate (messages) and maxPublishBytesRate (bytes); refilled at `bucketTime`. */
+  private publishTokens = 0;
+  private publishByteTokens = 0;
+  private bucketTime = Date.now();
+  /** SUBSCRIBE, UNSUBSCRIBE and PINGREQ seen in the second that started at `controlWindowStart`. */
+  private controlPackets = 0;
+  private controlWindowStart = 0;
 
   private lastActivity = Date.now();
   private timer: NodeJS.Timeout | undefined;
@@ -106,6 +128,8 @@ export class Connection implements SessionSink {
   ) {
     this.peer = peer;
     this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
+    this.publishTokens = broker.options.maxPublishRate;
+    this.publishByteTokens = broker.options.maxPublishBytesRate;
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err: Error) => this.onStreamError(err));
     stream.on('close', () => this.onClose());
@@ -131,22 +155,135 @@ export class Connection implements SessionSink {
 
   private onData(chunk: Buffer): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-    this.lastActivity = Date.now();
+    const now = Date.now();
+    this.lastActivity = now;
+    this.decodedInChunk = 0;
     try {
       this.decoder.feed(chunk, this.onPacket);
     } catch (err) {
       this.fail(err);
+      return;
     }
+    if (this.decoder.bufferedBytes === 0) this.partialSince = undefined;
+    // A packet that completed in this chunk means the partial one left started in it too.
+    else if (this.partialSince === undefined || this.decodedInChunk > 0) this.startPartialTimer(now);
+  }
+
+  /** Arms the packetTimeoutMs check for a partial packet that started at `since`. */
+  private startPartialTimer(since: number): void {
+    this.partialSince = since;
+    if (this.partialTimer !== undefined) return;
+    const timeoutMs = this.broker.options.packetTimeoutMs;
+    const check = (): void => {
+      this.partialTimer = undefined;
+      const started = this.partialSince;
+      if (started === undefined || this.state === ConnectionState.Closed) return;
+      // Time the broker itself does not read (throttle, handler backlog, backpressure) is not the client's.
+      if (this.stream.isPaused()) this.partialSince = Date.now();
+      const waited = Date.now() - this.partialSince!;
+      if (waited >= timeoutMs) {
+        this.broker.counters.limits.packetTimeoutMs++;
+        this.limitExceeded('packetTimeoutMs', 'a partial packet stalled', ReasonCode.KeepAliveTimeout);
+        return;
+      }
+      this.partialTimer = setTimeout(check, timeoutMs - waited);
+    };
+    this.partialTimer = setTimeout(check, timeoutMs);
+  }
+
+  /** Closes the connection because a limit was exceeded: logged once (warn), with DISCONNECT `reasonCode` in 5.0. */
+  private limitExceeded(limit: string, why: string, reasonCode: number): void {
+    if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    this.broker.log.warn(
+      { clientId: this.clientId, remoteAddress: this.peer.remoteAddress, limit, reason: why },
+      'closing connection over a limit',
+    );
+    this.close(why, reasonCode);
   }
 
   private receive(packet: Packet): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    this.decodedInChunk++;
     if (this.backlog !== undefined) {
       this.backlog.push(packet);
       return;
     }
-    const pending = dispatch(this, packet);
+    const pending = this.handle(packet);
     if (pending !== undefined) this.wait(pending);
+  }
+
+  /**
+   * Dispatches `packet` once the rate limits allow: a PUBLISH over maxPublishRate or
+   * maxPublishBytesRate is handled (and later packets wait, unread) once its bucket has refilled.
+   */
+  private handle(packet: Packet): Promise<void> | undefined {
+    if (this.state === ConnectionState.Active) {
+      if (packet.type === 'publish') {
+        const waitMs = this.meterPublish(packet.payload.length);
+        if (waitMs > 0) {
+          return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
+            if (this.state !== ConnectionState.Active) return undefined;
+            return dispatch(this, packet);
+          });
+        }
+      } else if (packet.type === 'subscribe' || packet.type === 'unsubscribe' || packet.type === 'pingreq') {
+        if (!this.meterControlPacket()) return undefined;
+      }
+    }
+    return dispatch(this, packet);
+  }
+
+  /**
+   * Takes a PUBLISH of `payloadBytes` from the maxPublishRate and maxPublishBytesRate buckets and
+   * returns how long it must wait, in ms, for them to be out of debt: 0 when neither ran dry. The
+   * client is slowed, nothing is dropped.
+   */
+  private meterPublish(payloadBytes: number): number {
+    const { maxPublishRate, maxPublishBytesRate } = this.broker.options;
+    if (maxPublishRate === 0 && maxPublishBytesRate === 0) return 0;
+    const now = Date.now();
+    const elapsed = (now - this.bucketTime) / 1000;
+    this.bucketTime = now;
+    let waitMs = 0;
+    if (maxPublishRate > 0) {
+      // A bucket holds at most one second's worth: that is the burst a client may send at once.
+      this.publishTokens = Math.min(maxPublishRate, this.publishTokens + elapsed * maxPublishRate) - 1;
+      if (this.publishTokens < 0) {
+        this.broker.counters.limits.maxPublishRate++;
+        waitMs = Math.max(waitMs, (-this.publishTokens / maxPublishRate) * 1000);
+      }
+    }
+    if (maxPublishBytesRate > 0) {
+      const refilled = Math.min(maxPublishBytesRate, this.publishByteTokens + elapsed * maxPublishBytesRate);
+      this.publishByteTokens = refilled - payloadBytes;
+      if (this.publishByteTokens < 0) {
+        this.broker.counters.limits.maxPublishBytesRate++;
+        waitMs = Math.max(waitMs, (-this.publishByteTokens / maxPublishBytesRate) * 1000);
+      }
+    }
+    return Math.ceil(waitMs);
+  }
+
+  /**
+   * Counts a SUBSCRIBE, UNSUBSCRIBE or PINGREQ against maxControlPacketRate; one too many in a second
+   * closes the connection (5.0: DISCONNECT 0x97 Quota exceeded) and returns false.
+   */
+  private meterControlPacket(): boolean {
+    const max = this.broker.options.maxControlPacketRate;
+    if (max === 0) return true;
+    const now = Date.now();
+    if (now - this.controlWindowStart >= 1000) {
+      this.controlWindowStart = now;
+      this.controlPackets = 0;
+    }
+    if (++this.controlPackets <= max) return true;
+    this.broker.counters.limits.maxControlPacketRate++;
+    this.limitExceeded(
+      'maxControlPacketRate',
+      `more than ${max} control packets in one second`,
+      ReasonCode.QuotaExceeded,
+    );
+    return false;
   }
 
   /** Holds later packets (and stops reading) until an asynchronous handler has finished. */
@@ -159,7 +296,7 @@ export class Connection implements SessionSink {
         this.backlog = undefined;
         for (let i = 0; i < backlog.length; i++) {
           if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-          const next = dispatch(this, backlog[i]!);
+          const next = this.handle(backlog[i]!);
           if (next !== undefined) {
             this.wait(next);
             this.backlog!.push(...backlog.slice(i + 1));
@@ -411,6 +548,8 @@ export class Connection implements SessionSink {
     this.setState(ConnectionState.Closed);
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.partialTimer !== undefined) clearTimeout(this.partialTimer);
+    this.partialTimer = undefined;
     this.broker.connectionClosed(this);
   }
 }

@@ -20,6 +20,11 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   const version = packet.protocolVersion;
   connection.version = version;
   const broker = connection.broker;
+  // Admitted over max_connections or max_connections_per_address: told so, then closed
+  if (connection.refusal !== undefined) {
+    reject(connection, connection.refusal.reasonCode, connection.refusal.why);
+    return undefined;
+  }
   let clientId = packet.clientId;
   let assigned = false;
   if (clientId.length === 0) {
@@ -264,6 +269,7 @@ export function returnCodeFor(reasonCode: number): number {
       return ConnectReturnCode.BadUserNameOrPassword;
     case ReasonCode.ServerUnavailable:
     case ReasonCode.ServerBusy:
+    case ReasonCode.QuotaExceeded:
     case ReasonCode.UnspecifiedError:
     case ReasonCode.ImplementationSpecificError:
       return ConnectReturnCode.ServerUnavailable;
