@@ -2,6 +2,7 @@
 // reason code the protocol has for it, and is counted in broker.counters.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import * as pkt from '../helpers/packets.js';
@@ -107,6 +108,35 @@ for (const v of VERSIONS) {
         assert.equal(counted, 1);
       });
     }
+
+    it(`a will topic deeper than max_topic_levels is refused${v === 5 ? ' with CONNACK 0x90' : ' by closing the connection'} (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, { maxTopicLevels: 3 });
+      const client = await RawClient.open(port, v);
+      client.send(pkt.connect({ version: v, clientId: 'w', will: { topic: 'a/b/c/d', payload: 'gone' } }));
+      if (v === 5) assert.equal((await client.next('connack')).reasonCode, 0x90);
+      await client.closed();
+      assert.equal(broker.counters.limits.maxTopicLevels, 1);
+    });
+
+    it(`tcp_keepalive_ms: accepted TCP sockets get TCP keep-alive with that initial delay (v${v})`, async (t) => {
+      const calls: [Socket, boolean | undefined, number | undefined][] = [];
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be restored, and called with its socket
+      const original = Socket.prototype.setKeepAlive;
+      Socket.prototype.setKeepAlive = function (this: Socket, enable?: boolean, initialDelay?: number) {
+        calls.push([this, enable, initialDelay]);
+        return original.call(this, enable, initialDelay);
+      };
+      t.after(() => {
+        Socket.prototype.setKeepAlive = original;
+      });
+      const { port } = await startBroker(t, { tcpKeepAliveMs: 12_345 });
+      const client = await RawClient.connect(port, { version: v, clientId: 'ka', keepAlive: 0 });
+      const accepted = calls.filter(([socket]) => socket.remotePort === client.socket.localPort);
+      assert.deepEqual(
+        accepted.map(([, enable, delay]) => [enable, delay]),
+        [[true, 12_345]],
+      );
+    });
 
     it(`max_publish_rate: a client publishing faster is slowed, not cut off, and every message arrives in order (v${v})`, async (t) => {
       const { broker, port } = await startBroker(t, { maxPublishRate: 20 });

@@ -13,6 +13,7 @@ import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { NEVER_EXPIRES } from '../../session/session.js';
 import { ConnectionState, type Connection } from '../connection.js';
+import { countTopicLimit } from '../limits.js';
 import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
 import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
 
@@ -42,7 +43,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
     reject(connection, ReasonCode.ClientIdentifierNotValid);
     return undefined;
   }
-  if (packet.will !== undefined && !isValidTopicName(packet.will.topic)) {
+  // A will topic longer or deeper than maxTopicLength / maxTopicLevels is refused the same way
+  if (packet.will !== undefined && !isValidTopicName(packet.will.topic, broker.topicLimits)) {
+    countTopicLimit(broker, packet.will.topic, false);
     // [MQTT-3.1.4-1]: a CONNECT that does not conform closes the connection (5.0 may say why first)
     if (version === 5) reject(connection, ReasonCode.TopicNameInvalid);
     else connection.close('will topic is not a valid topic name');
