@@ -321,11 +321,12 @@ export class Connection implements SessionSink {
     const check = (): void => {
       const idle = Date.now() - this.lastActivity;
       // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0): nothing for 1.5 x Keep Alive closes the connection
-      if (idle >= limitMs) {
+      // A client whose packets wait in the backlog (held by a hook or its publish rate) is not idle.
+      if (idle >= limitMs && this.backlog === undefined) {
         this.close('keep-alive timeout', ReasonCode.KeepAliveTimeout);
         return;
       }
-      this.timer = setTimeout(check, limitMs - idle);
+      this.timer = setTimeout(check, Math.max(limitMs - idle, 100));
     };
     this.timer = setTimeout(check, limitMs);
   }

@@ -157,6 +157,21 @@ for (const v of VERSIONS) {
       await pub.ping();
     });
 
+    it(`a client held back by max_publish_rate longer than its keep alive is not timed out (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, { maxPublishRate: 2 });
+      const sub = await RawClient.connect(port, { version: v, clientId: 'sub' });
+      await sub.subscribe('held/#', 1);
+      const pub = await RawClient.connect(port, { version: v, clientId: 'pub', keepAlive: 1 });
+      // 2 pass at once, the other 4 come at 2 per second: 2 s held, past 1.5 x keep alive.
+      const burst: Buffer[] = [];
+      for (let i = 1; i <= 6; i++)
+        burst.push(pkt.publish(v, { topic: 'held/x', payload: String(i), qos: 1, packetId: i }));
+      pub.send(Buffer.concat(burst));
+      for (let i = 1; i <= 6; i++) assert.equal((await sub.receive(3000)).payload.toString(), String(i));
+      for (let i = 1; i <= 6; i++) assert.equal((await pub.next('puback')).packetId, i);
+      assert.ok(broker.clients.has('pub'), 'still connected');
+    });
+
     it(`max_publish_bytes_rate: a client sending more payload bytes per second is slowed and loses nothing (v${v})`, async (t) => {
       const { broker, port } = await startBroker(t, { maxPublishBytesRate: 10_000 });
       const sub = await RawClient.connect(port, { version: v, clientId: 'sub' });
