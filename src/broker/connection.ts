@@ -26,6 +26,7 @@ import type { ClientInfo } from './hooks.js';
 import { dispatch } from './handlers/index.js';
 import type { AuthInProgress } from './handlers/auth.js';
 import type { Broker } from './broker.js';
+import { ControlPacketWindow, PublishBuckets } from './limits.js';
 
 /** The one state of a connection; changed only by Connection.setState. */
 export const ConnectionState = {
@@ -102,13 +103,8 @@ export class Connection implements SessionSink {
   private partialTimer: NodeJS.Timeout | undefined;
   /** Packets decoded by the current `onData`; tells whether the partial packet left is a new one. */
   private decodedInChunk = 0;
-  /** Token buckets of maxPublishRate (messages) and maxPublishBytesRate (bytes); refilled at `bucketTime`. */
-  private publishTokens = 0;
-  private publishByteTokens = 0;
-  private bucketTime = Date.now();
-  /** SUBSCRIBE, UNSUBSCRIBE and PINGREQ seen in the second that started at `controlWindowStart`. */
-  private controlPackets = 0;
-  private controlWindowStart = 0;
+  private readonly publishBuckets: PublishBuckets;
+  private readonly controlPackets: ControlPacketWindow;
 
   private lastActivity = Date.now();
   private timer: NodeJS.Timeout | undefined;
@@ -128,8 +124,9 @@ export class Connection implements SessionSink {
   ) {
     this.peer = peer;
     this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
-    this.publishTokens = broker.options.maxPublishRate;
-    this.publishByteTokens = broker.options.maxPublishBytesRate;
+    const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
+    this.publishBuckets = new PublishBuckets(maxPublishRate, maxPublishBytesRate, broker.counters.limits, Date.now());
+    this.controlPackets = new ControlPacketWindow(maxControlPacketRate);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err: Error) => this.onStreamError(err));
     stream.on('close', () => this.onClose());
@@ -176,11 +173,11 @@ export class Connection implements SessionSink {
     const timeoutMs = this.broker.options.packetTimeoutMs;
     const check = (): void => {
       this.partialTimer = undefined;
-      const started = this.partialSince;
+      let started = this.partialSince;
       if (started === undefined || this.state === ConnectionState.Closed) return;
       // Time the broker itself does not read (throttle, handler backlog, backpressure) is not the client's.
-      if (this.stream.isPaused()) this.partialSince = Date.now();
-      const waited = Date.now() - this.partialSince!;
+      if (this.stream.isPaused()) started = this.partialSince = Date.now();
+      const waited = Date.now() - started;
       if (waited >= timeoutMs) {
         this.broker.counters.limits.packetTimeoutMs++;
         this.limitExceeded('packetTimeoutMs', 'a partial packet stalled', ReasonCode.KeepAliveTimeout);
@@ -218,8 +215,9 @@ export class Connection implements SessionSink {
    */
   private handle(packet: Packet): Promise<void> | undefined {
     if (this.state === ConnectionState.Active) {
-      if (packet.type === 'publish') {
-        const waitMs = this.meterPublish(packet.payload.length);
+      if (packet.type === 'publish' && this.publishBuckets.enabled) {
+        // Over the rate: handled once the buckets have refilled, later packets waiting unread meanwhile
+        const waitMs = this.publishBuckets.take(packet.payload.length, Date.now());
         if (waitMs > 0) {
           return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
             if (this.state !== ConnectionState.Active) return undefined;
@@ -227,63 +225,16 @@ export class Connection implements SessionSink {
           });
         }
       } else if (packet.type === 'subscribe' || packet.type === 'unsubscribe' || packet.type === 'pingreq') {
-        if (!this.meterControlPacket()) return undefined;
+        if (!this.controlPackets.allow(Date.now())) {
+          this.broker.counters.limits.maxControlPacketRate++;
+          const why = `more than ${this.broker.options.maxControlPacketRate} control packets in one second`;
+          // 5.0 section 3.14.2.1: 0x97 Quota exceeded; 3.1.1 has no way to say why
+          this.limitExceeded('maxControlPacketRate', why, ReasonCode.QuotaExceeded);
+          return undefined;
+        }
       }
     }
     return dispatch(this, packet);
-  }
-
-  /**
-   * Takes a PUBLISH of `payloadBytes` from the maxPublishRate and maxPublishBytesRate buckets and
-   * returns how long it must wait, in ms, for them to be out of debt: 0 when neither ran dry. The
-   * client is slowed, nothing is dropped.
-   */
-  private meterPublish(payloadBytes: number): number {
-    const { maxPublishRate, maxPublishBytesRate } = this.broker.options;
-    if (maxPublishRate === 0 && maxPublishBytesRate === 0) return 0;
-    const now = Date.now();
-    const elapsed = (now - this.bucketTime) / 1000;
-    this.bucketTime = now;
-    let waitMs = 0;
-    if (maxPublishRate > 0) {
-      // A bucket holds at most one second's worth: that is the burst a client may send at once.
-      this.publishTokens = Math.min(maxPublishRate, this.publishTokens + elapsed * maxPublishRate) - 1;
-      if (this.publishTokens < 0) {
-        this.broker.counters.limits.maxPublishRate++;
-        waitMs = Math.max(waitMs, (-this.publishTokens / maxPublishRate) * 1000);
-      }
-    }
-    if (maxPublishBytesRate > 0) {
-      const refilled = Math.min(maxPublishBytesRate, this.publishByteTokens + elapsed * maxPublishBytesRate);
-      this.publishByteTokens = refilled - payloadBytes;
-      if (this.publishByteTokens < 0) {
-        this.broker.counters.limits.maxPublishBytesRate++;
-        waitMs = Math.max(waitMs, (-this.publishByteTokens / maxPublishBytesRate) * 1000);
-      }
-    }
-    return Math.ceil(waitMs);
-  }
-
-  /**
-   * Counts a SUBSCRIBE, UNSUBSCRIBE or PINGREQ against maxControlPacketRate; one too many in a second
-   * closes the connection (5.0: DISCONNECT 0x97 Quota exceeded) and returns false.
-   */
-  private meterControlPacket(): boolean {
-    const max = this.broker.options.maxControlPacketRate;
-    if (max === 0) return true;
-    const now = Date.now();
-    if (now - this.controlWindowStart >= 1000) {
-      this.controlWindowStart = now;
-      this.controlPackets = 0;
-    }
-    if (++this.controlPackets <= max) return true;
-    this.broker.counters.limits.maxControlPacketRate++;
-    this.limitExceeded(
-      'maxControlPacketRate',
-      `more than ${max} control packets in one second`,
-      ReasonCode.QuotaExceeded,
-    );
-    return false;
   }
 
   /** Holds later packets (and stops reading) until an asynchronous handler has finished. */
