@@ -460,7 +460,6 @@ const hostile: Hostile[] = [
   // 3.1.1 only
   {
     name: 'a packet of type 15 (reserved in 3.1.1) is closed',
-    ids: ['MQTT-2.2.1-1', ''],
     versions: [4],
     run: (ctx) => sendAndExpectDisconnect(ctx, Buffer.from([0xf0, 0x00]), 0x81),
   },
