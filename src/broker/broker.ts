@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
 import { ReasonCode, type PublishProperties, type Subscription, type Will } from '../protocol/index.js';
-import { parseSharedSubscription, RetainedIndex, TopicIndex } from '../topic/index.js';
+import { parseSharedSubscription, RetainedIndex, TopicIndex, type TopicLimits } from '../topic/index.js';
 import { delivery, expiresAt, isExpired, type Delivery, type Message } from '../session/message.js';
 import {
   emptyDropTally,
@@ -17,18 +17,21 @@ import {
   type DropReason,
   type SubscriptionOptions,
 } from '../session/session.js';
-import { Connection, ConnectionState, type PeerInfo } from './connection.js';
+import { Connection, ConnectionState, type ConnectionRefusal, type PeerInfo } from './connection.js';
 import { FailedLogins } from './failed-logins.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
 import {
   defaultTlsOptions,
+  limitNames,
   resolveOptions,
   type BrokerOptions,
+  type LimitName,
   type ResolvedBrokerOptions,
   type TlsOptions,
 } from './options.js';
 import { deliverToGroup, route, type RouteEntry, type Subscriber } from './router.js';
 import { SharedGroup, sharedGroupKey } from './shared.js';
+import { topicLimits } from './limits.js';
 import { scheduleAfter, type Scheduled } from './timers.js';
 import { Persistence, restoredMessage, storedWill } from './persistence.js';
 import { DeliveryState, type SessionRecord, type StoredState } from '../store/types.js';
@@ -60,6 +63,8 @@ export interface BrokerCounters {
   loginFailures: number;
   /** Of those, refusals whose CONNACK was delayed because their address had failed too often. */
   loginFailuresDelayed: number;
+  /** Times each limit triggered: a connection refused or closed, a subscription refused, a client throttled. */
+  limits: Record<LimitName, number>;
 }
 
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -77,8 +82,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** The connected client of each client id. */
   readonly clients = new Map<string, Connection>();
   /** Every subscription: one entry per session and filter, and one per shared subscription group. */
-  readonly subscriptions = new TopicIndex<RouteEntry>();
-  readonly retained = new RetainedIndex<Message>();
+  readonly subscriptions: TopicIndex<RouteEntry>;
+  readonly retained: RetainedIndex<Message>;
+  /** maxTopicLength and maxTopicLevels, as the topic validators take them. */
+  readonly topicLimits: TopicLimits;
   readonly counters: BrokerCounters = {
     messagesReceived: 0,
     messagesRouted: 0,
@@ -87,11 +94,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
     protocolErrors: 0,
     loginFailures: 0,
     loginFailuresDelayed: 0,
+    limits: Object.fromEntries(limitNames.map((name) => [name, 0])) as Record<LimitName, number>,
   };
   /** Failed logins by remote address, to delay refusals to addresses that keep failing. */
   readonly failedLogins: FailedLogins;
 
   private readonly connections = new Set<Connection>();
+  /** Open connections by remote address, for maxConnectionsPerAddress. */
+  private readonly connectionsByAddress = new Map<string, number>();
   /** The timer that ends each offline session with a finite Session Expiry Interval. */
   private readonly expiries = new Map<Session, Scheduled>();
   /** Wills waiting out their Will Delay Interval, by the session of the client that left them. */
@@ -122,6 +132,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
       maxAddresses: o.loginFailureMaxAddresses,
     });
     this.persistence = options.store === undefined ? undefined : new Persistence(options.store, this.log);
+    this.topicLimits = topicLimits(this.options);
+    // The indexes hold topics as deep as the validators let through.
+    this.subscriptions = new TopicIndex<RouteEntry>({ maxLevels: this.options.maxTopicLevels });
+    this.retained = new RetainedIndex<Message>({ maxLevels: this.options.maxTopicLevels });
   }
 
   /**
@@ -175,7 +189,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
         );
         this.transports.push(this.tlsListener);
       }
-      this.transports.unshift(await listenTcp({ host: this.options.host, port: this.options.port }, onConnection));
+      this.transports.unshift(await listenTcp(
+          { host: this.options.host, port: this.options.port, keepAliveMs: this.options.tcpKeepAliveMs },
+          onConnection,
+        ));
     } catch (err) {
       await Promise.all(this.transports.map((listener) => listener.close()));
       this.transports = [];
@@ -216,11 +233,46 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /** Accepts a connection from any transport: a Duplex and what is known of the peer. */
   handle(stream: Duplex, peer: PeerInfo = {}): Connection {
+    const refusal = this.admit(peer.remoteAddress);
     const connection = new Connection(this, stream, peer);
     this.counters.connectionsAccepted++;
     this.connections.add(connection);
+    const address = peer.remoteAddress;
+    if (address !== undefined)
+      this.connectionsByAddress.set(address, (this.connectionsByAddress.get(address) ?? 0) + 1);
     if (this.closing) connection.close('server shutting down');
+    else if (refusal === 'flood') {
+      connection.close('connection flood');
+      stream.destroy();
+    } else if (refusal !== undefined) connection.refusal = refusal;
     return connection;
+  }
+
+  /**
+   * Checks maxConnections and maxConnectionsPerAddress for one more connection from `address`:
+   * undefined when it may proceed; the CONNACK refusal it gets when over a limit; 'flood' when over
+   * twice a limit, so that a flood of sockets that never send CONNECT is closed at once, unread.
+   */
+  private admit(address: string | undefined): ConnectionRefusal | 'flood' | undefined {
+    const { maxConnections, maxConnectionsPerAddress } = this.options;
+    if (maxConnections > 0 && this.connections.size >= maxConnections) {
+      this.counters.limits.maxConnections++;
+      if (this.connections.size >= 2 * maxConnections) return 'flood';
+      return {
+        reasonCode: ReasonCode.ServerBusy,
+        why: `the broker holds its maximum of ${maxConnections} connections`,
+      };
+    }
+    const fromAddress = address === undefined ? 0 : (this.connectionsByAddress.get(address) ?? 0);
+    if (maxConnectionsPerAddress > 0 && fromAddress >= maxConnectionsPerAddress) {
+      this.counters.limits.maxConnectionsPerAddress++;
+      if (fromAddress >= 2 * maxConnectionsPerAddress) return 'flood';
+      return {
+        reasonCode: ReasonCode.QuotaExceeded,
+        why: `at most ${maxConnectionsPerAddress} connections from one address`,
+      };
+    }
+    return undefined;
   }
 
   /** Stops listening, closes every connection (5.0 clients get DISCONNECT 0x8B) and resolves when done. */
@@ -307,7 +359,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return new Session(
       clientId,
       expiryInterval,
-      { maxInflightMessages: this.options.maxInflightMessages, maxQueuedMessages: this.options.maxQueuedMessages },
+      {
+        maxInflightMessages: this.options.maxInflightMessages,
+        maxQueuedMessages: this.options.maxQueuedMessages,
+        maxQueuedBytes: this.options.maxQueuedBytes,
+      },
       this.counters.dropped,
     );
   }
@@ -421,6 +477,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Called by a connection once its socket has closed. */
   connectionClosed(connection: Connection): void {
     this.connections.delete(connection);
+    const address = connection.peer.remoteAddress;
+    if (address !== undefined) {
+      const count = (this.connectionsByAddress.get(address) ?? 1) - 1;
+      if (count === 0) this.connectionsByAddress.delete(address);
+      else this.connectionsByAddress.set(address, count);
+    }
     const { session, will } = connection;
     if (this.clients.get(connection.clientId) === connection) this.clients.delete(connection.clientId);
     // The session is over when it ends with its connection; otherwise, still offline, it expires.

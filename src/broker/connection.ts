@@ -27,6 +27,7 @@ import type { ClientInfo } from './hooks.js';
 import { dispatch } from './handlers/index.js';
 import type { AuthInProgress } from './handlers/auth.js';
 import type { Broker } from './broker.js';
+import { ControlPacketWindow, PublishBuckets } from './limits.js';
 
 /** The one state of a connection; changed only by Connection.setState. */
 export const ConnectionState = {
@@ -37,6 +38,13 @@ export const ConnectionState = {
   Closed: 'closed',
 } as const;
 export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+/** Why a connection admitted over a connection limit is refused when its CONNECT arrives. */
+export interface ConnectionRefusal {
+  /** 5.0 CONNACK reason code; 3.1.1 gets the closest return code. */
+  reasonCode: number;
+  why: string;
+}
 
 /** What the transport knows of the peer. */
 export interface PeerInfo {
@@ -90,8 +98,18 @@ export class Connection implements SessionSink {
   authInProgress: AuthInProgress | undefined;
   /** The Session Expiry Interval the 5.0 CONNECT gave (0 when absent), in seconds. */
   connectSessionExpiryInterval = 0;
+  /** Set when the connection was admitted over a connection limit: its CONNECT is refused. */
+  refusal: ConnectionRefusal | undefined;
   readonly decoder: Decoder;
   readonly peer: PeerInfo;
+
+  /** When the partial packet held by the decoder started to arrive (ms), for packetTimeoutMs; undefined when none. */
+  private partialSince: number | undefined;
+  private partialTimer: NodeJS.Timeout | undefined;
+  /** Packets decoded by the current `onData`; tells whether the partial packet left is a new one. */
+  private decodedInChunk = 0;
+  private readonly publishBuckets: PublishBuckets;
+  private readonly controlPackets: ControlPacketWindow;
 
   private lastActivity = Date.now();
   private timer: NodeJS.Timeout | undefined;
@@ -111,6 +129,9 @@ export class Connection implements SessionSink {
   ) {
     this.peer = peer;
     this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
+    const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
+    this.publishBuckets = new PublishBuckets(maxPublishRate, maxPublishBytesRate, broker.counters.limits, Date.now());
+    this.controlPackets = new ControlPacketWindow(maxControlPacketRate);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err: Error) => this.onStreamError(err));
     stream.on('close', () => this.onClose());
@@ -137,22 +158,89 @@ export class Connection implements SessionSink {
 
   private onData(chunk: Buffer): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-    this.lastActivity = Date.now();
+    const now = Date.now();
+    this.lastActivity = now;
+    this.decodedInChunk = 0;
     try {
       this.decoder.feed(chunk, this.onPacket);
     } catch (err) {
       this.fail(err);
+      return;
     }
+    if (this.decoder.bufferedBytes === 0) this.partialSince = undefined;
+    // A packet that completed in this chunk means the partial one left started in it too.
+    else if (this.partialSince === undefined || this.decodedInChunk > 0) this.startPartialTimer(now);
+  }
+
+  /** Arms the packetTimeoutMs check for a partial packet that started at `since`. */
+  private startPartialTimer(since: number): void {
+    this.partialSince = since;
+    if (this.partialTimer !== undefined) return;
+    const timeoutMs = this.broker.options.packetTimeoutMs;
+    const check = (): void => {
+      this.partialTimer = undefined;
+      let started = this.partialSince;
+      if (started === undefined || this.state === ConnectionState.Closed) return;
+      // Time the broker itself does not read (throttle, handler backlog, backpressure) is not the client's.
+      if (this.stream.isPaused()) started = this.partialSince = Date.now();
+      const waited = Date.now() - started;
+      if (waited >= timeoutMs) {
+        this.broker.counters.limits.packetTimeoutMs++;
+        this.limitExceeded('packetTimeoutMs', 'a partial packet stalled', ReasonCode.KeepAliveTimeout);
+        return;
+      }
+      this.partialTimer = setTimeout(check, timeoutMs - waited);
+    };
+    this.partialTimer = setTimeout(check, timeoutMs);
+  }
+
+  /** Closes the connection because a limit was exceeded: logged once (warn), with DISCONNECT `reasonCode` in 5.0. */
+  private limitExceeded(limit: string, why: string, reasonCode: number): void {
+    if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    this.broker.log.warn(
+      { clientId: this.clientId, remoteAddress: this.peer.remoteAddress, limit, reason: why },
+      'closing connection over a limit',
+    );
+    this.close(why, reasonCode);
   }
 
   private receive(packet: Packet): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
+    this.decodedInChunk++;
     if (this.backlog !== undefined) {
       this.backlog.push(packet);
       return;
     }
-    const pending = dispatch(this, packet);
+    const pending = this.handle(packet);
     if (pending !== undefined) this.wait(pending);
+  }
+
+  /**
+   * Dispatches `packet` once the rate limits allow: a PUBLISH over maxPublishRate or
+   * maxPublishBytesRate is handled (and later packets wait, unread) once its bucket has refilled.
+   */
+  private handle(packet: Packet): Promise<void> | undefined {
+    if (this.state === ConnectionState.Active) {
+      if (packet.type === 'publish' && this.publishBuckets.enabled) {
+        // Over the rate: handled once the buckets have refilled, later packets waiting unread meanwhile
+        const waitMs = this.publishBuckets.take(packet.payload.length, Date.now());
+        if (waitMs > 0) {
+          return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
+            if (this.state !== ConnectionState.Active) return undefined;
+            return dispatch(this, packet);
+          });
+        }
+      } else if (packet.type === 'subscribe' || packet.type === 'unsubscribe' || packet.type === 'pingreq') {
+        if (!this.controlPackets.allow(Date.now())) {
+          this.broker.counters.limits.maxControlPacketRate++;
+          const why = `more than ${this.broker.options.maxControlPacketRate} control packets in one second`;
+          // 5.0 section 3.14.2.1: 0x97 Quota exceeded; 3.1.1 has no way to say why
+          this.limitExceeded('maxControlPacketRate', why, ReasonCode.QuotaExceeded);
+          return undefined;
+        }
+      }
+    }
+    return dispatch(this, packet);
   }
 
   /** Holds later packets (and stops reading) until an asynchronous handler has finished. */
@@ -165,7 +253,7 @@ export class Connection implements SessionSink {
         this.backlog = undefined;
         for (let i = 0; i < backlog.length; i++) {
           if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-          const next = dispatch(this, backlog[i]!);
+          const next = this.handle(backlog[i]!);
           if (next !== undefined) {
             this.wait(next);
             this.backlog!.push(...backlog.slice(i + 1));
@@ -190,11 +278,12 @@ export class Connection implements SessionSink {
     const check = (): void => {
       const idle = Date.now() - this.lastActivity;
       // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0): nothing for 1.5 x Keep Alive closes the connection
-      if (idle >= limitMs) {
+      // A client whose packets wait in the backlog (held by a hook or its publish rate) is not idle.
+      if (idle >= limitMs && this.backlog === undefined) {
         this.close('keep-alive timeout', ReasonCode.KeepAliveTimeout);
         return;
       }
-      this.timer = setTimeout(check, limitMs - idle);
+      this.timer = setTimeout(check, Math.max(limitMs - idle, 100));
     };
     this.timer = setTimeout(check, limitMs);
   }
@@ -433,6 +522,8 @@ export class Connection implements SessionSink {
     this.setState(ConnectionState.Closed);
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.partialTimer !== undefined) clearTimeout(this.partialTimer);
+    this.partialTimer = undefined;
     this.broker.connectionClosed(this);
   }
 }

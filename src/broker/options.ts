@@ -145,6 +145,60 @@ export interface BrokerOptions {
   loginFailureMaxAddresses?: number;
   /** A TLS listener next to the TCP one; default: none. */
   tls?: TlsOptions;
+  /**
+   * Open network connections the broker holds at once, in connections; 0: no limit. One more is
+   * answered CONNACK 0x89 Server busy (3.1.1: return code 3, Server unavailable) and closed. Default
+   * 100,000: above what one Node process serves well, and below the memory that many idle
+   * connections take (about 20 KB each: some 2 GB), so a flood is refused before it exhausts memory.
+   */
+  maxConnections?: number;
+  /**
+   * Open network connections from one remote address, in connections; 0: no limit. One more is
+   * answered CONNACK 0x97 Quota exceeded (3.1.1: return code 3) and closed. Default 0: clients behind
+   * one NAT or load balancer share an address, so only an operator who knows the network can set it.
+   */
+  maxConnectionsPerAddress?: number;
+  /** Payload bytes waiting in a session's queue, in bytes; more are dropped (the newest). 0: no limit. Default 16,777,216 (16 MiB). */
+  maxQueuedBytes?: number;
+  /**
+   * Subscriptions one session may hold, in subscriptions; 0: no limit. A filter beyond it gets SUBACK
+   * 0x97 Quota exceeded (3.1.1: 0x80). Default 10,000.
+   */
+  maxSubscriptionsPerClient?: number;
+  /**
+   * Longest Topic Name or Topic Filter accepted, in UTF-8 bytes. A longer PUBLISH topic gets DISCONNECT
+   * 0x90 (3.1.1: a close); a longer filter SUBACK 0x8F (3.1.1: 0x80). Default 65,535 (the protocol's).
+   */
+  maxTopicLength?: number;
+  /**
+   * Most levels in a Topic Name or Topic Filter, in levels; handled as maxTopicLength. Default 128
+   * (EMQX's default; the topic index recurses once per level).
+   */
+  maxTopicLevels?: number;
+  /**
+   * PUBLISH packets one connection may send, in messages per second (a token bucket holding one
+   * second's worth); 0: no limit. Above it the broker stops reading the connection until it is back
+   * under: nothing is lost, the client is slowed. Default 0.
+   */
+  maxPublishRate?: number;
+  /** As maxPublishRate, in payload bytes per second; 0: no limit. Default 0. */
+  maxPublishBytesRate?: number;
+  /**
+   * SUBSCRIBE, UNSUBSCRIBE and PINGREQ packets one connection may send, in packets per second; one
+   * more within the same second gets DISCONNECT 0x97 Quota exceeded (3.1.1: a close). 0: no limit. Default 100.
+   */
+  maxControlPacketRate?: number;
+  /**
+   * Time a connection may take to send the rest of a packet it has started, in ms, whatever its keep
+   * alive: a stalled partial packet (slow-loris) closes the connection. Default 60,000.
+   */
+  packetTimeoutMs?: number;
+  /**
+   * Idle time before TCP keep-alive probes start on accepted sockets, in ms, so that half-open
+   * connections (peer gone without a FIN) are found even with MQTT keep alive 0; 0 turns it off.
+   * Default 60,000.
+   */
+  tcpKeepAliveMs?: number;
   /** Decisions the broker asks of the embedder (authentication, authorization). */
   hooks?: BrokerHooks;
   /** A pino logger; default: silent. */
@@ -181,7 +235,36 @@ export const defaultBrokerOptions: ResolvedBrokerOptions = {
   loginFailureFirstDelayMs: 250,
   loginFailureMaxDelayMs: 4000,
   loginFailureMaxAddresses: 10_000,
+  maxConnections: 100_000,
+  maxConnectionsPerAddress: 0,
+  maxQueuedBytes: 16_777_216,
+  maxSubscriptionsPerClient: 10_000,
+  maxTopicLength: 65_535,
+  maxTopicLevels: 128,
+  maxPublishRate: 0,
+  maxPublishBytesRate: 0,
+  maxControlPacketRate: 100,
+  packetTimeoutMs: 60_000,
+  tcpKeepAliveMs: 60_000,
 };
+
+/**
+ * The limits counted in `broker.counters.limits` each time they trigger. (maxQueuedBytes, like
+ * maxQueuedMessages, is a drop: counted in `broker.counters.dropped['queue-bytes-full']`.)
+ */
+export const limitNames = [
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'maxSubscriptionsPerClient',
+  'maxTopicLength',
+  'maxTopicLevels',
+  'maxPublishRate',
+  'maxPublishBytesRate',
+  'maxControlPacketRate',
+  'packetTimeoutMs',
+] as const;
+/** A limit counted in `broker.counters.limits`. */
+export type LimitName = (typeof limitNames)[number];
 
 /** Fills in defaults, dropping keys given as undefined. */
 export function resolveOptions(options: BrokerOptions): ResolvedBrokerOptions {

@@ -32,7 +32,18 @@ export type LimitOption =
   | 'maxOutgoingBufferBytes'
   | 'receiveMaximum'
   | 'topicAliasMaximum'
-  | 'maxSessionExpiryInterval';
+  | 'maxSessionExpiryInterval'
+  | 'maxConnections'
+  | 'maxConnectionsPerAddress'
+  | 'maxQueuedBytes'
+  | 'maxSubscriptionsPerClient'
+  | 'maxTopicLength'
+  | 'maxTopicLevels'
+  | 'maxPublishRate'
+  | 'maxPublishBytesRate'
+  | 'maxControlPacketRate'
+  | 'packetTimeoutMs'
+  | 'tcpKeepAliveMs';
 
 /** The limits a configuration sets, as BrokerOptions. */
 export type ConfigLimits = Pick<BrokerOptions, LimitOption>;
@@ -94,6 +105,40 @@ export const limitSpecs = {
     min: 0,
     max: 4_294_967_295,
   },
+  // 0 means no limit for the connection, queue, subscription and rate limits.
+  max_connections: { option: 'maxConnections', unit: 'connections', min: 0, max: Number.MAX_SAFE_INTEGER },
+  max_connections_per_address: {
+    option: 'maxConnectionsPerAddress',
+    unit: 'connections',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  },
+  max_queued_bytes: { option: 'maxQueuedBytes', unit: 'bytes', min: 0, max: Number.MAX_SAFE_INTEGER },
+  max_subscriptions_per_client: {
+    option: 'maxSubscriptionsPerClient',
+    unit: 'subscriptions',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  },
+  // [MQTT-4.7.3-3] a topic is at most 65,535 bytes.
+  max_topic_length: { option: 'maxTopicLength', unit: 'bytes', min: 1, max: 65_535 },
+  // The topic index recurses once per level: more than 1,024 would risk the call stack.
+  max_topic_levels: { option: 'maxTopicLevels', unit: 'levels', min: 1, max: 1024 },
+  max_publish_rate: { option: 'maxPublishRate', unit: 'messages per second', min: 0, max: Number.MAX_SAFE_INTEGER },
+  max_publish_bytes_rate: {
+    option: 'maxPublishBytesRate',
+    unit: 'bytes per second',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  },
+  max_control_packet_rate: {
+    option: 'maxControlPacketRate',
+    unit: 'packets per second',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  },
+  packet_timeout_ms: { option: 'packetTimeoutMs', unit: 'milliseconds', min: 1, max: 2_147_483_647 },
+  tcp_keepalive_ms: { option: 'tcpKeepAliveMs', unit: 'milliseconds', min: 0, max: 2_147_483_647 },
 } as const satisfies Record<string, LimitSpec>;
 
 /** A key of the `limits:` section. */

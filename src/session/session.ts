@@ -60,6 +60,8 @@ export interface SessionLimits {
   maxInflightMessages: number;
   /** Most messages waiting to be sent; a message arriving at a full queue is dropped and counted. */
   maxQueuedMessages: number;
+  /** Most payload bytes waiting to be sent, in bytes; a message that would pass it is dropped and counted. 0 or absent: no limit. */
+  maxQueuedBytes?: number;
 }
 
 /**
@@ -82,14 +84,14 @@ export type Readiness = (typeof Readiness)[keyof typeof Readiness];
  * Why a delivery was dropped. `too-large`: over the client's Maximum Packet Size; `expired`: its
  * Message Expiry Interval passed before delivery started.
  */
-export type DropReason = 'queue-full' | 'slow-reader' | 'offline-qos0' | 'too-large' | 'expired';
+export type DropReason = 'queue-full' | 'queue-bytes-full' | 'slow-reader' | 'offline-qos0' | 'too-large' | 'expired';
 
 /** A Session Expiry Interval that never runs out, in seconds (5.0 section 3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffff_ffff;
 
 /** A tally of drops with every reason at 0. */
 export function emptyDropTally(): Record<DropReason, number> {
-  return { 'queue-full': 0, 'slow-reader': 0, 'offline-qos0': 0, 'too-large': 0, expired: 0 };
+  return { 'queue-full': 0, 'queue-bytes-full': 0, 'slow-reader': 0, 'offline-qos0': 0, 'too-large': 0, expired: 0 };
 }
 
 export class Session {
@@ -123,6 +125,8 @@ export class Session {
   private readonly outgoing = new Map<number, Outgoing>();
   private queue: Delivery[] = [];
   private queueHead = 0;
+  /** Payload bytes of the messages in the queue. */
+  private queueBytes = 0;
   private nextPacketId = 1;
   private inflightLimit: number;
 
@@ -192,6 +196,8 @@ export class Session {
       return Readiness.Now;
     }
     if (queued >= this.limits.maxQueuedMessages) return Readiness.Dropped;
+    // Full when not even one more byte fits; the size of the message to come is not known here.
+    if (this.queueBytesFull(1)) return Readiness.Dropped;
     return sink === undefined ? Readiness.QueuedOffline : Readiness.QueuedOnline;
   }
 
@@ -219,8 +225,26 @@ export class Session {
       this.drop('queue-full');
       return;
     }
+    const bytes = d.message.payload.length;
+    if (this.queueBytesFull(bytes)) {
+      // The same policy for bytes: the newest message is refused.
+      this.drop('queue-bytes-full');
+      return;
+    }
+    this.queueBytes += bytes;
     this.queue.push(d);
     this.journal?.added(this, d, 0);
+  }
+
+  /** Whether `bytes` more payload would take the queue past maxQueuedBytes. */
+  private queueBytesFull(bytes: number): boolean {
+    const max = this.limits.maxQueuedBytes ?? 0;
+    return max > 0 && this.queueBytes + bytes > max;
+  }
+
+  /** Payload bytes waiting to be sent. */
+  get queuedBytes(): number {
+    return this.queueBytes;
   }
 
   private drop(reason: DropReason): void {
@@ -236,6 +260,7 @@ export class Session {
       const d = this.queue[this.queueHead]!;
       this.queue[this.queueHead] = undefined as unknown as Delivery;
       this.queueHead++;
+      this.queueBytes -= d.message.payload.length;
       // [MQTT-3.3.2-5] (5.0): a message whose expiry passed while it waited is dropped, not sent;
       // checked here, at dequeue, so that no message needs a timer of its own
       if (d.message.expiresAt !== undefined && isExpired(d.message, this.now())) {
@@ -347,6 +372,8 @@ export class Session {
     }
     this.queue = kept;
     this.queueHead = 0;
+    this.queueBytes = 0;
+    for (const d of kept) this.queueBytes += d.message.payload.length;
     const journal = this.journal;
     if (journal !== undefined) for (const d of released) journal.removed(this, d);
     return released;
@@ -362,6 +389,7 @@ export class Session {
     this.outgoing.clear();
     this.queue = [];
     this.queueHead = 0;
+    this.queueBytes = 0;
     this.incomingQoS2.clear();
   }
 

@@ -14,6 +14,7 @@ import { toFennecError } from '../../errors/index.js';
 import { NEVER_EXPIRES } from '../../session/session.js';
 import { isLoopbackAddress } from '../addresses.js';
 import { ConnectionState, type Connection } from '../connection.js';
+import { countTopicLimit } from '../limits.js';
 import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
 import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
 
@@ -21,6 +22,11 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   const version = packet.protocolVersion;
   connection.version = version;
   const broker = connection.broker;
+  // Admitted over max_connections or max_connections_per_address: told so, then closed
+  if (connection.refusal !== undefined) {
+    reject(connection, connection.refusal.reasonCode, connection.refusal.why);
+    return undefined;
+  }
   let clientId = packet.clientId;
   let assigned = false;
   if (clientId.length === 0) {
@@ -38,7 +44,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
     reject(connection, ReasonCode.ClientIdentifierNotValid);
     return undefined;
   }
-  if (packet.will !== undefined && !isValidTopicName(packet.will.topic)) {
+  // A will topic longer or deeper than maxTopicLength / maxTopicLevels is refused the same way
+  if (packet.will !== undefined && !isValidTopicName(packet.will.topic, broker.topicLimits)) {
+    countTopicLimit(broker, packet.will.topic, false);
     // [MQTT-3.1.4-1]: a CONNECT that does not conform closes the connection (5.0 may say why first)
     if (version === 5) reject(connection, ReasonCode.TopicNameInvalid);
     else connection.close('will topic is not a valid topic name');
@@ -366,6 +374,7 @@ export function returnCodeFor(reasonCode: number): number {
       return ConnectReturnCode.BadUserNameOrPassword;
     case ReasonCode.ServerUnavailable:
     case ReasonCode.ServerBusy:
+    case ReasonCode.QuotaExceeded:
     case ReasonCode.UnspecifiedError:
     case ReasonCode.ImplementationSpecificError:
       return ConnectReturnCode.ServerUnavailable;

@@ -7,6 +7,7 @@ import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { expiresAt, type Message } from '../../session/message.js';
 import type { Connection } from '../connection.js';
+import { countTopicLimit, quoteTopic } from '../limits.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
   const { maximumQoS, retainAvailable } = connection.broker.options;
@@ -23,9 +24,11 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
     });
   }
   const packet = connection.version === 5 ? checkV5Publish(connection, received) : received;
-  // [MQTT-3.3.2-2] (both versions): no wildcards in a topic name; [MQTT-4.7.3-1] at least one character
-  if (!isValidTopicName(packet.topic)) {
-    throw new ProtocolError(`PUBLISH topic ${JSON.stringify(packet.topic)} is not a valid topic name`, {
+  // [MQTT-3.3.2-2] (both versions): no wildcards in a topic name; [MQTT-4.7.3-1] at least one character;
+  // longer or deeper than maxTopicLength / maxTopicLevels: 0x90, the name is well formed but not accepted
+  if (!isValidTopicName(packet.topic, connection.broker.topicLimits)) {
+    countTopicLimit(connection.broker, packet.topic, false);
+    throw new ProtocolError(`PUBLISH topic ${quoteTopic(packet.topic)} is not a valid topic name`, {
       reasonCode: ReasonCode.TopicNameInvalid,
     });
   }
@@ -166,7 +169,7 @@ function checkV5Publish(connection: Connection, packet: PublishPacket): PublishP
     topic = known;
   } else {
     if (!isValidTopicName(topic)) {
-      throw new ProtocolError(`PUBLISH topic ${JSON.stringify(topic)} is not a valid topic name`, {
+      throw new ProtocolError(`PUBLISH topic ${quoteTopic(topic)} is not a valid topic name`, {
         reasonCode: ReasonCode.TopicNameInvalid,
       });
     }

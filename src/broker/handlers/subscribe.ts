@@ -9,6 +9,7 @@ import { toFennecError } from '../../errors/index.js';
 import { delivery, isExpired } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
 import { ConnectionState, type Connection } from '../connection.js';
+import { countTopicLimit } from '../limits.js';
 import { mayRead } from '../read.js';
 
 const SHARE_PREFIX = '$share/';
@@ -68,7 +69,9 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
   // [MQTT-3.8.4-4] (3.1.1) [MQTT-3.8.4-5] (5.0): several filters are handled as a sequence, one SUBACK answers
   packet.subscriptions.forEach((sub, i) => {
     const filter = sub.topicFilter;
-    if (!isValidTopicFilter(filter)) {
+    // Longer or deeper than maxTopicLength / maxTopicLevels: refused like any invalid filter
+    if (!isValidTopicFilter(filter, broker.topicLimits)) {
+      countTopicLimit(broker, filter, true);
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
       refusals.add('invalid topic filter');
       return;
@@ -88,6 +91,14 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     if (allowed !== undefined && allowed[i] !== true) {
       reasonCodes.push(v5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE);
       refusals.add('not authorized');
+      return;
+    }
+    const maxSubscriptions = broker.options.maxSubscriptionsPerClient;
+    if (maxSubscriptions > 0 && session.subscriptions.size >= maxSubscriptions && !session.subscriptions.has(filter)) {
+      // 5.0 section 3.9.3: 0x97 Quota exceeded; a replaced subscription never counts as one more
+      broker.counters.limits.maxSubscriptionsPerClient++;
+      reasonCodes.push(v5 ? ReasonCode.QuotaExceeded : SUBACK_FAILURE);
+      refusals.add(`at most ${maxSubscriptions} subscriptions per client`);
       return;
     }
     // [MQTT-3.2.2-10] (5.0): any requested QoS is accepted, and granted at most the broker's maximum
