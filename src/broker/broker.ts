@@ -189,10 +189,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
         );
         this.transports.push(this.tlsListener);
       }
-      this.transports.unshift(await listenTcp(
+      this.transports.unshift(
+        await listenTcp(
           { host: this.options.host, port: this.options.port, keepAliveMs: this.options.tcpKeepAliveMs },
           onConnection,
-        ));
+        ),
+      );
     } catch (err) {
       await Promise.all(this.transports.map((listener) => listener.close()));
       this.transports = [];

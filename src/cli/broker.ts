@@ -9,6 +9,7 @@ import { Acl, AclFileError, aclHooks } from '../auth/acl.js';
 import { PasswordFile, PasswordFileError } from '../auth/password-file.js';
 import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
+import { SqliteStore } from '../store/sqlite.js';
 import type { BrokerHooks } from '../broker/hooks.js';
 import type { AllowAnonymous } from '../broker/options.js';
 import {
@@ -18,6 +19,7 @@ import {
   logLevels,
   mergeConfig,
   toBrokerOptions,
+  type Durability,
   type FennecConfig,
   type LogLevel,
   type ResolvedConfig,
@@ -39,7 +41,21 @@ interface BrokerFlags {
   port: number;
   dataDir: string;
   logLevel: string;
+  memory?: boolean;
   config?: string;
+}
+
+/**
+ * Opens the SQLite store in `dataDir`; a store that cannot be opened or trusted (corrupt, locked by
+ * another broker, written by a newer Fennec) ends the command with one line naming the file (exit 74).
+ */
+async function openStore(dataDir: string, durability: Durability): Promise<SqliteStore> {
+  try {
+    return await SqliteStore.open(dataDir, { durability });
+  } catch (err) {
+    if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Store, { cause: err });
+    throw err;
+  }
 }
 
 /** A host as it goes in a URL: an IPv6 address in brackets. */
@@ -81,7 +97,8 @@ export function brokerCommand(): Command {
     .description('start the MQTT broker')
     .option('--host <address>', 'address to listen on', defaultConfig.host)
     .option('--port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
-    .option('--data-dir <dir>', 'directory for persistent state', defaultConfig.dataDir)
+    .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
+    .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
     .option('--log-level <level>', `log level: ${logLevels.join(', ')}`, defaultConfig.logLevel)
     .option(
       '--config <file>',
@@ -98,6 +115,7 @@ export function brokerCommand(): Command {
       if (given('port')) flags.port = opts.port;
       if (given('dataDir')) flags.dataDir = opts.dataDir;
       if (given('logLevel')) flags.logLevel = opts.logLevel;
+      if (opts.memory === true) flags.persistence = 'none';
       let config: ResolvedConfig;
       try {
         config = mergeConfig(opts.config === undefined ? {} : await loadConfigFile(opts.config), flags);
@@ -136,11 +154,22 @@ export function brokerCommand(): Command {
         ...(acl === undefined ? {} : aclHooks(() => acl!)),
         ...(passwords === undefined ? {} : { authenticate: passwords.authenticate }),
       };
-      const broker = new Broker({ ...toBrokerOptions(config), hooks, logger });
+      // Sessions, queued QoS 1/2 messages and retained messages survive a crash in the SQLite store.
+      const store = config.persistence === 'sqlite' ? await openStore(config.dataDir, config.durability) : undefined;
+      const broker = new Broker({
+        ...toBrokerOptions(config),
+        hooks,
+        logger,
+        ...(store === undefined ? {} : { store }),
+      });
       let address: Awaited<ReturnType<Broker['listen']>>;
       try {
         address = await broker.listen();
       } catch (err) {
+        await store?.close().catch(() => undefined);
+        if (err instanceof FennecError && err.code.startsWith('ERR_STORE_')) {
+          throw new CliError(err.code, err.message, ExitCode.Store, { cause: err });
+        }
         if (err instanceof TlsFileError) {
           // A certificate, key or CA file named by the configuration: a configuration error.
           const where = opts.config === undefined ? '' : `${opts.config}: tls.${snakeCase(err.option)}: `;
@@ -190,7 +219,13 @@ export function brokerCommand(): Command {
           logger.info({ signal }, 'stopping');
           process.off('SIGHUP', reloadAcl);
           process.off('SIGHUP', reloadTls);
-          broker.close().then(resolve, resolve);
+          broker
+            .close()
+            .then(() => store?.close())
+            .then(resolve, (err: unknown) => {
+              logger.error({ err: err instanceof Error ? err.message : String(err) }, 'error while stopping');
+              resolve();
+            });
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));

@@ -16,6 +16,8 @@ export const ExitCode = {
   NoUser: 67,
   /** An output file cannot be written. */
   CannotCreate: 73,
+  /** The store in the data directory cannot be opened or trusted (corrupt, locked, newer schema). */
+  Store: 74,
   /** The configuration file is missing or invalid. */
   Config: 78,
   /** The broker could not listen (address in use, permission). */

@@ -20,6 +20,7 @@ export {
   limitSpecs,
   logLevels,
   persistenceModes,
+  durabilityModes,
   toFennecConfig,
   type ConfigLimits,
   type FennecConfig,
@@ -28,4 +29,5 @@ export {
   type LimitOption,
   type LogLevel,
   type Persistence,
+  type Durability,
 } from './schema.js';

@@ -14,6 +14,7 @@ import {
   type FennecConfig,
   type LogLevel,
   type Persistence,
+  type Durability,
 } from './schema.js';
 
 /** A configuration with every setting decided. */
@@ -23,6 +24,7 @@ export interface ResolvedConfig {
   dataDir: string;
   logLevel: LogLevel;
   persistence: Persistence;
+  durability: Durability;
   sharedSubscriptionStrategy: SharedSubscriptionStrategy;
   responseInformationPrefix: string;
   /** BrokerOptions' maximumQoS (spelt so that it is the camelCase of `maximum_qos`). */
@@ -49,7 +51,8 @@ export const defaultConfig: ResolvedConfig = {
   port: defaultBrokerOptions.port,
   dataDir: './data',
   logLevel: 'info',
-  persistence: 'none',
+  persistence: 'sqlite',
+  durability: 'process',
   sharedSubscriptionStrategy: defaultBrokerOptions.sharedSubscriptionStrategy,
   responseInformationPrefix: defaultBrokerOptions.responseInformationPrefix,
   maximumQos: defaultBrokerOptions.maximumQoS,
@@ -70,6 +73,8 @@ export const environmentVariables = {
   FENNEC_PORT: 'port',
   FENNEC_DATA_DIR: 'data_dir',
   FENNEC_LOG_LEVEL: 'log_level',
+  FENNEC_PERSISTENCE: 'persistence',
+  FENNEC_DURABILITY: 'durability',
 } as const;
 
 type EnvironmentVariable = keyof typeof environmentVariables;
@@ -106,6 +111,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   if (top.dataDir !== undefined) merged.dataDir = top.dataDir;
   if (top.logLevel !== undefined) merged.logLevel = top.logLevel;
   if (top.persistence !== undefined) merged.persistence = top.persistence;
+  if (top.durability !== undefined) merged.durability = top.durability;
   if (top.sharedSubscriptionStrategy !== undefined) merged.sharedSubscriptionStrategy = top.sharedSubscriptionStrategy;
   if (top.responseInformationPrefix !== undefined) merged.responseInformationPrefix = top.responseInformationPrefix;
   if (top.maximumQos !== undefined) merged.maximumQos = top.maximumQos;
@@ -147,6 +153,7 @@ export function mergeConfig(
     dataDir: merged.dataDir ?? defaultConfig.dataDir,
     logLevel: merged.logLevel ?? defaultConfig.logLevel,
     persistence: merged.persistence ?? defaultConfig.persistence,
+    durability: merged.durability ?? defaultConfig.durability,
     sharedSubscriptionStrategy: merged.sharedSubscriptionStrategy ?? defaultConfig.sharedSubscriptionStrategy,
     responseInformationPrefix: merged.responseInformationPrefix ?? defaultConfig.responseInformationPrefix,
     maximumQos: merged.maximumQos ?? defaultConfig.maximumQos,

@@ -17,6 +17,11 @@ export const persistenceModes = ['sqlite', 'none'] as const;
 /** Where the broker keeps state that should outlive the process. */
 export type Persistence = (typeof persistenceModes)[number];
 
+/** Values of `durability`: what a committed write survives (SQLite store). */
+export const durabilityModes = ['process', 'power'] as const;
+/** `process`: the broker process dying (WAL, synchronous NORMAL); `power`: power loss too (synchronous FULL). */
+export type Durability = (typeof durabilityModes)[number];
+
 /** The BrokerOptions set by the `limits:` section. */
 export type LimitOption =
   | 'connectTimeoutMs'
@@ -219,6 +224,7 @@ export const fileSchema = z.strictObject(
     data_dir: nonEmptyString('a directory path').optional(),
     log_level: z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }).optional(),
     persistence: z.enum(persistenceModes, { error: `must be one of ${persistenceModes.join(', ')}` }).optional(),
+    durability: z.enum(durabilityModes, { error: `must be one of ${durabilityModes.join(', ')}` }).optional(),
     shared_subscription_strategy: z
       .enum(sharedSubscriptionStrategies, { error: `must be one of ${sharedSubscriptionStrategies.join(', ')}` })
       .optional(),
@@ -255,6 +261,8 @@ export interface FennecConfig {
   logLevel?: LogLevel;
   /** Where state that outlives the process is kept (stored; the SQLite store arrives in a later change). */
   persistence?: Persistence;
+  /** What a committed write survives, with `persistence: sqlite`. */
+  durability?: Durability;
   /** How a shared subscription group picks the member for each message. */
   sharedSubscriptionStrategy?: SharedSubscriptionStrategy;
   /** Start of the Response Information sent to 5.0 clients that ask for it; the client id follows. */
@@ -287,6 +295,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   if (file.data_dir !== undefined) config.dataDir = file.data_dir;
   if (file.log_level !== undefined) config.logLevel = file.log_level;
   if (file.persistence !== undefined) config.persistence = file.persistence;
+  if (file.durability !== undefined) config.durability = file.durability;
   if (file.shared_subscription_strategy !== undefined) {
     config.sharedSubscriptionStrategy = file.shared_subscription_strategy;
   }

@@ -15,7 +15,11 @@ import { waitUntil } from '../helpers/broker.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const fennec = join(root, 'bin', 'fennec.js');
 const PROCESS_TIMEOUT_MS = 10_000;
-const environment = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_')));
+// Without FENNEC_* settings, and in memory: these tests are not about the store (test/persistence is).
+const environment = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
+  FENNEC_PERSISTENCE: 'none',
+};
 
 const files = temporaryConfigFiles('fennec-acl-cli-');
 

@@ -29,7 +29,11 @@ const fennec = join(root, 'bin', 'fennec.js');
 const PROCESS_TIMEOUT_MS = 15_000;
 
 /** The environment without FENNEC_* variables, which the broker command would read as settings. */
-const environment = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_')));
+// Without FENNEC_* settings, and in memory: these tests are not about the store (test/persistence is).
+const environment = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
+  FENNEC_PERSISTENCE: 'none',
+};
 
 let certs: TestCertificates | undefined;
 let configCount = 0;

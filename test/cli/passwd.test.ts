@@ -27,7 +27,11 @@ const fennec = join(root, 'bin', 'fennec.js');
 const PROCESS_TIMEOUT_MS = 10_000;
 
 /** The environment without FENNEC_* variables, which the broker command would read as settings. */
-const environment = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_')));
+// Without FENNEC_* settings, and in memory: these tests are not about the store (test/persistence is).
+const environment = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
+  FENNEC_PERSISTENCE: 'none',
+};
 
 interface Result {
   code: number | null;

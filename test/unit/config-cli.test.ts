@@ -24,7 +24,8 @@ interface Run {
 function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('FENNEC_')) env[name] = value;
-  return { ...env, ...extra };
+  // In memory unless a test says otherwise: these tests are not about the store.
+  return { ...env, FENNEC_PERSISTENCE: 'none', ...extra };
 }
 
 /**

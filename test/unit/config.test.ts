@@ -309,7 +309,9 @@ void describe('mergeConfig', () => {
     assert.deepEqual(toBrokerOptions(config), defaultBrokerOptions);
     assert.equal(config.dataDir, './data');
     assert.equal(config.logLevel, 'info');
-    assert.equal(config.persistence, 'none');
+    // Durable by default: the SQLite store in ./data, surviving the process dying (issue 5)
+    assert.equal(config.persistence, 'sqlite');
+    assert.equal(config.durability, 'process');
   });
 
   void it('takes a value from the file over the default', () => {
