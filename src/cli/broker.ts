@@ -167,7 +167,7 @@ export function brokerCommand(): Command {
         address = await broker.listen();
       } catch (err) {
         await store?.close().catch(() => undefined);
-        if (err instanceof FennecError && err.code.startsWith('ERR_STORE_')) {
+        if (err instanceof FennecError && /^ERR_STORE_/.test(err.code)) {
           throw new CliError(err.code, err.message, ExitCode.Store, { cause: err });
         }
         if (err instanceof TlsFileError) {
