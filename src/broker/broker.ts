@@ -179,6 +179,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
             minVersion: tls.minVersion ?? defaultTlsOptions.minVersion,
             ciphers: tls.ciphers,
             handshakeTimeoutMs: this.options.connectTimeoutMs,
+            keepAliveMs: this.options.tcpKeepAliveMs,
           },
           onConnection,
           (err, remoteAddress) => {

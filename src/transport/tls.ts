@@ -63,6 +63,8 @@ export interface TlsListenerOptions {
   ciphers?: string | undefined;
   /** Time a new connection has to complete the TLS handshake, in ms. */
   handshakeTimeoutMs: number;
+  /** Idle time before TCP keep-alive probes start on accepted sockets, in ms (half-open connections); 0: off. */
+  keepAliveMs?: number;
 }
 
 /** A running TLS listener. */
@@ -232,6 +234,7 @@ export async function listenTls(
         }
         if (presented) certificate = toClientCertificate(peer);
       }
+      if ((options.keepAliveMs ?? 0) > 0) socket.setKeepAlive(true, options.keepAliveMs);
       onConnection(socket, {
         remoteAddress: socket.remoteAddress,
         remotePort: socket.remotePort,
