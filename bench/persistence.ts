@@ -32,52 +32,21 @@ interface Target {
   start(dir: string, port: number): ChildProcess;
 }
 
-const fennec = (extra: string[]): Target['start'] => {
-  return (dir, port) =>
-    spawn(
-      process.execPath,
-      [
-        join(root, 'bin', 'fennec.js'),
-        'broker',
-        '--port',
-        String(port),
-        '--data-dir',
-        dir,
-        '--config',
-        fennecConfig(dir),
-        ...extra,
-      ],
-      {
-        stdio: 'ignore',
-        env: { ...process.env, FENNEC_LOG_LEVEL: 'error' },
-      },
-    );
+/** Fennec in its own process, with `flags` and the FENNEC_* variables in `env`. */
+const fennec = (flags: string[], env: Record<string, string> = {}): Target['start'] => {
+  return (dir, port) => {
+    const args = ['broker', '--port', String(port), '--data-dir', dir, '--config', fennecConfig(dir), ...flags];
+    return spawn(process.execPath, [join(root, 'bin', 'fennec.js'), ...args], {
+      stdio: 'ignore',
+      env: { ...process.env, FENNEC_LOG_LEVEL: 'error', ...env },
+    });
+  };
 };
 
 const targets: Target[] = [
   { name: 'fennec memory', start: fennec(['--memory']) },
   { name: 'fennec sqlite process', start: fennec([]) },
-  {
-    name: 'fennec sqlite power',
-    start: (dir, port) =>
-      spawn(
-        process.execPath,
-        [
-          join(root, 'bin', 'fennec.js'),
-          'broker',
-          '--port',
-          String(port),
-          '--data-dir',
-          dir,
-          '--config',
-          fennecConfig(dir),
-        ],
-        {
-          stdio: 'ignore',
-          env: { ...process.env, FENNEC_LOG_LEVEL: 'error', FENNEC_DURABILITY: 'power' },
-        },
-      ),
-  },
+  { name: 'fennec sqlite power', start: fennec([], { FENNEC_DURABILITY: 'power' }) },
 ];
 if (spawnSync('sh', ['-c', 'command -v mosquitto']).status === 0) {
   targets.push({

@@ -3,7 +3,7 @@
  * and the application of one StoreOp, bound positionally so that no parameter object is built per op.
  */
 import type Database from 'better-sqlite3';
-import type { StoreOp } from './types.js';
+import type { StoredRetained, StoreOp } from './types.js';
 import { encodeProperties } from './sqlite-schema.js';
 
 /** The prepared statements of every operation, prepared once at open. */
@@ -121,17 +121,7 @@ export function apply(s: Statements, op: StoreOp): void {
       break;
     case 'message': {
       const m = op.message;
-      s.putMessage.run(
-        m.id,
-        m.topic,
-        m.payload,
-        m.qos,
-        m.retain ? 1 : 0,
-        encodeProperties(m.properties),
-        m.publisherId,
-        m.receivedAt,
-        m.expiresAt ?? null,
-      );
+      s.putMessage.run(m.id, m.topic, ...messageValues(m));
       break;
     }
     case 'forget-message':
@@ -166,16 +156,7 @@ export function apply(s: Statements, op: StoreOp): void {
       break;
     case 'retain': {
       const m = op.message;
-      s.putRetained.run(
-        m.topic,
-        m.payload,
-        m.qos,
-        m.retain ? 1 : 0,
-        encodeProperties(m.properties),
-        m.publisherId,
-        m.receivedAt,
-        m.expiresAt ?? null,
-      );
+      s.putRetained.run(m.topic, ...messageValues(m));
       break;
     }
     case 'unretain':
@@ -186,4 +167,17 @@ export function apply(s: Statements, op: StoreOp): void {
       throw new Error(`unknown store operation ${JSON.stringify(unknown)}`);
     }
   }
+}
+
+/** The columns after the topic that messages and retained messages share, in table order. */
+function messageValues(m: StoredRetained): unknown[] {
+  return [
+    m.payload,
+    m.qos,
+    m.retain ? 1 : 0,
+    encodeProperties(m.properties),
+    m.publisherId,
+    m.receivedAt,
+    m.expiresAt ?? null,
+  ];
 }
