@@ -159,10 +159,13 @@ for (const v of [4, 5] as const) {
       const watcher = await RawClient.connect(broker.port, persistent('will-watcher'));
       await watcher.subscribe('wills/#', 1);
       await watcher.disconnect();
-      await RawClient.connect(broker.port, {
+      const owner = await RawClient.connect(broker.port, {
         ...persistent('will-owner'),
         will: { topic: 'wills/owner', payload: 'lost', qos: 1 },
       });
+      // CONNACK does not wait for the commit of the session (README, what survives what); a SUBACK
+      // does, and comes after it: from then on the session and its will are on disk.
+      await owner.subscribe('owner/#', 1);
       await crash(broker.process);
       broker = await startBroker(dir);
       const back = await RawClient.connect(broker.port, persistent('will-watcher'));
