@@ -5,7 +5,8 @@
  *
  * Figures only, never assertions. Run with `npx tsc -p . && node dist/bench/route.js` (about 5 s).
  */
-import type { Delivery, Message } from '../src/session/message.js';
+import type { Message } from '../src/session/message.js';
+import { Link } from '../src/session/link.js';
 import { Session, type SessionSink } from '../src/session/session.js';
 import { TopicIndex } from '../src/topic/index.js';
 import { route, type RouteEntry } from '../src/broker/router.js';
@@ -16,9 +17,22 @@ const TIME_PER_CASE_MS = 500;
 
 const sink: SessionSink = {
   writable: () => true,
-  writePublish: (_delivery: Delivery, _packetId: number, _dup: boolean) => true,
-  writePubrel: () => undefined,
+  write: (_packet: Buffer) => undefined,
 };
+
+/** The protocol state of a 3.1.1 connection with the broker's default limits. */
+function link(): Link {
+  const l = new Link();
+  l.agree({
+    keepAlive: 60,
+    receiveMaximum: 65_535,
+    topicAliasMaximum: 0,
+    peerReceiveMaximum: 65_535,
+    peerMaximumPacketSize: 268_435_460,
+    outgoingTopicAliasMaximum: 0,
+  });
+  return l;
+}
 
 /** An index with `count` sessions subscribed to `sensors/+/temperature`, each attached to `sink`. */
 function build(count: number): { index: TopicIndex<RouteEntry>; sessions: Session[] } {
@@ -27,7 +41,7 @@ function build(count: number): { index: TopicIndex<RouteEntry>; sessions: Sessio
   for (let i = 0; i < count; i++) {
     const session = new Session(`client-${i}`, 0, { maxInflightMessages: 100, maxQueuedMessages: 100 });
     session.username = `user-${i % 10}`;
-    session.attach(sink);
+    session.attach(sink, link());
     const options = {
       qos: 0,
       noLocal: false,

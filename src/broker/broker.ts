@@ -19,6 +19,7 @@ import {
 } from '../session/session.js';
 import { Connection, ConnectionState, type ConnectionRefusal, type PeerInfo } from './connection.js';
 import { FailedLogins } from './failed-logins.js';
+import { dispatch } from './handlers/index.js';
 import type { BrokerHooks, ClientInfo } from './hooks.js';
 import {
   defaultTlsOptions,
@@ -237,7 +238,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Accepts a connection from any transport: a Duplex and what is known of the peer. */
   handle(stream: Duplex, peer: PeerInfo = {}): Connection {
     const refusal = this.admit(peer.remoteAddress);
-    const connection = new Connection(this, stream, peer);
+    const connection = new Connection(this, stream, peer, dispatch);
     this.counters.connectionsAccepted++;
     this.connections.add(connection);
     const address = peer.remoteAddress;
@@ -652,7 +653,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         record.state === DeliveryState.Released,
       );
     }
-    for (const { clientId, packetId } of state.incomingQoS2) sessions.get(clientId)?.incomingQoS2.add(packetId);
+    for (const { clientId, packetId } of state.incomingQoS2) sessions.get(clientId)?.restoreQoS2(packetId);
     for (const [id, message] of messages) if (message.storeRefs === 0) persistence.forgetMessage(id);
     persistence.resumeSequences(lastSeq, lastMessageId);
     // Then time: what expired while the broker was down ends now, in the order it would have.

@@ -4,27 +4,25 @@
  * and is the one place where any error becomes a CONNACK or DISCONNECT code and a close.
  */
 import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
 import {
   ConnectReturnCode,
   Decoder,
   encode,
-  encodePublish,
   PacketTooLargeError,
   ReasonCode,
   UnsupportedProtocolError,
   type DisconnectProperties,
   type Packet,
   type ProtocolVersion,
-  type PublishPacket,
   type Will,
 } from '../protocol/index.js';
-import { MAX_PACKET_SIZE } from '../protocol/constants.js';
 import { FennecError, toFennecError } from '../errors/index.js';
-import { remainingExpiryInterval, type Delivery } from '../session/message.js';
-import type { Session, SessionSink } from '../session/session.js';
+import { Link } from '../session/link.js';
+import type { Session } from '../session/session.js';
+import type { SessionSink } from '../session/types.js';
 import type { ClientCertificate } from '../transport/listener.js';
 import type { ClientInfo } from './hooks.js';
-import { dispatch } from './handlers/index.js';
 import type { AuthInProgress } from './handlers/auth.js';
 import type { Broker } from './broker.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
@@ -56,42 +54,40 @@ export interface PeerInfo {
   certificate?: ClientCertificate | undefined;
 }
 
+/** Handles one packet; returns a promise when it waits (on a hook, a delay), and later packets wait too. */
+export type Dispatch = (connection: Connection, packet: Packet) => Promise<void> | undefined;
+
+/** The transitions ConnectionState allows: anything else is a bug, refused by Connection.setState. */
+const transitions: Record<ConnectionState, readonly ConnectionState[]> = {
+  [ConnectionState.AwaitingConnect]: [
+    ConnectionState.Authenticating,
+    ConnectionState.Active,
+    ConnectionState.Closing,
+    ConnectionState.Closed,
+  ],
+  [ConnectionState.Authenticating]: [ConnectionState.Active, ConnectionState.Closing, ConnectionState.Closed],
+  // Active -> Authenticating: a 5.0 re-authentication (AUTH 0x19) holds later packets until it ends.
+  [ConnectionState.Active]: [ConnectionState.Authenticating, ConnectionState.Closing, ConnectionState.Closed],
+  [ConnectionState.Closing]: [ConnectionState.Closed],
+  [ConnectionState.Closed]: [],
+};
+
+/**
+ * The I/O shell of one network connection: bytes in through a Decoder, packets to the handlers,
+ * bytes out corked per turn of the event loop, timers armed from what the protocol core (its Link,
+ * and the Session once CONNECT is accepted) says. It is a SessionSink: the Session writes to it.
+ */
 export class Connection implements SessionSink {
-  state: ConnectionState = ConnectionState.AwaitingConnect;
-  /** Protocol version of the peer, known once CONNECT is read. */
-  version: ProtocolVersion = 4;
   clientId = '';
   username: string | undefined;
   session: Session | undefined;
   will: Will | undefined;
-  /** Keep-alive in seconds (0: none). */
-  keepAlive = 0;
-  /** The client's Receive Maximum (5.0), 65,535 when it gave none. */
-  clientReceiveMaximum = 65_535;
-  /** The client's Maximum Packet Size (5.0), in bytes; no limit (the protocol's) when it gave none. */
-  clientMaximumPacketSize = MAX_PACKET_SIZE;
-  /**
-   * 5.0: incoming QoS 2 packet ids received on this connection whose PUBCOMP is not yet sent, for
-   * the broker's Receive Maximum. (QoS 1 is acknowledged before the next packet is handled, so
-   * it never adds to the count.) Undefined for 3.1 / 3.1.1.
-   */
-  incomingQoS2: Set<number> | undefined;
-  /** 5.0: topic alias -> topic name of PUBLISHes from the client, for this connection only [MQTT-3.3.2-7]. */
-  incomingTopicAliases: Map<number, string> | undefined;
-  /** 5.0: topic name -> alias the broker assigned on this connection; undefined when it assigns none. */
-  outgoingTopicAliases: Map<string, number> | undefined;
-  /** Most aliases the broker assigns on this connection: min(client's, broker's Topic Alias Maximum). */
-  outgoingTopicAliasMaximum = 0;
+  /** The protocol state of this connection: version, agreed settings, aliases, keep-alive; the encoder. */
+  readonly link: Link = new Link();
   /** Set once CONNACK accepted the client: only then do a will and a disconnect event follow. */
   wasActive = false;
   /** Whether CONNACK said Session Present 1: this connection resumed an existing session. */
   sessionPresent = false;
-  /**
-   * The client's 5.0 Request Problem Information (true when absent): when false, Reason Strings and
-   * User Properties go only on PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29]; the broker then
-   * sends none at all.
-   */
-  problemInformation = true;
   /** 5.0: the Authentication Method of CONNECT once the client authenticated with it; undefined when none. */
   authMethod: string | undefined;
   /** 5.0: the enhanced authentication exchange awaiting the client's AUTH 0x18, if any. */
@@ -111,7 +107,9 @@ export class Connection implements SessionSink {
   private readonly publishBuckets: PublishBuckets;
   private readonly controlPackets: ControlPacketWindow;
 
-  private lastActivity = Date.now();
+  private current: ConnectionState = ConnectionState.AwaitingConnect;
+  private logger: Logger | undefined;
+  private loggerClientId = '';
   private timer: NodeJS.Timeout | undefined;
   private corked = false;
   /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
@@ -126,6 +124,7 @@ export class Connection implements SessionSink {
     readonly broker: Broker,
     readonly stream: Duplex,
     peer: PeerInfo,
+    private readonly dispatch: Dispatch,
   ) {
     this.peer = peer;
     this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
@@ -151,15 +150,46 @@ export class Connection implements SessionSink {
     };
   }
 
-  /** Changes the state; the only place that does. */
+  /**
+   * The broker's logger bound to this connection: each line carries its client id and address.
+   * Made on first use, and again once CONNECT has named the client.
+   */
+  get log(): Logger {
+    if (this.logger === undefined || this.loggerClientId !== this.clientId) {
+      this.loggerClientId = this.clientId;
+      this.logger = this.broker.log.child({ clientId: this.clientId, remoteAddress: this.peer.remoteAddress });
+    }
+    return this.logger;
+  }
+
+  /** The one state of the connection; changed only by `setState`. */
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** Protocol version of the peer, known once CONNECT is read. */
+  get version(): ProtocolVersion {
+    return this.link.version;
+  }
+
+  /**
+   * Changes the state; the only place that does. A transition the table does not allow is a bug
+   * and throws (the caller's error path closes the connection); each one is logged at trace.
+   */
   setState(next: ConnectionState): void {
-    this.state = next;
+    const from = this.current;
+    if (from === next) return;
+    if (!transitions[from].includes(next)) {
+      throw new FennecError('ERR_INTERNAL', `connection state cannot go from ${from} to ${next}`);
+    }
+    this.current = next;
+    if (this.broker.log.isLevelEnabled('trace')) this.log.trace({ from, to: next }, 'connection state');
   }
 
   private onData(chunk: Buffer): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     const now = Date.now();
-    this.lastActivity = now;
+    this.link.received();
     this.decodedInChunk = 0;
     try {
       this.decoder.feed(chunk, this.onPacket);
@@ -197,10 +227,7 @@ export class Connection implements SessionSink {
   /** Closes the connection because a limit was exceeded: logged once (warn), with DISCONNECT `reasonCode` in 5.0. */
   private limitExceeded(limit: string, why: string, reasonCode: number): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-    this.broker.log.warn(
-      { clientId: this.clientId, remoteAddress: this.peer.remoteAddress, limit, reason: why },
-      'closing connection over a limit',
-    );
+    this.log.warn({ limit, reason: why }, 'closing connection over a limit');
     this.close(why, reasonCode);
   }
 
@@ -227,7 +254,7 @@ export class Connection implements SessionSink {
         if (waitMs > 0) {
           return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
             if (this.state !== ConnectionState.Active) return undefined;
-            return dispatch(this, packet);
+            return this.dispatch(this, packet);
           });
         }
       } else if (packet.type === 'subscribe' || packet.type === 'unsubscribe' || packet.type === 'pingreq') {
@@ -240,7 +267,7 @@ export class Connection implements SessionSink {
         }
       }
     }
-    return dispatch(this, packet);
+    return this.dispatch(this, packet);
   }
 
   /** Holds later packets (and stops reading) until an asynchronous handler has finished. */
@@ -269,23 +296,22 @@ export class Connection implements SessionSink {
     );
   }
 
-  /** Starts keep-alive supervision: a client silent for 1.5 x keepAlive is disconnected. */
+  /** Starts keep-alive supervision: the timer is armed for the deadline the Link gives. */
   startKeepAlive(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.keepAlive === 0) return;
-    const limitMs = this.keepAlive * 1500;
     const check = (): void => {
-      const idle = Date.now() - this.lastActivity;
+      const remaining = this.link.keepAliveRemaining();
+      if (remaining === undefined) return;
       // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0): nothing for 1.5 x Keep Alive closes the connection
       // A client whose packets wait in the backlog (held by a hook or its publish rate) is not idle.
-      if (idle >= limitMs && this.backlog === undefined) {
+      if (remaining <= 0 && this.backlog === undefined) {
         this.close('keep-alive timeout', ReasonCode.KeepAliveTimeout);
         return;
       }
-      this.timer = setTimeout(check, Math.max(limitMs - idle, 100));
+      this.timer = setTimeout(check, Math.max(remaining, 100));
     };
-    this.timer = setTimeout(check, limitMs);
+    check();
   }
 
   /** Writes an encoded packet; writes of one turn of the event loop leave in one system call. */
@@ -303,14 +329,17 @@ export class Connection implements SessionSink {
     }
   }
 
-  /** Encodes and writes a packet in this connection's protocol version. */
+  /** Encodes (within the peer's limits, see Link.encode) and writes a packet. */
   send(packet: Packet): void {
-    const buf = encode(packet, this.version);
-    if (buf.length > this.clientMaximumPacketSize) {
-      this.sendTrimmed(packet);
+    const buf = this.link.encode(packet);
+    if (buf !== undefined) {
+      this.write(buf);
       return;
     }
-    this.write(buf);
+    this.log.debug(
+      { type: packet.type, maximumPacketSize: this.link.peerMaximumPacketSize },
+      'packet larger than the client accepts, not sent',
+    );
   }
 
   /**
@@ -329,118 +358,10 @@ export class Connection implements SessionSink {
     });
   }
 
-  /**
-   * A packet over the client's Maximum Packet Size (5.0): sent without its Reason String and User
-   * Properties when that makes it fit ([MQTT-3.2.2-19] [MQTT-3.2.2-20] CONNACK, [MQTT-3.4.2-2]
-   * [MQTT-3.4.2-3] PUBACK, and the same rule for the other acknowledgements and DISCONNECT);
-   * otherwise not sent at all [MQTT-3.1.2-24].
-   */
-  private sendTrimmed(packet: Packet): void {
-    if ('properties' in packet && packet.properties !== undefined && packet.type !== 'publish') {
-      const properties: Record<string, unknown> = { ...packet.properties };
-      delete properties['reasonString'];
-      delete properties['userProperties'];
-      const buf = encode({ ...packet, properties }, this.version);
-      if (buf.length <= this.clientMaximumPacketSize) {
-        this.write(buf);
-        return;
-      }
-    }
-    this.broker.log.debug(
-      { clientId: this.clientId, type: packet.type, maximumPacketSize: this.clientMaximumPacketSize },
-      'packet larger than the client accepts, not sent',
-    );
-  }
-
   writable(): boolean {
     return (
       this.state === ConnectionState.Active && this.stream.writableLength < this.broker.options.maxOutgoingBufferBytes
     );
-  }
-
-  writePublish(d: Delivery, packetId: number, dup: boolean): boolean {
-    if (this.outgoingTopicAliases !== undefined) {
-      const aliased = this.writeAliasedPublish(d, packetId, dup, this.outgoingTopicAliases);
-      if (aliased !== undefined) return aliased;
-    }
-    const message = d.message;
-    let buf: Buffer | undefined;
-    // A message that can expire carries its remaining interval, so its wire form changes with time.
-    if (d.qos === 0 && d.subscriptionIdentifiers === undefined && message.expiresAt === undefined) {
-      // The same wire form for every QoS 0 subscriber of one version: encoded once, shared.
-      const slot = this.version * 2 + (d.retain ? 1 : 0);
-      // Aliased forms are never cached: they differ per connection (see writeAliasedPublish).
-      const cache = (message.encoded ??= []);
-      buf = cache[slot];
-      if (buf === undefined) {
-        buf = encodePublish(this.publishPacket(d, 0, false), this.version);
-        cache[slot] = buf;
-      }
-    } else {
-      buf = encodePublish(this.publishPacket(d, packetId, dup), this.version);
-    }
-    // [MQTT-3.1.2-24] (5.0): nothing larger than the client's Maximum Packet Size is sent;
-    // [MQTT-3.1.2-25] the session treats the discarded message as delivered
-    if (buf.length > this.clientMaximumPacketSize) return false;
-    this.write(buf);
-    return true;
-  }
-
-  /**
-   * Writes `d` with a topic alias when its topic has one on this connection, or when one is free
-   * (first come, first served, up to outgoingTopicAliasMaximum: [MQTT-3.1.2-26] [MQTT-3.3.2-11]).
-   * The first PUBLISH of a topic carries topic and alias; later ones an empty topic and the alias.
-   * Returns undefined when the topic gets no alias, so the caller sends the plain (cached) form.
-   */
-  private writeAliasedPublish(
-    d: Delivery,
-    packetId: number,
-    dup: boolean,
-    aliases: Map<string, number>,
-  ): boolean | undefined {
-    const topic = d.message.topic;
-    let alias = aliases.get(topic);
-    const known = alias !== undefined;
-    if (alias === undefined) {
-      if (aliases.size >= this.outgoingTopicAliasMaximum) return undefined;
-      alias = aliases.size + 1;
-    }
-    const packet = this.publishPacket(d, packetId, dup);
-    packet.properties = { ...packet.properties, topicAlias: alias };
-    if (known) packet.topic = '';
-    const buf = encodePublish(packet, 5);
-    if (buf.length > this.clientMaximumPacketSize) return false;
-    // The alias is taken only once a PUBLISH that sets it is actually sent.
-    if (!known) aliases.set(topic, alias);
-    this.write(buf);
-    return true;
-  }
-
-  private publishPacket(d: Delivery, packetId: number, dup: boolean): PublishPacket {
-    const message = d.message;
-    let properties = this.version === 5 ? message.properties : undefined;
-    if (this.version === 5 && d.subscriptionIdentifiers !== undefined) {
-      properties = { ...properties, subscriptionIdentifiers: d.subscriptionIdentifiers };
-    }
-    if (this.version === 5 && message.expiresAt !== undefined) {
-      // [MQTT-3.3.2-6] (5.0): the interval received, less the time the message waited here
-      properties = { ...properties, messageExpiryInterval: remainingExpiryInterval(message.expiresAt, Date.now()) };
-    }
-    return {
-      type: 'publish',
-      topic: message.topic,
-      payload: message.payload,
-      qos: d.qos,
-      retain: d.retain,
-      // [MQTT-3.3.1-3] DUP says only whether this outgoing packet is a retransmission
-      dup,
-      packetId,
-      properties,
-    };
-  }
-
-  writePubrel(packetId: number): void {
-    this.send({ type: 'pubrel', packetId, reasonCode: 0 });
   }
 
   private onDrain(): void {
@@ -451,7 +372,7 @@ export class Connection implements SessionSink {
   }
 
   private onStreamError(err: Error): void {
-    this.broker.log.debug({ clientId: this.clientId, err: err.message }, 'socket error');
+    this.log.debug({ err: err.message }, 'socket error');
   }
 
   /**
@@ -461,10 +382,7 @@ export class Connection implements SessionSink {
   fail(value: unknown): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     const err = toFennecError(value);
-    this.broker.log.info(
-      { clientId: this.clientId, remoteAddress: this.peer.remoteAddress, code: err.code, reason: err.message },
-      'closing connection after error',
-    );
+    this.log.info({ code: err.code, reason: err.message }, 'closing connection after error');
     if (this.state === ConnectionState.AwaitingConnect && err instanceof UnsupportedProtocolError) {
       // [MQTT-3.1.2-2] unsupported level: CONNACK 0x01 (3.1.1) or 0x84 (5.0), then close
       const v5 = err.protocolLevel === 5;
@@ -497,11 +415,13 @@ export class Connection implements SessionSink {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     if (reasonCode !== undefined && this.version === 5 && this.state === ConnectionState.Active) {
       // [MQTT-3.14.2-2] (5.0): the broker's DISCONNECT never carries a Session Expiry Interval
-      let properties: DisconnectProperties | undefined = this.problemInformation ? { reasonString: why } : undefined;
+      let properties: DisconnectProperties | undefined = this.link.problemInformation
+        ? { reasonString: why }
+        : undefined;
       if (serverReference !== undefined) properties = { ...properties, serverReference };
-      this.write(encode({ type: 'disconnect', reasonCode, properties }, 5));
+      this.send({ type: 'disconnect', reasonCode, properties });
     }
-    this.broker.log.debug({ clientId: this.clientId, why }, 'closing connection');
+    this.log.debug({ why }, 'closing connection');
     this.setState(ConnectionState.Closing);
     if (this.corked) this.uncork();
     this.stream.end();

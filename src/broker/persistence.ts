@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { toFennecError } from '../errors/index.js';
 import type { Will } from '../protocol/index.js';
 import type { Delivery, Message } from '../session/message.js';
-import type { Session, SessionJournal, SubscriptionOptions } from '../session/session.js';
+import type { JournaledSession, SessionJournal, SubscriptionOptions } from '../session/types.js';
 import {
   DeliveryState,
   type DeliveryRecord,
@@ -176,12 +176,12 @@ export class Persistence implements SessionJournal {
     this.push({ op: 'unsubscribe', clientId, topicFilter });
   }
 
-  qos2Received(clientId: string, packetId: number): void {
-    this.push({ op: 'qos2-received', clientId, packetId });
+  qos2Received(session: JournaledSession, packetId: number): void {
+    this.push({ op: 'qos2-received', clientId: session.clientId, packetId });
   }
 
-  qos2Released(clientId: string, packetId: number): void {
-    this.push({ op: 'qos2-released', clientId, packetId });
+  qos2Released(session: JournaledSession, packetId: number): void {
+    this.push({ op: 'qos2-released', clientId: session.clientId, packetId });
   }
 
   retain(message: Message): void {
@@ -205,7 +205,7 @@ export class Persistence implements SessionJournal {
 
   // --- deliveries (SessionJournal) ---
 
-  added(session: Session, d: Delivery, packetId: number): void {
+  added(session: JournaledSession, d: Delivery, packetId: number): void {
     const message = d.message;
     let messageId = message.storeId ?? 0;
     if (messageId === 0) {
@@ -231,11 +231,11 @@ export class Persistence implements SessionJournal {
     this.pendingEnqueues.set(seq, this.push({ op: 'enqueue', record }));
   }
 
-  published(_session: Session, d: Delivery, packetId: number): void {
+  published(_session: JournaledSession, d: Delivery, packetId: number): void {
     this.setState(d, DeliveryState.Published, packetId);
   }
 
-  released(_session: Session, d: Delivery, packetId: number): void {
+  released(_session: JournaledSession, d: Delivery, packetId: number): void {
     this.setState(d, DeliveryState.Released, packetId);
   }
 
@@ -252,7 +252,7 @@ export class Persistence implements SessionJournal {
     this.push({ op: 'delivery-state', seq: d.seq, state, packetId });
   }
 
-  removed(_session: Session, d: Delivery): void {
+  removed(_session: JournaledSession, d: Delivery): void {
     const seq = d.seq;
     if (seq === 0) return;
     d.seq = 0;

@@ -1,50 +1,33 @@
 /**
- * A client's session: its subscriptions and the state of its QoS 1 and 2 flows in both
- * directions. It does no I/O: it writes through the SessionSink of the connection it is
- * attached to, and keeps what cannot be written (no connection, window full, slow reader)
- * in a bounded queue.
+ * A client's session, sans I/O: its subscriptions and the state of its QoS 1 and 2 flows in both
+ * directions, kept across connections. While a connection is attached, the session writes through
+ * that connection's Link (which encodes within the peer's limits) to its SessionSink (bytes); what
+ * cannot be written (no connection, window full, slow reader) waits in a bounded queue. It reports
+ * what a restart needs to its SessionJournal. It knows no socket, timer or store.
  */
-import type { QoS, RetainHandling } from '../protocol/index.js';
+import type { QoS } from '../protocol/index.js';
+import type { Link } from './link.js';
 import { isExpired, type Delivery } from './message.js';
+import {
+  emptyDropTally,
+  Readiness,
+  type DropReason,
+  type SessionJournal,
+  type SessionLimits,
+  type SessionSink,
+  type SubscriptionOptions,
+} from './types.js';
 
-/** The options a subscription was made with. */
-export interface SubscriptionOptions {
-  /** Granted maximum QoS. */
-  qos: QoS;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: RetainHandling;
-  /** 5.0 subscription identifier, if the SUBSCRIBE had one. */
-  subscriptionIdentifier: number | undefined;
-}
-
-/** Where a session writes; implemented by the connection it is attached to. */
-export interface SessionSink {
-  /** Whether the peer reads fast enough to take more (its socket buffer is below the limit). */
-  writable(): boolean;
-  /**
-   * Writes a PUBLISH for `delivery` with `packetId` (0 for QoS 0) and the DUP flag. Returns false
-   * when the packet would exceed the peer's Maximum Packet Size and was discarded unsent.
-   */
-  writePublish(delivery: Delivery, packetId: number, dup: boolean): boolean;
-  /** Writes a PUBREL for `packetId`. */
-  writePubrel(packetId: number): void;
-}
-
-/**
- * Where a session reports what a restart needs to know of its QoS 1/2 deliveries; the broker's
- * persistence implements it for persistent sessions. Calls happen as the state changes.
- */
-export interface SessionJournal {
-  /** A delivery entered the session: waiting in the queue (`packetId` 0) or published at once with `packetId`. */
-  added(session: Session, d: Delivery, packetId: number): void;
-  /** A queued delivery was published with `packetId`. */
-  published(session: Session, d: Delivery, packetId: number): void;
-  /** QoS 2: PUBREC came and PUBREL was sent for `packetId`. */
-  released(session: Session, d: Delivery, packetId: number): void;
-  /** A delivery left the session: acknowledged, expired, discarded, handed to another member, or cleared. */
-  removed(session: Session, d: Delivery): void;
-}
+export {
+  emptyDropTally,
+  NEVER_EXPIRES,
+  Readiness,
+  type DropReason,
+  type SessionJournal,
+  type SessionLimits,
+  type SessionSink,
+  type SubscriptionOptions,
+} from './types.js';
 
 /** State of an outgoing QoS 1/2 message. */
 export type OutgoingState = 'awaiting-puback' | 'awaiting-pubrec' | 'awaiting-pubcomp';
@@ -52,46 +35,6 @@ export type OutgoingState = 'awaiting-puback' | 'awaiting-pubrec' | 'awaiting-pu
 interface Outgoing {
   delivery: Delivery;
   state: OutgoingState;
-}
-
-/** Limits of one session. */
-export interface SessionLimits {
-  /** Most QoS 1/2 messages sent and not yet acknowledged (the peer's Receive Maximum may lower it). */
-  maxInflightMessages: number;
-  /** Most messages waiting to be sent; a message arriving at a full queue is dropped and counted. */
-  maxQueuedMessages: number;
-  /** Most payload bytes waiting to be sent, in bytes; a message that would pass it is dropped and counted. 0 or absent: no limit. */
-  maxQueuedBytes?: number;
-}
-
-/**
- * How soon a session would send a delivery handed to it now; higher is sooner. Shared
- * subscriptions pick the member that would send soonest.
- */
-export const Readiness = {
-  /** It would be dropped: QoS 0 to an offline or slow reader, or a full queue. */
-  Dropped: 0,
-  /** It would wait in the queue of an offline session. */
-  QueuedOffline: 1,
-  /** It would wait in the queue of an online session (window full, slow reader, or others queued first). */
-  QueuedOnline: 2,
-  /** It would be written at once. */
-  Now: 3,
-} as const;
-export type Readiness = (typeof Readiness)[keyof typeof Readiness];
-
-/**
- * Why a delivery was dropped. `too-large`: over the client's Maximum Packet Size; `expired`: its
- * Message Expiry Interval passed before delivery started.
- */
-export type DropReason = 'queue-full' | 'queue-bytes-full' | 'slow-reader' | 'offline-qos0' | 'too-large' | 'expired';
-
-/** A Session Expiry Interval that never runs out, in seconds (5.0 section 3.1.2.11.2). */
-export const NEVER_EXPIRES = 0xffff_ffff;
-
-/** A tally of drops with every reason at 0. */
-export function emptyDropTally(): Record<DropReason, number> {
-  return { 'queue-full': 0, 'queue-bytes-full': 0, 'slow-reader': 0, 'offline-qos0': 0, 'too-large': 0, expired: 0 };
 }
 
 export class Session {
@@ -104,7 +47,7 @@ export class Session {
   /** Subscriptions by topic filter. */
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   /** Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]. */
-  readonly incomingQoS2 = new Set<number>();
+  private readonly incomingQoS2 = new Set<number>();
   /**
    * Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 Clean
    * Session 1, 5.0 expiry 0), NEVER_EXPIRES (3.1.1 Clean Session 0, 5.0 0xFFFFFFFF) keeps it.
@@ -122,6 +65,8 @@ export class Session {
   journal: SessionJournal | undefined;
 
   private sink: SessionSink | undefined;
+  /** The protocol state of the attached connection; set exactly when `sink` is. */
+  private link: Link | undefined;
   private readonly outgoing = new Map<number, Outgoing>();
   private queue: Delivery[] = [];
   private queueHead = 0;
@@ -168,23 +113,40 @@ export class Session {
   }
 
   /**
-   * Attaches a connection. Unacknowledged messages are sent again, in order, with DUP set
-   * (PUBLISH) or as PUBREL [MQTT-4.4.0-1]; then the queue is sent as the window allows.
-   * `receiveMaximum` is the peer's 5.0 Receive Maximum (65,535 when absent).
+   * Attaches a connection: its bytes go to `sink`, encoded by its `link` (whose settings CONNECT
+   * agreed). Unacknowledged messages are sent again, in order, with DUP set (PUBLISH) or as PUBREL
+   * [MQTT-4.4.0-1] (3.1.1) [MQTT-4.4.0-1] (5.0); then the queue is sent as the window allows, which
+   * the peer's Receive Maximum caps [MQTT-3.3.4-9] (5.0).
    */
-  attach(sink: SessionSink, receiveMaximum = 65_535): void {
+  attach(sink: SessionSink, link: Link): void {
     this.sink = sink;
-    this.inflightLimit = Math.min(this.limits.maxInflightMessages, receiveMaximum);
+    this.link = link;
+    this.inflightLimit = Math.min(this.limits.maxInflightMessages, link.peerReceiveMaximum);
     for (const [packetId, entry] of this.outgoing) {
-      if (entry.state === 'awaiting-pubcomp') sink.writePubrel(packetId);
-      else if (!sink.writePublish(entry.delivery, packetId, true)) this.discard(packetId);
+      if (entry.state === 'awaiting-pubcomp') this.writePubrel(sink, link, packetId);
+      else if (!this.writePublish(sink, link, entry.delivery, packetId, true)) this.discard(packetId);
     }
     this.pump();
   }
 
   /** Detaches `sink` if it is the one attached; what is in flight stays for the next connection. */
   detach(sink: SessionSink): void {
-    if (this.sink === sink) this.sink = undefined;
+    if (this.sink !== sink) return;
+    this.sink = undefined;
+    this.link = undefined;
+  }
+
+  /** Encodes `d` as a PUBLISH and writes it; false when it is too large for the peer and was not sent. */
+  private writePublish(sink: SessionSink, link: Link, d: Delivery, packetId: number, dup: boolean): boolean {
+    const buf = link.encodeDelivery(d, packetId, dup);
+    if (buf === undefined) return false;
+    sink.write(buf);
+    return true;
+  }
+
+  private writePubrel(sink: SessionSink, link: Link, packetId: number): void {
+    const buf = link.encode({ type: 'pubrel', packetId, reasonCode: 0 });
+    if (buf !== undefined) sink.write(buf);
   }
 
   /** What `deliver` would do with a delivery at `qos` now; mirrors its branches. */
@@ -210,7 +172,7 @@ export class Session {
       // QoS 0 is never queued: sent now, or dropped when offline or reading too slowly.
       if (sink === undefined) this.drop('offline-qos0');
       else if (!sink.writable()) this.drop('slow-reader');
-      else if (!sink.writePublish(d, 0, false)) this.drop('too-large');
+      else if (!this.writePublish(sink, this.link!, d, 0, false)) this.drop('too-large');
       return;
     }
     // Anything queued goes first, so that order is kept.
@@ -288,7 +250,7 @@ export class Session {
       if (fresh) journal.added(this, d, packetId);
       else journal.published(this, d, packetId);
     }
-    if (!sink.writePublish(d, packetId, false)) this.discard(packetId);
+    if (!this.writePublish(sink, this.link!, d, packetId, false)) this.discard(packetId);
   }
 
   /**
@@ -336,7 +298,7 @@ export class Session {
     }
     entry.state = 'awaiting-pubcomp';
     this.journal?.released(this, entry.delivery, packetId);
-    this.sink?.writePubrel(packetId);
+    if (this.sink !== undefined) this.writePubrel(this.sink, this.link!, packetId);
     return true;
   }
 
@@ -379,6 +341,35 @@ export class Session {
     return released;
   }
 
+  // ---- incoming QoS 2 (the receiver's side) ----
+
+  /** Whether an incoming QoS 2 PUBLISH with `packetId` was accepted and awaits its PUBREL. */
+  holdsQoS2(packetId: number): boolean {
+    return this.incomingQoS2.has(packetId);
+  }
+
+  /**
+   * An incoming QoS 2 PUBLISH was accepted (PUBREC with a success code): until PUBREL, a re-send of
+   * `packetId` is answered without routing it again [MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-9] (5.0), also
+   * after a restart when the session is journaled.
+   */
+  holdQoS2(packetId: number): void {
+    this.incomingQoS2.add(packetId);
+    this.journal?.qos2Received(this, packetId);
+  }
+
+  /** PUBREL came for `packetId`: returns whether it was held (else PUBCOMP says 0x92 in 5.0). */
+  releaseQoS2(packetId: number): boolean {
+    if (!this.incomingQoS2.delete(packetId)) return false;
+    this.journal?.qos2Released(this, packetId);
+    return true;
+  }
+
+  /** Puts back an incoming QoS 2 id read from the store at start, without reporting it to the journal. */
+  restoreQoS2(packetId: number): void {
+    this.incomingQoS2.add(packetId);
+  }
+
   /** Drops all in-flight and queued messages (clean start). */
   clearMessages(): void {
     const journal = this.journal;
@@ -401,6 +392,8 @@ export class Session {
   restore(d: Delivery, packetId: number, released: boolean): void {
     if (packetId === 0) {
       this.queue.push(d);
+      // Counted like any queued message, so that maxQueuedBytes holds after a restart too.
+      this.queueBytes += d.message.payload.length;
       return;
     }
     this.outgoing.set(packetId, {

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { Broker } from '../../src/broker/broker.js';
 import { Connection, ConnectionState } from '../../src/broker/connection.js';
+import { dispatch } from '../../src/broker/handlers/index.js';
+import { defaultLinkSettings } from '../helpers/session-sink.js';
 import * as pkt from '../helpers/packets.js';
 import { PacketStream, type ReceivedPacket } from '../helpers/parse.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -26,9 +28,9 @@ function activeConnection(limit: number): { connection: Connection; received: Re
     },
   });
   const broker = new Broker({ connectTimeoutMs: 60_000 });
-  const connection = new Connection(broker, stream, {});
-  connection.version = 5;
-  connection.clientMaximumPacketSize = limit;
+  const connection = new Connection(broker, stream, {}, dispatch);
+  connection.link.version = 5;
+  connection.link.agree({ ...defaultLinkSettings, peerMaximumPacketSize: limit });
   connection.setState(ConnectionState.Active);
   return { connection, received, end: () => stream.destroy() };
 }

@@ -385,7 +385,7 @@ void describe('MQTT.js across protocol versions and with MQTT 5 topic aliases ag
     );
     assert.ok(messages.every((m) => m.payload === m.topic));
     const publisherConnection = broker.clients.get(pub.client.options.clientId ?? '');
-    assert.ok((publisherConnection?.incomingTopicAliases?.size ?? 0) > 0, 'the publisher used aliases');
+    assert.ok((publisherConnection?.link.incomingAliasCount ?? 0) > 0, 'the publisher used aliases');
     const aliases = messages.map((m) => m.packet.properties?.topicAlias);
     assert.ok(
       aliases.some((a) => a !== undefined),

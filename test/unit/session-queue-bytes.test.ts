@@ -5,21 +5,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { delivery, type Message } from '../../src/session/message.js';
-import { emptyDropTally, Readiness, Session, type SessionSink } from '../../src/session/session.js';
+import { emptyDropTally, Readiness, Session } from '../../src/session/session.js';
+import { agreedLink, RecordingSink } from '../helpers/session-sink.js';
 
 /** A sink that acknowledges nothing: each message sent stays in flight. */
-class FakeSink implements SessionSink {
-  canWrite = true;
-  sent: string[] = [];
-  writable(): boolean {
-    return this.canWrite;
-  }
-  writePublish(d: { message: Message }): boolean {
-    this.sent.push(d.message.payload.toString());
-    return true;
-  }
-  writePubrel(): void {}
-}
+class FakeSink extends RecordingSink {}
 
 function message(payload: string): Message {
   return {
@@ -59,7 +49,7 @@ void describe('Session maxQueuedBytes', () => {
     const session = new Session('s', 60, { maxInflightMessages: 1, maxQueuedMessages: 100, maxQueuedBytes: 10 });
     for (const p of ['aaaa', 'bbbb', 'cc']) session.deliver(delivery(message(p), 1, false, undefined));
     const sink = new FakeSink();
-    session.attach(sink);
+    session.attach(sink, agreedLink());
     // One goes in flight (window 1): its bytes leave the queue.
     assert.deepEqual(sink.sent, ['aaaa']);
     assert.equal(session.queuedBytes, 6);

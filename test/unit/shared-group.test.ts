@@ -6,20 +6,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SharedGroup, type SharedSubscriptionStrategy } from '../../src/broker/shared.js';
 import { delivery, type Message } from '../../src/session/message.js';
-import { Session, type SessionSink, type SubscriptionOptions } from '../../src/session/session.js';
+import { Session, type SubscriptionOptions } from '../../src/session/session.js';
+import { agreedLink, RecordingSink } from '../helpers/session-sink.js';
 import type { QoS } from '../../src/protocol/index.js';
 
-/** A sink that records nothing and is writable unless told otherwise. */
-class FakeSink implements SessionSink {
-  canWrite = true;
-  writable(): boolean {
-    return this.canWrite;
-  }
-  writePublish(): boolean {
-    return true;
-  }
-  writePubrel(): void {}
-}
+/** A sink that is writable unless told otherwise. */
+class FakeSink extends RecordingSink {}
 
 const message: Message = {
   topic: 't',
@@ -42,7 +34,7 @@ function group(names: string[], strategy: SharedSubscriptionStrategy = 'round-ro
   for (const name of names) {
     const session = new Session(name, 0, { maxInflightMessages: inflight, maxQueuedMessages: 2 });
     const sink = new FakeSink();
-    session.attach(sink);
+    session.attach(sink, agreedLink());
     sessions.set(name, { session, sink });
     shared.add({ session, options: options() });
   }

@@ -21,12 +21,9 @@ export function handlePubrec(connection: Connection, packet: PubrecPacket): void
 
 export function handlePubrel(connection: Connection, packet: PubrelPacket): void {
   // [MQTT-4.3.3-2] (3.1.1): PUBREL releases the id; PUBCOMP answers it, known or not
-  const session = connection.session!;
-  const known = session.incomingQoS2.delete(packet.packetId);
-  if (known && session.journal !== undefined)
-    connection.broker.persistence?.qos2Released(session.clientId, packet.packetId);
+  const known = connection.session!.releaseQoS2(packet.packetId);
   // The PUBCOMP below ends the flow: it no longer counts against the broker's Receive Maximum
-  connection.incomingQoS2?.delete(packet.packetId);
+  connection.link.releaseQoS2(packet.packetId);
   connection.sendAfterCommit({
     type: 'pubcomp',
     packetId: packet.packetId,

@@ -20,7 +20,7 @@ import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from '.
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
   const version = packet.protocolVersion;
-  connection.version = version;
+  connection.link.version = version;
   const broker = connection.broker;
   // Admitted over max_connections or max_connections_per_address: told so, then closed
   if (connection.refusal !== undefined) {
@@ -78,7 +78,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
     connection.username = identity;
   }
   // [MQTT-3.1.2-29] (5.0): known before any refusal, so that one is worded as the client asked
-  if (packet.properties?.requestProblemInformation === false) connection.problemInformation = false;
+  if (packet.properties?.requestProblemInformation === false) connection.link.problemInformation = false;
   const redirectConnect = broker.hooks.redirectConnect;
   if (redirectConnect === undefined || version !== 5) return authenticateConnect(connection, packet, assigned);
   let redirection: Redirection | undefined | Promise<Redirection | undefined>;
@@ -242,25 +242,22 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   broker.sessionAttached(session, packet.will);
   // [MQTT-3.2.2-22] (5.0): the client's Keep Alive unless CONNACK carries a Server Keep Alive
   const serverKeepAlive = version === 5 ? broker.serverKeepAlive : undefined;
-  connection.keepAlive = serverKeepAlive ?? packet.keepAlive;
-  connection.clientReceiveMaximum = packet.properties?.receiveMaximum ?? 65_535;
+  const { receiveMaximum, topicAliasMaximum } = broker.options;
+  // What CONNECT and CONNACK agree, for both directions; 3.1.1 has none of the 5.0 limits
+  connection.link.agree({
+    keepAlive: serverKeepAlive ?? packet.keepAlive,
+    receiveMaximum,
+    topicAliasMaximum: version === 5 ? topicAliasMaximum : 0,
+    peerReceiveMaximum: packet.properties?.receiveMaximum ?? 65_535,
+    // [MQTT-3.1.2-24] (5.0): from CONNACK on, nothing larger than this is sent to the client
+    peerMaximumPacketSize: packet.properties?.maximumPacketSize ?? connection.link.peerMaximumPacketSize,
+    // [MQTT-3.1.2-27]: no outgoing aliases unless the client's Topic Alias Maximum is above 0
+    outgoingTopicAliasMaximum: Math.min(packet.properties?.topicAliasMaximum ?? 0, topicAliasMaximum),
+  });
   connection.setState(ConnectionState.Active);
   connection.wasActive = true;
   let properties: ConnackProperties | undefined;
   if (version === 5) {
-    const { receiveMaximum, topicAliasMaximum } = broker.options;
-    // [MQTT-3.1.2-24] (5.0): from CONNACK on, nothing larger than this is sent to the client
-    const clientMaximumPacketSize = packet.properties?.maximumPacketSize;
-    if (clientMaximumPacketSize !== undefined) connection.clientMaximumPacketSize = clientMaximumPacketSize;
-    connection.incomingQoS2 = new Set();
-    // [MQTT-3.3.2-7]: aliases live with the connection, so every connection starts without any
-    if (topicAliasMaximum > 0) connection.incomingTopicAliases = new Map();
-    // [MQTT-3.1.2-27]: no outgoing aliases unless the client's Topic Alias Maximum is above 0
-    const outgoingMaximum = Math.min(packet.properties?.topicAliasMaximum ?? 0, topicAliasMaximum);
-    if (outgoingMaximum > 0) {
-      connection.outgoingTopicAliasMaximum = outgoingMaximum;
-      connection.outgoingTopicAliases = new Map();
-    }
     properties = {
       receiveMaximum,
       maximumPacketSize: broker.options.maximumPacketSize,
@@ -288,7 +285,7 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   connection.send({ type: 'connack', sessionPresent, reasonCode: 0, properties });
   connection.startKeepAlive();
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
-  session.attach(connection, connection.clientReceiveMaximum);
+  session.attach(connection, connection.link);
   broker.emit('clientConnected', { ...connection.info, sessionPresent });
 }
 
@@ -356,7 +353,9 @@ export function reject(
   const v5 = connection.version === 5;
   const code = v5 ? reasonCode : returnCodeFor(reasonCode);
   let properties: ConnackProperties | undefined = v5 && extra !== undefined ? { ...extra } : undefined;
-  if (v5 && reasonString !== undefined && connection.problemInformation) properties = { ...properties, reasonString };
+  if (v5 && reasonString !== undefined && connection.link.problemInformation) {
+    properties = { ...properties, reasonString };
+  }
   // [MQTT-3.2.2-4] (3.1.1) [MQTT-3.2.2-6] (5.0): a refusal has Session Present 0;
   // [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0): and the connection is closed after it
   connection.send({ type: 'connack', sessionPresent: false, reasonCode: code, properties });

@@ -23,7 +23,14 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
       reasonCode: ReasonCode.RetainNotSupported,
     });
   }
-  const packet = connection.version === 5 ? checkV5Publish(connection, received) : received;
+  // The protocol core checks the 5.0 rules, resolves the topic alias and tells a re-sent QoS 2 PUBLISH
+  const session = connection.session!;
+  const packet = connection.link.receivePublish(received, session);
+  if (packet === 'duplicate') {
+    // [MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-9] (5.0): a re-sent QoS 2 PUBLISH gets PUBREC again and is not routed
+    connection.send({ type: 'pubrec', packetId: received.packetId, reasonCode: 0 });
+    return undefined;
+  }
   // [MQTT-3.3.2-2] (both versions): no wildcards in a topic name; [MQTT-4.7.3-1] at least one character;
   // longer or deeper than maxTopicLength / maxTopicLevels: 0x90, the name is well formed but not accepted
   if (!isValidTopicName(packet.topic, connection.broker.topicLimits)) {
@@ -32,29 +39,11 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
       reasonCode: ReasonCode.TopicNameInvalid,
     });
   }
-  const session = connection.session!;
-  // [MQTT-4.3.3-2] (3.1.1): a QoS 2 PUBLISH whose id awaits PUBREL is a re-send: PUBREC again, deliver nothing
-  if (packet.qos === 2 && session.incomingQoS2.has(packet.packetId)) {
-    connection.send({ type: 'pubrec', packetId: packet.packetId, reasonCode: 0 });
+  // Section 3.3.2.3.2 and 4.13 (5.0): a QoS 1/2 payload that is not the UTF-8 its Payload Format
+  // Indicator announces is refused with PUBACK/PUBREC 0x99, and not routed
+  if (packet.qos > 0 && packet.properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
+    acknowledge(connection, packet, ReasonCode.PayloadFormatInvalid);
     return undefined;
-  }
-  const incomingQoS2 = connection.incomingQoS2;
-  if (incomingQoS2 !== undefined && packet.qos > 0) {
-    // [MQTT-3.3.4-7] (5.0): one more unacknowledged QoS 1/2 PUBLISH than the Receive Maximum in
-    // CONNACK is answered with DISCONNECT 0x93. Packets are handled one at a time and QoS 1 is
-    // acknowledged before the next, so the count is the QoS 2 flows awaiting PUBREL.
-    if (incomingQoS2.size >= connection.broker.options.receiveMaximum) {
-      throw new ProtocolError(`more than ${connection.broker.options.receiveMaximum} unacknowledged QoS 1/2 PUBLISH`, {
-        reasonCode: ReasonCode.ReceiveMaximumExceeded,
-      });
-    }
-    const properties = packet.properties;
-    // Section 3.3.2.3.2 and 4.13: a payload that is not the UTF-8 its Payload Format
-    // Indicator announces is refused; QoS 1/2 with PUBACK/PUBREC 0x99, and not routed
-    if (properties?.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
-      acknowledge(connection, packet, ReasonCode.PayloadFormatInvalid);
-      return undefined;
-    }
   }
   const authorize = connection.broker.hooks.authorizePublish;
   if (authorize === undefined) {
@@ -103,79 +92,28 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
     // [MQTT-3.3.5-2] (3.1.1): an unauthorized PUBLISH is still acknowledged; 5.0 says why
     reasonCode = ReasonCode.NotAuthorized;
     // [MQTT-3.1.2-29] (5.0): a Reason String on PUBACK / PUBREC only when the client allows it
-    if (connection.version === 5 && connection.problemInformation) {
+    if (connection.version === 5 && connection.link.problemInformation) {
       reasonString = `not authorized to publish to ${packet.topic}`;
     }
   }
   acknowledge(connection, packet, reasonCode, reasonString);
 }
 
-/** [MQTT-3.3.4-1] (both versions): QoS 1 gets PUBACK, QoS 2 PUBREC, QoS 0 nothing. */
+/**
+ * [MQTT-3.3.4-1] (both versions): QoS 1 gets PUBACK, QoS 2 PUBREC, QoS 0 nothing; each only once
+ * the store has committed the message's deliveries (`sendAfterCommit`).
+ */
 function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: number, reasonString?: string): void {
   const properties = reasonString === undefined ? undefined : { reasonString };
   if (packet.qos === 1) {
     connection.sendAfterCommit({ type: 'puback', packetId: packet.packetId, reasonCode, properties });
   } else if (packet.qos === 2) {
-    // A PUBREC with a failure code ends the flow; otherwise it stays open until PUBREL
+    // A PUBREC with a failure code ends the flow; otherwise it stays open until PUBREL, in the session
+    // (journaled, so that a re-sent PUBLISH after a restart is not routed twice) and on this connection
     if (reasonCode < 0x80) {
-      const session = connection.session!;
-      session.incomingQoS2.add(packet.packetId);
-      // Stored with a persistent session, so that a re-sent PUBLISH after a restart is not routed twice
-      if (session.journal !== undefined) connection.broker.persistence?.qos2Received(session.clientId, packet.packetId);
-      connection.incomingQoS2?.add(packet.packetId);
+      connection.session!.holdQoS2(packet.packetId);
+      connection.link.holdQoS2(packet.packetId);
     }
     connection.sendAfterCommit({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties });
   }
-}
-
-/**
- * The 5.0 checks of an incoming PUBLISH that 3.1.1 does not have: the topic alias is resolved
- * (and removed from the properties forwarded), the Response Topic checked, and a QoS 0 payload
- * that is not the UTF-8 it claims to be refused. Returns the packet with its topic name.
- */
-function checkV5Publish(connection: Connection, packet: PublishPacket): PublishPacket {
-  const properties = packet.properties;
-  if (properties === undefined) return packet;
-  const responseTopic = properties.responseTopic;
-  // [MQTT-3.3.2-14]: a Response Topic with wildcards is a protocol error
-  if (responseTopic !== undefined && (responseTopic.includes('+') || responseTopic.includes('#'))) {
-    throw new ProtocolError('PUBLISH Response Topic has wildcard characters');
-  }
-  // Section 3.3.2.3.2 and 4.13: for QoS 0 the only answer to a payload that is not UTF-8 is DISCONNECT 0x99
-  if (packet.qos === 0 && properties.payloadFormatIndicator === true && !isUtf8(packet.payload)) {
-    throw new ProtocolError('PUBLISH payload is not the UTF-8 its Payload Format Indicator announces', {
-      reasonCode: ReasonCode.PayloadFormatInvalid,
-    });
-  }
-  const alias = properties.topicAlias;
-  if (alias === undefined) return packet;
-  const aliases = connection.incomingTopicAliases;
-  // [MQTT-3.3.2-9]: an alias above the Topic Alias Maximum of CONNACK is DISCONNECT 0x94
-  // (an alias of 0 [MQTT-3.3.2-8] never gets here: the codec refuses it with 0x82);
-  // [MQTT-3.3.2-12] every alias from 1 to that maximum is accepted
-  if (aliases === undefined || alias === 0 || alias > connection.broker.options.topicAliasMaximum) {
-    throw new ProtocolError(
-      `PUBLISH topic alias ${alias} is outside 1..${connection.broker.options.topicAliasMaximum}`,
-      {
-        reasonCode: ReasonCode.TopicAliasInvalid,
-      },
-    );
-  }
-  let topic = packet.topic;
-  if (topic.length === 0) {
-    const known = aliases.get(alias);
-    // Section 3.3.2.3.4: an empty topic with an alias the client has not set is a protocol error
-    if (known === undefined) throw new ProtocolError(`PUBLISH uses topic alias ${alias} before setting it`);
-    topic = known;
-  } else {
-    if (!isValidTopicName(topic)) {
-      throw new ProtocolError(`PUBLISH topic ${quoteTopic(topic)} is not a valid topic name`, {
-        reasonCode: ReasonCode.TopicNameInvalid,
-      });
-    }
-    aliases.set(alias, topic);
-  }
-  // The alias means nothing to subscribers: it is not forwarded
-  const { topicAlias: _alias, ...forwarded } = properties;
-  return { ...packet, topic, properties: forwarded };
 }

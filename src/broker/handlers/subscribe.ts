@@ -124,7 +124,9 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
   // [MQTT-3.8.4-1] [MQTT-3.8.4-2] a SUBACK with the same packet id; [MQTT-3.9.3-1] codes in order
   // [MQTT-3.1.2-29] (5.0): a Reason String on SUBACK only when the client allows it
   const properties =
-    v5 && refusals.size > 0 && connection.problemInformation ? { reasonString: [...refusals].join('; ') } : undefined;
+    v5 && refusals.size > 0 && connection.link.problemInformation
+      ? { reasonString: [...refusals].join('; ') }
+      : undefined;
   // With a store, SUBACK and the retained messages wait until the subscriptions are committed;
   // messages routed to the new subscriptions meanwhile may go first (MQTT 5.0 section 3.8.4 allows it).
   const persistence = broker.persistence;
