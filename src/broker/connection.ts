@@ -3,6 +3,7 @@
  * enforces the connect timeout and keep-alive, batches writes per turn of the event loop,
  * and is the one place where any error becomes a CONNACK or DISCONNECT code and a close.
  */
+export { ConnectionState, type ConnectionRefusal, type PeerInfo } from './connection-state.js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
@@ -21,56 +22,19 @@ import { FennecError, toFennecError } from '../errors/index.js';
 import { Link } from '../session/link.js';
 import type { Session } from '../session/session.js';
 import type { SessionSink } from '../session/types.js';
-import type { ClientCertificate } from '../transport/listener.js';
 import type { ClientInfo } from './hooks.js';
-import type { AuthInProgress } from './handlers/auth.js';
+import {
+  ConnectionState,
+  transitions,
+  type AuthInProgress,
+  type ConnectionRefusal,
+  type PeerInfo,
+} from './connection-state.js';
 import type { Broker } from './broker.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
 
-/** The one state of a connection; changed only by Connection.setState. */
-export const ConnectionState = {
-  AwaitingConnect: 'awaiting-connect',
-  Authenticating: 'authenticating',
-  Active: 'active',
-  Closing: 'closing',
-  Closed: 'closed',
-} as const;
-export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
-
-/** Why a connection admitted over a connection limit is refused when its CONNECT arrives. */
-export interface ConnectionRefusal {
-  /** 5.0 CONNACK reason code; 3.1.1 gets the closest return code. */
-  reasonCode: number;
-  why: string;
-}
-
-/** What the transport knows of the peer. */
-export interface PeerInfo {
-  remoteAddress?: string | undefined;
-  remotePort?: number | undefined;
-  /** The local address the connection arrived on. */
-  localAddress?: string | undefined;
-  /** The client certificate the TLS listener verified; undefined when none was presented (or not TLS). */
-  certificate?: ClientCertificate | undefined;
-}
-
 /** Handles one packet; returns a promise when it waits (on a hook, a delay), and later packets wait too. */
 export type Dispatch = (connection: Connection, packet: Packet) => Promise<void> | undefined;
-
-/** The transitions ConnectionState allows: anything else is a bug, refused by Connection.setState. */
-const transitions: Record<ConnectionState, readonly ConnectionState[]> = {
-  [ConnectionState.AwaitingConnect]: [
-    ConnectionState.Authenticating,
-    ConnectionState.Active,
-    ConnectionState.Closing,
-    ConnectionState.Closed,
-  ],
-  [ConnectionState.Authenticating]: [ConnectionState.Active, ConnectionState.Closing, ConnectionState.Closed],
-  // Active -> Authenticating: a 5.0 re-authentication (AUTH 0x19) holds later packets until it ends.
-  [ConnectionState.Active]: [ConnectionState.Authenticating, ConnectionState.Closing, ConnectionState.Closed],
-  [ConnectionState.Closing]: [ConnectionState.Closed],
-  [ConnectionState.Closed]: [],
-};
 
 /**
  * The I/O shell of one network connection: bytes in through a Decoder, packets to the handlers,

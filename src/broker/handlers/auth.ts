@@ -5,18 +5,8 @@
 import { ProtocolError, ReasonCode, type AuthPacket, type AuthProperties } from '../../protocol/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { ConnectionState, type Connection } from '../connection.js';
+import type { AuthInProgress, AuthOutcome } from '../connection-state.js';
 import type { AuthExchange, AuthMethod, AuthStep } from '../hooks.js';
-
-/** How an exchange ends: success or failure, never `continue`. */
-export type AuthOutcome = Exclude<AuthStep, { kind: 'continue' }>;
-
-/** An exchange under way on a connection, and what to do once it ends. */
-export interface AuthInProgress {
-  method: string;
-  exchange: AuthExchange;
-  /** Returns a promise when it waits on a hook (the will's authorization), so later packets wait too. */
-  finish: (outcome: AuthOutcome) => Promise<void> | undefined;
-}
 
 /** The registered method named `name`, if any. */
 export function findAuthMethod(connection: Connection, name: string): AuthMethod | undefined {

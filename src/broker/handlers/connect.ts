@@ -16,7 +16,8 @@ import { isLoopbackAddress } from '../addresses.js';
 import { ConnectionState, type Connection } from '../connection.js';
 import { countTopicLimit } from '../limits.js';
 import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
-import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
+import type { AuthOutcome } from '../connection-state.js';
+import { authProperties, findAuthMethod, runAuthStep } from './auth.js';
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
   const version = packet.protocolVersion;
