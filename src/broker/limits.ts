@@ -4,7 +4,6 @@
  * because of them rather than the protocol's rules, and the publish and control packet rates.
  */
 import { isValidTopicFilter, isValidTopicName, type TopicLimits } from '../topic/index.js';
-import type { Broker } from './broker.js';
 import type { LimitName } from './options.js';
 
 /** The protocol's rules alone: no cap on levels, 65,535 bytes. */
@@ -21,14 +20,20 @@ export function quoteTopic(topic: string): string {
 }
 
 /**
- * Called once `topic` failed validation with the broker's limits: counts it under maxTopicLength or
- * maxTopicLevels when the protocol's rules alone would have accepted it.
+ * Called once `topic` failed validation with the broker's limits (`options`): counts it in `counters`
+ * (the broker's `counters.limits`) under maxTopicLength or maxTopicLevels when the protocol's rules
+ * alone would have accepted it.
  */
-export function countTopicLimit(broker: Broker, topic: string, isFilter: boolean): void {
+export function countTopicLimit(
+  options: { maxTopicLength: number },
+  counters: Record<LimitName, number>,
+  topic: string,
+  isFilter: boolean,
+): void {
   const valid = isFilter ? isValidTopicFilter(topic, SPEC_LIMITS) : isValidTopicName(topic, SPEC_LIMITS);
   if (!valid) return;
-  if (Buffer.byteLength(topic) > broker.options.maxTopicLength) broker.counters.limits.maxTopicLength++;
-  else broker.counters.limits.maxTopicLevels++;
+  if (Buffer.byteLength(topic) > options.maxTopicLength) counters.maxTopicLength++;
+  else counters.maxTopicLevels++;
 }
 
 /**

@@ -295,6 +295,25 @@ export function storedMessage(message: Message, id: number): StoredMessage {
   };
 }
 
+/**
+ * The record of `session` for the store: offline since `disconnectedAt` (ms since the epoch;
+ * undefined while connected), owing `will` at `willDueAt` when one waits out its delay.
+ */
+export function sessionRecord(
+  session: { clientId: string; expiryInterval: number },
+  disconnectedAt: number | undefined,
+  will: Will | undefined,
+  willDueAt: number | undefined,
+): SessionRecord {
+  return {
+    clientId: session.clientId,
+    expiryInterval: session.expiryInterval,
+    disconnectedAt,
+    will: storedWill(will),
+    willDueAt,
+  };
+}
+
 /** The stored form of a will, or undefined. */
 export function storedWill(will: Will | undefined): StoredWill | undefined {
   if (will === undefined) return undefined;

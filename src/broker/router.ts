@@ -6,14 +6,9 @@
 import type { TopicIndex } from '../topic/index.js';
 import { mayRead, type AuthorizeRead } from './read.js';
 import { delivery, type Message } from '../session/message.js';
-import type { Session, SubscriptionOptions } from '../session/session.js';
+import type { Session } from '../session/session.js';
 import { SharedGroup } from './shared.js';
-
-/** What the topic index stores for each non-shared subscription, and for each member of a group. */
-export interface Subscriber {
-  session: Session;
-  options: SubscriptionOptions;
-}
+import type { Subscriber } from './subscriber.js';
 
 /** An entry of the topic index: one session's subscription, or a shared subscription group. */
 export type RouteEntry = Subscriber | SharedGroup;

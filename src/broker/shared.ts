@@ -8,7 +8,7 @@
 import type { QoS } from '../protocol/index.js';
 import { Readiness } from '../session/session.js';
 import { mayRead, type AuthorizeRead } from './read.js';
-import type { Subscriber } from './router.js';
+import type { Subscriber } from './subscriber.js';
 
 /**
  * How a group picks the member for each message. `round-robin`: the next member in turn that can

@@ -47,7 +47,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   }
   // A will topic longer or deeper than maxTopicLength / maxTopicLevels is refused the same way
   if (packet.will !== undefined && !isValidTopicName(packet.will.topic, broker.topicLimits)) {
-    countTopicLimit(broker, packet.will.topic, false);
+    countTopicLimit(broker.options, broker.counters.limits, packet.will.topic, false);
     // [MQTT-3.1.4-1]: a CONNECT that does not conform closes the connection (5.0 may say why first)
     if (version === 5) reject(connection, ReasonCode.TopicNameInvalid);
     else connection.close('will topic is not a valid topic name');

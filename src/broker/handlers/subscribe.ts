@@ -71,7 +71,7 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     const filter = sub.topicFilter;
     // Longer or deeper than maxTopicLength / maxTopicLevels: refused like any invalid filter
     if (!isValidTopicFilter(filter, broker.topicLimits)) {
-      countTopicLimit(broker, filter, true);
+      countTopicLimit(broker.options, broker.counters.limits, filter, true);
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
       refusals.add('invalid topic filter');
       return;

@@ -1,0 +1,161 @@
+/**
+ * The will scheduler: publishes the will of a connection lost without DISCONNECT, at once or after
+ * its Will Delay Interval (5.0), and keeps the wills waiting out that delay, by session, until they
+ * go out, the session resumes or ends, or the broker closes.
+ */
+import type { PublishProperties, Will } from '../protocol/index.js';
+import { expiresAt, type Message } from '../session/message.js';
+import type { Session } from '../session/session.js';
+import { sessionRecord, type Persistence } from './persistence.js';
+import { scheduleAfter, type Scheduled } from './timers.js';
+
+/** A will the store must keep for a session left offline: the will, and when it goes out (ms since the epoch). */
+export interface OwedWill {
+  will: Will;
+  dueAt: number;
+}
+
+/** A will waiting out its Will Delay Interval. */
+interface PendingWill extends OwedWill {
+  message: Message;
+  timer: Scheduled;
+}
+
+export class Wills {
+  /** Wills waiting out their Will Delay Interval, by the session of the client that left them. */
+  private readonly pending = new Map<Session, PendingWill>();
+
+  constructor(
+    /** Routes a will, as the broker routes any message. */
+    private readonly route: (message: Message) => void,
+    private readonly persistence: Persistence | undefined,
+    /** Whether `session` is still the registered session of its client id, and offline. */
+    private readonly offline: (session: Session) => boolean,
+  ) {}
+
+  /**
+   * The will of a connection lost without DISCONNECT [MQTT-3.1.2-8] (both versions), sent with the
+   * retain flag it was given [MQTT-3.1.2-16] [MQTT-3.1.2-17] (3.1.1). `sessionOver`: the session ended
+   * with the connection; `successor`: the connection that took over its client id, if any; `closing`:
+   * the broker is shutting down. Returns the will the store must keep when the broker shuts down
+   * before its delay has passed.
+   */
+  connectionLost(
+    will: Will,
+    clientId: string,
+    session: Session | undefined,
+    sessionOver: boolean,
+    successor: { readonly sessionPresent: boolean } | undefined,
+    closing: boolean,
+  ): OwedWill | undefined {
+    const delay = will.properties?.willDelayInterval ?? 0;
+    if (delay === 0 || sessionOver) {
+      this.publish(willMessage(will, clientId));
+    } else if (successor !== undefined) {
+      // Taken over: [MQTT-3.1.3-9] (5.0) a connection that resumed the session within the delay
+      // cancels the will; one that started clean ended the session, which sends it [MQTT-3.1.2-8]
+      if (!successor.sessionPresent) this.publish(willMessage(will, clientId));
+    } else if (session !== undefined && !closing) {
+      this.delay(session, willMessage(will, clientId), delay);
+    } else if (session?.journal !== undefined) {
+      // Shutting down: the store keeps the will, which goes out after its delay once restarted.
+      return { will, dueAt: Date.now() + delay * 1000 };
+    }
+    return undefined;
+  }
+
+  /**
+   * Publishes `message` after `delaySeconds`, or when `session` ends first [MQTT-3.1.2-8] (5.0).
+   * `restored` is the will as the store keeps it, whose `dueAt` overrides the delay.
+   */
+  delay(
+    session: Session,
+    message: Message,
+    delaySeconds: number,
+    restored?: { will: Will; dueAt: number; disconnectedAt: number },
+  ): void {
+    this.pending.get(session)?.timer.cancel();
+    const now = Date.now();
+    const due = restored?.dueAt ?? now + delaySeconds * 1000;
+    const offlineSince = restored?.disconnectedAt ?? now;
+    const timer = scheduleAfter(Math.max(0, due - Date.now()), () => {
+      if (this.pending.get(session)?.timer !== timer) return;
+      this.pending.delete(session);
+      this.publish(message);
+      // The store no longer owes it, if the session is still offline there.
+      if (session.journal !== undefined && this.offline(session)) {
+        this.persistence?.saveSession(sessionRecord(session, offlineSince, undefined, undefined));
+      }
+    });
+    this.pending.set(session, { message, timer, will: restored?.will ?? messageWill(message), dueAt: due });
+  }
+
+  /** The will `session` still owes, waiting out its delay; undefined when none. */
+  owed(session: Session): OwedWill | undefined {
+    const pending = this.pending.get(session);
+    return pending === undefined ? undefined : { will: pending.will, dueAt: pending.dueAt };
+  }
+
+  /** Drops the will `session` waits to send: [MQTT-3.1.3-9] (5.0) a connection resumed it within the delay. */
+  cancel(session: Session): void {
+    const pending = this.pending.get(session);
+    if (pending === undefined) return;
+    pending.timer.cancel();
+    this.pending.delete(session);
+  }
+
+  /** Sends the will `session` waits to send now, since it ends [MQTT-3.1.2-8] (5.0). */
+  sendNow(session: Session): void {
+    const pending = this.pending.get(session);
+    if (pending === undefined) return;
+    pending.timer.cancel();
+    this.pending.delete(session);
+    this.publish(pending.message);
+  }
+
+  /** Stops every timer, sending nothing: on close, the store keeps the wills they were for. */
+  cancelAll(): void {
+    for (const { timer } of this.pending.values()) timer.cancel();
+    this.pending.clear();
+  }
+
+  /** Publishes a will, stamped with the time it goes out (its Message Expiry Interval starts then). */
+  publish(message: Message): void {
+    const now = Date.now();
+    message.receivedAt = now;
+    message.expiresAt = expiresAt(message.properties, now);
+    this.route(message);
+  }
+}
+
+/** The Will a will message was made from, for the store. */
+function messageWill(message: Message): Will {
+  return {
+    topic: message.topic,
+    payload: message.payload,
+    qos: message.qos,
+    retain: message.retain,
+    properties: message.properties,
+  };
+}
+
+/** The message a will becomes; `Wills.publish` stamps its times. */
+export function willMessage(will: Will, clientId: string): Message {
+  return {
+    topic: will.topic,
+    payload: will.payload,
+    qos: will.qos,
+    retain: will.retain,
+    // [MQTT-3.1.3-10] (5.0): the will goes out with its properties, user properties in order
+    properties: willPublishProperties(will),
+    publisherId: clientId,
+    receivedAt: 0,
+  };
+}
+
+/** The PUBLISH properties of a will: its Will Properties without Will Delay Interval, which is not one. */
+function willPublishProperties(will: Will): PublishProperties | undefined {
+  if (will.properties === undefined) return undefined;
+  const { willDelayInterval: _willDelayInterval, ...properties } = will.properties;
+  return properties;
+}
