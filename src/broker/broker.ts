@@ -10,16 +10,17 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
-import { ReasonCode, type Subscription, type Will } from '../protocol/index.js';
+import { ReasonCode, type Will } from '../protocol/index.js';
 import { RetainedIndex, type TopicIndex, type TopicLimits } from '../topic/index.js';
 import type { Message } from '../session/message.js';
-import { emptyDropTally, type DropReason, type Session, type SubscriptionOptions } from '../session/session.js';
+import { emptyDropTally, type Session, type SubscriptionOptions } from '../session/session.js';
 import type { ListenerAddress } from '../transport/listener.js';
 import { Admission } from './admission.js';
 import { Connection, ConnectionState, type PeerInfo } from './connection.js';
+import type { BrokerConnection, BrokerContext, BrokerCounters, BrokerEvents } from './context.js';
 import { FailedLogins } from './failed-logins.js';
 import { dispatch } from './handlers/index.js';
-import type { BrokerHooks, ClientInfo } from './hooks.js';
+import type { BrokerHooks } from './hooks.js';
 import { topicLimits } from './limits.js';
 import { Listeners } from './listeners.js';
 import {
@@ -37,35 +38,9 @@ import { SessionRegistry } from './session-registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { Wills, type OwedWill } from './wills.js';
 
-/** Typed events of a Broker; observations only, in the past tense. */
-export interface BrokerEvents {
-  clientConnected: [client: ClientInfo & { sessionPresent: boolean }];
-  clientDisconnected: [client: ClientInfo];
-  subscribed: [client: ClientInfo, subscriptions: Subscription[]];
-  unsubscribed: [client: ClientInfo, topicFilters: string[]];
-  published: [message: Message];
-}
+export type { BrokerCounters, BrokerEvents } from './context.js';
 
-/** Counters of what the broker did; exported for metrics. */
-export interface BrokerCounters {
-  messagesReceived: number;
-  messagesRouted: number;
-  /**
-   * Deliveries dropped, by reason: a full session queue, a slow reader (QoS 0), an offline session
-   * (QoS 0), too large for the client (5.0), a Message Expiry Interval that passed before delivery started.
-   */
-  dropped: Record<DropReason, number>;
-  connectionsAccepted: number;
-  protocolErrors: number;
-  /** CONNECTs refused with 0x86 / 0x87 (3.1.1: 4 / 5): bad credentials, not authorized, anonymous refused. */
-  loginFailures: number;
-  /** Of those, refusals whose CONNACK was delayed because their address had failed too often. */
-  loginFailuresDelayed: number;
-  /** Times each limit triggered: a connection refused or closed, a subscription refused, a client throttled. */
-  limits: Record<LimitName, number>;
-}
-
-export class Broker extends EventEmitter<BrokerEvents> {
+export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext {
   readonly options: ResolvedBrokerOptions;
   readonly hooks: BrokerHooks;
   /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
@@ -78,7 +53,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** Every session, connected or not, by client id (the session registry's). */
   readonly sessions: Map<string, Session>;
   /** The connected client of each client id. */
-  readonly clients = new Map<string, Connection>();
+  readonly clients = new Map<string, BrokerConnection>();
   /** Every subscription: one entry per session and filter, and one per shared subscription group. */
   readonly subscriptions: TopicIndex<RouteEntry>;
   readonly retained: RetainedIndex<Message>;
@@ -98,7 +73,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly failedLogins: FailedLogins;
 
   private readonly transports: Listeners;
-  private readonly admission: Admission<Connection>;
+  private readonly admission: Admission<BrokerConnection>;
   private readonly registry: SessionRegistry;
   private readonly wills: Wills;
   private readonly subscriptionManager: Subscriptions;
@@ -206,9 +181,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   /** Accepts a connection from any transport: a Duplex and what is known of the peer. */
-  handle(stream: Duplex, peer: PeerInfo = {}): Connection {
+  handle(stream: Duplex, peer: PeerInfo = {}): BrokerConnection {
     const refusal = this.admission.check(peer.remoteAddress);
-    const connection = new Connection(this, stream, peer, dispatch);
+    const connection = new Connection<BrokerContext>(this, stream, peer, dispatch);
     this.counters.connectionsAccepted++;
     this.admission.add(connection);
     if (this.closing) connection.close('server shutting down');
@@ -289,7 +264,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   /** Called by a connection once its socket has closed. */
-  connectionClosed(connection: Connection): void {
+  connectionClosed(connection: BrokerConnection): void {
     this.admission.remove(connection);
     const { session, will, clientId } = connection;
     if (this.clients.get(clientId) === connection) this.clients.delete(clientId);

@@ -30,18 +30,42 @@ import {
   type ConnectionRefusal,
   type PeerInfo,
 } from './connection-state.js';
-import type { Broker } from './broker.js';
+import type { LimitName, ResolvedBrokerOptions } from './options.js';
+import type { Persistence } from './persistence.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
 
 /** Handles one packet; returns a promise when it waits (on a hook, a delay), and later packets wait too. */
-export type Dispatch = (connection: Connection, packet: Packet) => Promise<void> | undefined;
+export type Dispatch<Host extends ConnectionHost> = (
+  connection: Connection<Host>,
+  packet: Packet,
+) => Promise<void> | undefined;
+
+/** What a Connection needs of the broker that holds it. */
+export interface ConnectionHost {
+  readonly options: Pick<
+    ResolvedBrokerOptions,
+    | 'maximumPacketSize'
+    | 'maxPublishRate'
+    | 'maxPublishBytesRate'
+    | 'maxControlPacketRate'
+    | 'connectTimeoutMs'
+    | 'packetTimeoutMs'
+    | 'maxOutgoingBufferBytes'
+  >;
+  readonly counters: { readonly limits: Record<LimitName, number> };
+  readonly log: Logger;
+  /** Acknowledgements that promise durability wait for its commits; undefined: no store. */
+  readonly persistence: Pick<Persistence, 'idle' | 'afterCommit'> | undefined;
+  /** Called once the connection's socket has closed. */
+  connectionClosed(connection: Connection): void;
+}
 
 /**
  * The I/O shell of one network connection: bytes in through a Decoder, packets to the handlers,
  * bytes out corked per turn of the event loop, timers armed from what the protocol core (its Link,
  * and the Session once CONNECT is accepted) says. It is a SessionSink: the Session writes to it.
  */
-export class Connection implements SessionSink {
+export class Connection<Host extends ConnectionHost = ConnectionHost> implements SessionSink {
   clientId = '';
   username: string | undefined;
   session: Session | undefined;
@@ -72,6 +96,8 @@ export class Connection implements SessionSink {
   private readonly controlPackets: ControlPacketWindow;
 
   private current: ConnectionState = ConnectionState.AwaitingConnect;
+  /** Hands a packet to its handler (see Dispatch). */
+  private readonly dispatch: (packet: Packet) => Promise<void> | undefined;
   private logger: Logger | undefined;
   private loggerClientId = '';
   private timer: NodeJS.Timeout | undefined;
@@ -85,11 +111,12 @@ export class Connection implements SessionSink {
   };
 
   constructor(
-    readonly broker: Broker,
+    readonly broker: Host,
     readonly stream: Duplex,
     peer: PeerInfo,
-    private readonly dispatch: Dispatch,
+    dispatch: Dispatch<Host>,
   ) {
+    this.dispatch = (packet) => dispatch(this, packet);
     this.peer = peer;
     this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
     const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
@@ -218,7 +245,7 @@ export class Connection implements SessionSink {
         if (waitMs > 0) {
           return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
             if (this.state !== ConnectionState.Active) return undefined;
-            return this.dispatch(this, packet);
+            return this.dispatch(packet);
           });
         }
       } else if (packet.type === 'subscribe' || packet.type === 'unsubscribe' || packet.type === 'pingreq') {
@@ -231,7 +258,7 @@ export class Connection implements SessionSink {
         }
       }
     }
-    return this.dispatch(this, packet);
+    return this.dispatch(packet);
   }
 
   /** Holds later packets (and stops reading) until an asynchronous handler has finished. */

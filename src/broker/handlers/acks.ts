@@ -9,7 +9,7 @@ import {
   type PubrecPacket,
   type PubrelPacket,
 } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { BrokerConnection as Connection } from '../context.js';
 
 export function handlePuback(connection: Connection, packet: PubackPacket): void {
   connection.session!.onPuback(packet.packetId);

@@ -4,7 +4,8 @@
  */
 import { ProtocolError, ReasonCode, type AuthPacket, type AuthProperties } from '../../protocol/index.js';
 import { toFennecError } from '../../errors/index.js';
-import { ConnectionState, type Connection } from '../connection.js';
+import { ConnectionState } from '../connection-state.js';
+import type { BrokerConnection as Connection } from '../context.js';
 import type { AuthInProgress, AuthOutcome } from '../connection-state.js';
 import type { AuthExchange, AuthMethod, AuthStep } from '../hooks.js';
 

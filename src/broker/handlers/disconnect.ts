@@ -3,7 +3,7 @@
  * its Session Expiry Interval, and the connection closes.
  */
 import { ProtocolError, ReasonCode, type DisconnectPacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { BrokerConnection as Connection } from '../context.js';
 
 export function handleDisconnect(connection: Connection, packet: DisconnectPacket): void {
   const expiry = packet.properties?.sessionExpiryInterval;

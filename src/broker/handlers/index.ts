@@ -3,7 +3,8 @@
  * the packet to the handler of its type.
  */
 import { ProtocolError, type Packet } from '../../protocol/index.js';
-import { ConnectionState, type Connection } from '../connection.js';
+import { ConnectionState } from '../connection-state.js';
+import type { BrokerConnection as Connection } from '../context.js';
 import { handleConnect } from './connect.js';
 import { handlePublish } from './publish.js';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.js';

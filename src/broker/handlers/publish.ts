@@ -6,7 +6,7 @@ import { ProtocolError, ReasonCode, type PublishPacket } from '../../protocol/in
 import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { expiresAt, type Message } from '../../session/message.js';
-import type { Connection } from '../connection.js';
+import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit, quoteTopic } from '../limits.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {

@@ -8,7 +8,8 @@ import { isValidTopicFilter, parseSharedSubscription } from '../../topic/index.j
 import { toFennecError } from '../../errors/index.js';
 import { delivery, isExpired } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
-import { ConnectionState, type Connection } from '../connection.js';
+import { ConnectionState } from '../connection-state.js';
+import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit } from '../limits.js';
 import { mayRead } from '../read.js';
 

@@ -2,7 +2,7 @@
  * UNSUBSCRIBE: exact-match removal of subscriptions and UNSUBACK.
  */
 import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
-import type { Connection } from '../connection.js';
+import type { BrokerConnection as Connection } from '../context.js';
 
 export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
   const { broker } = connection;
