@@ -1,0 +1,81 @@
+// Import rules of src/, checked by `npm run lint` (dependency-cruiser): no cycles, and the layers of
+// docs/architecture.md import one way: protocol/topic/session know nothing of sockets, stores or the
+// broker; stores, transports, config and auth know nothing of the broker's internals; nothing
+// imports the CLI.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment:
+        'An import cycle ties modules so that neither can change alone; break it with a type module or an injected function.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'core-knows-no-outside',
+      comment:
+        'protocol/, topic/ and session/ are the sans-I/O core shared by broker and client: no sockets, stores, broker, config or CLI.',
+      severity: 'error',
+      from: { path: '^src/(protocol|topic|session)/' },
+      to: { path: '^src/(broker|store|transport|auth|config|cli|cluster|http|client)/' },
+    },
+    {
+      name: 'protocol-is-the-bottom',
+      comment: 'The codec depends on nothing of Fennec but errors/.',
+      severity: 'error',
+      from: { path: '^src/protocol/' },
+      to: { path: '^src/(topic|session)/' },
+    },
+    {
+      name: 'topic-knows-no-session',
+      comment: 'Topic matching and validation are generic in what they store.',
+      severity: 'error',
+      from: { path: '^src/topic/' },
+      to: { path: '^src/session/' },
+    },
+    {
+      name: 'store-knows-no-broker',
+      comment: 'A Store keeps records; it knows no sockets, sessions objects or broker.',
+      severity: 'error',
+      from: { path: '^src/store/' },
+      to: { path: '^src/(broker|session|transport|auth|config|cli|cluster|http|client)/' },
+    },
+    {
+      name: 'transport-knows-no-mqtt-state',
+      comment: 'Listeners hand over a Duplex; they know no sessions or broker.',
+      severity: 'error',
+      from: { path: '^src/transport/' },
+      to: { path: '^src/(broker|session|store|auth|config|cli)/' },
+    },
+    {
+      name: 'auth-uses-only-hook-types',
+      comment: 'Built-in auth is a hook like any other: it may use the hook types, not broker internals.',
+      severity: 'error',
+      from: { path: '^src/auth/' },
+      to: { path: '^src/broker/', pathNot: '^src/broker/hooks[.]ts$' },
+    },
+    {
+      name: 'config-reads-no-broker-internals',
+      comment: 'The configuration reads options; it does not reach into the running broker.',
+      severity: 'error',
+      from: { path: '^src/config/' },
+      to: {
+        path: '^src/(broker/(broker|connection|context|handlers/.*|router|subscriptions|session-registry|wills|restore|admission|listeners)[.]ts|session/|store/sqlite)',
+      },
+    },
+    {
+      name: 'nothing-imports-the-cli',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: '^src/cli/' },
+    },
+  ],
+  options: {
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    doNotFollow: { path: 'node_modules' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};
