@@ -1,7 +1,7 @@
 /**
  * Exit codes of the `fennec` command (documented in docs/cli.md) and the error that carries one.
  */
-import { FennecError } from '../errors/index.js';
+import { FennecError, type FennecErrorCode } from '../errors/index.js';
 
 /** Exit codes, after BSD sysexits where one fits. */
 export const ExitCode = {
@@ -30,7 +30,7 @@ export const ExitCode = {
 export class CliError extends FennecError {
   readonly exitCode: number;
 
-  constructor(code: string, message: string, exitCode: number, options: { cause?: unknown } = {}) {
+  constructor(code: FennecErrorCode, message: string, exitCode: number, options: { cause?: unknown } = {}) {
     super(code, message, options);
     this.exitCode = exitCode;
   }

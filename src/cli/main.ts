@@ -9,7 +9,9 @@ import { passwdCommand } from './passwd.js';
 import { ExitCode, CliError } from './errors.js';
 
 const program = new Command('fennec')
-  .description('Fennec: an MQTT broker, client and toolkit')
+  .description(
+    'Fennec: an MQTT 3.1, 3.1.1 and 5.0 broker with its password file tool and configuration check; the broker and its codec also embed in Node.js programs as the fennec-mqtt package',
+  )
   .showHelpAfterError(false)
   .exitOverride()
   .configureOutput({

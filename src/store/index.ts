@@ -1,4 +1,5 @@
-// The Store seam: record types, the memory store and the SQLite store.
+// The Store seam: record types, the memory store, the SQLite store and the conformance suite every
+// store must pass.
 export * from './types.js';
 export { MemoryStore } from './memory.js';
 export {
@@ -8,3 +9,6 @@ export {
   type Durability,
   type SqliteStoreOptions,
 } from './sqlite.js';
+export { storeConformance, type ConformanceOptions, type OpenedStore } from './conformance.js';
+/** Record builders for store tests (`session`, `message`, `delivery`...), as the suite uses them. */
+export * as storeRecords from './conformance-records.js';

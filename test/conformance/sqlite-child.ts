@@ -9,7 +9,7 @@
  * as the broker's QoS 1 flow does: after batch n the store holds exactly message n and its delivery.
  */
 import { SqliteStore, type Durability, type StoreOp } from '../../src/store/index.js';
-import { delivery, message, session } from './store-suite.js';
+import { delivery, message, session } from '../../src/store/conformance-records.js';
 
 /** The operations of batch `n` (from 1). */
 export function childBatch(n: number): StoreOp[] {

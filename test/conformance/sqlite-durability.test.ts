@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryStore, SqliteStore, type StoredState } from '../../src/store/index.js';
 import { FennecError } from '../../src/errors/index.js';
 import { childBatch } from './sqlite-child.js';
-import { normalize } from './store-suite.js';
+import { normalize } from '../../src/store/conformance-records.js';
 
 const childScript = fileURLToPath(new URL('./sqlite-child.js', import.meta.url));
 /** How long the child may take to report, in ms. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FennecError } from '../../src/errors/index.js';
 import { SQLITE_FILE_NAME, SQLITE_SCHEMA_VERSION, SqliteStore, type StoreOp } from '../../src/store/index.js';
-import { emptyState, message, normalize, session } from './store-suite.js';
+import { emptyState, message, normalize, session } from '../../src/store/conformance-records.js';
 
 /** Runs `body` with a new temporary directory, removed afterwards. */
 async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {

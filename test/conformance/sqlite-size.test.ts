@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore, type StoreOp } from '../../src/store/index.js';
 import { COMMITS_PER_VACUUM_CHECK, FREE_PAGES_KEPT, PAGES_PER_VACUUM_STEP } from '../../src/store/sqlite.js';
-import { emptyState, message, normalize, session } from './store-suite.js';
+import { emptyState, message, normalize, session } from '../../src/store/conformance-records.js';
 
 describe('SqliteStore size', () => {
   it('a drained backlog is given back to the disk while the store stays open, keeping a reserve of free pages', async () => {

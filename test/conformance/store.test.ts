@@ -1,11 +1,18 @@
 /**
- * The store conformance suite against every Store implementation.
+ * The store conformance suite (src/store/conformance.ts, shipped as `fennec-mqtt/store`) against
+ * every Store implementation.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryStore, SqliteStore, DeliveryState, type Durability } from '../../src/store/index.js';
-import { delivery, storeConformance } from './store-suite.js';
+import {
+  MemoryStore,
+  SqliteStore,
+  DeliveryState,
+  storeConformance,
+  storeRecords,
+  type Durability,
+} from '../../src/store/index.js';
 
 storeConformance('MemoryStore', () => Promise.resolve({ store: new MemoryStore() }));
 
@@ -27,7 +34,10 @@ for (const durability of ['process', 'power'] as const satisfies readonly Durabi
     },
     // A packet identifier above 65,535 breaks a CHECK constraint of the deliveries table.
     {
-      refusedOp: { op: 'enqueue', record: delivery(9, 'c1', 1, { state: DeliveryState.Published, packetId: 70_000 }) },
+      refusedOp: {
+        op: 'enqueue',
+        record: storeRecords.delivery(9, 'c1', 1, { state: DeliveryState.Published, packetId: 70_000 }),
+      },
     },
   );
 }

@@ -1,0 +1,50 @@
+/**
+ * Every `code` a FennecError (or a subclass) can carry, each with a one-line meaning. The table is
+ * the single source: `FennecErrorCode` is its keys, so a misspelt code fails to compile, and
+ * test/unit/errors-docs.test.ts checks docs/errors.md against it both ways. Codes are stable: never
+ * rename one, add a new one instead.
+ */
+export const errorCodes = {
+  // The codec (src/protocol).
+  ERR_MALFORMED_PACKET: 'the bytes do not form a valid packet (reason code 0x81)',
+  ERR_PROTOCOL_ERROR: 'a well-formed packet breaks a protocol rule (reason code 0x82 or a more specific one)',
+  ERR_PACKET_TOO_LARGE: "a packet's announced size exceeds the maximum packet size (reason code 0x95)",
+  ERR_UNSUPPORTED_PROTOCOL: 'CONNECT names a protocol name or level the codec does not speak (reason code 0x84)',
+  ERR_ENCODE: 'a packet given to the encoder cannot be expressed on the wire',
+  // Topics (src/topic).
+  ERR_INVALID_TOPIC_NAME: 'a topic name is empty, has wildcards or breaks a length or level limit (reason code 0x90)',
+  ERR_INVALID_TOPIC_FILTER: 'a topic filter breaks the wildcard rules or a length or level limit (reason code 0x8F)',
+  // The broker (src/broker, src/transport).
+  ERR_HOOK_FAILED: "an embedder's hook threw or rejected; the request it decided is refused",
+  ERR_INTERNAL: 'an unexpected value was thrown; it is kept as `cause`',
+  ERR_ALREADY_LISTENING: '`broker.listen()` was called twice',
+  ERR_ADDRESS_IN_USE: "the listener's address and port are taken",
+  ERR_LISTEN: 'a listener could not start for another reason (permission, bad address)',
+  // Authentication and access control (src/auth).
+  ERR_PASSWORD_FILE: 'a password file is missing, unreadable or has a bad line',
+  ERR_PASSWORD_HASH: '`hashPassword` was given scrypt parameters out of bounds',
+  ERR_ACL_FILE: 'an ACL file cannot be read or has a line that does not parse',
+  // The command line (src/cli).
+  ERR_PASSWORD_INPUT: '`fennec passwd` got no password, an empty or too long one, or two that differ',
+  ERR_PASSWORD_WRITE: '`fennec passwd` cannot write the password file',
+  ERR_NO_SUCH_USER: '`fennec passwd -D` names a user the file does not have',
+  ERR_BAD_FLAG: 'a command-line flag has a bad value',
+  // Configuration (src/config).
+  ERR_CONFIG: 'the configuration file or environment is missing, unreadable or invalid',
+  // Stores (src/store).
+  ERR_STORE_OPEN: "the store's data directory or database file cannot be created or read",
+  ERR_STORE_LOCKED: "the SQLite store's file is held by another process",
+  ERR_STORE_CORRUPT: "the SQLite store's file is not a sound Fennec database",
+  ERR_STORE_SCHEMA_NEWER: "the SQLite store's file was written by a newer Fennec",
+  ERR_STORE_FULL: 'a commit failed because the disk or `maxDatabaseBytes` is full; nothing of it was applied',
+  ERR_STORE_WRITE: 'a commit failed for another reason; nothing of it was applied',
+  // TLS (src/transport/tls.ts).
+  ERR_TLS_FILE: 'a TLS certificate, key or CA file cannot be read',
+  ERR_TLS_CREDENTIALS: 'a TLS certificate, key or CA file cannot be used (no PEM, key does not match)',
+  ERR_TLS_OPTIONS: 'the TLS options contradict each other or name a cipher list OpenSSL refuses',
+  ERR_TLS_CLIENT_CERT: 'a TLS client was refused because of its certificate (logged, not thrown)',
+  ERR_TLS_NOT_LISTENING: '`broker.reloadTls()` was called without a running TLS listener',
+} as const;
+
+/** A stable error code: one of the keys of `errorCodes`. */
+export type FennecErrorCode = keyof typeof errorCodes;
