@@ -5,7 +5,7 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConformanceOptions, OpenedStore } from './conformance.js';
+import type { ConformanceOptions, OpenedStore } from './conformance-types.js';
 import {
   delivery,
   emptyState,
