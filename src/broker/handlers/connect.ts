@@ -16,6 +16,7 @@ import { isLoopbackAddress } from '../addresses.js';
 import { ConnectionState, type Connection } from '../connection.js';
 import { countTopicLimit } from '../limits.js';
 import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
+import { closeIfConnackTooLarge } from './connect-limits.js';
 import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
@@ -285,7 +286,9 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] (3.1.1) [MQTT-3.2.2-2] [MQTT-3.2.2-3] (5.0): Session Present
   // reflects whether a session was resumed; [MQTT-3.2.0-1] CONNACK is the first packet sent
-  connection.send({ type: 'connack', sessionPresent, reasonCode: 0, properties });
+  const connack = { type: 'connack', sessionPresent, reasonCode: 0, properties } as const;
+  if (version === 5 && closeIfConnackTooLarge(connection, connack)) return;
+  connection.send(connack);
   connection.startKeepAlive();
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
   session.attach(connection, connection.clientReceiveMaximum);
