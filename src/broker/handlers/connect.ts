@@ -80,6 +80,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   }
   // [MQTT-3.1.2-29] (5.0): known before any refusal, so that one is worded as the client asked
   if (packet.properties?.requestProblemInformation === false) connection.problemInformation = false;
+  // [MQTT-3.1.2-24] (5.0): the client's Maximum Packet Size holds from its CONNECT on, refusals and AUTH included
+  const clientMaximum = packet.properties?.maximumPacketSize;
+  if (clientMaximum !== undefined) connection.clientMaximumPacketSize = clientMaximum;
   const redirectConnect = broker.hooks.redirectConnect;
   if (redirectConnect === undefined || version !== 5) return authenticateConnect(connection, packet, assigned);
   let redirection: Redirection | undefined | Promise<Redirection | undefined>;
