@@ -10,6 +10,7 @@ import * as pkt from '../helpers/packets.js';
 import { frame, str, u16, u8 } from '../helpers/packets.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { VERSIONS, cite, sleep, startBroker } from '../helpers/broker.js';
+import type { AuthMethod, AuthStep } from '../../src/broker/hooks.js';
 
 /** Bytes that are not UTF-8: a lone continuation byte. */
 const NOT_UTF8 = Buffer.from([0x61, 0x80, 0x62]);
@@ -319,6 +320,40 @@ describe('34 server statements (v5)', () => {
       (await sub.receive()).properties.subscriptionIdentifiers,
     ];
     assert.deepEqual(ids.sort(), [[1], [2]]);
+  });
+
+  it("[MQTT-3.15.2-2] [MQTT-3.15.2-3] the broker's AUTH carries no Reason String or User Properties, and keeps to the Maximum Packet Size of the CONNECT (v5)", async (t) => {
+    /** Continues once with `data`, then accepts. */
+    const method = (data: Buffer): AuthMethod => ({
+      start: () => {
+        let round = 0;
+        return { step: (): AuthStep => (++round === 1 ? { kind: 'continue', data } : { kind: 'success' }) };
+      },
+    });
+    const { port } = await startBroker(t, {
+      hooks: { authMethods: { SMALL: method(Buffer.from('hi')), LARGE: method(Buffer.alloc(100, 0x61)) } },
+    });
+    const connecting = async (authenticationMethod: string): Promise<RawClient> => {
+      const client = await RawClient.open(port, 5);
+      client.send(
+        pkt.connect({
+          version: 5,
+          clientId: authenticationMethod,
+          properties: { authenticationMethod, maximumPacketSize: 64 },
+        }),
+      );
+      return client;
+    };
+    const small = await connecting('SMALL');
+    const auth = await small.next('auth');
+    assert.equal(auth.reasonCode, 0x18);
+    assert.equal(auth.properties.reasonString, undefined);
+    assert.equal(auth.properties.userProperties, undefined);
+    small.send(pkt.auth(0x18, { authenticationMethod: 'SMALL' }));
+    assert.equal((await small.next('connack')).reasonCode, 0);
+    // 100 bytes of Authentication Data cannot fit 64 bytes: that AUTH is not sent
+    const large = await connecting('LARGE');
+    await large.expectNothing(200);
   });
 
   describe(`acknowledgements within a Maximum Packet Size of ${TIGHT} bytes`, () => {
