@@ -1,5 +1,7 @@
 // Reports which normative statements of MQTT 3.1.1 and 5.0 that bind a server are named by a test.
 // A statement counts as tested when a file under test/ names its id as `MQTT-x.y.z-n` or `mqtt_x_y_z_n`.
+// Statements that cannot be tested on this server (not applicable, or a documented deviation) are read
+// from the table in docs/conformance.md, "Statements that no test names", and reported with its reason.
 // Usage: node scripts/spec-coverage.mjs [--spec DIR] [--missing]
 // The statement lists live in the shared folder beside the checkout (../shared/spec).
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
@@ -29,6 +31,16 @@ const testText = files('test')
   .map((f) => readFileSync(f, 'utf8'))
   .join('\n');
 
+/** `version id` -> { status, reason }, from the rows `| 5.0 | MQTT-x.y.z-n | status | reason |` of the docs table. */
+const excused = new Map();
+for (const line of readFileSync('docs/conformance.md', 'utf8').split('\n')) {
+  // Cells are padded to align the columns (prettier), so spaces around each are optional.
+  const row =
+    /^\|\s*(3\.1\.1|5\.0)\s*\|\s*(MQTT-[0-9.]+-[0-9]+)\s*\|\s*(not applicable|deviation)\s*\|\s*(.+?)\s*\|$/.exec(line);
+  if (row !== null) excused.set(`${row[1]} ${row[2]}`, { status: row[3], reason: row[4] });
+}
+
+let exitCode = 0;
 for (const [version, file] of [
   ['3.1.1', 'mqtt-3.1.1-statements.tsv'],
   ['5.0', 'mqtt-5.0-statements.tsv'],
@@ -40,16 +52,32 @@ for (const [version, file] of [
     .map((line) => line.split('\t'))
     .filter(([, , appliesTo]) => appliesTo === 'server' || appliesTo === 'both');
   const missing = [];
+  const notTested = [];
+  const stale = [];
   for (const [id, , , summary] of rows) {
     const snake = id.toLowerCase().replace(/[.-]/g, '_');
     const named = new RegExp(
       `\\[${id.replace(/\./g, '\\.')}\\]|${id.replace(/\./g, '\\.')}(?![0-9])|${snake}(?![0-9])`,
     );
-    if (!named.test(testText)) missing.push(`${id}\t${summary}`);
+    const excuse = excused.get(`${version} ${id}`);
+    if (named.test(testText)) {
+      if (excuse !== undefined) stale.push(id);
+    } else if (excuse !== undefined) {
+      notTested.push(`${id}\t${excuse.status}: ${excuse.reason}`);
+    } else {
+      missing.push(`${id}\t${summary}`);
+    }
   }
-  const covered = rows.length - missing.length;
+  const covered = rows.length - missing.length - notTested.length;
   console.log(
-    `MQTT ${version}: ${covered} of ${rows.length} server statements named by a test (${missing.length} missing)`,
+    `MQTT ${version}: ${covered} of ${rows.length} server statements named by a test, ` +
+      `${notTested.length} not applicable or deviations (docs/conformance.md), ${missing.length} missing`,
   );
-  if (showMissing) for (const line of missing) console.log(`  ${line}`);
+  if (showMissing) {
+    for (const line of missing) console.log(`  missing  ${line}`);
+    for (const line of notTested) console.log(`  excused  ${line}`);
+  }
+  for (const id of stale) console.log(`  stale: ${id} is named by a test; remove its row from docs/conformance.md`);
+  if (missing.length > 0 || stale.length > 0) exitCode = 1;
 }
+process.exitCode = exitCode;

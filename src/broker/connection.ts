@@ -390,7 +390,9 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     } else if (this.state === ConnectionState.AwaitingConnect && this.decoder.protocolVersion === 5) {
       // A CONNECT that failed validation in 5.0: CONNACK with the reason, then close [MQTT-3.1.4-1]
       if (err instanceof FennecError && err.reasonCode !== undefined && err.reasonCode >= 0x80) {
-        this.write(encode({ type: 'connack', sessionPresent: false, reasonCode: err.reasonCode }, 5));
+        const connack = encode({ type: 'connack', sessionPresent: false, reasonCode: err.reasonCode }, 5);
+        // [MQTT-3.1.2-24] [MQTT-4.13.2-1]: not sent when over the client's maximum; the close follows either way
+        if (connack.length <= this.link.peerMaximumPacketSize) this.write(connack);
       }
     }
     const reasonCode = err.reasonCode ?? (err instanceof PacketTooLargeError ? 0x95 : ReasonCode.UnspecifiedError);
@@ -410,6 +412,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
         ? { reasonString: why }
         : undefined;
       if (serverReference !== undefined) properties = { ...properties, serverReference };
+      // Through send: [MQTT-3.14.2-3] [MQTT-3.14.2-4] trimmed, or not sent, to fit the client's Maximum Packet Size
       this.send({ type: 'disconnect', reasonCode, properties });
     }
     this.log.debug({ why }, 'closing connection');

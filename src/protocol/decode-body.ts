@@ -317,7 +317,9 @@ export function checkFixedHeader(first: number, version: ProtocolVersion | undef
   // [MQTT-2.2.2-1] [MQTT-2.2.2-2] (3.1.1), [MQTT-2.1.3-1] (5.0): reserved flags; PUBREL [MQTT-3.6.1-1],
   // SUBSCRIBE [MQTT-3.8.1-1] and UNSUBSCRIBE [MQTT-3.10.1-1] need 0010, every other type 0000.
   const required = type === 6 || type === 8 || type === 10 ? 2 : 0;
-  if (flags !== required) {
+  // MQTT 3.1 (sections 3.6, 3.8 and 3.10 of its specification) gives these three packets a DUP flag, set
+  // when a client resends them: a retried PUBREL is 0x6A. 3.1.1 and 5.0 fix the flags, so only 3.1 may.
+  if (flags !== required && !(version === 3 && required === 2 && flags === 0x0a)) {
     throw new MalformedPacketError(`packet type ${type} has reserved flags ${flags.toString(2).padStart(4, '0')}`);
   }
 }

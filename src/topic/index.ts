@@ -11,6 +11,7 @@ export {
   REASON_TOPIC_NAME_INVALID,
   isValidTopicFilter,
   isValidTopicName,
+  malformedTopicFilter,
   parseSharedSubscription,
   validateTopicFilter,
   validateTopicName,

@@ -194,6 +194,39 @@ function filterError(filter: string, reason: string): FennecError {
 const SHARE_PREFIX = '$share/';
 
 /**
+ * Why `filter` is not a well-formed Topic Filter by the standard's own rules, or undefined when it is.
+ * A SUBSCRIBE or UNSUBSCRIBE carrying such a filter is a Malformed Packet: the connection closes
+ * (3.1.1 section 4.8; 5.0 DISCONNECT 0x81, section 4.13). Checked: empty [MQTT-4.7.3-1], U+0000
+ * [MQTT-4.7.3-2], a lone surrogate, '+' not alone in its level, '#' not alone in the last level.
+ * The broker's own limits (`maxLevels`, a `maxLength` under 65535) are not checked here: a filter past
+ * them is well formed and refused in SUBACK (0x8F / 0x80), as is an unauthorized one.
+ * With `sharedRules` (MQTT 5.0), a `$share/` filter must also have a ShareName without '+' or '#' and a
+ * filter after it (section 4.8.2); 3.1.1 has no such rules, so there `$share//a` is well formed.
+ */
+export function malformedTopicFilter(filter: string, sharedRules: boolean): string | undefined {
+  const problem = findProblem(filter, true, Infinity, MAX_TOPIC_BYTES);
+  if (problem !== Problem.None) return `Topic Filter ${quote(filter)} ${explain(problem, undefined)}`;
+  if (!sharedRules) return undefined;
+  const split = splitShared(filter);
+  return typeof split === 'string' ? `Topic Filter ${quote(filter)} ${split}` : undefined;
+}
+
+/** The parts of a `$share/` filter whose plain-filter rules hold, a reason when its own rules do not, or undefined for an ordinary filter. */
+function splitShared(filter: string): SharedSubscription | string | undefined {
+  if (!filter.startsWith(SHARE_PREFIX)) return undefined;
+  // The ShareName ends at the next '/', so it cannot contain one. 5.0 [MQTT-4.8.2-2]
+  const slash = filter.indexOf('/', SHARE_PREFIX.length);
+  const shareName = filter.slice(SHARE_PREFIX.length, slash === -1 ? filter.length : slash);
+  if (shareName.length === 0) return 'has an empty ShareName [MQTT-4.8.2-1]'; // 5.0 [MQTT-4.8.2-1]
+  if (shareName.includes('+') || shareName.includes('#')) {
+    return "has '+' or '#' in its ShareName [MQTT-4.8.2-2]"; // 5.0 [MQTT-4.8.2-2]
+  }
+  // Empty after the ShareName's '/', or no '/' at all: no Topic Filter follows. 5.0 [MQTT-4.8.2-2]
+  if (slash === -1 || slash === filter.length - 1) return 'has no Topic Filter after its ShareName [MQTT-4.8.2-2]';
+  return { shareName, topicFilter: filter.slice(slash + 1) };
+}
+
+/**
  * Splits a Shared Subscription filter `$share/{ShareName}/{filter}` (MQTT 5.0, section 4.8.2) and
  * validates it. Returns undefined when `filter` does not start with `$share/` (an ordinary filter,
  * which this does not validate). Throws `ERR_INVALID_TOPIC_FILTER` (reason 0x8F) for a malformed
@@ -203,19 +236,8 @@ const SHARE_PREFIX = '$share/';
 export function parseSharedSubscription(filter: string, limits?: TopicLimits): SharedSubscription | undefined {
   if (!filter.startsWith(SHARE_PREFIX)) return undefined;
   validateTopicFilter(filter, limits);
-  // The ShareName ends at the next '/', so it cannot contain one. 5.0 [MQTT-4.8.2-2]
-  const slash = filter.indexOf('/', SHARE_PREFIX.length);
-  const shareName = filter.slice(SHARE_PREFIX.length, slash === -1 ? filter.length : slash);
-  if (shareName.length === 0) {
-    throw filterError(filter, 'has an empty ShareName [MQTT-4.8.2-1]'); // 5.0 [MQTT-4.8.2-1]
-  }
-  if (shareName.includes('+') || shareName.includes('#')) {
-    throw filterError(filter, "has '+' or '#' in its ShareName [MQTT-4.8.2-2]"); // 5.0 [MQTT-4.8.2-2]
-  }
-  // Empty after the ShareName's '/', or no '/' at all: no Topic Filter follows. 5.0 [MQTT-4.8.2-2]
-  if (slash === -1 || slash === filter.length - 1) {
-    throw filterError(filter, 'has no Topic Filter after its ShareName [MQTT-4.8.2-2]');
-  }
+  const split = splitShared(filter);
+  if (typeof split === 'string') throw filterError(filter, split);
   // The whole filter passed validateTopicFilter, so the suffix (which starts on a level boundary) is valid too.
-  return { shareName, topicFilter: filter.slice(slash + 1) };
+  return split;
 }

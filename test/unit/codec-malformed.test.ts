@@ -693,6 +693,8 @@ describe('codec malformed input', () => {
           assert.equal(bytes[0]! & 0x0f, required);
           for (let flags = 0; flags < 16; flags++) {
             if (flags === required) continue;
+            // MQTT 3.1 allows DUP (1010) on PUBREL, SUBSCRIBE and UNSUBSCRIBE: see 'MQTT 3.1 retries'
+            if (version === 3 && required === 2 && flags === 0x0a) continue;
             const bad = Buffer.from(bytes);
             bad[0] = (type << 4) | flags;
             // Only the flags differ from a valid packet, so they are what is refused.
@@ -744,6 +746,20 @@ describe('codec malformed input', () => {
         const [packet] = decodeAll(frame(first, 0, 9, 0), { protocolVersion: 5 });
         assert.deepEqual(normalize(packet), { type: packet!.type, packetId: 9, reasonCode: 0 });
       }
+    });
+  });
+
+  describe('MQTT 3.1 retries', () => {
+    it('accepts a 3.1 PUBREL, SUBSCRIBE and UNSUBSCRIBE with DUP set, and refuses the same bytes in 3.1.1 and 5.0', () => {
+      const retried = [frame(0x6a, 0, 9), frame(0x8a, 0, 9, 0, 1, 'a', 1), frame(0xaa, 0, 9, 0, 1, 'a')];
+      const types = retried.map((bytes) => decodeAll(bytes, { protocolVersion: 3 })[0]?.type);
+      assert.deepEqual(types, ['pubrel', 'subscribe', 'unsubscribe']);
+      for (const version of [4, 5] as const) {
+        const err = thrownBy(() => decodeAll(frame(0x6a, 0, 9), { protocolVersion: version }));
+        assert.ok(err instanceof MalformedPacketError);
+      }
+      // Only DUP is allowed: other flags on a 3.1 PUBREL are still malformed
+      assert.ok(thrownBy(() => decodeAll(frame(0x66, 0, 9), { protocolVersion: 3 })) instanceof MalformedPacketError);
     });
   });
 

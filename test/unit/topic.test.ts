@@ -9,6 +9,7 @@ import {
   ERR_INVALID_TOPIC_NAME,
   isValidTopicFilter,
   isValidTopicName,
+  malformedTopicFilter,
   parseSharedSubscription,
   validateTopicFilter,
   validateTopicName,
@@ -213,5 +214,28 @@ void describe('parseSharedSubscription', () => {
     const inner = 'a'.repeat(65535 - '$share/g/'.length);
     assert.deepEqual(parseSharedSubscription(`$share/g/${inner}`), { shareName: 'g', topicFilter: inner });
     assertFennecError(() => parseSharedSubscription(`$share/g/${inner}a`), ERR_INVALID_TOPIC_FILTER, 0x8f);
+  });
+});
+
+void describe('malformedTopicFilter', () => {
+  void it('[MQTT-4.7.3-1] [MQTT-4.7.3-2] and the wildcard rules: says why an empty filter, U+0000, or a misplaced + or # is malformed', () => {
+    for (const filter of ['', 'a\u0000b', '#/a', 'a/#/b', 'a#', 'a+', 'a/+b', '++']) {
+      assert.match(malformedTopicFilter(filter, false) ?? '', /^Topic Filter /, JSON.stringify(filter));
+      assert.match(malformedTopicFilter(filter, true) ?? '', /^Topic Filter /, JSON.stringify(filter));
+    }
+  });
+
+  void it('passes well-placed wildcards, and ignores the broker limits: a filter of 65535 bytes or 1000 levels is well formed', () => {
+    for (const filter of ['#', '+', 'a/+/#', '/', '//', '+/+', 'x'.repeat(65535), 'a/'.repeat(999) + 'a']) {
+      assert.equal(malformedTopicFilter(filter, true), undefined, filter.slice(0, 20));
+    }
+  });
+
+  void it('[MQTT-4.8.2-1] [MQTT-4.8.2-2] checks the $share rules only when asked (5.0): 3.1.1 has no shared subscriptions', () => {
+    for (const filter of ['$share//a', '$share/g', '$share/g/', '$share/+/a']) {
+      assert.match(malformedTopicFilter(filter, true) ?? '', /ShareName/, filter);
+      assert.equal(malformedTopicFilter(filter, false), undefined, filter);
+    }
+    assert.equal(malformedTopicFilter('$share/g/a/#', true), undefined);
   });
 });

@@ -18,6 +18,7 @@ import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit } from '../limits.js';
 import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
 import type { AuthOutcome } from '../connection-state.js';
+import { closeIfConnackTooLarge } from './connect-limits.js';
 import { authProperties, findAuthMethod, runAuthStep } from './auth.js';
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
@@ -81,6 +82,9 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   }
   // [MQTT-3.1.2-29] (5.0): known before any refusal, so that one is worded as the client asked
   if (packet.properties?.requestProblemInformation === false) connection.link.problemInformation = false;
+  // [MQTT-3.1.2-24] (5.0): the client's Maximum Packet Size holds from its CONNECT on, refusals and AUTH included
+  const clientMaximum = packet.properties?.maximumPacketSize;
+  if (clientMaximum !== undefined) connection.link.peerMaximumPacketSize = clientMaximum;
   const redirectConnect = broker.hooks.redirectConnect;
   if (redirectConnect === undefined || version !== 5) return authenticateConnect(connection, packet, assigned);
   let redirection: Redirection | undefined | Promise<Redirection | undefined>;
@@ -284,7 +288,9 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   }
   // [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] (3.1.1) [MQTT-3.2.2-2] [MQTT-3.2.2-3] (5.0): Session Present
   // reflects whether a session was resumed; [MQTT-3.2.0-1] CONNACK is the first packet sent
-  connection.send({ type: 'connack', sessionPresent, reasonCode: 0, properties });
+  const connack = { type: 'connack', sessionPresent, reasonCode: 0, properties } as const;
+  if (version === 5 && closeIfConnackTooLarge(connection, connack)) return;
+  connection.send(connack);
   connection.startKeepAlive();
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
   session.attach(connection, connection.link);

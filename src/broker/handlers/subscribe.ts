@@ -4,7 +4,8 @@
  * and 3.1.1 clients too, as Mosquitto and EMQX allow.
  */
 import { ProtocolError, ReasonCode, SUBACK_FAILURE, type QoS, type SubscribePacket } from '../../protocol/index.js';
-import { isValidTopicFilter, parseSharedSubscription } from '../../topic/index.js';
+import { MalformedPacketError } from '../../protocol/errors.js';
+import { isValidTopicFilter, malformedTopicFilter, parseSharedSubscription } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { delivery, isExpired } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
@@ -26,6 +27,10 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
     });
   }
   for (const sub of packet.subscriptions) {
+    // A filter against the standard's rules is a Malformed Packet, not a refusal: close (5.0 DISCONNECT 0x81).
+    // [MQTT-4.7.3-1] empty; 3.1.1 [MQTT-4.7.1-2] [MQTT-4.7.1-3] / 5.0 [MQTT-4.7.1-1] [MQTT-4.7.1-2] wildcards
+    const malformed = malformedTopicFilter(sub.topicFilter, connection.version === 5);
+    if (malformed !== undefined) throw new MalformedPacketError(`SUBSCRIBE: ${malformed}`);
     // [MQTT-3.8.3-4] (5.0): No Local on a Shared Subscription is a Protocol Error (DISCONNECT 0x82)
     if (sub.noLocal && sub.topicFilter.startsWith(SHARE_PREFIX)) {
       throw new ProtocolError(`No Local is set on the shared subscription ${JSON.stringify(sub.topicFilter)}`);
@@ -70,7 +75,8 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
   // [MQTT-3.8.4-4] (3.1.1) [MQTT-3.8.4-5] (5.0): several filters are handled as a sequence, one SUBACK answers
   packet.subscriptions.forEach((sub, i) => {
     const filter = sub.topicFilter;
-    // Longer or deeper than maxTopicLength / maxTopicLevels: refused like any invalid filter
+    // Well formed (checked in handleSubscribe) but longer or deeper than maxTopicLength / maxTopicLevels:
+    // a limit of this broker, not a broken rule, so refused in SUBACK and the connection stays
     if (!isValidTopicFilter(filter, broker.topicLimits)) {
       countTopicLimit(broker.options, broker.counters.limits, filter, true);
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
@@ -78,6 +84,7 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
       return;
     }
     const shared = filter.startsWith(SHARE_PREFIX);
+    // Reached only in 3.1 / 3.1.1, where `$share//a` is a well-formed filter: refused, not malformed
     if (shared && !isValidSharedFilter(filter)) {
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
       refusals.add('invalid shared subscription filter');

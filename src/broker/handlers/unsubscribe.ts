@@ -1,12 +1,18 @@
 /**
  * UNSUBSCRIBE: exact-match removal of subscriptions and UNSUBACK.
  */
-import { ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
+import { MalformedPacketError, ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
+import { malformedTopicFilter } from '../../topic/index.js';
 import type { BrokerConnection as Connection } from '../context.js';
 
 export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
   const { broker } = connection;
   const session = connection.session!;
+  for (const filter of packet.topicFilters) {
+    // Malformed filters close the connection, as in SUBSCRIBE (5.0: DISCONNECT 0x81), before any is removed
+    const malformed = malformedTopicFilter(filter, connection.version === 5);
+    if (malformed !== undefined) throw new MalformedPacketError(`UNSUBSCRIBE: ${malformed}`);
+  }
   const reasonCodes: number[] = [];
   for (const filter of packet.topicFilters) {
     // [MQTT-3.10.4-1] filters compare character by character; [MQTT-3.10.4-2] no new messages for them
