@@ -7,12 +7,9 @@ export { ConnectionState, type ConnectionRefusal, type PeerInfo } from './connec
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
-  ConnectReturnCode,
   Decoder,
-  encode,
   PacketTooLargeError,
   ReasonCode,
-  UnsupportedProtocolError,
   type DisconnectProperties,
   type Packet,
   type ProtocolVersion,
@@ -33,6 +30,8 @@ import {
 import type { LimitName, ResolvedBrokerOptions } from './options.js';
 import type { Persistence } from './persistence.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
+import { PacketWatchdog } from './packet-watchdog.js';
+import { failedConnectConnack } from './connect-failure.js';
 
 /** Handles one packet; returns a promise when it waits (on a hook, a delay), and later packets wait too. */
 export type Dispatch<Host extends ConnectionHost> = (
@@ -87,9 +86,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   readonly decoder: Decoder;
   readonly peer: PeerInfo;
 
-  /** When the partial packet held by the decoder started to arrive (ms), for packetTimeoutMs; undefined when none. */
-  private partialSince: number | undefined;
-  private partialTimer: NodeJS.Timeout | undefined;
+  private readonly watchdog: PacketWatchdog;
   /** Packets decoded by the current `onData`; tells whether the partial packet left is a new one. */
   private decodedInChunk = 0;
   private readonly publishBuckets: PublishBuckets;
@@ -122,6 +119,14 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
     this.publishBuckets = new PublishBuckets(maxPublishRate, maxPublishBytesRate, broker.counters.limits, Date.now());
     this.controlPackets = new ControlPacketWindow(maxControlPacketRate);
+    this.watchdog = new PacketWatchdog(
+      broker.options.packetTimeoutMs,
+      () => this.stream.isPaused(),
+      () => {
+        broker.counters.limits.packetTimeoutMs++;
+        this.limitExceeded('packetTimeoutMs', 'a partial packet stalled', ReasonCode.KeepAliveTimeout);
+      },
+    );
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err: Error) => this.onStreamError(err));
     stream.on('close', () => this.onClose());
@@ -188,31 +193,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.fail(err);
       return;
     }
-    if (this.decoder.bufferedBytes === 0) this.partialSince = undefined;
-    // A packet that completed in this chunk means the partial one left started in it too.
-    else if (this.partialSince === undefined || this.decodedInChunk > 0) this.startPartialTimer(now);
-  }
-
-  /** Arms the packetTimeoutMs check for a partial packet that started at `since`. */
-  private startPartialTimer(since: number): void {
-    this.partialSince = since;
-    if (this.partialTimer !== undefined) return;
-    const timeoutMs = this.broker.options.packetTimeoutMs;
-    const check = (): void => {
-      this.partialTimer = undefined;
-      let started = this.partialSince;
-      if (started === undefined || this.state === ConnectionState.Closed) return;
-      // Time the broker itself does not read (throttle, handler backlog, backpressure) is not the client's.
-      if (this.stream.isPaused()) started = this.partialSince = Date.now();
-      const waited = Date.now() - started;
-      if (waited >= timeoutMs) {
-        this.broker.counters.limits.packetTimeoutMs++;
-        this.limitExceeded('packetTimeoutMs', 'a partial packet stalled', ReasonCode.KeepAliveTimeout);
-        return;
-      }
-      this.partialTimer = setTimeout(check, timeoutMs - waited);
-    };
-    this.partialTimer = setTimeout(check, timeoutMs);
+    this.watchdog.chunkDecoded(now, this.decoder.bufferedBytes, this.decodedInChunk);
   }
 
   /** Closes the connection because a limit was exceeded: logged once (warn), with DISCONNECT `reasonCode` in 5.0. */
@@ -374,26 +355,10 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     const err = toFennecError(value);
     this.log.info({ code: err.code, reason: err.message }, 'closing connection after error');
-    if (this.state === ConnectionState.AwaitingConnect && err instanceof UnsupportedProtocolError) {
-      // [MQTT-3.1.2-2] unsupported level: CONNACK 0x01 (3.1.1) or 0x84 (5.0), then close
-      const v5 = err.protocolLevel === 5;
-      this.write(
-        encode(
-          {
-            type: 'connack',
-            sessionPresent: false,
-            reasonCode: v5 ? ReasonCode.UnsupportedProtocolVersion : ConnectReturnCode.UnacceptableProtocolVersion,
-          },
-          v5 ? 5 : 4,
-        ),
-      );
-    } else if (this.state === ConnectionState.AwaitingConnect && this.decoder.protocolVersion === 5) {
-      // A CONNECT that failed validation in 5.0: CONNACK with the reason, then close [MQTT-3.1.4-1]
-      if (err instanceof FennecError && err.reasonCode !== undefined && err.reasonCode >= 0x80) {
-        const connack = encode({ type: 'connack', sessionPresent: false, reasonCode: err.reasonCode }, 5);
-        // [MQTT-3.1.2-24] [MQTT-4.13.2-1]: not sent when over the client's maximum; the close follows either way
-        if (connack.length <= this.link.peerMaximumPacketSize) this.write(connack);
-      }
+    if (this.state === ConnectionState.AwaitingConnect) {
+      const connack = failedConnectConnack(err, this.decoder.protocolVersion);
+      // [MQTT-3.1.2-24] [MQTT-4.13.2-1]: not sent when over the client's maximum; the close follows either way
+      if (connack !== undefined && connack.length <= this.link.peerMaximumPacketSize) this.write(connack);
     }
     const reasonCode = err.reasonCode ?? (err instanceof PacketTooLargeError ? 0x95 : ReasonCode.UnspecifiedError);
     this.close(err.message, reasonCode);
@@ -436,8 +401,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     this.setState(ConnectionState.Closed);
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.partialTimer !== undefined) clearTimeout(this.partialTimer);
-    this.partialTimer = undefined;
+    this.watchdog.stop();
     this.broker.connectionClosed(this);
   }
 }
