@@ -14,7 +14,9 @@ export type {
   AuthExchange,
   AuthStep,
   Redirection,
+  HookAnswer,
 } from './broker/hooks.js';
+export type { HookRegistry } from './broker/hook-registry.js';
 export {
   SCRAM_SHA_256,
   scramSha256,

@@ -19,7 +19,9 @@ import {
 } from '../session/session.js';
 import { Connection, ConnectionState, type ConnectionRefusal, type PeerInfo } from './connection.js';
 import { FailedLogins } from './failed-logins.js';
-import type { BrokerHooks, ClientInfo } from './hooks.js';
+import type { ClientInfo } from './hooks.js';
+import { HookRegistry } from './hook-registry.js';
+import { anonymousHooks } from '../auth/anonymous.js';
 import {
   defaultTlsOptions,
   limitNames,
@@ -69,7 +71,8 @@ export interface BrokerCounters {
 
 export class Broker extends EventEmitter<BrokerEvents> {
   readonly options: ResolvedBrokerOptions;
-  readonly hooks: BrokerHooks;
+  /** The registered hooks: `allowAnonymous` first, then BrokerOptions.hooks, then those added since. */
+  readonly hooks: HookRegistry;
   /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
   readonly serverKeepAlive: number | undefined;
   readonly log: Logger;
@@ -120,7 +123,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     super();
     this.options = resolveOptions(options);
     this.serverKeepAlive = options.serverKeepAlive;
-    this.hooks = options.hooks ?? {};
+    this.hooks = new HookRegistry(anonymousHooks(this.options.allowAnonymous), options.hooks);
     this.tlsOptions = options.tls;
     this.log = options.logger ?? pino({ level: 'silent' });
     const o = this.options;
