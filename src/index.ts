@@ -17,6 +17,13 @@ export type {
   HookAnswer,
 } from './broker/hooks.js';
 export type { HookRegistry } from './broker/hook-registry.js';
+export type {
+  ClientConnectedMessage,
+  ClientDisconnectedMessage,
+  SubscribedMessage,
+  UnsubscribedMessage,
+  PublishedMessage,
+} from './broker/diagnostics.js';
 export {
   SCRAM_SHA_256,
   scramSha256,

@@ -21,6 +21,7 @@ import { Connection, ConnectionState, type ConnectionRefusal, type PeerInfo } fr
 import { FailedLogins } from './failed-logins.js';
 import type { ClientInfo } from './hooks.js';
 import { HookRegistry } from './hook-registry.js';
+import { channels } from './diagnostics.js';
 import { anonymousHooks } from '../auth/anonymous.js';
 import {
   defaultTlsOptions,
@@ -318,6 +319,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const count = route(this.subscriptions, message, this.hooks.authorizeRead);
     this.counters.messagesRouted += count;
     if (this.listenerCount('published') > 0) this.emit('published', message);
+    if (channels.published.hasSubscribers) channels.published.publish({ broker: this, message, deliveries: count });
     return count;
   }
 
@@ -526,6 +528,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
         }
       }
       this.emit('clientDisconnected', connection.info);
+      if (channels.clientDisconnected.hasSubscribers) {
+        channels.clientDisconnected.publish({ broker: this, client: connection.info });
+      }
     }
     // A stored session left offline: when it went, for its expiry, and the will it still owes.
     if (session !== undefined && !sessionOver && session.journal !== undefined && !this.clients.has(session.clientId)) {

@@ -1,9 +1,11 @@
 // 31: hooks that combine. Several hooks objects chain per kind in registration order: each answers
 // or abstains (undefined), the first decisive answer wins, and all abstaining allows; a hook that
 // throws refuses with its kind's reason code, is logged by name, and crashes nothing; the password
-// file, the ACL and an embedder's hook work together. Each protocol test runs for 3.1.1 and 5.0.
+// file, the ACL and an embedder's hook work together; observations also go out on
+// node:diagnostics_channel. Each protocol test runs for 3.1.1 and 5.0.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +18,7 @@ import type { AuthMethod, BrokerHooks } from '../../src/broker/hooks.js';
 import { FennecError } from '../../src/errors/index.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { cite, sleep, startBroker, VERSIONS } from '../helpers/broker.js';
+import { cite, sleep, startBroker, VERSIONS, waitUntil } from '../helpers/broker.js';
 
 /** Cheap scrypt parameters for the test users (the file format carries them per hash). */
 const FAST = { ln: 10, r: 8, p: 1 } as const;
@@ -316,6 +318,54 @@ for (const v of VERSIONS) {
       assert.equal(broker.hooks.remove(freeze), true);
       assert.equal(broker.hooks.remove(freeze), false, 'it was removed already');
       assert.equal(await client.publish({ topic: 'frozen/x', qos: 1, payload: 'x' }), 0);
+    });
+
+    it(`diagnostics_channel subscribers receive connected, subscribed, published, unsubscribed and disconnected, with their broker (v${v})`, async (t) => {
+      const names = [
+        'fennec:client.connected',
+        'fennec:subscribed',
+        'fennec:published',
+        'fennec:unsubscribed',
+        'fennec:client.disconnected',
+      ];
+      const seen: { channel: string; message: Record<string, unknown> }[] = [];
+      const listeners = names.map((channel) => {
+        const listener = (message: unknown): void => {
+          seen.push({ channel, message: message as Record<string, unknown> });
+        };
+        diagnosticsChannel.subscribe(channel, listener);
+        return () => diagnosticsChannel.unsubscribe(channel, listener);
+      });
+      t.after(() => listeners.forEach((unsubscribe) => unsubscribe()));
+      const { broker, port } = await startBroker(t);
+      const client = await connect(port, 'traced', { username: 'tracer' });
+      await client.subscribe('d/#', 0);
+      await client.publish({ topic: 'd/x', payload: 'payload' });
+      await client.receive();
+      await client.unsubscribe('d/#');
+      await client.disconnect();
+      await waitUntil(() => seen.some((event) => event.channel === 'fennec:client.disconnected'), 'disconnected');
+      const ours = seen.filter((event) => event.message['broker'] === broker);
+      assert.deepEqual(
+        ours.map((event) => event.channel),
+        names,
+      );
+      const [connected, subscribed, published, unsubscribed, disconnected] = ours.map((event) => event.message);
+      const client1 = connected!['client'] as { clientId: string; username: string; sessionPresent: boolean };
+      assert.equal(client1.clientId, 'traced');
+      assert.equal(client1.username, 'tracer');
+      assert.equal(client1.sessionPresent, false);
+      const subscriptions = subscribed!['subscriptions'] as { topicFilter: string }[];
+      assert.deepEqual(
+        subscriptions.map((subscription) => subscription.topicFilter),
+        ['d/#'],
+      );
+      const message = published!['message'] as { topic: string; payload: Buffer };
+      assert.equal(message.topic, 'd/x');
+      assert.equal(message.payload.toString(), 'payload');
+      assert.equal(published!['deliveries'], 1);
+      assert.deepEqual(unsubscribed!['topicFilters'], ['d/#']);
+      assert.equal((disconnected!['client'] as { clientId: string }).clientId, 'traced');
     });
   });
 }

@@ -16,6 +16,7 @@ import { ConnectionState, type Connection } from '../connection.js';
 import { countTopicLimit } from '../limits.js';
 import type { AuthExchange } from '../hooks.js';
 import { authentication, authorization, decide, redirection, type Verdict } from '../decide.js';
+import { channels } from '../diagnostics.js';
 import { authProperties, findAuthMethod, runAuthStep, type AuthOutcome } from './auth.js';
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
@@ -270,7 +271,9 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   connection.startKeepAlive();
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
   session.attach(connection, connection.clientReceiveMaximum);
-  broker.emit('clientConnected', { ...connection.info, sessionPresent });
+  const client = { ...connection.info, sessionPresent };
+  broker.emit('clientConnected', client);
+  if (channels.clientConnected.hasSubscribers) channels.clientConnected.publish({ broker, client });
 }
 
 /**

@@ -11,6 +11,7 @@ import { ConnectionState, type Connection } from '../connection.js';
 import { countTopicLimit } from '../limits.js';
 import { mayRead } from '../read.js';
 import { authorization, decide, type Verdict } from '../decide.js';
+import { channels } from '../diagnostics.js';
 
 const SHARE_PREFIX = '$share/';
 
@@ -127,6 +128,9 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
   if (persistence === undefined) finish();
   else persistence.afterCommit(finish);
   broker.emit('subscribed', connection.info, packet.subscriptions);
+  if (channels.subscribed.hasSubscribers) {
+    channels.subscribed.publish({ broker, client: connection.info, subscriptions: packet.subscriptions });
+  }
 }
 
 /** Sends the retained messages matching each new subscription, as its options ask. */
