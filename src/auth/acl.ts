@@ -289,8 +289,8 @@ function matchesTemplate(tokens: readonly Token[], part: string, username: strin
 
 /**
  * The authorization hooks an Acl provides, named `acl`. They never abstain: what no rule allows is
- * refused (default deny), so hooks registered after them are asked only about what they leave alone:
- * wills, reads and subscriptions are all theirs. Register an embedder's hook before them to decide first.
+ * refused (default deny), so hooks registered after them are never asked about a publish, a
+ * subscription or a delivery; an embedder's hook that should decide first is registered before them.
  */
 export interface AclHooks extends BrokerHooks {
   name: string;
