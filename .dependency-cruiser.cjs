@@ -51,10 +51,10 @@ module.exports = {
     },
     {
       name: 'auth-uses-only-hook-types',
-      comment: 'Built-in auth is a hook like any other: it may use the hook types, not broker internals.',
+      comment: 'Built-in auth is a hook like any other: it may use the hook and option types, not broker internals.',
       severity: 'error',
       from: { path: '^src/auth/' },
-      to: { path: '^src/broker/', pathNot: '^src/broker/hooks[.]ts$' },
+      to: { path: '^src/broker/', pathNot: '^src/broker/(hooks|options|addresses)[.]ts$' },
     },
     {
       name: 'config-reads-no-broker-internals',

@@ -14,7 +14,16 @@ export type {
   AuthExchange,
   AuthStep,
   Redirection,
+  HookAnswer,
 } from './broker/hooks.js';
+export type { HookRegistry } from './broker/hook-registry.js';
+export type {
+  ClientConnectedMessage,
+  ClientDisconnectedMessage,
+  SubscribedMessage,
+  UnsubscribedMessage,
+  PublishedMessage,
+} from './broker/diagnostics.js';
 export {
   SCRAM_SHA_256,
   scramSha256,

@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { FennecError } from '../errors/index.js';
 import { isValidTopicFilter, parseSharedSubscription } from '../topic/index.js';
-import type { BrokerHooks, ClientIdentity } from '../broker/hooks.js';
+import type { QoS } from '../protocol/index.js';
+import type { BrokerHooks, ClientIdentity, ClientInfo } from '../broker/hooks.js';
 
 /** What a rule grants: `deny` takes away what any other rule grants. */
 export type AclAccess = 'read' | 'write' | 'readwrite' | 'deny';
@@ -286,8 +287,17 @@ function matchesTemplate(tokens: readonly Token[], part: string, username: strin
   return position === part.length;
 }
 
-/** The authorization hooks an Acl provides. */
-export type AclHooks = Required<Pick<BrokerHooks, 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead'>>;
+/**
+ * The authorization hooks an Acl provides, named `acl`. They never abstain: what no rule allows is
+ * refused (default deny), so hooks registered after them are never asked about a publish, a
+ * subscription or a delivery; an embedder's hook that should decide first is registered before them.
+ */
+export interface AclHooks extends BrokerHooks {
+  name: string;
+  authorizePublish: (client: ClientInfo, topic: string, qos: QoS, retain: boolean) => boolean;
+  authorizeSubscribe: (client: ClientInfo, topicFilter: string, qos: QoS) => boolean;
+  authorizeRead: (client: ClientIdentity, topic: string) => boolean;
+}
 
 /**
  * The broker hooks that enforce `acl`: publish needs write access, subscribe a read rule covering
@@ -297,12 +307,14 @@ export type AclHooks = Required<Pick<BrokerHooks, 'authorizePublish' | 'authoriz
 export function aclHooks(acl: Acl | (() => Acl)): AclHooks {
   if (acl instanceof Acl) {
     return {
+      name: 'acl',
       authorizePublish: (client, topic) => acl.mayWrite(client, topic),
       authorizeSubscribe: (client, topicFilter) => acl.maySubscribe(client, topicFilter),
       authorizeRead: (client, topic) => acl.mayRead(client, topic),
     };
   }
   return {
+    name: 'acl',
     authorizePublish: (client, topic) => acl().mayWrite(client, topic),
     authorizeSubscribe: (client, topicFilter) => acl().maySubscribe(client, topicFilter),
     authorizeRead: (client, topic) => acl().mayRead(client, topic),

@@ -8,7 +8,7 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
 import { readFile } from 'node:fs/promises';
 import { FennecError } from '../errors/index.js';
 import { ReasonCode } from '../protocol/index.js';
-import type { AuthenticateRequest, AuthenticateResult } from '../broker/hooks.js';
+import type { AuthenticateRequest, AuthenticateResult, BrokerHooks } from '../broker/hooks.js';
 
 /** scrypt cost parameters: N = 2^ln, block size r, parallelism p (RFC 7914). */
 export interface ScryptParameters {
@@ -290,12 +290,13 @@ export class PasswordFile {
 
   /**
    * The `authenticate` hook (BrokerHooks.authenticate) of this file. A client without a user name is
-   * anonymous and was already admitted by the broker's `allowAnonymous`, so it passes; a user name with
-   * no password, an unknown user or a wrong password get 0x86 Bad User Name or Password (3.1.1: 4);
-   * a login finding the verification queue full gets 0x89 Server busy (3.1.1: 3).
+   * not this file's business: the hook abstains (undefined), leaving it to the hooks after it and
+   * to `allowAnonymous`, which the broker asks first. A user name with no password, an unknown user
+   * or a wrong password get 0x86 Bad User Name or Password (3.1.1: 4); a login finding the
+   * verification queue full gets 0x89 Server busy (3.1.1: 3).
    */
-  authenticate = async (request: AuthenticateRequest): Promise<AuthenticateResult> => {
-    if (request.username === undefined) return { ok: true };
+  authenticate = async (request: AuthenticateRequest): Promise<AuthenticateResult | undefined> => {
+    if (request.username === undefined) return undefined;
     if (request.password === undefined) {
       return { ok: false, reasonCode: ReasonCode.BadUserNameOrPassword, reasonString: 'a password is required' };
     }
@@ -305,4 +306,7 @@ export class PasswordFile {
     if (await this.verify(request.username, request.password)) return { ok: true };
     return { ok: false, reasonCode: ReasonCode.BadUserNameOrPassword, reasonString: 'bad user name or password' };
   };
+
+  /** This file as a hooks object named `password-file`, to register (and remove) as it is. */
+  readonly hooks: BrokerHooks = { name: 'password-file', authenticate: this.authenticate };
 }

@@ -20,7 +20,9 @@ import { Connection, ConnectionState, type PeerInfo } from './connection.js';
 import type { BrokerConnection, BrokerContext, BrokerCounters, BrokerEvents } from './context.js';
 import { FailedLogins } from './failed-logins.js';
 import { dispatch } from './handlers/index.js';
-import type { BrokerHooks } from './hooks.js';
+import { HookRegistry } from './hook-registry.js';
+import { channels } from './diagnostics.js';
+import { anonymousHooks } from '../auth/anonymous.js';
 import { topicLimits } from './limits.js';
 import { Listeners } from './listeners.js';
 import {
@@ -42,7 +44,8 @@ export type { BrokerCounters, BrokerEvents } from './context.js';
 
 export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext {
   readonly options: ResolvedBrokerOptions;
-  readonly hooks: BrokerHooks;
+  /** The registered hooks: `allowAnonymous` first, then BrokerOptions.hooks, then those added since. */
+  readonly hooks: HookRegistry;
   /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
   readonly serverKeepAlive: number | undefined;
   readonly log: Logger;
@@ -86,7 +89,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     super();
     this.options = resolveOptions(options);
     this.serverKeepAlive = options.serverKeepAlive;
-    this.hooks = options.hooks ?? {};
+    this.hooks = new HookRegistry(anonymousHooks(this.options.allowAnonymous), options.hooks);
     this.tlsOptions = options.tls;
     this.log = options.logger ?? pino({ level: 'silent' });
     const o = this.options;
@@ -226,6 +229,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     const count = route(this.subscriptions, message, this.hooks.authorizeRead);
     this.counters.messagesRouted += count;
     if (this.listenerCount('published') > 0) this.emit('published', message);
+    if (channels.published.hasSubscribers) channels.published.publish({ broker: this, message, deliveries: count });
     return count;
   }
 
@@ -283,6 +287,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
         lostWill = this.wills.connectionLost(will, clientId, session, sessionOver, successor, this.closing);
       }
       this.emit('clientDisconnected', connection.info);
+      if (channels.clientDisconnected.hasSubscribers) {
+        channels.clientDisconnected.publish({ broker: this, client: connection.info });
+      }
     }
     // A stored session left offline: when it went, for its expiry, and the will it still owes.
     if (session !== undefined && !sessionOver && session.journal !== undefined && !this.clients.has(session.clientId)) {

@@ -11,7 +11,8 @@ import type { Message } from '../session/message.js';
 import type { DropReason, Session, SubscriptionOptions } from '../session/session.js';
 import type { Connection, ConnectionHost } from './connection.js';
 import type { FailedLogins } from './failed-logins.js';
-import type { BrokerHooks, ClientInfo } from './hooks.js';
+import type { HookRegistry } from './hook-registry.js';
+import type { ClientInfo } from './hooks.js';
 import type { LimitName, ResolvedBrokerOptions, TlsOptions } from './options.js';
 import type { Persistence } from './persistence.js';
 
@@ -49,7 +50,8 @@ export type BrokerConnection = Connection<BrokerContext>;
 /** The Broker as its handlers and connections use it. */
 export interface BrokerContext extends ConnectionHost {
   readonly options: ResolvedBrokerOptions;
-  readonly hooks: BrokerHooks;
+  /** The registered hooks, by kind, in registration order. */
+  readonly hooks: HookRegistry;
   /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
   readonly serverKeepAlive: number | undefined;
   readonly log: Logger;

@@ -199,8 +199,12 @@ export interface BrokerOptions {
    * Default 60,000.
    */
   tcpKeepAliveMs?: number;
-  /** Decisions the broker asks of the embedder (authentication, authorization). */
-  hooks?: BrokerHooks;
+  /**
+   * Decisions the broker asks of the embedder (authentication, authorization): one hooks object, or
+   * several whose hooks of each kind chain in this order (see docs/hooks.md); more can be added with
+   * `broker.hooks.add`.
+   */
+  hooks?: BrokerHooks | readonly BrokerHooks[];
   /** A pino logger; default: silent. */
   logger?: Logger;
 }

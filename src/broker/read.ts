@@ -5,13 +5,16 @@
 import type { Session } from '../session/session.js';
 import type { BrokerHooks } from './hooks.js';
 
-/** The read authorization hook (see BrokerHooks.authorizeRead). */
+/** The read authorization hook, or the chain of them (see BrokerHooks.authorizeRead, HookRegistry.authorizeRead). */
 export type AuthorizeRead = NonNullable<BrokerHooks['authorizeRead']>;
 
-/** Asks `read` whether `session` may receive a message published to `topic`; a hook that throws refuses. */
+/**
+ * Asks `read` whether `session` may receive a message published to `topic`: only an answer of false
+ * refuses, since undefined means every hook abstained; a hook that throws refuses.
+ */
 export function mayRead(read: AuthorizeRead, session: Session, topic: string): boolean {
   try {
-    return read(session, topic) === true;
+    return read(session, topic) !== false;
   } catch {
     return false;
   }

@@ -19,7 +19,7 @@ export class Subscriptions {
   constructor(
     private readonly options: { maxTopicLevels: number; sharedSubscriptionStrategy: SharedSubscriptionStrategy },
     /** Read at each redelivery, for `authorizeRead`. */
-    private readonly hooks: BrokerHooks,
+    private readonly hooks: { readonly authorizeRead: BrokerHooks['authorizeRead'] | undefined },
     private readonly persistence: Persistence | undefined,
   ) {
     // The index holds filters as deep as the validators let through.

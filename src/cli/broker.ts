@@ -150,10 +150,11 @@ export function brokerCommand(): Command {
       };
       process.on('SIGHUP', reloadAcl);
       const passwords = config.passwordFile === undefined ? undefined : await loadPasswords(config.passwordFile);
-      const hooks: BrokerHooks = {
-        ...(acl === undefined ? {} : aclHooks(() => acl!)),
-        ...(passwords === undefined ? {} : { authenticate: passwords.authenticate }),
-      };
+      // Separate hooks, chained in this order after `allow_anonymous` (which the Broker registers
+      // first): the password file decides who logs in, the ACL what they may do.
+      const hooks: BrokerHooks[] = [];
+      if (passwords !== undefined) hooks.push(passwords.hooks);
+      if (acl !== undefined) hooks.push(aclHooks(() => acl!));
       // Sessions, queued QoS 1/2 messages and retained messages survive a crash in the SQLite store.
       const store = config.persistence === 'sqlite' ? await openStore(config.dataDir, config.durability) : undefined;
       const broker = new Broker({

@@ -16,6 +16,8 @@ export const errorCodes = {
   ERR_INVALID_TOPIC_FILTER: 'a topic filter breaks the wildcard rules or a length or level limit (reason code 0x8F)',
   // The broker (src/broker, src/transport).
   ERR_HOOK_FAILED: "an embedder's hook threw or rejected; the request it decided is refused",
+  ERR_INVALID_HOOKS:
+    'hooks given to `new Broker` or `broker.hooks.add` are not what BrokerHooks says; nothing is registered',
   ERR_INTERNAL: 'an unexpected value was thrown; it is kept as `cause`',
   ERR_ALREADY_LISTENING: '`broker.listen()` was called twice',
   ERR_ADDRESS_IN_USE: "the listener's address and port are taken",

@@ -11,8 +11,7 @@ import type { AuthExchange, AuthMethod, AuthStep } from '../hooks.js';
 
 /** The registered method named `name`, if any. */
 export function findAuthMethod(connection: Connection, name: string): AuthMethod | undefined {
-  const methods = connection.broker.hooks.authMethods;
-  return methods !== undefined && Object.hasOwn(methods, name) ? methods[name] : undefined;
+  return connection.broker.hooks.authMethods.get(name);
 }
 
 /** Properties of an AUTH or CONNACK: the method [MQTT-4.12.0-5] and the data when there is some. */
@@ -86,7 +85,10 @@ export function handleAuth(connection: Connection, packet: AuthPacket): Promise<
     if (registered === undefined) throw new ProtocolError(`authentication method ${method} is gone`);
     let exchange: AuthExchange;
     try {
-      exchange = registered.start({ ...connection.info, password: undefined }, true);
+      exchange = registered.start(
+        { ...connection.info, password: undefined, localAddress: connection.peer.localAddress },
+        true,
+      );
     } catch (err) {
       connection.fail(toFennecError(err, 'ERR_HOOK_FAILED'));
       return undefined;

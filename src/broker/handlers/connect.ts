@@ -12,12 +12,13 @@ import {
 import { isValidTopicName } from '../../topic/index.js';
 import { toFennecError } from '../../errors/index.js';
 import { NEVER_EXPIRES } from '../../session/session.js';
-import { isLoopbackAddress } from '../addresses.js';
 import { ConnectionState } from '../connection-state.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit } from '../limits.js';
-import type { AuthenticateResult, AuthExchange, Redirection } from '../hooks.js';
+import type { AuthExchange } from '../hooks.js';
 import type { AuthOutcome } from '../connection-state.js';
+import { authentication, authorization, decide, redirection, type Verdict } from '../decide.js';
+import { channels } from '../diagnostics.js';
 import { closeIfConnackTooLarge } from './connect-limits.js';
 import { authProperties, findAuthMethod, runAuthStep } from './auth.js';
 
@@ -86,27 +87,17 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   const clientMaximum = packet.properties?.maximumPacketSize;
   if (clientMaximum !== undefined) connection.link.peerMaximumPacketSize = clientMaximum;
   const redirectConnect = broker.hooks.redirectConnect;
-  if (redirectConnect === undefined || version !== 5) return authenticateConnect(connection, packet, assigned);
-  let redirection: Redirection | undefined | Promise<Redirection | undefined>;
-  try {
-    redirection = redirectConnect(connection.info);
-  } catch (err) {
-    redirection = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
-  }
-  const decide = (to: Redirection | undefined): Promise<void> | undefined => {
+  if (redirectConnect.length === 0 || version !== 5) return authenticateConnect(connection, packet, assigned);
+  const verdict = decide(connection, 'redirectConnect', redirectConnect, [connection.info], redirection);
+  const act = (outcome: Verdict): Promise<void> | undefined => {
     if (connection.state !== ConnectionState.AwaitingConnect) return undefined;
-    if (to === undefined) return authenticateConnect(connection, packet, assigned);
+    if (outcome.allowed) return authenticateConnect(connection, packet, assigned);
     // 5.0 section 4.11: CONNACK 0x9C (Use another server) or 0x9D (Server moved) with a Server Reference
-    reject(connection, to.permanent ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer, undefined, {
-      serverReference: to.serverReference,
-    });
+    const serverReference = outcome.serverReference;
+    reject(connection, outcome.reasonCode, undefined, serverReference === undefined ? undefined : { serverReference });
     return undefined;
   };
-  if (!(redirection instanceof Promise)) return decide(redirection);
-  return redirection.then(decide, (err: unknown) => {
-    broker.log.warn({ clientId, err: toFennecError(err).message }, 'redirectConnect hook failed');
-    if (connection.state === ConnectionState.AwaitingConnect) reject(connection, ReasonCode.ServerUnavailable);
-  });
+  return verdict instanceof Promise ? verdict.then(act) : act(verdict);
 }
 
 /** Authenticates the CONNECT: by its enhanced authentication method, the `authenticate` hook, or not at all. */
@@ -116,7 +107,6 @@ function authenticateConnect(
   assigned: boolean,
 ): Promise<void> | undefined {
   const broker = connection.broker;
-  const clientId = connection.clientId;
   const authenticationMethod = packet.properties?.authenticationMethod;
   if (authenticationMethod !== undefined)
     return authenticateEnhanced(connection, packet, assigned, authenticationMethod);
@@ -124,29 +114,20 @@ function authenticateConnect(
   if (packet.properties?.authenticationData !== undefined) {
     throw new ProtocolError('CONNECT has Authentication Data without an Authentication Method');
   }
-  // A CONNECT without a user name (nor an Authentication Method) is anonymous
-  if (packet.username === undefined && !anonymousAllowed(connection)) {
-    return refuse(connection, ReasonCode.NotAuthorized, 'anonymous clients are not allowed here');
-  }
-  const authenticate = broker.hooks.authenticate;
-  if (authenticate === undefined) return accept(connection, packet, assigned);
-  connection.setState(ConnectionState.Authenticating);
-  let result: AuthenticateResult | Promise<AuthenticateResult>;
-  try {
-    result = authenticate({ ...connection.info, password: packet.password });
-  } catch (err) {
-    result = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
-  }
-  const decide = (outcome: AuthenticateResult): Promise<void> | undefined => {
-    if (connection.state !== ConnectionState.Authenticating) return undefined;
-    if (outcome.ok) return accept(connection, packet, assigned);
+  // A CONNECT without a user name (nor an Authentication Method) is anonymous: `allowAnonymous` is
+  // the first hook of the chain, so it refuses one before any other hook is asked
+  const chain = broker.hooks.authenticate;
+  if (chain.length === 0) return accept(connection, packet, assigned);
+  const request = { ...connection.info, password: packet.password, localAddress: connection.peer.localAddress };
+  const verdict = decide(connection, 'authenticate', chain, [request], authentication);
+  const act = (outcome: Verdict): Promise<void> | undefined => {
+    if (outcome.allowed) return accept(connection, packet, assigned);
     return refuse(connection, outcome.reasonCode, outcome.reasonString);
   };
-  if (!(result instanceof Promise)) return decide(result);
-  return result.then(decide, (err: unknown) => {
-    broker.log.warn({ clientId, err: toFennecError(err).message }, 'authenticate hook failed');
-    if (connection.state === ConnectionState.Authenticating) reject(connection, ReasonCode.ServerUnavailable);
-  });
+  if (!(verdict instanceof Promise)) return act(verdict);
+  // Later packets wait behind the returned promise; a close meanwhile makes the answer moot.
+  connection.setState(ConnectionState.Authenticating);
+  return verdict.then((outcome) => (connection.state === ConnectionState.Authenticating ? act(outcome) : undefined));
 }
 
 /** Runs the enhanced authentication method the CONNECT names, then accepts or refuses (5.0 section 4.12). */
@@ -165,7 +146,10 @@ function authenticateEnhanced(
   connection.setState(ConnectionState.Authenticating);
   let exchange: AuthExchange;
   try {
-    exchange = method.start({ ...connection.info, password: packet.password }, false);
+    exchange = method.start(
+      { ...connection.info, password: packet.password, localAddress: connection.peer.localAddress },
+      false,
+    );
   } catch (err) {
     connection.broker.log.warn(
       { clientId: connection.clientId, err: toFennecError(err).message },
@@ -197,31 +181,29 @@ function accept(
   extra?: ConnackProperties,
 ): Promise<void> | undefined {
   const will = packet.will;
-  const authorize = connection.broker.hooks.authorizePublish;
-  if (will === undefined || authorize === undefined) {
+  const chain = connection.broker.hooks.authorizePublish;
+  if (will === undefined || chain.length === 0) {
     admit(connection, packet, assigned, extra);
     return undefined;
   }
-  let allowed: boolean | Promise<boolean>;
-  try {
-    allowed = authorize(connection.info, will.topic, will.qos, will.retain);
-  } catch (err) {
-    allowed = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
-  }
-  const decide = (ok: boolean): void => {
+  const verdict = decide(
+    connection,
+    'authorizePublish',
+    chain,
+    [connection.info, will.topic, will.qos, will.retain],
+    authorization,
+  );
+  const act = (outcome: Verdict): void => {
     if (connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed) return;
-    if (ok) admit(connection, packet, assigned, extra);
+    if (outcome.allowed) admit(connection, packet, assigned, extra);
     // [MQTT-3.1.4-2] (5.0): an authorization that fails refuses the CONNECT (3.1.1: return code 5)
-    else reject(connection, ReasonCode.NotAuthorized, `not authorized to publish the will to ${will.topic}`);
+    else reject(connection, outcome.reasonCode, `not authorized to publish the will to ${will.topic}`);
   };
-  if (!(allowed instanceof Promise)) {
-    decide(allowed);
+  if (!(verdict instanceof Promise)) {
+    act(verdict);
     return undefined;
   }
-  return allowed.then(decide, (err: unknown) => {
-    connection.broker.log.warn({ clientId: connection.clientId, err: toFennecError(err).message }, 'hook failed');
-    decide(false);
-  });
+  return verdict.then(act);
 }
 
 function admit(connection: Connection, packet: ConnectPacket, assigned: boolean, extra?: ConnackProperties): void {
@@ -294,13 +276,9 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   connection.startKeepAlive();
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
   session.attach(connection, connection.link);
-  broker.emit('clientConnected', { ...connection.info, sessionPresent });
-}
-
-/** Whether this connection may be anonymous, by the broker's `allowAnonymous`. */
-function anonymousAllowed(connection: Connection): boolean {
-  const allow = connection.broker.options.allowAnonymous;
-  return allow === 'loopback' ? isLoopbackAddress(connection.peer.localAddress) : allow;
+  const client = { ...connection.info, sessionPresent };
+  broker.emit('clientConnected', client);
+  if (channels.clientConnected.hasSubscribers) channels.clientConnected.publish({ broker, client });
 }
 
 /**

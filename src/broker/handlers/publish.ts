@@ -4,10 +4,10 @@
 import { isUtf8 } from 'node:buffer';
 import { ProtocolError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import { isValidTopicName } from '../../topic/index.js';
-import { toFennecError } from '../../errors/index.js';
 import { expiresAt, type Message } from '../../session/message.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit, quoteTopic } from '../limits.js';
+import { authorization, decide } from '../decide.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
   const { maximumQoS, retainAvailable } = connection.broker.options;
@@ -45,28 +45,23 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
     acknowledge(connection, packet, ReasonCode.PayloadFormatInvalid);
     return undefined;
   }
-  const authorize = connection.broker.hooks.authorizePublish;
-  if (authorize === undefined) {
+  const chain = connection.broker.hooks.authorizePublish;
+  if (chain.length === 0) {
     route(connection, packet, true);
     return undefined;
   }
-  let allowed: boolean | Promise<boolean>;
-  try {
-    allowed = authorize(connection.info, packet.topic, packet.qos, packet.retain);
-  } catch (err) {
-    allowed = Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
-  }
-  if (!(allowed instanceof Promise)) {
-    route(connection, packet, allowed);
+  const verdict = decide(
+    connection,
+    'authorizePublish',
+    chain,
+    [connection.info, packet.topic, packet.qos, packet.retain],
+    authorization,
+  );
+  if (!(verdict instanceof Promise)) {
+    route(connection, packet, verdict.allowed);
     return undefined;
   }
-  return allowed.then(
-    (ok) => route(connection, packet, ok),
-    (err: unknown) => {
-      connection.broker.log.warn({ clientId: connection.clientId, err: toFennecError(err).message }, 'hook failed');
-      route(connection, packet, false);
-    },
-  );
+  return verdict.then((outcome) => route(connection, packet, outcome.allowed));
 }
 
 /** Routes an authorized message and acknowledges it; an unauthorized one is acknowledged, not routed. */

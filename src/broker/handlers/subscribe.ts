@@ -6,13 +6,14 @@
 import { ProtocolError, ReasonCode, SUBACK_FAILURE, type QoS, type SubscribePacket } from '../../protocol/index.js';
 import { MalformedPacketError } from '../../protocol/errors.js';
 import { isValidTopicFilter, malformedTopicFilter, parseSharedSubscription } from '../../topic/index.js';
-import { toFennecError } from '../../errors/index.js';
 import { delivery, isExpired } from '../../session/message.js';
 import type { SubscriptionOptions } from '../../session/session.js';
 import { ConnectionState } from '../connection-state.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit } from '../limits.js';
 import { mayRead } from '../read.js';
+import { authorization, decide, type Verdict } from '../decide.js';
+import { channels } from '../diagnostics.js';
 
 const SHARE_PREFIX = '$share/';
 
@@ -36,31 +37,22 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
       throw new ProtocolError(`No Local is set on the shared subscription ${JSON.stringify(sub.topicFilter)}`);
     }
   }
-  const authorize = connection.broker.hooks.authorizeSubscribe;
-  if (authorize === undefined) {
+  const chain = connection.broker.hooks.authorizeSubscribe;
+  if (chain.length === 0) {
     subscribe(connection, packet, undefined);
     return undefined;
   }
   const info = connection.info;
-  const answers = packet.subscriptions.map((sub) => {
-    try {
-      return authorize(info, sub.topicFilter, sub.qos);
-    } catch (err) {
-      return Promise.reject(toFennecError(err, 'ERR_HOOK_FAILED'));
-    }
-  });
-  if (!answers.some((a) => a instanceof Promise)) {
-    subscribe(connection, packet, answers as boolean[]);
+  const verdicts = packet.subscriptions.map((sub) =>
+    decide(connection, 'authorizeSubscribe', chain, [info, sub.topicFilter, sub.qos], authorization),
+  );
+  const allowed = (outcomes: readonly Verdict[]): boolean[] => outcomes.map((outcome) => outcome.allowed);
+  if (!verdicts.some((verdict) => verdict instanceof Promise)) {
+    subscribe(connection, packet, allowed(verdicts as Verdict[]));
     return undefined;
   }
-  return Promise.all(
-    answers.map((a) =>
-      Promise.resolve(a).catch((err: unknown) => {
-        connection.broker.log.warn({ clientId: connection.clientId, err: toFennecError(err).message }, 'hook failed');
-        return false;
-      }),
-    ),
-  ).then((allowed) => subscribe(connection, packet, allowed));
+  const waiting = verdicts.map((verdict) => Promise.resolve(verdict));
+  return Promise.all(waiting).then((outcomes) => subscribe(connection, packet, allowed(outcomes)));
 }
 
 function subscribe(connection: Connection, packet: SubscribePacket, allowed: boolean[] | undefined): void {
@@ -146,6 +138,9 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
   if (persistence === undefined) finish();
   else persistence.afterCommit(finish);
   broker.emit('subscribed', connection.info, packet.subscriptions);
+  if (channels.subscribed.hasSubscribers) {
+    channels.subscribed.publish({ broker, client: connection.info, subscriptions: packet.subscriptions });
+  }
 }
 
 /** Sends the retained messages matching each new subscription, as its options ask. */

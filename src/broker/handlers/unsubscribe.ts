@@ -4,6 +4,7 @@
 import { MalformedPacketError, ReasonCode, type UnsubscribePacket } from '../../protocol/index.js';
 import { malformedTopicFilter } from '../../topic/index.js';
 import type { BrokerConnection as Connection } from '../context.js';
+import { channels } from '../diagnostics.js';
 
 export function handleUnsubscribe(connection: Connection, packet: UnsubscribePacket): void {
   const { broker } = connection;
@@ -22,4 +23,7 @@ export function handleUnsubscribe(connection: Connection, packet: UnsubscribePac
   // [MQTT-3.10.4-4] (3.1.1) [MQTT-3.10.4-5] (5.0): UNSUBACK with the same id, even when nothing was removed
   connection.sendAfterCommit({ type: 'unsuback', packetId: packet.packetId, reasonCodes });
   broker.emit('unsubscribed', connection.info, packet.topicFilters);
+  if (channels.unsubscribed.hasSubscribers) {
+    channels.unsubscribed.publish({ broker, client: connection.info, topicFilters: packet.topicFilters });
+  }
 }
