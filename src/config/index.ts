@@ -23,7 +23,6 @@ export {
 } from './merge.js';
 export {
   defaultBrokerOptions,
-  defaultOptions,
   defaultTlsOptions,
   limitOptionSpecs,
   optionSpecs,

@@ -297,6 +297,3 @@ export const defaultBrokerOptions = defaultsOf(optionSpecs, 'broker') as Resolve
 
 /** Defaults of the TLS listener's options (its host defaults to the broker's). */
 export const defaultTlsOptions = defaultsOf(tlsOptionSpecs) as Flat<ValuesOf<TlsSpecs, DefaultedTlsOption>>;
-
-/** The defaults of every top-level and `limits:` option that has one, the command's own included. */
-export const defaultOptions = defaultsOf(optionSpecs) as Flat<ValuesOf<Specs, DefaultedOption>>;
