@@ -2,6 +2,7 @@
  * Where each setting comes from: command-line flags over environment variables over the file over
  * the defaults, option by option as the option table (options.ts) lists them.
  */
+import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import type { OptionSpec } from './fields.js';
 import { optionSpecs, type FennecConfig, type ResolvedConfig, type SettableBrokerOptions } from './options.js';
@@ -40,8 +41,8 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv): FennecConfig {
   for (const [, spec] of topLevelEntries) {
     const value = spec.env === undefined ? undefined : env[spec.env];
     if (spec.env === undefined || value === undefined || value === '') continue;
-    // A variable is always text; an integer option reads the digits as the number they spell.
-    raw[spec.key] = spec.field.type.startsWith('integer') && /^\d+$/.test(value) ? Number(value) : value;
+    // A variable is always text; a numeric option reads the digits as the number they spell.
+    raw[spec.key] = spec.field.schema instanceof z.ZodNumber && /^\d+$/.test(value) ? Number(value) : value;
     variableOf.set(spec.key, spec.env);
   }
   const result = validateFile(raw);
