@@ -10,15 +10,9 @@ import { Readiness } from '../session/session.js';
 import { mayRead, type AuthorizeRead } from './read.js';
 import type { Subscriber } from './subscriber.js';
 
-/**
- * How a group picks the member for each message. `round-robin`: the next member in turn that can
- * take the message at once. `least-inflight`: of the members that can take it at once, the one with
- * the fewest messages in flight and queued (ties go round robin).
- */
-export type SharedSubscriptionStrategy = (typeof sharedSubscriptionStrategies)[number];
-
-/** Every SharedSubscriptionStrategy, the default first. */
-export const sharedSubscriptionStrategies = ['round-robin', 'least-inflight'] as const;
+// The strategies are option values, so they live with the option table; re-exported for their old importers.
+import type { SharedSubscriptionStrategy } from '../config/fields.js';
+export { sharedSubscriptionStrategies, type SharedSubscriptionStrategy } from '../config/fields.js';
 
 /**
  * Key of a group's entry in the topic index. It starts with U+0000, which no client id can hold

@@ -15,9 +15,11 @@ import type { AllowAnonymous } from '../broker/options.js';
 import {
   ConfigError,
   defaultConfig,
+  fileKey,
   loadConfigFile,
   logLevels,
   mergeConfig,
+  tlsOptionSpecs,
   toBrokerOptions,
   type Durability,
   type FennecConfig,
@@ -61,11 +63,6 @@ async function openStore(dataDir: string, durability: Durability): Promise<Sqlit
 /** A host as it goes in a URL: an IPv6 address in brackets. */
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
-}
-
-/** `certFile` -> `cert_file`: an option as the configuration file spells it. */
-function snakeCase(option: string): string {
-  return option.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
 function isLogLevel(value: string): value is LogLevel {
@@ -173,7 +170,7 @@ export function brokerCommand(): Command {
         }
         if (err instanceof TlsFileError) {
           // A certificate, key or CA file named by the configuration: a configuration error.
-          const where = opts.config === undefined ? '' : `${opts.config}: tls.${snakeCase(err.option)}: `;
+          const where = opts.config === undefined ? '' : `${opts.config}: ${fileKey(tlsOptionSpecs[err.option])}: `;
           throw new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
         }
         // TLS settings no listener can use (a cipher list OpenSSL refuses) are configuration errors too.

@@ -1,9 +1,17 @@
 /**
- * Configuration: the YAML file's schema and loader (errors name the key, file and line), the
- * environment variables, and the precedence flags > environment > file > defaults.
+ * Configuration: the option table (every option written once), the YAML file's schema and loader
+ * (errors name the key, file and line), the environment variables, the precedence flags >
+ * environment > file > defaults, and the check of `new Broker(options)`.
  * See docs/configuration.md.
  */
-export { ConfigError, formatConfigIssue, type ConfigIssue } from './errors.js';
+export {
+  ConfigError,
+  formatConfigIssue,
+  formatOptionIssue,
+  InvalidOptionError,
+  type ConfigIssue,
+  type OptionIssue,
+} from './errors.js';
 export { loadConfigFile, parseConfigText } from './load.js';
 export {
   configFromEnvironment,
@@ -14,6 +22,22 @@ export {
   type ResolvedConfig,
 } from './merge.js';
 export {
+  defaultBrokerOptions,
+  defaultTlsOptions,
+  limitOptionSpecs,
+  optionSpecs,
+  tlsOptionSpecs,
+  type BrokerOptionName,
+  type OptionName,
+  type OptionValue,
+  type ResolvedBrokerOptions,
+  type SettableBrokerOptions,
+  type TlsOptionName,
+  type TlsOptions,
+  type TopLevelOption,
+} from './options.js';
+export { fileKey, type OptionSpec } from './fields.js';
+export {
   configKeys,
   fileSchema,
   limitKeys,
@@ -22,12 +46,15 @@ export {
   persistenceModes,
   durabilityModes,
   toFennecConfig,
+  validateFile,
   type ConfigLimits,
   type FennecConfig,
   type FileConfig,
+  type FileValidation,
   type LimitKey,
   type LimitOption,
   type LogLevel,
   type Persistence,
   type Durability,
 } from './schema.js';
+export { resolveOptions } from './validate.js';

@@ -4,9 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import type { z } from 'zod';
-import { ConfigError, type ConfigIssue } from './errors.js';
-import { configKeys, fileSchema, toFennecConfig, type FennecConfig } from './schema.js';
+import { ConfigError, describeInput, type ConfigIssue } from './errors.js';
+import { configKeys, validateFile, type FennecConfig } from './schema.js';
 
 /**
  * Reads and validates the configuration file at `path`.
@@ -63,11 +62,11 @@ export function parseConfigText(text: string, source: string): FennecConfig {
     const message = `YAML error: ${err instanceof Error ? err.message : String(err)}`;
     throw new ConfigError(source, [{ path: '', line: 1, column: 1, message }], { cause: err });
   }
-  const result = fileSchema.safeParse(data, { reportInput: true });
-  if (result.success) return toFennecConfig(result.data);
+  const result = validateFile(data);
+  if (result.success) return result.config;
 
   const issues: ConfigIssue[] = [];
-  for (const issue of result.error.issues) {
+  for (const issue of result.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const path = [...issue.path, key];
@@ -82,7 +81,7 @@ export function parseConfigText(text: string, source: string): FennecConfig {
       issues.push({
         path: formatPath(issue.path),
         ...position(locate(document, issue.path, 'value')),
-        message: `${issue.message}${describeInput(issue)}`,
+        message: `${issue.message}${describeInput(issue.input)}`,
       });
     }
   }
@@ -125,20 +124,11 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-/** `, got VALUE` for a value the schema refused; nothing for a mapping or list (the message says what was expected). */
-function describeInput(issue: z.core.$ZodIssue): string {
-  const input: unknown = issue.input;
-  if (input !== null && typeof input !== 'string' && typeof input !== 'number' && typeof input !== 'boolean') return '';
-  // JSON.stringify shows Infinity and NaN (YAML's .inf and .nan) as null.
-  const shown = typeof input === 'number' && !Number.isFinite(input) ? String(input) : JSON.stringify(input);
-  return `, got ${shown.length > 40 ? `${shown.slice(0, 37)}...` : shown}`;
-}
-
 /** The known key an unknown one was probably meant to be: the same up to case and `_`/`-`, a close spelling or a prefix, in any section. */
 function suggestKey(unknown: string): string | undefined {
   const normalize = (key: string): string => key.toLowerCase().replace(/[_-]/g, '');
   let best: { key: string; distance: number } | undefined;
-  for (const key of configKeys()) {
+  for (const key of configKeys({ aliases: true })) {
     const leaf = key.slice(key.lastIndexOf('.') + 1);
     let distance = normalize(leaf) === normalize(unknown) ? 0 : editDistance(leaf, unknown);
     // A shortened key (`max_inflight`) is as good a hint as a typo.

@@ -33,6 +33,7 @@ export const errorCodes = {
   ERR_BAD_FLAG: 'a command-line flag has a bad value',
   // Configuration (src/config).
   ERR_CONFIG: 'the configuration file or environment is missing, unreadable or invalid',
+  ERR_INVALID_OPTION: '`new Broker(options)` was given a value its option does not accept',
   // Stores (src/store).
   ERR_STORE_OPEN: "the store's data directory or database file cannot be created or read",
   ERR_STORE_LOCKED: "the SQLite store's file is held by another process",

@@ -10,16 +10,14 @@ import {
   createServer,
   type PeerCertificate,
   type SecureContextOptions,
-  type SecureVersion,
   type TLSSocket,
 } from 'node:tls';
 import { FennecError } from '../errors/index.js';
 import { startServer, stopServer, type ClientCertificate, type ConnectionHandler, type Listener } from './listener.js';
 
-/** TLS versions a listener may require at least. */
-export const tlsMinVersions = ['TLSv1.2', 'TLSv1.3'] as const satisfies readonly SecureVersion[];
-/** The oldest TLS version a listener accepts. */
-export type TlsMinVersion = (typeof tlsMinVersions)[number];
+// The versions are option values, so they live with the option table; re-exported for their old importers.
+import type { TlsMinVersion } from '../config/fields.js';
+export { tlsMinVersions, type TlsMinVersion } from '../config/fields.js';
 
 /** The files of a TLS listener, by the option that names them. */
 export type TlsFileOption = 'certFile' | 'keyFile' | 'caFile';

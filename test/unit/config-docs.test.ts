@@ -1,12 +1,13 @@
-// docs/configuration.md documents every key the schema accepts, with the default the loader
-// applies, every environment variable, and an example file that is valid.
+// docs/configuration.md: its key tables are the ones the option table generates, they document every
+// key the schema accepts with the default the loader applies, and its example file is valid.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { defaultTlsOptions } from '../../src/broker/options.js';
+import { regenerateCommand, renderTable, tableMarkers, tableNames, updateConfigDocs } from '../../src/config/docs.js';
 import {
   configKeys,
   defaultConfig,
+  defaultTlsOptions,
   environmentVariables,
   limitSpecs,
   parseConfigText,
@@ -15,7 +16,7 @@ import {
 
 const doc = readFileSync('docs/configuration.md', 'utf8');
 
-/** The rows of the key tables (between `## Keys` and the next `## ` heading): key name -> default cell. */
+/** The rows of the key tables (between `## Keys` and the next `## ` heading): each key (and alias) -> default cell. */
 function documentedKeys(): Map<string, string> {
   const start = doc.indexOf('\n## Keys');
   assert.ok(start >= 0, 'docs/configuration.md has a "## Keys" section');
@@ -24,40 +25,58 @@ function documentedKeys(): Map<string, string> {
   const rows = new Map<string, string>();
   for (const line of section.split('\n')) {
     const cells = line.split('|').map((cell) => cell.trim());
-    const key = /^`([a-z_.]+)`$/.exec(cells[1] ?? '')?.[1];
-    if (key !== undefined) rows.set(key, cells[4] ?? '');
+    // `key` or `key` or `alias`
+    const keys = /^`([a-z_.]+)`(?: or `([a-z_.]+)`)?$/.exec(cells[1] ?? '');
+    if (keys === null) continue;
+    for (const key of keys.slice(1)) if (key !== undefined) rows.set(key, cells[5] ?? '');
   }
   return rows;
 }
 
 /** The default the loader applies for a documented key, as text; undefined for a key unset by default. */
 function defaultOf(key: string): string | undefined {
+  const camel = (snake: string): string => snake.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
   if (key.startsWith('tls.')) {
-    // The TLS listener's host is the broker's own; keys without a default (files, ciphers) read `none`.
-    if (key === 'tls.host') return 'host';
-    const camel = key.slice('tls.'.length).replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
-    const value = (defaultTlsOptions as Record<string, string | number | boolean>)[camel];
-    return value === undefined ? 'none' : String(value);
+    const value = (defaultTlsOptions as Record<string, string | number | boolean>)[camel(key.slice('tls.'.length))];
+    return value === undefined ? undefined : String(value);
   }
   if (key.startsWith('limits.')) {
     return String(defaultConfig.limits[limitSpecs[key.slice('limits.'.length) as LimitKey].option]);
   }
-  const camel = key.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  // The one top-level key whose name is not the camelCase of its key; its alias shares its row.
+  const name = key === 'maximum_qos' ? 'maximumQoS' : key === 'max_keepalive' ? 'serverKeepAlive' : camel(key);
   const config = defaultConfig as unknown as Record<string, string | number | undefined>;
-  assert.ok(camel in config, `defaultConfig has ${camel}`);
-  const value = config[camel];
+  assert.ok(name in config, `defaultConfig has ${name}`);
+  const value = config[name];
   return value === undefined ? undefined : String(value);
 }
 
 void describe('docs/configuration.md', () => {
-  void it('documents every key the schema accepts', () => {
+  void it(`shows the key tables the option table generates (${regenerateCommand} regenerates them)`, () => {
+    for (const name of tableNames) {
+      const { begin, end } = tableMarkers(name);
+      const start = doc.indexOf(begin);
+      const stop = doc.indexOf(end, start);
+      assert.ok(start >= 0 && stop > start, `docs/configuration.md has the markers of the "${name}" table`);
+      // Line by line, so that a failure shows the rows that differ rather than the whole document.
+      const shown = doc
+        .slice(start + begin.length, stop)
+        .trim()
+        .split('\n');
+      const generated = renderTable(name).split('\n');
+      assert.deepEqual(shown, generated, `the "${name}" table is stale: run ${regenerateCommand}`);
+    }
+    assert.equal(doc, updateConfigDocs(doc), `docs/configuration.md is stale: run ${regenerateCommand}`);
+  });
+
+  void it('documents every key the schema accepts, aliases included', () => {
     const documented = documentedKeys();
-    const missing = configKeys().filter((key) => !documented.has(key));
+    const missing = configKeys({ aliases: true }).filter((key) => !documented.has(key));
     assert.deepEqual(missing, [], `keys missing from docs/configuration.md: ${missing.join(', ')}`);
   });
 
   void it('documents no key the schema refuses', () => {
-    const accepted = new Set(configKeys());
+    const accepted = new Set(configKeys({ aliases: true }));
     const stale = [...documentedKeys().keys()].filter((key) => !accepted.has(key));
     assert.deepEqual(stale, [], `documented keys the schema does not accept: ${stale.join(', ')}`);
   });
@@ -65,8 +84,9 @@ void describe('docs/configuration.md', () => {
   void it('gives each key the default the loader applies', () => {
     for (const [key, cell] of documentedKeys()) {
       const value = defaultOf(key);
-      // A key unset by default (e.g. password_file, acl_file) is documented as unset or none.
-      if (value === undefined) assert.ok(cell === 'unset' || cell === 'none', `default of ${key}`);
+      // A key unset by default (password_file, tls.cert_file) says so, or what stands in for it (tls.host).
+      if (value === undefined)
+        assert.ok(cell === 'unset' || cell === "the broker's `host`", `default of ${key}: ${cell}`);
       else assert.equal(cell, `\`${value}\``, `default of ${key}`);
     }
   });
@@ -84,5 +104,51 @@ void describe('docs/configuration.md', () => {
     const config = parseConfigText(example, 'docs/configuration.md');
     const sections = Object.keys(config.limits ?? {}).length - 1 + Object.keys(config.tls ?? {}).length - 1;
     assert.equal(Object.keys(config).length + sections, configKeys().length);
+  });
+});
+
+void describe('the generator of the key tables', () => {
+  void it('replaces what lies between the markers and leaves the prose around them alone', () => {
+    const { begin, end } = tableMarkers('limits');
+    const others = ['keys', 'tls'].map((name) => tableMarkers(name));
+    const text = [
+      'before',
+      ...others.flatMap(({ begin: b, end: e }) => [b, e]),
+      'between',
+      begin,
+      '| an old | table |',
+      end,
+      'after',
+    ].join('\n');
+    const updated = updateConfigDocs(text);
+    assert.ok(updated.startsWith('before\n'));
+    assert.ok(updated.endsWith(`${end}\nafter`));
+    assert.ok(updated.includes(`between\n${begin}\n\n${renderTable('limits')}\n\n${end}`));
+    assert.doesNotMatch(updated, /an old/);
+  });
+
+  void it('refuses a document that lacks the markers of a table, naming it', () => {
+    assert.throws(() => updateConfigDocs('# Configuration\n'), /lacks the markers of the "keys" table/);
+  });
+
+  void it('gives each option one row, with its key, BrokerOptions field, type, unit, default and doc', () => {
+    const row = renderTable('limits')
+      .split('\n')
+      .find((line) => line.startsWith('| `limits.max_inflight_messages` '));
+    assert.ok(row !== undefined);
+    assert.deepEqual(
+      row
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim())
+        .slice(0, 5),
+      [
+        '`limits.max_inflight_messages`',
+        '`maxInflightMessages`',
+        'integer, 1 to 65535',
+        'messages per session',
+        '`1000`',
+      ],
+    );
   });
 });
