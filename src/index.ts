@@ -2,7 +2,9 @@
 export * from './errors/index.js';
 export * from './protocol/index.js';
 export { Broker, type BrokerEvents, type BrokerCounters } from './broker/broker.js';
-export type { BrokerOptions } from './broker/options.js';
+export type { BrokerOptions, SettableBrokerOptions } from './broker/options.js';
+export { InvalidOptionError, type OptionIssue } from './config/errors.js';
+export type { BrokerContext } from './broker/context.js';
 export { defaultBrokerOptions } from './broker/options.js';
 export type {
   BrokerHooks,

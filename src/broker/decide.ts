@@ -104,9 +104,6 @@ function askFrom<A extends unknown[], T>(
 /** Logs a failed hook once, by name, without the request it was deciding; returns the caller's refusal. */
 function failed<T>(connection: Connection, kind: string, hook: string, err: unknown, judgement: Judgement<T>): Verdict {
   const error = toFennecError(err, 'ERR_HOOK_FAILED');
-  connection.broker.log.warn(
-    { clientId: connection.clientId, hook, kind, code: error.code, err: error.message },
-    'hook failed',
-  );
+  connection.log.warn({ hook, kind, code: error.code, err: error.message }, 'hook failed');
   return judgement.failure;
 }

@@ -53,10 +53,7 @@ export function runAuthStep(
   };
   if (!(result instanceof Promise)) return apply(result);
   return result.then(apply, (err: unknown) => {
-    connection.broker.log.warn(
-      { clientId: connection.clientId, err: toFennecError(err).message },
-      'authentication method failed',
-    );
+    connection.log.warn({ err: toFennecError(err).message }, 'authentication method failed');
     return apply({ kind: 'failure', reasonCode: ReasonCode.UnspecifiedError });
   });
 }

@@ -151,10 +151,7 @@ function authenticateEnhanced(
       false,
     );
   } catch (err) {
-    connection.broker.log.warn(
-      { clientId: connection.clientId, err: toFennecError(err).message },
-      'auth method failed',
-    );
+    connection.log.warn({ err: toFennecError(err).message }, 'auth method failed');
     reject(connection, ReasonCode.UnspecifiedError);
     return undefined;
   }
@@ -297,17 +294,7 @@ function refuse(connection: Connection, reasonCode: number, reasonString?: strin
   const remoteAddress = connection.peer.remoteAddress;
   broker.counters.loginFailures++;
   const delayMs = broker.failedLogins.fail(remoteAddress ?? '');
-  broker.log.warn(
-    {
-      clientId: connection.clientId,
-      username: connection.username,
-      remoteAddress,
-      reasonCode,
-      reason: reasonString,
-      delayMs,
-    },
-    'login refused',
-  );
+  connection.log.warn({ username: connection.username, reasonCode, reason: reasonString, delayMs }, 'login refused');
   if (delayMs === 0) {
     reject(connection, reasonCode, reasonString);
     return undefined;
