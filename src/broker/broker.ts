@@ -42,6 +42,9 @@ import { Wills, type OwedWill } from './wills.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
+/** The packet handlers every connection hands its packets to. */
+const handlers = { dispatch };
+
 export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext {
   readonly options: ResolvedBrokerOptions;
   /** The registered hooks: `allowAnonymous` first, then BrokerOptions.hooks, then those added since. */
@@ -186,7 +189,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
   /** Accepts a connection from any transport: a Duplex and what is known of the peer. */
   handle(stream: Duplex, peer: PeerInfo = {}): BrokerConnection {
     const refusal = this.admission.check(peer.remoteAddress);
-    const connection = new Connection<BrokerContext>(this, stream, peer, dispatch);
+    const connection = new Connection<BrokerContext>(this, stream, peer, handlers);
     this.counters.connectionsAccepted++;
     this.admission.add(connection);
     if (this.closing) connection.close('server shutting down');

@@ -33,11 +33,13 @@ import { ControlPacketWindow, PublishBuckets } from './limits.js';
 import { PacketWatchdog } from './packet-watchdog.js';
 import { failedConnectConnack } from './connect-failure.js';
 
-/** Handles one packet; returns a promise when it waits (on a hook, a delay), and later packets wait too. */
-export type Dispatch<Host extends ConnectionHost> = (
-  connection: Connection<Host>,
-  packet: Packet,
-) => Promise<void> | undefined;
+/**
+ * Where a Connection hands its packets: one object shared by every connection of a broker. `dispatch`
+ * returns a promise when the handler waits (on a hook, a delay), and later packets wait too.
+ */
+export interface Dispatcher<Host extends ConnectionHost> {
+  dispatch(connection: Connection<Host>, packet: Packet): Promise<void> | undefined;
+}
 
 /** What a Connection needs of the broker that holds it. */
 export interface ConnectionHost {
@@ -86,15 +88,14 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   readonly decoder: Decoder;
   readonly peer: PeerInfo;
 
-  private readonly watchdog: PacketWatchdog;
+  /** Made when the first partial packet is left in the decoder. */
+  private watchdog: PacketWatchdog | undefined;
   /** Packets decoded by the current `onData`; tells whether the partial packet left is a new one. */
   private decodedInChunk = 0;
   private readonly publishBuckets: PublishBuckets;
   private readonly controlPackets: ControlPacketWindow;
 
   private current: ConnectionState = ConnectionState.AwaitingConnect;
-  /** Hands a packet to its handler (see Dispatch). */
-  private readonly dispatch: (packet: Packet) => Promise<void> | undefined;
   private logger: Logger | undefined;
   private loggerClientId = '';
   private timer: NodeJS.Timeout | undefined;
@@ -111,22 +112,13 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     readonly broker: Host,
     readonly stream: Duplex,
     peer: PeerInfo,
-    dispatch: Dispatch<Host>,
+    private readonly handlers: Dispatcher<Host>,
   ) {
-    this.dispatch = (packet) => dispatch(this, packet);
     this.peer = peer;
     this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
     const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
     this.publishBuckets = new PublishBuckets(maxPublishRate, maxPublishBytesRate, broker.counters.limits, Date.now());
     this.controlPackets = new ControlPacketWindow(maxControlPacketRate);
-    this.watchdog = new PacketWatchdog(
-      broker.options.packetTimeoutMs,
-      () => this.stream.isPaused(),
-      () => {
-        broker.counters.limits.packetTimeoutMs++;
-        this.limitExceeded('packetTimeoutMs', 'a partial packet stalled', ReasonCode.KeepAliveTimeout);
-      },
-    );
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err: Error) => this.onStreamError(err));
     stream.on('close', () => this.onClose());
@@ -182,6 +174,11 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     if (this.broker.log.isLevelEnabled('trace')) this.log.trace({ from, to: next }, 'connection state');
   }
 
+  /** Logs at debug through `log`, without making the child logger when debug is off. */
+  private debug(bindings: object, message: string): void {
+    if (this.broker.log.isLevelEnabled('debug')) this.log.debug(bindings, message);
+  }
+
   private onData(chunk: Buffer): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     const now = Date.now();
@@ -193,7 +190,18 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.fail(err);
       return;
     }
-    this.watchdog.chunkDecoded(now, this.decoder.bufferedBytes, this.decodedInChunk);
+    const buffered = this.decoder.bufferedBytes;
+    if (buffered > 0 || this.watchdog !== undefined) {
+      this.watchdog ??= new PacketWatchdog(
+        this.broker.options.packetTimeoutMs,
+        () => this.stream.isPaused(),
+        () => {
+          this.broker.counters.limits.packetTimeoutMs++;
+          this.limitExceeded('packetTimeoutMs', 'a partial packet stalled', ReasonCode.KeepAliveTimeout);
+        },
+      );
+      this.watchdog.chunkDecoded(now, buffered, this.decodedInChunk);
+    }
   }
 
   /** Closes the connection because a limit was exceeded: logged once (warn), with DISCONNECT `reasonCode` in 5.0. */
@@ -226,7 +234,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
         if (waitMs > 0) {
           return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
             if (this.state !== ConnectionState.Active) return undefined;
-            return this.dispatch(packet);
+            return this.handlers.dispatch(this, packet);
           });
         }
       } else if (packet.type === 'subscribe' || packet.type === 'unsubscribe' || packet.type === 'pingreq') {
@@ -239,7 +247,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
         }
       }
     }
-    return this.dispatch(packet);
+    return this.handlers.dispatch(this, packet);
   }
 
   /** Holds later packets (and stops reading) until an asynchronous handler has finished. */
@@ -308,7 +316,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.write(buf);
       return;
     }
-    this.log.debug(
+    this.debug(
       { type: packet.type, maximumPacketSize: this.link.peerMaximumPacketSize },
       'packet larger than the client accepts, not sent',
     );
@@ -344,7 +352,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   }
 
   private onStreamError(err: Error): void {
-    this.log.debug({ err: err.message }, 'socket error');
+    this.debug({ err: err.message }, 'socket error');
   }
 
   /**
@@ -380,7 +388,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       // Through send: [MQTT-3.14.2-3] [MQTT-3.14.2-4] trimmed, or not sent, to fit the client's Maximum Packet Size
       this.send({ type: 'disconnect', reasonCode, properties });
     }
-    this.log.debug({ why }, 'closing connection');
+    this.debug({ why }, 'closing connection');
     this.setState(ConnectionState.Closing);
     if (this.corked) this.uncork();
     this.stream.end();
@@ -401,7 +409,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     this.setState(ConnectionState.Closed);
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.watchdog.stop();
+    this.watchdog?.stop();
     this.broker.connectionClosed(this);
   }
 }

@@ -59,8 +59,6 @@ export class Link {
   peerReceiveMaximum = 65_535;
   /** The peer's Maximum Packet Size, bytes: nothing larger is sent [MQTT-3.1.2-24] (5.0). */
   peerMaximumPacketSize = MAX_PACKET_SIZE;
-  /** Whether CONNACK accepted the client (`agree` ran): the settings above are final. */
-  agreed = false;
 
   private receiveMaximum = 65_535;
   private topicAliasMaximum = 0;
@@ -84,7 +82,6 @@ export class Link {
 
   /** Fixes the settings agreed at CONNECT; from here on the limits apply to both directions. */
   agree(settings: LinkSettings): void {
-    this.agreed = true;
     this.keepAlive = settings.keepAlive;
     this.receiveMaximum = settings.receiveMaximum;
     this.topicAliasMaximum = settings.topicAliasMaximum;

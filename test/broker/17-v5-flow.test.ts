@@ -28,7 +28,7 @@ function activeConnection(limit: number): { connection: Connection; received: Re
     },
   });
   const broker = new Broker({ connectTimeoutMs: 60_000 });
-  const connection = new Connection(broker, stream, {}, dispatch);
+  const connection = new Connection(broker, stream, {}, { dispatch });
   connection.link.version = 5;
   connection.link.agree({ ...defaultLinkSettings, peerMaximumPacketSize: limit });
   connection.setState(ConnectionState.Active);

@@ -15,7 +15,7 @@ import { NEVER_EXPIRES } from '../../session/session.js';
 import { ConnectionState } from '../connection-state.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit } from '../limits.js';
-import type { AuthExchange } from '../hooks.js';
+import type { AuthenticateRequest, AuthExchange } from '../hooks.js';
 import type { AuthOutcome } from '../connection-state.js';
 import { authentication, authorization, decide, redirection, type Verdict } from '../decide.js';
 import { channels } from '../diagnostics.js';
@@ -118,13 +118,27 @@ function authenticateConnect(
   // the first hook of the chain, so it refuses one before any other hook is asked
   const chain = broker.hooks.authenticate;
   if (chain.length === 0) return accept(connection, packet, assigned);
-  const request = { ...connection.info, password: packet.password, localAddress: connection.peer.localAddress };
+  const { peer } = connection;
+  const request: AuthenticateRequest = {
+    clientId: connection.clientId,
+    username: connection.username,
+    remoteAddress: peer.remoteAddress,
+    protocolVersion: connection.version,
+    certificate: peer.certificate,
+    password: packet.password,
+    localAddress: peer.localAddress,
+  };
   const verdict = decide(connection, 'authenticate', chain, [request], authentication);
+  // Every CONNECT passes here (allowAnonymous is a hook): the synchronous answer makes no closure
+  if (!(verdict instanceof Promise)) {
+    return verdict.allowed
+      ? accept(connection, packet, assigned)
+      : refuse(connection, verdict.reasonCode, verdict.reasonString);
+  }
   const act = (outcome: Verdict): Promise<void> | undefined => {
     if (outcome.allowed) return accept(connection, packet, assigned);
     return refuse(connection, outcome.reasonCode, outcome.reasonString);
   };
-  if (!(verdict instanceof Promise)) return act(verdict);
   // Later packets wait behind the returned promise; a close meanwhile makes the answer moot.
   connection.setState(ConnectionState.Authenticating);
   return verdict.then((outcome) => (connection.state === ConnectionState.Authenticating ? act(outcome) : undefined));
