@@ -8,9 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { hashPassword, PasswordFile } from '../../src/auth/password-file.js';
 import type { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
@@ -19,6 +17,7 @@ import * as pkt from '../helpers/packets.js';
 import type { ConnackIn } from '../helpers/parse.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { cite, sleep, startBroker, VERSIONS, waitUntil, type CleanupContext } from '../helpers/broker.js';
+import { capturingLogger } from '../helpers/log.js';
 
 /** The repository root: this file runs as dist/test/broker/09-auth.test.js. */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -69,23 +68,6 @@ async function connack(port: number, options: pkt.ConnectOptions): Promise<{ cli
   const client = await RawClient.open(port, options.version ?? 4);
   client.send(pkt.connect(options));
   return { client, connack: await client.next('connack', 5000) };
-}
-
-/** A pino logger collecting its JSON lines. */
-function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[]; raw: string[] } {
-  const lines: Record<string, unknown>[] = [];
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.length === 0) continue;
-        raw.push(line);
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
-  return { logger: pino({ level: 'warn' }, stream), lines, raw };
 }
 
 /**

@@ -9,8 +9,6 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { Acl, aclHooks } from '../../src/auth/acl.js';
 import { hashPassword, PasswordFile } from '../../src/auth/password-file.js';
 import { Broker } from '../../src/broker/broker.js';
@@ -19,6 +17,7 @@ import { FennecError } from '../../src/errors/index.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { cite, sleep, startBroker, VERSIONS, waitUntil } from '../helpers/broker.js';
+import { capturingLogger } from '../helpers/log.js';
 
 /** Cheap scrypt parameters for the test users (the file format carries them per hash). */
 const FAST = { ln: 10, r: 8, p: 1 } as const;
@@ -34,20 +33,6 @@ before(async () => {
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A pino logger at warn collecting its JSON lines. */
-function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.length > 0) lines.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
-  return { logger: pino({ level: 'warn' }, stream), lines };
-}
 
 /** A message the broker itself publishes (as $SYS would be). */
 function brokerMessage(topic: string, payload: string): Parameters<Broker['publish']>[0] {

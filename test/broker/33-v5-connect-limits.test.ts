@@ -5,25 +5,10 @@
 // carry a limit, is always answered.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import * as pkt from '../helpers/packets.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startBroker, waitUntil } from '../helpers/broker.js';
-
-/** A pino logger collecting its JSON lines at warn and above. */
-function capturingLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.length > 0) lines.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
-  return { logger: pino({ level: 'warn' }, stream), lines };
-}
+import { capturingLogger } from '../helpers/log.js';
 
 /** Sends a 5.0 CONNECT and returns the client, without waiting for any answer. */
 async function sendConnect(port: number, options: pkt.ConnectOptions): Promise<RawClient> {

@@ -4,22 +4,16 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ExitCode } from '../../src/cli/errors.js';
 import { killAllPrograms, runProgram, type RunningProcess } from '../interop/support.js';
 import { temporaryConfigFiles } from '../helpers/config-files.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { waitUntil } from '../helpers/broker.js';
+import { cliEnvironment as environment, fennecBin as fennec } from '../helpers/cli.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const fennec = join(root, 'bin', 'fennec.js');
 const PROCESS_TIMEOUT_MS = 10_000;
 // Without FENNEC_* settings, and in memory: these tests are not about the store (test/persistence is).
-const environment = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
-  FENNEC_PERSISTENCE: 'none',
-};
 
 const files = temporaryConfigFiles('fennec-acl-cli-');
 

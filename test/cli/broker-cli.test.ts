@@ -4,24 +4,15 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ExitCode } from '../../src/cli/errors.js';
 import { ClientPool, killAllPrograms, runProgram, type RunningProcess } from '../interop/support.js';
-
-/** The repository root: this file runs as dist/test/cli/broker-cli.test.js. */
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const fennec = join(root, 'bin', 'fennec.js');
+import { cliEnvironment as environment, fennecBin as fennec } from '../helpers/cli.js';
 
 /** Longest a `fennec` process may run in these tests before it is killed, in ms. */
 const PROCESS_TIMEOUT_MS = 10_000;
 
 /** The environment without FENNEC_* variables, which the broker command would read as settings. */
 // Without FENNEC_* settings, and in memory: these tests are not about the store (test/persistence is).
-const environment = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
-  FENNEC_PERSISTENCE: 'none',
-};
 
 /** Runs `node bin/fennec.js ...args`. */
 function runFennec(args: readonly string[]): RunningProcess {

@@ -2,22 +2,13 @@
 // the keep alive set by `max_keepalive` (Mosquitto's name for `server_keep_alive`) from CONNACK.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { temporaryConfigFiles } from '../helpers/config-files.js';
 import { destroyAllClients, RawClient } from '../helpers/raw-client.js';
 import { killAllPrograms, runProgram } from '../interop/support.js';
+import { cliEnvironment as environment, fennecBin as fennec } from '../helpers/cli.js';
 
-/** The repository root: this file runs as dist/test/cli/broker-config-options.test.js. */
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const fennec = join(root, 'bin', 'fennec.js');
 /** Longest the broker may run in these tests before it is killed, in ms. */
 const PROCESS_TIMEOUT_MS = 10_000;
-/** Without FENNEC_* settings, and in memory: these tests are not about the store. */
-const environment = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
-  FENNEC_PERSISTENCE: 'none',
-};
 
 const configFiles = temporaryConfigFiles('fennec-config-options-');
 

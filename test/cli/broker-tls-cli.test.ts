@@ -4,9 +4,8 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { ExitCode } from '../../src/cli/errors.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/certificates.js';
 import { waitUntil } from '../helpers/broker.js';
@@ -20,20 +19,13 @@ import {
   WAIT_MS,
   type RunningProcess,
 } from '../interop/support.js';
-
-/** The repository root: this file runs as dist/test/cli/broker-tls-cli.test.js. */
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const fennec = join(root, 'bin', 'fennec.js');
+import { cliEnvironment as environment, fennecBin as fennec } from '../helpers/cli.js';
 
 /** Longest a `fennec` process may run in these tests before it is killed, in ms. */
 const PROCESS_TIMEOUT_MS = 15_000;
 
 /** The environment without FENNEC_* variables, which the broker command would read as settings. */
 // Without FENNEC_* settings, and in memory: these tests are not about the store (test/persistence is).
-const environment = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
-  FENNEC_PERSISTENCE: 'none',
-};
 
 let certs: TestCertificates | undefined;
 let configCount = 0;

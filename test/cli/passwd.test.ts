@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { PasswordFile } from '../../src/auth/password-file.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import {
@@ -18,20 +17,13 @@ import {
   withTimeout,
   type RunningProcess,
 } from '../interop/support.js';
-
-/** The repository root: this file runs as dist/test/cli/passwd.test.js. */
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const fennec = join(root, 'bin', 'fennec.js');
+import { cliEnvironment as environment, fennecBin as fennec } from '../helpers/cli.js';
 
 /** Longest a `fennec` process may run in these tests before it is killed, in ms. */
 const PROCESS_TIMEOUT_MS = 10_000;
 
 /** The environment without FENNEC_* variables, which the broker command would read as settings. */
 // Without FENNEC_* settings, and in memory: these tests are not about the store (test/persistence is).
-const environment = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('FENNEC_'))),
-  FENNEC_PERSISTENCE: 'none',
-};
 
 interface Result {
   code: number | null;
