@@ -3,6 +3,7 @@
  * stderr and a documented exit code (docs/cli.md).
  */
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './bench/command.js';
 import { brokerCommand } from './broker.js';
 import { checkConfigCommand } from './check-config.js';
 import { passwdCommand } from './passwd.js';
@@ -24,6 +25,7 @@ const program = new Command('fennec')
 program.addCommand(brokerCommand().copyInheritedSettings(program));
 program.addCommand(checkConfigCommand().copyInheritedSettings(program));
 program.addCommand(passwdCommand().copyInheritedSettings(program));
+program.addCommand(benchCommand().copyInheritedSettings(program));
 
 try {
   await program.parseAsync(process.argv);
