@@ -2,7 +2,7 @@
  * `fennec bench SCENARIO`: loads a broker the way mqload does and prints throughput, latency
  * percentiles and integrity counters, as a table or as JSON (docs/cli.md).
  */
-import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError } from 'commander';
 import type { QoS } from '../../protocol/index.js';
 import { parsePort } from '../broker.js';
 import { CliError, ExitCode } from '../errors.js';
@@ -142,12 +142,7 @@ export function benchCommand(): Command {
     .option('-d, --duration <s>', 'measured seconds (conn: seconds the connections are held)', decimal(0.1), 10)
     .option('--warmup <s>', 'seconds of publishing before the measured window, not counted', decimal(0), 1)
     .option('--drain <s>', 'longest wait for messages still on their way after publishing stops', decimal(0), 5)
-    .addOption(
-      new Option('-V, --mqtt-version <version>', 'MQTT protocol level: 4 (3.1.1) or 5')
-        .choices(['4', '5'])
-        .default(4)
-        .argParser(Number),
-    )
+    .option('-V, --mqtt-version <version>', 'MQTT protocol level: 4 (3.1.1) or 5', integer(4, 5), 4)
     .option('--connect-concurrency <n>', 'CONNECT/CONNACK handshakes outstanding at a time', integer(1, 100_000), 100)
     .option('-t, --topic-prefix <prefix>', 'first topic levels of every topic', `fennec-bench/${process.pid}`)
     .option(

@@ -90,8 +90,9 @@ export function planClients(options: BenchOptions, runId: string): ClientPlan[] 
       for (let i = 0; i < options.publishers; i++) publisher(i, `${prefix}/${i}`);
       break;
     case 'sub':
-      // Subscribers of the whole prefix, receiving whatever other clients publish there.
-      for (let i = 0; i < options.subscribers; i++) subscriber(i, `${prefix}/#`, 0);
+      // Subscribers of the whole prefix, receiving whatever others publish under it: a `fennec bench
+      // pub` in another process with the same --topic-prefix splits publishers and subscribers.
+      for (let i = 0; i < options.subscribers; i++) subscriber(i, `${options.topicPrefix}/#`, 0);
       break;
     case 'fanin':
       subscriber(0, `${prefix}/+`, options.publishers);

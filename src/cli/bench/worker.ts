@@ -127,7 +127,8 @@ class WorkerRun implements ClientEvents {
 
   start(times: StartMessage): void {
     this.times = times;
-    const delay = Math.max(0, (times.startNs - this.clock()) / 1e6);
+    // Rounded up: a timer may fire up to a ms early against the clock, and no PUBLISH may precede startNs.
+    const delay = Math.max(0, Math.ceil((times.startNs - this.clock()) / 1e6) + 1);
     setTimeout(() => {
       this.publishing = this.publishers.length > 0;
       for (const client of this.publishers) this.pump(client);
