@@ -11,7 +11,7 @@ import { Decoder, encode, encodePublish, type Packet, type QoS } from '../../pro
 export interface ClientEvents {
   /** A PUBLISH arrived: its payload (a view into the read chunk) and the time it was read, ns since the run's base. */
   onMessage(client: LoadClient, payload: Buffer, nowNs: number): void;
-  /** A publisher's PUBLISH got its final ack (PUBACK or PUBCOMP): a slot of its window is free. */
+  /** A chunk read held final acks (PUBACK or PUBCOMP) of a publisher's PUBLISHes: slots of its window are free. */
   onAcked(client: LoadClient): void;
   /** The connection failed or closed while the run was not stopping it. */
   onLost(client: LoadClient, reason: string): void;
@@ -43,10 +43,13 @@ export class LoadClient {
   private readonly decoder: Decoder;
   private readonly version: 4 | 5;
   private pending: ((packet: Packet) => void) | undefined;
-  private readonly ackBuffer = Buffer.allocUnsafe(ACK_BUFFER_BYTES);
+  /** Made on the first ack, and the id table by preparePublish: a conn run opens thousands of idle clients. */
+  private ackBuffer: Buffer | undefined;
   private ackLength = 0;
+  /** Final acks read in the current chunk. */
+  private acked = 0;
   /** Packet identifiers in use, so that a slow ack never sees its id reused. */
-  private readonly idsInUse = new Uint8Array(65_536);
+  private idsInUse = new Uint8Array(0);
   private nextId = 1;
   /** A PUBLISH encoded once; each message copies it and writes its id, time and sequence in place. */
   private template: Buffer | undefined;
@@ -130,6 +133,7 @@ export class LoadClient {
       this.version,
     );
     this.payloadOffset = this.template.length - payloadBytes;
+    if (qos > 0) this.idsInUse = new Uint8Array(65_536);
   }
 
   /**
@@ -226,6 +230,11 @@ export class LoadClient {
       return;
     }
     this.flushAcks();
+    // Once per chunk rather than per ack, so that the slots freed go out as one batch in one write.
+    if (this.acked > 0) {
+      this.acked = 0;
+      this.events.onAcked(this);
+    }
   }
 
   private handle(packet: Packet, nowNs: number): void {
@@ -246,7 +255,7 @@ export class LoadClient {
         if (this.idsInUse[packet.packetId] === 1) {
           this.idsInUse[packet.packetId] = 0;
           this.inflight--;
-          this.events.onAcked(this);
+          this.acked++;
         }
         return;
       case 'connack':
@@ -275,7 +284,7 @@ export class LoadClient {
 
   private queueAck(first: number, packetId: number): void {
     if (this.ackLength + ACK_BYTES > ACK_BUFFER_BYTES) this.flushAcks();
-    const buf = this.ackBuffer;
+    const buf = (this.ackBuffer ??= Buffer.allocUnsafe(ACK_BUFFER_BYTES));
     const at = this.ackLength;
     buf[at] = first;
     buf[at + 1] = 2;
@@ -285,7 +294,7 @@ export class LoadClient {
   }
 
   private flushAcks(): void {
-    if (this.ackLength === 0) return;
+    if (this.ackLength === 0 || this.ackBuffer === undefined) return;
     // A copy: the ack buffer is reused while the socket may still hold what it was given.
     this.socket?.write(Buffer.from(this.ackBuffer.subarray(0, this.ackLength)));
     this.ackLength = 0;
