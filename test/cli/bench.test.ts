@@ -2,11 +2,13 @@
 // broker in this process, each scenario briefly, its --json report checked for sane numbers.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Broker } from '../../src/broker/broker.js';
 import type { BenchReport } from '../../src/cli/bench/report.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import { killAllPrograms, portOf, runProgram, startBroker, type ProcessResult } from '../interop/support.js';
-import { cliEnvironment, fennecBin } from '../helpers/cli.js';
+import { cliEnvironment, fennecBin, repositoryRoot } from '../helpers/cli.js';
 
 /** Longest one bench run may take before it is killed, in ms: 1 s measured plus setup and drain. */
 const RUN_TIMEOUT_MS = 15_000;
@@ -137,6 +139,17 @@ void describe('fennec bench', () => {
       result.stderr,
       new RegExp(`^fennec: cannot connect \\S+ to 127\\.0\\.0\\.1:${closedPort}: .*ECONNREFUSED.*\\n$`),
     );
+  });
+
+  void it('lists every flag in `fennec bench --help`, each documented in docs/cli.md', async () => {
+    const result = await bench(['--help']);
+    assert.equal(result.code, 0, result.stderr);
+    const flags = [...new Set(result.stdout.match(/--[a-z][a-z-]+/g))].filter((flag) => flag !== '--help');
+    assert.ok(flags.length >= 19, `flags in the help: ${flags.join(' ')}`);
+    const docs = await readFile(join(repositoryRoot, 'docs', 'cli.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## fennec bench'), docs.indexOf('## Exit codes'));
+    for (const flag of flags)
+      assert.ok(section.includes(`\`${flag}`), `${flag} is not in docs/cli.md's fennec bench section`);
   });
 
   for (const [what, args] of [

@@ -125,7 +125,7 @@ export function benchCommand(): Command {
     .option('--port <port>', 'broker TCP port', parsePort, 1883)
     .option(
       '-c, --clients <n>',
-      'clients: conn connections, pub/fanin publishers, sub/fanout subscribers, pairs pairs (default 1000, 8, 8, 50, 50, 50)',
+      'clients of the scenario: conn connections (default 1000), pub and fanin publishers (8), sub and fanout subscribers (50), pairs pairs (50)',
       integer(1, 1_000_000),
     )
     .option('-P, --publishers <n>', 'publishers of pub, fanin and pairs (overrides --clients)', integer(1, 1_000_000))
@@ -153,7 +153,7 @@ export function benchCommand(): Command {
     )
     .option(
       '--threads <n>',
-      'worker threads the clients are spread over (default: cores minus one, at least 1)',
+      'worker threads the clients are spread over; the default, cores minus one, leaves a core to a broker on this machine',
       integer(1, 256),
       defaultThreads(),
     )

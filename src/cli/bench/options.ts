@@ -70,7 +70,7 @@ export interface ClientPlan {
   expectedPublishers: number;
 }
 
-/** The clients of a scenario, in the order they connect: subscribers first, so that nothing published is missed. */
+/** The clients of a scenario; nothing is published before every one of them has connected and subscribed. */
 export function planClients(options: BenchOptions, runId: string): ClientPlan[] {
   const prefix = `${options.topicPrefix}/${options.scenario}`;
   const plans: ClientPlan[] = [];

@@ -22,6 +22,8 @@ import {
 
 /** Time between the workers' go and the first PUBLISH, so that every worker starts together, ms. */
 const START_DELAY_MS = 50;
+/** How often the workers report their counters, ms (worker.ts). */
+const PROGRESS_MS = 200;
 /** At QoS 0 the drain ends once nothing has arrived for this long, ms. */
 const QOS0_QUIET_MS = 1000;
 
@@ -64,6 +66,8 @@ export async function runBench(options: BenchOptions, onProgress: ProgressListen
     return new Worker(new URL('./worker.js', import.meta.url), { workerData: setup });
   });
   const latest: Counters[] = workers.map(() => zeroCounters());
+  /** When each worker last reported, ns: a worker busy reading may report late, which is not silence. */
+  const reportedAt: number[] = workers.map(() => 0);
   const waiting = new Map<number, (message: FromWorker) => void>();
   let failure: ((err: Error) => void) | undefined;
   const failed = new Promise<never>((_, reject) => {
@@ -72,8 +76,10 @@ export async function runBench(options: BenchOptions, onProgress: ProgressListen
   failed.catch(() => undefined);
   workers.forEach((worker, i) => {
     worker.on('message', (message: FromWorker) => {
-      if (message.type === 'progress') latest[i] = message.counters;
-      else if (message.type === 'failed') failure?.(new BenchSetupError(message.message));
+      if (message.type === 'progress') {
+        latest[i] = message.counters;
+        reportedAt[i] = clock();
+      } else if (message.type === 'failed') failure?.(new BenchSetupError(message.message));
       else waiting.get(i)?.(message);
     });
     worker.on('error', (err) => failure?.(err));
@@ -100,7 +106,9 @@ export async function runBench(options: BenchOptions, onProgress: ProgressListen
     const windowStartNs = startNs + (publishing ? options.warmupSeconds * 1e9 : 0);
     const endNs = windowStartNs + options.durationSeconds * 1e9;
     send({ type: 'start', startNs, windowStartNs, endNs });
-    await waitForEnd(options, clock, { startNs, endNs }, () => sumCounters(latest), onProgress, publishers);
+    const totals = (): Counters => sumCounters(latest);
+    const oldestReport = (): number => Math.min(...reportedAt);
+    await waitForEnd(options, clock, { startNs, endNs }, totals, oldestReport, onProgress, publishers);
     const finishing = next();
     send({ type: 'finish' });
     const results = await finishing;
@@ -152,6 +160,7 @@ async function waitForEnd(
   clock: () => number,
   times: { startNs: number; endNs: number },
   totals: () => Counters,
+  oldestReport: () => number,
   onProgress: ProgressListener,
   publishers: number,
 ): Promise<void> {
@@ -166,7 +175,8 @@ async function waitForEnd(
     onProgress(counters, Math.max(0, now - times.startNs) / 1e9);
     if (now < times.endNs + 250e6) continue; // a last progress report from every worker after the end
     if (publishers === 0 || now >= drainEndNs) return;
-    if (counters.receivedAll !== lastReceived) {
+    // Silence counts only while every worker reports on time.
+    if (counters.receivedAll !== lastReceived || now - oldestReport() > 2 * PROGRESS_MS * 1e6) {
       lastReceived = counters.receivedAll;
       lastChangeNs = now;
     }

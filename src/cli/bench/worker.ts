@@ -114,7 +114,13 @@ class WorkerRun implements ClientEvents {
     this.clients.push(client);
     this.counters.connections++;
     if (plan.filter !== '') {
-      await client.subscribe(plan.filter, options.qos);
+      try {
+        await client.subscribe(plan.filter, options.qos);
+      } catch (err) {
+        throw new Error(
+          `cannot subscribe ${plan.clientId} at ${where}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
       if (plan.expectedPublishers > 0) this.received.set(client, new Received(this.setup.publishers));
       else this.received.set(client, new Received(0));
     }
