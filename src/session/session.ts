@@ -273,43 +273,44 @@ export class Session {
     }
   }
 
-  /** PUBACK received; returns false when no QoS 1 message had that id. */
-  onPuback(packetId: number): boolean {
+  /** PUBACK received; returns the delivery it completed, undefined when no QoS 1 message had that id. */
+  onPuback(packetId: number): Delivery | undefined {
     const entry = this.outgoing.get(packetId);
-    if (entry === undefined || entry.state !== 'awaiting-puback') return false;
+    if (entry === undefined || entry.state !== 'awaiting-puback') return undefined;
     this.outgoing.delete(packetId);
     this.journal?.removed(this, entry.delivery);
     this.pump();
-    return true;
+    return entry.delivery;
   }
 
   /**
    * PUBREC received: the message is now the peer's; PUBREL follows [MQTT-4.3.3-1].
-   * A PUBREC with a failure reason code (5.0) ends the flow instead.
+   * A PUBREC with a failure reason code (5.0) ends the flow instead. Returns the delivery of the
+   * flow, undefined when no QoS 2 message had that id.
    */
-  onPubrec(packetId: number, failed: boolean): boolean {
+  onPubrec(packetId: number, failed: boolean): Delivery | undefined {
     const entry = this.outgoing.get(packetId);
-    if (entry === undefined || entry.state === 'awaiting-puback') return false;
+    if (entry === undefined || entry.state === 'awaiting-puback') return undefined;
     if (failed) {
       this.outgoing.delete(packetId);
       this.journal?.removed(this, entry.delivery);
       this.pump();
-      return true;
+      return entry.delivery;
     }
     entry.state = 'awaiting-pubcomp';
     this.journal?.released(this, entry.delivery, packetId);
     if (this.sink !== undefined) this.writePubrel(this.sink, this.link!, packetId);
-    return true;
+    return entry.delivery;
   }
 
-  /** PUBCOMP received; returns false when no QoS 2 message awaited it. */
-  onPubcomp(packetId: number): boolean {
+  /** PUBCOMP received; returns the delivery it completed, undefined when no QoS 2 message awaited it. */
+  onPubcomp(packetId: number): Delivery | undefined {
     const entry = this.outgoing.get(packetId);
-    if (entry === undefined || entry.state !== 'awaiting-pubcomp') return false;
+    if (entry === undefined || entry.state !== 'awaiting-pubcomp') return undefined;
     this.outgoing.delete(packetId);
     this.journal?.removed(this, entry.delivery);
     this.pump();
-    return true;
+    return entry.delivery;
   }
 
   /**
