@@ -1,0 +1,15 @@
+/**
+ * The Fennec MQTT client (`fennec-mqtt/client`): `connect(url, options)` and what it returns.
+ */
+export { connect, MqttClient, type ClientEventMap, type ConnackInfo } from './client.js';
+export { MqttClientError } from './errors.js';
+export type { ClientMessage, MessageStream } from './messages.js';
+export type {
+  ClientOptions,
+  ClientWill,
+  PublishOptions,
+  ReconnectOptions,
+  SubscribeOptions,
+  SubscriptionRequest,
+} from './options.js';
+export type { ClientTlsOptions } from './transport.js';
