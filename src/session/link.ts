@@ -131,13 +131,15 @@ export class Link {
   }
 
   /**
-   * Client role: milliseconds until a PINGREQ is due, Keep Alive after the last packet sent
-   * [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0); 0 or less: now. Undefined when no Keep Alive is
-   * in force, or while a PINGREQ awaits its PINGRESP (one at a time is enough to prove the link).
+   * Client role: milliseconds until a PINGREQ is due, 0 or less: now. It is due Keep Alive after the
+   * last packet sent [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0), and also Keep Alive after the
+   * last packet received: a client that keeps publishing QoS 0 and hears nothing back would
+   * otherwise never ask, and never find the link dead. Undefined when no Keep Alive is in force, or
+   * while a PINGREQ awaits its PINGRESP (one at a time is enough to prove the link).
    */
   pingDueIn(): number | undefined {
     if (this.keepAlive === 0 || this.pingSentAt !== undefined) return undefined;
-    return this.keepAlive * 1000 - (this.now() - this.lastSent);
+    return this.keepAlive * 1000 - (this.now() - Math.min(this.lastSent, this.lastReceived));
   }
 
   /** Client role: a PINGREQ was sent now; its PINGRESP is awaited from here. Counts as a packet sent. */

@@ -3,14 +3,8 @@
 // codes; end(). Every client is ended and every broker closed when its test ends.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type {
-  MqttClient} from '../../src/client/index.js';
-import {
-  connect,
-  MqttClientError,
-  type ClientMessage,
-  type ClientOptions,
-} from '../../src/client/index.js';
+import type { MqttClient } from '../../src/client/index.js';
+import { connect, MqttClientError, type ClientMessage, type ClientOptions } from '../../src/client/index.js';
 import { VERSIONS, startBroker, type CleanupContext } from '../helpers/broker.js';
 
 /** A connected client, ended after the test. */

@@ -20,13 +20,14 @@ function message(payload: string): Message {
 }
 
 void describe('link, client role: keep-alive', () => {
-  void it('a PINGREQ is due Keep Alive after the last packet sent, and each packet sent moves it [MQTT-3.1.2-23] [MQTT-3.1.2-20]', () => {
+  void it('a PINGREQ is due Keep Alive after the last packet sent, and each packet sent (and answered) moves it [MQTT-3.1.2-23] [MQTT-3.1.2-20]', () => {
     const clock = new FakeClock();
     const link = agreedLink(5, { keepAlive: 10 }, clock);
     link.sent();
     assert.equal(link.pingDueIn(), 10_000);
     clock.advance(6_000);
     link.sent();
+    link.received();
     clock.advance(6_000);
     assert.equal(link.pingDueIn(), 4_000, 'sent 6 s ago: due in 4 s');
     clock.advance(4_000);
@@ -40,6 +41,17 @@ void describe('link, client role: keep-alive', () => {
     clock.advance(1_500);
     link.received();
     assert.equal(link.pingDueIn(), 500);
+  });
+
+  void it('a client that keeps sending and hears nothing still owes a PINGREQ Keep Alive after the last packet received', () => {
+    const clock = new FakeClock();
+    const link = agreedLink(5, { keepAlive: 2 }, clock);
+    link.received();
+    for (let i = 0; i < 4; i++) {
+      clock.advance(500);
+      link.sent();
+    }
+    assert.equal(link.pingDueIn(), 0, 'silent for 2 s: a PINGREQ now, whose PINGRESP proves the link');
   });
 
   void it('no PINGREQ is ever due without a Keep Alive', () => {
