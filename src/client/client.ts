@@ -7,65 +7,35 @@ import { EventEmitter } from 'node:events';
 import {
   ReasonCode,
   type ConnackPacket,
-  type ConnackProperties,
   type Packet,
   type PublishPacket,
-  type Subscription,
+  type SubscribePacket,
+  type UnsubscribePacket,
 } from '../protocol/index.js';
 import { Session } from '../session/session.js';
-import { delivery, type Delivery } from '../session/message.js';
+import { delivery } from '../session/message.js';
 import { validateTopicFilter, validateTopicName } from '../topic/index.js';
 import { toFennecError } from '../errors/index.js';
 import { hex, MqttClientError } from './errors.js';
 import { attempt, connectPacket } from './handshake.js';
 import { MessageStreams, type ClientMessage, type MessageStream } from './messages.js';
+import { PendingPublishes, PendingRequests } from './pending.js';
 import {
   reconnectDelay,
   resolveOptions,
   type ClientOptions,
   type PublishOptions,
+  toSubscriptions,
   type ResolvedOptions,
   type SubscribeOptions,
   type SubscriptionRequest,
 } from './options.js';
+import type { ClientEventMap } from './events.js';
 import { parseEndpoint, type Endpoint } from './transport.js';
 import type { Wire } from './wire.js';
 
-/** What a CONNACK said, as the `connect` event gives it. */
-export interface ConnackInfo {
-  sessionPresent: boolean;
-  properties: ConnackProperties | undefined;
-}
-
-/** The client's events and their arguments. */
-export interface ClientEventMap {
-  /** A connection was accepted (the first one and every reconnect). */
-  connect: [ConnackInfo];
-  /** A reconnect attempt starts; `attempt` counts from 1 since the link was last up. */
-  reconnect: [attempt: number];
-  /** The link went down; the reason says why. The client reconnects unless told not to. */
-  offline: [MqttClientError];
-  /** The client is closed for good: `end()`, or the link dropped with reconnect off. */
-  close: [];
-  /** A failure not tied to a call: a refused reconnect. Emitted only when someone listens. */
-  error: [MqttClientError];
-  /** A message arrived. */
-  message: [ClientMessage];
-}
-
 /** The client's state: one value, changed in `setState`. */
 type ClientState = 'online' | 'offline' | 'reconnecting' | 'closed';
-
-interface Pending<T> {
-  resolve(value: T): void;
-  reject(error: MqttClientError): void;
-}
-
-/** A SUBSCRIBE or UNSUBSCRIBE awaiting its acknowledgement; re-sent when the link is re-made. */
-interface Request {
-  packet: Packet & { type: 'subscribe' | 'unsubscribe' };
-  pending: Pending<number[]>;
-}
 
 export class MqttClient extends EventEmitter<ClientEventMap> {
   /** The Client Identifier in use (the broker's assigned one, if it assigned one). */
@@ -73,8 +43,8 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   private state: ClientState = 'offline';
   private readonly session: Session;
   private wire: Wire | undefined;
-  private readonly publishes = new Map<Delivery, Pending<void>>();
-  private readonly requests = new Map<number, Request>();
+  private readonly publishes = new PendingPublishes();
+  private readonly requests: PendingRequests;
   private readonly streams: MessageStreams;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
@@ -93,6 +63,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       maxInflightMessages: resolved.maxInflightMessages,
       maxQueuedMessages: resolved.maxQueuedMessages,
     });
+    this.requests = new PendingRequests(this.session);
     this.streams = new MessageStreams(resolved.maxBufferedMessages);
   }
 
@@ -154,10 +125,9 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
         new MqttClientError('ERR_CLIENT_QUEUE_FULL', `${this.resolved.maxQueuedMessages} messages already wait`),
       );
     }
-    return new Promise<void>((resolve, reject) => {
-      this.publishes.set(d, { resolve, reject });
-      this.session.deliver(d);
-    });
+    const settled = this.publishes.track(d);
+    this.session.deliver(d);
+    return settled;
   }
 
   /** Whether the session would send a QoS 1/2 message at once rather than queue it. */
@@ -173,17 +143,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     filters: string | SubscriptionRequest | (string | SubscriptionRequest)[],
     options: SubscribeOptions = {},
   ): Promise<number[]> {
-    const list = (Array.isArray(filters) ? filters : [filters]).map((f): Subscription =>
-      typeof f === 'string'
-        ? { topicFilter: f, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }
-        : {
-            topicFilter: f.topicFilter,
-            qos: f.qos ?? 0,
-            noLocal: f.noLocal ?? false,
-            retainAsPublished: f.retainAsPublished ?? false,
-            retainHandling: f.retainHandling ?? 0,
-          },
-    );
+    const list = toSubscriptions(filters);
     try {
       for (const s of list) validateTopicFilter(s.topicFilter);
     } catch (err) {
@@ -199,12 +159,10 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     return this.request({ type: 'unsubscribe', packetId: 0, topicFilters });
   }
 
-  private request(packet: Request['packet']): Promise<number[]> {
+  private request(packet: SubscribePacket | UnsubscribePacket): Promise<number[]> {
     if (this.state === 'closed') return Promise.reject(this.closedError());
-    return new Promise<number[]>((resolve, reject) => {
-      packet.packetId = this.session.reservePacketId();
-      this.requests.set(packet.packetId, { packet, pending: { resolve, reject } });
-      if (this.state === 'online') this.wire?.send(packet);
+    return this.requests.add(packet, (p) => {
+      if (this.state === 'online') this.wire?.send(p);
     });
   }
 
@@ -271,30 +229,17 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       drain: () => this.session.pump(),
       closed: (reason) => this.offline(wire, reason),
     });
+    const send = (packet: Packet): void => void wire.send(packet);
+    this.requests.resend(send);
     if (resumed && !connack.sessionPresent) {
       // The broker kept nothing: what it had received is done, the rest is sent anew, and the
       // subscriptions are made again by the client itself
-      for (const d of this.session.resetFlows()) this.settle(d, undefined);
-      this.resubscribe(wire);
+      for (const d of this.session.resetFlows()) this.publishes.settle(d, undefined);
+      this.requests.resubscribe(send);
     }
-    for (const { packet } of this.requests.values()) wire.send(packet);
     // [MQTT-4.4.0-1]: unacknowledged PUBLISHes again with DUP, and PUBRELs, then the queue
     this.session.attach(wire, wire.link);
     this.emit('connect', { sessionPresent: connack.sessionPresent, properties: connack.properties });
-  }
-
-  /** Sends the session's subscriptions again, in one SUBSCRIBE whose refusals remove them. */
-  private resubscribe(wire: Wire): void {
-    const subscriptions = [...this.session.subscriptions].map(([topicFilter, o]): Subscription => ({
-      topicFilter,
-      ...o,
-    }));
-    if (subscriptions.length === 0) return;
-    const packetId = this.session.reservePacketId();
-    const packet = { type: 'subscribe' as const, packetId, subscriptions };
-    const pending: Pending<number[]> = { resolve: () => undefined, reject: () => undefined };
-    this.requests.set(packetId, { packet, pending });
-    wire.send(packet);
   }
 
   private offline(wire: Wire, reason: MqttClientError): void {
@@ -350,7 +295,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
         return;
       }
       case 'puback':
-        this.settleAck(session.onPuback(packet.packetId), packet);
+        this.publishes.acknowledged(session.onPuback(packet.packetId), packet);
         return;
       case 'pubrec': {
         const failed = packet.reasonCode >= 0x80;
@@ -358,15 +303,15 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
         if (d === undefined && !failed) {
           // 5.0 section 4.3.3: a PUBREC for no flow is still answered, PUBREL 0x92
           wire.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
-        } else if (failed) this.settleAck(d, packet);
+        } else if (failed) this.publishes.acknowledged(d, packet);
         return;
       }
       case 'pubcomp':
-        this.settleAck(session.onPubcomp(packet.packetId), packet);
+        this.publishes.acknowledged(session.onPubcomp(packet.packetId), packet);
         return;
       case 'suback':
       case 'unsuback':
-        this.onRequestAck(packet.packetId, packet.reasonCodes);
+        this.requests.acknowledged(packet.packetId, packet.reasonCodes);
         return;
       case 'pingresp':
         wire.pingAnswered();
@@ -437,62 +382,9 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     this.streams.dispatch(message);
   }
 
-  private settleAck(
-    d: Delivery | undefined,
-    ack: { reasonCode: number; properties?: { reasonString?: string } | undefined },
-  ): void {
-    if (d === undefined) return;
-    if (ack.reasonCode < 0x80) {
-      this.settle(d, undefined);
-      return;
-    }
-    const reasonString = ack.properties?.reasonString;
-    this.settle(
-      d,
-      new MqttClientError(
-        'ERR_CLIENT_PUBLISH_REFUSED',
-        `the broker refused the PUBLISH to ${d.message.topic}: ${hex(ack.reasonCode)}${reasonString === undefined ? '' : `, ${reasonString}`}`,
-        { reasonCode: ack.reasonCode, reasonString },
-      ),
-    );
-  }
-
-  private settle(d: Delivery, error: MqttClientError | undefined): void {
-    const pending = this.publishes.get(d);
-    if (pending === undefined) return;
-    this.publishes.delete(d);
-    if (error === undefined) pending.resolve();
-    else pending.reject(error);
-  }
-
-  private onRequestAck(packetId: number, reasonCodes: number[]): void {
-    const request = this.requests.get(packetId);
-    if (request === undefined) return;
-    this.requests.delete(packetId);
-    this.session.releasePacketId(packetId);
-    const packet = request.packet;
-    if (packet.type === 'subscribe') {
-      packet.subscriptions.forEach((s, i) => {
-        const code = reasonCodes[i] ?? 0x80;
-        const { topicFilter, ...options } = s;
-        if (code < 0x80) this.session.subscriptions.set(topicFilter, { ...options, subscriptionIdentifier: undefined });
-        else this.session.subscriptions.delete(topicFilter);
-      });
-    } else {
-      for (const filter of packet.topicFilters) this.session.subscriptions.delete(filter);
-    }
-    request.pending.resolve(reasonCodes);
-  }
-
   private failPending(error: MqttClientError): void {
-    for (const [d, pending] of [...this.publishes]) {
-      this.publishes.delete(d);
-      pending.reject(error);
-    }
-    for (const [packetId, request] of [...this.requests]) {
-      this.requests.delete(packetId);
-      request.pending.reject(error);
-    }
+    this.publishes.failAll(error);
+    this.requests.failAll(error);
   }
 
   private closedError(): MqttClientError {

@@ -1,7 +1,8 @@
 /**
  * The Fennec MQTT client (`fennec-mqtt/client`): `connect(url, options)` and what it returns.
  */
-export { connect, MqttClient, type ClientEventMap, type ConnackInfo } from './client.js';
+export { connect, MqttClient } from './client.js';
+export type { ClientEventMap, ConnackInfo } from './events.js';
 export { MqttClientError } from './errors.js';
 export type { ClientMessage, MessageStream } from './messages.js';
 export type {

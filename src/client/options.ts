@@ -4,7 +4,14 @@
  * in a tight loop.
  */
 import { randomBytes } from 'node:crypto';
-import type { ConnectProperties, PublishProperties, QoS, RetainHandling, WillProperties } from '../protocol/index.js';
+import type {
+  ConnectProperties,
+  PublishProperties,
+  QoS,
+  RetainHandling,
+  Subscription,
+  WillProperties,
+} from '../protocol/index.js';
 import type { ClientTlsOptions } from './transport.js';
 
 /** The Will of the client: published by the broker when the client goes without DISCONNECT. */
@@ -133,4 +140,21 @@ export function reconnectDelay(
 ): number {
   const cap = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt, 30));
   return minDelayMs + random() * Math.max(0, cap - minDelayMs);
+}
+
+/** The filters `subscribe` was given, each with its options filled in. */
+export function toSubscriptions(
+  filters: string | SubscriptionRequest | (string | SubscriptionRequest)[],
+): Subscription[] {
+  return (Array.isArray(filters) ? filters : [filters]).map((f) =>
+    typeof f === 'string'
+      ? { topicFilter: f, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }
+      : {
+          topicFilter: f.topicFilter,
+          qos: f.qos ?? 0,
+          noLocal: f.noLocal ?? false,
+          retainAsPublished: f.retainAsPublished ?? false,
+          retainHandling: f.retainHandling ?? 0,
+        },
+  );
 }
