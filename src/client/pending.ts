@@ -105,7 +105,8 @@ export class PendingRequests {
       retainHandling: o.retainHandling,
     }));
     if (subscriptions.length === 0) return;
-    void this.add({ type: 'subscribe', packetId: 0, subscriptions }, send);
+    // Nobody awaits it, so its rejection (the client ended first) is not left unhandled
+    this.add({ type: 'subscribe', packetId: 0, subscriptions }, send).catch(() => undefined);
   }
 
   /** SUBACK or UNSUBACK for `packetId`: the session's subscriptions follow it, and the caller gets the codes. */
