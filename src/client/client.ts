@@ -12,7 +12,7 @@ import {
   type SubscribePacket,
   type UnsubscribePacket,
 } from '../protocol/index.js';
-import { Session } from '../session/session.js';
+import { Readiness, Session } from '../session/session.js';
 import { delivery } from '../session/message.js';
 import { validateTopicFilter, validateTopicName } from '../topic/index.js';
 import { toFennecError } from '../errors/index.js';
@@ -132,7 +132,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
 
   /** Whether the session would send a QoS 1/2 message at once rather than queue it. */
   private canSendNow(): boolean {
-    return this.state === 'online' && this.session.readiness(1) === 3;
+    return this.state === 'online' && this.session.readiness(1) === Readiness.Now;
   }
 
   /**

@@ -15,7 +15,7 @@ export interface ConnackInfo {
 export interface ClientEventMap {
   /** A connection was accepted (the first one and every reconnect). */
   connect: [ConnackInfo];
-  /** A reconnect attempt starts; `attempt` counts from 1 since the link was last up. */
+  /** A reconnect attempt starts; `attempt` counts from 1, and starts over once a link stayed up for `maxDelayMs`. */
   reconnect: [attempt: number];
   /** The link went down; the reason says why. The client reconnects unless told not to. */
   offline: [MqttClientError];
