@@ -161,6 +161,21 @@ for (const v of VERSIONS) {
   });
 }
 
+void describe('client flow control (v5)', () => {
+  void it("has no more QoS 1 PUBLISHes unacknowledged than the broker's Receive Maximum; the rest wait in the queue [MQTT-3.3.4-9]", async (t) => {
+    const { port } = await startBroker(t, { receiveMaximum: 2 });
+    const proxy = await Proxy.start(t, port, 5);
+    const c = await client(t, proxy.port, persistent(5, 'windowed'));
+    proxy.holdDownstream();
+    const published = ['a', 'b', 'c', 'd'].map((p) => c.publish('w', p, { qos: 1 }));
+    await sleep(100);
+    assert.equal(proxy.sent[0]!.filter((p) => p.type === 'publish').length, 2);
+    assert.equal(c.queuedCount, 2);
+    proxy.cut();
+    await Promise.all(published);
+  });
+});
+
 void describe('client reconnect backoff', () => {
   void it('waits at least minDelayMs between attempts when the broker refuses at once, never a tight loop', async (t) => {
     const { broker, port } = await startBroker(t);
