@@ -378,7 +378,15 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       dup: p.dup,
       properties: p.properties,
     };
-    this.emit('message', message);
+    try {
+      this.emit('message', message);
+    } catch (err) {
+      // A listener's exception belongs to the application: it must not cut the MQTT flow (the
+      // PUBACK or PUBREC still goes), so it is thrown again on a tick of its own
+      process.nextTick(() => {
+        throw err;
+      });
+    }
     this.streams.dispatch(message);
   }
 
