@@ -81,6 +81,17 @@ for (const v of VERSIONS) {
       assert.deepEqual(codes, [1, v === 5 ? 0x87 : 0x80]);
     });
 
+    void it(`unsubscribes: UNSUBACK's reason codes (none in 3.1.1), and no more messages for the filter (v${v})`, async (t) => {
+      const { port } = await startBroker(t);
+      const c = await client(t, port, { protocolVersion: v });
+      await c.subscribe(['gone', 'kept']);
+      assert.deepEqual(await c.unsubscribe('gone'), v === 5 ? [0] : []);
+      const messages = c.messages();
+      await c.publish('gone', 'x', { qos: 1 });
+      await c.publish('kept', 'y', { qos: 1 });
+      assert.equal((await nextMessage(messages)).topic, 'kept');
+    });
+
     void it(`refuses the connection with the CONNACK's reason code (v${v})`, async (t) => {
       const { port } = await startBroker(t, { allowAnonymous: false });
       const err = await rejection(connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: v, reconnect: false }));

@@ -141,6 +141,21 @@ for (const v of VERSIONS) {
       assert.deepEqual(seen, ['a', 'b']);
     });
 
+    void it(`sends a SUBSCRIBE made while offline once the link is back, and resolves with its SUBACK (v${v})`, async (t) => {
+      const { port } = await startBroker(t);
+      const proxy = await Proxy.start(t, port, v);
+      const c = await client(t, proxy.port, { protocolVersion: v, reconnect: { minDelayMs: 200, maxDelayMs: 200 } });
+      const offline = next(c, 'offline');
+      proxy.cut();
+      await offline;
+      assert.equal(c.connected, false);
+      assert.deepEqual(await c.subscribe({ topicFilter: 'late', qos: 1 }), [1]);
+      const seen = collect(c);
+      const publisher = await client(t, port, { protocolVersion: v });
+      await publisher.publish('late', 'here', { qos: 1 });
+      await waitUntil(() => seen.length === 1, 'the message arrived');
+    });
+
     void it(`finds a link that carries nothing by its PINGRESP deadline while the application keeps publishing, and reconnects (v${v})`, async (t) => {
       const { port } = await startBroker(t);
       const proxy = await Proxy.start(t, port, v);
