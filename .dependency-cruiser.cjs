@@ -67,6 +67,14 @@ module.exports = {
       },
     },
     {
+      name: 'client-knows-no-broker',
+      comment:
+        'The client library is the second shell over the session core: it shares protocol/, topic/ and session/ with the broker, never the broker, the SQLite store or the CLI.',
+      severity: 'error',
+      from: { path: '^src/client/' },
+      to: { path: '^src/(broker/|store/sqlite|cli/)' },
+    },
+    {
       name: 'nothing-imports-the-cli',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/cli/' },

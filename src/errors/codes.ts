@@ -48,6 +48,16 @@ export const errorCodes = {
   ERR_TLS_OPTIONS: 'the TLS options contradict each other or name a cipher list OpenSSL refuses',
   ERR_TLS_CLIENT_CERT: 'a TLS client was refused because of its certificate (logged, not thrown)',
   ERR_TLS_NOT_LISTENING: '`broker.reloadTls()` was called without a running TLS listener',
+  // The client library (src/client).
+  ERR_CLIENT_URL: "the client's URL does not parse or names a scheme other than mqtt, mqtts, ws or wss",
+  ERR_CLIENT_CONNECT: 'the client could not reach the broker, or the connection closed or timed out before CONNACK',
+  ERR_CLIENT_REFUSED: 'the broker refused the CONNECT with a failure reason code in CONNACK',
+  ERR_CLIENT_PUBLISH_REFUSED: 'the broker answered a QoS 1/2 PUBLISH with a failure reason code',
+  ERR_CLIENT_QUEUE_FULL: "a publish found the client's offline queue full and was not queued",
+  ERR_CLIENT_OFFLINE: 'a QoS 0 publish was made while the client was not connected',
+  ERR_CLIENT_TOO_LARGE: "a publish is larger than the broker's Maximum Packet Size (reason code 0x95)",
+  ERR_CLIENT_CLOSED: 'the client was ended; what was pending is rejected',
+  ERR_CLIENT_DISCONNECTED: 'the broker sent DISCONNECT, or the link closed or missed its PINGRESP deadline',
 } as const;
 
 /** A stable error code: one of the keys of `errorCodes`. */

@@ -75,9 +75,14 @@ export class Link {
   private incomingQoS2InFlight: Set<number> | undefined;
   /** When a packet was last received, ms on the injected clock. */
   private lastReceived: number;
+  /** Client role: when a packet was last sent, ms on the injected clock. */
+  private lastSent: number;
+  /** Client role: when the PINGREQ that awaits its PINGRESP was sent; undefined when none awaits one. */
+  private pingSentAt: number | undefined;
 
   constructor(private readonly now: () => number = Date.now) {
     this.lastReceived = now();
+    this.lastSent = this.lastReceived;
   }
 
   /** Fixes the settings agreed at CONNECT; from here on the limits apply to both directions. */
@@ -116,6 +121,47 @@ export class Link {
   keepAliveRemaining(): number | undefined {
     if (this.keepAlive === 0) return undefined;
     return this.keepAlive * 1500 - (this.now() - this.lastReceived);
+  }
+
+  // ---- keep-alive, client role ----
+
+  /** Client role: records that a packet was sent now; the next PINGREQ is due Keep Alive after it. */
+  sent(): void {
+    this.lastSent = this.now();
+  }
+
+  /**
+   * Client role: milliseconds until a PINGREQ is due, 0 or less: now. It is due Keep Alive after the
+   * last packet sent [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0), and also Keep Alive after the
+   * last packet received: a client that keeps publishing QoS 0 and hears nothing back would
+   * otherwise never ask, and never find the link dead. Undefined when no Keep Alive is in force, or
+   * while a PINGREQ awaits its PINGRESP (one at a time is enough to prove the link).
+   */
+  pingDueIn(): number | undefined {
+    if (this.keepAlive === 0 || this.pingSentAt !== undefined) return undefined;
+    return this.keepAlive * 1000 - (this.now() - Math.min(this.lastSent, this.lastReceived));
+  }
+
+  /** Client role: a PINGREQ was sent now; its PINGRESP is awaited from here. Counts as a packet sent. */
+  pingSent(): void {
+    this.pingSentAt = this.now();
+    this.lastSent = this.pingSentAt;
+  }
+
+  /** Client role: the PINGRESP came; the link is alive. */
+  pingAnswered(): void {
+    this.pingSentAt = undefined;
+  }
+
+  /**
+   * Client role: milliseconds left for the PINGRESP to arrive before the link counts as dead, Keep
+   * Alive after its PINGREQ was sent (a "reasonable amount of time", section 3.1.2.10); 0 or less:
+   * now. Packets the application keeps sending do not move it, so a dead link is found even while
+   * publishing. Undefined when no PINGREQ awaits an answer.
+   */
+  pingResponseRemaining(): number | undefined {
+    if (this.pingSentAt === undefined) return undefined;
+    return Math.max(this.keepAlive, 1) * 1000 - (this.now() - this.pingSentAt);
   }
 
   // ---- incoming ----

@@ -73,6 +73,8 @@ export class Session {
   /** Payload bytes of the messages in the queue. */
   private queueBytes = 0;
   private nextPacketId = 1;
+  /** Ids taken by requests other than PUBLISH (a client's SUBSCRIBE, UNSUBSCRIBE); made on first use. */
+  private reservedIds: Set<number> | undefined;
   private inflightLimit: number;
 
   /**
@@ -269,47 +271,85 @@ export class Session {
     for (;;) {
       const id = this.nextPacketId;
       this.nextPacketId = id === 0xffff ? 1 : id + 1;
-      if (!this.outgoing.has(id)) return id;
+      if (!this.outgoing.has(id) && this.reservedIds?.has(id) !== true) return id;
     }
   }
 
-  /** PUBACK received; returns false when no QoS 1 message had that id. */
-  onPuback(packetId: number): boolean {
+  /**
+   * Client role: a packet id for a SUBSCRIBE or UNSUBSCRIBE, unused by any flow and kept from
+   * PUBLISHes until `releasePacketId` [MQTT-2.3.1-2] (3.1.1) [MQTT-2.2.1-3] (5.0).
+   */
+  reservePacketId(): number {
+    const reserved = (this.reservedIds ??= new Set());
+    const id = this.allocatePacketId();
+    reserved.add(id);
+    return id;
+  }
+
+  /** Client role: the acknowledgement of a request came; its packet id is free again. */
+  releasePacketId(packetId: number): void {
+    this.reservedIds?.delete(packetId);
+  }
+
+  /**
+   * Client role: the peer answered a resumed connection with Session Present 0, so it holds none
+   * of this session's flows. The messages it had not yet received go back to the front of the
+   * queue, to be published anew with new ids; those whose PUBREC had come are returned, their flow
+   * over (the peer had them). Incoming QoS 2 ids are forgotten with the session they belonged to
+   * ([MQTT-3.2.2-5] (5.0); 3.1.1 section 3.2.2.2 says the same without an id). Call while detached.
+   */
+  resetFlows(): Delivery[] {
+    const received: Delivery[] = [];
+    const again: Delivery[] = [];
+    for (const entry of this.outgoing.values()) {
+      (entry.state === 'awaiting-pubcomp' ? received : again).push(entry.delivery);
+    }
+    this.outgoing.clear();
+    this.incomingQoS2.clear();
+    for (const d of again) this.queueBytes += d.message.payload.length;
+    this.queue = [...again, ...this.queue.slice(this.queueHead)];
+    this.queueHead = 0;
+    return received;
+  }
+
+  /** PUBACK received; returns the delivery it completed, undefined when no QoS 1 message had that id. */
+  onPuback(packetId: number): Delivery | undefined {
     const entry = this.outgoing.get(packetId);
-    if (entry === undefined || entry.state !== 'awaiting-puback') return false;
+    if (entry === undefined || entry.state !== 'awaiting-puback') return undefined;
     this.outgoing.delete(packetId);
     this.journal?.removed(this, entry.delivery);
     this.pump();
-    return true;
+    return entry.delivery;
   }
 
   /**
    * PUBREC received: the message is now the peer's; PUBREL follows [MQTT-4.3.3-1].
-   * A PUBREC with a failure reason code (5.0) ends the flow instead.
+   * A PUBREC with a failure reason code (5.0) ends the flow instead. Returns the delivery of the
+   * flow, undefined when no QoS 2 message had that id.
    */
-  onPubrec(packetId: number, failed: boolean): boolean {
+  onPubrec(packetId: number, failed: boolean): Delivery | undefined {
     const entry = this.outgoing.get(packetId);
-    if (entry === undefined || entry.state === 'awaiting-puback') return false;
+    if (entry === undefined || entry.state === 'awaiting-puback') return undefined;
     if (failed) {
       this.outgoing.delete(packetId);
       this.journal?.removed(this, entry.delivery);
       this.pump();
-      return true;
+      return entry.delivery;
     }
     entry.state = 'awaiting-pubcomp';
     this.journal?.released(this, entry.delivery, packetId);
     if (this.sink !== undefined) this.writePubrel(this.sink, this.link!, packetId);
-    return true;
+    return entry.delivery;
   }
 
-  /** PUBCOMP received; returns false when no QoS 2 message awaited it. */
-  onPubcomp(packetId: number): boolean {
+  /** PUBCOMP received; returns the delivery it completed, undefined when no QoS 2 message awaited it. */
+  onPubcomp(packetId: number): Delivery | undefined {
     const entry = this.outgoing.get(packetId);
-    if (entry === undefined || entry.state !== 'awaiting-pubcomp') return false;
+    if (entry === undefined || entry.state !== 'awaiting-pubcomp') return undefined;
     this.outgoing.delete(packetId);
     this.journal?.removed(this, entry.delivery);
     this.pump();
-    return true;
+    return entry.delivery;
   }
 
   /**

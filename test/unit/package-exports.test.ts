@@ -1,6 +1,6 @@
 /**
- * The package's public surface: `package.json` `exports` maps `fennec-mqtt`, `fennec-mqtt/codec`
- * and `fennec-mqtt/store` to the modules they promise. Node lets a package import itself by name
+ * The package's public surface: `package.json` `exports` maps `fennec-mqtt`, `fennec-mqtt/codec`,
+ * `fennec-mqtt/store` and `fennec-mqtt/client` to the modules they promise. Node lets a package import itself by name
  * through its `exports`, so these imports go exactly where an installed package's users go.
  */
 import { describe, it } from 'node:test';
@@ -9,9 +9,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as root from 'fennec-mqtt';
 import * as codec from 'fennec-mqtt/codec';
 import * as store from 'fennec-mqtt/store';
+import * as client from 'fennec-mqtt/client';
 import * as internalRoot from '../../src/index.js';
 import * as internalCodec from '../../src/protocol/index.js';
 import * as internalStore from '../../src/store/index.js';
+import * as internalClient from '../../src/client/index.js';
+import { connect, MqttClient } from '../../src/client/client.js';
+import { MqttClientError } from '../../src/client/errors.js';
 import { Broker } from '../../src/broker/broker.js';
 import { FennecError, errorCodes } from '../../src/errors/index.js';
 import { Decoder } from '../../src/protocol/decoder.js';
@@ -36,9 +40,9 @@ const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as {
 };
 
 describe('package exports', () => {
-  it('package.json exports ".", "./codec" and "./store", each with types first and default, files that exist', () => {
+  it('package.json exports ".", "./codec", "./store" and "./client", each with types first and default, files that exist', () => {
     assert.equal(manifest.name, 'fennec-mqtt');
-    assert.deepEqual(Object.keys(manifest.exports), ['.', './codec', './store']);
+    assert.deepEqual(Object.keys(manifest.exports), ['.', './codec', './store', './client']);
     for (const [subpath, target] of Object.entries(manifest.exports)) {
       // TypeScript takes the first condition that matches: `types` must come before `default`.
       assert.deepEqual(Object.keys(target), ['types', 'default'], `conditions of ${subpath}`);
@@ -74,6 +78,14 @@ describe('package exports', () => {
     assert.equal(store.SqliteStore, SqliteStore);
     assert.equal(store.storeConformance, storeConformance);
     assert.equal(store.storeRecords.delivery, records.delivery);
+  });
+
+  it('fennec-mqtt/client is the client library: connect, MqttClient and its error, a FennecError', () => {
+    assert.equal(client, internalClient);
+    assert.equal(client.connect, connect);
+    assert.equal(client.MqttClient, MqttClient);
+    assert.equal(client.MqttClientError, MqttClientError);
+    assert.ok(new client.MqttClientError('ERR_CLIENT_CLOSED', 'x') instanceof FennecError);
   });
 
   it('the types embedders need come with the values: a MemoryStore is a Store for BrokerOptions', () => {

@@ -78,8 +78,8 @@ void describe('session core: outgoing QoS flows', () => {
     assert.deepEqual(sink.sent, ['a']);
     assert.equal(sink.publishes[0]!.packetId, 1);
     assert.equal(s.queuedCount, 1);
-    assert.equal(s.onPuback(2), false, 'an unknown id is not an ack');
-    assert.ok(s.onPuback(1));
+    assert.equal(s.onPuback(2), undefined, 'an unknown id is not an ack');
+    assert.notEqual(s.onPuback(1), undefined);
     assert.deepEqual(sink.sent, ['a', 'b']);
     assert.equal(sink.publishes[1]!.packetId, 2);
     assert.equal(s.inflightCount, 1);
@@ -90,14 +90,14 @@ void describe('session core: outgoing QoS flows', () => {
     const sink = new RecordingSink();
     s.attach(sink, agreedLink());
     s.deliver(delivery(message('a', 2), 2, false, undefined));
-    assert.equal(s.onPubcomp(1), false, 'PUBCOMP before PUBREC ends nothing');
-    assert.ok(s.onPubrec(1, false));
+    assert.equal(s.onPubcomp(1), undefined, 'PUBCOMP before PUBREC ends nothing');
+    assert.notEqual(s.onPubrec(1, false), undefined);
     assert.deepEqual(
       sink.packets.map((p) => p.type),
       ['publish', 'pubrel'],
     );
-    assert.equal(s.onPuback(1), false, 'a QoS 2 flow is not ended by PUBACK');
-    assert.ok(s.onPubcomp(1));
+    assert.equal(s.onPuback(1), undefined, 'a QoS 2 flow is not ended by PUBACK');
+    assert.notEqual(s.onPubcomp(1), undefined);
     assert.equal(s.inflightCount, 0);
   });
 
@@ -106,7 +106,7 @@ void describe('session core: outgoing QoS flows', () => {
     const sink = new RecordingSink(5);
     s.attach(sink, agreedLink(5));
     s.deliver(delivery(message('a', 2), 2, false, undefined));
-    assert.ok(s.onPubrec(1, true));
+    assert.notEqual(s.onPubrec(1, true), undefined);
     assert.deepEqual(
       sink.packets.map((p) => p.type),
       ['publish'],
@@ -120,7 +120,7 @@ void describe('session core: outgoing QoS flows', () => {
     s.attach(sink, agreedLink(5, { peerReceiveMaximum: 2 }));
     for (const p of ['a', 'b', 'c']) s.deliver(delivery(message(p), 1, false, undefined));
     assert.deepEqual(sink.sent, ['a', 'b']);
-    assert.ok(s.onPuback(1));
+    assert.notEqual(s.onPuback(1), undefined);
     assert.deepEqual(sink.sent, ['a', 'b', 'c']);
   });
 
@@ -335,7 +335,7 @@ void describe('session core: restore', () => {
     assert.ok(two?.type === 'pubrel' && two.packetId === 42);
     assert.ok(three?.type === 'publish' && !three.dup && three.packetId === 43);
     assert.deepEqual(journal.calls, ['added three 43'], 'restoring writes nothing to the journal');
-    assert.ok(s.onPubcomp(42));
+    assert.notEqual(s.onPubcomp(42), undefined);
   });
 
   void it('restores incoming QoS 2 ids without journaling them again', () => {

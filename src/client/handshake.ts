@@ -1,0 +1,124 @@
+/**
+ * One connection attempt: the transport, CONNECT and CONNACK, and the settings CONNACK agrees,
+ * fixed on the wire's Link. A refusal is an MqttClientError with the CONNACK's reason code.
+ */
+import { MAX_PACKET_SIZE } from '../protocol/constants.js';
+import type { ConnackPacket, ConnectPacket, ConnectProperties, Will } from '../protocol/index.js';
+import { hex, MqttClientError } from './errors.js';
+import type { ClientOptions, ResolvedOptions } from './options.js';
+import { openTransport, type Endpoint } from './transport.js';
+import { Wire } from './wire.js';
+
+/** 3.1.1 CONNACK return codes 1 to 5, for the message of a refusal. */
+const RETURN_CODES: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'identifier rejected',
+  3: 'server unavailable',
+  4: 'bad user name or password',
+  5: 'not authorized',
+};
+
+/** The CONNECT of an attempt; `resume`: ask for the session kept from the last connection. */
+export function connectPacket(
+  endpoint: Endpoint,
+  options: ClientOptions,
+  resolved: ResolvedOptions,
+  resume: boolean,
+): ConnectPacket {
+  const v5 = resolved.protocolVersion === 5;
+  const username = options.username ?? endpoint.username;
+  const password = options.password ?? endpoint.password;
+  const will = options.will;
+  let properties: ConnectProperties | undefined;
+  if (v5) {
+    properties = { ...options.properties };
+    if (resolved.sessionExpiryInterval > 0) properties.sessionExpiryInterval = resolved.sessionExpiryInterval;
+    else delete properties.sessionExpiryInterval;
+  }
+  return {
+    type: 'connect',
+    protocolName: 'MQTT',
+    protocolVersion: resolved.protocolVersion,
+    // 5.0: Clean Start only on the first connection, so that a reconnect resumes the session;
+    // 3.1.1: Clean Session is also the session's lifetime, so it stays as asked
+    clean: v5 ? resolved.clean && !resume : resolved.clean,
+    keepAlive: resolved.keepAlive,
+    clientId: resolved.clientId,
+    username,
+    password: password === undefined ? undefined : Buffer.isBuffer(password) ? password : Buffer.from(password),
+    will:
+      will === undefined
+        ? undefined
+        : ({
+            topic: will.topic,
+            payload: Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload),
+            qos: will.qos ?? 0,
+            retain: will.retain ?? false,
+            properties: v5 ? will.properties : undefined,
+          } satisfies Will),
+    properties,
+  };
+}
+
+/**
+ * Opens the transport, sends `connect` and waits for an accepting CONNACK, within
+ * `connectTimeoutMs`. Resolves with the wire, its Link agreed, and the CONNACK.
+ */
+export async function attempt(
+  endpoint: Endpoint,
+  options: ClientOptions,
+  resolved: ResolvedOptions,
+  connect: ConnectPacket,
+): Promise<{ wire: Wire; connack: ConnackPacket }> {
+  const stream = await withTimeout(openTransport(endpoint, options.tls), resolved.connectTimeoutMs);
+  const wire = new Wire(stream, resolved.protocolVersion);
+  const connack = await wire.handshake(connect, resolved.connectTimeoutMs);
+  if (connack.reasonCode !== 0) {
+    const reasonString = connack.properties?.reasonString;
+    const what = resolved.protocolVersion === 5 ? hex(connack.reasonCode) : RETURN_CODES[connack.reasonCode];
+    const error = new MqttClientError(
+      'ERR_CLIENT_REFUSED',
+      `the broker refused the connection: ${what ?? connack.reasonCode}${reasonString === undefined ? '' : `, ${reasonString}`}`,
+      { reasonCode: connack.reasonCode, reasonString },
+    );
+    wire.close(error);
+    throw error;
+  }
+  const props = connack.properties;
+  const sent = connect.properties;
+  wire.link.agree({
+    // [MQTT-3.2.2-21] (5.0): a Server Keep Alive replaces the client's
+    keepAlive: props?.serverKeepAlive ?? connect.keepAlive,
+    receiveMaximum: sent?.receiveMaximum ?? 65_535,
+    topicAliasMaximum: sent?.topicAliasMaximum ?? 0,
+    // [MQTT-3.3.4-9] (5.0): no more unacknowledged QoS 1/2 PUBLISHes than the broker's Receive Maximum
+    peerReceiveMaximum: props?.receiveMaximum ?? 65_535,
+    // [MQTT-3.1.2-24] mirrored: nothing larger than the broker's Maximum Packet Size is sent
+    peerMaximumPacketSize: props?.maximumPacketSize ?? MAX_PACKET_SIZE,
+    // The client assigns no topic aliases of its own (not built yet)
+    outgoingTopicAliasMaximum: 0,
+  });
+  return { wire, connack };
+}
+
+/** `promise`, or ERR_CLIENT_CONNECT after `ms`; a stream that opens too late is destroyed. */
+function withTimeout<T extends { destroy(): unknown }>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new MqttClientError('ERR_CLIENT_CONNECT', `the transport did not open within ${ms} ms`));
+    }, ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        if (late) value.destroy();
+        else resolve(value);
+      },
+      (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}

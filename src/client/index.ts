@@ -1,0 +1,16 @@
+/**
+ * The Fennec MQTT client (`fennec-mqtt/client`): `connect(url, options)` and what it returns.
+ */
+export { connect, MqttClient } from './client.js';
+export type { ClientEventMap, ConnackInfo } from './events.js';
+export { MqttClientError } from './errors.js';
+export type { ClientMessage, MessageStream } from './messages.js';
+export type {
+  ClientOptions,
+  ClientWill,
+  PublishOptions,
+  ReconnectOptions,
+  SubscribeOptions,
+  SubscriptionRequest,
+} from './options.js';
+export type { ClientTlsOptions } from './transport.js';
