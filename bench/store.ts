@@ -14,7 +14,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeliveryState, MemoryStore, SqliteStore, type Store, type StoreOp } from '../src/store/index.js';
+import { MemoryStore, SqliteStore, storeRecords, type Store, type StoreOp } from '../src/store/index.js';
 
 const quick = process.argv.includes('--quick');
 /** Time spent on one (store, batch size) case, in ms; the case stops early at `maxMessages`. */
@@ -48,32 +48,14 @@ function turn(first: number, count: number, previousFirst: number, previousCount
     ops.push(
       {
         op: 'message',
-        message: {
-          id,
+        message: storeRecords.message(id, {
           topic: `sensors/device-${id % 8}/temperature`,
           payload,
-          qos: 1,
-          retain: false,
-          properties: undefined,
           publisherId: `publisher-${id % 8}`,
           receivedAt: 1_764_000_000_000 + id,
-          expiresAt: undefined,
-        },
+        }),
       },
-      {
-        op: 'enqueue',
-        record: {
-          seq: id,
-          clientId: 'subscriber',
-          messageId: id,
-          qos: 1,
-          retain: false,
-          subscriptionIdentifiers: undefined,
-          sharedFilter: undefined,
-          state: DeliveryState.Queued,
-          packetId: 0,
-        },
-      },
+      { op: 'enqueue', record: storeRecords.delivery(id, 'subscriber', id) },
     );
   }
   for (let id = previousFirst; id < previousFirst + previousCount; id++) {
