@@ -41,11 +41,15 @@ export {
   verifyPassword,
   parseHash,
   formatHash,
+  parseStoredHash,
+  verifyStoredHash,
   defaultScryptParameters,
   type PasswordHash,
+  type StoredHash,
   type PasswordFileOptions,
   type ScryptParameters,
 } from './auth/password-file.js';
+export { parseMosquittoHash, type MosquittoHash } from './auth/mosquitto-hashes.js';
 export { FailedLogins, type FailedLoginPolicy } from './broker/failed-logins.js';
 export type { AllowAnonymous } from './broker/options.js';
 export type { Message } from './session/message.js';
