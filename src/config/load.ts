@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, describeInput, type ConfigIssue } from './errors.js';
+import { mosquittoKeyHint, mosquittoKeyHints } from './mosquitto-keys.js';
 import { configKeys, validateFile, type FennecConfig } from './schema.js';
 
 /**
@@ -70,22 +71,47 @@ export function parseConfigText(text: string, source: string): FennecConfig {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const path = [...issue.path, key];
-        const suggestion = suggestKey(key);
         issues.push({
           path: formatPath(path),
           ...position(locate(document, path, 'key')),
-          message: suggestion === undefined ? 'unknown key' : `unknown key; did you mean ${suggestion}?`,
+          message: unknownKeyMessage(key),
         });
       }
     } else {
       issues.push({
         path: formatPath(issue.path),
         ...position(locate(document, issue.path, 'value')),
-        message: `${issue.message}${describeInput(issue.input)}`,
+        message: `${issue.message}${describeInput(issue.input)}${valueHint(issue.path, issue.input)}`,
       });
     }
   }
   throw new ConfigError(source, sortIssues(issues));
+}
+
+/** `unknown key`, with what a Mosquitto key is in Fennec, or else the known key it was probably meant to be. */
+function unknownKeyMessage(key: string): string {
+  const mosquitto = mosquittoKeyHint(key);
+  if (mosquitto !== undefined) return `unknown key; ${mosquitto}`;
+  const suggestion = suggestKey(key);
+  return suggestion === undefined ? 'unknown key' : `unknown key; did you mean ${suggestion}?`;
+}
+
+/**
+ * A word for a value written as Mosquitto writes it: `persistence: true`; and a Mosquitto file
+ * given whole, which YAML reads as one string.
+ */
+function valueHint(path: readonly PropertyKey[], input: unknown): string {
+  if (path.length === 1 && path[0] === 'persistence' && typeof input === 'boolean') {
+    return "; Mosquitto's persistence true is persistence: sqlite (Fennec's default), false is persistence: none";
+  }
+  if (path.length === 0 && typeof input === 'string') {
+    const first = /^\s*([a-z_0-9.]+)\s/m.exec(input)?.[1];
+    const known = ['port', 'password_file', 'acl_file', 'allow_anonymous', 'max_keepalive', 'retain_available'];
+    if (first !== undefined && (Object.hasOwn(mosquittoKeyHints, first) || known.includes(first))) {
+      return '; this looks like a Mosquitto configuration file: fennec import-config FILE translates it';
+    }
+  }
+  return '';
 }
 
 type PathSegment = PropertyKey;

@@ -31,6 +31,7 @@ export const errorCodes = {
   ERR_PASSWORD_WRITE: '`fennec passwd` cannot write the password file',
   ERR_NO_SUCH_USER: '`fennec passwd -D` names a user the file does not have',
   ERR_BAD_FLAG: 'a command-line flag has a bad value',
+  ERR_IMPORT_CONFIG: '`fennec import-config` cannot read the Mosquitto configuration file',
   ERR_BENCH_CONNECT: '`fennec bench` could not connect or subscribe a client to the broker',
   // Configuration (src/config).
   ERR_CONFIG: 'the configuration file or environment is missing, unreadable or invalid',

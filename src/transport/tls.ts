@@ -105,9 +105,21 @@ function invalid(option: TlsFileOption, file: string, what: string, err: unknown
   });
 }
 
+/** The settings `loadCredentials` reads: the files, the oldest version and the cipher list. */
+type CredentialOptions = Pick<TlsListenerOptions, 'certFile' | 'keyFile' | 'caFile' | 'minVersion' | 'ciphers'>;
+
+/**
+ * Reads and checks a TLS listener's certificate, key and CA files and its cipher list as `listenTls`
+ * does, without listening (`fennec check-config`). Resolves with the certificate's SHA-256 fingerprint.
+ * @throws TlsFileError naming the option and file at fault; FennecError `ERR_TLS_OPTIONS` for a refused cipher list.
+ */
+export async function checkTlsFiles(options: CredentialOptions): Promise<string> {
+  return (await loadCredentials(options)).fingerprint256;
+}
+
 /** The secure context options and the server certificate's fingerprint, read from the files and checked. */
 async function loadCredentials(
-  options: TlsListenerOptions,
+  options: CredentialOptions,
 ): Promise<{ context: SecureContextOptions; fingerprint256: string }> {
   const [cert, key, ca] = await Promise.all([
     readPem('certFile', options.certFile),
