@@ -2,6 +2,7 @@
 // node bench/aedes-server.mjs PORT. Aedes comes from this repository's dev dependencies (or
 // $AEDES_DIR/node_modules/aedes when set). Listens on 127.0.0.1 only; SIGTERM or SIGINT stops it.
 import { createServer } from 'node:net';
+import { setTimeout } from 'node:timers';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -20,6 +21,7 @@ server.on('error', (err) => {
 const stop = () => {
   server.close();
   aedes.close(() => process.exit(0));
+  // Open client connections would keep the process alive: the runner waits 5 s at most.
   setTimeout(() => process.exit(0), 2000).unref();
 };
 process.on('SIGTERM', stop);
