@@ -223,6 +223,16 @@ export interface PasswordFileOptions {
   maxQueuedVerifications?: number;
 }
 
+/** A random hash of the same kind and cost as the first of `users` (scrypt by default): no password matches it. */
+function decoyLike(users: ReadonlyMap<string, StoredHash>): StoredHash {
+  const model = users.values().next().value;
+  if (model === undefined || 'parameters' in model) {
+    const parameters = model === undefined ? { ...defaultScryptParameters } : { ...model.parameters };
+    return { parameters, salt: randomBytes(SALT_BYTES), key: randomBytes(KEY_BYTES) };
+  }
+  return { ...model, salt: randomBytes(model.salt.length), key: randomBytes(model.key.length) };
+}
+
 /**
  * The users of a password file, held in memory and verified against with scrypt. `reload()` reads the
  * file again and replaces the users only when the whole file is valid; `fennec broker` calls it on SIGHUP.
@@ -234,12 +244,12 @@ export class PasswordFile {
   private running = 0;
   /** Verifications waiting for a turn, first come first served. */
   private readonly queue: (() => void)[] = [];
-  /** A hash no password matches, verified for unknown users so that they take as long as known ones. */
-  private readonly decoy: PasswordHash = {
-    parameters: { ...defaultScryptParameters },
-    salt: randomBytes(SALT_BYTES),
-    key: randomBytes(KEY_BYTES),
-  };
+  /**
+   * A hash no password matches, verified for unknown users so that they take as long as known ones:
+   * of the same kind and cost as the file's first user (a file of Mosquitto's fast hashes would
+   * otherwise tell unknown users apart by their slow scrypt).
+   */
+  private decoy: StoredHash;
 
   private constructor(
     /** The file, as given. */
@@ -248,6 +258,7 @@ export class PasswordFile {
     options: PasswordFileOptions,
   ) {
     this.users = users;
+    this.decoy = decoyLike(users);
     this.maxConcurrent = Math.max(1, options.maxConcurrentVerifications ?? 2);
     this.maxQueued = Math.max(0, options.maxQueuedVerifications ?? 256);
   }
@@ -265,6 +276,7 @@ export class PasswordFile {
   async reload(): Promise<number> {
     const users = PasswordFile.hashes(await readPasswordFile(this.path));
     this.users = users;
+    this.decoy = decoyLike(users);
     return users.size;
   }
 

@@ -1,15 +1,18 @@
 /**
  * `fennec check-config FILE`: validates a configuration file, then reads every file it names (the
- * password file, the ACL file, the TLS certificate, key and CA) as `fennec broker` would at start, so
+ * password file, the ACL file, the TLS certificate, key and CA; whether data_dir can be used) as
+ * `fennec broker` would at start, so
  * that `ok` means the broker will start on it. Prints `FILE: ok` and exits 0, or prints every issue
  * (`file:line:column: key: message`, or `file: key: message` with the absolute path of a named file
  * that fails) and exits 78.
  */
-import { resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { Acl, AclFileError } from '../auth/acl.js';
 import { PasswordFileError, readPasswordFile } from '../auth/password-file.js';
-import { ConfigError, defaultTlsOptions, loadConfigFile, type FennecConfig } from '../config/index.js';
+import { ConfigError, defaultConfig, defaultTlsOptions, loadConfigFile, type FennecConfig } from '../config/index.js';
 import { FennecError, type FennecErrorCode } from '../errors/index.js';
 import { checkTlsFiles, TlsFileError } from '../transport/tls.js';
 import { CliError, ExitCode } from './errors.js';
@@ -63,7 +66,34 @@ export async function checkNamedFiles(config: FennecConfig): Promise<FileProblem
       else known(err, 'tls.ciphers');
     });
   }
+  const dataDirProblem = await checkDataDir(config);
+  if (dataDirProblem !== undefined) problems.push({ code: 'ERR_STORE_OPEN', line: `data_dir: ${dataDirProblem}` });
   return problems;
+}
+
+/**
+ * Why the broker could not make or use its data directory (persistence: sqlite), or undefined: it
+ * must be a directory it may write, or a path whose nearest existing parent is one. Nothing is created.
+ */
+async function checkDataDir(config: FennecConfig): Promise<string | undefined> {
+  if ((config.persistence ?? defaultConfig.persistence) !== 'sqlite') return undefined;
+  const directory = resolve(config.dataDir ?? defaultConfig.dataDir);
+  let existing = directory;
+  for (;;) {
+    const found = await stat(existing).catch(() => undefined);
+    if (found !== undefined) {
+      if (!found.isDirectory()) return `${existing} is not a directory`;
+      break;
+    }
+    if (dirname(existing) === existing) return `${directory}: no existing parent directory`;
+    existing = dirname(existing);
+  }
+  try {
+    await access(existing, constants.W_OK | constants.X_OK);
+  } catch {
+    return `${existing}: permission denied (the store is created in ${directory})`;
+  }
+  return undefined;
 }
 
 export function checkConfigCommand(): Command {

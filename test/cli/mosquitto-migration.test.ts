@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -168,6 +168,17 @@ void describe('fennec check-config reads the files the configuration names', () 
       `fennec: ${join(where, 'fennec.yaml')}: password_file: ${join(dir, 'nowhere/pw')}: cannot read the password file: no such file`,
       `fennec: ${join(where, 'fennec.yaml')}: acl_file: /nonexistent/acl: cannot read the ACL file: no such file`,
     ]);
+  });
+  void it('fails on a data_dir that is a file, naming its absolute path, and creates nothing', async () => {
+    const where = workspace({ 'fennec.yaml': 'data_dir: store/db\n', store: 'not a directory\n' });
+    const result = await fennecRun(['check-config', 'fennec.yaml'], where);
+    assert.equal(result.code, ExitCode.Config);
+    assert.deepEqual(linesOf(result.stderr), [
+      `fennec: fennec.yaml: data_dir: ${join(where, 'store')} is not a directory`,
+    ]);
+    const fine = workspace({ 'fennec.yaml': 'data_dir: new/dir\n' });
+    assert.equal((await fennecRun(['check-config', 'fennec.yaml'], fine)).code, 0);
+    assert.equal(existsSync(join(fine, 'new')), false, 'check-config creates no directory');
   });
 });
 
