@@ -1,8 +1,7 @@
 /**
  * `fennec check-config FILE`: validates a configuration file, then reads every file it names (the
  * password file, the ACL file, the TLS certificate, key and CA; whether data_dir can be used) as
- * `fennec broker` would at start, so
- * that `ok` means the broker will start on it. Prints `FILE: ok` and exits 0, or prints every issue
+ * `fennec broker` would at start, so that `ok` means the broker will start on it. Prints `FILE: ok` and exits 0, or prints every issue
  * (`file:line:column: key: message`, or `file: key: message` with the absolute path of a named file
  * that fails) and exits 78.
  */
