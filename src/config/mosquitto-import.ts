@@ -109,15 +109,18 @@ function tlsOption(name: string, value: string): [string, unknown] | string {
 /** Parses the lines of a Mosquitto file into `t` and the listeners. */
 function readLines(text: string, t: Translation): MosquittoListener[] {
   const listeners: MosquittoListener[] = [];
-  // Settings before any `listener` line belong to Mosquitto's default listener (`port`, `bind_address`).
+  // `port` and `bind_address` set Mosquitto's default listener; TLS keys and `protocol` set the
+  // listener of the last `listener` line, or the default one before any.
+  let defaultListener: MosquittoListener | undefined;
   let current: MosquittoListener | undefined;
-  const defaultListener = (line: number): MosquittoListener => {
-    if (current === undefined) {
-      current = { port: 1883, host: '0.0.0.0', websockets: false, tls: {}, line };
-      listeners.push(current);
+  const theDefault = (line: number): MosquittoListener => {
+    if (defaultListener === undefined) {
+      defaultListener = { port: 1883, host: '0.0.0.0', websockets: false, tls: {}, line };
+      listeners.push(defaultListener);
     }
-    return current;
+    return defaultListener;
   };
+  const target = (line: number): MosquittoListener => current ?? theDefault(line);
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
@@ -133,18 +136,24 @@ function readLines(text: string, t: Translation): MosquittoListener[] {
         t.skip(origin, 'expected listener PORT [ADDRESS]');
         continue;
       }
+      if (host?.startsWith('/') === true) {
+        // Its settings must not land on another listener.
+        current = { port, host, websockets: false, tls: {}, line: index + 1 };
+        t.skip(origin, 'Fennec does not listen on Unix sockets');
+        continue;
+      }
       current = { port, host: host ?? '0.0.0.0', websockets: false, tls: {}, line: index + 1 };
       listeners.push(current);
     } else if (name === 'port' && integer !== undefined) {
-      defaultListener(index + 1).port = integer;
+      theDefault(index + 1).port = integer;
     } else if (name === 'bind_address' && value !== '') {
-      defaultListener(index + 1).host = value;
+      theDefault(index + 1).host = value;
     } else if (name === 'protocol' && (value === 'websockets' || value === 'mqtt')) {
-      defaultListener(index + 1).websockets = value === 'websockets';
+      target(index + 1).websockets = value === 'websockets';
     } else if (Object.hasOwn(TLS_KEYS, name)) {
       const option = tlsOption(name, value);
       if (typeof option === 'string') t.skip(origin, option);
-      else defaultListener(index + 1).tls[option[0]] = option[1];
+      else target(index + 1).tls[option[0]] = option[1];
     } else if (name === 'allow_anonymous' && parseBoolean(value) !== undefined) {
       t.set('allow_anonymous', parseBoolean(value), origin);
     } else if ((name === 'password_file' || name === 'acl_file') && value !== '') {

@@ -294,6 +294,29 @@ void describe('importMosquittoConfig', () => {
     assert.equal(config.maximumQoS, undefined);
   });
 
+  void it("gives port and bind_address to Mosquitto's default listener, TLS keys to the listener above them", () => {
+    const out = importMosquittoConfig(
+      [
+        'certfile a.pem',
+        'keyfile a.key',
+        'listener 1884',
+        'port 1885',
+        'bind_address 127.0.0.1',
+        'listener 0 /run/m.sock',
+        '',
+      ].join('\n'),
+      'm.conf',
+    );
+    const document = parse(out.yaml) as Record<string, unknown>;
+    assert.deepEqual(document.tls, { host: '127.0.0.1', port: 1885, cert_file: 'a.pem', key_file: 'a.key' });
+    assert.equal(document.port, 1884);
+    assert.equal(document.host, '0.0.0.0');
+    assert.match(
+      out.yaml,
+      /# not translated: line 6: listener 0 \/run\/m.sock: Fennec does not listen on Unix sockets/,
+    );
+  });
+
   void it('translates an empty file into comments only, which Fennec loads as the defaults', () => {
     const out = importMosquittoConfig('# nothing\n', 'empty.conf');
     assert.deepEqual(parseConfigText(out.yaml, 'out.yaml'), {});
