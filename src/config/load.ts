@@ -3,12 +3,17 @@
  * line and column in the file.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, describeInput, type ConfigIssue } from './errors.js';
+import type { OptionSpec } from './fields.js';
+import { listenerOptionSpecs, optionSpecs, tlsOptionSpecs } from './options.js';
 import { configKeys, validateFile, type FennecConfig } from './schema.js';
 
 /**
- * Reads and validates the configuration file at `path`.
+ * Reads and validates the configuration file at `path`. A relative path it holds (password file,
+ * ACL, certificates, data directory: the options marked `isPath`) is resolved against the file's own
+ * directory, whatever the working directory.
  * @throws ConfigError naming the file when it cannot be read, and every issue (with line and column) when it is invalid.
  */
 export async function loadConfigFile(path: string): Promise<FennecConfig> {
@@ -24,7 +29,28 @@ export async function loadConfigFile(path: string): Promise<FennecConfig> {
       },
     );
   }
-  return parseConfigText(text, path);
+  return resolveConfigPaths(parseConfigText(text, path), dirname(resolve(path)));
+}
+
+/** `values` with each of its path options (`isPath` in `specs`) made absolute from `directory`. */
+function resolvePathsOf<T extends object>(values: T, specs: Record<string, OptionSpec>, directory: string): T {
+  const out = { ...values } as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = out[name];
+    if (spec.isPath === true && typeof value === 'string') out[name] = resolve(directory, value);
+  }
+  return out as T;
+}
+
+/** `config` with every relative path it holds resolved against `directory` (the configuration file's). */
+export function resolveConfigPaths(config: FennecConfig, directory: string): FennecConfig {
+  const resolved = resolvePathsOf(config, optionSpecs, directory);
+  if (config.tls !== undefined) resolved.tls = resolvePathsOf(config.tls, tlsOptionSpecs, directory);
+  if (config.listeners !== undefined) {
+    const specs = { ...tlsOptionSpecs, ...listenerOptionSpecs };
+    resolved.listeners = config.listeners.map((listener) => resolvePathsOf(listener, specs, directory));
+  }
+  return resolved;
 }
 
 /**
