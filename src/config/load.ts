@@ -96,7 +96,7 @@ export function parseConfigText(text: string, source: string): FennecConfig {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const path = [...issue.path, key];
-        const suggestion = suggestKey(key);
+        const suggestion = suggestKey(key, sectionOf(issue.path));
         issues.push({
           path: formatPath(path),
           ...position(locate(document, path, 'key')),
@@ -150,8 +150,18 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-/** The known key an unknown one was probably meant to be: the same up to case and `_`/`-`, a close spelling or a prefix, in any section. */
-function suggestKey(unknown: string): string | undefined {
+/** The section an issue's path is in, as configKeys writes it: `''`, `limits.`, `tls.`, `listeners[].`. */
+function sectionOf(path: readonly PathSegment[]): string {
+  const [first] = path;
+  if (first === undefined) return '';
+  return first === 'listeners' ? 'listeners[].' : `${String(first)}.`;
+}
+
+/**
+ * The known key an unknown one was probably meant to be: the same up to case and `_`/`-`, a close
+ * spelling or a prefix, in any section; between equally close keys, one of `section`.
+ */
+function suggestKey(unknown: string, section: string): string | undefined {
   const normalize = (key: string): string => key.toLowerCase().replace(/[_-]/g, '');
   let best: { key: string; distance: number } | undefined;
   for (const key of configKeys({ aliases: true })) {
@@ -159,19 +169,28 @@ function suggestKey(unknown: string): string | undefined {
     let distance = normalize(leaf) === normalize(unknown) ? 0 : editDistance(leaf, unknown);
     // A shortened key (`max_inflight`) is as good a hint as a typo.
     if (distance > 2 && unknown.length >= 4 && leaf.startsWith(unknown)) distance = 2;
+    const inSection = section === '' ? !key.includes('.') : key.startsWith(section);
+    if (inSection) distance -= 0.5;
     if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key, distance };
   }
   return best?.key;
 }
 
+/** Edits from `a` to `b`: insertions, deletions, substitutions and swaps of two neighbours (`paht` -> `path` is one). */
 function editDistance(a: string, b: string): number {
+  let beforePrevious: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+      let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, (beforePrevious[j - 2] ?? 0) + 1);
+      }
+      current.push(best);
     }
+    beforePrevious = previous;
     previous = current;
   }
   return previous[b.length] ?? 0;
