@@ -15,7 +15,7 @@ export interface BrokerAuth {
   /** To register after `allow_anonymous`: password files first (who logs in), then ACLs (what they may do). */
   hooks: BrokerHooks[];
   /** Reads every file again (SIGHUP); a bad file is logged and what was loaded before stays. */
-  reload(): void;
+  reload: () => void;
 }
 
 /** Which listeners a file covers: those named, or all but those named. */

@@ -45,9 +45,11 @@ const listenersSchema = z
   .array(listenerSchema, { error: 'must be an array of listeners' })
   .min(1, { error: 'must hold at least one listener (or be left out for host, port and tls)' })
   .superRefine((listeners, context) => {
-    const names = listeners.map((listener, index) => listener.name ?? `${String(listener.protocol)}-${index}`);
-    for (const index of duplicateListenerNames(names as string[])) {
-      context.addIssue({ code: 'custom', path: [index, 'name'], message: `repeats the name ${names[index]}` });
+    const names = listeners.map((listener, index) =>
+      typeof listener.name === 'string' ? listener.name : `${String(listener.protocol)}-${index}`,
+    );
+    for (const index of duplicateListenerNames(names)) {
+      context.addIssue({ code: 'custom', path: [index, 'name'], message: `repeats the name ${String(names[index])}` });
     }
   });
 

@@ -185,7 +185,7 @@ export async function listenWebSocket(
     }
     // ws answers a malformed upgrade (bad version, key or method) with 400 itself.
     webSockets.handleUpgrade(request, socket, head, (webSocket: WebSocket) => {
-      const raw = request.socket as Socket;
+      const raw = request.socket;
       if ((options.keepAliveMs ?? 0) > 0) raw.setKeepAlive(true, options.keepAliveMs);
       raw.setNoDelay(true);
       const peer: TransportPeer = {

@@ -70,7 +70,7 @@ export class WsRawClient {
         const packet = this.inbox.shift();
         if (packet !== undefined) {
           finish();
-          if (type === undefined || packet.type === type) resolve(packet as ReceivedOf<T>);
+          if (type === undefined || packet.type === type) resolve(packet);
           else reject(new AssertionError({ message: `expected ${type}, got ${describePacket(packet)}` }));
         } else if (this.closeCode !== undefined) {
           finish();
