@@ -138,8 +138,15 @@ export class Listeners {
       };
     };
     switch (protocol) {
-      case 'mqtt':
-        return { name, ...(await listenTcp({ host, port: listener.port, keepAliveMs }, handler)) };
+      case 'mqtt': {
+        const proxyProtocol = listener.trustProxy ?? defaultListenerOptions.trustProxy;
+        const started = await listenTcp(
+          { host, port: listener.port, keepAliveMs, proxyProtocol, headerTimeoutMs: this.options.connectTimeoutMs },
+          handler,
+          (why, remoteAddress) => this.log.debug({ listener: name, remoteAddress, why }, 'PROXY header refused'),
+        );
+        return { name, ...started };
+      }
       case 'mqtts': {
         const started = await listenTls(
           { host, port: listener.port, ...tls(), handshakeTimeoutMs: this.options.connectTimeoutMs, keepAliveMs },

@@ -75,7 +75,7 @@ export const listenerOptionSpecs = {
     field: boolean(),
     unit: '',
     default: false,
-    doc: "`ws` and `wss` only: a proxy in front adds the client's address to `X-Forwarded-For`, and the last entry becomes the client's address (for logs, hooks and the per-address limits). Leave it off unless a proxy you run is the only way in: a client could write the header itself. The PROXY protocol of `mqtt` listeners is not supported",
+    doc: "a proxy or load balancer in front tells the client's address, which becomes the connection's (for logs, hooks and the per-address limits). `ws` and `wss`: the last entry of `X-Forwarded-For`. `mqtt`: the PROXY protocol (v1 or v2, as HAProxy and cloud load balancers send it): every connection must then start with its header, and one without is closed. Not on `mqtts`. Leave it off unless a proxy you run is the only way in: a client could write the header itself",
   },
   allowAnonymous: {
     target: 'broker',
@@ -160,14 +160,15 @@ export function listenerIssues(
       if (given(option)) issues.push({ option, message: `applies to mqtts and wss listeners, not ${protocol}` });
     }
   }
-  if (!isWebSocketProtocol(protocol)) {
-    if (given('path')) issues.push({ option: 'path', message: `applies to ws and wss listeners, not ${protocol}` });
-    if (given('trustProxy')) {
-      issues.push({
-        option: 'trustProxy',
-        message: `applies to ws and wss listeners (X-Forwarded-For); the PROXY protocol of ${protocol} listeners is not supported`,
-      });
-    }
+  if (!isWebSocketProtocol(protocol) && given('path')) {
+    issues.push({ option: 'path', message: `applies to ws and wss listeners, not ${protocol}` });
+  }
+  if (protocol === 'mqtts' && given('trustProxy')) {
+    issues.push({
+      option: 'trustProxy',
+      message:
+        'applies to mqtt (PROXY protocol), ws and wss (X-Forwarded-For) listeners; the PROXY protocol before TLS is not supported',
+    });
   }
   if (listener.requireClientCertificate === true && !given('caFile')) {
     issues.push({

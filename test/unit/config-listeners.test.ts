@@ -97,17 +97,19 @@ void describe('configuration: listeners', () => {
       '  - protocol: ws',
       '    port: 8080',
       '    cert_file: server.pem',
-      '  - protocol: mqtt',
-      '    port: 1883',
+      '  - protocol: mqtts',
+      '    port: 8883',
       '    path: /mqtt',
       '    trust_proxy: true',
+      '    cert_file: server.pem',
+      '    key_file: server.key',
     ]);
     assert.deepEqual(issues, [
       'fennec.yaml:2:5: listeners[0].cert_file: is required for a wss listener (a PEM file path)',
       'fennec.yaml:2:5: listeners[0].key_file: is required for a wss listener (a PEM file path)',
       'fennec.yaml:6:16: listeners[1].cert_file: applies to mqtts and wss listeners, not ws',
-      'fennec.yaml:9:11: listeners[2].path: applies to ws and wss listeners, not mqtt',
-      'fennec.yaml:10:18: listeners[2].trust_proxy: applies to ws and wss listeners (X-Forwarded-For); the PROXY protocol of mqtt listeners is not supported',
+      'fennec.yaml:9:11: listeners[2].path: applies to ws and wss listeners, not mqtts',
+      'fennec.yaml:10:18: listeners[2].trust_proxy: applies to mqtt (PROXY protocol), ws and wss (X-Forwarded-For) listeners; the PROXY protocol before TLS is not supported',
     ]);
   });
 
