@@ -4,9 +4,12 @@
 // the `openssl` command (Debian package openssl).
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Broker } from '../../src/broker/broker.js';
 import type { ClientInfo } from '../../src/broker/hooks.js';
@@ -330,5 +333,43 @@ void describe('secure WebSocket listener (wss://)', () => {
     assert.equal(seen[0]?.username, 'sensor-1', 'the CN replaced the username CONNECT claimed');
     assert.equal(seen[0]?.certificate?.subject.CN, 'sensor-1');
     assert.equal(seen[0]?.listener, 'secure');
+  });
+
+  void it('reloadTls serves new wss connections with a renewed certificate while an open one stays up', async (t) => {
+    if (!requireProgram(t, 'openssl', 'openssl')) return;
+    assert.ok(certs !== undefined);
+    const certFile = join(certs.dir, 'wss-reload.pem');
+    const keyFile = join(certs.dir, 'wss-reload.key');
+    copyFileSync(certs.server.cert, certFile);
+    copyFileSync(certs.server.key, keyFile);
+    const { broker, urls } = await startBroker(t, [{ name: 'secure', protocol: 'wss', port: 0, certFile, keyFile }]);
+    const ca = readFileSync(certs.ca.cert);
+    const fingerprint = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256;
+    const before = await WsRawClient.open(urls.get('secure')!, 4, ['mqtt'], { ca });
+    t.after(() => before.close());
+    before.sendFrames(pkt.connect({ clientId: 'before-reload' }));
+    await before.next('connack');
+    copyFileSync(certs.renewedServer.cert, certFile);
+    copyFileSync(certs.renewedServer.key, keyFile);
+    assert.equal(await broker.reloadTls(), fingerprint(certs.renewedServer.cert));
+    const url = new URL(urls.get('secure')!);
+    const presented = await withTimeout(
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca }, () => {
+          resolve(socket.getPeerCertificate().fingerprint256);
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      }),
+      WAIT_MS,
+      'a TLS handshake with the wss listener',
+    );
+    assert.equal(presented, fingerprint(certs.renewedServer.cert));
+    const after = await WsRawClient.open(urls.get('secure')!, 4, ['mqtt'], { ca });
+    t.after(() => after.close());
+    after.sendFrames(pkt.connect({ clientId: 'after-reload' }));
+    await after.next('connack');
+    before.sendFrames(pkt.pingreq());
+    await before.next('pingresp');
   });
 });
