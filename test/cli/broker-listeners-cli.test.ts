@@ -104,6 +104,38 @@ void describe('fennec broker with several listeners', () => {
     assert.equal((await running.exited).code, 0);
   });
 
+  void it("re-reads a listener's own password file on SIGHUP", async (t) => {
+    const dir = join(files.directory(), 'reload');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'users'), `alice:${await hashPassword('first')}\n`);
+    writeFileSync(
+      join(dir, 'fennec.yaml'),
+      ['listeners:', '  - protocol: ws', '    port: 0', '    password_file: users', ''].join('\n'),
+    );
+    const running = fennecIn(files.directory(), ['broker', '--config', join(dir, 'fennec.yaml')]);
+    const [url] = await listeningUrls(running, 1);
+    await connectTo(t, url!, { username: 'alice', password: 'first' });
+    writeFileSync(join(dir, 'users'), `alice:${await hashPassword('second')}\n`);
+    running.child.kill('SIGHUP');
+    // The reload is asynchronous: try until the new password is the one that works
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      try {
+        await connectTo(t, url!, { username: 'alice', password: 'second' });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    await assert.rejects(
+      mqtt.connectAsync(url!, { reconnectPeriod: 0, username: 'alice', password: 'first' }),
+      /Bad username or password/i,
+    );
+    running.child.kill('SIGTERM');
+    assert.equal((await running.exited).code, 0);
+  });
+
   void it('refuses --port when the configuration file lists its listeners (exit 2)', async () => {
     const config = files.write(['listeners:', '  - protocol: mqtt', '    port: 0']);
     const result = await fennecIn(files.directory(), ['broker', '--port', '1884', '--config', config]).exited;
