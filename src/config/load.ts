@@ -164,7 +164,12 @@ function sectionOf(path: readonly PathSegment[]): string {
 function suggestKey(unknown: string, section: string): string | undefined {
   const normalize = (key: string): string => key.toLowerCase().replace(/[_-]/g, '');
   let best: { key: string; distance: number } | undefined;
-  for (const key of configKeys({ aliases: true })) {
+  const keys = configKeys({ aliases: true });
+  // A listener takes the TLS keys too, under its own name for them.
+  if (section === 'listeners[].') {
+    keys.push(...keys.filter((key) => key.startsWith('tls.')).map((key) => `listeners[].${key.slice('tls.'.length)}`));
+  }
+  for (const key of keys) {
     const leaf = key.slice(key.lastIndexOf('.') + 1);
     let distance = normalize(leaf) === normalize(unknown) ? 0 : editDistance(leaf, unknown);
     // A shortened key (`max_inflight`) is as good a hint as a typo.

@@ -119,6 +119,7 @@ void describe('configuration: listeners', () => {
       '  - protocol: ws',
       '    port: 8080',
       '    paht: /mqtt',
+      '    cert_fle: server.pem',
       '  - protocol: ws',
       '  - name: web',
       '    protocol: ws',
@@ -127,8 +128,9 @@ void describe('configuration: listeners', () => {
     ]);
     assert.deepEqual(issues, [
       'fennec.yaml:4:5: listeners[0].paht: unknown key; did you mean listeners[].path?',
-      'fennec.yaml:5:5: listeners[1].port: must be an integer from 0 to 65535 (a TCP port; 0 picks a free one)',
-      'fennec.yaml:9:11: listeners[2].path: must be an HTTP path starting with / (no spaces, query or fragment), got "mqtt"',
+      'fennec.yaml:5:5: listeners[0].cert_fle: unknown key; did you mean listeners[].cert_file?',
+      'fennec.yaml:6:5: listeners[1].port: must be an integer from 0 to 65535 (a TCP port; 0 picks a free one)',
+      'fennec.yaml:10:11: listeners[2].path: must be an HTTP path starting with / (no spaces, query or fragment), got "mqtt"',
     ]);
   });
 
