@@ -135,6 +135,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       remoteAddress: this.peer.remoteAddress,
       protocolVersion: this.version,
       certificate: this.peer.certificate,
+      listener: this.peer.listener,
     };
   }
 

@@ -28,46 +28,68 @@ interface FileProblem {
   line: string;
 }
 
-const tlsKeys = { certFile: 'tls.cert_file', keyFile: 'tls.key_file', caFile: 'tls.ca_file' } as const;
+/** The files one place of the configuration names: the top level, or one entry of `listeners:`. */
+interface NamedFiles {
+  passwordFile?: string | undefined;
+  aclFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  caFile?: string | undefined;
+  minVersion?: string | undefined;
+  ciphers?: string | undefined;
+}
 
 /**
- * Reads each file `config` names, as the broker does at start, with relative paths resolved from the
- * working directory (as the broker resolves them) so that every message shows the absolute path tried.
+ * Reads each file `config` names, at the top level and in each listener, as the broker does at
+ * start, so that every message shows the absolute path tried (the loader has already resolved
+ * relative paths against the file's directory).
  */
 export async function checkNamedFiles(config: FennecConfig): Promise<FileProblem[]> {
   const problems: FileProblem[] = [];
-  const known = (err: unknown, key: string): void => {
-    if (!(err instanceof FennecError)) throw err;
-    problems.push({ code: err.code, line: `${key}: ${err.message}` });
-  };
-  if (config.passwordFile !== undefined) {
-    await readPasswordFile(resolve(config.passwordFile)).catch((err: unknown) => {
-      if (!(err instanceof PasswordFileError)) throw err;
-      known(err, 'password_file');
-    });
-  }
-  if (config.aclFile !== undefined) {
-    await Acl.load(resolve(config.aclFile)).catch((err: unknown) => {
-      if (!(err instanceof AclFileError)) throw err;
-      known(err, 'acl_file');
-    });
-  }
-  const tls = config.tls;
-  if (tls !== undefined && tls.certFile !== undefined && tls.keyFile !== undefined) {
-    await checkTlsFiles({
-      certFile: resolve(tls.certFile),
-      keyFile: resolve(tls.keyFile),
-      caFile: tls.caFile === undefined ? undefined : resolve(tls.caFile),
-      minVersion: tls.minVersion ?? defaultTlsOptions.minVersion,
-      ciphers: tls.ciphers,
-    }).catch((err: unknown) => {
-      if (err instanceof TlsFileError) known(err, tlsKeys[err.option]);
-      else known(err, 'tls.ciphers');
-    });
+  await checkFilesOf({ ...config, ...config.tls }, { prefix: '', tlsPrefix: 'tls.' }, problems);
+  for (const [index, listener] of (config.listeners ?? []).entries()) {
+    const prefix = `listeners[${index}].`;
+    await checkFilesOf(listener, { prefix, tlsPrefix: prefix }, problems);
   }
   const dataDirProblem = await checkDataDir(config);
   if (dataDirProblem !== undefined) problems.push({ code: 'ERR_STORE_OPEN', line: `data_dir: ${dataDirProblem}` });
   return problems;
+}
+
+/** Checks the password file, the ACL file and the TLS files of one place, keys named with its prefixes. */
+async function checkFilesOf(
+  files: NamedFiles,
+  keys: { prefix: string; tlsPrefix: string },
+  problems: FileProblem[],
+): Promise<void> {
+  const known = (err: unknown, key: string): void => {
+    if (!(err instanceof FennecError)) throw err;
+    problems.push({ code: err.code, line: `${key}: ${err.message}` });
+  };
+  if (files.passwordFile !== undefined) {
+    await readPasswordFile(resolve(files.passwordFile)).catch((err: unknown) => {
+      if (!(err instanceof PasswordFileError)) throw err;
+      known(err, `${keys.prefix}password_file`);
+    });
+  }
+  if (files.aclFile !== undefined) {
+    await Acl.load(resolve(files.aclFile)).catch((err: unknown) => {
+      if (!(err instanceof AclFileError)) throw err;
+      known(err, `${keys.prefix}acl_file`);
+    });
+  }
+  if (files.certFile === undefined || files.keyFile === undefined) return;
+  const tlsKeys = { certFile: 'cert_file', keyFile: 'key_file', caFile: 'ca_file' } as const;
+  await checkTlsFiles({
+    certFile: resolve(files.certFile),
+    keyFile: resolve(files.keyFile),
+    caFile: files.caFile === undefined ? undefined : resolve(files.caFile),
+    minVersion: (files.minVersion ?? defaultTlsOptions.minVersion) as typeof defaultTlsOptions.minVersion,
+    ciphers: files.ciphers,
+  }).catch((err: unknown) => {
+    if (err instanceof TlsFileError) known(err, `${keys.tlsPrefix}${tlsKeys[err.option]}`);
+    else known(err, `${keys.tlsPrefix}ciphers`);
+  });
 }
 
 /**

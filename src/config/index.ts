@@ -12,7 +12,7 @@ export {
   type ConfigIssue,
   type OptionIssue,
 } from './errors.js';
-export { loadConfigFile, parseConfigText } from './load.js';
+export { loadConfigFile, parseConfigText, resolveConfigPaths } from './load.js';
 export {
   configFromEnvironment,
   defaultConfig,
@@ -23,11 +23,15 @@ export {
 } from './merge.js';
 export {
   defaultBrokerOptions,
+  defaultListenerOptions,
   defaultTlsOptions,
+  listenerOptionSpecs,
   limitOptionSpecs,
   optionSpecs,
   tlsOptionSpecs,
   type BrokerOptionName,
+  type ListenerConfig,
+  type ListenerOptions,
   type OptionName,
   type OptionValue,
   type ResolvedBrokerOptions,
@@ -42,6 +46,7 @@ export {
   fileSchema,
   limitKeys,
   limitSpecs,
+  listenerName,
   logLevels,
   persistenceModes,
   durabilityModes,

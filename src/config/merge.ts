@@ -75,7 +75,13 @@ export function mergeConfig(
   flags: FennecConfig,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedConfig {
-  const merged = overlay(overlay(fileConfig, configFromEnvironment(env)), flags);
+  const fromEnvironment = configFromEnvironment(env);
+  if (fileConfig.listeners !== undefined && fromEnvironment.port !== undefined) {
+    const message =
+      "sets the port of the short form's one listener, but the configuration file lists its listeners (listeners:)";
+    throw new ConfigError('environment', [{ path: 'FENNEC_PORT', line: 0, column: 0, message }]);
+  }
+  const merged = overlay(overlay(fileConfig, fromEnvironment), flags);
   const given = merged as Record<string, unknown>;
   const defaults = defaultConfig as Record<string, unknown>;
   const resolved: Record<string, unknown> = {};
@@ -87,6 +93,7 @@ export function mergeConfig(
   }
   resolved.limits = limits;
   if (merged.tls !== undefined) resolved.tls = merged.tls;
+  if (merged.listeners !== undefined) resolved.listeners = merged.listeners;
   return resolved as ResolvedConfig;
 }
 
@@ -99,5 +106,9 @@ export function toBrokerOptions(config: ResolvedConfig): SettableBrokerOptions {
   }
   Object.assign(options, config.limits);
   if (config.tls !== undefined) options.tls = config.tls;
+  if (config.listeners !== undefined) {
+    // The auth files are `fennec broker`'s to read; the broker gets the rest of each listener.
+    options.listeners = config.listeners.map(({ passwordFile: _password, aclFile: _acl, ...listener }) => listener);
+  }
   return options;
 }

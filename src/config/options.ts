@@ -23,9 +23,11 @@ import {
   type OptionSpec,
 } from './fields.js';
 import { limitOptionSpecs } from './limit-options.js';
+import { listenerOptionSpecs, type listenerTlsOptionNames } from './listener-options.js';
 import { tlsOptionSpecs } from './tls-options.js';
 
 export { limitOptionSpecs } from './limit-options.js';
+export { listenerOptionSpecs } from './listener-options.js';
 export { tlsOptionSpecs } from './tls-options.js';
 
 /**
@@ -57,11 +59,12 @@ export const optionSpecs = {
     target: 'command',
     section: '',
     key: 'data_dir',
+    isPath: true,
     env: 'FENNEC_DATA_DIR',
     field: nonEmptyString('a directory path'),
     unit: 'directory path',
     default: './data',
-    doc: 'directory of the SQLite store (`fennec.db`), relative to the working directory; created when missing. Used with `persistence: sqlite`',
+    doc: "directory of the SQLite store (`fennec.db`); in the configuration file relative to the file's directory, from `--data-dir` or the variable to the working directory; created when missing. Used with `persistence: sqlite`",
   },
   logLevel: {
     target: 'command',
@@ -164,9 +167,10 @@ export const optionSpecs = {
     target: 'command',
     section: '',
     key: 'password_file',
+    isPath: true,
     field: nonEmptyString('a file path'),
     unit: 'file path',
-    doc: "password file of `user:hash` lines (write it with [`fennec passwd`](cli.md#fennec-passwd)); clients with a user name must then give that user's password, or get CONNACK 0x86 (3.1.1: 4). Relative to the working directory. Read at start (a bad file stops the broker with exit code 78) and again on SIGHUP (a bad file is logged and the users loaded before stay). Unset: no password file, and any user name is accepted",
+    doc: "password file of `user:hash` lines (write it with [`fennec passwd`](cli.md#fennec-passwd)); clients with a user name must then give that user's password, or get CONNACK 0x86 (3.1.1: 4). In the configuration file relative to the file's directory. Read at start (a bad file stops the broker with exit code 78) and again on SIGHUP (a bad file is logged and the users loaded before stay). Unset: no password file, and any user name is accepted",
   },
   allowAnonymous: {
     target: 'broker',
@@ -184,15 +188,20 @@ export const optionSpecs = {
     target: 'command',
     section: '',
     key: 'acl_file',
+    isPath: true,
     field: nonEmptyString('a file path'),
     unit: 'file path',
-    doc: 'access control list ([README, Access control](../README.md#access-control)): which topics each client may publish to, subscribe to and receive. Unset: no access control. Relative to the working directory. An unreadable or bad file stops `fennec broker` (exit 78, file and line named); SIGHUP re-reads it, and a bad file is logged while the rules in force stay',
+    doc: "access control list ([README, Access control](../README.md#access-control)): which topics each client may publish to, subscribe to and receive. Unset: no access control. In the configuration file relative to the file's directory. An unreadable or bad file stops `fennec broker` (exit 78, file and line named); SIGHUP re-reads it, and a bad file is logged while the rules in force stay",
   },
   ...limitOptionSpecs,
 } as const satisfies Record<string, OptionSpec>;
 
 type Specs = typeof optionSpecs;
 type TlsSpecs = typeof tlsOptionSpecs;
+type ListenerSpecs = typeof listenerOptionSpecs;
+type ListenerTlsOption = (typeof listenerTlsOptionNames)[number];
+type RequiredListenerOption = NamesWhere<ListenerSpecs, { required: true }>;
+type ListenerBrokerOption = NamesWhere<ListenerSpecs, { target: 'broker' }>;
 /** The names of `T`'s entries that are a `Condition`. */
 type NamesWhere<T, Condition> = { [K in keyof T]: T[K] extends Condition ? K : never }[keyof T];
 /** The value an option takes, as its schema outputs it. */
@@ -227,6 +236,21 @@ export type TlsOptionName = keyof TlsSpecs;
 type RequiredTlsOption = NamesWhere<TlsSpecs, { required: true }>;
 type DefaultedTlsOption = NamesWhere<TlsSpecs, { default: unknown }>;
 
+/**
+ * One listener of `BrokerOptions.listeners`: its protocol and port, and what else it sets (a secure
+ * one its certificate files). Documented in docs/configuration.md (`listeners:`).
+ */
+export type ListenerOptions = Flat<
+  ValuesOf<ListenerSpecs, RequiredListenerOption> &
+    Partial<ValuesOf<ListenerSpecs, Exclude<ListenerBrokerOption, RequiredListenerOption>>> &
+    Partial<ValuesOf<TlsSpecs, ListenerTlsOption>>
+>;
+
+/** One listener as the configuration file gives it: ListenerOptions and the auth files `fennec broker` reads. */
+export type ListenerConfig = Flat<
+  ListenerOptions & Partial<ValuesOf<ListenerSpecs, Exclude<keyof ListenerSpecs, ListenerBrokerOption>>>
+>;
+
 /** The value of the option `K`. */
 export type OptionValue<K extends OptionName> = ValueOf<Specs[K]>;
 
@@ -239,6 +263,11 @@ export type SettableBrokerOptions = Flat<
   Partial<ValuesOf<Specs, BrokerOptionName>> & {
     /** A TLS listener next to the TCP one: the file's `tls:` section. Default: none. */
     tls?: TlsOptions;
+    /**
+     * Every listener, in place of the one of `host` and `port` and the TLS one of `tls` (the short
+     * form): the file's `listeners:` list. Default: the short form.
+     */
+    listeners?: ListenerOptions[];
   }
 >;
 
@@ -260,6 +289,8 @@ export type FennecConfig = Flat<
     limits?: ConfigLimits;
     /** The TLS listener; unset: none. */
     tls?: TlsOptions;
+    /** Every listener, in place of the short form; unset: the short form. */
+    listeners?: ListenerConfig[];
   }
 >;
 
@@ -271,6 +302,8 @@ export type ResolvedConfig = Flat<
     limits: Flat<ValuesOf<Specs, LimitOption>>;
     /** The TLS listener; absent: none. Its own defaults are `defaultTlsOptions`. */
     tls?: TlsOptions;
+    /** Every listener, in place of the short form; absent: the short form. */
+    listeners?: ListenerConfig[];
   }
 >;
 
@@ -280,6 +313,9 @@ export type FileConfig = Flat<
     FileValuesOf<Specs, TopLevelOption, 'alias'> & {
       limits?: Flat<FileValuesOf<Specs, LimitOption>>;
       tls?: Flat<FileValuesOf<TlsSpecs, TlsOptionName>>;
+      listeners?: Flat<
+        FileValuesOf<ListenerSpecs, keyof ListenerSpecs> & Partial<FileValuesOf<TlsSpecs, ListenerTlsOption>>
+      >[];
     }
 >;
 
@@ -297,3 +333,8 @@ export const defaultBrokerOptions = defaultsOf(optionSpecs, 'broker') as Resolve
 
 /** Defaults of the TLS listener's options (its host defaults to the broker's). */
 export const defaultTlsOptions = defaultsOf(tlsOptionSpecs) as Flat<ValuesOf<TlsSpecs, DefaultedTlsOption>>;
+
+/** Defaults of a listener's options (its host defaults to the broker's, its name to `PROTOCOL-INDEX`). */
+export const defaultListenerOptions = defaultsOf(listenerOptionSpecs) as Flat<
+  ValuesOf<ListenerSpecs, NamesWhere<ListenerSpecs, { default: unknown }>>
+>;

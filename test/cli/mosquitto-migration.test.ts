@@ -160,14 +160,39 @@ void describe('fennec check-config reads the files the configuration names', () 
     );
   });
 
-  void it('fails on a missing password file and a missing ACL file, naming each absolute path', async () => {
+  void it('fails on a missing password file and a missing ACL file, naming each absolute path (a relative one resolved against the file directory)', async () => {
     const where = workspace({ 'fennec.yaml': 'password_file: nowhere/pw\nacl_file: /nonexistent/acl\n' });
     const result = await fennecRun(['check-config', join(where, 'fennec.yaml')], dir);
     assert.equal(result.code, ExitCode.Config);
     assert.deepEqual(linesOf(result.stderr), [
-      `fennec: ${join(where, 'fennec.yaml')}: password_file: ${join(dir, 'nowhere/pw')}: cannot read the password file: no such file`,
+      `fennec: ${join(where, 'fennec.yaml')}: password_file: ${join(where, 'nowhere/pw')}: cannot read the password file: no such file`,
       `fennec: ${join(where, 'fennec.yaml')}: acl_file: /nonexistent/acl: cannot read the ACL file: no such file`,
     ]);
+  });
+  void it('fails on the files a listener names, each with its listeners[index] key and absolute path', async () => {
+    const where = workspace({
+      'fennec.yaml': [
+        'listeners:',
+        '  - { protocol: mqtt, port: 1883 }',
+        '  - { protocol: wss, port: 8443, cert_file: certs/server.pem, key_file: certs/server.key, acl_file: listener.acl }',
+        '',
+      ].join('\n'),
+      'listener.acl': 'topic raed sensors/#\n',
+    });
+    const result = await fennecRun(['check-config', 'fennec.yaml'], where);
+    assert.equal(result.code, ExitCode.Config);
+    const lines = linesOf(result.stderr);
+    assert.equal(lines.length, 2, result.stderr);
+    assert.ok(
+      lines[0]!.startsWith(`fennec: fennec.yaml: listeners[1].acl_file: ${join(where, 'listener.acl')}:1: `),
+      lines[0],
+    );
+    assert.ok(
+      lines[1]!.startsWith(
+        `fennec: fennec.yaml: listeners[1].cert_file: cannot read the TLS certificate file ${join(where, 'certs/server.pem')}`,
+      ),
+      lines[1],
+    );
   });
   void it('fails on a data_dir that is a file, naming its absolute path, and creates nothing', async () => {
     const where = workspace({ 'fennec.yaml': 'data_dir: store/db\n', store: 'not a directory\n' });
