@@ -39,6 +39,7 @@ import { route, type RouteEntry } from './router.js';
 import { SessionRegistry } from './session-registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { Wills, type OwedWill } from './wills.js';
+import { emptyTraffic } from './traffic.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
@@ -74,6 +75,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     loginFailures: 0,
     loginFailuresDelayed: 0,
     limits: Object.fromEntries(limitNames.map((name) => [name, 0])) as Record<LimitName, number>,
+    traffic: emptyTraffic(),
   };
   /** Failed logins by remote address, to delay refusals to addresses that keep failing. */
   readonly failedLogins: FailedLogins;

@@ -23,7 +23,11 @@ export {
 } from './merge.js';
 export {
   defaultBrokerOptions,
+  defaultHttpConfig,
   defaultTlsOptions,
+  httpOptionSpecs,
+  type HttpConfig,
+  type ResolvedHttpConfig,
   limitOptionSpecs,
   optionSpecs,
   tlsOptionSpecs,

@@ -15,6 +15,7 @@ import {
   durabilityModes,
   field,
   integerIn,
+  MAX_TIMER_MS,
   logLevels,
   nonEmptyString,
   oneOf,
@@ -24,9 +25,11 @@ import {
 } from './fields.js';
 import { limitOptionSpecs } from './limit-options.js';
 import { tlsOptionSpecs } from './tls-options.js';
+import { httpOptionSpecs } from './http-options.js';
 
 export { limitOptionSpecs } from './limit-options.js';
 export { tlsOptionSpecs } from './tls-options.js';
+export { httpOptionSpecs } from './http-options.js';
 
 /**
  * The options of the top level of the file and of its `limits:` section, by their camelCase name
@@ -188,11 +191,39 @@ export const optionSpecs = {
     unit: 'file path',
     doc: 'access control list ([README, Access control](../README.md#access-control)): which topics each client may publish to, subscribe to and receive. Unset: no access control. Relative to the working directory. An unreadable or bad file stops `fennec broker` (exit 78, file and line named); SIGHUP re-reads it, and a bad file is logged while the rules in force stay',
   },
+  sysInterval: {
+    target: 'broker',
+    section: '',
+    key: 'sys_interval',
+    field: integerIn(0, 86_400, 'seconds'),
+    unit: 'seconds',
+    default: 10,
+    doc: 'how often the broker publishes its `$SYS/broker/...` topics (retained; [operations.md](operations.md#sys-topics)), as Mosquitto does; `0` publishes none. Who may read them is up to the ACL',
+  },
+  sysEvents: {
+    target: 'broker',
+    section: '',
+    key: 'sys_events',
+    field: boolean(),
+    unit: '',
+    default: false,
+    doc: 'publish `$SYS/broker/clients/{client id}/connected` and `.../disconnected` (not retained) each time a client connects or its connection closes, with a JSON payload ([operations.md](operations.md#client-events))',
+  },
+  shutdownTimeoutMs: {
+    target: 'command',
+    section: '',
+    key: 'shutdown_timeout_ms',
+    field: integerIn(1, MAX_TIMER_MS, 'milliseconds'),
+    unit: 'milliseconds',
+    default: 10_000,
+    doc: 'longest time `fennec broker` takes to stop on SIGTERM or SIGINT (DISCONNECT 0x8B to 5.0 clients, the store flushed and closed); past it the process exits with code 70. A second signal exits at once (code 130 after SIGINT, 143 after SIGTERM)',
+  },
   ...limitOptionSpecs,
 } as const satisfies Record<string, OptionSpec>;
 
 type Specs = typeof optionSpecs;
 type TlsSpecs = typeof tlsOptionSpecs;
+type HttpSpecs = typeof httpOptionSpecs;
 /** The names of `T`'s entries that are a `Condition`. */
 type NamesWhere<T, Condition> = { [K in keyof T]: T[K] extends Condition ? K : never }[keyof T];
 /** The value an option takes, as its schema outputs it. */
@@ -250,6 +281,14 @@ export type TlsOptions = Flat<
   ValuesOf<TlsSpecs, RequiredTlsOption> & Partial<ValuesOf<TlsSpecs, Exclude<TlsOptionName, RequiredTlsOption>>>
 >;
 
+/** The HTTP listener of `fennec broker` (metrics, health, admin API): the file's `http:` section. */
+export type HttpConfig = Flat<Partial<ValuesOf<HttpSpecs, keyof HttpSpecs>>>;
+
+/** The HTTP listener with its defaults filled in; the admin token may stay unset. */
+export type ResolvedHttpConfig = Flat<
+  ValuesOf<HttpSpecs, NamesWhere<HttpSpecs, { default: unknown }>> & { adminToken?: string | undefined }
+>;
+
 /** The limits a configuration sets, as BrokerOptions. */
 export type ConfigLimits = Flat<Partial<ValuesOf<Specs, LimitOption>>>;
 
@@ -260,6 +299,8 @@ export type FennecConfig = Flat<
     limits?: ConfigLimits;
     /** The TLS listener; unset: none. */
     tls?: TlsOptions;
+    /** The HTTP listener; unset: none. */
+    http?: HttpConfig;
   }
 >;
 
@@ -271,6 +312,8 @@ export type ResolvedConfig = Flat<
     limits: Flat<ValuesOf<Specs, LimitOption>>;
     /** The TLS listener; absent: none. Its own defaults are `defaultTlsOptions`. */
     tls?: TlsOptions;
+    /** The HTTP listener (metrics, admin API); absent: none. */
+    http?: ResolvedHttpConfig;
   }
 >;
 
@@ -280,6 +323,7 @@ export type FileConfig = Flat<
     FileValuesOf<Specs, TopLevelOption, 'alias'> & {
       limits?: Flat<FileValuesOf<Specs, LimitOption>>;
       tls?: Flat<FileValuesOf<TlsSpecs, TlsOptionName>>;
+      http?: Flat<FileValuesOf<HttpSpecs, keyof HttpSpecs>>;
     }
 >;
 
@@ -294,6 +338,9 @@ function defaultsOf(specs: Record<string, OptionSpec>, target?: OptionSpec['targ
 
 /** The defaults of the broker's options, documented in docs/configuration.md. */
 export const defaultBrokerOptions = defaultsOf(optionSpecs, 'broker') as ResolvedBrokerOptions;
+
+/** Defaults of the HTTP listener's options. */
+export const defaultHttpConfig = defaultsOf(httpOptionSpecs) as ResolvedHttpConfig;
 
 /** Defaults of the TLS listener's options (its host defaults to the broker's). */
 export const defaultTlsOptions = defaultsOf(tlsOptionSpecs) as Flat<ValuesOf<TlsSpecs, DefaultedTlsOption>>;

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { fileKey, type OptionSpec, type Section } from './fields.js';
 import {
+  httpOptionSpecs,
   optionSpecs,
   tlsOptionSpecs,
   type FennecConfig,
@@ -30,6 +31,7 @@ const entries = (specs: Record<string, OptionSpec>, section: Section): [string, 
 const topLevelEntries = entries(optionSpecs, '');
 const limitEntries = entries(optionSpecs, 'limits');
 const tlsEntries = entries(tlsOptionSpecs, 'tls');
+const httpEntries = entries(httpOptionSpecs, 'http');
 
 /** A key of the `limits:` section. */
 export type LimitKey = (typeof limitOptionSpecs)[LimitOption]['key'];
@@ -79,6 +81,11 @@ export const fileSchema = z.strictObject(
     ...shapeOf(topLevelEntries),
     limits: z.strictObject(shapeOf(limitEntries), { error: 'must be a mapping of limit names to values' }).optional(),
     tls: tlsSchema.optional(),
+    http: z
+      .strictObject(shapeOf(httpEntries), {
+        error: 'must be a mapping of HTTP listener settings (host, port, admin_token)',
+      })
+      .optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
 ) as unknown as z.ZodType<FileConfig>;
@@ -125,6 +132,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   const config = byName(file, topLevelEntries);
   if (file.limits !== undefined) config.limits = byName(file.limits, limitEntries);
   if (file.tls !== undefined) config.tls = byName(file.tls, tlsEntries);
+  if (file.http !== undefined) config.http = byName(file.http, httpEntries);
   return config;
 }
 
@@ -134,7 +142,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
  */
 export function configKeys(options: { aliases?: boolean } = {}): string[] {
   const keys: string[] = [];
-  for (const [, spec] of [...topLevelEntries, ...limitEntries, ...tlsEntries]) {
+  for (const [, spec] of [...topLevelEntries, ...limitEntries, ...tlsEntries, ...httpEntries]) {
     keys.push(fileKey(spec));
     if (options.aliases === true && spec.alias !== undefined) keys.push(fileKey({ ...spec, key: spec.alias }));
   }

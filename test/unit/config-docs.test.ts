@@ -7,6 +7,7 @@ import { regenerateCommand, renderTable, tableMarkers, tableNames, updateConfigD
 import {
   configKeys,
   defaultConfig,
+  defaultHttpConfig,
   defaultTlsOptions,
   environmentVariables,
   limitSpecs,
@@ -38,6 +39,10 @@ function defaultOf(key: string): string | undefined {
   const camel = (snake: string): string => snake.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
   if (key.startsWith('tls.')) {
     const value = (defaultTlsOptions as Record<string, string | number | boolean>)[camel(key.slice('tls.'.length))];
+    return value === undefined ? undefined : String(value);
+  }
+  if (key.startsWith('http.')) {
+    const value = (defaultHttpConfig as Record<string, string | number | undefined>)[camel(key.slice('http.'.length))];
     return value === undefined ? undefined : String(value);
   }
   if (key.startsWith('limits.')) {
@@ -102,7 +107,13 @@ void describe('docs/configuration.md', () => {
     const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
     assert.ok(example !== undefined, 'docs/configuration.md has a ```yaml example');
     const config = parseConfigText(example, 'docs/configuration.md');
-    const sections = Object.keys(config.limits ?? {}).length - 1 + Object.keys(config.tls ?? {}).length - 1;
+    const sections =
+      Object.keys(config.limits ?? {}).length -
+      1 +
+      Object.keys(config.tls ?? {}).length -
+      1 +
+      Object.keys(config.http ?? {}).length -
+      1;
     assert.equal(Object.keys(config).length + sections, configKeys().length);
   });
 });
@@ -110,7 +121,7 @@ void describe('docs/configuration.md', () => {
 void describe('the generator of the key tables', () => {
   void it('replaces what lies between the markers and leaves the prose around them alone', () => {
     const { begin, end } = tableMarkers('limits');
-    const others = ['keys', 'tls'].map((name) => tableMarkers(name));
+    const others = ['keys', 'tls', 'http'].map((name) => tableMarkers(name));
     const text = [
       'before',
       ...others.flatMap(({ begin: b, end: e }) => [b, e]),
