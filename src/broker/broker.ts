@@ -40,13 +40,14 @@ import { SessionRegistry } from './session-registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { Wills, type OwedWill } from './wills.js';
 import { emptyTraffic } from './traffic.js';
+import { SysPublisher, type SysSource } from './sys.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
 /** The packet handlers every connection hands its packets to. */
 const handlers = { dispatch };
 
-export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext {
+export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext, SysSource {
   readonly options: ResolvedBrokerOptions;
   /** The registered hooks: `allowAnonymous` first, then BrokerOptions.hooks, then those added since. */
   readonly hooks: HookRegistry;
@@ -79,6 +80,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
   };
   /** Failed logins by remote address, to delay refusals to addresses that keep failing. */
   readonly failedLogins: FailedLogins;
+  /** Publishes the `$SYS/broker/...` topics every `sysInterval` seconds once listening; `publish()` does it now. */
+  readonly sys: SysPublisher;
 
   private readonly transports: Listeners;
   private readonly admission: Admission<BrokerConnection>;
@@ -127,6 +130,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     this.sessions = this.registry.sessions;
     this.admission = new Admission(o, this.counters.limits);
     this.transports = new Listeners(o, this.tlsOptions, this.log);
+    this.sys = new SysPublisher(this, o.sysInterval);
+    if (o.sysEvents) {
+      this.on('clientConnected', (client) => this.sys.clientEvent(client, 'connected'));
+      this.on('clientDisconnected', (client) => this.sys.clientEvent(client, 'disconnected'));
+    }
   }
 
   /**
@@ -167,6 +175,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
       throw err;
     }
     for (const { transport, host, port } of this.addresses) this.log.info({ transport, host, port }, 'listening');
+    this.sys.start();
     const [tcp, tls] = this.addresses;
     if (tcp === undefined) throw new FennecError('ERR_INTERNAL', 'the TCP listener has no address');
     const address = { host: tcp.host, port: tcp.port };
@@ -206,6 +215,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
   async close(): Promise<void> {
     this.closing = true;
     this.listening = false;
+    this.sys.stop();
     const closed = this.transports.close();
     // The listener can report closed before the last connection has run connectionClosed, and
     // connections given to handle() are not the listener's: wait for every one of them.
@@ -236,6 +246,34 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     if (this.listenerCount('published') > 0) this.emit('published', message);
     if (channels.published.hasSubscribers) channels.published.publish({ broker: this, message, deliveries: count });
     return count;
+  }
+
+  /**
+   * Publishes a message the broker makes itself ($SYS): routed like any other, and when `retain`
+   * kept as the topic's retained message in memory only, never written to the store.
+   */
+  publishSys(topic: string, payload: string, retain: boolean): void {
+    const message: Message = {
+      topic,
+      payload: Buffer.from(payload),
+      qos: 0,
+      retain,
+      properties: undefined,
+      publisherId: '',
+      receivedAt: Date.now(),
+    };
+    if (retain) this.retained.set(topic, message);
+    route(this.subscriptions, message, this.hooks.authorizeRead);
+  }
+
+  /** Clients whose CONNECT was accepted and whose connection is open. */
+  get connectedCount(): number {
+    return this.clients.size;
+  }
+
+  /** Retained messages held. */
+  get retainedCount(): number {
+    return this.retained.size;
   }
 
   /** Deletes the retained message of `topic`, if any. */
