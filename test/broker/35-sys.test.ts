@@ -108,7 +108,7 @@ for (const v of VERSIONS) {
       }
     });
 
-    it(`refuses a client's PUBLISH to $SYS/ and routes nothing (v${v})`, async (t) => {
+    it(`refuses a client's PUBLISH under $SYS/broker/ and routes nothing (v${v})`, async (t) => {
       const { port } = await startBroker(t, { sysInterval: 0 });
       const reader = await RawClient.connect(port, { version: v, clientId: 'reader' });
       await reader.subscribe('$SYS/#');

@@ -45,8 +45,8 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
     acknowledge(connection, packet, ReasonCode.PayloadFormatInvalid);
     return undefined;
   }
-  // The broker alone publishes under $SYS/: a client's PUBLISH there is refused as not authorized.
-  if (packet.topic.charCodeAt(0) === 0x24 && packet.topic.startsWith('$SYS/')) {
+  // The broker alone publishes under $SYS/broker/: a client's PUBLISH there is refused as not authorized.
+  if (packet.topic.charCodeAt(0) === 0x24 && packet.topic.startsWith('$SYS/broker/')) {
     route(connection, packet, false);
     return undefined;
   }
