@@ -266,6 +266,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     route(this.subscriptions, message, this.hooks.authorizeRead);
   }
 
+  /** Whether the broker accepts connections: listening (so the store is open) and not closing. */
+  get accepting(): boolean {
+    return this.listening && !this.closing;
+  }
+
   /** Clients whose CONNECT was accepted and whose connection is open. */
   get connectedCount(): number {
     return this.clients.size;

@@ -1,10 +1,11 @@
 /**
  * `fennec broker`: starts the broker, prints `listening mqtt://HOST:PORT` (and `listening
- * mqtts://HOST:PORT` with TLS) when ready, and stops gracefully on SIGINT or SIGTERM with exit
- * code 0. SIGHUP re-reads the TLS files, the password file and the ACL file.
+ * mqtts://HOST:PORT` with TLS, `listening http://HOST:PORT` with the HTTP listener) when ready, and
+ * stops gracefully on SIGINT or SIGTERM with exit code 0 within `shutdown_timeout_ms` (shutdown.ts).
+ * SIGHUP re-reads the TLS files, the password file and the ACL file.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Acl, AclFileError, aclHooks } from '../auth/acl.js';
 import { PasswordFile, PasswordFileError } from '../auth/password-file.js';
 import { isLoopbackAddress } from '../broker/addresses.js';
@@ -25,10 +26,13 @@ import {
   type FennecConfig,
   type LogLevel,
   type ResolvedConfig,
+  type ResolvedHttpConfig,
 } from '../config/index.js';
 import { FennecError } from '../errors/index.js';
 import { TlsFileError } from '../transport/tls.js';
 import { configCliError } from './check-config.js';
+import { AdminServer } from '../http/server.js';
+import { untilStopped } from './shutdown.js';
 import { CliError, ExitCode } from './errors.js';
 
 /** Parses a TCP port flag: an integer from 0 to 65535. */
@@ -41,6 +45,7 @@ export function parsePort(value: string): number {
 interface BrokerFlags {
   host: string;
   port: number;
+  httpPort?: number;
   dataDir: string;
   logLevel: string;
   memory?: boolean;
@@ -89,11 +94,39 @@ async function loadPasswords(file: string): Promise<PasswordFile> {
   }
 }
 
+/**
+ * Starts the HTTP listener (metrics, health, admin API); one that cannot listen stops the broker and
+ * ends the command (exit 69).
+ */
+async function startAdmin(
+  broker: Broker,
+  http: ResolvedHttpConfig,
+  logger: Logger,
+  store: SqliteStore | undefined,
+): Promise<AdminServer> {
+  const admin = new AdminServer(broker, { host: http.host, port: http.port, adminToken: http.adminToken, logger });
+  try {
+    await admin.listen();
+  } catch (err) {
+    await broker.close();
+    await admin.close();
+    await store?.close().catch(() => undefined);
+    if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
+    throw err;
+  }
+  return admin;
+}
+
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
     .option('--host <address>', 'address to listen on', defaultConfig.host)
     .option('--port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
+    .option(
+      '--http-port <port>',
+      'serve metrics, health and the admin API over HTTP on this port (http.port)',
+      parsePort,
+    )
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
     .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
     .option('--log-level <level>', `log level: ${logLevels.join(', ')}`, defaultConfig.logLevel)
@@ -113,6 +146,7 @@ export function brokerCommand(): Command {
       if (given('dataDir')) flags.dataDir = opts.dataDir;
       if (given('logLevel')) flags.logLevel = opts.logLevel;
       if (opts.memory === true) flags.persistence = 'none';
+      if (opts.httpPort !== undefined) flags.http = { port: opts.httpPort };
       let config: ResolvedConfig;
       try {
         config = mergeConfig(opts.config === undefined ? {} : await loadConfigFile(opts.config), flags);
@@ -211,29 +245,30 @@ export function brokerCommand(): Command {
           },
         );
       };
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
+      const admin = config.http === undefined ? undefined : await startAdmin(broker, config.http, logger, store);
+      const stopped = untilStopped(
+        async () => {
           process.off('SIGHUP', reload);
-          logger.info({ signal }, 'stopping');
           process.off('SIGHUP', reloadAcl);
           process.off('SIGHUP', reloadTls);
-          broker
-            .close()
-            .then(() => store?.close())
-            .then(resolve, (err: unknown) => {
-              logger.error({ err: err instanceof Error ? err.message : String(err) }, 'error while stopping');
-              resolve();
-            });
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
-        if (address.tls !== undefined) process.on('SIGHUP', reloadTls);
-        // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
-        process.stdout.write(`fennec listening mqtt://${hostForUrl(address.host)}:${address.port}\n`);
-        if (address.tls !== undefined) {
-          process.stdout.write(`fennec listening mqtts://${hostForUrl(address.tls.host)}:${address.tls.port}\n`);
-        }
-      });
+          // /ready answers 503 from here on; metrics and the API stay up until the broker has closed.
+          await broker.close();
+          await admin?.close();
+          await store?.close();
+        },
+        config.shutdownTimeoutMs,
+        logger,
+      );
+      // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
+      if (address.tls !== undefined) process.on('SIGHUP', reloadTls);
+      // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
+      process.stdout.write(`fennec listening mqtt://${hostForUrl(address.host)}:${address.port}\n`);
+      if (address.tls !== undefined) {
+        process.stdout.write(`fennec listening mqtts://${hostForUrl(address.tls.host)}:${address.tls.port}\n`);
+      }
+      if (admin?.address !== undefined) {
+        process.stdout.write(`fennec listening http://${hostForUrl(admin.address.host)}:${admin.address.port}\n`);
+      }
+      await stopped;
     });
 }
