@@ -49,7 +49,7 @@ for (const [name, url] of cases) {
   const total = (reply.body as { total: number }).total;
   console.log(`${name.padEnd(40)} ${(await timeMs(get(url))).toFixed(2).padStart(8)} ms  (total ${total})`);
 }
-const sortAll = async (): Promise<unknown> => [...broker.sessions.keys()].sort().slice(0, 100);
+const sortAll = (): Promise<unknown> => Promise.resolve([...broker.sessions.keys()].sort().slice(0, 100));
 console.log(
   `${'for reference: sort every id, per request'.padEnd(40)} ${(await timeMs(sortAll)).toFixed(2).padStart(8)} ms`,
 );

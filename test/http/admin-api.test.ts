@@ -18,7 +18,7 @@ interface Api {
   port: number;
   admin: AdminServer;
   /** Sends a request to the admin server; `token` adds the bearer header. */
-  call(method: string, path: string, options?: { token?: string; body?: unknown }): Promise<Reply>;
+  call: (method: string, path: string, options?: { token?: string; body?: unknown }) => Promise<Reply>;
 }
 
 interface Reply {
