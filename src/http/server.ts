@@ -6,7 +6,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { pino } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { FennecError } from '../errors/index.js';
 import { AccessCheck } from './access.js';
@@ -43,7 +42,7 @@ export class AdminServer {
   ) {
     this.metrics = new BrokerMetrics(broker);
     this.access = new AccessCheck(options.adminToken);
-    this.log = options.logger ?? broker.log ?? pino({ level: 'silent' });
+    this.log = options.logger ?? broker.log;
     this.router = adminRoutes(broker);
     this.router.add('GET', '/metrics', async () => ({
       status: 200,
@@ -139,12 +138,13 @@ export class AdminServer {
       size += chunk.length;
       if (size > limit && !refused) {
         refused = true;
+        // Answered at once; the socket closes once the answer is out, so the rest is never read.
+        res.once('finish', () => req.destroy());
         write(res, {
           status: 413,
           body: errorBody('too_large', `the body is larger than ${limit} bytes (limits.maximum_packet_size)`),
           headers: { connection: 'close' },
         });
-        req.destroy();
       }
       if (!refused) chunks.push(chunk);
     });

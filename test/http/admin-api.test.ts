@@ -283,6 +283,23 @@ describe('admin API: retained messages and publishing', () => {
   });
 });
 
+describe('admin API: bodies', () => {
+  it('answers a body larger than the maximum packet size with 413, publishing nothing', async (t) => {
+    const { broker, port } = await startBroker(t, { maximumPacketSize: 1024 });
+    const admin = new AdminServer(broker, { port: 0, adminToken: TOKEN });
+    const { port: httpPort } = await admin.listen();
+    t.after(() => admin.close());
+    const sub = await RawClient.connect(port, { clientId: 'sub' });
+    await sub.subscribe('#');
+    const reply = await request(`http://127.0.0.1:${httpPort}`, 'POST', '/api/v1/publish', {
+      token: TOKEN,
+      body: { topic: 'big', payload: 'x'.repeat(4096) },
+    }).catch((err: unknown) => ({ status: -1, json: { error: String(err) } }));
+    assert.equal(reply.status, 413, JSON.stringify(reply.json));
+    await sub.expectNothing();
+  });
+});
+
 describe('admin API: the bearer token', () => {
   it('answers a request from an address other than loopback with 401 unless it has the token', async (t) => {
     const address = otherAddress();
