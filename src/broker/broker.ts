@@ -38,13 +38,15 @@ import { route, type RouteEntry } from './router.js';
 import { SessionRegistry } from './session-registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { Wills, type OwedWill } from './wills.js';
+import { emptyTraffic } from './traffic.js';
+import { SysPublisher, type SysSource } from './sys.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
 /** The packet handlers every connection hands its packets to. */
 const handlers = { dispatch };
 
-export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext {
+export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext, SysSource {
   readonly options: ResolvedBrokerOptions;
   /** The registered hooks: `allowAnonymous` first, then BrokerOptions.hooks, then those added since. */
   readonly hooks: HookRegistry;
@@ -73,9 +75,12 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     loginFailures: 0,
     loginFailuresDelayed: 0,
     limits: Object.fromEntries(limitNames.map((name) => [name, 0])) as Record<LimitName, number>,
+    traffic: emptyTraffic(),
   };
   /** Failed logins by remote address, to delay refusals to addresses that keep failing. */
   readonly failedLogins: FailedLogins;
+  /** Publishes the `$SYS/broker/...` topics every `sysInterval` seconds once listening; `publish()` does it now. */
+  readonly sys: SysPublisher;
 
   private readonly transports: Listeners;
   private readonly admission: Admission<BrokerConnection>;
@@ -130,6 +135,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     this.sessions = this.registry.sessions;
     this.admission = new Admission(o, this.counters.limits);
     this.transports = new Listeners(o, this.tlsOptions, options.listeners, this.log);
+    this.sys = new SysPublisher(this, o.sysInterval);
+    if (o.sysEvents) {
+      this.on('clientConnected', (client) => this.sys.clientEvent(client, 'connected'));
+      this.on('clientDisconnected', (client) => this.sys.clientEvent(client, 'disconnected'));
+    }
   }
 
   /**
@@ -174,6 +184,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     for (const { name, transport, host, port, path } of this.addresses) {
       this.log.info({ listener: name, transport, host, port, path }, 'listening');
     }
+    this.sys.start();
     const [first] = this.addresses;
     const tls = this.addresses.find((address) => address.transport === 'tls');
     if (first === undefined) throw new FennecError('ERR_INTERNAL', 'no listener has an address');
@@ -214,6 +225,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
   async close(): Promise<void> {
     this.closing = true;
     this.listening = false;
+    this.sys.stop();
     const closed = this.transports.close();
     // The listener can report closed before the last connection has run connectionClosed, and
     // connections given to handle() are not the listener's: wait for every one of them.
@@ -244,6 +256,39 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     if (this.listenerCount('published') > 0) this.emit('published', message);
     if (channels.published.hasSubscribers) channels.published.publish({ broker: this, message, deliveries: count });
     return count;
+  }
+
+  /**
+   * Publishes a message the broker makes itself ($SYS): routed like any other, and when `retain`
+   * kept as the topic's retained message in memory only, never written to the store.
+   */
+  publishSys(topic: string, payload: string, retain: boolean): void {
+    const message: Message = {
+      topic,
+      payload: Buffer.from(payload),
+      qos: 0,
+      retain,
+      properties: undefined,
+      publisherId: '',
+      receivedAt: Date.now(),
+    };
+    if (retain) this.retained.set(topic, message);
+    route(this.subscriptions, message, this.hooks.authorizeRead);
+  }
+
+  /** Whether the broker accepts connections: listening (so the store is open) and not closing. */
+  get accepting(): boolean {
+    return this.listening && !this.closing;
+  }
+
+  /** Clients whose CONNECT was accepted and whose connection is open. */
+  get connectedCount(): number {
+    return this.clients.size;
+  }
+
+  /** Retained messages held. */
+  get retainedCount(): number {
+    return this.retained.size;
   }
 
   /** Deletes the retained message of `topic`, if any. */

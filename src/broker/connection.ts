@@ -32,6 +32,7 @@ import type { Persistence } from './persistence.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
 import { PacketWatchdog } from './packet-watchdog.js';
 import { failedConnectConnack } from './connect-failure.js';
+import { countPublish, type TrafficCounters } from './traffic.js';
 
 /**
  * Where a Connection hands its packets: one object shared by every connection of a broker. `dispatch`
@@ -53,7 +54,7 @@ export interface ConnectionHost {
     | 'packetTimeoutMs'
     | 'maxOutgoingBufferBytes'
   >;
-  readonly counters: { readonly limits: Record<LimitName, number> };
+  readonly counters: { readonly limits: Record<LimitName, number>; readonly traffic: TrafficCounters };
   readonly log: Logger;
   /** Acknowledgements that promise durability wait for its commits; undefined: no store. */
   readonly persistence: Pick<Persistence, 'idle' | 'afterCommit'> | undefined;
@@ -183,6 +184,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private onData(chunk: Buffer): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     const now = Date.now();
+    this.broker.counters.traffic.bytesReceived += chunk.length;
     this.link.received();
     this.decodedInChunk = 0;
     try {
@@ -215,6 +217,13 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private receive(packet: Packet): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     this.decodedInChunk++;
+    const traffic = this.broker.counters.traffic;
+    traffic.packetsReceived++;
+    if (packet.type === 'publish') {
+      const size = this.decoder.lastPacketSize;
+      traffic.publishReceived[packet.qos]++;
+      traffic.publishBytesReceived[packet.qos] += size;
+    }
     if (this.backlog !== undefined) {
       this.backlog.push(packet);
       return;
@@ -304,6 +313,12 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       process.nextTick(this.uncork);
     }
     this.stream.write(buf);
+    // Each write is one packet; a PUBLISH is told by its first byte (type 3).
+    const traffic = this.broker.counters.traffic;
+    traffic.packetsSent++;
+    traffic.bytesSent += buf.length;
+    const first = buf[0]!;
+    if (first >> 4 === 3) countPublish(first, buf.length, traffic.publishSent, traffic.publishBytesSent);
     // A client that does not read what it is sent stops being read from: TCP then slows its publishing.
     if (this.stream.writableLength > this.broker.options.maxOutgoingBufferBytes && !this.stream.isPaused()) {
       if (this.backlog === undefined) this.stream.pause();

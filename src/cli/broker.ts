@@ -1,7 +1,8 @@
 /**
  * `fennec broker`: starts the broker, prints `fennec listening URL` for each listener
- * (`mqtt://HOST:PORT`, `mqtts://`, `ws://HOST:PORT/mqtt`, `wss://`) when ready, and stops gracefully
- * on SIGINT or SIGTERM with exit code 0. SIGHUP re-reads the TLS files, the password files and the
+ * (`mqtt://HOST:PORT`, `mqtts://`, `ws://HOST:PORT/mqtt`, `wss://`, and `http://` for the HTTP
+ * listener) when ready, and stops gracefully on SIGINT or SIGTERM with exit code 0 within
+ * `shutdown_timeout_ms` (shutdown.ts). SIGHUP re-reads the TLS files, the password files and the
  * ACL files.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -11,7 +12,7 @@ import { Broker } from '../broker/broker.js';
 import { shortFormListeners, type NamedListenerAddress } from '../broker/listeners.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { AllowAnonymous } from '../broker/options.js';
-import { listenerUrl } from '../transport/listener.js';
+import { hostForUrl, listenerUrl } from '../transport/listener.js';
 import {
   ConfigError,
   defaultConfig,
@@ -27,11 +28,14 @@ import {
   type FennecConfig,
   type LogLevel,
   type ResolvedConfig,
+  type ResolvedHttpConfig,
 } from '../config/index.js';
 import { FennecError } from '../errors/index.js';
 import { TlsFileError } from '../transport/tls.js';
 import { loadBrokerAuth } from './broker-auth.js';
 import { configCliError } from './check-config.js';
+import { AdminServer } from '../http/server.js';
+import { untilStopped } from './shutdown.js';
 import { CliError, ExitCode } from './errors.js';
 
 /** Parses a TCP port flag: an integer from 0 to 65535. */
@@ -44,6 +48,7 @@ export function parsePort(value: string): number {
 interface BrokerFlags {
   host: string;
   port: number;
+  httpPort?: number;
   dataDir: string;
   logLevel: string;
   memory?: boolean;
@@ -136,6 +141,29 @@ function warnAnonymous(addresses: NamedListenerAddress[], config: ResolvedConfig
   }
 }
 
+/**
+ * Starts the HTTP listener (metrics, health, admin API); one that cannot listen stops the broker and
+ * ends the command (exit 69).
+ */
+async function startAdmin(
+  broker: Broker,
+  http: ResolvedHttpConfig,
+  logger: Logger,
+  store: SqliteStore | undefined,
+): Promise<AdminServer> {
+  const admin = new AdminServer(broker, { host: http.host, port: http.port, adminToken: http.adminToken, logger });
+  try {
+    await admin.listen();
+  } catch (err) {
+    await broker.close();
+    await admin.close();
+    await store?.close().catch(() => undefined);
+    if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
+    throw err;
+  }
+  return admin;
+}
+
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
@@ -144,6 +172,11 @@ export function brokerCommand(): Command {
     .option(
       '--ws-port <port>',
       'also listen for MQTT over WebSocket on this port, path /mqtt (0 picks a free one)',
+      parsePort,
+    )
+    .option(
+      '--http-port <port>',
+      'serve metrics, health and the admin API over HTTP on this port (http.port)',
       parsePort,
     )
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
@@ -165,6 +198,7 @@ export function brokerCommand(): Command {
       if (given('dataDir')) flags.dataDir = opts.dataDir;
       if (given('logLevel')) flags.logLevel = opts.logLevel;
       if (opts.memory === true) flags.persistence = 'none';
+      if (opts.httpPort !== undefined) flags.http = { port: opts.httpPort };
       let config: ResolvedConfig;
       try {
         const fileConfig = opts.config === undefined ? {} : await loadConfigFile(opts.config);
@@ -220,25 +254,26 @@ export function brokerCommand(): Command {
         );
       };
       const secure = addresses.some((address) => address.transport === 'tls' || address.transport === 'wss');
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          logger.info({ signal }, 'stopping');
+      const admin = config.http === undefined ? undefined : await startAdmin(broker, config.http, logger, store);
+      const stopped = untilStopped(
+        async () => {
           process.off('SIGHUP', auth.reload);
           process.off('SIGHUP', reloadTls);
-          broker
-            .close()
-            .then(() => store?.close())
-            .then(resolve, (err: unknown) => {
-              logger.error({ err: err instanceof Error ? err.message : String(err) }, 'error while stopping');
-              resolve();
-            });
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
-        if (secure) process.on('SIGHUP', reloadTls);
-        // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
-        for (const address of addresses) process.stdout.write(`fennec listening ${listenerUrl(address)}\n`);
-      });
+          // /ready answers 503 from here on; metrics and the API stay up until the broker has closed.
+          await broker.close();
+          await admin?.close();
+          await store?.close();
+        },
+        config.shutdownTimeoutMs,
+        logger,
+      );
+      // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
+      if (secure) process.on('SIGHUP', reloadTls);
+      // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
+      for (const address of addresses) process.stdout.write(`fennec listening ${listenerUrl(address)}\n`);
+      if (admin?.address !== undefined) {
+        process.stdout.write(`fennec listening http://${hostForUrl(admin.address.host)}:${admin.address.port}\n`);
+      }
+      await stopped;
     });
 }

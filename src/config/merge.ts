@@ -5,7 +5,14 @@
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import type { OptionSpec } from './fields.js';
-import { optionSpecs, type FennecConfig, type ResolvedConfig, type SettableBrokerOptions } from './options.js';
+import {
+  defaultHttpConfig,
+  httpOptionSpecs,
+  optionSpecs,
+  type FennecConfig,
+  type ResolvedConfig,
+  type SettableBrokerOptions,
+} from './options.js';
 import { validateFile } from './schema.js';
 
 export type { ResolvedConfig } from './options.js';
@@ -56,13 +63,31 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv): FennecConfig {
   throw new ConfigError('environment', issues);
 }
 
-/** `top`'s settings over `base`'s; a limit left out of `top` keeps `base`'s value, `tls` is taken whole. */
+/**
+ * `top`'s settings over `base`'s; a limit or `http` setting left out of `top` keeps `base`'s value,
+ * `tls` is taken whole.
+ */
 function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   const merged: Record<string, unknown> = { ...base };
   for (const [name, value] of Object.entries(top)) {
-    if (value !== undefined) merged[name] = name === 'limits' ? { ...base.limits, ...top.limits } : value;
+    if (value === undefined) continue;
+    if (name === 'limits') merged[name] = { ...base.limits, ...top.limits };
+    else if (name === 'http') merged[name] = { ...base.http, ...top.http };
+    else merged[name] = value;
   }
   return merged;
+}
+
+/**
+ * The HTTP listener's settings when the file or a flag asked for it (the `http:` section,
+ * `--http-port`), with `FENNEC_ADMIN_TOKEN` over the file's token; undefined: no HTTP listener. The
+ * variable alone turns nothing on.
+ */
+function resolveHttp(given: FennecConfig['http'], env: NodeJS.ProcessEnv): ResolvedConfig['http'] {
+  if (given === undefined) return undefined;
+  const variable = httpOptionSpecs.adminToken.env;
+  const token = env[variable];
+  return { ...defaultHttpConfig, ...given, ...(token === undefined || token === '' ? {} : { adminToken: token }) };
 }
 
 /**
@@ -94,6 +119,8 @@ export function mergeConfig(
   resolved.limits = limits;
   if (merged.tls !== undefined) resolved.tls = merged.tls;
   if (merged.listeners !== undefined) resolved.listeners = merged.listeners;
+  const http = resolveHttp(merged.http, env);
+  if (http !== undefined) resolved.http = http;
   return resolved as ResolvedConfig;
 }
 

@@ -15,6 +15,7 @@ import {
   durabilityModes,
   field,
   integerIn,
+  MAX_TIMER_MS,
   logLevels,
   nonEmptyString,
   oneOf,
@@ -25,10 +26,12 @@ import {
 import { limitOptionSpecs } from './limit-options.js';
 import { listenerOptionSpecs, type listenerTlsOptionNames } from './listener-options.js';
 import { tlsOptionSpecs } from './tls-options.js';
+import { httpOptionSpecs } from './http-options.js';
 
 export { limitOptionSpecs } from './limit-options.js';
 export { listenerOptionSpecs } from './listener-options.js';
 export { tlsOptionSpecs } from './tls-options.js';
+export { httpOptionSpecs } from './http-options.js';
 
 /**
  * The options of the top level of the file and of its `limits:` section, by their camelCase name
@@ -193,6 +196,33 @@ export const optionSpecs = {
     unit: 'file path',
     doc: "access control list ([README, Access control](../README.md#access-control)): which topics each client may publish to, subscribe to and receive. Unset: no access control. In the configuration file relative to the file's directory. An unreadable or bad file stops `fennec broker` (exit 78, file and line named); SIGHUP re-reads it, and a bad file is logged while the rules in force stay",
   },
+  sysInterval: {
+    target: 'broker',
+    section: '',
+    key: 'sys_interval',
+    field: integerIn(0, 86_400, 'seconds'),
+    unit: 'seconds',
+    default: 10,
+    doc: 'how often the broker publishes its `$SYS/broker/...` topics (retained; [operations.md](operations.md#sys-topics)), as Mosquitto does; `0` publishes none. Who may read them is up to the ACL',
+  },
+  sysEvents: {
+    target: 'broker',
+    section: '',
+    key: 'sys_events',
+    field: boolean(),
+    unit: '',
+    default: false,
+    doc: 'publish `$SYS/broker/clients/{client id}/connected` and `.../disconnected` (not retained) each time a client connects or its connection closes, with a JSON payload ([operations.md](operations.md#client-events))',
+  },
+  shutdownTimeoutMs: {
+    target: 'command',
+    section: '',
+    key: 'shutdown_timeout_ms',
+    field: integerIn(1, MAX_TIMER_MS, 'milliseconds'),
+    unit: 'milliseconds',
+    default: 10_000,
+    doc: 'longest time `fennec broker` takes to stop on SIGTERM or SIGINT (DISCONNECT 0x8B to 5.0 clients, the store flushed and closed); past it the process exits with code 70. A second signal exits at once (code 130 after SIGINT, 143 after SIGTERM)',
+  },
   ...limitOptionSpecs,
 } as const satisfies Record<string, OptionSpec>;
 
@@ -202,6 +232,7 @@ type ListenerSpecs = typeof listenerOptionSpecs;
 type ListenerTlsOption = (typeof listenerTlsOptionNames)[number];
 type RequiredListenerOption = NamesWhere<ListenerSpecs, { required: true }>;
 type ListenerBrokerOption = NamesWhere<ListenerSpecs, { target: 'broker' }>;
+type HttpSpecs = typeof httpOptionSpecs;
 /** The names of `T`'s entries that are a `Condition`. */
 type NamesWhere<T, Condition> = { [K in keyof T]: T[K] extends Condition ? K : never }[keyof T];
 /** The value an option takes, as its schema outputs it. */
@@ -279,6 +310,14 @@ export type TlsOptions = Flat<
   ValuesOf<TlsSpecs, RequiredTlsOption> & Partial<ValuesOf<TlsSpecs, Exclude<TlsOptionName, RequiredTlsOption>>>
 >;
 
+/** The HTTP listener of `fennec broker` (metrics, health, admin API): the file's `http:` section. */
+export type HttpConfig = Flat<Partial<ValuesOf<HttpSpecs, keyof HttpSpecs>>>;
+
+/** The HTTP listener with its defaults filled in; the admin token may stay unset. */
+export type ResolvedHttpConfig = Flat<
+  ValuesOf<HttpSpecs, NamesWhere<HttpSpecs, { default: unknown }>> & { adminToken?: string | undefined }
+>;
+
 /** The limits a configuration sets, as BrokerOptions. */
 export type ConfigLimits = Flat<Partial<ValuesOf<Specs, LimitOption>>>;
 
@@ -291,6 +330,8 @@ export type FennecConfig = Flat<
     tls?: TlsOptions;
     /** Every listener, in place of the short form; unset: the short form. */
     listeners?: ListenerConfig[];
+    /** The HTTP listener; unset: none. */
+    http?: HttpConfig;
   }
 >;
 
@@ -304,6 +345,8 @@ export type ResolvedConfig = Flat<
     tls?: TlsOptions;
     /** Every listener, in place of the short form; absent: the short form. */
     listeners?: ListenerConfig[];
+    /** The HTTP listener (metrics, admin API); absent: none. */
+    http?: ResolvedHttpConfig;
   }
 >;
 
@@ -316,6 +359,7 @@ export type FileConfig = Flat<
       listeners?: Flat<
         FileValuesOf<ListenerSpecs, keyof ListenerSpecs> & Partial<FileValuesOf<TlsSpecs, ListenerTlsOption>>
       >[];
+      http?: Flat<FileValuesOf<HttpSpecs, keyof HttpSpecs>>;
     }
 >;
 
@@ -330,6 +374,9 @@ function defaultsOf(specs: Record<string, OptionSpec>, target?: OptionSpec['targ
 
 /** The defaults of the broker's options, documented in docs/configuration.md. */
 export const defaultBrokerOptions = defaultsOf(optionSpecs, 'broker') as ResolvedBrokerOptions;
+
+/** Defaults of the HTTP listener's options. */
+export const defaultHttpConfig = defaultsOf(httpOptionSpecs) as ResolvedHttpConfig;
 
 /** Defaults of the TLS listener's options (its host defaults to the broker's). */
 export const defaultTlsOptions = defaultsOf(tlsOptionSpecs) as Flat<ValuesOf<TlsSpecs, DefaultedTlsOption>>;

@@ -8,6 +8,7 @@ import { fileKey, type OptionSpec, type Section } from './fields.js';
 import { duplicateListenerNames, listenerIssues, listenerTlsOptionNames } from './listener-options.js';
 import {
   listenerOptionSpecs,
+  httpOptionSpecs,
   optionSpecs,
   tlsOptionSpecs,
   type FennecConfig,
@@ -40,6 +41,7 @@ const listenerTlsEntries = tlsEntries
 /** Every option of a listener entry: its own, then the TLS ones. */
 const allListenerEntries = [...listenerEntries, ...listenerTlsEntries];
 const listenerKeyOf = new Map(allListenerEntries.map(([name, spec]) => [name, spec.key]));
+const httpEntries = entries(httpOptionSpecs, 'http');
 
 /** A key of the `limits:` section. */
 export type LimitKey = (typeof limitOptionSpecs)[LimitOption]['key'];
@@ -123,6 +125,11 @@ export const fileSchema = z.strictObject(
     limits: z.strictObject(shapeOf(limitEntries), { error: 'must be a mapping of limit names to values' }).optional(),
     tls: tlsSchema.optional(),
     listeners: listenersSchema.optional(),
+    http: z
+      .strictObject(shapeOf(httpEntries), {
+        error: 'must be a mapping of HTTP listener settings (host, port, admin_token)',
+      })
+      .optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
 ) as unknown as z.ZodType<FileConfig>;
@@ -185,6 +192,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
   if (file.listeners !== undefined) {
     config.listeners = file.listeners.map((listener) => byNameOf(listener, allListenerEntries));
   }
+  if (file.http !== undefined) config.http = byNameOf(file.http, httpEntries);
   return config;
 }
 
@@ -194,7 +202,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
  */
 export function configKeys(options: { aliases?: boolean } = {}): string[] {
   const keys: string[] = [];
-  for (const [, spec] of [...topLevelEntries, ...limitEntries, ...tlsEntries, ...listenerEntries]) {
+  for (const [, spec] of [...topLevelEntries, ...limitEntries, ...tlsEntries, ...listenerEntries, ...httpEntries]) {
     keys.push(fileKey(spec));
     if (options.aliases === true && spec.alias !== undefined) keys.push(fileKey({ ...spec, key: spec.alias }));
   }

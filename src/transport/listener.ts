@@ -52,8 +52,12 @@ export const urlSchemes: Readonly<Record<TransportKind, string>> = { tcp: 'mqtt'
 
 /** `mqtt://127.0.0.1:1883`, `ws://[::1]:8080/mqtt`: the URL a client connects to. */
 export function listenerUrl(address: ListenerAddress): string {
-  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  return `${urlSchemes[address.transport]}://${host}:${address.port}${address.path ?? ''}`;
+  return `${urlSchemes[address.transport]}://${hostForUrl(address.host)}:${address.port}${address.path ?? ''}`;
+}
+
+/** A host as it goes in a URL: an IPv6 address in brackets. */
+export function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** A started listener. */

@@ -8,6 +8,7 @@ import {
   configKeys,
   defaultConfig,
   defaultListenerOptions,
+  defaultHttpConfig,
   defaultTlsOptions,
   listenerOptionSpecs,
   environmentVariables,
@@ -46,6 +47,10 @@ function defaultOf(key: string): string | undefined {
   }
   if (key.startsWith('tls.')) {
     const value = (defaultTlsOptions as Record<string, string | number | boolean>)[camel(key.slice('tls.'.length))];
+    return value === undefined ? undefined : String(value);
+  }
+  if (key.startsWith('http.')) {
+    const value = (defaultHttpConfig as Record<string, string | number | undefined>)[camel(key.slice('http.'.length))];
     return value === undefined ? undefined : String(value);
   }
   if (key.startsWith('limits.')) {
@@ -113,7 +118,13 @@ void describe('docs/configuration.md', () => {
     const [shortForm, withListeners] = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
     assert.ok(shortForm !== undefined && withListeners !== undefined, 'docs/configuration.md has two ```yaml examples');
     const config = parseConfigText(shortForm, 'docs/configuration.md');
-    const sections = Object.keys(config.limits ?? {}).length - 1 + Object.keys(config.tls ?? {}).length - 1;
+    const sections =
+      Object.keys(config.limits ?? {}).length -
+      1 +
+      Object.keys(config.tls ?? {}).length -
+      1 +
+      Object.keys(config.http ?? {}).length -
+      1;
     const listenerKeys = new Set(
       (parseConfigText(withListeners, 'docs/configuration.md').listeners ?? []).flatMap((listener) =>
         Object.keys(listener).filter((name) => name in listenerOptionSpecs),
@@ -126,7 +137,7 @@ void describe('docs/configuration.md', () => {
 void describe('the generator of the key tables', () => {
   void it('replaces what lies between the markers and leaves the prose around them alone', () => {
     const { begin, end } = tableMarkers('limits');
-    const others = ['keys', 'tls', 'listeners'].map((name) => tableMarkers(name));
+    const others = ['keys', 'tls', 'listeners', 'http'].map((name) => tableMarkers(name));
     const text = [
       'before',
       ...others.flatMap(({ begin: b, end: e }) => [b, e]),
