@@ -30,7 +30,7 @@ import {
   type SubscribeOptions,
   type SubscriptionRequest,
 } from './options.js';
-import type { ClientEventMap } from './events.js';
+import type { ClientEventMap, ConnackInfo } from './events.js';
 import { parseEndpoint, type Endpoint } from './transport.js';
 import type { Wire } from './wire.js';
 
@@ -40,6 +40,8 @@ type ClientState = 'online' | 'offline' | 'reconnecting' | 'closed';
 export class MqttClient extends EventEmitter<ClientEventMap> {
   /** The Client Identifier in use (the broker's assigned one, if it assigned one). */
   clientId: string;
+  /** What the CONNACK of the current (or last) connection said; undefined before the first. */
+  connack: ConnackInfo | undefined;
   private state: ClientState = 'offline';
   private readonly session: Session;
   private wire: Wire | undefined;
@@ -224,11 +226,16 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     this.wire = wire;
     this.onlineSince = Date.now();
     this.setState('online');
-    wire.start({
-      packet: (packet) => this.onPacket(wire, packet),
-      drain: () => this.session.pump(),
-      closed: (reason) => this.offline(wire, reason),
-    });
+    wire.start(
+      {
+        packet: (packet) => this.onPacket(wire, packet),
+        drain: () => this.session.pump(),
+        closed: (reason) => this.offline(wire, reason),
+      },
+      // The first connection: `connect` has not resolved yet, so nobody listens yet
+      !resumed,
+    );
+    if (wire.closed) return;
     const send = (packet: Packet): void => void wire.send(packet);
     this.requests.resend(send);
     if (resumed && !connack.sessionPresent) {
@@ -239,7 +246,8 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     }
     // [MQTT-4.4.0-1]: unacknowledged PUBLISHes again with DUP, and PUBRELs, then the queue
     this.session.attach(wire, wire.link);
-    this.emit('connect', { sessionPresent: connack.sessionPresent, properties: connack.properties });
+    this.connack = { sessionPresent: connack.sessionPresent, properties: connack.properties };
+    this.emit('connect', this.connack);
   }
 
   private offline(wire: Wire, reason: MqttClientError): void {

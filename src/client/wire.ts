@@ -25,6 +25,11 @@ export class Wire implements SessionSink {
   private handlers: WireHandlers | undefined;
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private connackWaiter: ((packet: ConnackPacket) => void) | undefined;
+  /**
+   * Packets that came after CONNACK but before `start`: a resumed session's messages may come in the
+   * same chunk as CONNACK, and none may be lost while the client takes the connection on.
+   */
+  private early: Packet[] | undefined;
   private closeReason: MqttClientError | undefined;
 
   constructor(
@@ -90,16 +95,37 @@ export class Wire implements SessionSink {
       };
       this.connackWaiter = (connack) => {
         clearTimeout(timer);
+        this.early = [];
         resolve(connack);
       };
       if (!this.send(connect)) this.close(new MqttClientError('ERR_CLIENT_CONNECT', 'CONNECT cannot be encoded'));
     });
   }
 
-  /** From CONNACK on, packets go to `handlers`, and keep-alive runs on the Link's agreed Keep Alive. */
-  start(handlers: WireHandlers): void {
+  /**
+   * From CONNACK on, packets go to `handlers`, and keep-alive runs on the Link's agreed Keep Alive.
+   * `defer`: the packets that came with or after CONNACK are handed over on the next turn of the
+   * event loop, so that an application that attaches its listeners once `connect` resolves gets the
+   * messages a resumed session sends at once.
+   */
+  start(handlers: WireHandlers, defer = false): void {
     this.handlers = handlers;
+    if (this.closeReason !== undefined) {
+      handlers.closed(this.closeReason);
+      return;
+    }
     this.scheduleKeepAlive();
+    if (defer) setImmediate(() => this.flushEarly());
+    else this.flushEarly();
+  }
+
+  private flushEarly(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const packet of early) {
+      if (this.closeReason !== undefined) return;
+      this.handlers?.packet(packet);
+    }
   }
 
   /**
@@ -170,7 +196,8 @@ export class Wire implements SessionSink {
       waiter(packet);
       return;
     }
-    this.handlers?.packet(packet);
+    if (this.early !== undefined) this.early.push(packet);
+    else this.handlers?.packet(packet);
   }
 
   /** Closes the wire for `reason` (once): the stream is destroyed and the handlers told. */
