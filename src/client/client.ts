@@ -8,7 +8,6 @@ import {
   ReasonCode,
   type ConnackPacket,
   type Packet,
-  type PublishPacket,
   type SubscribePacket,
   type UnsubscribePacket,
 } from '../protocol/index.js';
@@ -16,8 +15,10 @@ import { Readiness, Session } from '../session/session.js';
 import { delivery } from '../session/message.js';
 import { validateTopicFilter, validateTopicName } from '../topic/index.js';
 import { toFennecError } from '../errors/index.js';
-import { hex, MqttClientError } from './errors.js';
+import { MqttClientError } from './errors.js';
 import { attempt, connectPacket } from './handshake.js';
+import { handlePacket, type InboundContext } from './inbound.js';
+import { ClientJournal } from './journal.js';
 import { MessageStreams, type ClientMessage, type MessageStream } from './messages.js';
 import { PendingPublishes, PendingRequests } from './pending.js';
 import {
@@ -51,6 +52,9 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
   private onlineSince = 0;
+  /** The offline store's journal, when `offlineStore` is given. */
+  private journal: ClientJournal | undefined;
+  private readonly inbound: InboundContext;
   /** The broker's Maximum Packet Size from the last CONNACK, to refuse what it would not take also while offline. */
   private maximumPacketSize = Number.POSITIVE_INFINITY;
   /** @internal use `connect(url, options)`. */
@@ -67,6 +71,13 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     });
     this.requests = new PendingRequests(this.session);
     this.streams = new MessageStreams(resolved.maxBufferedMessages);
+    this.inbound = {
+      session: this.session,
+      publishes: this.publishes,
+      requests: this.requests,
+      deliver: (message) => this.deliverToApplication(message),
+      auth: () => false,
+    };
   }
 
   /** Whether the client is connected now. */
@@ -77,6 +88,11 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   /** QoS 1/2 messages waiting to be sent (offline, or the in-flight window full). */
   get queuedCount(): number {
     return this.session.queuedCount;
+  }
+
+  /** QoS 1/2 messages sent and not yet acknowledged (PUBACK, or PUBCOMP for QoS 2). */
+  get inflightCount(): number {
+    return this.session.inflightCount;
   }
 
   /**
@@ -200,6 +216,16 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   /** @internal the first connection: rejects, and closes the client, when it fails. */
   async open(): Promise<this> {
     try {
+      const store = this.options.offlineStore;
+      if (store !== undefined) {
+        if (this.options.clientId === undefined) {
+          throw new MqttClientError(
+            'ERR_CLIENT_STORE',
+            'offlineStore needs a clientId: the stored session is found by it',
+          );
+        }
+        this.journal = await ClientJournal.open(store, this.session, (err) => this.report(err));
+      }
       await this.connectOnce(false);
     } catch (err) {
       this.setState('closed');
@@ -238,11 +264,14 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     if (wire.closed) return;
     const send = (packet: Packet): void => void wire.send(packet);
     this.requests.resend(send);
-    if (resumed && !connack.sessionPresent) {
-      // The broker kept nothing: what it had received is done, the rest is sent anew, and the
+    if (!connack.sessionPresent) {
+      // The broker kept nothing (or the session is new, and only an offline store's messages are
+      // in flight): what it had received is done, the rest is sent anew, and on a reconnect the
       // subscriptions are made again by the client itself
-      for (const d of this.session.resetFlows()) this.publishes.settle(d, undefined);
-      this.requests.resubscribe(send);
+      const done = this.session.resetFlows();
+      for (const d of done) this.publishes.settle(d, undefined);
+      this.journal?.flowsReset(this.session, done);
+      if (resumed) this.requests.resubscribe(send);
     }
     // [MQTT-4.4.0-1]: unacknowledged PUBLISHes again with DUP, and PUBRELs, then the queue
     this.session.attach(wire, wire.link);
@@ -280,112 +309,18 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       this.connectOnce(true).catch((err: unknown) => {
         const error =
           err instanceof MqttClientError ? err : new MqttClientError('ERR_CLIENT_CONNECT', String(err), { cause: err });
-        if (error.code === 'ERR_CLIENT_REFUSED' && this.listenerCount('error') > 0) this.emit('error', error);
+        if (error.code === 'ERR_CLIENT_REFUSED') this.report(error);
         if (this.state === 'reconnecting') this.scheduleReconnect(error);
       });
     }, delay);
   }
 
   private onPacket(wire: Wire, packet: Packet): void {
-    const session = this.session;
-    switch (packet.type) {
-      case 'publish':
-        this.onPublish(wire, packet);
-        return;
-      case 'pubrel': {
-        const known = session.releaseQoS2(packet.packetId);
-        wire.link.releaseQoS2(packet.packetId);
-        wire.send({
-          type: 'pubcomp',
-          packetId: packet.packetId,
-          reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound,
-        });
-        return;
-      }
-      case 'puback':
-        this.publishes.acknowledged(session.onPuback(packet.packetId), packet);
-        return;
-      case 'pubrec': {
-        const failed = packet.reasonCode >= 0x80;
-        const d = session.onPubrec(packet.packetId, failed);
-        if (d === undefined && !failed) {
-          // 5.0 section 4.3.3: a PUBREC for no flow is still answered, PUBREL 0x92
-          wire.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
-        } else if (failed) this.publishes.acknowledged(d, packet);
-        return;
-      }
-      case 'pubcomp':
-        this.publishes.acknowledged(session.onPubcomp(packet.packetId), packet);
-        return;
-      case 'suback':
-      case 'unsuback':
-        this.requests.acknowledged(packet.packetId, packet.reasonCodes);
-        return;
-      case 'pingresp':
-        wire.pingAnswered();
-        return;
-      case 'disconnect': {
-        const reasonString = packet.properties?.reasonString;
-        wire.close(
-          new MqttClientError('ERR_CLIENT_DISCONNECTED', `the broker sent DISCONNECT ${hex(packet.reasonCode)}`, {
-            reasonCode: packet.reasonCode,
-            reasonString,
-          }),
-        );
-        return;
-      }
-      case 'connect':
-      case 'connack':
-      case 'subscribe':
-      case 'unsubscribe':
-      case 'pingreq':
-      case 'auth':
-        // Enhanced authentication is not built; everything else here is what only a client sends
-        if (wire.link.version === 5) wire.send({ type: 'disconnect', reasonCode: ReasonCode.ProtocolError });
-        wire.close(new MqttClientError('ERR_CLIENT_DISCONNECTED', `the broker sent ${packet.type}`));
-        return;
-      default: {
-        const never: never = packet;
-        throw new Error(`unknown packet ${String(never)}`);
-      }
-    }
+    handlePacket(this.inbound, wire, packet);
   }
 
-  private onPublish(wire: Wire, packet: PublishPacket): void {
-    let received;
-    try {
-      received = wire.link.receivePublish(packet, this.session);
-    } catch (err) {
-      const reasonCode = (err as { reasonCode?: number }).reasonCode ?? ReasonCode.ProtocolError;
-      if (wire.link.version === 5) wire.send({ type: 'disconnect', reasonCode });
-      wire.close(new MqttClientError('ERR_CLIENT_DISCONNECTED', (err as Error).message, { reasonCode, cause: err }));
-      return;
-    }
-    const packetId = packet.packetId;
-    if (received === 'duplicate') {
-      // [MQTT-4.3.3-9] (5.0) [MQTT-4.3.3-2] (3.1.1): a re-send of a held QoS 2 id is answered, not delivered again
-      wire.send({ type: 'pubrec', packetId, reasonCode: 0 });
-      return;
-    }
-    this.deliverToApplication(received);
-    if (received.qos === 1) {
-      wire.send({ type: 'puback', packetId, reasonCode: 0 });
-    } else if (received.qos === 2) {
-      this.session.holdQoS2(packetId);
-      wire.link.holdQoS2(packetId);
-      wire.send({ type: 'pubrec', packetId, reasonCode: 0 });
-    }
-  }
-
-  private deliverToApplication(p: PublishPacket): void {
-    const message: ClientMessage = {
-      topic: p.topic,
-      payload: p.payload,
-      qos: p.qos,
-      retain: p.retain,
-      dup: p.dup,
-      properties: p.properties,
-    };
+  /** Hands a message to the application: the `message` event, then the matching iterators. */
+  private deliverToApplication(message: ClientMessage): void {
     try {
       this.emit('message', message);
     } catch (err) {
@@ -396,6 +331,11 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       });
     }
     this.streams.dispatch(message);
+  }
+
+  /** A failure not tied to a call goes to the `error` event, when someone listens. */
+  private report(error: MqttClientError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
   private failPending(error: MqttClientError): void {

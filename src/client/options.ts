@@ -12,6 +12,7 @@ import type {
   Subscription,
   WillProperties,
 } from '../protocol/index.js';
+import type { OfflineStore } from './journal.js';
 import type { ClientTlsOptions } from './transport.js';
 
 /** The Will of the client: published by the broker when the client goes without DISCONNECT. */
@@ -66,6 +67,13 @@ export interface ClientOptions {
   maxInflightMessages?: number;
   /** Most messages one `messages()` iterator holds unread; newer ones are dropped; default 10,000. */
   maxBufferedMessages?: number;
+  /**
+   * Keeps the QoS 1/2 messages of the session (queued, and in flight with their packet ids) and the
+   * incoming QoS 2 ids in this store, so that they survive a restart of the application: e.g.
+   * `await SqliteStore.open(dir)` from `fennec-mqtt/store`. Needs `clientId`. One client per store;
+   * the client does not close it.
+   */
+  offlineStore?: OfflineStore;
 }
 
 /** Options of one `publish`. */
