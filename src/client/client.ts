@@ -15,6 +15,7 @@ import { Readiness, Session } from '../session/session.js';
 import { delivery } from '../session/message.js';
 import { validateTopicFilter, validateTopicName } from '../topic/index.js';
 import { toFennecError } from '../errors/index.js';
+import { Reauthentication } from './auth.js';
 import { MqttClientError } from './errors.js';
 import { attempt, connectPacket } from './handshake.js';
 import { handlePacket, type InboundContext } from './inbound.js';
@@ -55,6 +56,8 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   /** The offline store's journal, when `offlineStore` is given. */
   private journal: ClientJournal | undefined;
   private readonly inbound: InboundContext;
+  /** Re-authentication, when the client authenticates with a method (5.0). */
+  private readonly reauth: Reauthentication | undefined;
   /** The broker's Maximum Packet Size from the last CONNACK, to refuse what it would not take also while offline. */
   private maximumPacketSize = Number.POSITIVE_INFINITY;
   /** @internal use `connect(url, options)`. */
@@ -76,8 +79,10 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       publishes: this.publishes,
       requests: this.requests,
       deliver: (message) => this.deliverToApplication(message),
-      auth: () => false,
+      auth: (wire, packet) => this.reauth?.onAuth(wire, packet) ?? false,
     };
+    const auth = options.authentication;
+    this.reauth = auth !== undefined && resolved.protocolVersion === 5 ? new Reauthentication(auth) : undefined;
   }
 
   /** Whether the client is connected now. */
@@ -185,6 +190,24 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   }
 
   /**
+   * 5.0: authenticates again on the connection that is up (AUTH 0x19 with the method of CONNECT,
+   * then the `authentication` callbacks); resolves on the broker's AUTH 0x00. The broker refuses
+   * with DISCONNECT (rejects ERR_CLIENT_DISCONNECTED); a callback that throws rejects ERR_CLIENT_AUTH.
+   */
+  reauthenticate(): Promise<void> {
+    const wire = this.wire;
+    if (this.reauth === undefined) {
+      return Promise.reject(
+        new MqttClientError('ERR_CLIENT_AUTH', 'no 5.0 `authentication` option to authenticate with'),
+      );
+    }
+    if (wire === undefined || this.state !== 'online') {
+      return Promise.reject(new MqttClientError('ERR_CLIENT_OFFLINE', 're-authentication needs a connection'));
+    }
+    return this.reauth.start(wire);
+  }
+
+  /**
    * The messages whose topic matches `filter` (default `#`), as an async iterator; it ends at
    * `end()`. It does not subscribe: subscribe for the broker to send them.
    */
@@ -283,6 +306,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     if (this.wire !== wire) return;
     this.wire = undefined;
     this.session.detach(wire);
+    this.reauth?.fail(reason);
     if (this.state === 'closed') return;
     this.emit('offline', reason);
     // A link that stayed up longer than the longest wait counts as a success: backoff starts over
@@ -339,6 +363,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   }
 
   private failPending(error: MqttClientError): void {
+    this.reauth?.fail(error);
     this.publishes.failAll(error);
     this.requests.failAll(error);
   }

@@ -3,7 +3,8 @@
  * fixed on the wire's Link. A refusal is an MqttClientError with the CONNACK's reason code.
  */
 import { MAX_PACKET_SIZE } from '../protocol/constants.js';
-import type { ConnackPacket, ConnectPacket, ConnectProperties, Will } from '../protocol/index.js';
+import type { AuthPacket, ConnackPacket, ConnectPacket, ConnectProperties, Will } from '../protocol/index.js';
+import { answerChallenge, closeForAuth, finish, startData } from './auth.js';
 import { hex, MqttClientError } from './errors.js';
 import type { ClientOptions, ResolvedOptions } from './options.js';
 import { openTransport, type Endpoint } from './transport.js';
@@ -70,9 +71,24 @@ export async function attempt(
   resolved: ResolvedOptions,
   connect: ConnectPacket,
 ): Promise<{ wire: Wire; connack: ConnackPacket }> {
+  const auth = resolved.protocolVersion === 5 ? options.authentication : undefined;
+  if (auth !== undefined) {
+    // 5.0 section 4.12: the method, and the data it starts with, go in CONNECT
+    const data = await startData(auth);
+    connect.properties = {
+      ...connect.properties,
+      authenticationMethod: auth.method,
+      ...(data === undefined ? {} : { authenticationData: data }),
+    };
+  }
   const stream = await withTimeout(openTransport(endpoint, options.tls), resolved.connectTimeoutMs);
   const wire = new Wire(stream, resolved.protocolVersion);
-  const connack = await wire.handshake(connect, resolved.connectTimeoutMs);
+  const onAuth =
+    auth === undefined
+      ? undefined
+      : (packet: AuthPacket): void =>
+          void answerChallenge(wire, auth, packet).catch((err: MqttClientError) => closeForAuth(wire, err));
+  const connack = await wire.handshake(connect, resolved.connectTimeoutMs, onAuth);
   if (connack.reasonCode !== 0) {
     const reasonString = connack.properties?.reasonString;
     const what = resolved.protocolVersion === 5 ? hex(connack.reasonCode) : RETURN_CODES[connack.reasonCode];
@@ -85,6 +101,14 @@ export async function attempt(
     throw error;
   }
   const props = connack.properties;
+  if (auth !== undefined) {
+    try {
+      await finish(auth, props?.authenticationMethod, props?.authenticationData);
+    } catch (err) {
+      closeForAuth(wire, err as MqttClientError);
+      throw err;
+    }
+  }
   const sent = connect.properties;
   wire.link.agree({
     // [MQTT-3.2.2-21] (5.0): a Server Keep Alive replaces the client's

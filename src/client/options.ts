@@ -12,6 +12,7 @@ import type {
   Subscription,
   WillProperties,
 } from '../protocol/index.js';
+import type { ClientAuthentication } from './auth.js';
 import type { OfflineStore } from './journal.js';
 import type { ClientTlsOptions } from './transport.js';
 
@@ -74,6 +75,8 @@ export interface ClientOptions {
    * the client does not close it.
    */
   offlineStore?: OfflineStore;
+  /** 5.0 enhanced authentication: the method and its callbacks (ignored in 3.1.1). */
+  authentication?: ClientAuthentication;
 }
 
 /** Options of one `publish`. */

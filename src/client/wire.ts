@@ -5,7 +5,7 @@
  * once, with the reason, when the stream ends, a packet is malformed, or the PINGRESP is late.
  */
 import type { Duplex } from 'node:stream';
-import { Decoder, type ConnackPacket, type ConnectPacket, type Packet } from '../protocol/index.js';
+import { Decoder, type AuthPacket, type ConnackPacket, type ConnectPacket, type Packet } from '../protocol/index.js';
 import { Link } from '../session/link.js';
 import type { SessionSink } from '../session/types.js';
 import { hex, MqttClientError } from './errors.js';
@@ -30,6 +30,8 @@ export class Wire implements SessionSink {
    * same chunk as CONNACK, and none may be lost while the client takes the connection on.
    */
   private early: Packet[] | undefined;
+  /** Before CONNACK: where the broker's AUTH packets go (enhanced authentication), if anywhere. */
+  private onAuth: ((packet: AuthPacket) => void) | undefined;
   private closeReason: MqttClientError | undefined;
 
   constructor(
@@ -76,7 +78,8 @@ export class Wire implements SessionSink {
    * Sends CONNECT and waits for CONNACK, at most `timeoutMs`. Rejects with ERR_CLIENT_CONNECT when
    * the link closes or the time passes first; the wire is then closed.
    */
-  handshake(connect: ConnectPacket, timeoutMs: number): Promise<ConnackPacket> {
+  handshake(connect: ConnectPacket, timeoutMs: number, onAuth?: (packet: AuthPacket) => void): Promise<ConnackPacket> {
+    this.onAuth = onAuth;
     return new Promise<ConnackPacket>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.close(new MqttClientError('ERR_CLIENT_CONNECT', `no CONNACK within ${timeoutMs} ms`));
@@ -87,7 +90,7 @@ export class Wire implements SessionSink {
         closed: (reason) => {
           clearTimeout(timer);
           reject(
-            reason.code === 'ERR_CLIENT_CONNECT'
+            reason.code === 'ERR_CLIENT_CONNECT' || reason.code === 'ERR_CLIENT_AUTH'
               ? reason
               : new MqttClientError('ERR_CLIENT_CONNECT', `before CONNACK: ${reason.message}`, { cause: reason }),
           );
@@ -188,7 +191,12 @@ export class Wire implements SessionSink {
     if (this.closeReason !== undefined) return;
     const waiter = this.connackWaiter;
     if (waiter !== undefined) {
+      if (packet.type === 'auth' && this.onAuth !== undefined) {
+        this.onAuth(packet);
+        return;
+      }
       this.connackWaiter = undefined;
+      this.onAuth = undefined;
       if (packet.type !== 'connack') {
         this.close(new MqttClientError('ERR_CLIENT_CONNECT', `the broker sent ${packet.type} before CONNACK`));
         return;
