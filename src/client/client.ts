@@ -12,8 +12,7 @@ import {
   type UnsubscribePacket,
 } from '../protocol/index.js';
 import { Readiness, Session } from '../session/session.js';
-import { delivery } from '../session/message.js';
-import { validateTopicFilter, validateTopicName } from '../topic/index.js';
+import { validateTopicFilter } from '../topic/index.js';
 import { toFennecError } from '../errors/index.js';
 import { Reauthentication } from './auth.js';
 import { MqttClientError } from './errors.js';
@@ -21,6 +20,7 @@ import { attempt, connectPacket } from './handshake.js';
 import { handlePacket, type InboundContext } from './inbound.js';
 import { ClientJournal } from './journal.js';
 import { MessageStreams, type ClientMessage, type MessageStream } from './messages.js';
+import { limitsOf, NO_LIMITS, outgoingDelivery, type PublishLimits } from './outbound.js';
 import { PendingPublishes, PendingRequests } from './pending.js';
 import {
   reconnectDelay,
@@ -58,8 +58,8 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   private readonly inbound: InboundContext;
   /** Re-authentication, when the client authenticates with a method (5.0). */
   private readonly reauth: Reauthentication | undefined;
-  /** The broker's Maximum Packet Size from the last CONNACK, to refuse what it would not take also while offline. */
-  private maximumPacketSize = Number.POSITIVE_INFINITY;
+  /** What the last CONNACK allows a publish, to refuse what the broker would not take also while offline. */
+  private limits: PublishLimits = NO_LIMITS;
   /** @internal use `connect(url, options)`. */
   constructor(
     private readonly endpoint: Endpoint,
@@ -107,38 +107,18 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
    */
   publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
     if (this.state === 'closed') return Promise.reject(this.closedError());
-    try {
-      validateTopicName(topic);
-    } catch (err) {
-      return Promise.reject(toFennecError(err));
-    }
-    const qos = options.qos ?? 0;
-    const message = {
-      topic,
-      payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
-      qos,
-      retain: options.retain ?? false,
-      properties: this.resolved.protocolVersion === 5 ? options.properties : undefined,
-      publisherId: this.clientId,
-      receivedAt: Date.now(),
-    };
-    const d = delivery(message, qos, message.retain, undefined);
+    const d = outgoingDelivery(topic, payload, options, this.clientId, this.resolved.protocolVersion, this.limits);
+    if (d instanceof Error) return Promise.reject(d);
+    const qos = d.qos;
     const wire = this.wire;
-    // The size of the PUBLISH as it would go (id 1 stands for any); topic aliases are never used here
-    const size = (wire?.link.encodeDelivery(d, qos === 0 ? 0 : 1, false)?.length ?? 0) || undefined;
-    if ((wire !== undefined && size === undefined) || (size ?? 0) > this.maximumPacketSize) {
-      return Promise.reject(
-        new MqttClientError('ERR_CLIENT_TOO_LARGE', `the PUBLISH to ${topic} is larger than the broker takes`, {
-          reasonCode: ReasonCode.PacketTooLarge,
-        }),
-      );
-    }
     if (qos === 0) {
       if (wire === undefined || this.state !== 'online') {
         return Promise.reject(new MqttClientError('ERR_CLIENT_OFFLINE', 'QoS 0 is not queued while offline'));
       }
+      const buf = wire.link.encodeDelivery(d, 0, false);
+      if (buf === undefined) return Promise.reject(new MqttClientError('ERR_CLIENT_TOO_LARGE', 'too large'));
       return new Promise<void>((resolve, reject) => {
-        wire.write(wire.link.encodeDelivery(d, 0, false)!, (err) =>
+        wire.write(buf, (err) =>
           err ? reject(new MqttClientError('ERR_CLIENT_DISCONNECTED', 'the link closed', { cause: err })) : resolve(),
         );
       });
@@ -249,7 +229,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
         }
         this.journal = await ClientJournal.open(store, this.session, (err) => this.report(err));
       }
-      await this.connectOnce(false);
+      await this.connectOnce(false, this.options.signal);
     } catch (err) {
       this.setState('closed');
       throw err;
@@ -257,9 +237,9 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     return this;
   }
 
-  private async connectOnce(resume: boolean): Promise<void> {
+  private async connectOnce(resume: boolean, signal?: AbortSignal): Promise<void> {
     const connect = connectPacket(this.endpoint, this.options, this.resolved, resume);
-    const { wire, connack } = await attempt(this.endpoint, this.options, this.resolved, connect);
+    const { wire, connack } = await attempt(this.endpoint, this.options, this.resolved, connect, signal);
     if (this.state === 'closed') {
       wire.close(this.closedError());
       return;
@@ -271,7 +251,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   private online(wire: Wire, connack: ConnackPacket, resumed: boolean): void {
     const assigned = connack.properties?.assignedClientIdentifier;
     if (assigned !== undefined) this.clientId = assigned;
-    this.maximumPacketSize = wire.link.peerMaximumPacketSize;
+    this.limits = limitsOf(connack.properties, this.resolved.topicAliases > 0);
     this.wire = wire;
     this.onlineSince = Date.now();
     this.setState('online');

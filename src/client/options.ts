@@ -75,6 +75,17 @@ export interface ClientOptions {
    * the client does not close it.
    */
   offlineStore?: OfflineStore;
+  /**
+   * 5.0: send topic aliases when the broker's CONNACK allows them: `true` up to its Topic Alias
+   * Maximum, a number at most that many per connection. Topics get aliases first come, first
+   * served; a topic that finds them all taken goes by name. Default false.
+   */
+  topicAliases?: boolean | number;
+  /**
+   * Aborts the first connection: `connect()` rejects with ERR_CLIENT_ABORTED and the attempt is
+   * closed. Once `connect()` has resolved the signal is not looked at; `end()` ends the client.
+   */
+  signal?: AbortSignal;
   /** 5.0 enhanced authentication: the method and its callbacks (ignored in 3.1.1). */
   authentication?: ClientAuthentication;
 }
@@ -83,7 +94,7 @@ export interface ClientOptions {
 export interface PublishOptions {
   qos?: QoS;
   retain?: boolean;
-  /** 5.0 PUBLISH properties (no Topic Alias: the client sends none). */
+  /** 5.0 PUBLISH properties (no Topic Alias: the `topicAliases` option assigns them). */
   properties?: PublishProperties;
 }
 
@@ -118,6 +129,8 @@ export interface ResolvedOptions {
   maxQueuedMessages: number;
   maxInflightMessages: number;
   maxBufferedMessages: number;
+  /** Most topic aliases the client assigns per connection (the broker's maximum caps it); 0: none. */
+  topicAliases: number;
 }
 
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -136,6 +149,8 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     maxQueuedMessages: options.maxQueuedMessages ?? 1_000,
     maxInflightMessages: options.maxInflightMessages ?? 65_535,
     maxBufferedMessages: options.maxBufferedMessages ?? 10_000,
+    topicAliases:
+      options.topicAliases === true ? 65_535 : options.topicAliases === false ? 0 : (options.topicAliases ?? 0),
   };
 }
 

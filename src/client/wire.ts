@@ -90,7 +90,7 @@ export class Wire implements SessionSink {
         closed: (reason) => {
           clearTimeout(timer);
           reject(
-            reason.code === 'ERR_CLIENT_CONNECT' || reason.code === 'ERR_CLIENT_AUTH'
+            ['ERR_CLIENT_CONNECT', 'ERR_CLIENT_AUTH', 'ERR_CLIENT_ABORTED'].includes(reason.code)
               ? reason
               : new MqttClientError('ERR_CLIENT_CONNECT', `before CONNACK: ${reason.message}`, { cause: reason }),
           );

@@ -123,7 +123,7 @@ for (const kind of BROKERS) {
         assert.deepEqual(seen, [], 'the retained message was cleared');
       });
 
-      void it(`resumes a persistent session: messages published while it was away arrive, QoS 2 once, through ${kind.name} (v${v}) ${cite(v, 'MQTT-3.2.2-2', 'MQTT-3.2.2-2')}`, async (t) => {
+      void it(`resumes a persistent session: messages published while it was away arrive, QoS 2 once, through ${kind.name} (v${v}) ${cite(v, 'MQTT-3.2.2-2', 'MQTT-3.2.2-3')}`, async (t) => {
         const subId = id('resume');
         const topic = `resume/${serial}`;
         const away = await connect(`mqtt://127.0.0.1:${broker.port}`, { ...persistent(v, subId), reconnect: false });
