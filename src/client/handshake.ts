@@ -161,6 +161,8 @@ async function agree(
     // [MQTT-3.2.2-17] [MQTT-3.2.2-18] [MQTT-3.3.2-9]: aliases only up to the broker's Topic Alias
     // Maximum, none when it gave 0 or none, and none unless the application asked for them
     outgoingTopicAliasMaximum: Math.min(props?.topicAliasMaximum ?? 0, resolved.topicAliases),
+    // A client publishes to few topics again and again: the least recently used one gives its alias up
+    replaceOutgoingAliases: true,
   });
   return { wire, connack };
 }

@@ -24,6 +24,8 @@ interface Entry {
 
 export class ClientJournal implements SessionJournal {
   private readonly entries = new Map<Delivery, Entry>();
+  /** Incoming QoS 2 ids the store holds, so that a reset can forget them. */
+  private readonly incoming = new Set<number>();
   private nextId: number;
 
   private constructor(
@@ -103,7 +105,9 @@ export class ClientJournal implements SessionJournal {
       session.restore(d, record.packetId, record.state === DeliveryState.Released);
     }
     for (const { clientId, packetId } of state.incomingQoS2) {
-      if (clientId === this.clientId) session.restoreQoS2(packetId);
+      if (clientId !== this.clientId) continue;
+      session.restoreQoS2(packetId);
+      this.incoming.add(packetId);
     }
   }
 
@@ -166,19 +170,23 @@ export class ClientJournal implements SessionJournal {
   }
 
   qos2Received(_session: JournaledSession, packetId: number): void {
+    this.incoming.add(packetId);
     this.commit([{ op: 'qos2-received', clientId: this.clientId, packetId }]);
   }
 
   qos2Released(_session: JournaledSession, packetId: number): void {
+    this.incoming.delete(packetId);
     this.commit([{ op: 'qos2-released', clientId: this.clientId, packetId }]);
   }
 
   /**
    * The broker answered Session Present 0 and the session's flows were reset: the deliveries it had
-   * received (`done`) are removed, and those it had not wait in the queue again, without packet id.
+   * received (`done`) are removed, those it had not wait in the queue again, without packet id, and
+   * the incoming QoS 2 ids are forgotten with the broker's session.
    */
   flowsReset(session: JournaledSession, done: readonly Delivery[]): void {
     for (const d of done) this.removed(session, d);
+    for (const packetId of [...this.incoming]) this.qos2Released(session, packetId);
     for (const [d, entry] of this.entries) {
       if (entry.state !== DeliveryState.Queued) this.setState(d, DeliveryState.Queued, 0);
     }
