@@ -42,8 +42,7 @@ type ClientState = 'online' | 'offline' | 'reconnecting' | 'closed';
 export class MqttClient extends EventEmitter<ClientEventMap> {
   /** The Client Identifier in use (the broker's assigned one, if it assigned one). */
   clientId: string;
-  /** What the CONNACK of the current (or last) connection said; undefined before the first. */
-  connack: ConnackInfo | undefined;
+  private lastConnack: ConnackInfo | undefined;
   private state: ClientState = 'offline';
   private readonly session: Session;
   private wire: Wire | undefined;
@@ -83,6 +82,11 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     };
     const auth = options.authentication;
     this.reauth = auth !== undefined && resolved.protocolVersion === 5 ? new Reauthentication(auth) : undefined;
+  }
+
+  /** What the CONNACK of the current (or last) connection said; undefined before the first. */
+  get connack(): ConnackInfo | undefined {
+    return this.lastConnack;
   }
 
   /** Whether the client is connected now. */
@@ -278,8 +282,8 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     }
     // [MQTT-4.4.0-1]: unacknowledged PUBLISHes again with DUP, and PUBRELs, then the queue
     this.session.attach(wire, wire.link);
-    this.connack = { sessionPresent: connack.sessionPresent, properties: connack.properties };
-    this.emit('connect', this.connack);
+    this.lastConnack = { sessionPresent: connack.sessionPresent, properties: connack.properties };
+    this.emit('connect', this.lastConnack);
   }
 
   private offline(wire: Wire, reason: MqttClientError): void {
