@@ -7,6 +7,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { deriveScramCredentials, scramSha256, SCRAM_SHA_256, type ScramCredentials } from '../../src/auth/scram.js';
 import { connect, MqttClientError, type ClientAuthentication, type MqttClient } from '../../src/client/index.js';
 import { startBroker, type CleanupContext } from '../helpers/broker.js';
+import { withTimeout } from '../interop/support.js';
 
 const hmac = (key: Buffer, text: string): Buffer => createHmac('sha256', key).update(text).digest();
 const xor = (a: Buffer, b: Buffer): Buffer => Buffer.from(a.map((byte, i) => byte ^ b[i]!));
@@ -85,7 +86,7 @@ void describe('client enhanced authentication (v5)', () => {
     const messages = c.messages('after/auth');
     await c.subscribe({ topicFilter: 'after/auth', qos: 1 });
     await c.publish('after/auth', 'in', { qos: 1 });
-    const m = await messages.next();
+    const m = await withTimeout(messages.next(), 5_000, 'a message');
     assert.equal(m.done, false);
     assert.equal(m.value.payload.toString(), 'in');
   });

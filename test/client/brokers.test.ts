@@ -12,6 +12,7 @@ import { VERSIONS, cite, sleep, waitUntil, type CleanupContext } from '../helper
 import { FennecProcess } from '../helpers/fennec-process.js';
 import { mosquittoMissing, MosquittoBroker } from '../helpers/mosquitto-broker.js';
 import { Proxy } from './proxy.js';
+import { withTimeout } from '../interop/support.js';
 
 /** A broker process a test can kill and start again on the same port. */
 interface BrokerProcess {
@@ -95,7 +96,7 @@ for (const kind of BROKERS) {
           const seen = collect(subscriber);
           const messages = subscriber.messages(topic);
           await publisher.publish(topic, `at ${qos}`, { qos });
-          const m = await messages.next();
+          const m = await withTimeout(messages.next(), 5_000, 'a message');
           assert.equal(m.done, false);
           assert.equal(m.value.payload.toString(), `at ${qos}`);
           assert.equal(m.value.qos, qos);
@@ -111,7 +112,7 @@ for (const kind of BROKERS) {
         const first = await client(t, broker.port, { protocolVersion: v, clientId: id('sub') });
         const messages = first.messages(topic);
         await first.subscribe({ topicFilter: topic, qos: 1 });
-        const m = await messages.next();
+        const m = await withTimeout(messages.next(), 5_000, 'a message');
         assert.equal(m.done, false);
         assert.equal(m.value.payload.toString(), 'kept');
         assert.equal(m.value.retain, true);
