@@ -142,6 +142,42 @@ for (const v of VERSIONS) {
   });
 }
 
+for (const v of VERSIONS) {
+  void it(`keeps the incoming QoS 2 ids in the store: a new client on it answers the broker's re-sent PUBLISH without delivering it again (v${v}) ${cite(v, 'MQTT-4.3.3-2', 'MQTT-4.3.3-9')}`, async (t) => {
+    const { port } = await startBroker(t);
+    const store = new MemoryStore();
+    const proxy = await Proxy.start(t, port, v);
+    const options = {
+      protocolVersion: v,
+      clientId: `in2-${v}`,
+      clean: false,
+      sessionExpiryInterval: 300,
+      offlineStore: store,
+    };
+    const first = await connect(`mqtt://127.0.0.1:${proxy.port}`, { ...options, reconnect: false });
+    t.after(() => first.end());
+    await first.subscribe({ topicFilter: 'in2', qos: 2 });
+    const seen: string[] = [];
+    first.on('message', (m: ClientMessage) => seen.push(m.payload.toString()));
+    // The broker never hears the PUBREC: it will send the PUBLISH again to the session
+    proxy.holdUpstream();
+    const publisher = await connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: v, reconnect: false });
+    t.after(() => publisher.end());
+    await publisher.publish('in2', 'once', { qos: 2 });
+    await waitUntil(() => seen.length === 1, 'the first client has the message');
+    // The application dies: no DISCONNECT, nothing more sent
+    proxy.cut();
+    await waitUntil(() => !first.connected, 'the first client is down');
+    const second = await connect(`mqtt://127.0.0.1:${port}`, { ...options, reconnect: false });
+    t.after(() => second.end());
+    assert.equal(second.connack?.sessionPresent, true);
+    second.on('message', (m: ClientMessage) => seen.push(m.payload.toString()));
+    await publisher.publish('in2', 'next', { qos: 2 });
+    await waitUntil(() => seen.length === 2, 'the next message arrived');
+    assert.deepEqual(seen, ['once', 'next'], 'the re-sent PUBLISH was not delivered again');
+  });
+}
+
 void describe('client offline store options', () => {
   void it('refuses an offlineStore without a clientId with ERR_CLIENT_STORE', async (t) => {
     const { port } = await startBroker(t);
