@@ -2,11 +2,12 @@
  * Translates a Mosquitto configuration file (`mosquitto.conf`) into Fennec's YAML: listeners,
  * TLS, authentication, persistence and limits. Every line it cannot translate becomes a
  * `# not translated: ...` comment saying why, and whatever Fennec's schema would refuse is left out
- * the same way, so that the output (but for `listeners:` entries, see below) loads as it is.
+ * the same way, so that the output loads as it is.
  *
- * The first plain MQTT listener becomes `host` / `port`, the first TLS one the `tls:` section; any
- * other listener (WebSocket, or a second MQTT one) becomes an entry of a `listeners:` list with
- * `protocol` (mqtt, mqtts, ws, wss), `host`, `port` and the TLS keys of the `tls:` section.
+ * At most one plain MQTT listener and one TLS one become the short form (`host` / `port` and the
+ * `tls:` section); any other set of listeners (a WebSocket one, or two of a kind) becomes a
+ * `listeners:` list, each entry with `protocol` (mqtt, mqtts, ws, wss), `host`, `port` and the TLS
+ * keys of the `tls:` section, since the list replaces the short form.
  */
 import { stringify } from 'yaml';
 import { mosquittoKeyHints } from './mosquitto-keys.js';
@@ -184,26 +185,36 @@ function readLines(text: string, t: Translation): MosquittoListener[] {
 
 /** Puts the listeners where Fennec has them: `host`/`port`, `tls:`, and `listeners:` for the rest. */
 function placeListeners(listeners: MosquittoListener[], t: Translation): Record<string, unknown>[] {
-  const extra: Record<string, unknown>[] = [];
+  const isSecure = (listener: MosquittoListener): boolean =>
+    listener.tls.cert_file !== undefined || listener.tls.key_file !== undefined;
+  const plain = listeners.filter((listener) => !listener.websockets && !isSecure(listener));
+  const secure = listeners.filter((listener) => !listener.websockets && isSecure(listener));
+  const shortForm = plain.length <= 1 && secure.length <= 1 && plain.length + secure.length === listeners.length;
+  const list: Record<string, unknown>[] = [];
   let plainTaken = false;
-  let tlsTaken = false;
   for (const listener of listeners) {
-    const secure = listener.tls.cert_file !== undefined || listener.tls.key_file !== undefined;
     const origin = `line ${listener.line}: listener ${listener.port}`;
-    if (!listener.websockets && !secure && !plainTaken) {
+    if (!shortForm) {
+      const protocol = listener.websockets
+        ? isSecure(listener)
+          ? 'wss'
+          : 'ws'
+        : isSecure(listener)
+          ? 'mqtts'
+          : 'mqtt';
+      t.origin.set(`listeners.${list.length}`, origin);
+      list.push({ protocol, host: listener.host, port: listener.port, ...listener.tls });
+    } else if (!isSecure(listener)) {
       plainTaken = true;
       t.set('host', listener.host, origin);
       t.set('port', listener.port, origin);
-    } else if (!listener.websockets && secure && !tlsTaken) {
-      tlsTaken = true;
+    } else {
       t.top.tls = { host: listener.host, port: listener.port, ...listener.tls };
       for (const key of Object.keys(t.top.tls as object)) t.origin.set(`tls.${key}`, origin);
-    } else {
-      const protocol = listener.websockets ? (secure ? 'wss' : 'ws') : secure ? 'mqtts' : 'mqtt';
-      extra.push({ protocol, host: listener.host, port: listener.port, ...listener.tls });
     }
   }
-  if (listeners.length > 0 && !plainTaken) {
+  // A list listens only where it says; the short form always has its plain listener.
+  if (shortForm && listeners.length > 0 && !plainTaken) {
     t.comments.push(
       'Mosquitto had no plain MQTT listener; Fennec listens on host and port all the same (127.0.0.1:1883 by default)',
     );
@@ -213,19 +224,27 @@ function placeListeners(listeners: MosquittoListener[], t: Translation): Record<
     t.set('allow_anonymous', false, 'Mosquitto 2 default with listeners configured');
     t.comments.push("allow_anonymous: false is Mosquitto 2's default once a listener is configured");
   }
-  return extra;
+  return list;
 }
 
 /** Drops every key Fennec's schema refuses, noting the Mosquitto line it came from; repeats until none is left. */
-function dropRefused(t: Translation): void {
+function dropRefused(t: Translation, listeners: Record<string, unknown>[]): void {
   for (let round = 0; round < 20; round++) {
     const data: Record<string, unknown> = { ...t.top };
     if (Object.keys(t.limits).length > 0) data.limits = t.limits;
+    if (listeners.length > 0) data.listeners = listeners;
     const result = validateFile(data);
     if (result.success) return;
     for (const issue of result.issues) {
       const path = issue.path.map(String);
       const dotted = path.join('.');
+      if (path[0] === 'listeners') {
+        // A listener entry Fennec refuses goes whole: half a listener would listen where nobody asked.
+        const index = Number(path[1]);
+        t.skip(t.origin.get(`listeners.${index}`) ?? dotted, `Fennec's ${dotted} refuses it: ${issue.message}`);
+        listeners.splice(index, 1);
+        break;
+      }
       const section =
         path[0] === 'limits' ? t.limits : path[0] === 'tls' ? (t.top.tls as Record<string, unknown>) : t.top;
       const leaf = path.length > 1 ? path[1]! : path[0]!;
@@ -241,20 +260,20 @@ function dropRefused(t: Translation): void {
 export function importMosquittoConfig(text: string, source: string): MosquittoImport {
   const t = new Translation();
   const listeners = readLines(text, t);
-  const extra = placeListeners(listeners, t);
+  const list = placeListeners(listeners, t);
   if (!('persistence' in t.top)) {
     t.comments.push(
       "Mosquitto's persistence is off by default; Fennec keeps its state in data_dir unless persistence: none",
     );
   }
-  dropRefused(t);
+  dropRefused(t, list);
   // The listener first, as a reader looks for it.
   const { host, port, ...rest } = t.top;
   const config: Record<string, unknown> = { host, port, ...rest };
   if (host === undefined) delete config.host;
   if (port === undefined) delete config.port;
   if (Object.keys(t.limits).length > 0) config.limits = t.limits;
-  if (extra.length > 0) config.listeners = extra;
+  if (list.length > 0) config.listeners = list;
   const header = [
     `# Fennec configuration translated from ${source} by fennec import-config.`,
     ...t.comments.map((comment) => `# note: ${comment}`),
