@@ -29,6 +29,8 @@ export interface PeerInfo {
   remotePort?: number | undefined;
   /** The local address the connection arrived on. */
   localAddress?: string | undefined;
+  /** The listener the connection arrived on, as its log lines name it, when the transport says. */
+  listener?: string | undefined;
   /** The client certificate the TLS listener verified; undefined when none was presented (or not TLS). */
   certificate?: ClientCertificate | undefined;
 }
