@@ -3,8 +3,7 @@
  * mqtts://HOST:PORT` with TLS) when ready, and stops gracefully on SIGINT or SIGTERM with exit
  * code 0. SIGHUP re-reads the TLS files, the password file and the ACL file.
  */
-import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { Acl, AclFileError, aclHooks } from '../auth/acl.js';
 import { PasswordFile, PasswordFileError } from '../auth/password-file.js';
 import { isLoopbackAddress } from '../broker/addresses.js';
@@ -17,19 +16,24 @@ import {
   defaultConfig,
   fileKey,
   loadConfigFile,
+  logFormats,
   logLevels,
   mergeConfig,
   tlsOptionSpecs,
   toBrokerOptions,
   type Durability,
   type FennecConfig,
+  type LogFormat,
   type LogLevel,
   type ResolvedConfig,
 } from '../config/index.js';
 import { FennecError } from '../errors/index.js';
 import { TlsFileError } from '../transport/tls.js';
 import { configCliError } from './check-config.js';
+import { daemonize, isDaemonChild, removePidFile, reportReady, writePidFile } from './daemon.js';
 import { CliError, ExitCode } from './errors.js';
+import { openLog } from './logging.js';
+import { fennecVersion } from './version.js';
 
 /** Parses a TCP port flag: an integer from 0 to 65535. */
 export function parsePort(value: string): number {
@@ -45,6 +49,11 @@ interface BrokerFlags {
   logLevel: string;
   memory?: boolean;
   config?: string;
+  verbose?: boolean;
+  daemon?: boolean;
+  pidFile?: string;
+  logFormat?: LogFormat;
+  logFile?: string;
 }
 
 /**
@@ -92,16 +101,32 @@ async function loadPasswords(file: string): Promise<PasswordFile> {
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
+    .version(fennecVersion, '-V, --version', 'print the version and exit')
     .option('--host <address>', 'address to listen on', defaultConfig.host)
-    .option('--port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
+    .option('-p, --port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
     .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
     .option('--log-level <level>', `log level: ${logLevels.join(', ')}`, defaultConfig.logLevel)
+    .addOption(
+      new Option('-v, --verbose', 'log each client connect and disconnect (log level info), as mosquitto -v').conflicts(
+        'logLevel',
+      ),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log line format (default: pretty on a terminal, else json)').choices(
+        logFormats,
+      ),
+    )
+    .option('--log-file <path>', 'write the log to this file, reopened on SIGHUP (log_dest: file PATH)')
+    .option('-d, --daemon', 'run in the background; the command exits once the broker listens')
+    .option('--pid-file <path>', 'write the process id to this file while the broker runs (pid_file)')
     .option(
-      '--config <file>',
+      '-c, --config <file>',
       'YAML configuration file (docs/configuration.md); flags and FENNEC_* variables override it',
     )
     .action(async (opts: BrokerFlags, command: Command) => {
+      // The command starts itself again in the background and exits once that one listens.
+      if (opts.daemon === true && !isDaemonChild()) return daemonize();
       if (!isLogLevel(opts.logLevel)) {
         throw new CliError('ERR_BAD_FLAG', `--log-level must be one of ${logLevels.join(', ')}`, ExitCode.Usage);
       }
@@ -113,6 +138,10 @@ export function brokerCommand(): Command {
       if (given('dataDir')) flags.dataDir = opts.dataDir;
       if (given('logLevel')) flags.logLevel = opts.logLevel;
       if (opts.memory === true) flags.persistence = 'none';
+      if (opts.verbose === true) flags.logLevel = 'info';
+      if (opts.logFormat !== undefined) flags.logFormat = opts.logFormat;
+      if (opts.logFile !== undefined) flags.logDest = `file ${opts.logFile}`;
+      if (opts.pidFile !== undefined) flags.pidFile = opts.pidFile;
       let config: ResolvedConfig;
       try {
         config = mergeConfig(opts.config === undefined ? {} : await loadConfigFile(opts.config), flags);
@@ -120,7 +149,8 @@ export function brokerCommand(): Command {
         if (err instanceof ConfigError) throw configCliError(err);
         throw err;
       }
-      const logger = pino({ level: config.logLevel }, pino.destination(2));
+      const log = await openLog({ level: config.logLevel, format: config.logFormat, dest: config.logDest });
+      const logger = log.logger;
       const aclFile = config.aclFile;
       let acl: Acl | undefined;
       if (aclFile !== undefined) {
@@ -181,6 +211,8 @@ export function brokerCommand(): Command {
         if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
         throw err;
       }
+      const pidFile = config.pidFile;
+      if (pidFile !== undefined) writePidFile(pidFile);
       const notice = anonymousNotice(config.allowAnonymous, address.host);
       if (notice !== undefined) {
         logger.warn({ host: address.host }, notice);
@@ -230,10 +262,14 @@ export function brokerCommand(): Command {
         // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
         if (address.tls !== undefined) process.on('SIGHUP', reloadTls);
         // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
-        process.stdout.write(`fennec listening mqtt://${hostForUrl(address.host)}:${address.port}\n`);
+        const ready = [`fennec listening mqtt://${hostForUrl(address.host)}:${address.port}`];
         if (address.tls !== undefined) {
-          process.stdout.write(`fennec listening mqtts://${hostForUrl(address.tls.host)}:${address.tls.port}\n`);
+          ready.push(`fennec listening mqtts://${hostForUrl(address.tls.host)}:${address.tls.port}`);
         }
+        for (const line of ready) process.stdout.write(`${line}\n`);
+        reportReady(ready);
       });
+      if (pidFile !== undefined) removePidFile(pidFile);
+      await log.close();
     });
 }
