@@ -16,6 +16,8 @@ const program = new Command('fennec')
     'Fennec: an MQTT 3.1, 3.1.1 and 5.0 broker with its password file tool and configuration check; the broker and its codec also embed in Node.js programs as the fennec-mqtt package',
   )
   .version(fennecVersion, '-V, --version', 'print the version and exit')
+  // `fennec -V` is the version, `fennec bench -V 5` bench's MQTT version: options go with their command.
+  .enablePositionalOptions()
   .showHelpAfterError(false)
   .exitOverride()
   .configureOutput({
