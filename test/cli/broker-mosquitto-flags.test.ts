@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { ExitCode } from '../../src/cli/errors.js';
@@ -69,6 +70,25 @@ void describe('fennec --version and -V', () => {
       assert.equal(result.stderr, '');
     });
   }
+});
+
+void describe('fennec broker --help', () => {
+  void it('lists flags that docs/cli.md and the README both document', async () => {
+    const result = await runFennec(['broker', '--help']).exited;
+    assert.equal(result.code, 0, result.stderr);
+    const flags = [...new Set(result.stdout.match(/(?<![\w-])--?[a-zA-Z][a-z-]*/g))].filter(
+      (flag) => flag !== '--help' && flag !== '-h',
+    );
+    assert.ok(flags.includes('-d') && flags.includes('--log-file'), `flags: ${flags.join(' ')}`);
+    const cli = await readFile(join(repositoryRoot, 'docs', 'cli.md'), 'utf8');
+    const section = cli.slice(cli.indexOf('## fennec broker'), cli.indexOf('## fennec passwd'));
+    const readme = await readFile(join(repositoryRoot, 'README.md'), 'utf8');
+    const running = readme.slice(readme.indexOf('## Running the broker'), readme.indexOf('### Embedding'));
+    for (const flag of flags) {
+      assert.ok(section.includes(`\`${flag}`), `${flag} is not in docs/cli.md's fennec broker section`);
+      assert.ok(running.includes(`\`${flag}`), `${flag} is not in the README's Running the broker table`);
+    }
+  });
 });
 
 void describe('fennec broker errors', () => {
