@@ -16,6 +16,8 @@ export type Ending =
   | { reason: 'keep-alive-timeout' }
   /** A packet broke the protocol, or handling it failed: the error's code, reason code and message. */
   | { reason: 'protocol-error'; code: string; reasonCode?: number | undefined; message: string }
+  /** Handling a packet failed for another reason (a hook or the store failing): the error's code and message. */
+  | { reason: 'error'; code: string; reasonCode?: number | undefined; message: string }
   /** A new connection with the same client id took the session over. */
   | { reason: 'takeover' }
   /** A limit closed the connection: its file key (`max_control_packet_rate`). */
@@ -97,6 +99,8 @@ export function describeEnding(ending: Ending): string {
       return 'keep-alive timeout (nothing received for 1.5 times the keep-alive)';
     case 'protocol-error':
       return `protocol error ${ending.reasonCode === undefined ? ending.code : hex(ending.reasonCode)}: ${ending.message}`;
+    case 'error':
+      return `error ${ending.code}: ${ending.message}`;
     case 'takeover':
       return 'session taken over by a new connection with the same client id';
     case 'limit':

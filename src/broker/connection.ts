@@ -403,7 +403,9 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.warnLimit(limit, `${err.message}, connection closed`);
       this.endWith({ reason: 'limit', limit: limitKey(limit), message: err.message });
     } else {
-      this.endWith({ reason: 'protocol-error', code: err.code, reasonCode: err.reasonCode, message: err.message });
+      // A broken protocol rule carries its reason code; anything else (a hook or store failing) is an error
+      const reason = err.reasonCode === undefined ? 'error' : 'protocol-error';
+      this.endWith({ reason, code: err.code, reasonCode: err.reasonCode, message: err.message });
     }
     if (this.state === ConnectionState.AwaitingConnect) {
       const connack = failedConnectConnack(err, this.decoder.protocolVersion);

@@ -117,7 +117,7 @@ async function startSyslogger(socket: string | undefined): Promise<ChildProcess>
     );
   }
   // A `logger` that died leaves a broken pipe: said once on stderr rather than crashing the broker.
-  child.stdin!.once('error', (err) => process.stderr.write(`fennec: syslog logger stopped: ${err.message}\n`));
+  child.stdin.once('error', (err) => process.stderr.write(`fennec: syslog logger stopped: ${err.message}\n`));
   return child;
 }
 
@@ -160,8 +160,7 @@ export async function openLog(options: { level: LogLevel; format: LogFormat; des
         })
       : undefined;
   const syslog = dest.kind === 'syslog';
-  const stream: DestinationStream =
-    pretty === undefined && !syslog ? (out as DestinationStream) : reformat(out, pretty, syslog);
+  const stream: DestinationStream = pretty === undefined && !syslog ? out : reformat(out, pretty, syslog);
   const logger = pino({ level: options.level }, stream);
   const reopen = (): void => out.reopen?.();
   if (dest.kind === 'file') process.on('SIGHUP', reopen);

@@ -7,6 +7,7 @@ import * as pkt from '../helpers/packets.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startBroker, VERSIONS, waitUntil } from '../helpers/broker.js';
 import { capturingLogger } from '../helpers/log.js';
+import type { AuthMethod } from '../../src/broker/hooks.js';
 
 type Line = Record<string, unknown>;
 
@@ -257,6 +258,31 @@ for (const version of VERSIONS) {
 function sessionKept(version: 4 | 5): pkt.ConnectOptions {
   return version === 5 ? { properties: { sessionExpiryInterval: 600 } } : {};
 }
+
+describe('35 connection logs: errors that are not protocol errors (v5)', () => {
+  it('a hook that throws while handling a packet is logged as an error with its code (v5)', async (t) => {
+    // Accepts CONNECT at once, and throws when the client asks to re-authenticate (AUTH 0x19).
+    const fragile: AuthMethod = {
+      start: (_client, reauthenticating) => {
+        if (reauthenticating) throw new Error('the credential service is down');
+        return { step: () => ({ kind: 'success' }) };
+      },
+    };
+    const { logger, lines } = capturingLogger('info');
+    const { port } = await startBroker(t, { logger, hooks: { authMethods: { FRAGILE: fragile } } });
+    const client = await RawClient.connect(port, {
+      version: 5,
+      clientId: 'fragile',
+      properties: { authenticationMethod: 'FRAGILE' },
+    });
+    client.send(pkt.auth(0x19, { authenticationMethod: 'FRAGILE' }));
+    await gone(client);
+    const line = await closingLine(lines, 'fragile');
+    assert.equal(line['reason'], 'error');
+    assert.equal(line['code'], 'ERR_HOOK_FAILED');
+    assert.match(String(line['msg']), /: error ERR_HOOK_FAILED: the credential service is down$/);
+  });
+});
 
 describe('35 connection logs: silence', () => {
   it('at warn, connects and disconnects write nothing', async (t) => {

@@ -181,7 +181,12 @@ void describe('fennec broker log formats and destinations', () => {
       await visit(port, 'tty-client');
       await waitUntil(() => output.includes('tty-client disconnected'), 'the close is logged', 5000);
       // Colours on a terminal: the level is wrapped in escape sequences.
-      assert.match(output, /\] \u001b\[32mINFO\u001b\[39m: .*client tty-client connected from 127\.0\.0\.1/);
+      const escape = String.fromCharCode(0x1b);
+      assert.ok(
+        output.includes(`] ${escape}[32mINFO${escape}[39m: `) &&
+          /client tty-client connected from 127\.0\.0\.1/.test(output),
+        JSON.stringify(output),
+      );
       assert.doesNotMatch(output, /"event":"connected"/);
     } finally {
       if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
