@@ -75,6 +75,22 @@ module.exports = {
       to: { path: '^src/(broker/|store/sqlite|cli/)' },
     },
     {
+      name: 'only-the-cli-imports-http',
+      comment:
+        'src/http/ (metrics, admin API) is a shell over the broker, as the CLI is: it imports the broker and its parts, and nothing but the CLI imports it, so the broker stays free of HTTP.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(http|cli)/' },
+      to: { path: '^src/http/' },
+    },
+    {
+      name: 'http-uses-no-wire-or-store-internals',
+      comment:
+        'The admin API changes the broker through its public methods, never through a store, a transport or the codec directly.',
+      severity: 'error',
+      from: { path: '^src/http/' },
+      to: { path: '^src/(store|transport|client|cluster)/|^src/protocol/(decoder|encoder|decode-body|reader)[.]ts$' },
+    },
+    {
       name: 'nothing-imports-the-cli',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/cli/' },

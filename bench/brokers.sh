@@ -3,26 +3,36 @@
 # one table with all three side by side. Every run talks to 127.0.0.1 only and stops by itself.
 #
 #   bench/brokers.sh [--runs N] [--duration S] [--tests "fanin-q1 fanout-q0 ..."] [--out DIR]
+#                    [--brokers "fennec aedes mosquitto"] [--port N] [--dry-run]
 #
 # Needs: cc (to build mqload), Debian's mosquitto (installed here when run as root), and Aedes 1.2.0
 # in $AEDES_DIR (default /tmp/aedes-peer; installed here when missing). Fennec must be built (npm run build).
+# Without the mqload tools beside the checkout (../shared/tools/mqload, or $MQLOAD_TOOLS), the same
+# matrix runs with `fennec bench` as the load generator and the repository's Aedes (dev dependency);
+# --port sets the port the brokers take in turn (default 18832), --dry-run prints the commands only.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${MQLOAD_TOOLS:-$ROOT/../shared/tools/mqload}
 RUNS=2 DUR=10 TESTS="fanin-q0 fanin-q1 fanin-q2 fanout-q0 fanout-q1 pairs-q1 fanin-q0-r20k fanout-q0-r10k conn"
-OUT=/tmp/mqbench/compare-$(date +%Y%m%d-%H%M%S) BROKERS="fennec aedes mosquitto"
+OUT=/tmp/mqbench/compare-$(date +%Y%m%d-%H%M%S) BROKERS="fennec aedes mosquitto" PORT=18832 DRY=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --port) PORT=$2; shift 2 ;;
+    --dry-run) DRY=1; shift ;;
     --runs) RUNS=$2; shift 2 ;;
     --duration) DUR=$2; shift 2 ;;
     --tests) TESTS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --brokers) BROKERS=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "brokers.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -f "$TOOLS/run-baseline.sh" ] || { echo "brokers.sh: mqload tools not found at $TOOLS (set MQLOAD_TOOLS)" >&2; exit 2; }
+if [ ! -f "$TOOLS/run-baseline.sh" ]; then
+  echo "brokers.sh: mqload tools not found at $TOOLS; falling back to fennec bench as the load generator" >&2
+  export ROOT RUNS DUR TESTS OUT BROKERS PORT DRY
+  exec bash "$ROOT/bench/brokers-fennec-bench.sh"
+fi
 [ -x /tmp/mqload ] || cc -O2 -o /tmp/mqload "$TOOLS/mqload.c"
 export MQLOAD=/tmp/mqload
 if ! command -v mosquitto >/dev/null; then

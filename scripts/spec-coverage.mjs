@@ -3,13 +3,16 @@
 // Statements that cannot be tested on this server (not applicable, or a documented deviation) are read
 // from the table in docs/conformance.md, "Statements that no test names", and reported with its reason.
 // Usage: node scripts/spec-coverage.mjs [--spec DIR] [--missing]
-// The statement lists live in the shared folder beside the checkout (../shared/spec).
+// The statement lists live in the repository, spec/ (see spec/README.md for where they come from);
+// the script reads them, test/ and docs/ relative to the repository, from whatever directory it runs in.
 import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const specIndex = args.indexOf('--spec');
-const specDir = resolve(specIndex >= 0 ? args[specIndex + 1] : '../shared/spec');
+const specDir = specIndex >= 0 ? resolve(args[specIndex + 1]) : join(root, 'spec');
 const showMissing = args.includes('--missing');
 
 if (!existsSync(specDir)) {
@@ -27,13 +30,13 @@ function files(dir) {
   return out;
 }
 
-const testText = files('test')
+const testText = files(join(root, 'test'))
   .map((f) => readFileSync(f, 'utf8'))
   .join('\n');
 
 /** `version id` -> { status, reason }, from the rows `| 5.0 | MQTT-x.y.z-n | status | reason |` of the docs table. */
 const excused = new Map();
-for (const line of readFileSync('docs/conformance.md', 'utf8').split('\n')) {
+for (const line of readFileSync(join(root, 'docs/conformance.md'), 'utf8').split('\n')) {
   // Cells are padded to align the columns (prettier), so spaces around each are optional.
   const row =
     /^\|\s*(3\.1\.1|5\.0)\s*\|\s*(MQTT-[0-9.]+-[0-9]+)\s*\|\s*(not applicable|deviation)\s*\|\s*(.+?)\s*\|$/.exec(line);

@@ -41,14 +41,19 @@ export {
   verifyPassword,
   parseHash,
   formatHash,
+  parseStoredHash,
+  verifyStoredHash,
   defaultScryptParameters,
   type PasswordHash,
+  type StoredHash,
   type PasswordFileOptions,
   type ScryptParameters,
 } from './auth/password-file.js';
+export { parseMosquittoHash, type MosquittoHash } from './auth/mosquitto-hashes.js';
 export { FailedLogins, type FailedLoginPolicy } from './broker/failed-logins.js';
 export type { AllowAnonymous } from './broker/options.js';
 export type { Message } from './session/message.js';
-export type { TlsOptions } from './broker/options.js';
-export type { ClientCertificate, ListenerAddress } from './transport/listener.js';
+export type { ListenerOptions, TlsOptions } from './broker/options.js';
+export type { NamedListenerAddress } from './broker/listeners.js';
+export { listenerUrl, type ClientCertificate, type ListenerAddress } from './transport/listener.js';
 export { TlsFileError, type TlsMinVersion } from './transport/tls.js';

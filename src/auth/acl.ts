@@ -196,17 +196,66 @@ export class Acl {
   }
 }
 
-/** `[access] filter` of a `topic` or `pattern` line. */
+const accessKeywords: readonly AclAccess[] = ['read', 'write', 'readwrite', 'deny'];
+
+function isAccess(word: string): word is AclAccess {
+  return (accessKeywords as readonly string[]).includes(word);
+}
+
+/**
+ * Why `word`, written where an access keyword goes, is refused: a close misspelling is named, and
+ * the access types of other brokers get a word of their own.
+ */
+function unknownAccess(word: string): string {
+  const expected = 'expected read, write, readwrite or deny before the filter, or the filter alone (readwrite)';
+  if (word === 'subscribe' || word === 'unsubscribe') {
+    return `unknown access keyword ${JSON.stringify(word)}: an ACL file has no ${word} access (Mosquitto's has none either; read allows subscribing); ${expected}`;
+  }
+  const close = accessKeywords.find((keyword) => closeTo(word.toLowerCase(), keyword));
+  const hint = close === undefined ? '' : ` (did you mean ${close}?)`;
+  return `unknown access keyword ${JSON.stringify(word)}${hint}: ${expected}`;
+}
+
+/** Whether `a` is `b` but for one or two letters changed, added, dropped or swapped, or an abbreviation of it. */
+function closeTo(a: string, b: string): boolean {
+  if (a === b || (a.length >= 2 && b.startsWith(a))) return true;
+  if (a.length === 2 && b === 'readwrite' && a === 'rw') return true;
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length]! <= 2;
+}
+
+/**
+ * `[access] filter` of a `topic` or `pattern` line. Unlike Mosquitto, which reads `topic rw a/#` as a
+ * rule for the literal topic "rw a/#", a filter may hold no white space: a second word is always a
+ * mistake (a misspelt access keyword would otherwise turn a `deny` into a rule that denies nothing).
+ */
 function parseRule(rest: string, pattern: boolean, file: string, line: number): AclRule {
   const keyword = pattern ? 'pattern' : 'topic';
   const space = rest.search(/\s/);
   const first = space === -1 ? rest : rest.slice(0, space);
   let access: AclAccess = 'readwrite';
   let filter = rest;
-  if (first === 'read' || first === 'write' || first === 'readwrite' || first === 'deny') {
+  if (isAccess(first)) {
     if (space === -1) throw new AclFileError(file, line, `\`${keyword} ${first}\` needs a topic filter after it`);
     access = first;
     filter = rest.slice(space + 1).trim();
+  } else if (space !== -1) {
+    throw new AclFileError(file, line, unknownAccess(first));
+  }
+  if (/\s/.test(filter)) {
+    throw new AclFileError(
+      file,
+      line,
+      `${JSON.stringify(filter)}: a topic filter in an ACL file cannot hold white space (one filter per line)`,
+    );
   }
   if (filter === '') throw new AclFileError(file, line, `\`${keyword}\` needs a topic filter`);
   if (filter.startsWith('$share/')) {

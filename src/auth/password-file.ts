@@ -2,13 +2,15 @@
  * The password file: one `user:hash` line per user, hashed with scrypt, and the `authenticate` hook
  * built on it. Blank lines and lines starting with `#` are ignored. A hash reads
  * `$scrypt$ln=15,r=8,p=1$<salt, base64>$<key, base64>`: the cost parameters travel with each hash,
- * so they can be raised later without invalidating older lines.
+ * so they can be raised later without invalidating older lines. Mosquitto's `$6$` and `$7$` hashes
+ * are read and verified too (mosquitto-hashes.ts), so a Mosquitto password file works unchanged.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { FennecError } from '../errors/index.js';
 import { ReasonCode } from '../protocol/index.js';
 import type { AuthenticateRequest, AuthenticateResult, BrokerHooks } from '../broker/hooks.js';
+import { isMosquittoHash, parseMosquittoHash, verifyMosquittoHash, type MosquittoHash } from './mosquitto-hashes.js';
 
 /** scrypt cost parameters: N = 2^ln, block size r, parallelism p (RFC 7914). */
 export interface ScryptParameters {
@@ -114,6 +116,24 @@ export async function verifyPassword(password: Buffer | string, hash: PasswordHa
   return timingSafeEqual(key, hash.key);
 }
 
+/** A hash a password file may hold: Fennec's scrypt (written by `fennec passwd`), or Mosquitto's `$6$` / `$7$`. */
+export type StoredHash = PasswordHash | MosquittoHash;
+
+/** Parses any hash a password file may hold; returns what is wrong with it as a string when it is none. */
+export function parseStoredHash(text: string): StoredHash | string {
+  if (isMosquittoHash(text)) return parseMosquittoHash(text);
+  const hash = parseHash(text);
+  if (typeof hash === 'string' && !text.startsWith('$scrypt$')) {
+    return `${hash}, or be one of Mosquitto's ($6$SALT$HASH, $7$ITERATIONS$SALT$HASH)`;
+  }
+  return hash;
+}
+
+/** Whether `password` matches `hash`, whichever its format; constant-time comparison either way. */
+export function verifyStoredHash(password: Buffer | string, hash: StoredHash): Promise<boolean> {
+  return 'parameters' in hash ? verifyPassword(password, hash) : verifyMosquittoHash(password, hash);
+}
+
 /**
  * Why a user name cannot go in a password file, or undefined when it can: it must be non-empty, hold
  * no control character (a line break would end the line), not start with `#` (a comment) and not start
@@ -156,11 +176,8 @@ export interface PasswordEntry {
  * split at the last `:` (a hash has none, so a user name may). Throws PasswordFileError at the first bad
  * line; returns users in file order with their parsed hashes.
  */
-export function parsePasswordFile(
-  text: string,
-  file: string,
-): Map<string, { entry: PasswordEntry; hash: PasswordHash }> {
-  const users = new Map<string, { entry: PasswordEntry; hash: PasswordHash }>();
+export function parsePasswordFile(text: string, file: string): Map<string, { entry: PasswordEntry; hash: StoredHash }> {
+  const users = new Map<string, { entry: PasswordEntry; hash: StoredHash }>();
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/\r$/, '');
@@ -172,7 +189,7 @@ export function parsePasswordFile(
     const hashText = line.slice(colon + 1);
     const nameProblem = usernameProblem(username);
     if (nameProblem !== undefined) throw new PasswordFileError(file, number, nameProblem);
-    const hash = parseHash(hashText);
+    const hash = parseStoredHash(hashText);
     if (typeof hash === 'string') throw new PasswordFileError(file, number, `user ${username}: ${hash}`);
     const earlier = users.get(username);
     if (earlier !== undefined) {
@@ -184,9 +201,7 @@ export function parsePasswordFile(
 }
 
 /** Reads and parses a password file; a missing or unreadable one is a PasswordFileError naming it. */
-export async function readPasswordFile(
-  file: string,
-): Promise<Map<string, { entry: PasswordEntry; hash: PasswordHash }>> {
+export async function readPasswordFile(file: string): Promise<Map<string, { entry: PasswordEntry; hash: StoredHash }>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -208,31 +223,42 @@ export interface PasswordFileOptions {
   maxQueuedVerifications?: number;
 }
 
+/** A random hash of the same kind and cost as the first of `users` (scrypt by default): no password matches it. */
+function decoyLike(users: ReadonlyMap<string, StoredHash>): StoredHash {
+  const model = users.values().next().value;
+  if (model === undefined || 'parameters' in model) {
+    const parameters = model === undefined ? { ...defaultScryptParameters } : { ...model.parameters };
+    return { parameters, salt: randomBytes(SALT_BYTES), key: randomBytes(KEY_BYTES) };
+  }
+  return { ...model, salt: randomBytes(model.salt.length), key: randomBytes(model.key.length) };
+}
+
 /**
  * The users of a password file, held in memory and verified against with scrypt. `reload()` reads the
  * file again and replaces the users only when the whole file is valid; `fennec broker` calls it on SIGHUP.
  */
 export class PasswordFile {
-  private users: Map<string, PasswordHash>;
+  private users: Map<string, StoredHash>;
   private readonly maxConcurrent: number;
   private readonly maxQueued: number;
   private running = 0;
   /** Verifications waiting for a turn, first come first served. */
   private readonly queue: (() => void)[] = [];
-  /** A hash no password matches, verified for unknown users so that they take as long as known ones. */
-  private readonly decoy: PasswordHash = {
-    parameters: { ...defaultScryptParameters },
-    salt: randomBytes(SALT_BYTES),
-    key: randomBytes(KEY_BYTES),
-  };
+  /**
+   * A hash no password matches, verified for unknown users so that they take as long as known ones:
+   * of the same kind and cost as the file's first user (a file of Mosquitto's fast hashes would
+   * otherwise tell unknown users apart by their slow scrypt).
+   */
+  private decoy: StoredHash;
 
   private constructor(
     /** The file, as given. */
     readonly path: string,
-    users: Map<string, PasswordHash>,
+    users: Map<string, StoredHash>,
     options: PasswordFileOptions,
   ) {
     this.users = users;
+    this.decoy = decoyLike(users);
     this.maxConcurrent = Math.max(1, options.maxConcurrentVerifications ?? 2);
     this.maxQueued = Math.max(0, options.maxQueuedVerifications ?? 256);
   }
@@ -242,7 +268,7 @@ export class PasswordFile {
     return new PasswordFile(path, PasswordFile.hashes(await readPasswordFile(path)), options);
   }
 
-  private static hashes(parsed: Map<string, { hash: PasswordHash }>): Map<string, PasswordHash> {
+  private static hashes(parsed: Map<string, { hash: StoredHash }>): Map<string, StoredHash> {
     return new Map([...parsed].map(([username, { hash }]) => [username, hash]));
   }
 
@@ -250,6 +276,7 @@ export class PasswordFile {
   async reload(): Promise<number> {
     const users = PasswordFile.hashes(await readPasswordFile(this.path));
     this.users = users;
+    this.decoy = decoyLike(users);
     return users.size;
   }
 
@@ -274,7 +301,7 @@ export class PasswordFile {
     try {
       // Looked up once the turn comes, so a reload meanwhile is seen.
       const hash = this.users.get(username);
-      const matches = await verifyPassword(password, hash ?? this.decoy);
+      const matches = await verifyStoredHash(password, hash ?? this.decoy);
       return hash !== undefined && matches;
     } finally {
       const next = this.queue.shift();

@@ -14,7 +14,6 @@ import { ReasonCode, type Will } from '../protocol/index.js';
 import { RetainedIndex, type TopicIndex, type TopicLimits } from '../topic/index.js';
 import type { Message } from '../session/message.js';
 import { emptyDropTally, type DropReason, type Session, type SubscriptionOptions } from '../session/session.js';
-import type { ListenerAddress } from '../transport/listener.js';
 import { Admission } from './admission.js';
 import { Connection, ConnectionState, type PeerInfo } from './connection.js';
 import type { BrokerConnection, BrokerContext, BrokerCounters, BrokerEvents } from './context.js';
@@ -24,7 +23,7 @@ import { HookRegistry } from './hook-registry.js';
 import { channels } from './diagnostics.js';
 import { anonymousHooks } from '../auth/anonymous.js';
 import { topicLimits } from './limits.js';
-import { Listeners } from './listeners.js';
+import { Listeners, named, type NamedListenerAddress } from './listeners.js';
 import { limitKey, LimitWarnings, type LimitOptionName } from './limit-warnings.js';
 import {
   limitNames,
@@ -40,6 +39,8 @@ import { route, type RouteEntry } from './router.js';
 import { SessionRegistry } from './session-registry.js';
 import { Subscriptions } from './subscriptions.js';
 import { Wills, type OwedWill } from './wills.js';
+import { emptyTraffic } from './traffic.js';
+import { SysPublisher, type SysSource } from './sys.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
@@ -53,7 +54,7 @@ const dropLimits: Partial<Record<DropReason, LimitOptionName>> = {
 /** The packet handlers every connection hands its packets to. */
 const handlers = { dispatch };
 
-export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext {
+export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext, SysSource {
   readonly options: ResolvedBrokerOptions;
   /** The registered hooks: `allowAnonymous` first, then BrokerOptions.hooks, then those added since. */
   readonly hooks: HookRegistry;
@@ -84,9 +85,12 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     loginFailures: 0,
     loginFailuresDelayed: 0,
     limits: Object.fromEntries(limitNames.map((name) => [name, 0])) as Record<LimitName, number>,
+    traffic: emptyTraffic(),
   };
   /** Failed logins by remote address, to delay refusals to addresses that keep failing. */
   readonly failedLogins: FailedLogins;
+  /** Publishes the `$SYS/broker/...` topics every `sysInterval` seconds once listening; `publish()` does it now. */
+  readonly sys: SysPublisher;
 
   private readonly transports: Listeners;
   private readonly admission: Admission<BrokerConnection>;
@@ -102,7 +106,13 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     super();
     this.options = resolveOptions(options);
     this.serverKeepAlive = options.serverKeepAlive;
-    this.hooks = new HookRegistry(anonymousHooks(this.options.allowAnonymous), options.hooks);
+    // A listener's own allow_anonymous overrides the broker's for the clients that come through it.
+    const anonymousByListener = new Map(
+      named(options.listeners ?? []).flatMap(({ name, allowAnonymous }) =>
+        allowAnonymous === undefined ? [] : [[name, allowAnonymous] as const],
+      ),
+    );
+    this.hooks = new HookRegistry(anonymousHooks(this.options.allowAnonymous, anonymousByListener), options.hooks);
     this.tlsOptions = options.tls;
     this.log = options.logger ?? pino({ level: 'silent' });
     const o = this.options;
@@ -136,7 +146,12 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     );
     this.sessions = this.registry.sessions;
     this.admission = new Admission(o, this.counters.limits);
-    this.transports = new Listeners(o, this.tlsOptions, this.log);
+    this.transports = new Listeners(o, this.tlsOptions, options.listeners, this.log);
+    this.sys = new SysPublisher(this, o.sysInterval);
+    if (o.sysEvents) {
+      this.on('clientConnected', (client) => this.sys.clientEvent(client, 'connected'));
+      this.on('clientDisconnected', (client) => this.sys.clientEvent(client, 'disconnected'));
+    }
   }
 
   /**
@@ -160,9 +175,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
   }
 
   /**
-   * Starts the listeners: TCP, and TLS when `options.tls` is set. Resolves with the TCP address, and
-   * the TLS one as `tls`; `addresses` lists them all. When one cannot start, none is left running:
-   * the error is a FennecError (`ERR_ADDRESS_IN_USE`, `ERR_LISTEN`, or for TLS files a TlsFileError).
+   * Starts the listeners: those of `options.listeners`, else TCP, and TLS when `options.tls` is set.
+   * Resolves with the first listener's address (TCP in the short form), and the first TLS one's as
+   * `tls`; `addresses` lists them all, named. When one cannot start, none is left running: the error
+   * is a FennecError (`ERR_ADDRESS_IN_USE`, `ERR_LISTEN`, `ERR_TLS_OPTIONS`, or for TLS files a
+   * TlsFileError).
    */
   async listen(): Promise<{ host: string; port: number; tls?: { host: string; port: number } }> {
     if (this.listening) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
@@ -176,20 +193,24 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
       this.listening = false;
       throw err;
     }
-    for (const { transport, host, port } of this.addresses) this.log.info({ transport, host, port }, 'listening');
-    const [tcp, tls] = this.addresses;
-    if (tcp === undefined) throw new FennecError('ERR_INTERNAL', 'the TCP listener has no address');
-    const address = { host: tcp.host, port: tcp.port };
+    for (const { name, transport, host, port, path } of this.addresses) {
+      this.log.info({ listener: name, transport, host, port, path }, 'listening');
+    }
+    this.sys.start();
+    const [first] = this.addresses;
+    const tls = this.addresses.find((address) => address.transport === 'tls');
+    if (first === undefined) throw new FennecError('ERR_INTERNAL', 'no listener has an address');
+    const address = { host: first.host, port: first.port };
     return tls === undefined ? address : { ...address, tls: { host: tls.host, port: tls.port } };
   }
 
-  /** The address of every running listener: TCP first, then TLS. Empty before `listen()` and after `close()`. */
-  get addresses(): ListenerAddress[] {
+  /** The address and name of every running listener, in configuration order (short form: TCP, then TLS). Empty before `listen()` and after `close()`. */
+  get addresses(): NamedListenerAddress[] {
     return this.transports.addresses;
   }
 
   /**
-   * Reads the TLS certificate, key and CA files again and serves new TLS connections with them, for
+   * Reads the certificate, key and CA files of every secure listener (mqtts, wss) again and serves new connections with them, for
    * a renewed certificate (`fennec broker` calls it on SIGHUP). Open connections stay up. Resolves
    * with the new certificate's SHA-256 fingerprint; on a bad file rejects with a TlsFileError and
    * keeps the previous credentials. Rejects with `ERR_TLS_NOT_LISTENING` when no TLS listener runs.
@@ -223,6 +244,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
   async close(): Promise<void> {
     this.closing = true;
     this.listening = false;
+    this.sys.stop();
     const closed = this.transports.close();
     // The listener can report closed before the last connection has run connectionClosed, and
     // connections given to handle() are not the listener's: wait for every one of them.
@@ -256,6 +278,39 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext 
     if (this.listenerCount('published') > 0) this.emit('published', message);
     if (channels.published.hasSubscribers) channels.published.publish({ broker: this, message, deliveries: count });
     return count;
+  }
+
+  /**
+   * Publishes a message the broker makes itself ($SYS): routed like any other, and when `retain`
+   * kept as the topic's retained message in memory only, never written to the store.
+   */
+  publishSys(topic: string, payload: string, retain: boolean): void {
+    const message: Message = {
+      topic,
+      payload: Buffer.from(payload),
+      qos: 0,
+      retain,
+      properties: undefined,
+      publisherId: '',
+      receivedAt: Date.now(),
+    };
+    if (retain) this.retained.set(topic, message);
+    route(this.subscriptions, message, this.hooks.authorizeRead);
+  }
+
+  /** Whether the broker accepts connections: listening (so the store is open) and not closing. */
+  get accepting(): boolean {
+    return this.listening && !this.closing;
+  }
+
+  /** Clients whose CONNECT was accepted and whose connection is open. */
+  get connectedCount(): number {
+    return this.clients.size;
+  }
+
+  /** Retained messages held. */
+  get retainedCount(): number {
+    return this.retained.size;
   }
 
   /** Deletes the retained message of `topic`, if any. */

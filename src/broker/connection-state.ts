@@ -29,10 +29,15 @@ export interface PeerInfo {
   remotePort?: number | undefined;
   /** The local address the connection arrived on. */
   localAddress?: string | undefined;
-  /** The listener the connection arrived on, as its log lines name it, when the transport says. */
-  listener?: string | undefined;
   /** The client certificate the TLS listener verified; undefined when none was presented (or not TLS). */
   certificate?: ClientCertificate | undefined;
+  /** The name of the listener the connection arrived on; undefined for a stream given to `broker.handle()` without one. */
+  listener?: string | undefined;
+  /**
+   * The certificate subject field that becomes the username (`useIdentityAsUsername` of the
+   * listener); undefined: the broker's `tls` option decides.
+   */
+  useIdentityAsUsername?: string | false | undefined;
 }
 
 /** The transitions ConnectionState allows: anything else is a bug, refused by Connection.setState. */

@@ -34,6 +34,7 @@ import { PacketWatchdog } from './packet-watchdog.js';
 import { failedConnectConnack } from './connect-failure.js';
 import { logClosed, type Ending } from './connection-log.js';
 import { limitKey, limitOf, type LimitOptionName, type LimitWarnings } from './limit-warnings.js';
+import { countPublish, type TrafficCounters } from './traffic.js';
 
 /**
  * Where a Connection hands its packets: one object shared by every connection of a broker. `dispatch`
@@ -55,7 +56,7 @@ export interface ConnectionHost {
     | 'packetTimeoutMs'
     | 'maxOutgoingBufferBytes'
   >;
-  readonly counters: { readonly limits: Record<LimitName, number> };
+  readonly counters: { readonly limits: Record<LimitName, number>; readonly traffic: TrafficCounters };
   readonly log: Logger;
   /** Writes the warn line of a limit that fired, at most once per interval per client and limit. */
   readonly limitWarnings: LimitWarnings;
@@ -145,6 +146,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       remoteAddress: this.peer.remoteAddress,
       protocolVersion: this.version,
       certificate: this.peer.certificate,
+      listener: this.peer.listener,
     };
   }
 
@@ -192,6 +194,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private onData(chunk: Buffer): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     const now = Date.now();
+    this.broker.counters.traffic.bytesReceived += chunk.length;
     this.link.received();
     this.decodedInChunk = 0;
     try {
@@ -243,6 +246,13 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private receive(packet: Packet): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     this.decodedInChunk++;
+    const traffic = this.broker.counters.traffic;
+    traffic.packetsReceived++;
+    if (packet.type === 'publish') {
+      const size = this.decoder.lastPacketSize;
+      traffic.publishReceived[packet.qos]++;
+      traffic.publishBytesReceived[packet.qos] += size;
+    }
     if (this.backlog !== undefined) {
       this.backlog.push(packet);
       return;
@@ -337,6 +347,12 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       process.nextTick(this.uncork);
     }
     this.stream.write(buf);
+    // Each write is one packet; a PUBLISH is told by its first byte (type 3).
+    const traffic = this.broker.counters.traffic;
+    traffic.packetsSent++;
+    traffic.bytesSent += buf.length;
+    const first = buf[0]!;
+    if (first >> 4 === 3) countPublish(first, buf.length, traffic.publishSent, traffic.publishBytesSent);
     // A client that does not read what it is sent stops being read from: TCP then slows its publishing.
     if (this.stream.writableLength > this.broker.options.maxOutgoingBufferBytes && !this.stream.isPaused()) {
       if (this.backlog === undefined) this.stream.pause();

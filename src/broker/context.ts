@@ -15,6 +15,7 @@ import type { HookRegistry } from './hook-registry.js';
 import type { ClientInfo } from './hooks.js';
 import type { LimitName, ResolvedBrokerOptions, TlsOptions } from './options.js';
 import type { Persistence } from './persistence.js';
+import type { TrafficCounters } from './traffic.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
 export interface BrokerEvents {
@@ -42,6 +43,8 @@ export interface BrokerCounters {
   loginFailuresDelayed: number;
   /** Times each limit triggered: a connection refused or closed, a subscription refused, a client throttled. */
   limits: Record<LimitName, number>;
+  /** Packets, bytes and PUBLISH packets by QoS, in and out, counted by the connections. */
+  traffic: TrafficCounters;
 }
 
 /** A connection of a Broker, as the handlers see it. */

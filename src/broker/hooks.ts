@@ -16,6 +16,13 @@ export interface ClientIdentity {
   clientId: string;
   /** The username its client presented at its last CONNECT (or that authentication gave it). */
   username: string | undefined;
+  /**
+   * The name of the listener its (latest) client connected through (`listeners[].name`, or `mqtt`,
+   * `mqtts`, `ws` for the short form and `--ws-port`), for per-listener policies; undefined for a
+   * stream given to `broker.handle()` without one, and for a session restored from the store until
+   * its client comes back.
+   */
+  listener?: string | undefined;
 }
 
 /** Who a client is, as the hooks see it. */

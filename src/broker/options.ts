@@ -11,7 +11,9 @@ import type { BrokerHooks } from './hooks.js';
 export type { AllowAnonymous } from '../config/fields.js';
 export {
   defaultBrokerOptions,
+  defaultListenerOptions,
   defaultTlsOptions,
+  type ListenerOptions,
   type ResolvedBrokerOptions,
   type SettableBrokerOptions,
   type TlsOptions,

@@ -7,6 +7,7 @@
  * before its batch commits leaves no trace, nor does its message when no other delivery refers to it.
  * So a subscriber that keeps up costs the disk almost nothing.
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import { toFennecError } from '../errors/index.js';
 import type { Will } from '../protocol/index.js';
@@ -21,6 +22,26 @@ import {
   type StoredWill,
   type StoreOp,
 } from '../store/types.js';
+
+/** What `fennec:persistence.committed` carries: one batch written to the store. */
+export interface CommittedMessage {
+  /** The Persistence (`broker.persistence`) that committed it. */
+  persistence: Persistence;
+  /** Time the store took to commit the batch, in seconds. */
+  seconds: number;
+  /** Store operations in the batch. */
+  operations: number;
+}
+
+/**
+ * `fennec:persistence.committed`: published after each batch the store committed, only while
+ * someone subscribes (the metrics of src/http), so that nothing is measured for nobody.
+ */
+export const committedChannel = diagnosticsChannel.channel(
+  'fennec:persistence.committed',
+) as diagnosticsChannel.Channel & {
+  publish(message: CommittedMessage): void;
+};
 
 /** How long a failed commit waits before it is tried again, in ms. */
 const RETRY_MS = 1000;
@@ -105,6 +126,7 @@ export class Persistence implements SessionJournal {
     for (const op of gathered) if (op !== null) ops.push(op);
     this.counters.cancelled += gathered.length - ops.length;
     this.committing = true;
+    const started = performance.now();
     const committed = ops.length === 0 ? Promise.resolve() : this.store.commit(ops);
     committed.then(
       () => {
@@ -112,6 +134,10 @@ export class Persistence implements SessionJournal {
         if (ops.length > 0) {
           this.counters.commits++;
           this.counters.operations += ops.length;
+          if (committedChannel.hasSubscribers) {
+            const seconds = (performance.now() - started) / 1000;
+            committedChannel.publish({ persistence: this, seconds, operations: ops.length });
+          }
         }
         if (this.failing) {
           this.failing = false;

@@ -1,16 +1,18 @@
 /**
- * `fennec broker`: starts the broker, prints `listening mqtt://HOST:PORT` (and `listening
- * mqtts://HOST:PORT` with TLS) when ready, and stops gracefully on SIGINT or SIGTERM with exit
- * code 0. SIGHUP re-reads the TLS files, the password file and the ACL file.
+ * `fennec broker`: starts the broker, prints `fennec listening URL` for each listener
+ * (`mqtt://HOST:PORT`, `mqtts://`, `ws://HOST:PORT/mqtt`, `wss://`, and `http://` for the HTTP
+ * listener) when ready, and stops gracefully on SIGINT or SIGTERM with exit code 0 within
+ * `shutdown_timeout_ms` (shutdown.ts). SIGHUP re-reads the TLS files, the password files and the
+ * ACL files.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Acl, AclFileError, aclHooks } from '../auth/acl.js';
-import { PasswordFile, PasswordFileError } from '../auth/password-file.js';
+import type { Logger } from 'pino';
 import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
+import { shortFormListeners, type NamedListenerAddress } from '../broker/listeners.js';
 import { SqliteStore } from '../store/sqlite.js';
-import type { BrokerHooks } from '../broker/hooks.js';
 import type { AllowAnonymous } from '../broker/options.js';
+import { hostForUrl, listenerUrl } from '../transport/listener.js';
 import {
   ConfigError,
   defaultConfig,
@@ -19,18 +21,24 @@ import {
   logFormats,
   logLevels,
   mergeConfig,
+  listenerName,
   tlsOptionSpecs,
   toBrokerOptions,
+  type ListenerOptions,
   type Durability,
   type FennecConfig,
   type LogFormat,
   type LogLevel,
   type ResolvedConfig,
+  type ResolvedHttpConfig,
 } from '../config/index.js';
 import { FennecError } from '../errors/index.js';
 import { TlsFileError } from '../transport/tls.js';
+import { loadBrokerAuth } from './broker-auth.js';
 import { configCliError } from './check-config.js';
-import { daemonize, isDaemonChild, removePidFile, reportReady, writePidFile } from './daemon.js';
+import { AdminServer } from '../http/server.js';
+import { untilStopped } from './shutdown.js';
+import { daemonize, isDaemonChild, reportReady, writePidFile } from './daemon.js';
 import { CliError, ExitCode } from './errors.js';
 import { openLog } from './logging.js';
 import { fennecVersion } from './version.js';
@@ -45,10 +53,12 @@ export function parsePort(value: string): number {
 interface BrokerFlags {
   host: string;
   port: number;
+  httpPort?: number;
   dataDir: string;
   logLevel: string;
   memory?: boolean;
   config?: string;
+  wsPort?: number;
   verbose?: boolean;
   daemon?: boolean;
   pidFile?: string;
@@ -69,11 +79,6 @@ async function openStore(dataDir: string, durability: Durability): Promise<Sqlit
   }
 }
 
-/** A host as it goes in a URL: an IPv6 address in brackets. */
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
-
 function isLogLevel(value: string): value is LogLevel {
   return (logLevels as readonly string[]).includes(value);
 }
@@ -88,14 +93,85 @@ export function anonymousNotice(allowAnonymous: AllowAnonymous, host: string): s
   return `clients without a user name are refused on ${shown} except over loopback; set allow_anonymous: true in the configuration file to allow them`;
 }
 
-/** Loads the configured password file; a bad one ends the command like a bad configuration (exit 78). */
-async function loadPasswords(file: string): Promise<PasswordFile> {
+/**
+ * The listeners `fennec broker` asks for: the file's (or the short form's), and with `--ws-port` a
+ * WebSocket listener named `ws` on the broker's host; undefined leaves the broker the short form.
+ */
+function listenersOf(config: ResolvedConfig, wsPort: number | undefined): ListenerOptions[] | undefined {
+  if (wsPort === undefined) return config.listeners;
+  const listeners = config.listeners ?? shortFormListeners(config);
+  return [...listeners, { name: 'ws', protocol: 'ws', host: config.host, port: wsPort }];
+}
+
+/**
+ * The CliError of a listener that cannot start: a certificate, key or CA file, or TLS settings no
+ * listener can use, are configuration errors (exit 78) naming the key; a port in use exit 69.
+ */
+function listenError(err: unknown, config: ResolvedConfig, configFile: string | undefined): unknown {
+  if (err instanceof FennecError && /^ERR_STORE_/.test(err.code)) {
+    return new CliError(err.code, err.message, ExitCode.Store, { cause: err });
+  }
+  const file = configFile === undefined ? '' : `${configFile}: `;
+  if (err instanceof TlsFileError) {
+    const spec = tlsOptionSpecs[err.option];
+    const index = (config.listeners ?? []).findIndex((listener) => listener[err.option] === err.file);
+    const key = index >= 0 ? `listeners[${index}].${spec.key}` : fileKey(spec);
+    return new CliError(
+      err.code,
+      `${configFile === undefined ? '' : `${file}${key}: `}${err.message}`,
+      ExitCode.Config,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (err instanceof FennecError && err.code === 'ERR_TLS_OPTIONS') {
+    const where = configFile === undefined ? '' : `${file}${config.listeners === undefined ? 'tls' : 'listeners'}: `;
+    return new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
+  }
+  if (err instanceof FennecError) return new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
+  return err;
+}
+
+/** Warns, on stderr and in the log, of each listener off loopback that refuses anonymous clients by the default. */
+function warnAnonymous(addresses: NamedListenerAddress[], config: ResolvedConfig, logger: Logger): void {
+  const ownSetting = new Map(
+    (config.listeners ?? []).map((listener, index) => [
+      listenerName(listener.name, listener.protocol, index),
+      listener.allowAnonymous,
+    ]),
+  );
+  const warned = new Set<string>();
+  for (const address of addresses) {
+    const notice = anonymousNotice(ownSetting.get(address.name) ?? config.allowAnonymous, address.host);
+    if (notice === undefined || warned.has(notice)) continue;
+    warned.add(notice);
+    logger.warn({ host: address.host, listener: address.name }, notice);
+    process.stderr.write(`fennec: ${notice}\n`);
+  }
+}
+
+/**
+ * Starts the HTTP listener (metrics, health, admin API); one that cannot listen stops the broker and
+ * ends the command (exit 69).
+ */
+async function startAdmin(
+  broker: Broker,
+  http: ResolvedHttpConfig,
+  logger: Logger,
+  store: SqliteStore | undefined,
+): Promise<AdminServer> {
+  const admin = new AdminServer(broker, { host: http.host, port: http.port, adminToken: http.adminToken, logger });
   try {
-    return await PasswordFile.load(file);
+    await admin.listen();
   } catch (err) {
-    if (err instanceof PasswordFileError) throw new CliError(err.code, err.message, ExitCode.Config, { cause: err });
+    await broker.close();
+    await admin.close();
+    await store?.close().catch(() => undefined);
+    if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
     throw err;
   }
+  return admin;
 }
 
 export function brokerCommand(): Command {
@@ -104,6 +180,16 @@ export function brokerCommand(): Command {
     .version(fennecVersion, '-V, --version', 'print the version and exit')
     .option('--host <address>', 'address to listen on', defaultConfig.host)
     .option('-p, --port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
+    .option(
+      '--ws-port <port>',
+      'also listen for MQTT over WebSocket on this port, path /mqtt (0 picks a free one)',
+      parsePort,
+    )
+    .option(
+      '--http-port <port>',
+      'serve metrics, health and the admin API over HTTP on this port (http.port)',
+      parsePort,
+    )
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
     .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
     .option('--log-level <level>', `log level: ${logLevels.join(', ')}`, defaultConfig.logLevel)
@@ -138,99 +224,56 @@ export function brokerCommand(): Command {
       if (given('dataDir')) flags.dataDir = opts.dataDir;
       if (given('logLevel')) flags.logLevel = opts.logLevel;
       if (opts.memory === true) flags.persistence = 'none';
+      if (opts.httpPort !== undefined) flags.http = { port: opts.httpPort };
       if (opts.verbose === true) flags.logLevel = 'info';
       if (opts.logFormat !== undefined) flags.logFormat = opts.logFormat;
       if (opts.logFile !== undefined) flags.logDest = `file ${opts.logFile}`;
       if (opts.pidFile !== undefined) flags.pidFile = opts.pidFile;
       let config: ResolvedConfig;
       try {
-        config = mergeConfig(opts.config === undefined ? {} : await loadConfigFile(opts.config), flags);
+        const fileConfig = opts.config === undefined ? {} : await loadConfigFile(opts.config);
+        if (fileConfig.listeners !== undefined && given('port')) {
+          throw new CliError(
+            'ERR_BAD_FLAG',
+            `--port sets the short form's one listener, but ${opts.config} lists its listeners (listeners:); set the port there`,
+            ExitCode.Usage,
+          );
+        }
+        config = mergeConfig(fileConfig, flags);
       } catch (err) {
         if (err instanceof ConfigError) throw configCliError(err);
         throw err;
       }
       const log = await openLog({ level: config.logLevel, format: config.logFormat, dest: config.logDest });
       const logger = log.logger;
-      const aclFile = config.aclFile;
-      let acl: Acl | undefined;
-      if (aclFile !== undefined) {
-        try {
-          acl = await Acl.load(aclFile);
-        } catch (err) {
-          if (err instanceof AclFileError) throw new CliError(err.code, err.message, ExitCode.Config, { cause: err });
-          throw err;
-        }
-      }
-      // Once loaded, the rules are replaced, never removed: the hooks read them on every check.
-      const reloadAcl = (): void => {
-        if (aclFile === undefined) return;
-        // A file that no longer parses is logged and the rules in force stay, as Mosquitto does.
-        Acl.load(aclFile).then(
-          (next) => {
-            acl = next;
-            logger.info({ aclFile }, 'ACL file reloaded');
-          },
-          (err: unknown) => {
-            logger.error({ aclFile, err: err instanceof Error ? err.message : String(err) }, 'ACL file not reloaded');
-          },
-        );
-      };
-      process.on('SIGHUP', reloadAcl);
-      const passwords = config.passwordFile === undefined ? undefined : await loadPasswords(config.passwordFile);
-      // Separate hooks, chained in this order after `allow_anonymous` (which the Broker registers
-      // first): the password file decides who logs in, the ACL what they may do.
-      const hooks: BrokerHooks[] = [];
-      if (passwords !== undefined) hooks.push(passwords.hooks);
-      if (acl !== undefined) hooks.push(aclHooks(() => acl!));
+      // Separate hooks, chained after `allow_anonymous` (which the Broker registers first): the
+      // password files decide who logs in, the ACLs what they may do; a listener's own replace the top level's.
+      const auth = await loadBrokerAuth(config, logger);
+      process.on('SIGHUP', auth.reload);
       // Sessions, queued QoS 1/2 messages and retained messages survive a crash in the SQLite store.
       const store = config.persistence === 'sqlite' ? await openStore(config.dataDir, config.durability) : undefined;
+      const listeners = listenersOf(config, opts.wsPort);
+      const options = toBrokerOptions(config);
+      // The short form's TLS listener is in the list once --ws-port has made one.
+      if (listeners !== undefined && config.listeners === undefined) delete options.tls;
       const broker = new Broker({
-        ...toBrokerOptions(config),
-        hooks,
+        ...options,
+        ...(listeners === undefined ? {} : { listeners }),
+        hooks: auth.hooks,
         logger,
         ...(store === undefined ? {} : { store }),
       });
-      let address: Awaited<ReturnType<Broker['listen']>>;
       try {
-        address = await broker.listen();
+        await broker.listen();
       } catch (err) {
+        process.off('SIGHUP', auth.reload);
         await store?.close().catch(() => undefined);
-        if (err instanceof FennecError && /^ERR_STORE_/.test(err.code)) {
-          throw new CliError(err.code, err.message, ExitCode.Store, { cause: err });
-        }
-        if (err instanceof TlsFileError) {
-          // A certificate, key or CA file named by the configuration: a configuration error.
-          const where = opts.config === undefined ? '' : `${opts.config}: ${fileKey(tlsOptionSpecs[err.option])}: `;
-          throw new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
-        }
-        // TLS settings no listener can use (a cipher list OpenSSL refuses) are configuration errors too.
-        if (err instanceof FennecError && err.code === 'ERR_TLS_OPTIONS') {
-          const where = opts.config === undefined ? '' : `${opts.config}: tls: `;
-          throw new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
-        }
-        if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
-        throw err;
+        throw listenError(err, config, opts.config);
       }
-      const pidFile = config.pidFile;
-      if (pidFile !== undefined) writePidFile(pidFile);
-      const notice = anonymousNotice(config.allowAnonymous, address.host);
-      if (notice !== undefined) {
-        logger.warn({ host: address.host }, notice);
-        process.stderr.write(`fennec: ${notice}\n`);
-      }
-      // SIGHUP reads the password file again; a bad file is logged and the users already loaded stay.
-      const reload = (): void => {
-        if (passwords === undefined) return;
-        passwords.reload().then(
-          (users) => logger.info({ file: passwords.path, users }, 'password file reloaded'),
-          (err: unknown) =>
-            logger.error(
-              { file: passwords.path, err: err instanceof Error ? err.message : String(err) },
-              'password file not reloaded; keeping the users loaded before',
-            ),
-        );
-      };
-      process.on('SIGHUP', reload);
+      // Removed at exit, however the process ends.
+      if (config.pidFile !== undefined) writePidFile(config.pidFile);
+      const addresses = broker.addresses;
+      warnAnonymous(addresses, config, logger);
       const reloadTls = (): void => {
         broker.reloadTls().then(
           () => undefined, // the broker logs the new fingerprint
@@ -243,33 +286,30 @@ export function brokerCommand(): Command {
           },
         );
       };
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string): void => {
-          process.off('SIGHUP', reload);
-          logger.info({ signal }, 'stopping');
-          process.off('SIGHUP', reloadAcl);
+      const secure = addresses.some((address) => address.transport === 'tls' || address.transport === 'wss');
+      const admin = config.http === undefined ? undefined : await startAdmin(broker, config.http, logger, store);
+      const stopped = untilStopped(
+        async () => {
+          process.off('SIGHUP', auth.reload);
           process.off('SIGHUP', reloadTls);
-          broker
-            .close()
-            .then(() => store?.close())
-            .then(resolve, (err: unknown) => {
-              logger.error({ err: err instanceof Error ? err.message : String(err) }, 'error while stopping');
-              resolve();
-            });
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
-        if (address.tls !== undefined) process.on('SIGHUP', reloadTls);
-        // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
-        const ready = [`fennec listening mqtt://${hostForUrl(address.host)}:${address.port}`];
-        if (address.tls !== undefined) {
-          ready.push(`fennec listening mqtts://${hostForUrl(address.tls.host)}:${address.tls.port}`);
-        }
-        for (const line of ready) process.stdout.write(`${line}\n`);
-        reportReady(ready);
-      });
-      if (pidFile !== undefined) removePidFile(pidFile);
+          // /ready answers 503 from here on; metrics and the API stay up until the broker has closed.
+          await broker.close();
+          await admin?.close();
+          await store?.close();
+        },
+        config.shutdownTimeoutMs,
+        logger,
+      );
+      // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
+      if (secure) process.on('SIGHUP', reloadTls);
+      // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
+      const ready = addresses.map((address) => `fennec listening ${listenerUrl(address)}`);
+      if (admin?.address !== undefined) {
+        ready.push(`fennec listening http://${hostForUrl(admin.address.host)}:${admin.address.port}`);
+      }
+      for (const line of ready) process.stdout.write(`${line}\n`);
+      reportReady(ready);
+      await stopped;
       await log.close();
     });
 }

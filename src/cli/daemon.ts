@@ -65,7 +65,11 @@ export function reportError(err: CliError): boolean {
   return true;
 }
 
-/** Writes this process's id to `path`; one `fennec:` line and exit 73 when it cannot. */
+/**
+ * Writes this process's id to `path`, removed when the process exits however it does (a graceful
+ * stop, or `process.exit` after a second signal or a stop that took too long); one `fennec:` line
+ * and exit 73 when it cannot be written.
+ */
 export function writePidFile(path: string): void {
   try {
     writeFileSync(path, `${process.pid}\n`);
@@ -73,6 +77,7 @@ export function writePidFile(path: string): void {
     const reason = err instanceof Error ? err.message : String(err);
     throw new CliError('ERR_PID_FILE', `pid_file: cannot write ${path}: ${reason}`, ExitCode.CannotCreate);
   }
+  process.once('exit', () => removePidFile(path));
 }
 
 /** Removes the pid file at `path` if it still holds this process's id (another broker may have taken it). */

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench/command.js';
 import { brokerCommand } from './broker.js';
 import { checkConfigCommand } from './check-config.js';
+import { importConfigCommand } from './import-config.js';
 import { passwdCommand } from './passwd.js';
 import { reportError } from './daemon.js';
 import { ExitCode, CliError } from './errors.js';
@@ -37,6 +38,7 @@ const program = new Command('fennec')
 program.addCommand(brokerCommand().copyInheritedSettings(program));
 program.addCommand(checkConfigCommand().copyInheritedSettings(program));
 program.addCommand(passwdCommand().copyInheritedSettings(program));
+program.addCommand(importConfigCommand().copyInheritedSettings(program));
 program.addCommand(benchCommand().copyInheritedSettings(program));
 
 try {

@@ -1,6 +1,7 @@
 /**
  * `fennec passwd FILE USER`: adds a user to a password file or changes their password; `-c` creates
- * (or overwrites) the file, `-D` deletes the user. The password comes from `--password`, from two
+ * (or overwrites) the file, `-D` deletes the user; `-U FILE` hashes a file of plain `user:password`
+ * lines in place, as `mosquitto_passwd -U` does (with scrypt). The password comes from `--password`, from two
  * prompts without echo on a terminal, or from the first line of standard input otherwise. The file is
  * written to a temporary file with mode 0600 and renamed over the old one, so a reader (the broker on
  * SIGHUP) sees either the old file or the new one, never half of one.
@@ -10,12 +11,19 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ReadStream } from 'node:tty';
 import { Command } from 'commander';
-import { hashPassword, parsePasswordFile, PasswordFileError, usernameProblem } from '../auth/password-file.js';
+import {
+  hashPassword,
+  parsePasswordFile,
+  parseStoredHash,
+  PasswordFileError,
+  usernameProblem,
+} from '../auth/password-file.js';
 import { CliError, ExitCode } from './errors.js';
 
 interface PasswdFlags {
   create?: boolean;
   delete?: boolean;
+  update?: boolean;
   password?: string;
 }
 
@@ -167,8 +175,65 @@ async function writeAtomically(file: string, lines: readonly string[]): Promise<
   }
 }
 
+/** Reads `file` for `-U`: a missing or unreadable one ends the command (exit 66). */
+async function readPlainFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new CliError('ERR_PASSWORD_FILE', `${file}: ${reason}`, ExitCode.NoInput, { cause: err });
+  }
+}
+
+/**
+ * `-U`: each `user:password` line (split at the first `:`, as Mosquitto does, so a password may hold
+ * one) becomes `user:scrypt-hash`; comments and blank lines stay. A line that already holds a hash a
+ * password file accepts is refused with the whole file unchanged: hashing a hash would lock the user out.
+ */
+async function convertPlainFile(file: string): Promise<void> {
+  const text = await readPlainFile(file);
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const bad = (line: number, message: string): CliError =>
+    new CliError('ERR_PASSWORD_FILE', `${file}:${line}: ${message}`, ExitCode.DataError);
+  const seen = new Map<string, number>();
+  const plain: { index: number; username: string; password: string }[] = [];
+  for (const [index, raw] of lines.entries()) {
+    const line = raw.replace(/\r$/, '');
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    if (colon < 0) throw bad(index + 1, 'expected user:password');
+    const username = line.slice(0, colon);
+    const password = line.slice(colon + 1);
+    const problem = usernameProblem(username);
+    if (problem !== undefined) throw bad(index + 1, problem);
+    if (password === '') throw bad(index + 1, `user ${username}: the password is empty`);
+    if (typeof parseStoredHash(password) !== 'string') {
+      throw bad(
+        index + 1,
+        `user ${username} already has a hash; -U converts plain passwords only, nothing was changed`,
+      );
+    }
+    const earlier = seen.get(username);
+    if (earlier !== undefined) throw bad(index + 1, `user ${username} is already on line ${earlier}`);
+    seen.set(username, index + 1);
+    plain.push({ index, username, password });
+  }
+  // One at a time: each scrypt takes 32 MiB.
+  for (const { index, username, password } of plain) lines[index] = `${username}:${await hashPassword(password)}`;
+  await writeAtomically(file, lines);
+}
+
 /** Runs `fennec passwd` with its parsed arguments. */
-export async function passwd(file: string, username: string, flags: PasswdFlags): Promise<void> {
+export async function passwd(file: string, user: string | undefined, flags: PasswdFlags): Promise<void> {
+  if (flags.update === true) {
+    if (user !== undefined || flags.create === true || flags.delete === true || flags.password !== undefined) {
+      throw new CliError('ERR_BAD_FLAG', '-U (--update) takes the file alone', ExitCode.Usage);
+    }
+    return convertPlainFile(file);
+  }
+  if (user === undefined) throw new CliError('ERR_BAD_FLAG', "missing required argument 'user'", ExitCode.Usage);
+  const username = user;
   if (flags.create === true && flags.delete === true) {
     throw new CliError('ERR_BAD_FLAG', '-c (--create) and -D (--delete) cannot go together', ExitCode.Usage);
   }
@@ -197,11 +262,14 @@ export async function passwd(file: string, username: string, flags: PasswdFlags)
 
 export function passwdCommand(): Command {
   return new Command('passwd')
-    .description('add a user to a password file, change their password, or delete them')
+    .description(
+      "add a user to a password file, change their password, or delete them; -U hashes a plain user:password file (Mosquitto's $6$ and $7$ hashes are read as they are)",
+    )
     .argument('<file>', 'password file (user:hash lines, see docs/cli.md)')
-    .argument('<user>', 'user name')
+    .argument('[user]', 'user name (not with -U)')
     .option('-c, --create', 'create the file, or overwrite it, with this user alone')
     .option('-D, --delete', 'delete the user')
+    .option('-U, --update', 'hash every password of a plain user:password file in place, as mosquitto_passwd -U')
     .option('--password <password>', 'the password (for scripts; it shows in the process list); default: prompt')
-    .action((file: string, user: string, flags: PasswdFlags) => passwd(file, user, flags));
+    .action((file: string, user: string | undefined, flags: PasswdFlags) => passwd(file, user, flags));
 }

@@ -8,17 +8,19 @@ import {
   ReasonCode,
   type ConnackPacket,
   type Packet,
-  type PublishPacket,
   type SubscribePacket,
   type UnsubscribePacket,
 } from '../protocol/index.js';
 import { Readiness, Session } from '../session/session.js';
-import { delivery } from '../session/message.js';
-import { validateTopicFilter, validateTopicName } from '../topic/index.js';
+import { validateTopicFilter } from '../topic/index.js';
 import { toFennecError } from '../errors/index.js';
-import { hex, MqttClientError } from './errors.js';
+import { Reauthentication } from './auth.js';
+import { MqttClientError } from './errors.js';
 import { attempt, connectPacket } from './handshake.js';
+import { handlePacket, type InboundContext } from './inbound.js';
+import { ClientJournal } from './journal.js';
 import { MessageStreams, type ClientMessage, type MessageStream } from './messages.js';
+import { limitsOf, NO_LIMITS, outgoingDelivery, type PublishLimits } from './outbound.js';
 import { PendingPublishes, PendingRequests } from './pending.js';
 import {
   reconnectDelay,
@@ -30,7 +32,7 @@ import {
   type SubscribeOptions,
   type SubscriptionRequest,
 } from './options.js';
-import type { ClientEventMap } from './events.js';
+import type { ClientEventMap, ConnackInfo } from './events.js';
 import { parseEndpoint, type Endpoint } from './transport.js';
 import type { Wire } from './wire.js';
 
@@ -40,6 +42,7 @@ type ClientState = 'online' | 'offline' | 'reconnecting' | 'closed';
 export class MqttClient extends EventEmitter<ClientEventMap> {
   /** The Client Identifier in use (the broker's assigned one, if it assigned one). */
   clientId: string;
+  private lastConnack: ConnackInfo | undefined;
   private state: ClientState = 'offline';
   private readonly session: Session;
   private wire: Wire | undefined;
@@ -49,8 +52,13 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempts = 0;
   private onlineSince = 0;
-  /** The broker's Maximum Packet Size from the last CONNACK, to refuse what it would not take also while offline. */
-  private maximumPacketSize = Number.POSITIVE_INFINITY;
+  /** The offline store's journal, when `offlineStore` is given. */
+  private journal: ClientJournal | undefined;
+  private readonly inbound: InboundContext;
+  /** Re-authentication, when the client authenticates with a method (5.0). */
+  private readonly reauth: Reauthentication | undefined;
+  /** What the last CONNACK allows a publish, to refuse what the broker would not take also while offline. */
+  private limits: PublishLimits = NO_LIMITS;
   /** @internal use `connect(url, options)`. */
   constructor(
     private readonly endpoint: Endpoint,
@@ -65,6 +73,20 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     });
     this.requests = new PendingRequests(this.session);
     this.streams = new MessageStreams(resolved.maxBufferedMessages);
+    this.inbound = {
+      session: this.session,
+      publishes: this.publishes,
+      requests: this.requests,
+      deliver: (message) => this.deliverToApplication(message),
+      auth: (wire, packet) => this.reauth?.onAuth(wire, packet) ?? false,
+    };
+    const auth = options.authentication;
+    this.reauth = auth !== undefined && resolved.protocolVersion === 5 ? new Reauthentication(auth) : undefined;
+  }
+
+  /** What the CONNACK of the current (or last) connection said; undefined before the first. */
+  get connack(): ConnackInfo | undefined {
+    return this.lastConnack;
   }
 
   /** Whether the client is connected now. */
@@ -77,6 +99,11 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     return this.session.queuedCount;
   }
 
+  /** QoS 1/2 messages sent and not yet acknowledged (PUBACK, or PUBCOMP for QoS 2). */
+  get inflightCount(): number {
+    return this.session.inflightCount;
+  }
+
   /**
    * Publishes a message. QoS 0 resolves once written (rejects with ERR_CLIENT_OFFLINE when not
    * connected); QoS 1 on PUBACK, QoS 2 on PUBCOMP; a reason code of 0x80 or more rejects with
@@ -84,38 +111,18 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
    */
   publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
     if (this.state === 'closed') return Promise.reject(this.closedError());
-    try {
-      validateTopicName(topic);
-    } catch (err) {
-      return Promise.reject(toFennecError(err));
-    }
-    const qos = options.qos ?? 0;
-    const message = {
-      topic,
-      payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
-      qos,
-      retain: options.retain ?? false,
-      properties: this.resolved.protocolVersion === 5 ? options.properties : undefined,
-      publisherId: this.clientId,
-      receivedAt: Date.now(),
-    };
-    const d = delivery(message, qos, message.retain, undefined);
+    const d = outgoingDelivery(topic, payload, options, this.clientId, this.resolved.protocolVersion, this.limits);
+    if (d instanceof Error) return Promise.reject(d);
+    const qos = d.qos;
     const wire = this.wire;
-    // The size of the PUBLISH as it would go (id 1 stands for any); topic aliases are never used here
-    const size = (wire?.link.encodeDelivery(d, qos === 0 ? 0 : 1, false)?.length ?? 0) || undefined;
-    if ((wire !== undefined && size === undefined) || (size ?? 0) > this.maximumPacketSize) {
-      return Promise.reject(
-        new MqttClientError('ERR_CLIENT_TOO_LARGE', `the PUBLISH to ${topic} is larger than the broker takes`, {
-          reasonCode: ReasonCode.PacketTooLarge,
-        }),
-      );
-    }
     if (qos === 0) {
       if (wire === undefined || this.state !== 'online') {
         return Promise.reject(new MqttClientError('ERR_CLIENT_OFFLINE', 'QoS 0 is not queued while offline'));
       }
+      const buf = wire.link.encodeDelivery(d, 0, false);
+      if (buf === undefined) return Promise.reject(new MqttClientError('ERR_CLIENT_TOO_LARGE', 'too large'));
       return new Promise<void>((resolve, reject) => {
-        wire.write(wire.link.encodeDelivery(d, 0, false)!, (err) =>
+        wire.write(buf, (err) =>
           err ? reject(new MqttClientError('ERR_CLIENT_DISCONNECTED', 'the link closed', { cause: err })) : resolve(),
         );
       });
@@ -167,6 +174,24 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   }
 
   /**
+   * 5.0: authenticates again on the connection that is up (AUTH 0x19 with the method of CONNECT,
+   * then the `authentication` callbacks); resolves on the broker's AUTH 0x00. The broker refuses
+   * with DISCONNECT (rejects ERR_CLIENT_DISCONNECTED); a callback that throws rejects ERR_CLIENT_AUTH.
+   */
+  reauthenticate(): Promise<void> {
+    const wire = this.wire;
+    if (this.reauth === undefined) {
+      return Promise.reject(
+        new MqttClientError('ERR_CLIENT_AUTH', 'no 5.0 `authentication` option to authenticate with'),
+      );
+    }
+    if (wire === undefined || this.state !== 'online') {
+      return Promise.reject(new MqttClientError('ERR_CLIENT_OFFLINE', 're-authentication needs a connection'));
+    }
+    return this.reauth.start(wire);
+  }
+
+  /**
    * The messages whose topic matches `filter` (default `#`), as an async iterator; it ends at
    * `end()`. It does not subscribe: subscribe for the broker to send them.
    */
@@ -198,7 +223,17 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   /** @internal the first connection: rejects, and closes the client, when it fails. */
   async open(): Promise<this> {
     try {
-      await this.connectOnce(false);
+      const store = this.options.offlineStore;
+      if (store !== undefined) {
+        if (this.options.clientId === undefined) {
+          throw new MqttClientError(
+            'ERR_CLIENT_STORE',
+            'offlineStore needs a clientId: the stored session is found by it',
+          );
+        }
+        this.journal = await ClientJournal.open(store, this.session, (err) => this.report(err));
+      }
+      await this.connectOnce(false, this.options.signal);
     } catch (err) {
       this.setState('closed');
       throw err;
@@ -206,9 +241,9 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     return this;
   }
 
-  private async connectOnce(resume: boolean): Promise<void> {
+  private async connectOnce(resume: boolean, signal?: AbortSignal): Promise<void> {
     const connect = connectPacket(this.endpoint, this.options, this.resolved, resume);
-    const { wire, connack } = await attempt(this.endpoint, this.options, this.resolved, connect);
+    const { wire, connack } = await attempt(this.endpoint, this.options, this.resolved, connect, signal);
     if (this.state === 'closed') {
       wire.close(this.closedError());
       return;
@@ -220,32 +255,42 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
   private online(wire: Wire, connack: ConnackPacket, resumed: boolean): void {
     const assigned = connack.properties?.assignedClientIdentifier;
     if (assigned !== undefined) this.clientId = assigned;
-    this.maximumPacketSize = wire.link.peerMaximumPacketSize;
+    this.limits = limitsOf(connack.properties, this.resolved.topicAliases > 0);
     this.wire = wire;
     this.onlineSince = Date.now();
     this.setState('online');
-    wire.start({
-      packet: (packet) => this.onPacket(wire, packet),
-      drain: () => this.session.pump(),
-      closed: (reason) => this.offline(wire, reason),
-    });
+    wire.start(
+      {
+        packet: (packet) => this.onPacket(wire, packet),
+        drain: () => this.session.pump(),
+        closed: (reason) => this.offline(wire, reason),
+      },
+      // The first connection: `connect` has not resolved yet, so nobody listens yet
+      !resumed,
+    );
+    if (wire.closed) return;
     const send = (packet: Packet): void => void wire.send(packet);
     this.requests.resend(send);
-    if (resumed && !connack.sessionPresent) {
-      // The broker kept nothing: what it had received is done, the rest is sent anew, and the
+    if (!connack.sessionPresent) {
+      // The broker kept nothing (or the session is new, and only an offline store's messages are
+      // in flight): what it had received is done, the rest is sent anew, and on a reconnect the
       // subscriptions are made again by the client itself
-      for (const d of this.session.resetFlows()) this.publishes.settle(d, undefined);
-      this.requests.resubscribe(send);
+      const done = this.session.resetFlows();
+      for (const d of done) this.publishes.settle(d, undefined);
+      this.journal?.flowsReset(this.session, done);
+      if (resumed) this.requests.resubscribe(send);
     }
     // [MQTT-4.4.0-1]: unacknowledged PUBLISHes again with DUP, and PUBRELs, then the queue
     this.session.attach(wire, wire.link);
-    this.emit('connect', { sessionPresent: connack.sessionPresent, properties: connack.properties });
+    this.lastConnack = { sessionPresent: connack.sessionPresent, properties: connack.properties };
+    this.emit('connect', this.lastConnack);
   }
 
   private offline(wire: Wire, reason: MqttClientError): void {
     if (this.wire !== wire) return;
     this.wire = undefined;
     this.session.detach(wire);
+    this.reauth?.fail(reason);
     if (this.state === 'closed') return;
     this.emit('offline', reason);
     // A link that stayed up longer than the longest wait counts as a success: backoff starts over
@@ -272,112 +317,18 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       this.connectOnce(true).catch((err: unknown) => {
         const error =
           err instanceof MqttClientError ? err : new MqttClientError('ERR_CLIENT_CONNECT', String(err), { cause: err });
-        if (error.code === 'ERR_CLIENT_REFUSED' && this.listenerCount('error') > 0) this.emit('error', error);
+        if (error.code === 'ERR_CLIENT_REFUSED') this.report(error);
         if (this.state === 'reconnecting') this.scheduleReconnect(error);
       });
     }, delay);
   }
 
   private onPacket(wire: Wire, packet: Packet): void {
-    const session = this.session;
-    switch (packet.type) {
-      case 'publish':
-        this.onPublish(wire, packet);
-        return;
-      case 'pubrel': {
-        const known = session.releaseQoS2(packet.packetId);
-        wire.link.releaseQoS2(packet.packetId);
-        wire.send({
-          type: 'pubcomp',
-          packetId: packet.packetId,
-          reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound,
-        });
-        return;
-      }
-      case 'puback':
-        this.publishes.acknowledged(session.onPuback(packet.packetId), packet);
-        return;
-      case 'pubrec': {
-        const failed = packet.reasonCode >= 0x80;
-        const d = session.onPubrec(packet.packetId, failed);
-        if (d === undefined && !failed) {
-          // 5.0 section 4.3.3: a PUBREC for no flow is still answered, PUBREL 0x92
-          wire.send({ type: 'pubrel', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
-        } else if (failed) this.publishes.acknowledged(d, packet);
-        return;
-      }
-      case 'pubcomp':
-        this.publishes.acknowledged(session.onPubcomp(packet.packetId), packet);
-        return;
-      case 'suback':
-      case 'unsuback':
-        this.requests.acknowledged(packet.packetId, packet.reasonCodes);
-        return;
-      case 'pingresp':
-        wire.pingAnswered();
-        return;
-      case 'disconnect': {
-        const reasonString = packet.properties?.reasonString;
-        wire.close(
-          new MqttClientError('ERR_CLIENT_DISCONNECTED', `the broker sent DISCONNECT ${hex(packet.reasonCode)}`, {
-            reasonCode: packet.reasonCode,
-            reasonString,
-          }),
-        );
-        return;
-      }
-      case 'connect':
-      case 'connack':
-      case 'subscribe':
-      case 'unsubscribe':
-      case 'pingreq':
-      case 'auth':
-        // Enhanced authentication is not built; everything else here is what only a client sends
-        if (wire.link.version === 5) wire.send({ type: 'disconnect', reasonCode: ReasonCode.ProtocolError });
-        wire.close(new MqttClientError('ERR_CLIENT_DISCONNECTED', `the broker sent ${packet.type}`));
-        return;
-      default: {
-        const never: never = packet;
-        throw new Error(`unknown packet ${String(never)}`);
-      }
-    }
+    handlePacket(this.inbound, wire, packet);
   }
 
-  private onPublish(wire: Wire, packet: PublishPacket): void {
-    let received;
-    try {
-      received = wire.link.receivePublish(packet, this.session);
-    } catch (err) {
-      const reasonCode = (err as { reasonCode?: number }).reasonCode ?? ReasonCode.ProtocolError;
-      if (wire.link.version === 5) wire.send({ type: 'disconnect', reasonCode });
-      wire.close(new MqttClientError('ERR_CLIENT_DISCONNECTED', (err as Error).message, { reasonCode, cause: err }));
-      return;
-    }
-    const packetId = packet.packetId;
-    if (received === 'duplicate') {
-      // [MQTT-4.3.3-9] (5.0) [MQTT-4.3.3-2] (3.1.1): a re-send of a held QoS 2 id is answered, not delivered again
-      wire.send({ type: 'pubrec', packetId, reasonCode: 0 });
-      return;
-    }
-    this.deliverToApplication(received);
-    if (received.qos === 1) {
-      wire.send({ type: 'puback', packetId, reasonCode: 0 });
-    } else if (received.qos === 2) {
-      this.session.holdQoS2(packetId);
-      wire.link.holdQoS2(packetId);
-      wire.send({ type: 'pubrec', packetId, reasonCode: 0 });
-    }
-  }
-
-  private deliverToApplication(p: PublishPacket): void {
-    const message: ClientMessage = {
-      topic: p.topic,
-      payload: p.payload,
-      qos: p.qos,
-      retain: p.retain,
-      dup: p.dup,
-      properties: p.properties,
-    };
+  /** Hands a message to the application: the `message` event, then the matching iterators. */
+  private deliverToApplication(message: ClientMessage): void {
     try {
       this.emit('message', message);
     } catch (err) {
@@ -390,7 +341,13 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
     this.streams.dispatch(message);
   }
 
+  /** A failure not tied to a call goes to the `error` event, when someone listens. */
+  private report(error: MqttClientError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
   private failPending(error: MqttClientError): void {
+    this.reauth?.fail(error);
     this.publishes.failAll(error);
     this.requests.failAll(error);
   }

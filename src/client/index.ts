@@ -3,7 +3,9 @@
  */
 export { connect, MqttClient } from './client.js';
 export type { ClientEventMap, ConnackInfo } from './events.js';
+export type { ClientAuthentication } from './auth.js';
 export { MqttClientError } from './errors.js';
+export type { OfflineStore } from './journal.js';
 export type { ClientMessage, MessageStream } from './messages.js';
 export type {
   ClientOptions,

@@ -12,6 +12,8 @@ import type {
   Subscription,
   WillProperties,
 } from '../protocol/index.js';
+import type { ClientAuthentication } from './auth.js';
+import type { OfflineStore } from './journal.js';
 import type { ClientTlsOptions } from './transport.js';
 
 /** The Will of the client: published by the broker when the client goes without DISCONNECT. */
@@ -66,13 +68,33 @@ export interface ClientOptions {
   maxInflightMessages?: number;
   /** Most messages one `messages()` iterator holds unread; newer ones are dropped; default 10,000. */
   maxBufferedMessages?: number;
+  /**
+   * Keeps the QoS 1/2 messages of the session (queued, and in flight with their packet ids) and the
+   * incoming QoS 2 ids in this store, so that they survive a restart of the application: e.g.
+   * `await SqliteStore.open(dir)` from `fennec-mqtt/store`. Needs `clientId`. One client per store;
+   * the client does not close it.
+   */
+  offlineStore?: OfflineStore;
+  /**
+   * 5.0: send topic aliases when the broker's CONNACK allows them: `true` up to its Topic Alias
+   * Maximum, a number at most that many per connection. Topics get aliases first come, first
+   * served; a topic that finds them all taken goes by name. Default false.
+   */
+  topicAliases?: boolean | number;
+  /**
+   * Aborts the first connection: `connect()` rejects with ERR_CLIENT_ABORTED and the attempt is
+   * closed. Once `connect()` has resolved the signal is not looked at; `end()` ends the client.
+   */
+  signal?: AbortSignal;
+  /** 5.0 enhanced authentication: the method and its callbacks (ignored in 3.1.1). */
+  authentication?: ClientAuthentication;
 }
 
 /** Options of one `publish`. */
 export interface PublishOptions {
   qos?: QoS;
   retain?: boolean;
-  /** 5.0 PUBLISH properties (no Topic Alias: the client sends none). */
+  /** 5.0 PUBLISH properties (no Topic Alias: the `topicAliases` option assigns them). */
   properties?: PublishProperties;
 }
 
@@ -107,6 +129,8 @@ export interface ResolvedOptions {
   maxQueuedMessages: number;
   maxInflightMessages: number;
   maxBufferedMessages: number;
+  /** Most topic aliases the client assigns per connection (the broker's maximum caps it); 0: none. */
+  topicAliases: number;
 }
 
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -125,6 +149,8 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     maxQueuedMessages: options.maxQueuedMessages ?? 1_000,
     maxInflightMessages: options.maxInflightMessages ?? 65_535,
     maxBufferedMessages: options.maxBufferedMessages ?? 10_000,
+    topicAliases:
+      options.topicAliases === true ? 65_535 : options.topicAliases === false ? 0 : (options.topicAliases ?? 0),
   };
 }
 

@@ -5,7 +5,7 @@
  * once, with the reason, when the stream ends, a packet is malformed, or the PINGRESP is late.
  */
 import type { Duplex } from 'node:stream';
-import { Decoder, type ConnackPacket, type ConnectPacket, type Packet } from '../protocol/index.js';
+import { Decoder, type AuthPacket, type ConnackPacket, type ConnectPacket, type Packet } from '../protocol/index.js';
 import { Link } from '../session/link.js';
 import type { SessionSink } from '../session/types.js';
 import { hex, MqttClientError } from './errors.js';
@@ -25,6 +25,13 @@ export class Wire implements SessionSink {
   private handlers: WireHandlers | undefined;
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private connackWaiter: ((packet: ConnackPacket) => void) | undefined;
+  /**
+   * Packets that came after CONNACK but before `start`: a resumed session's messages may come in the
+   * same chunk as CONNACK, and none may be lost while the client takes the connection on.
+   */
+  private early: Packet[] | undefined;
+  /** Before CONNACK: where the broker's AUTH packets go (enhanced authentication), if anywhere. */
+  private onAuth: ((packet: AuthPacket) => void) | undefined;
   private closeReason: MqttClientError | undefined;
 
   constructor(
@@ -71,7 +78,8 @@ export class Wire implements SessionSink {
    * Sends CONNECT and waits for CONNACK, at most `timeoutMs`. Rejects with ERR_CLIENT_CONNECT when
    * the link closes or the time passes first; the wire is then closed.
    */
-  handshake(connect: ConnectPacket, timeoutMs: number): Promise<ConnackPacket> {
+  handshake(connect: ConnectPacket, timeoutMs: number, onAuth?: (packet: AuthPacket) => void): Promise<ConnackPacket> {
+    this.onAuth = onAuth;
     return new Promise<ConnackPacket>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.close(new MqttClientError('ERR_CLIENT_CONNECT', `no CONNACK within ${timeoutMs} ms`));
@@ -82,7 +90,7 @@ export class Wire implements SessionSink {
         closed: (reason) => {
           clearTimeout(timer);
           reject(
-            reason.code === 'ERR_CLIENT_CONNECT'
+            ['ERR_CLIENT_CONNECT', 'ERR_CLIENT_AUTH', 'ERR_CLIENT_ABORTED'].includes(reason.code)
               ? reason
               : new MqttClientError('ERR_CLIENT_CONNECT', `before CONNACK: ${reason.message}`, { cause: reason }),
           );
@@ -90,16 +98,37 @@ export class Wire implements SessionSink {
       };
       this.connackWaiter = (connack) => {
         clearTimeout(timer);
+        this.early = [];
         resolve(connack);
       };
       if (!this.send(connect)) this.close(new MqttClientError('ERR_CLIENT_CONNECT', 'CONNECT cannot be encoded'));
     });
   }
 
-  /** From CONNACK on, packets go to `handlers`, and keep-alive runs on the Link's agreed Keep Alive. */
-  start(handlers: WireHandlers): void {
+  /**
+   * From CONNACK on, packets go to `handlers`, and keep-alive runs on the Link's agreed Keep Alive.
+   * `defer`: the packets that came with or after CONNACK are handed over on the next turn of the
+   * event loop, so that an application that attaches its listeners once `connect` resolves gets the
+   * messages a resumed session sends at once.
+   */
+  start(handlers: WireHandlers, defer = false): void {
     this.handlers = handlers;
+    if (this.closeReason !== undefined) {
+      handlers.closed(this.closeReason);
+      return;
+    }
     this.scheduleKeepAlive();
+    if (defer) setImmediate(() => this.flushEarly());
+    else this.flushEarly();
+  }
+
+  private flushEarly(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const packet of early) {
+      if (this.closeReason !== undefined) return;
+      this.handlers?.packet(packet);
+    }
   }
 
   /**
@@ -162,7 +191,12 @@ export class Wire implements SessionSink {
     if (this.closeReason !== undefined) return;
     const waiter = this.connackWaiter;
     if (waiter !== undefined) {
+      if (packet.type === 'auth' && this.onAuth !== undefined) {
+        this.onAuth(packet);
+        return;
+      }
       this.connackWaiter = undefined;
+      this.onAuth = undefined;
       if (packet.type !== 'connack') {
         this.close(new MqttClientError('ERR_CLIENT_CONNECT', `the broker sent ${packet.type} before CONNACK`));
         return;
@@ -170,7 +204,8 @@ export class Wire implements SessionSink {
       waiter(packet);
       return;
     }
-    this.handlers?.packet(packet);
+    if (this.early !== undefined) this.early.push(packet);
+    else this.handlers?.packet(packet);
   }
 
   /** Closes the wire for `reason` (once): the stream is destroyed and the handlers told. */

@@ -27,6 +27,11 @@ export const tlsMinVersions = ['TLSv1.2', 'TLSv1.3'] as const satisfies readonly
 /** The oldest TLS version a listener accepts. */
 export type TlsMinVersion = (typeof tlsMinVersions)[number];
 
+/** Protocols a listener may speak: MQTT over TCP, over TLS, over WebSocket, over WebSocket and TLS. */
+export const listenerProtocols = ['mqtt', 'mqtts', 'ws', 'wss'] as const;
+/** A listener's protocol, as its URL scheme reads. */
+export type ListenerProtocol = (typeof listenerProtocols)[number];
+
 /** Log levels accepted by `log_level`, from the most to the least severe; `silent` logs nothing. */
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** A pino log level, or `silent`. */
@@ -111,7 +116,7 @@ export function field<S extends z.ZodType>(schema: S, type: string): Field<S> {
 }
 
 /** Where an option sits in the configuration file: at the top level, or in a section. */
-export type Section = '' | 'limits' | 'tls';
+export type Section = '' | 'limits' | 'tls' | 'listeners' | 'http';
 
 /**
  * One option, written once. From it come the file's key and schema, the BrokerOptions field and
@@ -132,6 +137,11 @@ export interface OptionSpec {
   readonly env?: string;
   /** Must be given whenever its section is (`tls.cert_file`). */
   readonly required?: true;
+  /**
+   * A file or directory path: in the configuration file, a relative one is resolved against the
+   * file's own directory (from flags and variables, against the working directory).
+   */
+  readonly isPath?: true;
   readonly field: Field;
   /** The unit, as the docs' unit column reads; '' for none. */
   readonly unit: string;
@@ -145,5 +155,6 @@ export interface OptionSpec {
 
 /** The option's key in the configuration file, with its section: `limits.max_inflight_messages`. */
 export function fileKey(spec: OptionSpec): string {
+  if (spec.section === 'listeners') return `listeners[].${spec.key}`;
   return spec.section === '' ? spec.key : `${spec.section}.${spec.key}`;
 }

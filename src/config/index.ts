@@ -12,7 +12,7 @@ export {
   type ConfigIssue,
   type OptionIssue,
 } from './errors.js';
-export { loadConfigFile, parseConfigText } from './load.js';
+export { loadConfigFile, parseConfigText, resolveConfigPaths } from './load.js';
 export {
   configFromEnvironment,
   defaultConfig,
@@ -23,7 +23,13 @@ export {
 } from './merge.js';
 export {
   defaultBrokerOptions,
+  defaultListenerOptions,
   defaultTlsOptions,
+  listenerOptionSpecs,
+  defaultHttpConfig,
+  httpOptionSpecs,
+  type HttpConfig,
+  type ResolvedHttpConfig,
   limitOptionSpecs,
   logFormats,
   optionSpecs,
@@ -31,6 +37,8 @@ export {
   tlsOptionSpecs,
   type BrokerOptionName,
   type LogFormat,
+  type ListenerConfig,
+  type ListenerOptions,
   type OptionName,
   type OptionValue,
   type ResolvedBrokerOptions,
@@ -45,6 +53,7 @@ export {
   fileSchema,
   limitKeys,
   limitSpecs,
+  listenerName,
   logLevels,
   persistenceModes,
   durabilityModes,

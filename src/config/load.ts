@@ -3,12 +3,18 @@
  * line and column in the file.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, describeInput, type ConfigIssue } from './errors.js';
+import type { OptionSpec } from './fields.js';
+import { mosquittoKeyHint, mosquittoKeyHints } from './mosquitto-keys.js';
+import { listenerOptionSpecs, optionSpecs, tlsOptionSpecs } from './options.js';
 import { configKeys, validateFile, type FennecConfig } from './schema.js';
 
 /**
- * Reads and validates the configuration file at `path`.
+ * Reads and validates the configuration file at `path`. A relative path it holds (password file,
+ * ACL, certificates, data directory: the options marked `isPath`) is resolved against the file's own
+ * directory, whatever the working directory.
  * @throws ConfigError naming the file when it cannot be read, and every issue (with line and column) when it is invalid.
  */
 export async function loadConfigFile(path: string): Promise<FennecConfig> {
@@ -24,7 +30,28 @@ export async function loadConfigFile(path: string): Promise<FennecConfig> {
       },
     );
   }
-  return parseConfigText(text, path);
+  return resolveConfigPaths(parseConfigText(text, path), dirname(resolve(path)));
+}
+
+/** `values` with each of its path options (`isPath` in `specs`) made absolute from `directory`. */
+function resolvePathsOf<T extends object>(values: T, specs: Record<string, OptionSpec>, directory: string): T {
+  const out = { ...values } as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = out[name];
+    if (spec.isPath === true && typeof value === 'string') out[name] = resolve(directory, value);
+  }
+  return out as T;
+}
+
+/** `config` with every relative path it holds resolved against `directory` (the configuration file's). */
+export function resolveConfigPaths(config: FennecConfig, directory: string): FennecConfig {
+  const resolved = resolvePathsOf(config, optionSpecs, directory);
+  if (config.tls !== undefined) resolved.tls = resolvePathsOf(config.tls, tlsOptionSpecs, directory);
+  if (config.listeners !== undefined) {
+    const specs = { ...tlsOptionSpecs, ...listenerOptionSpecs };
+    resolved.listeners = config.listeners.map((listener) => resolvePathsOf(listener, specs, directory));
+  }
+  return resolved;
 }
 
 /**
@@ -70,22 +97,47 @@ export function parseConfigText(text: string, source: string): FennecConfig {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const path = [...issue.path, key];
-        const suggestion = suggestKey(key);
         issues.push({
           path: formatPath(path),
           ...position(locate(document, path, 'key')),
-          message: suggestion === undefined ? 'unknown key' : `unknown key; did you mean ${suggestion}?`,
+          message: unknownKeyMessage(key, sectionOf(issue.path)),
         });
       }
     } else {
       issues.push({
         path: formatPath(issue.path),
         ...position(locate(document, issue.path, 'value')),
-        message: `${issue.message}${describeInput(issue.input)}`,
+        message: `${issue.message}${describeInput(issue.input)}${valueHint(issue.path, issue.input)}`,
       });
     }
   }
   throw new ConfigError(source, sortIssues(issues));
+}
+
+/** `unknown key`, with what a Mosquitto key is in Fennec, or else the known key it was probably meant to be. */
+function unknownKeyMessage(key: string, section: string): string {
+  const mosquitto = mosquittoKeyHint(key);
+  if (mosquitto !== undefined) return `unknown key; ${mosquitto}`;
+  const suggestion = suggestKey(key, section);
+  return suggestion === undefined ? 'unknown key' : `unknown key; did you mean ${suggestion}?`;
+}
+
+/**
+ * A word for a value written as Mosquitto writes it: `persistence: true`; and a Mosquitto file
+ * given whole, which YAML reads as one string.
+ */
+function valueHint(path: readonly PropertyKey[], input: unknown): string {
+  if (path.length === 1 && path[0] === 'persistence' && typeof input === 'boolean') {
+    return "; Mosquitto's persistence true is persistence: sqlite (Fennec's default), false is persistence: none";
+  }
+  if (path.length === 0 && typeof input === 'string') {
+    const first = /^\s*([a-z_0-9.]+)\s/m.exec(input)?.[1];
+    const known = ['port', 'password_file', 'acl_file', 'allow_anonymous', 'max_keepalive', 'retain_available'];
+    if (first !== undefined && (Object.hasOwn(mosquittoKeyHints, first) || known.includes(first))) {
+      return '; this looks like a Mosquitto configuration file: fennec import-config FILE translates it';
+    }
+  }
+  return '';
 }
 
 type PathSegment = PropertyKey;
@@ -124,28 +176,52 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-/** The known key an unknown one was probably meant to be: the same up to case and `_`/`-`, a close spelling or a prefix, in any section. */
-function suggestKey(unknown: string): string | undefined {
+/** The section an issue's path is in, as configKeys writes it: `''`, `limits.`, `tls.`, `listeners[].`. */
+function sectionOf(path: readonly PathSegment[]): string {
+  const [first] = path;
+  if (first === undefined) return '';
+  return first === 'listeners' ? 'listeners[].' : `${String(first)}.`;
+}
+
+/**
+ * The known key an unknown one was probably meant to be: the same up to case and `_`/`-`, a close
+ * spelling or a prefix, in any section; between equally close keys, one of `section`.
+ */
+function suggestKey(unknown: string, section: string): string | undefined {
   const normalize = (key: string): string => key.toLowerCase().replace(/[_-]/g, '');
   let best: { key: string; distance: number } | undefined;
-  for (const key of configKeys({ aliases: true })) {
+  const keys = configKeys({ aliases: true });
+  // A listener takes the TLS keys too, under its own name for them.
+  if (section === 'listeners[].') {
+    keys.push(...keys.filter((key) => key.startsWith('tls.')).map((key) => `listeners[].${key.slice('tls.'.length)}`));
+  }
+  for (const key of keys) {
     const leaf = key.slice(key.lastIndexOf('.') + 1);
     let distance = normalize(leaf) === normalize(unknown) ? 0 : editDistance(leaf, unknown);
     // A shortened key (`max_inflight`) is as good a hint as a typo.
     if (distance > 2 && unknown.length >= 4 && leaf.startsWith(unknown)) distance = 2;
+    const inSection = section === '' ? !key.includes('.') : key.startsWith(section);
+    if (inSection) distance -= 0.5;
     if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key, distance };
   }
   return best?.key;
 }
 
+/** Edits from `a` to `b`: insertions, deletions, substitutions and swaps of two neighbours (`paht` -> `path` is one). */
 function editDistance(a: string, b: string): number {
+  let beforePrevious: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+      let best = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, (beforePrevious[j - 2] ?? 0) + 1);
+      }
+      current.push(best);
     }
+    beforePrevious = previous;
     previous = current;
   }
   return previous[b.length] ?? 0;

@@ -5,7 +5,14 @@
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import type { OptionSpec } from './fields.js';
-import { optionSpecs, type FennecConfig, type ResolvedConfig, type SettableBrokerOptions } from './options.js';
+import {
+  defaultHttpConfig,
+  httpOptionSpecs,
+  optionSpecs,
+  type FennecConfig,
+  type ResolvedConfig,
+  type SettableBrokerOptions,
+} from './options.js';
 import { validateFile } from './schema.js';
 
 export type { ResolvedConfig } from './options.js';
@@ -56,13 +63,31 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv): FennecConfig {
   throw new ConfigError('environment', issues);
 }
 
-/** `top`'s settings over `base`'s; a limit left out of `top` keeps `base`'s value, `tls` is taken whole. */
+/**
+ * `top`'s settings over `base`'s; a limit or `http` setting left out of `top` keeps `base`'s value,
+ * `tls` is taken whole.
+ */
 function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
   const merged: Record<string, unknown> = { ...base };
   for (const [name, value] of Object.entries(top)) {
-    if (value !== undefined) merged[name] = name === 'limits' ? { ...base.limits, ...top.limits } : value;
+    if (value === undefined) continue;
+    if (name === 'limits') merged[name] = { ...base.limits, ...top.limits };
+    else if (name === 'http') merged[name] = { ...base.http, ...top.http };
+    else merged[name] = value;
   }
   return merged;
+}
+
+/**
+ * The HTTP listener's settings when the file or a flag asked for it (the `http:` section,
+ * `--http-port`), with `FENNEC_ADMIN_TOKEN` over the file's token; undefined: no HTTP listener. The
+ * variable alone turns nothing on.
+ */
+function resolveHttp(given: FennecConfig['http'], env: NodeJS.ProcessEnv): ResolvedConfig['http'] {
+  if (given === undefined) return undefined;
+  const variable = httpOptionSpecs.adminToken.env;
+  const token = env[variable];
+  return { ...defaultHttpConfig, ...given, ...(token === undefined || token === '' ? {} : { adminToken: token }) };
 }
 
 /**
@@ -75,7 +100,13 @@ export function mergeConfig(
   flags: FennecConfig,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedConfig {
-  const merged = overlay(overlay(fileConfig, configFromEnvironment(env)), flags);
+  const fromEnvironment = configFromEnvironment(env);
+  if (fileConfig.listeners !== undefined && fromEnvironment.port !== undefined) {
+    const message =
+      "sets the port of the short form's one listener, but the configuration file lists its listeners (listeners:)";
+    throw new ConfigError('environment', [{ path: 'FENNEC_PORT', line: 0, column: 0, message }]);
+  }
+  const merged = overlay(overlay(fileConfig, fromEnvironment), flags);
   const given = merged as Record<string, unknown>;
   const defaults = defaultConfig as Record<string, unknown>;
   const resolved: Record<string, unknown> = {};
@@ -87,6 +118,9 @@ export function mergeConfig(
   }
   resolved.limits = limits;
   if (merged.tls !== undefined) resolved.tls = merged.tls;
+  if (merged.listeners !== undefined) resolved.listeners = merged.listeners;
+  const http = resolveHttp(merged.http, env);
+  if (http !== undefined) resolved.http = http;
   return resolved as ResolvedConfig;
 }
 
@@ -99,5 +133,9 @@ export function toBrokerOptions(config: ResolvedConfig): SettableBrokerOptions {
   }
   Object.assign(options, config.limits);
   if (config.tls !== undefined) options.tls = config.tls;
+  if (config.listeners !== undefined) {
+    // The auth files are `fennec broker`'s to read; the broker gets the rest of each listener.
+    options.listeners = config.listeners.map(({ passwordFile: _password, aclFile: _acl, ...listener }) => listener);
+  }
   return options;
 }

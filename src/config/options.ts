@@ -15,6 +15,7 @@ import {
   durabilityModes,
   field,
   integerIn,
+  MAX_TIMER_MS,
   logLevels,
   nonEmptyString,
   oneOf,
@@ -24,11 +25,15 @@ import {
 } from './fields.js';
 import { limitOptionSpecs } from './limit-options.js';
 import { processOptionSpecs } from './process-options.js';
+import { listenerOptionSpecs, type listenerTlsOptionNames } from './listener-options.js';
 import { tlsOptionSpecs } from './tls-options.js';
+import { httpOptionSpecs } from './http-options.js';
 
 export { limitOptionSpecs } from './limit-options.js';
 export { logFormats, processOptionSpecs, type LogFormat } from './process-options.js';
+export { listenerOptionSpecs } from './listener-options.js';
 export { tlsOptionSpecs } from './tls-options.js';
+export { httpOptionSpecs } from './http-options.js';
 
 /**
  * The options of the top level of the file and of its `limits:` section, by their camelCase name
@@ -59,11 +64,12 @@ export const optionSpecs = {
     target: 'command',
     section: '',
     key: 'data_dir',
+    isPath: true,
     env: 'FENNEC_DATA_DIR',
     field: nonEmptyString('a directory path'),
     unit: 'directory path',
     default: './data',
-    doc: 'directory of the SQLite store (`fennec.db`), relative to the working directory; created when missing. Used with `persistence: sqlite`',
+    doc: "directory of the SQLite store (`fennec.db`); in the configuration file relative to the file's directory, from `--data-dir` or the variable to the working directory; created when missing. Used with `persistence: sqlite`",
   },
   logLevel: {
     target: 'command',
@@ -167,9 +173,10 @@ export const optionSpecs = {
     target: 'command',
     section: '',
     key: 'password_file',
+    isPath: true,
     field: nonEmptyString('a file path'),
     unit: 'file path',
-    doc: "password file of `user:hash` lines (write it with [`fennec passwd`](cli.md#fennec-passwd)); clients with a user name must then give that user's password, or get CONNACK 0x86 (3.1.1: 4). Relative to the working directory. Read at start (a bad file stops the broker with exit code 78) and again on SIGHUP (a bad file is logged and the users loaded before stay). Unset: no password file, and any user name is accepted",
+    doc: "password file of `user:hash` lines (write it with [`fennec passwd`](cli.md#fennec-passwd)); clients with a user name must then give that user's password, or get CONNACK 0x86 (3.1.1: 4). In the configuration file relative to the file's directory. Read at start (a bad file stops the broker with exit code 78) and again on SIGHUP (a bad file is logged and the users loaded before stay). Unset: no password file, and any user name is accepted",
   },
   allowAnonymous: {
     target: 'broker',
@@ -187,15 +194,48 @@ export const optionSpecs = {
     target: 'command',
     section: '',
     key: 'acl_file',
+    isPath: true,
     field: nonEmptyString('a file path'),
     unit: 'file path',
-    doc: 'access control list ([README, Access control](../README.md#access-control)): which topics each client may publish to, subscribe to and receive. Unset: no access control. Relative to the working directory. An unreadable or bad file stops `fennec broker` (exit 78, file and line named); SIGHUP re-reads it, and a bad file is logged while the rules in force stay',
+    doc: "access control list ([README, Access control](../README.md#access-control)): which topics each client may publish to, subscribe to and receive. Unset: no access control. In the configuration file relative to the file's directory. An unreadable or bad file stops `fennec broker` (exit 78, file and line named); SIGHUP re-reads it, and a bad file is logged while the rules in force stay",
+  },
+  sysInterval: {
+    target: 'broker',
+    section: '',
+    key: 'sys_interval',
+    field: integerIn(0, 86_400, 'seconds'),
+    unit: 'seconds',
+    default: 10,
+    doc: 'how often the broker publishes its `$SYS/broker/...` topics (retained; [operations.md](operations.md#sys-topics)), as Mosquitto does; `0` publishes none. Who may read them is up to the ACL',
+  },
+  sysEvents: {
+    target: 'broker',
+    section: '',
+    key: 'sys_events',
+    field: boolean(),
+    unit: '',
+    default: false,
+    doc: 'publish `$SYS/broker/clients/{client id}/connected` and `.../disconnected` (not retained) each time a client connects or its connection closes, with a JSON payload ([operations.md](operations.md#client-events))',
+  },
+  shutdownTimeoutMs: {
+    target: 'command',
+    section: '',
+    key: 'shutdown_timeout_ms',
+    field: integerIn(1, MAX_TIMER_MS, 'milliseconds'),
+    unit: 'milliseconds',
+    default: 10_000,
+    doc: 'longest time `fennec broker` takes to stop on SIGTERM or SIGINT (DISCONNECT 0x8B to 5.0 clients, the store flushed and closed); past it the process exits with code 70. A second signal exits at once (code 130 after SIGINT, 143 after SIGTERM)',
   },
   ...limitOptionSpecs,
 } as const satisfies Record<string, OptionSpec>;
 
 type Specs = typeof optionSpecs;
 type TlsSpecs = typeof tlsOptionSpecs;
+type ListenerSpecs = typeof listenerOptionSpecs;
+type ListenerTlsOption = (typeof listenerTlsOptionNames)[number];
+type RequiredListenerOption = NamesWhere<ListenerSpecs, { required: true }>;
+type ListenerBrokerOption = NamesWhere<ListenerSpecs, { target: 'broker' }>;
+type HttpSpecs = typeof httpOptionSpecs;
 /** The names of `T`'s entries that are a `Condition`. */
 type NamesWhere<T, Condition> = { [K in keyof T]: T[K] extends Condition ? K : never }[keyof T];
 /** The value an option takes, as its schema outputs it. */
@@ -230,6 +270,21 @@ export type TlsOptionName = keyof TlsSpecs;
 type RequiredTlsOption = NamesWhere<TlsSpecs, { required: true }>;
 type DefaultedTlsOption = NamesWhere<TlsSpecs, { default: unknown }>;
 
+/**
+ * One listener of `BrokerOptions.listeners`: its protocol and port, and what else it sets (a secure
+ * one its certificate files). Documented in docs/configuration.md (`listeners:`).
+ */
+export type ListenerOptions = Flat<
+  ValuesOf<ListenerSpecs, RequiredListenerOption> &
+    Partial<ValuesOf<ListenerSpecs, Exclude<ListenerBrokerOption, RequiredListenerOption>>> &
+    Partial<ValuesOf<TlsSpecs, ListenerTlsOption>>
+>;
+
+/** One listener as the configuration file gives it: ListenerOptions and the auth files `fennec broker` reads. */
+export type ListenerConfig = Flat<
+  ListenerOptions & Partial<ValuesOf<ListenerSpecs, Exclude<keyof ListenerSpecs, ListenerBrokerOption>>>
+>;
+
 /** The value of the option `K`. */
 export type OptionValue<K extends OptionName> = ValueOf<Specs[K]>;
 
@@ -242,6 +297,11 @@ export type SettableBrokerOptions = Flat<
   Partial<ValuesOf<Specs, BrokerOptionName>> & {
     /** A TLS listener next to the TCP one: the file's `tls:` section. Default: none. */
     tls?: TlsOptions;
+    /**
+     * Every listener, in place of the one of `host` and `port` and the TLS one of `tls` (the short
+     * form): the file's `listeners:` list. Default: the short form.
+     */
+    listeners?: ListenerOptions[];
   }
 >;
 
@@ -251,6 +311,14 @@ export type ResolvedBrokerOptions = Flat<ValuesOf<Specs, BrokerOptionName & Defa
 /** The TLS listener (`mqtts://`), started by `listen()` next to the TCP one: the file's `tls:` section. */
 export type TlsOptions = Flat<
   ValuesOf<TlsSpecs, RequiredTlsOption> & Partial<ValuesOf<TlsSpecs, Exclude<TlsOptionName, RequiredTlsOption>>>
+>;
+
+/** The HTTP listener of `fennec broker` (metrics, health, admin API): the file's `http:` section. */
+export type HttpConfig = Flat<Partial<ValuesOf<HttpSpecs, keyof HttpSpecs>>>;
+
+/** The HTTP listener with its defaults filled in; the admin token may stay unset. */
+export type ResolvedHttpConfig = Flat<
+  ValuesOf<HttpSpecs, NamesWhere<HttpSpecs, { default: unknown }>> & { adminToken?: string | undefined }
 >;
 
 /** The limits a configuration sets, as BrokerOptions. */
@@ -263,6 +331,10 @@ export type FennecConfig = Flat<
     limits?: ConfigLimits;
     /** The TLS listener; unset: none. */
     tls?: TlsOptions;
+    /** Every listener, in place of the short form; unset: the short form. */
+    listeners?: ListenerConfig[];
+    /** The HTTP listener; unset: none. */
+    http?: HttpConfig;
   }
 >;
 
@@ -274,6 +346,10 @@ export type ResolvedConfig = Flat<
     limits: Flat<ValuesOf<Specs, LimitOption>>;
     /** The TLS listener; absent: none. Its own defaults are `defaultTlsOptions`. */
     tls?: TlsOptions;
+    /** Every listener, in place of the short form; absent: the short form. */
+    listeners?: ListenerConfig[];
+    /** The HTTP listener (metrics, admin API); absent: none. */
+    http?: ResolvedHttpConfig;
   }
 >;
 
@@ -283,6 +359,10 @@ export type FileConfig = Flat<
     FileValuesOf<Specs, TopLevelOption, 'alias'> & {
       limits?: Flat<FileValuesOf<Specs, LimitOption>>;
       tls?: Flat<FileValuesOf<TlsSpecs, TlsOptionName>>;
+      listeners?: Flat<
+        FileValuesOf<ListenerSpecs, keyof ListenerSpecs> & Partial<FileValuesOf<TlsSpecs, ListenerTlsOption>>
+      >[];
+      http?: Flat<FileValuesOf<HttpSpecs, keyof HttpSpecs>>;
     }
 >;
 
@@ -298,5 +378,13 @@ function defaultsOf(specs: Record<string, OptionSpec>, target?: OptionSpec['targ
 /** The defaults of the broker's options, documented in docs/configuration.md. */
 export const defaultBrokerOptions = defaultsOf(optionSpecs, 'broker') as ResolvedBrokerOptions;
 
+/** Defaults of the HTTP listener's options. */
+export const defaultHttpConfig = defaultsOf(httpOptionSpecs) as ResolvedHttpConfig;
+
 /** Defaults of the TLS listener's options (its host defaults to the broker's). */
 export const defaultTlsOptions = defaultsOf(tlsOptionSpecs) as Flat<ValuesOf<TlsSpecs, DefaultedTlsOption>>;
+
+/** Defaults of a listener's options (its host defaults to the broker's, its name to `PROTOCOL-INDEX`). */
+export const defaultListenerOptions = defaultsOf(listenerOptionSpecs) as Flat<
+  ValuesOf<ListenerSpecs, NamesWhere<ListenerSpecs, { default: unknown }>>
+>;

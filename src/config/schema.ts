@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 import { fileKey, type OptionSpec, type Section } from './fields.js';
+import { duplicateListenerNames, listenerIssues, listenerTlsOptionNames } from './listener-options.js';
 import {
+  listenerOptionSpecs,
+  httpOptionSpecs,
   optionSpecs,
   tlsOptionSpecs,
   type FennecConfig,
@@ -30,6 +33,15 @@ const entries = (specs: Record<string, OptionSpec>, section: Section): [string, 
 const topLevelEntries = entries(optionSpecs, '');
 const limitEntries = entries(optionSpecs, 'limits');
 const tlsEntries = entries(tlsOptionSpecs, 'tls');
+const listenerEntries = entries(listenerOptionSpecs, 'listeners');
+/** The TLS keys a listener entry takes, never required there: only a secure listener needs its files. */
+const listenerTlsEntries = tlsEntries
+  .filter(([name]) => (listenerTlsOptionNames as readonly string[]).includes(name))
+  .map(([name, spec]): [string, OptionSpec] => [name, { ...spec, required: undefined } as unknown as OptionSpec]);
+/** Every option of a listener entry: its own, then the TLS ones. */
+const allListenerEntries = [...listenerEntries, ...listenerTlsEntries];
+const listenerKeyOf = new Map(allListenerEntries.map(([name, spec]) => [name, spec.key]));
+const httpEntries = entries(httpOptionSpecs, 'http');
 
 /** A key of the `limits:` section. */
 export type LimitKey = (typeof limitOptionSpecs)[LimitOption]['key'];
@@ -70,6 +82,39 @@ const tlsSchema = z
     }
   });
 
+/** One entry of `listeners:`: each key by its own schema, then the keys that must go together. */
+const listenerSchema = z
+  .strictObject(shapeOf(allListenerEntries), {
+    error: 'must be a mapping of listener settings (protocol and port at least)',
+  })
+  .superRefine((listener, context) => {
+    const byName = byNameOf(listener, allListenerEntries);
+    const keyOf = (option: string): string => listenerKeyOf.get(option) ?? option;
+    for (const issue of listenerIssues(byName, keyOf)) {
+      context.addIssue({ code: 'custom', path: [keyOf(issue.option)], message: issue.message });
+    }
+  });
+
+/** The `listeners:` list: at least one listener, names unique. */
+const listenersSchema = z
+  .array(listenerSchema, { error: 'must be a list of listeners, each a mapping with protocol and port' })
+  .min(1, { error: 'must list at least one listener (or be left out for the short form host / port / tls)' })
+  .superRefine((listeners, context) => {
+    const names = listeners.map((listener, index) => listenerName(listener.name, listener.protocol, index));
+    for (const index of duplicateListenerNames(names)) {
+      context.addIssue({
+        code: 'custom',
+        path: [index, ...(listeners[index]?.name === undefined ? [] : ['name'])],
+        message: `has the name ${JSON.stringify(names[index])}, which another listener has; give each a unique name`,
+      });
+    }
+  });
+
+/** A listener's name: the one given, else `PROTOCOL-INDEX` (`ws-2`, counting from 0 in the list). */
+export function listenerName(name: unknown, protocol: unknown, index: number): string {
+  return typeof name === 'string' ? name : `${String(protocol)}-${index}`;
+}
+
 /**
  * The schema of a configuration file, as parsed from YAML. Every key is optional; unknown keys are
  * errors. A key and its alias given together are refused by `validateFile`, not by the schema.
@@ -79,9 +124,28 @@ export const fileSchema = z.strictObject(
     ...shapeOf(topLevelEntries),
     limits: z.strictObject(shapeOf(limitEntries), { error: 'must be a mapping of limit names to values' }).optional(),
     tls: tlsSchema.optional(),
+    listeners: listenersSchema.optional(),
+    http: z
+      .strictObject(shapeOf(httpEntries), {
+        error: 'must be a mapping of HTTP listener settings (host, port, admin_token)',
+      })
+      .optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
 ) as unknown as z.ZodType<FileConfig>;
+
+/** The short form's keys given next to `listeners:`, which replaces them: reported at each such key. */
+function shortFormIssues(data: unknown): z.core.$ZodIssue[] {
+  if (typeof data !== 'object' || data === null || !('listeners' in data)) return [];
+  return ['port', 'tls']
+    .filter((key) => key in data)
+    .map((key) => ({
+      code: 'custom',
+      path: [key],
+      message: `belongs to the short form of one listener; with listeners: give every listener in the list (top level host stays their default address)`,
+      input: undefined,
+    }));
+}
 
 /** A key given under both its names: reported at the alias, so that the line shown is the one to remove. */
 function aliasIssues(data: unknown): z.core.$ZodIssue[] {
@@ -105,13 +169,13 @@ export type FileValidation = { success: true; config: FennecConfig } | { success
 /** Validates a parsed configuration file (or the environment's settings, by file key). */
 export function validateFile(data: unknown): FileValidation {
   const result = fileSchema.safeParse(data, { reportInput: true });
-  const issues = [...(result.success ? [] : result.error.issues), ...aliasIssues(data)];
+  const issues = [...(result.success ? [] : result.error.issues), ...aliasIssues(data), ...shortFormIssues(data)];
   if (issues.length > 0 || !result.success) return { success: false, issues };
   return { success: true, config: toFennecConfig(result.data) };
 }
 
 /** `values`' options in `specs`, by camelCase name; a key's alias counts as the key. */
-function byName(values: Record<string, unknown>, specs: [string, OptionSpec][]): Record<string, unknown> {
+function byNameOf(values: Record<string, unknown>, specs: [string, OptionSpec][]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of specs) {
     const value = values[spec.key] ?? (spec.alias === undefined ? undefined : values[spec.alias]);
@@ -122,9 +186,13 @@ function byName(values: Record<string, unknown>, specs: [string, OptionSpec][]):
 
 /** Maps a validated file's snake_case keys to a FennecConfig, leaving out keys it did not set. */
 export function toFennecConfig(file: FileConfig): FennecConfig {
-  const config = byName(file, topLevelEntries);
-  if (file.limits !== undefined) config.limits = byName(file.limits, limitEntries);
-  if (file.tls !== undefined) config.tls = byName(file.tls, tlsEntries);
+  const config = byNameOf(file, topLevelEntries);
+  if (file.limits !== undefined) config.limits = byNameOf(file.limits, limitEntries);
+  if (file.tls !== undefined) config.tls = byNameOf(file.tls, tlsEntries);
+  if (file.listeners !== undefined) {
+    config.listeners = file.listeners.map((listener) => byNameOf(listener, allListenerEntries));
+  }
+  if (file.http !== undefined) config.http = byNameOf(file.http, httpEntries);
   return config;
 }
 
@@ -134,7 +202,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
  */
 export function configKeys(options: { aliases?: boolean } = {}): string[] {
   const keys: string[] = [];
-  for (const [, spec] of [...topLevelEntries, ...limitEntries, ...tlsEntries]) {
+  for (const [, spec] of [...topLevelEntries, ...limitEntries, ...tlsEntries, ...listenerEntries, ...httpEntries]) {
     keys.push(fileKey(spec));
     if (options.aliases === true && spec.alias !== undefined) keys.push(fileKey({ ...spec, key: spec.alias }));
   }

@@ -5,8 +5,10 @@
 import { z } from 'zod';
 import { describeInput, InvalidOptionError, type OptionIssue } from './errors.js';
 import { fileKey, type OptionSpec } from './fields.js';
+import { duplicateListenerNames, listenerIssues, listenerTlsOptionNames } from './listener-options.js';
 import {
   defaultBrokerOptions,
+  listenerOptionSpecs,
   optionSpecs,
   tlsOptionSpecs,
   type ResolvedBrokerOptions,
@@ -22,6 +24,35 @@ function shapeOf(specs: Record<string, OptionSpec>, target?: OptionSpec['target'
   return shape;
 }
 
+/** The TLS options a listener takes, none required. */
+const listenerTlsShape = Object.fromEntries(
+  listenerTlsOptionNames.map((name) => [name, tlsOptionSpecs[name].field.schema.optional()]),
+);
+
+/** One of BrokerOptions.listeners: each field by its schema, then the fields that must go together. */
+const listenerSchema = z
+  .object(
+    { ...shapeOf(listenerOptionSpecs, 'broker'), ...listenerTlsShape },
+    { error: 'must be an object of listener settings (protocol and port at least)' },
+  )
+  .superRefine((listener, context) => {
+    for (const issue of listenerIssues(listener, (option) => option)) {
+      context.addIssue({ code: 'custom', path: [issue.option], message: issue.message });
+    }
+  });
+
+const listenersSchema = z
+  .array(listenerSchema, { error: 'must be an array of listeners' })
+  .min(1, { error: 'must hold at least one listener (or be left out for host, port and tls)' })
+  .superRefine((listeners, context) => {
+    const names = listeners.map((listener, index) =>
+      typeof listener.name === 'string' ? listener.name : `${String(listener.protocol)}-${index}`,
+    );
+    for (const index of duplicateListenerNames(names)) {
+      context.addIssue({ code: 'custom', path: [index, 'name'], message: `repeats the name ${String(names[index])}` });
+    }
+  });
+
 /**
  * BrokerOptions in camelCase: each plain value by its option's schema. Fields that are not plain
  * values (`hooks`, `logger`, `store`) and unknown ones are left alone.
@@ -32,17 +63,27 @@ const brokerOptionsSchema = z.object(
     tls: z
       .object(shapeOf(tlsOptionSpecs), { error: 'must be an object of TLS settings (certFile and keyFile at least)' })
       .optional(),
+    listeners: listenersSchema.optional(),
   },
   { error: 'must be an object' },
 );
 
 const specOf = optionSpecs as Record<string, OptionSpec>;
 const tlsSpecOf = tlsOptionSpecs as Record<string, OptionSpec>;
+const listenerSpecOf: Record<string, OptionSpec> = { ...tlsSpecOf, ...listenerOptionSpecs };
 
 function toOptionIssue(issue: z.core.$ZodIssue): OptionIssue {
   const message = `${issue.message}${describeInput(issue.input)}`;
   const [name, tlsName] = issue.path.map(String);
   if (name === undefined) return { option: '', key: '', message };
+  if (name === 'listeners') {
+    const [, index, field] = issue.path.map(String);
+    const spec = field === undefined ? undefined : listenerSpecOf[field];
+    const at = index === undefined ? '' : `[${index}]`;
+    return spec === undefined
+      ? { option: `listeners${at}`, key: `listeners${at}`, message }
+      : { option: `listeners${at}.${field}`, key: `listeners${at}.${spec.key}`, message };
+  }
   if (name === 'tls') {
     const spec = tlsName === undefined ? undefined : tlsSpecOf[tlsName];
     return spec === undefined

@@ -31,6 +31,7 @@ export const errorCodes = {
   ERR_PASSWORD_WRITE: '`fennec passwd` cannot write the password file',
   ERR_NO_SUCH_USER: '`fennec passwd -D` names a user the file does not have',
   ERR_BAD_FLAG: 'a command-line flag has a bad value',
+  ERR_IMPORT_CONFIG: '`fennec import-config` cannot read the Mosquitto configuration file',
   ERR_BENCH_CONNECT: '`fennec bench` could not connect or subscribe a client to the broker',
   ERR_LOG_DEST: '`fennec broker` cannot open its log file, or find the `logger` program for syslog',
   ERR_PID_FILE: '`fennec broker` cannot write its pid file',
@@ -61,6 +62,13 @@ export const errorCodes = {
   ERR_CLIENT_TOO_LARGE: "a publish is larger than the broker's Maximum Packet Size (reason code 0x95)",
   ERR_CLIENT_CLOSED: 'the client was ended; what was pending is rejected',
   ERR_CLIENT_DISCONNECTED: 'the broker sent DISCONNECT, or the link closed or missed its PINGRESP deadline',
+  ERR_CLIENT_QOS_NOT_SUPPORTED:
+    "a publish asked for a QoS above the broker's Maximum QoS from CONNACK (reason code 0x9B)",
+  ERR_CLIENT_RETAIN_NOT_SUPPORTED:
+    'a publish set RETAIN but the broker announced Retain Available 0 (reason code 0x9A)',
+  ERR_CLIENT_ABORTED: "connect()'s AbortSignal was aborted before the connection was accepted",
+  ERR_CLIENT_AUTH: "the client's enhanced authentication failed: a callback threw, or the broker broke the exchange",
+  ERR_CLIENT_STORE: "the client's offline store could not be read or written, or was given without a clientId",
 } as const;
 
 /** A stable error code: one of the keys of `errorCodes`. */

@@ -45,6 +45,9 @@ export class Decoder {
     this.protocolVersion = options.protocolVersion;
   }
 
+  /** Size in bytes, fixed header included, of the packet last passed to `onPacket`; 0 before any. */
+  lastPacketSize = 0;
+
   /** Bytes held for a packet that has not fully arrived. */
   get bufferedBytes(): number {
     return this.partsLength;
@@ -129,6 +132,7 @@ export class Decoder {
         packet = decodeBody(first, this.reader, this.protocolVersion);
         if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;
         offset += total;
+        this.lastPacketSize = total;
       } catch (err) {
         if (err instanceof FennecError) this.failure = err;
         throw err;

@@ -35,6 +35,11 @@ export interface LinkSettings {
   peerMaximumPacketSize: number;
   /** Most aliases this side assigns on outgoing PUBLISHes: min(the peer's Topic Alias Maximum, this side's cap). */
   outgoingTopicAliasMaximum: number;
+  /**
+   * Once every outgoing alias is taken, a new topic takes the alias of the least recently used one
+   * (its PUBLISH carries the topic and the alias, which remaps it at the peer). Off: first come, first served.
+   */
+  replaceOutgoingAliases?: boolean;
 }
 
 /** The result of `Link.receivePublish`: the PUBLISH with its topic resolved, or a re-sent QoS 2 one. */
@@ -63,6 +68,7 @@ export class Link {
   private receiveMaximum = 65_535;
   private topicAliasMaximum = 0;
   private outgoingTopicAliasMaximum = 0;
+  private replaceOutgoingAliases = false;
   /** 5.0: alias -> topic of PUBLISHes from the peer, for this connection only [MQTT-3.3.2-7]. */
   private incomingAliases: Map<number, string> | undefined;
   /** 5.0: topic -> alias this side assigned on this connection; undefined when it assigns none. */
@@ -93,6 +99,7 @@ export class Link {
     this.peerReceiveMaximum = settings.peerReceiveMaximum;
     this.peerMaximumPacketSize = settings.peerMaximumPacketSize;
     this.outgoingTopicAliasMaximum = settings.outgoingTopicAliasMaximum;
+    this.replaceOutgoingAliases = settings.replaceOutgoingAliases ?? false;
     if (this.version !== 5) return;
     this.incomingQoS2InFlight = new Set();
     // [MQTT-3.3.2-7]: aliases live with the connection, so every connection starts without any
@@ -301,8 +308,9 @@ export class Link {
   /**
    * `d` with a topic alias when its topic has one on this connection, or when one is free (first
    * come, first served, up to the outgoing maximum: [MQTT-3.1.2-26] [MQTT-3.3.2-11]). The first
-   * PUBLISH of a topic carries topic and alias; later ones an empty topic and the alias. Null when
-   * the topic gets no alias, so that the caller encodes the plain (cached) form.
+   * PUBLISH of a topic carries topic and alias; later ones an empty topic and the alias. With
+   * `replaceOutgoingAliases`, a topic that finds every alias taken takes the least recently used
+   * one. Null when the topic gets no alias, so that the caller encodes the plain (cached) form.
    */
   private encodeAliased(
     d: Delivery,
@@ -313,17 +321,27 @@ export class Link {
     const topic = d.message.topic;
     let alias = aliases.get(topic);
     const known = alias !== undefined;
+    // With replacement, the map's order is the order of use: its first topic is the least recent
+    let evicted: string | undefined;
     if (alias === undefined) {
-      if (aliases.size >= this.outgoingTopicAliasMaximum) return null;
-      alias = aliases.size + 1;
+      if (aliases.size < this.outgoingTopicAliasMaximum) alias = aliases.size + 1;
+      else if (!this.replaceOutgoingAliases || aliases.size === 0) return null;
+      else {
+        evicted = aliases.keys().next().value!;
+        alias = aliases.get(evicted)!;
+      }
     }
     const packet = this.publishPacket(d, packetId, dup);
     packet.properties = { ...packet.properties, topicAlias: alias };
     if (known) packet.topic = '';
     const buf = encodePublish(packet, 5);
     if (buf.length > this.peerMaximumPacketSize) return undefined;
-    // The alias is taken only once a PUBLISH that sets it is actually sent.
-    if (!known) aliases.set(topic, alias);
+    // The alias is taken (or moved) only once a PUBLISH that sets it is actually sent.
+    if (evicted !== undefined) aliases.delete(evicted);
+    if (!known || this.replaceOutgoingAliases) {
+      aliases.delete(topic);
+      aliases.set(topic, alias);
+    }
     return buf;
   }
 

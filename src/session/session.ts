@@ -44,6 +44,8 @@ export class Session {
    * authorization checks deliveries against, also while the session is offline.
    */
   username: string | undefined = undefined;
+  /** The name of the listener its latest client connected through (per-listener read authorization); undefined when not known. */
+  listener: string | undefined = undefined;
   /** Subscriptions by topic filter. */
   readonly subscriptions = new Map<string, SubscriptionOptions>();
   /** Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]. */

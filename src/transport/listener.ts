@@ -35,14 +35,29 @@ export interface TransportPeer {
 /** Called for every accepted connection. */
 export type ConnectionHandler = (stream: Duplex, peer: TransportPeer) => void;
 
-/** Transports a listener may speak. */
-export type TransportKind = 'tcp' | 'tls';
+/** Transports a listener may speak: TCP, TLS, WebSocket and WebSocket over TLS. */
+export type TransportKind = 'tcp' | 'tls' | 'ws' | 'wss';
 
 /** Where a listener listens. */
 export interface ListenerAddress {
   transport: TransportKind;
   host: string;
   port: number;
+  /** The HTTP path of a WebSocket listener (`/mqtt`); absent for TCP and TLS. */
+  path?: string;
+}
+
+/** The URL scheme of each transport, as clients write it. */
+export const urlSchemes: Readonly<Record<TransportKind, string>> = { tcp: 'mqtt', tls: 'mqtts', ws: 'ws', wss: 'wss' };
+
+/** `mqtt://127.0.0.1:1883`, `ws://[::1]:8080/mqtt`: the URL a client connects to. */
+export function listenerUrl(address: ListenerAddress): string {
+  return `${urlSchemes[address.transport]}://${hostForUrl(address.host)}:${address.port}${address.path ?? ''}`;
+}
+
+/** A host as it goes in a URL: an IPv6 address in brackets. */
+export function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /** A started listener. */
@@ -65,7 +80,7 @@ export async function startServer(
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const code = err.code === 'EADDRINUSE' ? 'ERR_ADDRESS_IN_USE' : 'ERR_LISTEN';
-      const what = transport === 'tls' ? ' (TLS)' : '';
+      const what = transport === 'tcp' ? '' : ` (${transport.toUpperCase()})`;
       reject(new FennecError(code, `cannot listen on ${host}:${port}${what}: ${err.message}`, { cause: err }));
     };
     server.once('error', onError);

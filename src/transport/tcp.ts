@@ -3,6 +3,7 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { startServer, stopServer, type ConnectionHandler, type Listener } from './listener.js';
+import { readProxyHeader } from './proxy-protocol.js';
 
 /** Options of the TCP listener. */
 export interface TcpListenerOptions {
@@ -14,19 +15,49 @@ export interface TcpListenerOptions {
    * without a FIN) are found even with MQTT keep alive 0; 0: off.
    */
   keepAliveMs?: number;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2) from a trusted proxy, whose
+   * client address becomes the connection's; a connection without a valid one is closed.
+   */
+  proxyProtocol?: boolean;
+  /** Time a connection has to send its PROXY header, in ms (with `proxyProtocol`). */
+  headerTimeoutMs?: number;
 }
 
+/** Called when a connection is closed before reaching the broker (a bad or missing PROXY header). */
+export type TcpRefusalHandler = (why: string, remoteAddress: string | undefined) => void;
+
 /** Starts a TCP listener that hands every socket to `onConnection`. */
-export async function listenTcp(options: TcpListenerOptions, onConnection: ConnectionHandler): Promise<Listener> {
+export async function listenTcp(
+  options: TcpListenerOptions,
+  onConnection: ConnectionHandler,
+  onRefused: TcpRefusalHandler = () => {},
+): Promise<Listener> {
   // Writes are batched per turn of the event loop, so Nagle's algorithm would only add delay.
   const keepAliveMs = options.keepAliveMs ?? 0;
   const server = createServer({ noDelay: true }, (socket: Socket) => {
     if (keepAliveMs > 0) socket.setKeepAlive(true, keepAliveMs);
-    onConnection(socket, {
+    const peer = {
       remoteAddress: socket.remoteAddress,
       remotePort: socket.remotePort,
       localAddress: socket.localAddress,
-    });
+    };
+    if (options.proxyProtocol !== true) {
+      onConnection(socket, peer);
+      return;
+    }
+    readProxyHeader(socket, options.headerTimeoutMs ?? 10_000).then(
+      (proxied) => {
+        if (socket.destroyed) return;
+        onConnection(socket, proxied === undefined ? peer : { ...peer, ...proxied });
+        // The header reader left the socket paused with the bytes after the header unread.
+        socket.resume();
+      },
+      (err: Error) => {
+        onRefused(err.message, socket.remoteAddress);
+        socket.destroy();
+      },
+    );
   });
   const address = await startServer(server, 'tcp', options.host, options.port);
   return { address, close: () => stopServer(server) };

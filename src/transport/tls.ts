@@ -105,9 +105,27 @@ function invalid(option: TlsFileOption, file: string, what: string, err: unknown
   });
 }
 
-/** The secure context options and the server certificate's fingerprint, read from the files and checked. */
-async function loadCredentials(
-  options: TlsListenerOptions,
+/** The files and settings of a secure listener's credentials (TLS or secure WebSocket). */
+export type TlsCredentialOptions = Pick<
+  TlsListenerOptions,
+  'certFile' | 'keyFile' | 'caFile' | 'minVersion' | 'ciphers'
+>;
+
+/**
+ * Reads and checks a TLS listener's certificate, key and CA files and its cipher list as `listenTls`
+ * does, without listening (`fennec check-config`). Resolves with the certificate's SHA-256 fingerprint.
+ * @throws TlsFileError naming the option and file at fault; FennecError `ERR_TLS_OPTIONS` for a refused cipher list.
+ */
+export async function checkTlsFiles(options: TlsCredentialOptions): Promise<string> {
+  return (await loadCredentials(options)).fingerprint256;
+}
+
+/**
+ * The secure context options and the server certificate's fingerprint, read from the files and
+ * checked: a TlsFileError names the file at fault. Shared by the TLS and secure WebSocket listeners.
+ */
+export async function loadCredentials(
+  options: TlsCredentialOptions,
 ): Promise<{ context: SecureContextOptions; fingerprint256: string }> {
   const [cert, key, ca] = await Promise.all([
     readPem('certFile', options.certFile),
@@ -178,7 +196,8 @@ function describeSubject(peer: PeerCertificate): string {
     .join(',');
 }
 
-function toClientCertificate(peer: PeerCertificate): ClientCertificate {
+/** What the hooks are shown of a verified client certificate. */
+export function toClientCertificate(peer: PeerCertificate): ClientCertificate {
   return {
     subject: nameFields(peer.subject),
     issuer: nameFields(peer.issuer),

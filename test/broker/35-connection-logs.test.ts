@@ -43,9 +43,10 @@ for (const version of VERSIONS) {
       assert.equal(line['protocolVersion'], version === 5 ? '5.0' : '3.1.1');
       assert.equal(line['keepAlive'], 42);
       assert.equal(line['cleanStart'], true);
+      assert.equal(line['listener'], 'mqtt', 'the name of the listener it came through');
       assert.equal(
         line['msg'],
-        `client sensor-1 connected from 127.0.0.1:${client.socket.localPort} (MQTT ${version === 5 ? '5.0' : '3.1.1'}, user "alice", keep-alive 42 s, clean start)`,
+        `client sensor-1 connected from 127.0.0.1:${client.socket.localPort} (MQTT ${version === 5 ? '5.0' : '3.1.1'}, user "alice", keep-alive 42 s, clean start, listener mqtt)`,
       );
     });
 

@@ -153,7 +153,7 @@ void describe('fennec broker log formats and destinations', () => {
     const stderr = (await running.exited).stderr;
     assert.match(
       stderr,
-      /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: client pretty-client connected from 127\.0\.0\.1:\d+ \(MQTT 3\.1\.1, no user name, keep-alive 60 s, clean start\)$/m,
+      /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: client pretty-client connected from 127\.0\.0\.1:\d+ \(MQTT 3\.1\.1, no user name, keep-alive 60 s, clean start, listener mqtt\)$/m,
     );
     assert.match(
       stderr,

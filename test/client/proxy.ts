@@ -17,6 +17,8 @@ interface Pair {
 export class Proxy {
   /** Packets each connection's client sent, decoded, one list per connection in order. */
   readonly sent: Packet[][] = [];
+  /** While true, new connections are closed at once (a broker that cannot be reached yet). */
+  refuseNew = false;
   private readonly pairs = new Set<Pair>();
 
   private constructor(
@@ -34,6 +36,10 @@ export class Proxy {
   }
 
   private accept(client: net.Socket, brokerPort: number, version: 4 | 5): void {
+    if (this.refuseNew) {
+      client.destroy();
+      return;
+    }
     const broker = net.connect(brokerPort, '127.0.0.1');
     const pair: Pair = { client, broker, upstream: true, downstream: true };
     const packets: Packet[] = [];

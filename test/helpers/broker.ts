@@ -18,12 +18,22 @@ export interface TestBroker {
   port: number;
 }
 
-/** Starts `new Broker({ port: 0, ...options })` and closes it (and every raw client) after the test. */
+/**
+ * Starts `new Broker({ port: 0, ...options })` and closes it (and every raw client) after the test.
+ * The broker publishes no $SYS topics unless `options.sysInterval` asks (test/broker/35-sys): a
+ * subscription to `$SYS/#` then gets only what its test publishes.
+ */
 export async function startBroker(t: CleanupContext, options: BrokerOptions = {}): Promise<TestBroker> {
   // FENNEC_TEST_STORE=memory runs every broker test with a store attached, so that the persistence
   // path (journal, acknowledgements after commit) is held to the same behaviour as the memory path.
   const store = process.env['FENNEC_TEST_STORE'] === 'memory' ? new MemoryStore() : undefined;
-  const broker = new Broker({ host: '127.0.0.1', port: 0, ...(store === undefined ? {} : { store }), ...options });
+  const broker = new Broker({
+    host: '127.0.0.1',
+    port: 0,
+    sysInterval: 0,
+    ...(store === undefined ? {} : { store }),
+    ...options,
+  });
   const { port } = await broker.listen();
   t.after(async () => {
     destroyAllClients();

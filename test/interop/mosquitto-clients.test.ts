@@ -174,4 +174,24 @@ void describe("Mosquitto's command-line clients against Fennec", () => {
       assert.equal((await sub.exited).code, 0);
     });
   }
+
+  void it("shows the broker's retained $SYS topics to `mosquitto_sub -t '$SYS/broker/#' -v`, as Mosquitto's would", async (t) => {
+    if (!needsMosquittoClients(t)) return;
+    broker.sys.publish();
+    const sub = runProgram(
+      'mosquitto_sub',
+      [...server, '-i', clientId('sys'), '-t', '$SYS/broker/#', '-v', '-W', '5'],
+      PROCESS_TIMEOUT_MS,
+    );
+    // 21 counters and 8 load averages of 3 spans each.
+    const lines = await sub.waitForLines(45);
+    sub.child.kill();
+    await sub.exited;
+    const topics = new Map(lines.map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+    assert.match(topics.get('$SYS/broker/version') ?? '', /^fennec version \d+\.\d+\.\d+/);
+    assert.match(topics.get('$SYS/broker/uptime') ?? '', /^\d+ seconds$/);
+    assert.match(topics.get('$SYS/broker/load/messages/received/1min') ?? '', /^\d+\.\d\d$/);
+    // A topic with a space in a level, as Mosquitto names it.
+    assert.ok(lines.some((line) => /^\$SYS\/broker\/retained messages\/count \d+$/.test(line)));
+  });
 });

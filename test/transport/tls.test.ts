@@ -122,8 +122,8 @@ void describe('TLS listener', () => {
       if (c === undefined) return;
       const { broker, tlsPort, tcpPort } = await startTlsBroker(t, {}, c.server);
       assert.deepEqual(broker.addresses, [
-        { transport: 'tcp', host: '127.0.0.1', port: tcpPort },
-        { transport: 'tls', host: '127.0.0.1', port: tlsPort },
+        { name: 'mqtt', transport: 'tcp', host: '127.0.0.1', port: tcpPort },
+        { name: 'mqtts', transport: 'tls', host: '127.0.0.1', port: tlsPort },
       ]);
       url = `mqtts://127.0.0.1:${tlsPort}`;
       const options = { protocolVersion: version, ...tlsClientOptions(c.ca.cert) };

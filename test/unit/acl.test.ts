@@ -82,6 +82,42 @@ void describe('ACL file parsing', () => {
     ['an invalid filter', ['user alice', 'topic read a/#/b'], 2, /"a\/#\/b" is not a valid topic filter/],
     ['a wildcard glued to a level', ['topic read a/b+'], 1, /"a\/b\+" is not a valid topic filter/],
     ['a $share filter', ['topic read $share/g/a'], 1, /a \$share filter is not one/],
+    [
+      'an unknown access keyword, `topic rw alice/#`',
+      ['user alice', 'topic rw alice/#'],
+      2,
+      /unknown access keyword "rw" \(did you mean readwrite\?\): expected read, write, readwrite or deny/,
+    ],
+    [
+      'a misspelt access keyword, `topic raed sensors/#`',
+      ['topic raed sensors/#'],
+      1,
+      /unknown access keyword "raed" \(did you mean read\?\)/,
+    ],
+    [
+      'a misspelt deny in a pattern',
+      ['', 'pattern dney users/%u/#'],
+      2,
+      /unknown access keyword "dney" \(did you mean deny\?\)/,
+    ],
+    ['an access keyword in capitals', ['topic READ a'], 1, /unknown access keyword "READ" \(did you mean read\?\)/],
+    [
+      'a subscribe access type',
+      ['topic subscribe a/#'],
+      1,
+      /an ACL file has no subscribe access .*read allows subscribing/,
+    ],
+    ['an unsubscribe access type', ['topic unsubscribe a/#'], 1, /an ACL file has no unsubscribe access/],
+    ['a word that is no access keyword', ['topic sensors a/#'], 1, /unknown access keyword "sensors": expected/],
+    [
+      'a filter with a space after an access keyword',
+      ['topic read a b/#'],
+      1,
+      /"a b\/#": a topic filter in an ACL file cannot hold white space/,
+    ],
+    ['a filter with a tab', ['pattern write a\tb'], 1, /cannot hold white space/],
+    ['an unknown directive', ['user bob', 'topic a', 'group admins'], 3, /unknown keyword "group"/],
+    ['a bad wildcard after an access keyword', ['topic deny a/#/b'], 1, /"a\/#\/b" is not a valid topic filter/],
   ];
   for (const [what, lines, line, message] of errors) {
     void it(`refuses ${what}, naming the file and line ${line}`, () => {

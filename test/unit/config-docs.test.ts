@@ -7,7 +7,10 @@ import { regenerateCommand, renderTable, tableMarkers, tableNames, updateConfigD
 import {
   configKeys,
   defaultConfig,
+  defaultListenerOptions,
+  defaultHttpConfig,
   defaultTlsOptions,
+  listenerOptionSpecs,
   environmentVariables,
   limitSpecs,
   parseConfigText,
@@ -26,7 +29,7 @@ function documentedKeys(): Map<string, string> {
   for (const line of section.split('\n')) {
     const cells = line.split('|').map((cell) => cell.trim());
     // `key` or `key` or `alias`
-    const keys = /^`([a-z_.]+)`(?: or `([a-z_.]+)`)?$/.exec(cells[1] ?? '');
+    const keys = /^`([a-z_.[\]]+)`(?: or `([a-z_.]+)`)?$/.exec(cells[1] ?? '');
     if (keys === null) continue;
     for (const key of keys.slice(1)) if (key !== undefined) rows.set(key, cells[5] ?? '');
   }
@@ -36,8 +39,18 @@ function documentedKeys(): Map<string, string> {
 /** The default the loader applies for a documented key, as text; undefined for a key unset by default. */
 function defaultOf(key: string): string | undefined {
   const camel = (snake: string): string => snake.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  if (key.startsWith('listeners[].')) {
+    const value = (defaultListenerOptions as Record<string, string | number | boolean>)[
+      camel(key.slice('listeners[].'.length))
+    ];
+    return value === undefined ? undefined : String(value);
+  }
   if (key.startsWith('tls.')) {
     const value = (defaultTlsOptions as Record<string, string | number | boolean>)[camel(key.slice('tls.'.length))];
+    return value === undefined ? undefined : String(value);
+  }
+  if (key.startsWith('http.')) {
+    const value = (defaultHttpConfig as Record<string, string | number | undefined>)[camel(key.slice('http.'.length))];
     return value === undefined ? undefined : String(value);
   }
   if (key.startsWith('limits.')) {
@@ -84,9 +97,11 @@ void describe('docs/configuration.md', () => {
   void it('gives each key the default the loader applies', () => {
     for (const [key, cell] of documentedKeys()) {
       const value = defaultOf(key);
-      // A key unset by default (password_file, tls.cert_file) says so, or what stands in for it (tls.host).
-      if (value === undefined)
-        assert.ok(cell === 'unset' || cell === "the broker's `host`", `default of ${key}: ${cell}`);
+      // A key unset by default (password_file, tls.cert_file) says so, or what stands in for it
+      // (tls.host, and a listener's settings that fall back on the top level's).
+      const standIns = new Set<string>(["the broker's `host`"]);
+      for (const spec of Object.values(listenerOptionSpecs)) if ('unsetText' in spec) standIns.add(spec.unsetText);
+      if (value === undefined) assert.ok(cell === 'unset' || standIns.has(cell), `default of ${key}: ${cell}`);
       else assert.equal(cell, `\`${value}\``, `default of ${key}`);
     }
   });
@@ -98,19 +113,31 @@ void describe('docs/configuration.md', () => {
     }
   });
 
-  void it('shows an example file that is valid and sets every key', () => {
-    const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
-    assert.ok(example !== undefined, 'docs/configuration.md has a ```yaml example');
-    const config = parseConfigText(example, 'docs/configuration.md');
-    const sections = Object.keys(config.limits ?? {}).length - 1 + Object.keys(config.tls ?? {}).length - 1;
-    assert.equal(Object.keys(config).length + sections, configKeys().length);
+  void it('shows example files that are valid and together set every key', () => {
+    // The first example sets every key of the short form; the second, with listeners:, every listener key.
+    const [shortForm, withListeners] = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
+    assert.ok(shortForm !== undefined && withListeners !== undefined, 'docs/configuration.md has two ```yaml examples');
+    const config = parseConfigText(shortForm, 'docs/configuration.md');
+    const sections =
+      Object.keys(config.limits ?? {}).length -
+      1 +
+      Object.keys(config.tls ?? {}).length -
+      1 +
+      Object.keys(config.http ?? {}).length -
+      1;
+    const listenerKeys = new Set(
+      (parseConfigText(withListeners, 'docs/configuration.md').listeners ?? []).flatMap((listener) =>
+        Object.keys(listener).filter((name) => name in listenerOptionSpecs),
+      ),
+    );
+    assert.equal(Object.keys(config).length + sections + listenerKeys.size, configKeys().length);
   });
 });
 
 void describe('the generator of the key tables', () => {
   void it('replaces what lies between the markers and leaves the prose around them alone', () => {
     const { begin, end } = tableMarkers('limits');
-    const others = ['keys', 'tls'].map((name) => tableMarkers(name));
+    const others = ['keys', 'tls', 'listeners', 'http'].map((name) => tableMarkers(name));
     const text = [
       'before',
       ...others.flatMap(({ begin: b, end: e }) => [b, e]),

@@ -294,6 +294,8 @@ void describe('the schema', () => {
       'wildcardSubscriptionAvailable',
       'subscriptionIdentifiersAvailable',
       'allowAnonymous',
+      'sysInterval',
+      'sysEvents',
     ]);
     const limitOptions = Object.keys(defaultBrokerOptions).filter((key) => !notLimits.has(key));
     assert.deepEqual(limitKeys.map((key) => limitSpecs[key].option).sort(), limitOptions.sort());

@@ -1,6 +1,6 @@
 /**
  * The package's public surface: `package.json` `exports` maps `fennec-mqtt`, `fennec-mqtt/codec`,
- * `fennec-mqtt/store` and `fennec-mqtt/client` to the modules they promise. Node lets a package import itself by name
+ * `fennec-mqtt/store`, `fennec-mqtt/client` and `fennec-mqtt/http` to the modules they promise. Node lets a package import itself by name
  * through its `exports`, so these imports go exactly where an installed package's users go.
  */
 import { describe, it } from 'node:test';
@@ -10,10 +10,13 @@ import * as root from 'fennec-mqtt';
 import * as codec from 'fennec-mqtt/codec';
 import * as store from 'fennec-mqtt/store';
 import * as client from 'fennec-mqtt/client';
+import * as http from 'fennec-mqtt/http';
 import * as internalRoot from '../../src/index.js';
 import * as internalCodec from '../../src/protocol/index.js';
 import * as internalStore from '../../src/store/index.js';
 import * as internalClient from '../../src/client/index.js';
+import * as internalHttp from '../../src/http/index.js';
+import { AdminServer } from '../../src/http/server.js';
 import { connect, MqttClient } from '../../src/client/client.js';
 import { MqttClientError } from '../../src/client/errors.js';
 import { Broker } from '../../src/broker/broker.js';
@@ -40,9 +43,9 @@ const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as {
 };
 
 describe('package exports', () => {
-  it('package.json exports ".", "./codec", "./store" and "./client", each with types first and default, files that exist', () => {
+  it('package.json exports ".", "./codec", "./store", "./client" and "./http", each with types first and default, files that exist', () => {
     assert.equal(manifest.name, 'fennec-mqtt');
-    assert.deepEqual(Object.keys(manifest.exports), ['.', './codec', './store', './client']);
+    assert.deepEqual(Object.keys(manifest.exports), ['.', './codec', './store', './client', './http']);
     for (const [subpath, target] of Object.entries(manifest.exports)) {
       // TypeScript takes the first condition that matches: `types` must come before `default`.
       assert.deepEqual(Object.keys(target), ['types', 'default'], `conditions of ${subpath}`);
@@ -51,6 +54,11 @@ describe('package exports', () => {
     }
     assert.equal(manifest.main, manifest.exports['.']!.default);
     assert.equal(manifest.types, manifest.exports['.']!.types);
+  });
+
+  it('fennec-mqtt/http is the HTTP listener of a broker: AdminServer (metrics, health, admin API)', () => {
+    assert.equal(http, internalHttp);
+    assert.equal(http.AdminServer, AdminServer);
   });
 
   it('fennec-mqtt is the package entry point: the Broker, the built-in hooks and the error code table', () => {

@@ -181,6 +181,26 @@ void describe('session core: outgoing QoS flows', () => {
     assert.deepEqual([third?.topic, third?.properties?.topicAlias], ['b', undefined]);
   });
 
+  void it('with replaceOutgoingAliases, gives a new topic the alias of the least recently used one once all are taken (5.0)', () => {
+    const s = session();
+    const sink = new RecordingSink(5);
+    s.attach(sink, agreedLink(5, { outgoingTopicAliasMaximum: 2, replaceOutgoingAliases: true }));
+    for (const [i, topic] of ['a', 'b', 'a', 'c', 'b'].entries()) {
+      s.deliver(delivery(message(String(i), 0, topic), 0, false, undefined));
+    }
+    assert.deepEqual(
+      sink.publishes.map((p) => [p.topic, p.properties?.topicAlias]),
+      [
+        ['a', 1],
+        ['b', 2],
+        ['', 1],
+        // b was used least recently: c takes alias 2, then b takes alias 1 from a
+        ['c', 2],
+        ['b', 1],
+      ],
+    );
+  });
+
   void it('sends no topic alias to a peer that allowed none (5.0) [MQTT-3.1.2-26]', () => {
     const s = session();
     const sink = new RecordingSink(5);

@@ -80,7 +80,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   }
   connection.clientId = clientId;
   connection.username = packet.username;
-  const identityField = broker.tlsOptions?.useIdentityAsUsername;
+  const identityField = connection.peer.useIdentityAsUsername ?? broker.tlsOptions?.useIdentityAsUsername;
   const certificate = connection.peer.certificate;
   if (typeof identityField === 'string' && certificate !== undefined) {
     // The verified certificate names the client, whatever username CONNECT carries (Mosquitto's use_identity_as_username).
@@ -138,6 +138,7 @@ function authenticateConnect(
     certificate: peer.certificate,
     password: packet.password,
     localAddress: peer.localAddress,
+    listener: peer.listener,
   };
   const verdict = decide(connection, 'authenticate', chain, [request], authentication);
   // Every CONNECT passes here (allowAnonymous is a hook): the synchronous answer makes no closure
@@ -245,6 +246,7 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   connection.session = session;
   // Deliveries to the session are authorized against the identity of its latest client
   session.username = connection.username;
+  session.listener = connection.peer.listener;
   connection.sessionPresent = sessionPresent;
   connection.connectSessionExpiryInterval = asked;
   // [MQTT-3.1.2-8] (3.1.1) [MQTT-3.1.2-7] (5.0): the will is kept with the connection

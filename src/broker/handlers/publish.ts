@@ -46,6 +46,11 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
     acknowledge(connection, packet, ReasonCode.PayloadFormatInvalid);
     return undefined;
   }
+  // The broker alone publishes under $SYS/broker/: a client's PUBLISH there is refused as not authorized.
+  if (packet.topic.charCodeAt(0) === 0x24 && packet.topic.startsWith('$SYS/broker/')) {
+    route(connection, packet, false);
+    return undefined;
+  }
   const chain = connection.broker.hooks.authorizePublish;
   if (chain.length === 0) {
     route(connection, packet, true);
