@@ -14,6 +14,10 @@ export interface Admitted {
 export interface AdmissionRefusal {
   reasonCode: number;
   why: string;
+  /** The limit that refused it. */
+  limit: 'maxConnections' | 'maxConnectionsPerAddress';
+  /** Over twice the limit: closed at once, unread. */
+  flood: boolean;
 }
 
 export class Admission<C extends Admitted> {
@@ -37,26 +41,28 @@ export class Admission<C extends Admitted> {
 
   /**
    * Checks maxConnections and maxConnectionsPerAddress for one more connection from `address`:
-   * undefined when it may proceed; the CONNACK refusal it gets when over a limit; 'flood' when over
+   * undefined when it may proceed; the CONNACK refusal it gets when over a limit, a `flood` when over
    * twice a limit, so that a flood of sockets that never send CONNECT is closed at once, unread.
    */
-  check(address: string | undefined): AdmissionRefusal | 'flood' | undefined {
+  check(address: string | undefined): AdmissionRefusal | undefined {
     const { maxConnections, maxConnectionsPerAddress } = this.options;
     if (maxConnections > 0 && this.open.size >= maxConnections) {
       this.counters.maxConnections++;
-      if (this.open.size >= 2 * maxConnections) return 'flood';
       return {
         reasonCode: ReasonCode.ServerBusy,
         why: `the broker holds its maximum of ${maxConnections} connections`,
+        limit: 'maxConnections',
+        flood: this.open.size >= 2 * maxConnections,
       };
     }
     const fromAddress = address === undefined ? 0 : (this.byAddress.get(address) ?? 0);
     if (maxConnectionsPerAddress > 0 && fromAddress >= maxConnectionsPerAddress) {
       this.counters.maxConnectionsPerAddress++;
-      if (fromAddress >= 2 * maxConnectionsPerAddress) return 'flood';
       return {
         reasonCode: ReasonCode.QuotaExceeded,
         why: `at most ${maxConnectionsPerAddress} connections from one address`,
+        limit: 'maxConnectionsPerAddress',
+        flood: fromAddress >= 2 * maxConnectionsPerAddress,
       };
     }
     return undefined;

@@ -13,7 +13,7 @@ import { FennecError } from '../errors/index.js';
 import { ReasonCode, type Will } from '../protocol/index.js';
 import { RetainedIndex, type TopicIndex, type TopicLimits } from '../topic/index.js';
 import type { Message } from '../session/message.js';
-import { emptyDropTally, type Session, type SubscriptionOptions } from '../session/session.js';
+import { emptyDropTally, type DropReason, type Session, type SubscriptionOptions } from '../session/session.js';
 import { Admission } from './admission.js';
 import { Connection, ConnectionState, type PeerInfo } from './connection.js';
 import type { BrokerConnection, BrokerContext, BrokerCounters, BrokerEvents } from './context.js';
@@ -24,6 +24,7 @@ import { channels } from './diagnostics.js';
 import { anonymousHooks } from '../auth/anonymous.js';
 import { topicLimits } from './limits.js';
 import { Listeners, named, type NamedListenerAddress } from './listeners.js';
+import { limitKey, LimitWarnings, type LimitOptionName } from './limit-warnings.js';
 import {
   limitNames,
   resolveOptions,
@@ -43,6 +44,13 @@ import { SysPublisher, type SysSource } from './sys.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
+/** The limits that drop deliveries, by drop reason; the other reasons are the client's own limits or expiry. */
+const dropLimits: Partial<Record<DropReason, LimitOptionName>> = {
+  'queue-full': 'maxQueuedMessages',
+  'queue-bytes-full': 'maxQueuedBytes',
+  'slow-reader': 'maxOutgoingBufferBytes',
+};
+
 /** The packet handlers every connection hands its packets to. */
 const handlers = { dispatch };
 
@@ -53,6 +61,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
   /** The Server Keep Alive imposed on 5.0 clients, in seconds; undefined: each client's own. */
   readonly serverKeepAlive: number | undefined;
   readonly log: Logger;
+  /** Writes the warn line of a limit that fired, at most once per interval per client and limit. */
+  readonly limitWarnings: LimitWarnings;
   /** Writes what must outlive the process to the store; undefined when the broker has none. */
   readonly persistence: Persistence | undefined;
   /** The TLS listener's options; undefined: no TLS listener. */
@@ -106,6 +116,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     this.tlsOptions = options.tls;
     this.log = options.logger ?? pino({ level: 'silent' });
     const o = this.options;
+    this.limitWarnings = new LimitWarnings(this.log, o);
     this.failedLogins = new FailedLogins({
       freeAttempts: o.loginFailureFreeAttempts,
       windowMs: o.loginFailureWindowMs,
@@ -131,6 +142,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       this.subscriptionManager,
       this.wills,
       this.log,
+      (session, reason) => this.deliveryDropped(session, reason),
     );
     this.sessions = this.registry.sessions;
     this.admission = new Admission(o, this.counters.limits);
@@ -213,11 +225,18 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     const connection = new Connection<BrokerContext>(this, stream, peer, handlers);
     this.counters.connectionsAccepted++;
     this.admission.add(connection);
-    if (this.closing) connection.close('server shutting down');
-    else if (refusal === 'flood') {
+    if (this.closing) {
+      connection.endWith({ reason: 'server-shutdown' });
+      connection.close('server shutting down');
+    } else if (refusal?.flood === true) {
+      connection.warnLimit(refusal.limit, `${refusal.why}; over twice the limit, closed unread`);
+      connection.endWith({ reason: 'limit', limit: limitKey(refusal.limit), message: refusal.why });
       connection.close('connection flood');
       stream.destroy();
-    } else if (refusal !== undefined) connection.refusal = refusal;
+    } else if (refusal !== undefined) {
+      connection.warnLimit(refusal.limit, `${refusal.why}; CONNECT will be refused`);
+      connection.refusal = refusal;
+    }
     return connection;
   }
 
@@ -230,7 +249,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     // The listener can report closed before the last connection has run connectionClosed, and
     // connections given to handle() are not the listener's: wait for every one of them.
     const drained = this.admission.drain();
-    for (const connection of this.admission.open) connection.close('server shutting down', 0x8b);
+    for (const connection of this.admission.open) {
+      connection.endWith({ reason: 'server-shutdown' });
+      connection.close('server shutting down', 0x8b);
+    }
     await Promise.all([closed, drained]);
     // Timers end with the broker; a store keeps the sessions and delayed wills they were for.
     this.registry.cancelExpiries();
@@ -355,6 +377,14 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     }
   }
 
+  /** A delivery to `session` was dropped: logged at warn when one of the broker's limits dropped it. */
+  private deliveryDropped(session: Session, reason: DropReason): void {
+    const limit = dropLimits[reason];
+    if (limit === undefined) return;
+    const remoteAddress = this.clients.get(session.clientId)?.peer.remoteAddress;
+    this.limitWarnings.warn(limit, { clientId: session.clientId, remoteAddress }, 'message dropped');
+  }
+
   /** Number of open network connections. */
   get connectionCount(): number {
     return this.admission.size;
@@ -372,6 +402,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       return false;
     }
     const reasonCode = permanent ? ReasonCode.ServerMoved : ReasonCode.UseAnotherServer;
+    connection.endWith({ reason: 'redirected', reasonCode, serverReference });
     connection.close(permanent ? 'server moved' : 'use another server', reasonCode, serverReference);
     return true;
   }

@@ -32,6 +32,8 @@ import type { Persistence } from './persistence.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
 import { PacketWatchdog } from './packet-watchdog.js';
 import { failedConnectConnack } from './connect-failure.js';
+import { logClosed, type Ending } from './connection-log.js';
+import { limitKey, limitOf, type LimitOptionName, type LimitWarnings } from './limit-warnings.js';
 import { countPublish, type TrafficCounters } from './traffic.js';
 
 /**
@@ -56,6 +58,8 @@ export interface ConnectionHost {
   >;
   readonly counters: { readonly limits: Record<LimitName, number>; readonly traffic: TrafficCounters };
   readonly log: Logger;
+  /** Writes the warn line of a limit that fired, at most once per interval per client and limit. */
+  readonly limitWarnings: LimitWarnings;
   /** Acknowledgements that promise durability wait for its commits; undefined: no store. */
   readonly persistence: Pick<Persistence, 'idle' | 'afterCommit'> | undefined;
   /** Called once the connection's socket has closed. */
@@ -97,6 +101,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private readonly controlPackets: ControlPacketWindow;
 
   private current: ConnectionState = ConnectionState.AwaitingConnect;
+  /** Why the connection ends, for its closing log line: the first reason given wins. */
+  private ending: Ending | undefined;
   private logger: Logger | undefined;
   private loggerClientId = '';
   private timer: NodeJS.Timeout | undefined;
@@ -125,7 +131,11 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     stream.on('close', () => this.onClose());
     stream.on('drain', () => this.onDrain());
     // A socket that sends no CONNECT in time is closed.
-    this.timer = setTimeout(() => this.close('connect timeout'), broker.options.connectTimeoutMs);
+    this.timer = setTimeout(() => {
+      this.warnLimit('connectTimeoutMs', 'no CONNECT in time, connection closed');
+      this.endWith({ reason: 'limit', limit: limitKey('connectTimeoutMs'), message: 'no CONNECT in time' });
+      this.close('connect timeout');
+    }, broker.options.connectTimeoutMs);
   }
 
   /** Who this client is, for hooks and events. */
@@ -207,11 +217,30 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     }
   }
 
-  /** Closes the connection because a limit was exceeded: logged once (warn), with DISCONNECT `reasonCode` in 5.0. */
-  private limitExceeded(limit: string, why: string, reasonCode: number): void {
+  /** Closes the connection because a limit was exceeded: logged at warn, with DISCONNECT `reasonCode` in 5.0. */
+  private limitExceeded(limit: LimitOptionName, why: string, reasonCode: number): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-    this.log.warn({ limit, reason: why }, 'closing connection over a limit');
+    this.warnLimit(limit, `${why}, connection closed`);
+    this.endWith({ reason: 'limit', limit: limitKey(limit), message: why });
     this.close(why, reasonCode);
+  }
+
+  /**
+   * Logs at warn that `limit` fired for this client (`what`: what it did), at most once per
+   * `limit_log_interval_ms` for this client and limit.
+   */
+  warnLimit(limit: LimitOptionName, what: string, details?: object): void {
+    this.broker.limitWarnings.warn(
+      limit,
+      { clientId: this.clientId, remoteAddress: this.peer.remoteAddress },
+      what,
+      details,
+    );
+  }
+
+  /** Records why the connection is about to end, for its closing log line; the first reason given wins. */
+  endWith(ending: Ending): void {
+    this.ending ??= ending;
   }
 
   private receive(packet: Packet): void {
@@ -242,6 +271,10 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
         // Over the rate: handled once the buckets have refilled, later packets waiting unread meanwhile
         const waitMs = this.publishBuckets.take(packet.payload.length, Date.now());
         if (waitMs > 0) {
+          this.warnLimit(
+            this.publishBuckets.dry ?? 'maxPublishRate',
+            'client throttled: not read until back under the rate',
+          );
           return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
             if (this.state !== ConnectionState.Active) return undefined;
             return this.handlers.dispatch(this, packet);
@@ -296,6 +329,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0): nothing for 1.5 x Keep Alive closes the connection
       // A client whose packets wait in the backlog (held by a hook or its publish rate) is not idle.
       if (remaining <= 0 && this.backlog === undefined) {
+        this.endWith({ reason: 'keep-alive-timeout' });
         this.close('keep-alive timeout', ReasonCode.KeepAliveTimeout);
         return;
       }
@@ -368,6 +402,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   }
 
   private onStreamError(err: Error): void {
+    this.endWith({ reason: 'socket-error', message: err.message });
     this.debug({ err: err.message }, 'socket error');
   }
 
@@ -378,7 +413,16 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   fail(value: unknown): void {
     if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
     const err = toFennecError(value);
-    this.log.info({ code: err.code, reason: err.message }, 'closing connection after error');
+    const limit = limitOf(err);
+    if (limit !== undefined) {
+      // The client sent more than the broker allows: a limit, logged as such (3.1.1 has no reason code to say it)
+      this.warnLimit(limit, `${err.message}, connection closed`);
+      this.endWith({ reason: 'limit', limit: limitKey(limit), message: err.message });
+    } else {
+      // A broken protocol rule carries its reason code; anything else (a hook or store failing) is an error
+      const reason = err.reasonCode === undefined ? 'error' : 'protocol-error';
+      this.endWith({ reason, code: err.code, reasonCode: err.reasonCode, message: err.message });
+    }
     if (this.state === ConnectionState.AwaitingConnect) {
       const connack = failedConnectConnack(err, this.decoder.protocolVersion);
       // [MQTT-3.1.2-24] [MQTT-4.13.2-1]: not sent when over the client's maximum; the close follows either way
@@ -416,6 +460,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   takeOver(): void {
     this.session?.detach(this);
     this.session = undefined;
+    this.endWith({ reason: 'takeover' });
     // [MQTT-3.1.4-3] (5.0): DISCONNECT 0x8E to the existing client before closing it
     this.close('session taken over', ReasonCode.SessionTakenOver);
   }
@@ -426,6 +471,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.watchdog?.stop();
+    logClosed(this.broker.log, this.clientId, this.peer, this.wasActive, this.ending ?? { reason: 'closed-by-peer' });
     this.broker.connectionClosed(this);
   }
 }

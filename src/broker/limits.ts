@@ -22,18 +22,19 @@ export function quoteTopic(topic: string): string {
 /**
  * Called once `topic` failed validation with the broker's limits (`options`): counts it in `counters`
  * (the broker's `counters.limits`) under maxTopicLength or maxTopicLevels when the protocol's rules
- * alone would have accepted it.
+ * alone would have accepted it, and returns that limit; undefined when the topic broke a rule.
  */
 export function countTopicLimit(
   options: { maxTopicLength: number },
   counters: Record<LimitName, number>,
   topic: string,
   isFilter: boolean,
-): void {
+): 'maxTopicLength' | 'maxTopicLevels' | undefined {
   const valid = isFilter ? isValidTopicFilter(topic, SPEC_LIMITS) : isValidTopicName(topic, SPEC_LIMITS);
-  if (!valid) return;
-  if (Buffer.byteLength(topic) > options.maxTopicLength) counters.maxTopicLength++;
-  else counters.maxTopicLevels++;
+  if (!valid) return undefined;
+  const limit = Buffer.byteLength(topic) > options.maxTopicLength ? 'maxTopicLength' : 'maxTopicLevels';
+  counters[limit]++;
+  return limit;
 }
 
 /**
@@ -45,6 +46,8 @@ export class PublishBuckets {
   private messages: number;
   private bytes: number;
   private refilledAt: number;
+  /** The bucket that ran dry on the last `take`, if one did (the bytes one when both did). */
+  dry: 'maxPublishRate' | 'maxPublishBytesRate' | undefined;
 
   constructor(
     private readonly messagesPerSecond: number,
@@ -71,11 +74,13 @@ export class PublishBuckets {
     const elapsed = (now - this.refilledAt) / 1000;
     this.refilledAt = now;
     let waitMs = 0;
+    this.dry = undefined;
     if (this.messagesPerSecond > 0) {
       const rate = this.messagesPerSecond;
       this.messages = Math.min(rate, this.messages + elapsed * rate) - 1;
       if (this.messages < 0) {
         this.counters.maxPublishRate++;
+        this.dry = 'maxPublishRate';
         waitMs = Math.max(waitMs, (-this.messages / rate) * 1000);
       }
     }
@@ -84,6 +89,7 @@ export class PublishBuckets {
       this.bytes = Math.min(rate, this.bytes + elapsed * rate) - payloadBytes;
       if (this.bytes < 0) {
         this.counters.maxPublishBytesRate++;
+        this.dry = 'maxPublishBytesRate';
         waitMs = Math.max(waitMs, (-this.bytes / rate) * 1000);
       }
     }

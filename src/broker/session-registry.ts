@@ -25,6 +25,8 @@ export class SessionRegistry {
     private readonly subscriptions: Subscriptions,
     private readonly wills: Wills,
     private readonly log: Logger,
+    /** Given to every session it makes: told of each dropped delivery. */
+    private readonly onDrop?: (session: Session, reason: DropReason) => void,
   ) {}
 
   /**
@@ -65,6 +67,7 @@ export class SessionRegistry {
       },
       this.dropped,
     );
+    session.onDrop = this.onDrop;
     this.sessions.set(clientId, session);
     return session;
   }

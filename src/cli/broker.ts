@@ -5,8 +5,8 @@
  * `shutdown_timeout_ms` (shutdown.ts). SIGHUP re-reads the TLS files, the password files and the
  * ACL files.
  */
-import { Command, InvalidArgumentError } from 'commander';
-import { pino, type Logger } from 'pino';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Logger } from 'pino';
 import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
 import { shortFormListeners, type NamedListenerAddress } from '../broker/listeners.js';
@@ -18,6 +18,7 @@ import {
   defaultConfig,
   fileKey,
   loadConfigFile,
+  logFormats,
   logLevels,
   mergeConfig,
   listenerName,
@@ -26,6 +27,7 @@ import {
   type ListenerOptions,
   type Durability,
   type FennecConfig,
+  type LogFormat,
   type LogLevel,
   type ResolvedConfig,
   type ResolvedHttpConfig,
@@ -36,7 +38,10 @@ import { loadBrokerAuth } from './broker-auth.js';
 import { configCliError } from './check-config.js';
 import { AdminServer } from '../http/server.js';
 import { untilStopped } from './shutdown.js';
+import { daemonize, isDaemonChild, reportReady, writePidFile } from './daemon.js';
 import { CliError, ExitCode } from './errors.js';
+import { openLog } from './logging.js';
+import { fennecVersion } from './version.js';
 
 /** Parses a TCP port flag: an integer from 0 to 65535. */
 export function parsePort(value: string): number {
@@ -54,6 +59,11 @@ interface BrokerFlags {
   memory?: boolean;
   config?: string;
   wsPort?: number;
+  verbose?: boolean;
+  daemon?: boolean;
+  pidFile?: string;
+  logFormat?: LogFormat;
+  logFile?: string;
 }
 
 /**
@@ -167,8 +177,9 @@ async function startAdmin(
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
+    .version(fennecVersion, '-V, --version', 'print the version and exit')
     .option('--host <address>', 'address to listen on', defaultConfig.host)
-    .option('--port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
+    .option('-p, --port <port>', 'TCP port to listen on (0 picks a free one)', parsePort, defaultConfig.port)
     .option(
       '--ws-port <port>',
       'also listen for MQTT over WebSocket on this port, path /mqtt (0 picks a free one)',
@@ -182,11 +193,26 @@ export function brokerCommand(): Command {
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
     .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
     .option('--log-level <level>', `log level: ${logLevels.join(', ')}`, defaultConfig.logLevel)
+    .addOption(
+      new Option('-v, --verbose', 'log each client connect and disconnect (log level info), as mosquitto -v').conflicts(
+        'logLevel',
+      ),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log line format (default: pretty on a terminal, else json)').choices(
+        logFormats,
+      ),
+    )
+    .option('--log-file <path>', 'write the log to this file, reopened on SIGHUP (log_dest: file PATH)')
+    .option('-d, --daemon', 'run in the background; the command exits once the broker listens')
+    .option('--pid-file <path>', 'write the process id to this file while the broker runs (pid_file)')
     .option(
-      '--config <file>',
+      '-c, --config <file>',
       'YAML configuration file (docs/configuration.md); flags and FENNEC_* variables override it',
     )
     .action(async (opts: BrokerFlags, command: Command) => {
+      // The command starts itself again in the background and exits once that one listens.
+      if (opts.daemon === true && !isDaemonChild()) return daemonize();
       if (!isLogLevel(opts.logLevel)) {
         throw new CliError('ERR_BAD_FLAG', `--log-level must be one of ${logLevels.join(', ')}`, ExitCode.Usage);
       }
@@ -199,6 +225,10 @@ export function brokerCommand(): Command {
       if (given('logLevel')) flags.logLevel = opts.logLevel;
       if (opts.memory === true) flags.persistence = 'none';
       if (opts.httpPort !== undefined) flags.http = { port: opts.httpPort };
+      if (opts.verbose === true) flags.logLevel = 'info';
+      if (opts.logFormat !== undefined) flags.logFormat = opts.logFormat;
+      if (opts.logFile !== undefined) flags.logDest = `file ${opts.logFile}`;
+      if (opts.pidFile !== undefined) flags.pidFile = opts.pidFile;
       let config: ResolvedConfig;
       try {
         const fileConfig = opts.config === undefined ? {} : await loadConfigFile(opts.config);
@@ -214,7 +244,8 @@ export function brokerCommand(): Command {
         if (err instanceof ConfigError) throw configCliError(err);
         throw err;
       }
-      const logger = pino({ level: config.logLevel }, pino.destination(2));
+      const log = await openLog({ level: config.logLevel, format: config.logFormat, dest: config.logDest });
+      const logger = log.logger;
       // Separate hooks, chained after `allow_anonymous` (which the Broker registers first): the
       // password files decide who logs in, the ACLs what they may do; a listener's own replace the top level's.
       const auth = await loadBrokerAuth(config, logger);
@@ -239,6 +270,8 @@ export function brokerCommand(): Command {
         await store?.close().catch(() => undefined);
         throw listenError(err, config, opts.config);
       }
+      // Removed at exit, however the process ends.
+      if (config.pidFile !== undefined) writePidFile(config.pidFile);
       const addresses = broker.addresses;
       warnAnonymous(addresses, config, logger);
       const reloadTls = (): void => {
@@ -270,10 +303,13 @@ export function brokerCommand(): Command {
       // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
       if (secure) process.on('SIGHUP', reloadTls);
       // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
-      for (const address of addresses) process.stdout.write(`fennec listening ${listenerUrl(address)}\n`);
+      const ready = addresses.map((address) => `fennec listening ${listenerUrl(address)}`);
       if (admin?.address !== undefined) {
-        process.stdout.write(`fennec listening http://${hostForUrl(admin.address.host)}:${admin.address.port}\n`);
+        ready.push(`fennec listening http://${hostForUrl(admin.address.host)}:${admin.address.port}`);
       }
+      for (const line of ready) process.stdout.write(`${line}\n`);
+      reportReady(ready);
       await stopped;
+      await log.close();
     });
 }

@@ -8,18 +8,30 @@ import { brokerCommand } from './broker.js';
 import { checkConfigCommand } from './check-config.js';
 import { importConfigCommand } from './import-config.js';
 import { passwdCommand } from './passwd.js';
+import { reportError } from './daemon.js';
 import { ExitCode, CliError } from './errors.js';
+import { fennecVersion } from './version.js';
 
 const program = new Command('fennec')
   .description(
     'Fennec: an MQTT 3.1, 3.1.1 and 5.0 broker with its password file tool and configuration check; the broker and its codec also embed in Node.js programs as the fennec-mqtt package',
   )
+  .version(fennecVersion, '-V, --version', 'print the version and exit')
+  // `fennec -V` is the version, `fennec bench -V 5` bench's MQTT version: options go with their command.
+  .enablePositionalOptions()
   .showHelpAfterError(false)
   .exitOverride()
   .configureOutput({
     writeErr: (text) => process.stderr.write(text),
-    // Commander puts a suggestion ("(Did you mean --port?)") on a line of its own; errors are one line.
-    outputError: (text, write) => write(`${text.trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
+    // Commander puts a suggestion ("(Did you mean --port?)") on a line of its own; errors are one line,
+    // with the prefix of every other error of the command rather than Commander's "error:".
+    outputError: (text, write) =>
+      write(
+        `${text
+          .trimEnd()
+          .replace(/\s*\n\s*/g, ' ')
+          .replace(/^error: /, 'fennec: ')}\n`,
+      ),
   });
 // A command made apart and added with addCommand inherits nothing: without these settings a bad
 // flag would make Commander call process.exit(1) itself instead of throwing for the catch below.
@@ -35,12 +47,16 @@ try {
   if (err instanceof CommanderError) {
     // Commander has already printed its one-line message; help and version exit with 0.
     process.exitCode = err.exitCode === 0 ? 0 : ExitCode.Usage;
-  } else if (err instanceof CliError) {
-    // One line each: a configuration error carries one line per issue.
-    for (const line of err.message.split('\n')) process.stderr.write(`fennec: ${line}\n`);
-    process.exitCode = err.exitCode;
   } else {
-    process.stderr.write(`fennec: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = ExitCode.Software;
+    const error =
+      err instanceof CliError
+        ? err
+        : new CliError('ERR_INTERNAL', err instanceof Error ? err.message : String(err), ExitCode.Software);
+    // The background broker of `fennec broker -d` hands its error to the command that started it.
+    if (!reportError(error)) {
+      // One line each: a configuration error carries one line per issue.
+      for (const line of error.message.split('\n')) process.stderr.write(`fennec: ${line}\n`);
+    }
+    process.exitCode = error.exitCode;
   }
 }

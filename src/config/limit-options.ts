@@ -242,4 +242,13 @@ export const limitOptionSpecs = {
     default: 10_000,
     doc: 'remote addresses whose failed logins are remembered at once; past it the one idle longest is forgotten',
   },
+  limitLogIntervalMs: {
+    target: 'broker',
+    section: 'limits',
+    key: 'limit_log_interval_ms',
+    field: integerIn(0, MAX_TIMER_MS, 'milliseconds'),
+    unit: 'milliseconds',
+    default: 60_000,
+    doc: 'least time between two `warn` lines of one limit for one client (or remote address, before CONNECT): a limit that fires again sooner is counted, and the next line says how many were held back ([logging.md](logging.md#limits)). `0` writes every one',
+  },
 } as const satisfies Record<string, OptionSpec>;

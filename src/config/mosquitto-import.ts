@@ -157,8 +157,13 @@ function readLines(text: string, t: Translation): MosquittoListener[] {
       else target(index + 1).tls[option[0]] = option[1];
     } else if (name === 'allow_anonymous' && parseBoolean(value) !== undefined) {
       t.set('allow_anonymous', parseBoolean(value), origin);
-    } else if ((name === 'password_file' || name === 'acl_file') && value !== '') {
+    } else if ((name === 'password_file' || name === 'acl_file' || name === 'pid_file') && value !== '') {
       t.set(name, value, origin);
+    } else if (name === 'log_dest' && /^(stderr|stdout|syslog|file \S.*)$/.test(value)) {
+      // The same values; Mosquitto may log to several places, Fennec to one: the last line wins.
+      if ('log_dest' in t.top)
+        t.comments.push(`${origin}: Fennec logs to one place; this one replaces ${String(t.top['log_dest'])}`);
+      t.set('log_dest', value, origin);
     } else if (name === 'persistence' && parseBoolean(value) !== undefined) {
       t.set('persistence', parseBoolean(value) === true ? 'sqlite' : 'none', origin);
     } else if (name === 'persistence_location' && value !== '') {

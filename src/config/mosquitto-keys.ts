@@ -3,7 +3,7 @@
  * with the Fennec key that does the same (or none, and why). The loader turns an unknown key found
  * here into a hint (load.ts); `fennec import-config` uses the same words for what it leaves out.
  * Keys Fennec shares with Mosquitto (`port`, `password_file`, `acl_file`, `allow_anonymous`,
- * `retain_available`, `max_keepalive`) are not listed: they are Fennec keys.
+ * `retain_available`, `max_keepalive`, `log_dest`, `pid_file`) are not listed: they are Fennec keys.
  */
 
 /** What a Mosquitto key is in Fennec. */
@@ -41,7 +41,6 @@ export const mosquittoKeyHints: Readonly<Record<string, MosquittoKeyHint>> = {
     'limits.max_session_expiry_interval',
     'which caps MQTT 5.0 sessions; 3.1.1 persistent sessions do not expire',
   ),
-  log_dest: noKey('logs are JSON lines on stderr; log_level sets how much'),
   log_type: key('log_level', 'one level: fatal, error, warn, info, debug or trace'),
   log_timestamp: noKey('every log line carries its time'),
   log_timestamp_format: noKey('every log line carries its time in milliseconds since 1970'),

@@ -24,11 +24,13 @@ import {
   type OptionSpec,
 } from './fields.js';
 import { limitOptionSpecs } from './limit-options.js';
+import { processOptionSpecs } from './process-options.js';
 import { listenerOptionSpecs, type listenerTlsOptionNames } from './listener-options.js';
 import { tlsOptionSpecs } from './tls-options.js';
 import { httpOptionSpecs } from './http-options.js';
 
 export { limitOptionSpecs } from './limit-options.js';
+export { logFormats, processOptionSpecs, type LogFormat } from './process-options.js';
 export { listenerOptionSpecs } from './listener-options.js';
 export { tlsOptionSpecs } from './tls-options.js';
 export { httpOptionSpecs } from './http-options.js';
@@ -76,9 +78,10 @@ export const optionSpecs = {
     env: 'FENNEC_LOG_LEVEL',
     field: oneOf(logLevels),
     unit: '',
-    default: 'info',
-    doc: 'least severe level written to the JSON logs on stderr; `silent` writes none',
+    default: 'warn',
+    doc: 'least severe level written to the log; `silent` writes none. `info` adds a line per client connect and disconnect ([logging.md](logging.md)), which `fennec broker -v` turns on as `mosquitto -v` does',
   },
+  ...processOptionSpecs,
   persistence: {
     target: 'command',
     section: '',

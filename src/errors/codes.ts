@@ -33,6 +33,9 @@ export const errorCodes = {
   ERR_BAD_FLAG: 'a command-line flag has a bad value',
   ERR_IMPORT_CONFIG: '`fennec import-config` cannot read the Mosquitto configuration file',
   ERR_BENCH_CONNECT: '`fennec bench` could not connect or subscribe a client to the broker',
+  ERR_LOG_DEST: '`fennec broker` cannot open its log file, or find the `logger` program for syslog',
+  ERR_PID_FILE: '`fennec broker` cannot write its pid file',
+  ERR_DAEMON: '`fennec broker -d`: the background process could not start or ended before it listened',
   // Configuration (src/config).
   ERR_CONFIG: 'the configuration file or environment is missing, unreadable or invalid',
   ERR_INVALID_OPTION: '`new Broker(options)` was given a value its option does not accept',

@@ -65,6 +65,8 @@ export class Session {
   matchSubscriptionIdentifiers: number[] | undefined = undefined;
   /** Told of every change to the QoS 1/2 deliveries; set for persistent sessions when the broker has a store. */
   journal: SessionJournal | undefined;
+  /** Told of each dropped delivery (the broker logs the limits that drop); called on drops only. */
+  onDrop: ((session: Session, reason: DropReason) => void) | undefined;
 
   private sink: SessionSink | undefined;
   /** The protocol state of the attached connection; set exactly when `sink` is. */
@@ -216,6 +218,7 @@ export class Session {
   private drop(reason: DropReason): void {
     this.dropped[reason]++;
     if (this.totals !== undefined) this.totals[reason]++;
+    this.onDrop?.(this, reason);
   }
 
   /** Sends queued messages while the window and the peer allow. Called on acks and on drain. */

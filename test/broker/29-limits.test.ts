@@ -261,12 +261,9 @@ for (const v of VERSIONS) {
       other.send(pkt.publish(v, { topic: 'a/b/c/d', payload: secret }));
       if (v === 5) await other.next('disconnect');
       await other.closed();
-      await waitUntil(
-        () => lines.filter((line) => line.includes('closing connection after error')).length === 2,
-        'logged',
-      );
-      const errors = lines.map((line) => JSON.parse(line) as { level: number; msg: string; clientId?: string });
-      const bad = errors.filter((e) => e.msg === 'closing connection after error' && e.clientId === 'bad');
+      await waitUntil(() => lines.filter((line) => line.includes('"event":"disconnected"')).length === 2, 'logged');
+      const entries = lines.map((line) => JSON.parse(line) as { level: number; event?: string; clientId?: string });
+      const bad = entries.filter((e) => e.event === 'disconnected' && e.clientId === 'bad');
       assert.equal(bad.length, 1, 'logged once');
       assert.equal(bad[0]!.level, 30, 'at info');
       for (const line of lines) assert.ok(!line.includes(secret), `a log line holds the payload: ${line}`);

@@ -320,7 +320,12 @@ void describe('fennec broker with a password_file', () => {
     const path = fresh('broker-passwords');
     assert.equal((await passwd(['-c', path, 'alice', '--password', 'wonderland'])).code, 0);
     assert.equal((await passwd([path, 'bob', '--password', 'builder'])).code, 0);
-    const { process: broker, port } = await startBrokerWith([`password_file: ${path}`, 'allow_anonymous: false']);
+    const { process: broker, port } = await startBrokerWith([
+      `password_file: ${path}`,
+      'allow_anonymous: false',
+      // The reloads are logged at info; the default level is warn.
+      'log_level: info',
+    ]);
     url = `mqtt://127.0.0.1:${port}`;
     const { client } = await pool.connect({ clientId: 'alice-1', username: 'alice', password: 'wonderland' });
     await pool.end(client);

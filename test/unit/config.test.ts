@@ -310,7 +310,8 @@ void describe('mergeConfig', () => {
     assert.deepEqual(config, defaultConfig);
     assert.deepEqual(toBrokerOptions(config), defaultBrokerOptions);
     assert.equal(config.dataDir, './data');
-    assert.equal(config.logLevel, 'info');
+    // Quiet by default, as mosquitto without -v: `fennec broker -v` turns the connection lines on
+    assert.equal(config.logLevel, 'warn');
     // Durable by default: the SQLite store in ./data, surviving the process dying (issue 5)
     assert.equal(config.persistence, 'sqlite');
     assert.equal(config.durability, 'process');

@@ -96,6 +96,7 @@ export function handleAuth(connection: Connection, packet: AuthPacket): Promise<
         return undefined;
       }
       // [MQTT-4.12.1-2]: a failed re-authentication ends with DISCONNECT and a close
+      connection.endWith({ reason: 'reauthentication-failed', reasonCode: outcome.reasonCode });
       connection.close(outcome.reasonString ?? 're-authentication failed', outcome.reasonCode);
       return undefined;
     };

@@ -4,7 +4,7 @@
  * the connection is closed at once, and logged, rather than left open until a timeout.
  * (A Receive Maximum or Maximum Packet Size of 0 is refused by the codec: a Protocol Error that closes the connection.)
  */
-import { encode, type ConnackPacket } from '../../protocol/index.js';
+import { encode, ReasonCode, type ConnackPacket } from '../../protocol/index.js';
 import type { BrokerConnection as Connection } from '../context.js';
 
 /**
@@ -22,6 +22,7 @@ export function closeIfConnackTooLarge(connection: Connection, connack: ConnackP
   const why = `the client's Maximum Packet Size of ${maximum} bytes leaves no room for the ${size}-byte CONNACK`;
   connection.log.warn({ maximumPacketSize: maximum }, `closing connection: ${why}`);
   // No DISCONNECT either: [MQTT-3.1.2-24] nothing larger than the client's maximum is sent, and nothing fits
+  connection.endWith({ reason: 'connect-refused', reasonCode: ReasonCode.PacketTooLarge, message: why });
   connection.close(why);
   return true;
 }

@@ -20,6 +20,7 @@ import type { AuthOutcome } from '../connection-state.js';
 import { authentication, authorization, decide, redirection, type Verdict } from '../decide.js';
 import { channels } from '../diagnostics.js';
 import { closeIfConnackTooLarge } from './connect-limits.js';
+import { logConnected } from '../connection-log.js';
 import { authProperties, findAuthMethod, runAuthStep } from './auth.js';
 
 export function handleConnect(connection: Connection, packet: ConnectPacket): Promise<void> | undefined {
@@ -28,6 +29,8 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
   const broker = connection.broker;
   // Admitted over max_connections or max_connections_per_address: told so, then closed
   if (connection.refusal !== undefined) {
+    // Named in the log line of the refusal; never registered, so it takes nothing over
+    connection.clientId = packet.clientId;
     reject(connection, connection.refusal.reasonCode, connection.refusal.why);
     return undefined;
   }
@@ -44,16 +47,24 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): Pr
     assigned = true;
   }
   if (Buffer.byteLength(clientId) > broker.options.maxClientIdLength) {
+    connection.warnLimit('maxClientIdLength', 'client id refused, CONNECT refused', {
+      clientIdBytes: Buffer.byteLength(clientId),
+    });
     // [MQTT-3.1.3-9] (3.1.1) [MQTT-3.1.3-8] (5.0): a refused id gets CONNACK 0x02 / 0x85 and a close
     reject(connection, ReasonCode.ClientIdentifierNotValid);
     return undefined;
   }
   // A will topic longer or deeper than maxTopicLength / maxTopicLevels is refused the same way
   if (packet.will !== undefined && !isValidTopicName(packet.will.topic, broker.topicLimits)) {
-    countTopicLimit(broker.options, broker.counters.limits, packet.will.topic, false);
+    const limit = countTopicLimit(broker.options, broker.counters.limits, packet.will.topic, false);
+    if (limit !== undefined) connection.warnLimit(limit, 'will topic refused, CONNECT refused');
     // [MQTT-3.1.4-1]: a CONNECT that does not conform closes the connection (5.0 may say why first)
     if (version === 5) reject(connection, ReasonCode.TopicNameInvalid);
-    else connection.close('will topic is not a valid topic name');
+    else {
+      const message = 'will topic is not a valid topic name';
+      connection.endWith({ reason: 'protocol-error', code: 'ERR_PROTOCOL_ERROR', reasonCode: 0x90, message });
+      connection.close(message);
+    }
     return undefined;
   }
   const will = packet.will;
@@ -289,6 +300,15 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   connection.startKeepAlive();
   // [MQTT-4.4.0-1] unacknowledged messages are sent again, then whatever was queued
   session.attach(connection, connection.link);
+  logConnected(broker.log, {
+    clientId,
+    username: connection.username,
+    peer: connection.peer,
+    version,
+    keepAlive: serverKeepAlive ?? packet.keepAlive,
+    cleanStart: packet.clean,
+    sessionPresent,
+  });
   const client = { ...connection.info, sessionPresent };
   broker.emit('clientConnected', client);
   if (channels.clientConnected.hasSubscribers) channels.clientConnected.publish({ broker, client });
@@ -348,6 +368,7 @@ export function reject(
   // [MQTT-3.2.2-4] (3.1.1) [MQTT-3.2.2-6] (5.0): a refusal has Session Present 0;
   // [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0): and the connection is closed after it
   connection.send({ type: 'connack', sessionPresent: false, reasonCode: code, properties });
+  connection.endWith({ reason: 'connect-refused', reasonCode, message: reasonString });
   connection.close(`connect refused with code 0x${code.toString(16)}`);
 }
 

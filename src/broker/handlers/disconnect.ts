@@ -19,5 +19,6 @@ export function handleDisconnect(connection: Connection, packet: DisconnectPacke
   // [MQTT-3.14.4-3] (3.1.1) [MQTT-3.1.2-10] (5.0): a DISCONNECT discards the will,
   // except 5.0's 0x04 Disconnect with Will Message
   if (packet.reasonCode !== ReasonCode.DisconnectWithWillMessage) connection.will = undefined;
+  connection.endWith({ reason: 'client-disconnect', reasonCode: packet.reasonCode });
   connection.close('client disconnected');
 }

@@ -23,6 +23,7 @@ export function dispatch(connection: Connection, packet: Packet): Promise<void> 
   if (connection.state === ConnectionState.Authenticating && connection.authInProgress !== undefined) {
     if (packet.type === 'auth') return handleAuth(connection, packet);
     if (packet.type === 'disconnect') {
+      connection.endWith({ reason: 'client-disconnect', reasonCode: packet.reasonCode });
       connection.close('disconnected during authentication');
       return undefined;
     }

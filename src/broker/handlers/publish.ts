@@ -34,7 +34,8 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
   // [MQTT-3.3.2-2] (both versions): no wildcards in a topic name; [MQTT-4.7.3-1] at least one character;
   // longer or deeper than maxTopicLength / maxTopicLevels: 0x90, the name is well formed but not accepted
   if (!isValidTopicName(packet.topic, connection.broker.topicLimits)) {
-    countTopicLimit(connection.broker.options, connection.broker.counters.limits, packet.topic, false);
+    const limit = countTopicLimit(connection.broker.options, connection.broker.counters.limits, packet.topic, false);
+    if (limit !== undefined) connection.warnLimit(limit, 'PUBLISH topic refused, connection closed');
     throw new ProtocolError(`PUBLISH topic ${quoteTopic(packet.topic)} is not a valid topic name`, {
       reasonCode: ReasonCode.TopicNameInvalid,
     });

@@ -70,7 +70,8 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     // Well formed (checked in handleSubscribe) but longer or deeper than maxTopicLength / maxTopicLevels:
     // a limit of this broker, not a broken rule, so refused in SUBACK and the connection stays
     if (!isValidTopicFilter(filter, broker.topicLimits)) {
-      countTopicLimit(broker.options, broker.counters.limits, filter, true);
+      const limit = countTopicLimit(broker.options, broker.counters.limits, filter, true);
+      if (limit !== undefined) connection.warnLimit(limit, 'topic filter refused in SUBACK');
       reasonCodes.push(v5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE);
       refusals.add('invalid topic filter');
       return;
@@ -97,6 +98,7 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     if (maxSubscriptions > 0 && session.subscriptions.size >= maxSubscriptions && !session.subscriptions.has(filter)) {
       // 5.0 section 3.9.3: 0x97 Quota exceeded; a replaced subscription never counts as one more
       broker.counters.limits.maxSubscriptionsPerClient++;
+      connection.warnLimit('maxSubscriptionsPerClient', 'subscription refused in SUBACK');
       reasonCodes.push(v5 ? ReasonCode.QuotaExceeded : SUBACK_FAILURE);
       refusals.add(`at most ${maxSubscriptions} subscriptions per client`);
       return;
