@@ -7,24 +7,30 @@ import { benchCommand } from './bench/command.js';
 import { brokerCommand } from './broker.js';
 import { checkConfigCommand } from './check-config.js';
 import { passwdCommand } from './passwd.js';
+import { pubCommand } from './pub.js';
+import { subCommand } from './sub.js';
 import { ExitCode, CliError } from './errors.js';
 
 const program = new Command('fennec')
   .description(
-    'Fennec: an MQTT 3.1, 3.1.1 and 5.0 broker with its password file tool and configuration check; the broker and its codec also embed in Node.js programs as the fennec-mqtt package',
+    'Fennec: an MQTT 3.1, 3.1.1 and 5.0 broker with its password file tool and configuration check, the command-line clients pub and sub (the flags of mosquitto_pub and mosquitto_sub) and the load generator bench; the broker, its codec and the client library also embed in Node.js programs as the fennec-mqtt package',
   )
   .showHelpAfterError(false)
   .exitOverride()
   .configureOutput({
     writeErr: (text) => process.stderr.write(text),
-    // Commander puts a suggestion ("(Did you mean --port?)") on a line of its own; errors are one line.
-    outputError: (text, write) => write(`${text.trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
+    // Commander puts a suggestion ("(Did you mean --port?)") on a line of its own; errors are one
+    // line, and start like every other error of the command: `fennec: `, not Commander's `error: `.
+    outputError: (text, write) =>
+      write(`${text.trimEnd().replace(/\s*\n\s*/g, ' ').replace(/^error: /, 'fennec: ')}\n`),
   });
 // A command made apart and added with addCommand inherits nothing: without these settings a bad
 // flag would make Commander call process.exit(1) itself instead of throwing for the catch below.
 program.addCommand(brokerCommand().copyInheritedSettings(program));
 program.addCommand(checkConfigCommand().copyInheritedSettings(program));
 program.addCommand(passwdCommand().copyInheritedSettings(program));
+program.addCommand(pubCommand().copyInheritedSettings(program));
+program.addCommand(subCommand().copyInheritedSettings(program));
 program.addCommand(benchCommand().copyInheritedSettings(program));
 
 try {

@@ -376,6 +376,7 @@ export class MqttClient extends EventEmitter<ClientEventMap> {
       qos: p.qos,
       retain: p.retain,
       dup: p.dup,
+      packetId: p.packetId,
       properties: p.properties,
     };
     try {

@@ -32,6 +32,9 @@ export const errorCodes = {
   ERR_NO_SUCH_USER: '`fennec passwd -D` names a user the file does not have',
   ERR_BAD_FLAG: 'a command-line flag has a bad value',
   ERR_BENCH_CONNECT: '`fennec bench` could not connect or subscribe a client to the broker',
+  ERR_CLI_INPUT: '`fennec pub` or `fennec sub` cannot read a file it was given (-f, --cafile, --capath, --cert, --key)',
+  ERR_SUB_TIMEOUT: '`fennec sub -W`: the time ran out before the command was done (exit code 27)',
+  ERR_SUB_REFUSED: '`fennec sub`: the broker refused every subscription of the SUBSCRIBE',
   // Configuration (src/config).
   ERR_CONFIG: 'the configuration file or environment is missing, unreadable or invalid',
   ERR_INVALID_OPTION: '`new Broker(options)` was given a value its option does not accept',
