@@ -26,6 +26,8 @@ export class Wire implements SessionSink {
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private connackWaiter: ((packet: ConnackPacket) => void) | undefined;
   private closeReason: MqttClientError | undefined;
+  /** Packets read after CONNACK and before `start` (a kept session's queue comes with CONNACK). */
+  private early: Packet[] | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -100,6 +102,17 @@ export class Wire implements SessionSink {
   start(handlers: WireHandlers): void {
     this.handlers = handlers;
     this.scheduleKeepAlive();
+    const early = this.early;
+    if (early === undefined || early.length === 0) {
+      this.early = undefined;
+      return;
+    }
+    // Handed over after connect() has resolved to the application, so that the listeners it adds
+    // then see what a kept session delivered at once; packets read meanwhile join the list
+    setImmediate(() => {
+      this.early = undefined;
+      for (const packet of early) if (this.closeReason === undefined) this.handlers?.packet(packet);
+    });
   }
 
   /**
@@ -167,10 +180,12 @@ export class Wire implements SessionSink {
         this.close(new MqttClientError('ERR_CLIENT_CONNECT', `the broker sent ${packet.type} before CONNACK`));
         return;
       }
+      this.early = [];
       waiter(packet);
       return;
     }
-    this.handlers?.packet(packet);
+    if (this.early !== undefined) this.early.push(packet);
+    else this.handlers?.packet(packet);
   }
 
   /** Closes the wire for `reason` (once): the stream is destroyed and the handlers told. */
