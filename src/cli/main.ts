@@ -22,7 +22,12 @@ const program = new Command('fennec')
     // Commander puts a suggestion ("(Did you mean --port?)") on a line of its own; errors are one
     // line, and start like every other error of the command: `fennec: `, not Commander's `error: `.
     outputError: (text, write) =>
-      write(`${text.trimEnd().replace(/\s*\n\s*/g, ' ').replace(/^error: /, 'fennec: ')}\n`),
+      write(
+        `${text
+          .trimEnd()
+          .replace(/\s*\n\s*/g, ' ')
+          .replace(/^error: /, 'fennec: ')}\n`,
+      ),
   });
 // A command made apart and added with addCommand inherits nothing: without these settings a bad
 // flag would make Commander call process.exit(1) itself instead of throwing for the catch below.

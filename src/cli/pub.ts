@@ -149,7 +149,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
  */
 async function publishLines(client: MqttClient, topic: string, options: PublishOptions, window: number): Promise<void> {
   const pending = new Set<Promise<void>>();
-  let failure: unknown;
+  let failure: Error | undefined;
   const send = async (line: Buffer): Promise<void> => {
     const p = client.publish(topic, line, options);
     pending.add(p);
@@ -157,7 +157,7 @@ async function publishLines(client: MqttClient, topic: string, options: PublishO
       () => pending.delete(p),
       (err: unknown) => {
         pending.delete(p);
-        failure ??= err;
+        failure ??= err instanceof Error ? err : new Error(String(err));
       },
     );
     if (pending.size >= window) await Promise.race(pending).catch(() => undefined);

@@ -30,14 +30,17 @@ export interface Running {
 
 const running = new Set<ChildProcess>();
 
+/** As the input of `run`: standard input stays open. */
+export const KEEP_OPEN = Symbol('keep stdin open');
+
 /**
- * Runs `program args`. `input`: written to stdin, which is then closed; `'open'`: stdin stays open
+ * Runs `program args`. `input`: written to stdin, which is then closed; KEEP_OPEN: stdin stays open
  * (for `pub -l` that must stay connected); absent: stdin is empty.
  */
 export function run(
   program: string,
   args: readonly string[],
-  input?: string | Buffer | 'open',
+  input?: string | Buffer | typeof KEEP_OPEN,
   timeoutMs = PROCESS_TIMEOUT_MS,
 ): Running {
   const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: cliEnvironment });
@@ -49,7 +52,7 @@ export function run(
   child.stderr.on('data', (chunk: string) => (stderr += chunk));
   // A child that exits before reading its input closes the pipe: not the test's concern
   child.stdin.on('error', () => undefined);
-  if (input !== 'open') child.stdin.end(input);
+  if (input !== KEEP_OPEN) child.stdin.end(input);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const exited = new Promise<Ended>((resolve) => {
     child.on('close', (code, signal) => {
@@ -63,7 +66,11 @@ export function run(
 }
 
 /** Runs `fennec ...args`. */
-export function fennec(args: readonly string[], input?: string | Buffer | 'open', timeoutMs?: number): Running {
+export function fennec(
+  args: readonly string[],
+  input?: string | Buffer | typeof KEEP_OPEN,
+  timeoutMs?: number,
+): Running {
   return run(process.execPath, [fennecBin, ...args], input, timeoutMs);
 }
 

@@ -10,7 +10,7 @@ import { Broker } from '../../src/broker/broker.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/certificates.js';
 import { ClientPool, findProgram, portOf, requireProgram, startBroker, type TestClient } from '../interop/support.js';
-import { assertOneLineError, connected, fennec, killAll, subscriber, succeeds } from './mqtt-cli.js';
+import { assertOneLineError, connected, fennec, KEEP_OPEN, killAll, subscriber, succeeds } from './mqtt-cli.js';
 
 const VERSIONS = [
   { flag: 'mqttv311', mqttjs: 4, name: '3.1.1' },
@@ -169,7 +169,7 @@ void describe('fennec pub', () => {
       const willArgs = ['--will-topic', t, '--will-payload', 'gone', '--will-qos', '1', '--will-retain'];
       const pub = fennec(
         ['pub', ...server, '-V', v.flag, '-i', id, '-t', 'pub-test/unused', '-l', ...willArgs],
-        'open',
+        KEEP_OPEN,
       );
       await up;
       pub.child.kill('SIGKILL');

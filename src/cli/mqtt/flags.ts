@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ClientOptions, ClientTlsOptions, ClientWill } from '../../client/index.js';
 import type { QoS } from '../../protocol/index.js';
 import { validateTopicName } from '../../topic/index.js';
