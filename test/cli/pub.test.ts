@@ -4,11 +4,13 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/broker.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/certificates.js';
+import { repositoryRoot } from '../helpers/cli.js';
 import { ClientPool, findProgram, portOf, requireProgram, startBroker, type TestClient } from '../interop/support.js';
 import { assertOneLineError, connected, fennec, KEEP_OPEN, killAll, subscriber, succeeds } from './mqtt-cli.js';
 
@@ -199,6 +201,14 @@ void describe('fennec pub', () => {
 });
 
 void describe('fennec pub: failures', () => {
+  void it('lists every flag in `fennec pub --help`, each documented in docs/cli.md', async () => {
+    const ended = await succeeds(fennec(['pub', '--help']), 'pub --help');
+    const flags = [...new Set(ended.stdout.match(/--[a-z][a-z-]+/g))].filter((flag) => flag !== '--help');
+    assert.ok(flags.length >= 30, `flags in the help: ${flags.join(' ')}`);
+    const docs = await readFile(join(repositoryRoot, 'docs', 'cli.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## fennec pub and fennec sub'), docs.indexOf('## fennec bench'));
+    for (const flag of flags) assert.ok(section.includes(`\`${flag}`), `${flag} is not in docs/cli.md`);
+  });
   const bad: [string[], RegExp][] = [
     [['-t', 'x'], /a message/],
     [['-m', 'x'], /topic/],

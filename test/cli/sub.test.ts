@@ -3,6 +3,9 @@
 // Protocol tests run for 3.1.1 and 5.0.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { repositoryRoot } from '../helpers/cli.js';
 import type { Broker } from '../../src/broker/broker.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import { ClientPool, portOf, startBroker, type TestClient } from '../interop/support.js';
@@ -244,6 +247,14 @@ void describe('fennec sub', () => {
 });
 
 void describe('fennec sub: failures', () => {
+  void it('lists every flag in `fennec sub --help`, each documented in docs/cli.md', async () => {
+    const ended = await succeeds(fennec(['sub', '--help']), 'sub --help');
+    const flags = [...new Set(ended.stdout.match(/--[a-z][a-z-]+/g))].filter((flag) => flag !== '--help');
+    assert.ok(flags.length >= 32, `flags in the help: ${flags.join(' ')}`);
+    const docs = await readFile(join(repositoryRoot, 'docs', 'cli.md'), 'utf8');
+    const section = docs.slice(docs.indexOf('## fennec pub and fennec sub'), docs.indexOf('## fennec bench'));
+    for (const flag of flags) assert.ok(section.includes(`\`${flag}`), `${flag} is not in docs/cli.md`);
+  });
   const bad: [string[], RegExp][] = [
     [[], /topic/],
     [['-t', 'a/#/b'], /invalid -t topic filter/],
