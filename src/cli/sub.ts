@@ -137,6 +137,9 @@ async function subscribeCommand(flags: SubFlags): Promise<void> {
   const onSignal = (): void => finish();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // `fennec sub ... | head -1`: the reader went away; that ends the command, as it ends mosquitto_sub
+  const onOutputError = (): void => finish();
+  process.stdout.on('error', onOutputError);
   const timer =
     flags.timeout === undefined
       ? undefined

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import { Broker } from '../../src/broker/broker.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import { makeTestCertificates, type TestCertificates } from '../helpers/certificates.js';
@@ -187,6 +188,31 @@ void describe('fennec pub', () => {
     await succeeds(fennec(['pub', '-L', `mqtt://127.0.0.1:${port}/${t}`, '-m', 'via url']), 'pub -L');
     const [m] = await c.inbox.waitFor(1);
     assert.equal(m?.payload, 'via url');
+  });
+
+  void it('-L ws://host:port/topic publishes over a WebSocket (sub-protocol mqtt, path /mqtt)', async (t) => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => wss.once('listening', resolve));
+    const paths: string[] = [];
+    wss.on('connection', (ws, request) => {
+      paths.push(`${request.url ?? ''} ${ws.protocol}`);
+      const { localAddress, remoteAddress, remotePort } = request.socket;
+      broker.handle(createWebSocketStream(ws), { localAddress, remoteAddress, remotePort });
+    });
+    t.after(() => {
+      for (const client of wss.clients) client.terminate();
+      return new Promise<void>((resolve) => wss.close(() => resolve()));
+    });
+    const wsPort = (wss.address() as { port: number }).port;
+    const tp = topic('ws');
+    const c = await listener(tp);
+    await succeeds(
+      fennec(['pub', '-L', `ws://127.0.0.1:${wsPort}/${tp}`, '-V', '5', '-m', 'over ws', '-q', '1']),
+      'pub',
+    );
+    const [m] = await c.inbox.waitFor(1);
+    assert.equal(m?.payload, 'over ws');
+    assert.deepEqual(paths, ['/mqtt mqtt']);
   });
 
   void it('-c with -i keeps the session over MQTT 5: the broker says session present on the next connection', async () => {

@@ -9,6 +9,7 @@ import { repositoryRoot } from '../helpers/cli.js';
 import type { Broker } from '../../src/broker/broker.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import { ClientPool, portOf, startBroker, type TestClient } from '../interop/support.js';
+import { waitUntil } from '../helpers/broker.js';
 import { assertOneLineError, connected, fennec, killAll, subscriber, succeeds, type Running } from './mqtt-cli.js';
 
 const VERSIONS = [
@@ -229,6 +230,21 @@ void describe('fennec sub', () => {
       assert.equal((await succeeds(watcher, 'watcher')).stdout, `${t} sub gone\n`);
     });
   }
+
+  void it('ends with exit 0 when the reader of its output goes away (`fennec sub | head -1`)', async () => {
+    const t = topic('epipe');
+    const s = await sub(['-t', t]);
+    await publisher.client.publishAsync(t, 'first', { qos: 0 });
+    await waitUntil(() => s.stdout() === 'first\n', 'the first line is printed', 5000);
+    s.child.stdout?.destroy();
+    for (let i = 0; i < 5 && s.child.exitCode === null; i++) {
+      await publisher.client.publishAsync(t, 'more', { qos: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const ended = await s.exited;
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.equal(ended.stderr, '');
+  });
 
   void it('SIGINT ends it with DISCONNECT and exit 0: its Will is not published', async () => {
     const t = topic('sigint-will');
