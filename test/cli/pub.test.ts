@@ -3,7 +3,7 @@
 // `fennec sub`. Protocol tests run for 3.1.1 and 5.0.
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,6 +190,15 @@ void describe('fennec pub', () => {
     assert.equal(m?.payload, 'via url');
   });
 
+  void it('-I makes the client id from the prefix and the process id, as mosquitto_pub', async () => {
+    const seen = new Promise<string>((resolve) =>
+      broker.on('clientConnected', (client) => client.clientId.startsWith('probe-') && resolve(client.clientId)),
+    );
+    const pub = fennec(['pub', ...server, '-I', 'probe-', '-t', topic('prefix'), '-m', 'x']);
+    await succeeds(pub, 'pub -I');
+    assert.equal(await seen, `probe-${pub.child.pid}`);
+  });
+
   void it('-L ws://host:port/topic publishes over a WebSocket (sub-protocol mqtt, path /mqtt)', async (t) => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise<void>((resolve) => wss.once('listening', resolve));
@@ -321,6 +330,16 @@ void describe('fennec pub over TLS', () => {
     assert.equal(await received, 'sealed');
     const untrusted = await fennec(['pub', '-L', `mqtts://127.0.0.1:${tlsPort}/tls/x`, '-m', 'sealed']).exited;
     assertOneLineError(untrusted, 1, /certificate/);
+  });
+
+  void it('--capath trusts the CA certificates of a directory', async (t) => {
+    const c = need(t);
+    if (c === undefined) return;
+    const capath = join(dir, 'capath');
+    mkdirSync(capath);
+    copyFileSync(c.ca.cert, join(capath, 'ca.pem'));
+    const args = ['pub', '-h', '127.0.0.1', '-p', String(tlsPort), '--capath', capath, '-t', 'tls/z', '-m', 'z'];
+    await succeeds(fennec(args), 'pub --capath');
   });
 
   void it('-h localhost fails the host name check (the certificate names 127.0.0.1) unless --insecure', async (t) => {
