@@ -253,6 +253,7 @@ void describe('fennec pub: failures', () => {
     [['-t', 'x', '-m', 'y', '-V', '7'], /mqttv5/],
     [['-t', 'x', '-m', 'y', '-V', 'mqttv31'], /MQTT 3\.1 is not supported/],
     [['-t', 'x', '-m', 'y', '-c'], /client id/],
+    [['-t', 'x', '-m', 'y', '-P', 'secret'], /-P needs -u/],
     [['-t', 'x', '-m', 'y', '-k', '3'], /keepalive/],
     [['-t', 'x', '-m', 'y', '-D', 'publish', 'user-property', 'k', 'v'], /need MQTT 5/],
     [['-t', 'x', '-m', 'y', '-V', '5', '-D', 'publish', 'no-such', '1'], /unknown property/],

@@ -259,7 +259,8 @@ export function resolveConnection(
     throw usage('you must provide a client id (-i) if you are using the -c option');
   }
   if (flags.id !== undefined && flags.idPrefix !== undefined) throw usage('-i and -I cannot both be given');
-  if (flags.username === undefined && flags.pw !== undefined) throw usage('-P needs -u');
+  // [MQTT-3.1.2-22] (3.1.1): no password without a user name; 5.0 allows one
+  if (!v5 && flags.username === undefined && flags.pw !== undefined) throw usage('-P needs -u with MQTT 3.1.1');
 
   const fromUrl = flags.url === undefined ? undefined : parseUrl(flags.url);
   const tls = tlsOptions(flags);
