@@ -182,6 +182,24 @@ void describe('fennec pub', () => {
     });
   }
 
+  void it('-D will gives the Will MQTT 5 properties: user-property, content-type, will-delay-interval 0', async () => {
+    const t = topic('will-props');
+    const c = await listener(t);
+    const id = `will-props-${serial}`;
+    const up = connected(broker, id);
+    const props = ['-D', 'will', 'user-property', 'why', 'killed', '-D', 'will', 'content-type', 'text/plain'];
+    props.push('-D', 'will', 'will-delay-interval', '0');
+    const pub = fennec(
+      ['pub', ...server, '-V', '5', '-i', id, '-t', 'pub-test/unused', '-l', '--will-topic', t, ...props],
+      KEEP_OPEN,
+    );
+    await up;
+    pub.child.kill('SIGKILL');
+    const [m] = await c.inbox.waitFor(1);
+    assert.deepEqual({ ...m?.packet.properties?.userProperties }, { why: 'killed' });
+    assert.equal(m?.packet.properties?.contentType, 'text/plain');
+  });
+
   void it('-L mqtt://host:port/topic gives the broker and the topic', async () => {
     const t = topic('url');
     const c = await listener(t);
@@ -341,6 +359,70 @@ void describe('fennec pub over TLS', () => {
     copyFileSync(c.ca.cert, join(capath, 'ca.pem'));
     const args = ['pub', '-h', '127.0.0.1', '-p', String(tlsPort), '--capath', capath, '-t', 'tls/z', '-m', 'z'];
     await succeeds(fennec(args), 'pub --capath');
+  });
+
+  void it('--cert and --key present a client certificate to a broker that requires one; without them: exit 1', async (t) => {
+    const c = need(t);
+    if (c === undefined) return;
+    const mutual = new Broker({
+      host: '127.0.0.1',
+      port: 0,
+      tls: {
+        port: 0,
+        certFile: c.server.cert,
+        keyFile: c.server.key,
+        caFile: c.ca.cert,
+        requireClientCertificate: true,
+      },
+    });
+    const address = await mutual.listen();
+    t.after(() => mutual.close());
+    const subject = new Promise<string | undefined>((resolve) =>
+      mutual.on('clientConnected', (client) => resolve(client.certificate?.subject['CN'])),
+    );
+    const args = [
+      'pub',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(address.tls?.port),
+      '--cafile',
+      c.ca.cert,
+      '-t',
+      'm/x',
+      '-m',
+      'x',
+    ];
+    await succeeds(fennec([...args, '--cert', c.client.cert, '--key', c.client.key]), 'pub --cert --key');
+    assert.equal(await subject, 'sensor-1');
+    assert.equal((await fennec(args).exited).code, 1);
+  });
+
+  void it('--tls-version holds the handshake to one version: tlsv1.2 fails against a TLS 1.3-only broker, tlsv1.3 works', async (t) => {
+    const c = need(t);
+    if (c === undefined) return;
+    const modern = new Broker({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { port: 0, certFile: c.server.cert, keyFile: c.server.key, minVersion: 'TLSv1.3' },
+    });
+    const address = await modern.listen();
+    t.after(() => modern.close());
+    const args = [
+      'pub',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(address.tls?.port),
+      '--cafile',
+      c.ca.cert,
+      '-t',
+      'v/x',
+      '-m',
+      'x',
+    ];
+    assertOneLineError(await fennec([...args, '--tls-version', 'tlsv1.2']).exited, 1, /version|protocol|alert/i);
+    await succeeds(fennec([...args, '--tls-version', 'tlsv1.3']), 'pub --tls-version tlsv1.3');
   });
 
   void it('-h localhost fails the host name check (the certificate names 127.0.0.1) unless --insecure', async (t) => {

@@ -29,9 +29,9 @@ export async function openClient(connection: Connection, reconnect: boolean): Pr
 /** The CliError of a failed connection attempt. */
 export function connectError(err: unknown, url: string): CliError {
   if (err instanceof MqttClientError && err.code === 'ERR_CLIENT_REFUSED' && err.reasonCode !== undefined) {
-    return new CliError('ERR_CLIENT_REFUSED', `${url}: ${err.message}`, err.reasonCode, { cause: err });
+    return new CliError('ERR_CLIENT_REFUSED', `${url}: ${oneLine(err.message)}`, err.reasonCode, { cause: err });
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = oneLine(err instanceof Error ? err.message : String(err));
   const code = err instanceof MqttClientError ? err.code : 'ERR_CLIENT_CONNECT';
   return new CliError(code, `${url}: ${message}`, MqttExit.Failure, { cause: err });
 }
@@ -42,7 +42,12 @@ export function runError(err: unknown): CliError {
   const reason =
     err instanceof MqttClientError && err.reasonCode !== undefined ? ` (reason code ${err.reasonCode})` : '';
   const code = err instanceof MqttClientError ? err.code : 'ERR_CLIENT_DISCONNECTED';
-  return new CliError(code, `${err instanceof Error ? err.message : String(err)}${reason}`, MqttExit.Failure, {
+  return new CliError(code, `${oneLine(err instanceof Error ? err.message : String(err))}${reason}`, MqttExit.Failure, {
     cause: err,
   });
+}
+
+/** OpenSSL's messages end with a newline; errors of the command are one line. */
+function oneLine(message: string): string {
+  return message.trim().replace(/\s*\n\s*/g, ' ');
 }
