@@ -82,6 +82,15 @@ void describe('fennec sub', () => {
     });
   }
 
+  void it('--retain-as-published keeps the retain flag of a live retained message (MQTT 5.0); without it the flag is 0', async () => {
+    const t = topic('rap');
+    const plain = await sub(['-V', '5', '-t', t, '-C', '1', '-F', '%r']);
+    const kept = await sub(['-V', '5', '-t', t, '-C', '1', '-F', '%r', '--retain-as-published']);
+    await publisher.client.publishAsync(t, 'live', { qos: 1, retain: true });
+    assert.equal((await succeeds(plain, 'sub')).stdout, '0\n');
+    assert.equal((await succeeds(kept, 'sub --retain-as-published')).stdout, '1\n');
+  });
+
   void it('-W exits with code 27 when nothing arrives in time, saying so in one line', async () => {
     const ended = await fennec(['sub', ...server, '-t', topic('quiet'), '-W', '1']).exited;
     assertOneLineError(ended, 27, /timed out after 1 s/);
