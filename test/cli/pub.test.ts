@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import { Broker } from '../../src/broker/broker.js';
+import type { Broker } from '../../src/broker/broker.js';
 import { ExitCode } from '../../src/cli/errors.js';
 import { repositoryRoot } from '../helpers/cli.js';
 import { ClientPool, portOf, startBroker, type TestClient } from '../interop/support.js';
