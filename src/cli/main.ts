@@ -9,12 +9,14 @@ import { checkConfigCommand } from './check-config.js';
 import { importConfigCommand } from './import-config.js';
 import { passwdCommand } from './passwd.js';
 import { reportError } from './daemon.js';
+import { pubCommand } from './pub.js';
+import { subCommand } from './sub.js';
 import { ExitCode, CliError } from './errors.js';
 import { fennecVersion } from './version.js';
 
 const program = new Command('fennec')
   .description(
-    'Fennec: an MQTT 3.1, 3.1.1 and 5.0 broker with its password file tool and configuration check; the broker and its codec also embed in Node.js programs as the fennec-mqtt package',
+    'Fennec: an MQTT 3.1, 3.1.1 and 5.0 broker with its password file tool, configuration check and Mosquitto configuration import, the command-line clients pub and sub (the flags of mosquitto_pub and mosquitto_sub) and the load generator bench; the broker, its codec and the client library also embed in Node.js programs as the fennec-mqtt package',
   )
   .version(fennecVersion, '-V, --version', 'print the version and exit')
   // `fennec -V` is the version, `fennec bench -V 5` bench's MQTT version: options go with their command.
@@ -39,6 +41,8 @@ program.addCommand(brokerCommand().copyInheritedSettings(program));
 program.addCommand(checkConfigCommand().copyInheritedSettings(program));
 program.addCommand(passwdCommand().copyInheritedSettings(program));
 program.addCommand(importConfigCommand().copyInheritedSettings(program));
+program.addCommand(pubCommand().copyInheritedSettings(program));
+program.addCommand(subCommand().copyInheritedSettings(program));
 program.addCommand(benchCommand().copyInheritedSettings(program));
 
 try {

@@ -116,6 +116,7 @@ function onPublish(ctx: InboundContext, wire: Wire, packet: PublishPacket): void
     qos: received.qos,
     retain: received.retain,
     dup: received.dup,
+    packetId,
     properties: received.properties,
   });
   if (received.qos === 1) {

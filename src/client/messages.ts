@@ -13,6 +13,8 @@ export interface ClientMessage {
   retain: boolean;
   /** Whether the broker marked it as a re-send of an earlier delivery attempt. */
   dup: boolean;
+  /** The PUBLISH's Packet Identifier (QoS 1 and 2; 0 for QoS 0), for output such as `fennec sub -F %m`. */
+  packetId: number;
   /** 5.0 properties (Subscription Identifiers, User Properties, Content Type, ...). */
   properties: PublishProperties | undefined;
 }

@@ -36,6 +36,9 @@ export const errorCodes = {
   ERR_LOG_DEST: '`fennec broker` cannot open its log file, or find the `logger` program for syslog',
   ERR_PID_FILE: '`fennec broker` cannot write its pid file',
   ERR_DAEMON: '`fennec broker -d`: the background process could not start or ended before it listened',
+  ERR_CLI_INPUT: '`fennec pub` or `fennec sub` cannot read a file it was given (-f, --cafile, --capath, --cert, --key)',
+  ERR_SUB_TIMEOUT: '`fennec sub -W`: the time ran out before the command was done (exit code 27)',
+  ERR_SUB_REFUSED: '`fennec sub`: the broker refused every subscription of the SUBSCRIBE',
   // Configuration (src/config).
   ERR_CONFIG: 'the configuration file or environment is missing, unreadable or invalid',
   ERR_INVALID_OPTION: '`new Broker(options)` was given a value its option does not accept',
