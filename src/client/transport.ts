@@ -5,8 +5,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import type { PeerCertificate, SecureVersion } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { createWebSocketStream, WebSocket } from 'ws';
+import { createWebSocketStream, WebSocket, type ClientOptions } from 'ws';
 import { MqttClientError } from './errors.js';
 
 /** TLS options of `mqtts:` and `wss:` URLs. Buffers or PEM strings, as node:tls takes them. */
@@ -21,6 +22,11 @@ export interface ClientTlsOptions {
   servername?: string;
   /** Whether the broker's certificate must verify; default true. */
   rejectUnauthorized?: boolean;
+  /** Replaces the host name check of the broker's certificate (the chain is still verified); as node:tls. */
+  checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
+  /** Oldest and newest TLS version to negotiate; node:tls's defaults otherwise. */
+  minVersion?: SecureVersion;
+  maxVersion?: SecureVersion;
 }
 
 /** Where and how to connect, read from a URL. */
@@ -104,7 +110,8 @@ export function openTransport(endpoint: Endpoint, tlsOptions: ClientTlsOptions =
       case 'wss': {
         const hostPart = net.isIPv6(host) ? `[${host}]` : host;
         const ws = new WebSocket(`${endpoint.scheme}://${hostPart}:${port}${endpoint.path}`, 'mqtt', {
-          ...(endpoint.scheme === 'wss' ? tlsOptions : {}),
+          // ws hands these to https and so to node:tls; its typings describe checkServerIdentity otherwise.
+          ...((endpoint.scheme === 'wss' ? tlsOptions : {}) as unknown as ClientOptions),
         });
         ws.once('error', fail);
         ws.once('open', () => {

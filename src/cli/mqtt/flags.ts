@@ -172,17 +172,7 @@ function trustedCas(flags: ConnectionFlags): Buffer[] | undefined {
   return cas.length > 0 ? cas : undefined;
 }
 
-/**
- * TLS options; the client library hands them to node:tls as they are, so the fields node:tls
- * knows beyond ClientTlsOptions (the hostname check, TLS versions) reach it too.
- */
-type CliTlsOptions = ClientTlsOptions & {
-  checkServerIdentity?: () => undefined;
-  minVersion?: 'TLSv1.3' | 'TLSv1.2' | 'TLSv1.1';
-  maxVersion?: 'TLSv1.3' | 'TLSv1.2' | 'TLSv1.1';
-};
-
-function tlsOptions(flags: ConnectionFlags): CliTlsOptions | undefined {
+function tlsOptions(flags: ConnectionFlags): ClientTlsOptions | undefined {
   const on =
     flags.cafile !== undefined ||
     flags.capath !== undefined ||
@@ -194,7 +184,7 @@ function tlsOptions(flags: ConnectionFlags): CliTlsOptions | undefined {
   if ((flags.cert === undefined) !== (flags.key === undefined)) {
     throw usage('--cert and --key must be given together');
   }
-  const tls: CliTlsOptions = {};
+  const tls: ClientTlsOptions = {};
   const ca = trustedCas(flags);
   if (ca !== undefined) tls.ca = ca;
   if (flags.cert !== undefined) tls.cert = readInput(flags.cert, '--cert');
