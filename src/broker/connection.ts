@@ -47,6 +47,7 @@ export interface ConnectionHost {
   readonly options: Pick<
     ResolvedBrokerOptions,
     | 'maximumPacketSize'
+    | 'maxConnectPacketSize'
     | 'maxPublishRate'
     | 'maxPublishBytesRate'
     | 'maxControlPacketRate'
@@ -116,7 +117,9 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     private readonly handlers: Dispatcher<Host>,
   ) {
     this.peer = peer;
-    this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
+    // Until CONNECT is accepted only a small packet is read (maxConnectPacketSize); setState lifts it.
+    const { maximumPacketSize, maxConnectPacketSize } = broker.options;
+    this.decoder = new Decoder({ maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize) });
     const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
     this.publishBuckets = new PublishBuckets(maxPublishRate, maxPublishBytesRate, broker.counters.limits, Date.now());
     this.controlPackets = new ControlPacketWindow(maxControlPacketRate);
@@ -173,6 +176,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       throw new FennecError('ERR_INTERNAL', `connection state cannot go from ${from} to ${next}`);
     }
     this.current = next;
+    // Accepted: from now on the client may send packets up to maximumPacketSize.
+    if (next === ConnectionState.Active) this.decoder.maximumPacketSize = this.broker.options.maximumPacketSize;
     if (this.broker.log.isLevelEnabled('trace')) this.log.trace({ from, to: next }, 'connection state');
   }
 
