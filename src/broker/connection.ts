@@ -31,6 +31,7 @@ import type { LimitName, ResolvedBrokerOptions } from './options.js';
 import type { Persistence } from './persistence.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
 import { PacketWatchdog } from './packet-watchdog.js';
+import { IntakeBudget, nextTurn } from './intake.js';
 import { failedConnectConnack } from './connect-failure.js';
 import { countPublish, type TrafficCounters } from './traffic.js';
 
@@ -96,6 +97,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private decodedInChunk = 0;
   private readonly publishBuckets: PublishBuckets;
   private readonly controlPackets: ControlPacketWindow;
+  /** Packets this connection may still handle in this turn of the event loop (fair intake). */
+  private readonly intake = new IntakeBudget();
 
   private current: ConnectionState = ConnectionState.AwaitingConnect;
   private logger: Logger | undefined;
@@ -233,8 +236,21 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.backlog.push(packet);
       return;
     }
-    const pending = this.handle(packet);
+    const pending = this.handleFairly(packet);
     if (pending !== undefined) this.wait(pending);
+  }
+
+  /**
+   * Handles `packet` now, or at the next turn of the event loop when this connection has spent its
+   * budget for this one (fair intake, `intake.ts`); later packets then wait unread, as behind a hook.
+   */
+  private handleFairly(packet: Packet): Promise<void> | undefined {
+    if (this.intake.take()) return this.handle(packet);
+    return nextTurn().then(() => {
+      if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return undefined;
+      this.intake.take();
+      return this.handle(packet);
+    });
   }
 
   /**
@@ -275,7 +291,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
         this.backlog = undefined;
         for (let i = 0; i < backlog.length; i++) {
           if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-          const next = this.handle(backlog[i]!);
+          const next = this.handleFairly(backlog[i]!);
           if (next !== undefined) {
             this.wait(next);
             this.backlog!.push(...backlog.slice(i + 1));
