@@ -245,12 +245,12 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
    * budget for this one (fair intake, `intake.ts`); later packets then wait unread, as behind a hook.
    */
   private handleFairly(packet: Packet): Promise<void> | undefined {
-    if (this.intake.take()) return this.handle(packet);
-    return nextTurn().then(() => {
+    if (packet.type !== 'publish' || this.intake.take()) return this.handle(packet);
+    const later = (): Promise<void> | undefined => {
       if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return undefined;
-      this.intake.take();
-      return this.handle(packet);
-    });
+      return this.intake.take() ? this.handle(packet) : nextTurn().then(later);
+    };
+    return nextTurn().then(later);
   }
 
   /**
