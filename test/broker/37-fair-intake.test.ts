@@ -66,7 +66,7 @@ describe('37 fair intake', () => {
       const message = await sub.receive(30_000);
       latencies.push(performance.now() - started);
       assert.equal(message.payload.toString(), `m${i}`);
-      sub.send(pkt.puback(4, message.packetId!));
+      sub.send(pkt.puback(4, message.packetId));
       assert.equal((await pub.next('puback', 30_000)).packetId, i + 1);
     }
     const floodHandled = broker.counters.traffic.publishReceived[1];

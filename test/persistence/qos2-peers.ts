@@ -54,7 +54,7 @@ abstract class Peer {
       clean: false,
       keepAlive: 0,
       properties: this.version === 5 ? { sessionExpiryInterval: 3600 } : undefined,
-    } as Packet);
+    });
     return this.connected;
   }
 
@@ -66,7 +66,7 @@ abstract class Peer {
 
   /** Sends DISCONNECT and closes: the session stays on the broker. */
   disconnect(): void {
-    this.write({ type: 'disconnect', reasonCode: 0 } as Packet);
+    this.write({ type: 'disconnect', reasonCode: 0 });
     this.socket?.end();
     this.socket = undefined;
   }
@@ -138,7 +138,7 @@ export class QoS2Sender extends Peer {
       dup,
       packetId,
       properties: undefined,
-    } as Packet);
+    });
   }
 
   protected afterConnack(sessionPresent: boolean): void {
@@ -147,7 +147,7 @@ export class QoS2Sender extends Peer {
       this.released.clear();
     }
     for (const [packetId, payload] of this.unacknowledged) this.writePublish(packetId, payload, sessionPresent);
-    for (const packetId of this.released) this.write({ type: 'pubrel', packetId, reasonCode: 0 } as Packet);
+    for (const packetId of this.released) this.write({ type: 'pubrel', packetId, reasonCode: 0 });
   }
 
   protected handle(packet: Packet): void {
@@ -161,8 +161,7 @@ export class QoS2Sender extends Peer {
           this.released.add(packet.packetId);
         }
       }
-      if (this.released.has(packet.packetId))
-        this.write({ type: 'pubrel', packetId: packet.packetId, reasonCode: 0 } as Packet);
+      if (this.released.has(packet.packetId)) this.write({ type: 'pubrel', packetId: packet.packetId, reasonCode: 0 });
     } else if (packet.type === 'pubcomp') {
       this.released.delete(packet.packetId);
       for (const wake of this.waiters.splice(0)) wake();
@@ -205,10 +204,10 @@ export class QoS2Receiver extends Peer {
         this.delivered.push(payload);
         this.counts.set(payload, (this.counts.get(payload) ?? 0) + 1);
       }
-      this.write({ type: 'pubrec', packetId: packet.packetId, reasonCode: 0 } as Packet);
+      this.write({ type: 'pubrec', packetId: packet.packetId, reasonCode: 0 });
     } else if (packet.type === 'pubrel') {
       this.held.delete(packet.packetId);
-      this.write({ type: 'pubcomp', packetId: packet.packetId, reasonCode: 0 } as Packet);
+      this.write({ type: 'pubcomp', packetId: packet.packetId, reasonCode: 0 });
     } else if (packet.type === 'suback') {
       this.subacked = true;
     } else if (packet.type !== 'disconnect') {
@@ -228,7 +227,7 @@ export class QoS2Receiver extends Peer {
       type: 'subscribe',
       packetId: 1,
       subscriptions: [{ topicFilter: filter, qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
-    } as Packet);
+    });
     while (!this.subacked) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
