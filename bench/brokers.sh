@@ -3,7 +3,11 @@
 # one table with all three side by side. Every run talks to 127.0.0.1 only and stops by itself.
 #
 #   bench/brokers.sh [--runs N] [--duration S] [--tests "fanin-q1 fanout-q0 ..."] [--out DIR]
-#                    [--brokers "fennec aedes mosquitto"] [--port N] [--dry-run]
+#                    [--brokers "fennec aedes mosquitto"] [--port N] [--extra "MQLOAD ARGS"] [--dry-run]
+#
+# A broker `fennec@DIR` is Fennec built in another checkout (a worktree of another branch), shown as
+# fennec@<name of DIR>: before and after a change side by side. --extra goes to every mqload run
+# (e.g. "-P 64": 64 publishers in the fan-in tests).
 #
 # Needs: cc (to build mqload), Debian's mosquitto (installed here when run as root), and Aedes 1.2.0
 # in $AEDES_DIR (default /tmp/aedes-peer; installed here when missing). Fennec must be built (npm run build).
@@ -14,17 +18,18 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${MQLOAD_TOOLS:-$ROOT/../shared/tools/mqload}
 RUNS=2 DUR=10 TESTS="fanin-q0 fanin-q1 fanin-q2 fanout-q0 fanout-q1 pairs-q1 fanin-q0-r20k fanout-q0-r10k conn"
-OUT=/tmp/mqbench/compare-$(date +%Y%m%d-%H%M%S) BROKERS="fennec aedes mosquitto" PORT=18832 DRY=0
+OUT=/tmp/mqbench/compare-$(date +%Y%m%d-%H%M%S) BROKERS="fennec aedes mosquitto" PORT=18832 DRY=0 EXTRA=
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) PORT=$2; shift 2 ;;
+    --extra) EXTRA=$2; shift 2 ;;
     --dry-run) DRY=1; shift ;;
     --runs) RUNS=$2; shift 2 ;;
     --duration) DUR=$2; shift 2 ;;
     --tests) TESTS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --brokers) BROKERS=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "brokers.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,12 +52,16 @@ fi
 mkdir -p "$OUT"
 for broker in $BROKERS; do
   case "$broker" in
-    fennec)
-      bash "$TOOLS/run-baseline.sh" --label fennec --port 18832 --runs "$RUNS" --duration "$DUR" --tests "$TESTS" \
-        --out "$OUT/fennec" \
-        --cmd "node $ROOT/bin/fennec.js broker --port 18832 --log-level warn --config $ROOT/bench/fennec-bench.yaml" ;;
+    fennec|fennec@*)
+      dir=$ROOT label=fennec
+      if [ "$broker" != fennec ]; then dir=${broker#fennec@} label=fennec@$(basename "${broker#fennec@}"); fi
+      [ -f "$dir/dist/src/cli/main.js" ] || { echo "brokers.sh: $dir is not built (npm run build there)" >&2; exit 2; }
+      bash "$TOOLS/run-baseline.sh" --label "$label" --port "$PORT" --runs "$RUNS" --duration "$DUR" --tests "$TESTS" \
+        --out "$OUT/$label" --extra "$EXTRA" \
+        --cmd "node $dir/bin/fennec.js broker --port $PORT --log-level warn --config $ROOT/bench/fennec-bench.yaml" ;;
     aedes|mosquitto)
-      bash "$TOOLS/run-baseline.sh" --broker "$broker" --runs "$RUNS" --duration "$DUR" --tests "$TESTS" --out "$OUT/$broker" ;;
+      bash "$TOOLS/run-baseline.sh" --broker "$broker" --runs "$RUNS" --duration "$DUR" --tests "$TESTS" \
+        --out "$OUT/$broker" --extra "$EXTRA" ;;
     *) echo "brokers.sh: unknown broker $broker" >&2; exit 2 ;;
   esac
 done

@@ -5,8 +5,10 @@
  * PUBLISHes each without a PUBACK; one persistent subscriber (clean session 0) receives. Prints
  * delivered messages per second with the subscriber online, then PUBACKs per second with it offline
  * (every message queued for it), and the data directory's size at the end. Figures, not assertions.
+ * With `qos` 2 every message and subscription is QoS 2 (PUBRECs counted offline): the cost of
+ * holding each QoS 2 PUBLISH to a persistent subscriber until its delivery is committed.
  *
- *   npm run build && node dist/bench/persistence.js [seconds]
+ *   npm run build && node dist/bench/persistence.js [seconds] [qos]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 
 const seconds = Number(process.argv[2] ?? 5);
+const qos = process.argv[3] === '2' ? 2 : 1;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PUBLISHERS = 8;
 const WINDOW = 64;
@@ -86,7 +89,7 @@ async function run(target: Target, port: number, offline: boolean): Promise<void
   const broker = target.start(dir, port);
   try {
     const sub = await connect(port, { clientId: 'bench-sub', clean: false, protocolVersion: 4 });
-    await sub.subscribeAsync('bench/+', { qos: 1 });
+    await sub.subscribeAsync('bench/+', { qos });
     let received = 0;
     let acked = 0;
     sub.on('message', () => received++);
@@ -100,7 +103,7 @@ async function run(target: Target, port: number, offline: boolean): Promise<void
     const loops = publishers.map(async (pub, i) => {
       const inflight = new Set<Promise<unknown>>();
       while (running) {
-        const p = pub.publishAsync(`bench/${i}`, payload, { qos: 1 });
+        const p = pub.publishAsync(`bench/${i}`, payload, { qos });
         inflight.add(p);
         void p.finally(() => {
           acked++;
@@ -120,7 +123,7 @@ async function run(target: Target, port: number, offline: boolean): Promise<void
     await Promise.all(loops);
     await Promise.all(publishers.map((p) => p.endAsync()));
     if (!offline) await sub.endAsync();
-    const what = offline ? 'acks/s (subscriber offline)' : 'msgs/s delivered (subscriber online)';
+    const what = offline ? `QoS ${qos} acks/s (subscriber offline)` : `QoS ${qos} msgs/s delivered (subscriber online)`;
     console.log(
       `${target.name.padEnd(24)} ${Math.round(rate).toString().padStart(8)} ${what}  data dir ${(dirSize(dir) / 1024).toFixed(0)} KiB`,
     );

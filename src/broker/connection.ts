@@ -31,6 +31,7 @@ import type { LimitName, ResolvedBrokerOptions } from './options.js';
 import type { Persistence } from './persistence.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
 import { PacketWatchdog } from './packet-watchdog.js';
+import { IntakeBudget, nextTurn } from './intake.js';
 import { failedConnectConnack } from './connect-failure.js';
 import { logClosed, type Ending } from './connection-log.js';
 import { limitKey, limitOf, type LimitOptionName, type LimitWarnings } from './limit-warnings.js';
@@ -49,6 +50,7 @@ export interface ConnectionHost {
   readonly options: Pick<
     ResolvedBrokerOptions,
     | 'maximumPacketSize'
+    | 'maxConnectPacketSize'
     | 'maxPublishRate'
     | 'maxPublishBytesRate'
     | 'maxControlPacketRate'
@@ -99,6 +101,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private decodedInChunk = 0;
   private readonly publishBuckets: PublishBuckets;
   private readonly controlPackets: ControlPacketWindow;
+  /** Packets this connection may still handle in this turn of the event loop (fair intake). */
+  private readonly intake = new IntakeBudget();
 
   private current: ConnectionState = ConnectionState.AwaitingConnect;
   /** Why the connection ends, for its closing log line: the first reason given wins. */
@@ -122,7 +126,9 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     private readonly handlers: Dispatcher<Host>,
   ) {
     this.peer = peer;
-    this.decoder = new Decoder({ maximumPacketSize: broker.options.maximumPacketSize });
+    // Until CONNECT is accepted only a small packet is read (maxConnectPacketSize); setState lifts it.
+    const { maximumPacketSize, maxConnectPacketSize } = broker.options;
+    this.decoder = new Decoder({ maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize) });
     const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
     this.publishBuckets = new PublishBuckets(maxPublishRate, maxPublishBytesRate, broker.counters.limits, Date.now());
     this.controlPackets = new ControlPacketWindow(maxControlPacketRate);
@@ -183,6 +189,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       throw new FennecError('ERR_INTERNAL', `connection state cannot go from ${from} to ${next}`);
     }
     this.current = next;
+    // Accepted: from now on the client may send packets up to maximumPacketSize.
+    if (next === ConnectionState.Active) this.decoder.maximumPacketSize = this.broker.options.maximumPacketSize;
     if (this.broker.log.isLevelEnabled('trace')) this.log.trace({ from, to: next }, 'connection state');
   }
 
@@ -257,8 +265,21 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.backlog.push(packet);
       return;
     }
-    const pending = this.handle(packet);
+    const pending = this.handleFairly(packet);
     if (pending !== undefined) this.wait(pending);
+  }
+
+  /**
+   * Handles `packet` now, or at the next turn of the event loop when this connection has spent its
+   * budget for this one (fair intake, `intake.ts`); later packets then wait unread, as behind a hook.
+   */
+  private handleFairly(packet: Packet): Promise<void> | undefined {
+    if (packet.type !== 'publish' || this.intake.take()) return this.handle(packet);
+    const later = (): Promise<void> | undefined => {
+      if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return undefined;
+      return this.intake.take() ? this.handle(packet) : nextTurn().then(later);
+    };
+    return nextTurn().then(later);
   }
 
   /**
@@ -303,7 +324,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
         this.backlog = undefined;
         for (let i = 0; i < backlog.length; i++) {
           if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-          const next = this.handle(backlog[i]!);
+          const next = this.handleFairly(backlog[i]!);
           if (next !== undefined) {
             this.wait(next);
             this.backlog!.push(...backlog.slice(i + 1));

@@ -56,6 +56,14 @@ export class FailedLogins {
     return Math.min(maxDelayMs, firstDelayMs * 2 ** Math.min(over - 1, 30));
   }
 
+  /**
+   * A login from `address` succeeded: its count starts again from 0, so that a user who mistyped a
+   * password a few times is not slowed down on the next mistake.
+   */
+  succeeded(address: string): void {
+    this.records.delete(address);
+  }
+
   /** Failures counted for `address` in its current run (0 when none or forgotten). */
   failures(address: string): number {
     const record = this.records.get(address);

@@ -91,6 +91,11 @@ export class Persistence implements SessionJournal {
     this.schedule();
   }
 
+  /** SessionJournal: outgoing QoS 2 PUBLISH and PUBREL wait for the commit of their state. */
+  afterDurable(fn: () => void): void {
+    this.afterCommit(fn);
+  }
+
   /** Resolves once everything gathered so far is committed (on close). */
   drain(): Promise<void> {
     if (this.idle) return Promise.resolve();

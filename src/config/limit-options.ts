@@ -27,6 +27,16 @@ export const limitOptionSpecs = {
     default: 1_048_576,
     doc: 'largest packet accepted from a client, fixed header included; a larger one is refused as soon as its header is read. 268435460 is the largest packet MQTT can express',
   },
+  // Until CONNECT is accepted nobody is authenticated: each such socket may hold only this much.
+  maxConnectPacketSize: {
+    target: 'broker',
+    section: 'limits',
+    key: 'max_connect_packet_size',
+    field: integerIn(1, 268_435_460, 'bytes'),
+    unit: 'bytes',
+    default: 65_536,
+    doc: 'largest packet accepted from a connection whose CONNECT is not yet accepted (the CONNECT, AUTH, and anything sent before CONNACK), fixed header included; a larger one closes the connection as soon as its header is read, so unauthenticated sockets cannot hold megabytes each. maximum_packet_size applies when it is smaller',
+  },
   // [MQTT-3.1.3-5] the server must allow client ids of 1 to 23 bytes; a string holds at most 65,535.
   maxClientIdLength: {
     target: 'broker',

@@ -37,6 +37,13 @@ interface Outgoing {
   state: OutgoingState;
 }
 
+/** A packet written while an earlier one waits for the journal; `ready` once it may leave. */
+interface HeldWrite {
+  sink: SessionSink;
+  buf: Buffer;
+  ready: boolean;
+}
+
 export class Session {
   readonly clientId: string;
   /**
@@ -80,6 +87,11 @@ export class Session {
   /** Ids taken by requests other than PUBLISH (a client's SUBSCRIBE, UNSUBSCRIBE); made on first use. */
   private reservedIds: Set<number> | undefined;
   private inflightLimit: number;
+  /**
+   * Packets waiting, in order, for a QoS 2 PUBLISH or PUBREL ahead of them to become durable (see
+   * `write`); empty on every path without a journal.
+   */
+  private held: HeldWrite[] = [];
 
   /**
    * `totals`, when given, is a broker-wide tally of drops by reason that this session adds to as
@@ -146,13 +158,47 @@ export class Session {
   private writePublish(sink: SessionSink, link: Link, d: Delivery, packetId: number, dup: boolean): boolean {
     const buf = link.encodeDelivery(d, packetId, dup);
     if (buf === undefined) return false;
-    sink.write(buf);
+    this.write(sink, buf, d.qos === 2);
     return true;
   }
 
   private writePubrel(sink: SessionSink, link: Link, packetId: number): void {
     const buf = link.encode({ type: 'pubrel', packetId, reasonCode: 0 });
-    if (buf !== undefined) sink.write(buf);
+    if (buf !== undefined) this.write(sink, buf, true);
+  }
+
+  /**
+   * Writes `buf` to `sink`. A QoS 2 PUBLISH or PUBREL (`durable`) of a journaled session waits until
+   * the journal has made its state durable: a PUBLISH that left before its delivery was on disk would
+   * be routed and sent again, as a new message, after a crash; a PUBREL before its released state
+   * was, re-sent as a PUBLISH the peer already completed [MQTT-4.3.3-1]. What is written after a held
+   * packet waits behind it, so the order on the wire (and the topic aliases it sets up) is kept.
+   */
+  private write(sink: SessionSink, buf: Buffer, durable: boolean): void {
+    const journal = this.journal;
+    if (durable && journal?.afterDurable !== undefined) {
+      const entry: HeldWrite = { sink, buf, ready: false };
+      this.held.push(entry);
+      journal.afterDurable(() => {
+        entry.ready = true;
+        this.releaseHeld();
+      });
+      return;
+    }
+    if (this.held.length > 0) this.held.push({ sink, buf, ready: true });
+    else sink.write(buf);
+  }
+
+  /** Writes the held packets that may leave, in order; those of a connection since gone are dropped. */
+  private releaseHeld(): void {
+    const held = this.held;
+    let i = 0;
+    while (i < held.length && held[i]!.ready) {
+      const entry = held[i++]!;
+      // A flow whose connection closed meanwhile is sent again, with DUP, on the next attach.
+      if (entry.sink === this.sink) entry.sink.write(entry.buf);
+    }
+    held.splice(0, i);
   }
 
   /** What `deliver` would do with a delivery at `qos` now; mirrors its branches. */

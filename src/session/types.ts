@@ -46,6 +46,12 @@ export interface SessionJournal {
   qos2Received(session: JournaledSession, packetId: number): void;
   /** PUBREL released the incoming QoS 2 `packetId`. */
   qos2Released(session: JournaledSession, packetId: number): void;
+  /**
+   * Calls `fn` once everything reported so far is durable (at once when nothing waits). The session
+   * holds each outgoing QoS 2 PUBLISH and PUBREL until then, so that a crash can never make it send
+   * again what the peer already took [MQTT-4.3.3-1]. Absent: nothing is held.
+   */
+  afterDurable?(fn: () => void): void;
 }
 
 /** Limits of one session. */

@@ -326,6 +326,8 @@ for (const version of VERSIONS) {
         order.push('refusal');
         return result;
       });
+      // Once the second failure is counted (a good login before it would clear the first one)
+      await waitUntil(() => broker.counters.loginFailures === 2, 'the second failure counted');
       const good = await RawClient.connect(port, { version, clientId: 'good', username: 'bob', password: 'builder' });
       order.push('good login');
       await good.ping();
@@ -340,7 +342,37 @@ for (const version of VERSIONS) {
       );
       assert.equal(broker.counters.loginFailures, 2);
       assert.equal(broker.counters.loginFailuresDelayed, 1);
-      assert.equal(broker.failedLogins.failures('127.0.0.1'), 2);
+      // The good login came after the second failure was counted, and cleared the address's count.
+      assert.equal(broker.failedLogins.failures('127.0.0.1'), 0);
+    });
+
+    it('a successful login clears the failure count of its address, so the next mistake is not delayed', async (t) => {
+      const { broker, port } = await passwordBroker(t, {
+        loginFailureFreeAttempts: 1,
+        loginFailureFirstDelayMs: 5000,
+        loginFailureMaxDelayMs: 5000,
+      });
+      const bad = { version, username: 'alice', password: 'nope' } as const;
+      assert.equal((await connack(port, { ...bad, clientId: 'typo-1' })).connack.reasonCode, BAD_CREDENTIALS[version]);
+      assert.equal(broker.failedLogins.failures('127.0.0.1'), 1);
+      const good = await RawClient.connect(port, { version, clientId: 'right', username: 'bob', password: 'builder' });
+      assert.equal(broker.failedLogins.failures('127.0.0.1'), 0);
+      await good.disconnect();
+      // Without the reset this would be the second failure in the window, refused only after 5 s.
+      const again = await connack(port, { ...bad, clientId: 'typo-2' });
+      assert.equal(again.connack.reasonCode, BAD_CREDENTIALS[version]);
+      assert.equal(broker.counters.loginFailuresDelayed, 0);
+      assert.equal(broker.failedLogins.failures('127.0.0.1'), 1);
+    });
+
+    it('an anonymous login does not clear the failure count of its address', async (t) => {
+      const file = await PasswordFile.load(passwordPath);
+      const { broker, port } = await startBroker(t, { hooks: { authenticate: file.authenticate } }); // anonymous allowed on loopback
+      const bad = { version, username: 'alice', password: 'nope' } as const;
+      assert.equal((await connack(port, { ...bad, clientId: 'typo-1' })).connack.reasonCode, BAD_CREDENTIALS[version]);
+      const anonymous = await RawClient.connect(port, { version, clientId: 'anon' });
+      await anonymous.ping();
+      assert.equal(broker.failedLogins.failures('127.0.0.1'), 1);
     });
 
     it(`${cite(version, 'MQTT-3.1.4-5', 'MQTT-3.1.4-6')} a PUBLISH sent right after a CONNECT whose refusal is delayed is never processed`, async (t) => {

@@ -268,6 +268,11 @@ function admit(connection: Connection, packet: ConnectPacket, assigned: boolean,
   });
   connection.setState(ConnectionState.Active);
   connection.wasActive = true;
+  // A login with credentials (a user name or an Authentication Method) clears its address's failures;
+  // an anonymous one proves nothing and leaves them
+  if (connection.username !== undefined || connection.authMethod !== undefined) {
+    broker.failedLogins.succeeded(connection.peer.remoteAddress ?? '');
+  }
   let properties: ConnackProperties | undefined;
   if (version === 5) {
     properties = {

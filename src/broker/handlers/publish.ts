@@ -23,12 +23,21 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
       reasonCode: ReasonCode.RetainNotSupported,
     });
   }
+  // [MQTT-3.3.4-6] (5.0): a Subscription Identifier is the server's to add; from a client it is a
+  // Protocol Error (DISCONNECT 0x82). Checked here, not in the Link, which also serves the client role.
+  if (received.properties?.subscriptionIdentifiers !== undefined) {
+    throw new ProtocolError('PUBLISH from a client carries a Subscription Identifier', {
+      reasonCode: ReasonCode.ProtocolError,
+    });
+  }
   // The protocol core checks the 5.0 rules, resolves the topic alias and tells a re-sent QoS 2 PUBLISH
   const session = connection.session!;
   const packet = connection.link.receivePublish(received, session);
   if (packet === 'duplicate') {
     // [MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-9] (5.0): a re-sent QoS 2 PUBLISH gets PUBREC again and is not routed
-    connection.send({ type: 'pubrec', packetId: received.packetId, reasonCode: 0 });
+    // After commit, as the first PUBREC: a re-send that overtakes the commit of its id must not be
+    // told it was accepted before the acceptance is durable.
+    connection.sendAfterCommit({ type: 'pubrec', packetId: received.packetId, reasonCode: 0 });
     return undefined;
   }
   // [MQTT-3.3.2-2] (both versions): no wildcards in a topic name; [MQTT-4.7.3-1] at least one character;
