@@ -92,6 +92,12 @@ export class Spool implements SessionOverflow {
     return { messages, bytes: this.totalBytes, sessions: this.sessions.size };
   }
 
+  /** The spool's SQLite file, once one is in use; undefined before the first spill or on a MemoryStore. */
+  get file(): string | undefined {
+    const store = this.backing?.store;
+    return store instanceof SqliteStore ? store.file : undefined;
+  }
+
   holds(session: OverflowSession): boolean {
     const s = this.sessions.get(session.clientId);
     return s !== undefined && s.session === session && s.next > s.first;
