@@ -54,7 +54,7 @@ interface SessionSpool {
 /** How often the free space of the spool's disk is checked, in ms. */
 const DISK_CHECK_MS = 5000;
 /** Most rows read back at once: about 1 MiB of 1 KiB messages, a few ms of the event loop. */
-const READ_BATCH = 1000;
+const READ_BATCH = 250;
 /** A session's drops are logged at most once per this many ms. */
 const LOG_EVERY_MS = 60_000;
 
