@@ -54,7 +54,7 @@ export const limitOptionSpecs = {
     field: integerFrom(1, 'messages'),
     unit: 'messages per session',
     default: 1000,
-    doc: 'messages waiting for a session that is offline or whose in-flight window is full; a message arriving at a full queue is dropped and counted',
+    doc: 'messages waiting in memory for a session that is offline or whose in-flight window is full; a QoS 1/2 message arriving at a full queue goes to the spool on disk (`max_spooled_bytes_per_session`), or, without a spool (`max_spool_bytes: 0`), is dropped and counted',
   },
   maxOutgoingBufferBytes: {
     target: 'broker',
@@ -121,7 +121,7 @@ export const limitOptionSpecs = {
     field: integerFrom(0, 'bytes'),
     unit: 'bytes per session',
     default: 16_777_216,
-    doc: "payload bytes waiting in a session's queue, alongside `max_queued_messages`; a message that would pass it is dropped (the newest, as for a full queue) and counted. 0: no limit",
+    doc: "payload bytes waiting in a session's memory queue, alongside `max_queued_messages`; a message that would pass it goes to the spool as for a full queue (without a spool it is dropped and counted). 0: no limit",
   },
   maxSpooledBytesPerSession: {
     target: 'broker',

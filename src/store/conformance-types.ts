@@ -17,6 +17,4 @@ export interface ConformanceOptions {
    * its last operation leaves no earlier operation applied. Absent: that test is not registered.
    */
   refusedOp?: StoreOp;
-  /** false: the store has no `readSpool` and the spool tests are not registered. Default: registered. */
-  spool?: boolean;
 }

@@ -312,6 +312,6 @@ export function storeConformance(
     });
 
     batchTests({ check, withFreshStore: (body) => withStore(open, body), options });
-    spoolTests((body) => withStore(open, body), options.spool !== false);
+    spoolTests((body) => withStore(open, body));
   });
 }
