@@ -69,6 +69,7 @@ export class Spool implements SessionOverflow {
   private readonly removeAtExit = (): void => this.removeTemporary();
   /** Older messages dropped to make room (drop_oldest): the new message was taken, not refused. */
   droppedOldest = 0;
+  private failedToOpen = false;
 
   /**
    * `store`: the broker's store, used when it can spool (then spooled deliveries of persistent
@@ -105,7 +106,8 @@ export class Spool implements SessionOverflow {
 
   spill(session: OverflowSession, d: Delivery): DropReason | undefined {
     if (!this.enabled) return 'queue-full';
-    const backing = this.backing ?? this.open();
+    const backing = this.backing ?? this.openOrRefuse();
+    if (backing === undefined) return 'spool-full';
     let s = this.sessions.get(session.clientId);
     if (s === undefined || s.session !== session) {
       s = { session, first: 1, next: 1, bytes: 0, reading: false, loggedAt: 0 };
@@ -284,6 +286,18 @@ export class Spool implements SessionOverflow {
       },
       'queue and spool full: messages for this session are dropped (logged once a minute)',
     );
+  }
+
+  /** `open()`, or undefined (logged once) when no temporary file can be made: nothing is spooled then. */
+  private openOrRefuse(): Backing | undefined {
+    if (this.failedToOpen) return undefined;
+    try {
+      return this.open();
+    } catch (err) {
+      this.failedToOpen = true;
+      this.log.error({ dir: tmpdir(), err }, 'cannot make the temporary spool file; full queues drop messages');
+      return undefined;
+    }
   }
 
   /** The broker's store when it can spool, else a temporary SQLite file; starts the disk check. */
