@@ -25,6 +25,7 @@ export {
   NEVER_EXPIRES,
   Readiness,
   type DropReason,
+  type OverflowSession,
   type SessionJournal,
   type SessionLimits,
   type SessionOverflow,
