@@ -37,6 +37,7 @@ import { Persistence } from './persistence.js';
 import { restore } from './restore.js';
 import { route, type RouteEntry } from './router.js';
 import { SessionRegistry } from './session-registry.js';
+import { Spool } from './spool.js';
 import { Subscriptions } from './subscriptions.js';
 import { Wills, type OwedWill } from './wills.js';
 import { emptyTraffic } from './traffic.js';
@@ -89,6 +90,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
   };
   /** Failed logins by remote address, to delay refusals to addresses that keep failing. */
   readonly failedLogins: FailedLogins;
+  /** Holds the QoS 1/2 messages that sessions' memory queues cannot (see spool.ts). */
+  readonly spool: Spool;
   /** Publishes the `$SYS/broker/...` topics every `sysInterval` seconds once listening; `publish()` does it now. */
   readonly sys: SysPublisher;
 
@@ -145,6 +148,12 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       (session, reason) => this.deliveryDropped(session, reason),
     );
     this.sessions = this.registry.sessions;
+    this.spool = new Spool(
+      o,
+      this.log,
+      options.store === undefined ? undefined : { store: options.store, writer: this.persistence! },
+    );
+    if (this.spool.enabled) this.registry.overflow = this.spool;
     this.admission = new Admission(o, this.counters.limits);
     this.transports = new Listeners(o, this.tlsOptions, options.listeners, this.log);
     this.sys = new SysPublisher(this, o.sysInterval);
@@ -170,6 +179,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
             wills: this.wills,
             retained: this.retained,
             log: this.log,
+            spool: this.spool.enabled ? this.spool : undefined,
           });
     return this.opened;
   }
@@ -258,6 +268,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     this.registry.cancelExpiries();
     this.wills.cancelAll();
     await this.persistence?.drain();
+    await this.spool.close();
   }
 
   /** Routes a message to every matching subscriber and updates retained messages. */

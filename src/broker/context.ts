@@ -15,6 +15,7 @@ import type { HookRegistry } from './hook-registry.js';
 import type { ClientInfo } from './hooks.js';
 import type { LimitName, ResolvedBrokerOptions, TlsOptions } from './options.js';
 import type { Persistence } from './persistence.js';
+import type { Spool } from './spool.js';
 import type { TrafficCounters } from './traffic.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
@@ -59,6 +60,7 @@ export interface BrokerContext extends ConnectionHost {
   readonly serverKeepAlive: number | undefined;
   readonly log: Logger;
   readonly persistence: Persistence | undefined;
+  readonly spool: Spool;
   readonly tlsOptions: TlsOptions | undefined;
   readonly counters: BrokerCounters;
   readonly topicLimits: TopicLimits;

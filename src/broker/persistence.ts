@@ -234,6 +234,11 @@ export class Persistence implements SessionJournal {
     this.push({ op: 'forget-message', id });
   }
 
+  /** A write of the spool (src/broker/spool.ts), in the batch being gathered. */
+  spoolOp(op: Extract<StoreOp, { op: 'spool' | 'unspool' | 'clear-spool' }>): void {
+    this.push(op);
+  }
+
   // --- deliveries (SessionJournal) ---
 
   added(session: JournaledSession, d: Delivery, packetId: number): void {

@@ -10,6 +10,7 @@ import { NEVER_EXPIRES, type Session } from '../session/session.js';
 import { DeliveryState, type StoredState } from '../store/types.js';
 import { restoredMessage, type Persistence } from './persistence.js';
 import type { SessionRegistry } from './session-registry.js';
+import type { Spool } from './spool.js';
 import type { Subscriptions } from './subscriptions.js';
 import { willMessage, type Wills } from './wills.js';
 
@@ -20,12 +21,15 @@ export interface RestoreTargets {
   wills: Wills;
   retained: RetainedIndex<Message>;
   log: Logger;
+  /** Takes back the spools of the restored sessions; absent: the broker does not spool. */
+  spool?: Spool | undefined;
 }
 
 /** Loads the store of `persistence` and restores it into `targets`; rejects, restoring nothing, when it cannot be read. */
 export async function restore(persistence: Persistence, targets: RestoreTargets): Promise<void> {
   const state = await persistence.store.load();
   const counts = restoreState(state, persistence, targets, Date.now());
+  targets.spool?.restore(state.spools ?? [], targets.registry.sessions);
   targets.log.info({ store: persistence.store.description, ...counts }, 'restored from the store');
 }
 

@@ -5,7 +5,13 @@
  */
 import type { Logger } from 'pino';
 import type { Will } from '../protocol/index.js';
-import { NEVER_EXPIRES, Session, type DropReason, type SessionLimits } from '../session/session.js';
+import {
+  NEVER_EXPIRES,
+  Session,
+  type DropReason,
+  type SessionLimits,
+  type SessionOverflow,
+} from '../session/session.js';
 import { sessionRecord, type Persistence } from './persistence.js';
 import type { Subscriptions } from './subscriptions.js';
 import { scheduleAfter, type Scheduled } from './timers.js';
@@ -16,6 +22,8 @@ export class SessionRegistry {
   readonly sessions = new Map<string, Session>();
   /** The timer that ends each offline session with a finite Session Expiry Interval. */
   private readonly expiries = new Map<Session, Scheduled>();
+  /** Where every session puts what its memory queue cannot hold (the spool); undefined: nowhere. */
+  overflow: SessionOverflow | undefined;
 
   constructor(
     private readonly limits: Required<SessionLimits>,
@@ -68,6 +76,7 @@ export class SessionRegistry {
       this.dropped,
     );
     session.onDrop = this.onDrop;
+    session.overflow = this.overflow;
     this.sessions.set(clientId, session);
     return session;
   }

@@ -39,6 +39,10 @@ export type LogLevel = (typeof logLevels)[number];
 
 /** Values of `persistence`: `sqlite` keeps sessions and messages in `data_dir`, `none` keeps them in memory. */
 export const persistenceModes = ['sqlite', 'none'] as const;
+
+/** What a session's full queue does once its spool is full too (limits.queue_overflow). */
+export const queueOverflowPolicies = ['drop_newest', 'drop_oldest'] as const;
+export type QueueOverflowPolicy = (typeof queueOverflowPolicies)[number];
 /** Where the broker keeps state that should outlive the process. */
 export type Persistence = (typeof persistenceModes)[number];
 

@@ -3,7 +3,7 @@
  * queue, window, rate and timeout, with its range, unit and default. Part of the option table
  * (src/config/options.ts); documented in docs/configuration.md, which is generated from it.
  */
-import { integerFrom, integerIn, MAX_TIMER_MS, type OptionSpec } from './fields.js';
+import { integerFrom, integerIn, MAX_TIMER_MS, oneOf, queueOverflowPolicies, type OptionSpec } from './fields.js';
 
 /** The `limits:` options, by BrokerOptions name, in documentation order. */
 export const limitOptionSpecs = {
@@ -64,7 +64,7 @@ export const limitOptionSpecs = {
     field: integerFrom(1, 'messages'),
     unit: 'messages per session',
     default: 1000,
-    doc: 'messages waiting for a session that is offline or whose in-flight window is full; a message arriving at a full queue is dropped and counted',
+    doc: 'messages waiting in memory for a session that is offline or whose in-flight window is full; a QoS 1/2 message arriving at a full queue goes to the spool on disk (`max_spooled_bytes_per_session`), or, without a spool (`max_spool_bytes: 0`), is dropped and counted',
   },
   maxOutgoingBufferBytes: {
     target: 'broker',
@@ -131,7 +131,43 @@ export const limitOptionSpecs = {
     field: integerFrom(0, 'bytes'),
     unit: 'bytes per session',
     default: 16_777_216,
-    doc: "payload bytes waiting in a session's queue, alongside `max_queued_messages`; a message that would pass it is dropped (the newest, as for a full queue) and counted. 0: no limit",
+    doc: "payload bytes waiting in a session's memory queue, alongside `max_queued_messages`; a message that would pass it goes to the spool as for a full queue (without a spool it is dropped and counted). 0: no limit",
+  },
+  maxSpooledBytesPerSession: {
+    target: 'broker',
+    section: 'limits',
+    key: 'max_spooled_bytes_per_session',
+    field: integerFrom(0, 'bytes'),
+    unit: 'bytes per session',
+    default: 268_435_456,
+    doc: 'payload bytes of QoS 1/2 messages one session may hold in the spool on disk, beyond its memory queue (`max_queued_messages`, `max_queued_bytes`); past it `queue_overflow` applies ([persistence.md](persistence.md#the-spool-slow-subscribers)). 0: no spool for any session',
+  },
+  maxSpoolBytes: {
+    target: 'broker',
+    section: 'limits',
+    key: 'max_spool_bytes',
+    field: integerFrom(0, 'bytes'),
+    unit: 'bytes',
+    default: 4_294_967_296,
+    doc: 'payload bytes all sessions together may hold in the spool, and never so much that the free space of its disk falls below `spool_min_free_bytes`; past it `queue_overflow` applies. 0: no spool',
+  },
+  spoolMinFreeBytes: {
+    target: 'broker',
+    section: 'limits',
+    key: 'spool_min_free_bytes',
+    field: integerFrom(0, 'bytes'),
+    unit: 'bytes',
+    default: 1_073_741_824,
+    doc: "free space the spool leaves on its disk (checked every 5 seconds); the spool takes no more once the disk's free space would fall below it",
+  },
+  queueOverflow: {
+    target: 'broker',
+    section: 'limits',
+    key: 'queue_overflow',
+    field: oneOf(queueOverflowPolicies),
+    unit: '',
+    default: 'drop_newest',
+    doc: "what happens to a QoS 1/2 message for a session whose memory queue and spool are full: `drop_newest` refuses the new message, `drop_oldest` deletes the session's oldest spooled message to make room (a session with nothing spooled, when the broker-wide limit is reached, refuses the new one). Either way counted in `broker.counters.dropped` (`spool-session-full`, `spool-full`) and logged once a minute per session; a 5.0 publisher whose message no subscriber could take gets PUBACK/PUBREC 0x97 Quota exceeded",
   },
   maxSubscriptionsPerClient: {
     target: 'broker',

@@ -227,7 +227,7 @@ export class BrokerMetrics {
     const registers = [this.registry];
     new Counter({
       name: 'fennec_messages_dropped_total',
-      help: 'Deliveries dropped, by reason (queue-full, queue-bytes-full, slow-reader, offline-qos0, too-large, expired).',
+      help: 'Deliveries dropped, by reason (queue-full, queue-bytes-full, slow-reader, offline-qos0, too-large, expired, spool-session-full, spool-full).',
       labelNames: ['reason'],
       registers,
       collect() {

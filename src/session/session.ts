@@ -12,8 +12,10 @@ import {
   emptyDropTally,
   Readiness,
   type DropReason,
+  type OverflowSession,
   type SessionJournal,
   type SessionLimits,
+  type SessionOverflow,
   type SessionSink,
   type SubscriptionOptions,
 } from './types.js';
@@ -23,8 +25,10 @@ export {
   NEVER_EXPIRES,
   Readiness,
   type DropReason,
+  type OverflowSession,
   type SessionJournal,
   type SessionLimits,
+  type SessionOverflow,
   type SessionSink,
   type SubscriptionOptions,
 } from './types.js';
@@ -44,7 +48,7 @@ interface HeldWrite {
   ready: boolean;
 }
 
-export class Session {
+export class Session implements OverflowSession {
   readonly clientId: string;
   /**
    * The username its client presented at its last CONNECT; with `clientId`, the identity read
@@ -74,6 +78,8 @@ export class Session {
   journal: SessionJournal | undefined;
   /** Told of each dropped delivery (the broker logs the limits that drop); called on drops only. */
   onDrop: ((session: Session, reason: DropReason) => void) | undefined;
+  /** Takes QoS 1/2 deliveries beyond the memory queue (the broker's spool); undefined: a full queue drops. */
+  overflow: SessionOverflow | undefined;
 
   private sink: SessionSink | undefined;
   /** The protocol state of the attached connection; set exactly when `sink` is. */
@@ -234,6 +240,7 @@ export class Session {
         return;
       }
     }
+    if (this.spill(d)) return;
     if (this.queue.length - this.queueHead >= this.limits.maxQueuedMessages) {
       // Policy: a full queue refuses the newest message (as Mosquitto does), and counts it.
       this.drop('queue-full');
@@ -248,6 +255,37 @@ export class Session {
     this.queueBytes += bytes;
     this.queue.push(d);
     this.journal?.added(this, d, 0);
+  }
+
+  /**
+   * Past the memory queue (or behind what already waits there), a delivery goes to the overflow,
+   * which keeps the order; returns whether it handled `d` (taken, or refused and counted). Shared
+   * subscriptions' deliveries stay in memory: another member may take them when this session ends.
+   */
+  private spill(d: Delivery): boolean {
+    const overflow = this.overflow;
+    if (overflow === undefined || d.sharedFilter !== undefined) return false;
+    const full =
+      this.queue.length - this.queueHead >= this.limits.maxQueuedMessages ||
+      this.queueBytesFull(d.message.payload.length);
+    if (!full && !overflow.holds(this)) return false;
+    const refused = overflow.spill(this, d);
+    if (refused !== undefined) this.drop(refused);
+    return true;
+  }
+
+  /** Deliveries read back from the overflow join the queue, in order, and are sent as the window allows. */
+  refill(deliveries: Delivery[]): void {
+    for (const d of deliveries) {
+      this.queueBytes += d.message.payload.length;
+      this.queue.push(d);
+      this.journal?.added(this, d, 0);
+    }
+    this.pump();
+  }
+
+  countDrop(reason: DropReason): void {
+    this.drop(reason);
   }
 
   /** Whether `bytes` more payload would take the queue past maxQueuedBytes. */
@@ -291,6 +329,11 @@ export class Session {
     } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
+    }
+    // Below half full, the queue asks the overflow for what waits there (read asynchronously).
+    const queued = this.queue.length - this.queueHead;
+    if (this.overflow !== undefined && queued * 2 <= this.limits.maxQueuedMessages) {
+      this.overflow.drain(this, this.limits.maxQueuedMessages - queued);
     }
   }
 
@@ -473,6 +516,7 @@ export class Session {
     this.queueHead = 0;
     this.queueBytes = 0;
     this.incomingQoS2.clear();
+    this.overflow?.clear(this);
   }
 
   /**

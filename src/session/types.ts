@@ -54,6 +54,30 @@ export interface SessionJournal {
   afterDurable?(fn: () => void): void;
 }
 
+/** A session as its overflow sees it. */
+export interface OverflowSession {
+  readonly clientId: string;
+  /** Deliveries read back from the overflow, oldest first: they join the memory queue. */
+  refill(deliveries: Delivery[]): void;
+  /** Counts a drop the overflow made for this session (an older message dropped to make room). */
+  countDrop(reason: DropReason): void;
+}
+
+/**
+ * Where a session puts the QoS 1/2 deliveries its memory queue cannot hold: the broker's spool on
+ * disk (src/broker/spool.ts). It keeps them in order and hands them back as the queue drains.
+ */
+export interface SessionOverflow {
+  /** Whether deliveries of `session` wait in the overflow: newer ones must follow them, to keep order. */
+  holds(session: OverflowSession): boolean;
+  /** Takes `d` after everything it holds; returns undefined when taken, else why it was refused. */
+  spill(session: OverflowSession, d: Delivery): DropReason | undefined;
+  /** The memory queue has room for `room` messages: hand back the oldest, later, through `refill`. */
+  drain(session: OverflowSession, room: number): void;
+  /** The session's messages are cleared (clean start, end): forget what waits in the overflow. */
+  clear(session: OverflowSession): void;
+}
+
 /** Limits of one session. */
 export interface SessionLimits {
   /** Most QoS 1/2 messages sent and not yet acknowledged (the peer's Receive Maximum may lower it). */
@@ -82,14 +106,32 @@ export type Readiness = (typeof Readiness)[keyof typeof Readiness];
 
 /**
  * Why a delivery was dropped. `too-large`: over the client's Maximum Packet Size; `expired`: its
- * Message Expiry Interval passed before delivery started.
+ * Message Expiry Interval passed before delivery started; `spool-session-full` / `spool-full`: the
+ * memory queue was full and the session's share / the broker's whole spool on disk too.
  */
-export type DropReason = 'queue-full' | 'queue-bytes-full' | 'slow-reader' | 'offline-qos0' | 'too-large' | 'expired';
+export type DropReason =
+  | 'queue-full'
+  | 'queue-bytes-full'
+  | 'slow-reader'
+  | 'offline-qos0'
+  | 'too-large'
+  | 'expired'
+  | 'spool-session-full'
+  | 'spool-full';
 
 /** A Session Expiry Interval that never runs out, in seconds (5.0 section 3.1.2.11.2). */
 export const NEVER_EXPIRES = 0xffff_ffff;
 
 /** A tally of drops with every reason at 0. */
 export function emptyDropTally(): Record<DropReason, number> {
-  return { 'queue-full': 0, 'queue-bytes-full': 0, 'slow-reader': 0, 'offline-qos0': 0, 'too-large': 0, expired: 0 };
+  return {
+    'queue-full': 0,
+    'queue-bytes-full': 0,
+    'slow-reader': 0,
+    'offline-qos0': 0,
+    'too-large': 0,
+    expired: 0,
+    'spool-session-full': 0,
+    'spool-full': 0,
+  };
 }

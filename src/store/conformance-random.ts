@@ -116,7 +116,8 @@ function retainedMessage(random: SeededRandom): StoredRetained {
   };
 }
 
-const OP_KINDS: readonly StoreOp['op'][] = [
+// The spool's operations have tests of their own (conformance-spool.ts): their numbering must not repeat.
+const OP_KINDS: readonly Exclude<StoreOp['op'], 'spool' | 'unspool' | 'clear-spool'>[] = [
   'session',
   'end-session',
   'subscribe',

@@ -21,6 +21,7 @@ import {
   subscription,
 } from './conformance-records.js';
 import { batchTests } from './conformance-batches.js';
+import { spoolTests } from './conformance-spool.js';
 import type { ConformanceOptions, OpenedStore } from './conformance-types.js';
 
 export type { ConformanceOptions, OpenedStore } from './conformance-types.js';
@@ -311,5 +312,6 @@ export function storeConformance(
     });
 
     batchTests({ check, withFreshStore: (body) => withStore(open, body), options });
+    spoolTests((body) => withStore(open, body));
   });
 }

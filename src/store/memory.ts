@@ -6,6 +6,8 @@
 import type {
   DeliveryRecord,
   SessionRecord,
+  SpoolRecord,
+  SpoolSummary,
   Store,
   StoredMessage,
   StoredRetained,
@@ -25,6 +27,8 @@ export class MemoryStore implements Store {
   /** `${clientId}\u0000${packetId}` keys, so that one Set holds them all. */
   private readonly incomingQoS2 = new Map<string, { clientId: string; packetId: number }>();
   private readonly retained = new Map<string, StoredRetained>();
+  /** Each session's spool, rows in `n` order (appended at the back, deleted from the front). */
+  private readonly spools = new Map<string, SpoolRecord[]>();
 
   load(): Promise<StoredState> {
     const subscriptions: SubscriptionRecord[] = [];
@@ -38,6 +42,7 @@ export class MemoryStore implements Store {
       deliveries: [...this.deliveries.values()].sort((a, b) => a.seq - b.seq).map(copyDelivery),
       incomingQoS2: [...this.incomingQoS2.values()].map((entry) => ({ ...entry })),
       retained: [...this.retained.values()].map(copyMessage),
+      spools: this.spoolSummaries(),
     });
   }
 
@@ -50,6 +55,27 @@ export class MemoryStore implements Store {
     return Promise.resolve();
   }
 
+  readSpool(clientId: string, from: number, limit: number): Promise<SpoolRecord[]> {
+    const rows = this.spools.get(clientId) ?? [];
+    return Promise.resolve(
+      rows
+        .filter((row) => row.n >= from)
+        .slice(0, limit)
+        .map(copySpooled),
+    );
+  }
+
+  private spoolSummaries(): SpoolSummary[] {
+    const summaries: SpoolSummary[] = [];
+    for (const [clientId, rows] of [...this.spools].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (rows.length === 0) continue;
+      let bytes = 0;
+      for (const row of rows) bytes += row.message.payload.length;
+      summaries.push({ clientId, count: rows.length, bytes, first: rows[0]!.n, last: rows[rows.length - 1]!.n });
+    }
+    return summaries;
+  }
+
   private apply(op: StoreOp): void {
     switch (op.op) {
       case 'session':
@@ -60,6 +86,7 @@ export class MemoryStore implements Store {
         this.subscriptions.delete(op.clientId);
         for (const [seq, record] of this.deliveries) if (record.clientId === op.clientId) this.deliveries.delete(seq);
         for (const [key, entry] of this.incomingQoS2) if (entry.clientId === op.clientId) this.incomingQoS2.delete(key);
+        this.spools.delete(op.clientId);
         break;
       }
       case 'subscribe': {
@@ -106,6 +133,24 @@ export class MemoryStore implements Store {
       case 'unretain':
         this.retained.delete(op.topic);
         break;
+      case 'spool': {
+        let rows = this.spools.get(op.record.clientId);
+        if (rows === undefined) this.spools.set(op.record.clientId, (rows = []));
+        rows.push(copySpooled(op.record));
+        break;
+      }
+      case 'unspool': {
+        const rows = this.spools.get(op.clientId);
+        if (rows !== undefined)
+          this.spools.set(
+            op.clientId,
+            rows.filter((row) => row.n > op.through),
+          );
+        break;
+      }
+      case 'clear-spool':
+        this.spools.delete(op.clientId);
+        break;
     }
   }
 }
@@ -134,6 +179,15 @@ function copyWill(will: StoredWill | undefined): StoredWill | undefined {
 
 function copySession(record: SessionRecord): SessionRecord {
   return { ...record, will: copyWill(record.will) };
+}
+
+function copySpooled(record: SpoolRecord): SpoolRecord {
+  return {
+    ...record,
+    message: copyMessage(record.message),
+    subscriptionIdentifiers:
+      record.subscriptionIdentifiers === undefined ? undefined : [...record.subscriptionIdentifiers],
+  };
 }
 
 function copyDelivery(record: DeliveryRecord): DeliveryRecord {

@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { StoredRetained, StoreOp } from './types.js';
 import { encodeProperties } from './sqlite-schema.js';
+import { applySpool, prepareSpoolStatements, type SpoolStatements } from './sqlite-spool.js';
 
 /** The prepared statements of every operation, prepared once at open. */
 export interface Statements {
@@ -24,6 +25,7 @@ export interface Statements {
   deleteIncoming: Database.Statement;
   putRetained: Database.Statement;
   deleteRetained: Database.Statement;
+  spool: SpoolStatements;
 }
 
 export function prepareStatements(db: Database.Database): Statements {
@@ -61,6 +63,7 @@ export function prepareStatements(db: Database.Database): Statements {
         'expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     deleteRetained: db.prepare('DELETE FROM retained WHERE topic = ?'),
+    spool: prepareSpoolStatements(db),
   };
 }
 
@@ -102,6 +105,7 @@ export function apply(s: Statements, op: StoreOp): void {
       s.deleteSubscriptionsOf.run(op.clientId);
       s.deleteDeliveriesOf.run(op.clientId);
       s.deleteIncomingOf.run(op.clientId);
+      s.spool.deleteOf.run(op.clientId);
       break;
     case 'subscribe': {
       const r = op.record;
@@ -161,6 +165,11 @@ export function apply(s: Statements, op: StoreOp): void {
     }
     case 'unretain':
       s.deleteRetained.run(op.topic);
+      break;
+    case 'spool':
+    case 'unspool':
+    case 'clear-spool':
+      applySpool(s.spool, op);
       break;
     default: {
       const unknown: never = op;

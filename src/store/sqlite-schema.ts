@@ -8,6 +8,7 @@ import type {
   DeliveryRecord,
   DeliveryState,
   SessionRecord,
+  SpoolSummary,
   StoredMessage,
   StoredRetained,
   StoredState,
@@ -83,6 +84,26 @@ export const migrations: readonly string[] = [
     expires_at INTEGER
   ) WITHOUT ROWID;
   `,
+  // 1 -> 2: the spool of deliveries beyond the memory queues (sqlite-spool.ts). The unique key is
+  // the read order; rows are big, so the table keeps a rowid.
+  `
+  CREATE TABLE spool (
+    client_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    message_qos INTEGER NOT NULL CHECK (message_qos IN (0, 1, 2)),
+    message_retain INTEGER NOT NULL,
+    properties TEXT,
+    publisher_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    qos INTEGER NOT NULL CHECK (qos IN (1, 2)),
+    retain INTEGER NOT NULL,
+    subscription_identifiers TEXT,
+    UNIQUE (client_id, n)
+  );
+`,
 ];
 
 /** The schema version this Fennec writes and the newest it reads. */
@@ -103,7 +124,18 @@ export function readState(db: Database.Database): StoredState {
     db.prepare('SELECT client_id, packet_id FROM incoming_qos2').all() as { client_id: string; packet_id: number }[]
   ).map((row) => ({ clientId: row.client_id, packetId: row.packet_id }));
   const retained = (db.prepare('SELECT * FROM retained').all() as RetainedRow[]).map(retainedFromRow);
-  return { sessions, subscriptions, messages, deliveries, incomingQoS2, retained };
+  return { sessions, subscriptions, messages, deliveries, incomingQoS2, retained, spools: readSpoolSummaries(db) };
+}
+
+/** Each session's spool in short, for `load`; the rows stay on disk. */
+function readSpoolSummaries(db: Database.Database): SpoolSummary[] {
+  const rows = db
+    .prepare(
+      'SELECT client_id, count(*) AS count, sum(length(payload)) AS bytes, min(n) AS first, max(n) AS last ' +
+        'FROM spool GROUP BY client_id ORDER BY client_id',
+    )
+    .all() as { client_id: string; count: number; bytes: number; first: number; last: number }[];
+  return rows.map((r) => ({ clientId: r.client_id, count: r.count, bytes: r.bytes, first: r.first, last: r.last }));
 }
 
 /**

@@ -15,7 +15,8 @@ import Database from 'better-sqlite3';
 import { FennecError } from '../errors/index.js';
 import { migrations, readState, SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
 import { apply, prepareStatements, type Statements } from './sqlite-ops.js';
-import type { Store, StoredState, StoreOp } from './types.js';
+import { readSpoolRows } from './sqlite-spool.js';
+import type { SpoolRecord, Store, StoredState, StoreOp } from './types.js';
 
 export { SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
 
@@ -79,13 +80,14 @@ export class SqliteStore implements Store {
    */
   static open(dataDir: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     try {
-      return Promise.resolve(SqliteStore.openSync(dataDir, options));
+      return Promise.resolve(SqliteStore.openNow(dataDir, options));
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
-  private static openSync(dataDir: string, options: SqliteStoreOptions): SqliteStore {
+  /** `open`, returning the store itself (opening is synchronous inside); throws what `open` rejects with. */
+  static openNow(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
     const dir = resolve(dataDir);
     const file = join(dir, SQLITE_FILE_NAME);
     try {
@@ -178,6 +180,15 @@ export class SqliteStore implements Store {
       this.giveBackFreePages();
     }
     return Promise.resolve();
+  }
+
+  /** A batch of committed spooled deliveries of `clientId` (see Store.readSpool); small, so it is read at once. */
+  readSpool(clientId: string, from: number, limit: number): Promise<SpoolRecord[]> {
+    try {
+      return Promise.resolve(readSpoolRows(this.statements.spool, clientId, from, limit));
+    } catch (error) {
+      return Promise.reject(classify(this.file, error, 'read'));
+    }
   }
 
   /** The size of the database (the WAL aside), how much of it is free pages, and its page size, in bytes. */

@@ -117,7 +117,41 @@ export type StoreOp =
   | { op: 'qos2-released'; clientId: string; packetId: number }
   /** Sets the retained message of its topic. */
   | { op: 'retain'; message: StoredRetained }
-  | { op: 'unretain'; topic: string };
+  | { op: 'unretain'; topic: string }
+  /** Appends a delivery to its session's spool (see SpoolRecord). */
+  | { op: 'spool'; record: SpoolRecord }
+  /** Deletes the spooled deliveries of `clientId` numbered `through` and below: read back, or dropped. */
+  | { op: 'unspool'; clientId: string; through: number }
+  /** Deletes every spooled delivery of `clientId` (also done by `end-session`). */
+  | { op: 'clear-spool'; clientId: string };
+
+/**
+ * A QoS 1/2 delivery spooled to disk beyond its session's memory queue, its message inline (a copy
+ * per session: a spooled row is read back alone). Spooled deliveries come after every delivery of
+ * the session in `deliveries`, and are never part of `load`: the broker reads them back in batches
+ * with `readSpool` as the subscriber drains, so memory holds none of a backlog.
+ */
+export interface SpoolRecord {
+  clientId: string;
+  /** Its place in the session's spool: 1, 2, 3... with no gaps; rows leave from the front only. */
+  n: number;
+  message: StoredRetained;
+  /** Delivery QoS (1 or 2), RETAIN flag and subscription identifiers, as for a DeliveryRecord. */
+  qos: QoS;
+  retain: boolean;
+  subscriptionIdentifiers: number[] | undefined;
+}
+
+/** What `load` says of one session's spool; the rows themselves stay on disk. */
+export interface SpoolSummary {
+  clientId: string;
+  count: number;
+  /** Payload bytes of its rows. */
+  bytes: number;
+  /** Lowest and highest `n`. */
+  first: number;
+  last: number;
+}
 
 /** Everything a store holds, as `load` returns it. */
 export interface StoredState {
@@ -128,6 +162,8 @@ export interface StoredState {
   deliveries: DeliveryRecord[];
   incomingQoS2: { clientId: string; packetId: number }[];
   retained: StoredRetained[];
+  /** Each session's spool, by client id; absent from stores that cannot spool. */
+  spools?: SpoolSummary[];
 }
 
 /** What outlives the process. Implementations: MemoryStore, SqliteStore; all pass test/conformance. */
@@ -143,4 +179,9 @@ export interface Store {
   commit(ops: readonly StoreOp[]): Promise<void>;
   /** Releases files and handles; the store is not used afterwards. */
   close(): Promise<void>;
+  /**
+   * The committed spooled deliveries of `clientId` from `n = from` on, in `n` order, at most `limit`.
+   * Optional: a store without it cannot spool, and the broker keeps queues in memory only.
+   */
+  readSpool?(clientId: string, from: number, limit: number): Promise<SpoolRecord[]>;
 }

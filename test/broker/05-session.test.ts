@@ -103,8 +103,8 @@ for (const v of VERSIONS) {
       await back.expectNothing(150);
     });
 
-    it(`messages beyond maxQueuedMessages for an offline session are dropped, newest first, and counted in session.dropped (v${v})`, async (t) => {
-      const { broker, port } = await startBroker(t, { maxQueuedMessages: 3 });
+    it(`without a spool, messages beyond maxQueuedMessages for an offline session are dropped, newest first, and counted in session.dropped (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, { maxQueuedMessages: 3, maxSpoolBytes: 0 }); // no spool: the memory queue alone
       const sub = await RawClient.connect(port, persistent('small'));
       await sub.subscribe('queue/#', 1);
       await sub.disconnect();

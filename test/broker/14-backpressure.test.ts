@@ -72,11 +72,12 @@ for (const v of VERSIONS) {
       );
     });
 
-    it(`QoS 1 messages for a subscriber that never reads wait in a queue bounded by maxQueuedMessages; the rest are dropped and counted (v${v})`, async (t) => {
+    it(`without a spool, QoS 1 messages for a subscriber that never reads wait in a queue bounded by maxQueuedMessages; the rest are dropped and counted (v${v})`, async (t) => {
       const { broker, port } = await startBroker(t, {
         maxOutgoingBufferBytes: 64 * KiB,
         maxInflightMessages: 20,
         maxQueuedMessages: 50,
+        maxSpoolBytes: 0, // no spool: the memory queue alone (test/broker/36-spool.test.ts spools)
       });
       const slow = await RawClient.connect(port, { version: v, clientId: 'slow' });
       await slow.subscribe('flood/#', 1);

@@ -47,8 +47,8 @@ for (const v of VERSIONS) {
       await RawClient.connect(port, { version: v, clientId: 'c' });
     });
 
-    it(`max_queued_bytes: a QoS 1 message that would take an offline session's queue past its bytes is dropped and counted (v${v})`, async (t) => {
-      const { broker, port } = await startBroker(t, { maxQueuedBytes: 250 });
+    it(`max_queued_bytes without a spool: a QoS 1 message that would take an offline session's queue past its bytes is dropped and counted (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, { maxQueuedBytes: 250, maxSpoolBytes: 0 }); // no spool: the memory queue alone
       const sub = await RawClient.connect(port, {
         version: v,
         clientId: 'sub',

@@ -259,8 +259,8 @@ for (const v of VERSIONS) {
       await subBack.expectNothing(150);
     });
 
-    it(`the queue limit holds across a restart: what was queued stays, more is refused (v${v})`, async (t) => {
-      const run = new Restarts(t, new MemoryStore(), { maxQueuedMessages: 3 });
+    it(`without a spool, the queue limit holds across a restart: what was queued stays, more is refused (v${v})`, async (t) => {
+      const run = new Restarts(t, new MemoryStore(), { maxQueuedMessages: 3, maxSpoolBytes: 0 }); // no spool
       let port = await run.start();
       const sub = await RawClient.connect(port, persistent('limited'));
       await sub.subscribe('lim/#', 1);

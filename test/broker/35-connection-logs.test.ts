@@ -193,9 +193,9 @@ for (const version of VERSIONS) {
       assert.equal(limitWarnings(lines, 'max_subscriptions_per_client').length, 3);
     });
 
-    it(`a message dropped at a full queue is a warn naming max_queued_messages (${v})`, async (t) => {
+    it(`a message dropped at a full queue without a spool is a warn naming max_queued_messages (${v})`, async (t) => {
       const { logger, lines } = capturingLogger('warn');
-      const { port } = await startBroker(t, { logger, maxQueuedMessages: 1 });
+      const { port } = await startBroker(t, { logger, maxQueuedMessages: 1, maxSpoolBytes: 0 });
       const sleeper = await RawClient.connect(port, {
         version,
         clientId: 'offline',

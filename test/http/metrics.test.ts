@@ -102,6 +102,7 @@ describe('metrics', () => {
       store,
       allowAnonymous: false,
       maxQueuedMessages: 1,
+      maxSpoolBytes: 0, // no spool: the full queue drops
       maxSubscriptionsPerClient: 1,
     });
     const admin = new AdminServer(broker, { port: 0 });

@@ -5,6 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { ProtocolError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import { isValidTopicName } from '../../topic/index.js';
 import { expiresAt, type Message } from '../../session/message.js';
+import type { DropReason } from '../../session/types.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit, quoteTopic } from '../limits.js';
 import { authorization, decide } from '../decide.js';
@@ -96,8 +97,14 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       // [MQTT-3.3.2-5] (5.0): checked where the message is dequeued or delivered, never by a timer
       expiresAt: expiresAt(packet.properties, receivedAt),
     };
+    const { counters, spool } = connection.broker;
+    const refusedBefore = totalDrops(counters.dropped) - spool.droppedOldest;
     const count = connection.broker.publish(message);
     if (count === 0 && connection.version === 5) reasonCode = ReasonCode.NoMatchingSubscribers;
+    // Every matching subscriber's queue and spool were full: the 5.0 publisher is told.
+    else if (connection.version === 5 && totalDrops(counters.dropped) - spool.droppedOldest - refusedBefore >= count) {
+      reasonCode = ReasonCode.QuotaExceeded;
+    }
   } else {
     // [MQTT-3.3.5-2] (3.1.1): an unauthorized PUBLISH is still acknowledged; 5.0 says why
     reasonCode = ReasonCode.NotAuthorized;
@@ -126,4 +133,9 @@ function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: 
     }
     connection.sendAfterCommit({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties });
   }
+}
+
+/** Deliveries refused so far because a session's queue (and spool) had no room. */
+function totalDrops(dropped: Readonly<Record<DropReason, number>>): number {
+  return dropped['queue-full'] + dropped['queue-bytes-full'] + dropped['spool-session-full'] + dropped['spool-full'];
 }

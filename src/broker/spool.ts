@@ -1,0 +1,342 @@
+/**
+ * The spool: where QoS 1/2 deliveries go that a session's memory queue cannot hold, so that a slow
+ * or offline subscriber costs disk, not memory, and nothing acknowledged is dropped before the disk
+ * limits. Rows are written through the store's batches (the broker's own store when it can spool,
+ * else a temporary SQLite file removed at close) and read back a batch at a time, once committed, as
+ * the session's queue drains. Only past `maxSpooledBytesPerSession`, `maxSpoolBytes` or the free-disk
+ * reserve does the `queueOverflow` policy drop anything, counted and logged.
+ *
+ * Each session's rows are numbered 1, 2, 3... and leave from the front only (read back, or dropped
+ * oldest first), so the spool of a session is the range [first, next) and needs no index in memory.
+ */
+import { rmSync, statfsSync, statfs } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { QueueOverflowPolicy } from '../config/fields.js';
+import { delivery, type Delivery } from '../session/message.js';
+import type { DropReason, OverflowSession, SessionOverflow } from '../session/types.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { SpoolRecord, SpoolSummary, Store } from '../store/types.js';
+import { Persistence, restoredMessage } from './persistence.js';
+
+/** The spool's limits and policy (BrokerOptions of the same names). */
+export interface SpoolOptions {
+  maxSpooledBytesPerSession: number;
+  maxSpoolBytes: number;
+  spoolMinFreeBytes: number;
+  queueOverflow: QueueOverflowPolicy;
+}
+
+/** Where rows are written and read: a store that can spool and the Persistence that batches its writes. */
+interface Backing {
+  store: Store & Required<Pick<Store, 'readSpool'>>;
+  writer: Persistence;
+  /** A directory on the spool's disk, for the free-space check; undefined: not on a disk (MemoryStore). */
+  dir: string | undefined;
+  /** The temporary directory to remove at close; undefined for the broker's own store. */
+  temporary: string | undefined;
+}
+
+/** One session's spool: rows [first, next), `count` of them (next - first), `bytes` of payload. */
+interface SessionSpool {
+  session: OverflowSession;
+  first: number;
+  next: number;
+  bytes: number;
+  /** A read is on its way: no other starts until it is back. */
+  reading: boolean;
+  /** When a drop was last logged for this session, ms since the epoch. */
+  loggedAt: number;
+}
+
+/** How often the free space of the spool's disk is checked, in ms. */
+const DISK_CHECK_MS = 5000;
+/** Most rows read back at once: about 1 MiB of 1 KiB messages, a few ms of the event loop. */
+const READ_BATCH = 250;
+/** A session's drops are logged at most once per this many ms. */
+const LOG_EVERY_MS = 60_000;
+
+export class Spool implements SessionOverflow {
+  private readonly sessions = new Map<string, SessionSpool>();
+  private backing: Backing | undefined;
+  /** Payload bytes spooled by all sessions. */
+  private totalBytes = 0;
+  /** Free bytes of the spool's disk at the last check, less the reserve; Infinity: not checked. */
+  private diskRoom = Infinity;
+  private diskTimer: NodeJS.Timeout | undefined;
+  private readonly removeAtExit = (): void => this.removeTemporary();
+  /** Older messages dropped to make room (drop_oldest): the new message was taken, not refused. */
+  droppedOldest = 0;
+  private failedToOpen = false;
+
+  /**
+   * `store`: the broker's store, used when it can spool (then spooled deliveries of persistent
+   * sessions survive a restart); otherwise a temporary SQLite file is made at the first spill.
+   */
+  constructor(
+    private readonly options: SpoolOptions,
+    private readonly log: Logger,
+    private readonly brokerStore: { store: Store; writer: Persistence } | undefined,
+  ) {}
+
+  /** Whether the spool takes anything at all (both limits above 0). */
+  get enabled(): boolean {
+    return this.options.maxSpoolBytes > 0 && this.options.maxSpooledBytesPerSession > 0;
+  }
+
+  /** Spooled deliveries and their payload bytes, over all sessions. */
+  get size(): { messages: number; bytes: number; sessions: number } {
+    let messages = 0;
+    for (const s of this.sessions.values()) messages += s.next - s.first;
+    return { messages, bytes: this.totalBytes, sessions: this.sessions.size };
+  }
+
+  /** The spool's SQLite file, once one is in use; undefined before the first spill or on a MemoryStore. */
+  get file(): string | undefined {
+    const store = this.backing?.store;
+    return store instanceof SqliteStore ? store.file : undefined;
+  }
+
+  holds(session: OverflowSession): boolean {
+    const s = this.sessions.get(session.clientId);
+    return s !== undefined && s.session === session && s.next > s.first;
+  }
+
+  spill(session: OverflowSession, d: Delivery): DropReason | undefined {
+    if (!this.enabled) return 'queue-full';
+    const backing = this.backing ?? this.openOrRefuse();
+    if (backing === undefined) return 'spool-full';
+    let s = this.sessions.get(session.clientId);
+    if (s === undefined || s.session !== session) {
+      s = { session, first: 1, next: 1, bytes: 0, reading: false, loggedAt: 0 };
+      this.sessions.set(session.clientId, s);
+    }
+    const bytes = d.message.payload.length;
+    let refused = this.refusal(s, bytes);
+    // drop_oldest: the session's oldest spooled messages make room, one by one.
+    while (refused !== undefined && this.options.queueOverflow === 'drop_oldest' && s.next > s.first) {
+      this.dropOldest(s, backing);
+      this.droppedOldest++;
+      session.countDrop(refused);
+      this.logDrop(s, refused);
+      refused = this.refusal(s, bytes);
+    }
+    if (refused !== undefined) {
+      this.logDrop(s, refused);
+      return refused;
+    }
+    const m = d.message;
+    const record: SpoolRecord = {
+      clientId: session.clientId,
+      n: s.next++,
+      message: {
+        topic: m.topic,
+        payload: m.payload,
+        qos: m.qos,
+        retain: m.retain,
+        properties: m.properties,
+        publisherId: m.publisherId,
+        receivedAt: m.receivedAt,
+        expiresAt: m.expiresAt,
+      },
+      qos: d.qos,
+      retain: d.retain,
+      subscriptionIdentifiers: d.subscriptionIdentifiers,
+    };
+    backing.writer.spoolOp({ op: 'spool', record });
+    s.bytes += bytes;
+    this.totalBytes += bytes;
+    return undefined;
+  }
+
+  drain(session: OverflowSession, room: number): void {
+    const s = this.sessions.get(session.clientId);
+    if (s === undefined || s.session !== session || s.reading || s.next === s.first || room <= 0) return;
+    const backing = this.backing;
+    if (backing === undefined) return;
+    s.reading = true;
+    const from = s.first;
+    const limit = Math.min(room, READ_BATCH);
+    // Only committed rows can be read: wait for the batch that wrote the oldest of them.
+    backing.writer.afterCommit(() => {
+      backing.store.readSpool(session.clientId, from, limit).then(
+        (rows) => this.readBack(s, backing, rows),
+        (err: unknown) => {
+          s.reading = false;
+          this.log.error(
+            { clientId: session.clientId, err },
+            'cannot read the spool; the session waits for its next drain',
+          );
+        },
+      );
+    });
+  }
+
+  clear(session: OverflowSession): void {
+    const s = this.sessions.get(session.clientId);
+    if (s === undefined || s.session !== session) return;
+    this.sessions.delete(session.clientId);
+    this.totalBytes -= s.bytes;
+    this.backing?.writer.spoolOp({ op: 'clear-spool', clientId: session.clientId });
+  }
+
+  /**
+   * At start, with the broker's store: the spools `load` found. Those of `sessions` (the restored
+   * persistent sessions) are theirs again; any other (a clean session's, left by a crash) is deleted.
+   */
+  restore(summaries: readonly SpoolSummary[], sessions: ReadonlyMap<string, OverflowSession>): void {
+    const backing = this.backing ?? this.open();
+    for (const summary of summaries) {
+      const session = sessions.get(summary.clientId);
+      if (session === undefined || !this.enabled) {
+        backing.writer.spoolOp({ op: 'clear-spool', clientId: summary.clientId });
+        continue;
+      }
+      this.sessions.set(summary.clientId, {
+        session,
+        first: summary.first,
+        next: summary.last + 1,
+        bytes: summary.bytes,
+        reading: false,
+        loggedAt: 0,
+      });
+      this.totalBytes += summary.bytes;
+    }
+  }
+
+  /** Stops the disk check; removes the temporary spool file, if one was made. Call after the last commit. */
+  async close(): Promise<void> {
+    if (this.diskTimer !== undefined) clearInterval(this.diskTimer);
+    this.diskTimer = undefined;
+    const backing = this.backing;
+    if (backing?.temporary === undefined) return;
+    await backing.writer.drain();
+    await backing.store.close();
+    this.removeTemporary();
+    process.off('exit', this.removeAtExit);
+  }
+
+  private removeTemporary(): void {
+    const dir = this.backing?.temporary;
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** Why `bytes` more cannot be spooled for `s` now, or undefined when they can. */
+  private refusal(s: SessionSpool, bytes: number): DropReason | undefined {
+    if (s.bytes + bytes > this.options.maxSpooledBytesPerSession) return 'spool-session-full';
+    if (this.totalBytes + bytes > Math.min(this.options.maxSpoolBytes, this.diskRoom)) return 'spool-full';
+    return undefined;
+  }
+
+  /**
+   * Deletes the oldest spooled row of `s`. Its size is not in memory: the average of the session's
+   * rows is taken off (exact again once the spool is empty); a read on its way skips the row.
+   */
+  private dropOldest(s: SessionSpool, backing: Backing): void {
+    const count = s.next - s.first;
+    const bytes = count === 1 ? s.bytes : Math.floor(s.bytes / count);
+    backing.writer.spoolOp({ op: 'unspool', clientId: s.session.clientId, through: s.first });
+    s.first++;
+    s.bytes -= bytes;
+    this.totalBytes -= bytes;
+  }
+
+  /** Rows read back from the store: the session's queue takes them, and they leave the spool. */
+  private readBack(s: SessionSpool, backing: Backing, rows: SpoolRecord[]): void {
+    s.reading = false;
+    // The session ended, or was cleared, while the rows were read.
+    if (this.sessions.get(s.session.clientId) !== s) return;
+    const deliveries: Delivery[] = [];
+    let bytes = 0;
+    let last = 0;
+    for (const row of rows) {
+      // Dropped (drop_oldest) while it was read.
+      if (row.n < s.first) continue;
+      const d = delivery(restoredMessage(row.message, 0), row.qos, row.retain, row.subscriptionIdentifiers);
+      deliveries.push(d);
+      bytes += row.message.payload.length;
+      last = row.n;
+    }
+    if (deliveries.length === 0) return;
+    s.first = last + 1;
+    const empty = s.next === s.first;
+    const taken = empty ? s.bytes : Math.min(bytes, s.bytes);
+    s.bytes -= taken;
+    this.totalBytes -= taken;
+    if (empty) this.sessions.delete(s.session.clientId);
+    // In one batch with the session's journal of the same deliveries (persistent sessions): a crash
+    // leaves them either in the spool or in the session's queue, never in neither.
+    backing.writer.spoolOp({ op: 'unspool', clientId: s.session.clientId, through: last });
+    s.session.refill(deliveries);
+  }
+
+  private logDrop(s: SessionSpool, reason: DropReason): void {
+    const now = Date.now();
+    if (now - s.loggedAt < LOG_EVERY_MS) return;
+    s.loggedAt = now;
+    this.log.warn(
+      {
+        clientId: s.session.clientId,
+        reason,
+        policy: this.options.queueOverflow,
+        spooledBytes: s.bytes,
+        spoolBytes: this.totalBytes,
+      },
+      'queue and spool full: messages for this session are dropped (logged once a minute)',
+    );
+  }
+
+  /** `open()`, or undefined (logged once) when no temporary file can be made: nothing is spooled then. */
+  private openOrRefuse(): Backing | undefined {
+    if (this.failedToOpen) return undefined;
+    try {
+      return this.open();
+    } catch (err) {
+      this.failedToOpen = true;
+      this.log.error({ dir: tmpdir(), err }, 'cannot make the temporary spool file; full queues drop messages');
+      return undefined;
+    }
+  }
+
+  /** The broker's store when it can spool, else a temporary SQLite file; starts the disk check. */
+  private open(): Backing {
+    const own = this.brokerStore;
+    let backing: Backing;
+    if (own !== undefined && own.store.readSpool !== undefined) {
+      const store = own.store as Backing['store'];
+      const dir = store instanceof SqliteStore ? dirname(store.file) : undefined;
+      backing = { store, writer: own.writer, dir, temporary: undefined };
+    } else {
+      const dir = mkdtempSync(join(tmpdir(), 'fennec-spool-'));
+      const store = SqliteStore.openNow(dir, { durability: 'process' });
+      backing = { store, writer: new Persistence(store, this.log), dir, temporary: dir };
+      // Removed at close; also when the process exits without closing the broker.
+      process.on('exit', this.removeAtExit);
+      this.log.info({ file: store.file }, 'spooling to a temporary file, removed at exit');
+    }
+    this.backing = backing;
+    if (backing.dir !== undefined) this.watchDisk(backing.dir);
+    return backing;
+  }
+
+  /** Checks the free space of `dir`'s disk now and every DISK_CHECK_MS, without blocking after the first. */
+  private watchDisk(dir: string): void {
+    const update = (free: number): void => {
+      this.diskRoom = this.totalBytes + free - this.options.spoolMinFreeBytes;
+    };
+    try {
+      const stats = statfsSync(dir);
+      update(stats.bavail * stats.bsize);
+    } catch (err) {
+      this.log.warn({ dir, err }, 'cannot check the free space of the spool disk');
+    }
+    this.diskTimer = setInterval(() => {
+      statfs(dir, (err, stats) => {
+        if (err === null) update(stats.bavail * stats.bsize);
+      });
+    }, DISK_CHECK_MS);
+    this.diskTimer.unref();
+  }
+}
