@@ -22,6 +22,7 @@ import {
   mergeConfig,
   listenerName,
   tlsOptionSpecs,
+  clusterOptionSpecs,
   toBrokerOptions,
   type ListenerOptions,
   type Durability,
@@ -54,6 +55,14 @@ interface BrokerFlags {
   memory?: boolean;
   config?: string;
   wsPort?: number;
+  clusterRedis?: string;
+}
+
+/** Parses `--cluster-redis`: a Redis URL, checked as the file's `cluster.redis` is. */
+function parseRedisUrl(value: string): string {
+  const result = clusterOptionSpecs.redis.field.schema.safeParse(value);
+  if (!result.success) throw new InvalidArgumentError(result.error.issues[0]?.message ?? 'must be a Redis URL');
+  return value;
 }
 
 /**
@@ -179,6 +188,11 @@ export function brokerCommand(): Command {
       'serve metrics, health and the admin API over HTTP on this port (http.port)',
       parsePort,
     )
+    .option(
+      '--cluster-redis <url>',
+      'be a node of the cluster whose Redis is at this URL (cluster.redis; docs/cluster.md)',
+      parseRedisUrl,
+    )
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
     .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
     .option('--log-level <level>', `log level: ${logLevels.join(', ')}`, defaultConfig.logLevel)
@@ -199,6 +213,7 @@ export function brokerCommand(): Command {
       if (given('logLevel')) flags.logLevel = opts.logLevel;
       if (opts.memory === true) flags.persistence = 'none';
       if (opts.httpPort !== undefined) flags.http = { port: opts.httpPort };
+      if (opts.clusterRedis !== undefined) flags.cluster = { redis: opts.clusterRedis };
       let config: ResolvedConfig;
       try {
         const fileConfig = opts.config === undefined ? {} : await loadConfigFile(opts.config);
