@@ -29,6 +29,11 @@ export interface TestRedis {
   restart(hard?: boolean): Promise<void>;
   /** Stops the server; resolves once it exited. */
   stop(): Promise<void>;
+  /**
+   * Runs `fn` after the test before the server stops (latest registered first), so that its
+   * clients leave while it still answers.
+   */
+  beforeStop(fn: () => Promise<void>): void;
 }
 
 /** Finds a free loopback TCP port (redis-server cannot take port 0 to mean "any"). */
@@ -127,6 +132,7 @@ export async function startRedis(
     await exited();
   };
   await launch();
+  const closers: (() => Promise<void>)[] = [];
   const redis: TestRedis = {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -138,8 +144,10 @@ export async function startRedis(
       await launch();
     },
     stop: () => stop(),
+    beforeStop: (fn) => closers.push(fn),
   };
   t.after(async () => {
+    for (const close of closers.reverse()) await close();
     await stop('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
