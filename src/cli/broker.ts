@@ -30,7 +30,9 @@ import {
   type LogLevel,
   type ResolvedConfig,
   type ResolvedHttpConfig,
+  type ClusterConfig,
 } from '../config/index.js';
+import type { Bus } from '../broker/bus.js';
 import { FennecError } from '../errors/index.js';
 import { TlsFileError } from '../transport/tls.js';
 import { loadBrokerAuth } from './broker-auth.js';
@@ -173,6 +175,24 @@ async function startAdmin(
   return admin;
 }
 
+/**
+ * The bus of a cluster node, loaded only when the configuration has `cluster:`, so that a broker
+ * alone never loads Redis code. Prints the node id, which a default makes up.
+ */
+async function clusterBus(
+  cluster: ClusterConfig & { redis: string },
+  maxTopicLevels: number | undefined,
+): Promise<Bus> {
+  const { RedisBus } = await import('../cluster/redis-bus.js');
+  const bus = new RedisBus({
+    redis: cluster.redis,
+    nodeId: cluster.nodeId,
+    ...(maxTopicLevels === undefined ? {} : { maxTopicLevels }),
+  });
+  process.stdout.write(`fennec cluster node ${bus.nodeId}\n`);
+  return bus;
+}
+
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
@@ -240,12 +260,14 @@ export function brokerCommand(): Command {
       const options = toBrokerOptions(config);
       // The short form's TLS listener is in the list once --ws-port has made one.
       if (listeners !== undefined && config.listeners === undefined) delete options.tls;
+      const bus = config.cluster === undefined ? undefined : await clusterBus(config.cluster, options.maxTopicLevels);
       const broker = new Broker({
         ...options,
         ...(listeners === undefined ? {} : { listeners }),
         hooks: auth.hooks,
         logger,
         ...(store === undefined ? {} : { store }),
+        ...(bus === undefined ? {} : { bus }),
       });
       try {
         await broker.listen();

@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { FennecError } from '../errors/index.js';
 import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
@@ -41,6 +42,17 @@ export interface RedisBusOptions {
   retryDelayMs?: number;
   /** QoS 0 messages are dropped (and counted) while this many commands wait for Redis, in commands. Default 100000. */
   maxPendingCommands?: number;
+}
+
+/** `url` without its password, for logs and errors. */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured URL';
+  }
 }
 
 /** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */
@@ -115,7 +127,17 @@ export class RedisBus implements Bus {
     this.host = host;
     this.outbox.log = host.log;
     this.sync.log = host.log;
-    await Promise.all([this.command.connect(), this.subscriber.connect(), this.reader.connect()]);
+    try {
+      await Promise.all([this.command.connect(), this.subscriber.connect(), this.reader.connect()]);
+    } catch (err) {
+      this.closed = true;
+      for (const redis of [this.command, this.subscriber, this.reader]) redis.disconnect();
+      throw new FennecError(
+        'ERR_CLUSTER_REDIS',
+        `cannot reach the cluster's Redis at ${redactedUrl(this.options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
     this.watchLink();
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
     await this.subscriber.subscribe(routesChannel, retainedChannel);
