@@ -25,10 +25,10 @@ export class Outbox {
   private scheduled = false;
   private closed = false;
   private drained: (() => void)[] = [];
-  readonly counters = { batches: 0, retries: 0, commands: 0 };
-
   constructor(
     private readonly redis: Redis,
+    /** Counted here: batches sent, and batches sent again after a failure. */
+    private readonly counters: { batches: number; retries: number },
     /** Where failed writes are logged (the broker's logger once the bus has started). */
     public log: Logger,
     /** Pause before a failed batch is sent again, in ms. */
@@ -102,7 +102,6 @@ export class Outbox {
   }
 
   private written(batch: Batch): void {
-    this.counters.commands += batch.commands.length;
     this.flying = undefined;
     for (const fn of batch.callbacks) fn();
     if (this.gathering.commands.length > 0) this.schedule();

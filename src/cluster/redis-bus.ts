@@ -113,9 +113,11 @@ export class RedisBus implements Bus {
     };
     this.command = new Redis(options.redis, connection);
     this.subscriber = new Redis(options.redis, connection);
-    this.reader = new Redis(options.redis, connection);
+    // A blocked read is not sent again after a reconnection: it fails, and the reader reads its
+    // pending entries first (a reply lost with the connection leaves them pending).
+    this.reader = new Redis(options.redis, { ...connection, autoResendUnfulfilledCommands: false });
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
-    this.outbox = new Outbox(this.command, silentLog, options.retryDelayMs ?? 200);
+    this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
     this.sync = new RouteSync(this.command, this.routes);
   }
 

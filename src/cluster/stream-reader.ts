@@ -38,11 +38,17 @@ export class StreamReader {
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly seen = new Set<string>();
+  /** Set when the connection dropped: a read's reply may have been lost, leaving entries pending. */
+  private rewind = false;
 
   constructor(
     private readonly redis: Redis,
     private readonly options: StreamReaderOptions,
-  ) {}
+  ) {
+    redis.on('close', () => {
+      this.rewind = true;
+    });
+  }
 
   /** Creates the consumer group of `stream` (and the stream) unless it exists. */
   static async createGroup(redis: Redis, stream: string): Promise<void> {
@@ -72,6 +78,10 @@ export class StreamReader {
     // '0': this consumer's pending entries; '>': entries never delivered to any consumer.
     let cursor = '0';
     while (this.running) {
+      if (this.rewind) {
+        this.rewind = false;
+        cursor = '0';
+      }
       let reply: unknown;
       try {
         reply = await this.redis.callBuffer(
