@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startCluster, startNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
 import { streamKey } from '../../src/cluster/keys.js';
+import type { TestClient } from '../interop/support.js';
 
 /** How many entries were ever added to the stream of `node` (XINFO STREAM entries-added). */
 async function entriesAdded(redis: TestRedis, node: TestNode): Promise<number> {
@@ -113,5 +114,36 @@ void describe('cluster features', () => {
       () => !two.broker.retained.has('status/door') && !three.broker.retained.has('status/door'),
       'the clear to reach every node',
     );
+  });
+});
+
+void describe('shared subscriptions in a cluster (docs/cluster.md#shared-subscriptions)', () => {
+  void it('delivers each message to one member of the group on each node that has members', async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    const nodes = await startCluster(redis, 3);
+    const [one, two, three] = nodes as [TestNode, TestNode, TestNode];
+    const members: TestClient[] = [];
+    for (const [node, name] of [
+      [two, 'a'],
+      [two, 'b'],
+      [three, 'c'],
+    ] as const) {
+      const member = await node.clients.connect({ protocolVersion: 5, clientId: `member-${name}` });
+      await member.client.subscribeAsync('$share/workers/jobs', { qos: 1 });
+      members.push(member);
+    }
+    await waitForRoute(nodes, two, 'jobs');
+    await waitForRoute(nodes, three, 'jobs');
+    const pub = await one.clients.connect({ protocolVersion: 4, clientId: 'pub' });
+    for (let i = 0; i < 10; i++) await pub.client.publishAsync('jobs', `j${i}`, { qos: 1 });
+    const onTwo = (): number => members[0]!.inbox.messages.length + members[1]!.inbox.messages.length;
+    await until(
+      () => onTwo() === 10 && members[2]!.inbox.messages.length === 10,
+      'each node to deliver every job once',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(onTwo(), 10, 'node 2 gives each message to one of its two members');
+    assert.equal(members[2]!.inbox.messages.length, 10, 'node 3 gives each message to its one member');
   });
 });
