@@ -91,6 +91,29 @@ module.exports = {
       to: { path: '^src/(store|transport|client|cluster)/|^src/protocol/(decoder|encoder|decode-body|reader)[.]ts$' },
     },
     {
+      name: 'only-the-cli-imports-cluster',
+      comment:
+        'src/cluster/ (the Redis bus) is plugged into a Broker through BrokerOptions.bus by whoever composes it: only the CLI imports it (at run time, when the configuration has cluster:), so that a broker alone loads nothing of Redis.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(cluster|cli)/' },
+      to: { path: '^src/cluster/' },
+    },
+    {
+      name: 'only-cluster-imports-redis',
+      comment: "ioredis is the cluster layer's alone.",
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cluster/' },
+      to: { path: '(^|/)node_modules/ioredis/' },
+    },
+    {
+      name: 'cluster-uses-only-the-bus-seam',
+      comment:
+        'The Redis bus sees the broker only through the Bus seam (broker/bus.ts): it hands messages in through BusHost, never reaching into sessions, connections or the router.',
+      severity: 'error',
+      from: { path: '^src/cluster/' },
+      to: { path: '^src/(broker/(?!bus[.]ts$)|store/|transport/|auth/|http/|client/|config/)' },
+    },
+    {
       name: 'nothing-imports-the-cli',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/cli/' },

@@ -42,6 +42,8 @@ import { Subscriptions } from './subscriptions.js';
 import { Wills, type OwedWill } from './wills.js';
 import { emptyTraffic } from './traffic.js';
 import { SysPublisher, type SysSource } from './sys.js';
+import type { Bus } from './bus.js';
+import { busHost } from './bus-host.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
@@ -66,6 +68,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
   readonly limitWarnings: LimitWarnings;
   /** Writes what must outlive the process to the store; undefined when the broker has none. */
   readonly persistence: Persistence | undefined;
+  /** The bus to the other nodes of a cluster; undefined for a broker alone. */
+  readonly bus: Bus | undefined;
   /** The TLS listener's options; undefined: no TLS listener. */
   readonly tlsOptions: TlsOptions | undefined;
   /** Every session, connected or not, by client id (the session registry's). */
@@ -131,7 +135,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     this.topicLimits = topicLimits(o);
     // The indexes hold topics as deep as the validators let through.
     this.retained = new RetainedIndex<Message>({ maxLevels: o.maxTopicLevels });
-    this.subscriptionManager = new Subscriptions(o, this.hooks, this.persistence);
+    this.bus = options.bus;
+    this.subscriptionManager = new Subscriptions(o, this.hooks, this.persistence, this.bus);
     this.subscriptions = this.subscriptionManager.index;
     this.wills = new Wills(
       (message) => this.publish(message),
@@ -170,7 +175,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
    */
   open(): Promise<void> {
     const persistence = this.persistence;
-    this.opened ??=
+    const restored =
       persistence === undefined
         ? Promise.resolve()
         : restore(persistence, {
@@ -181,6 +186,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
             log: this.log,
             spool: this.spool.enabled ? this.spool : undefined,
           });
+    // The node joins its cluster with its restored subscriptions, so that it announces them at once.
+    const bus = this.bus;
+    this.opened ??=
+      bus === undefined ? restored : restored.then(() => bus.start(busHost(this, this.subscriptions, persistence)));
     return this.opened;
   }
 
@@ -268,6 +277,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     this.registry.cancelExpiries();
     this.wills.cancelAll();
     await this.persistence?.drain();
+    await this.bus?.close();
     await this.spool.close();
   }
 
@@ -283,7 +293,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
         this.retained.set(message.topic, message);
         this.persistence?.retain(message);
       }
+      this.bus?.retained(message.topic, message.payload.length === 0 ? undefined : message);
     }
+    this.bus?.forward(message);
     const count = route(this.subscriptions, message, this.hooks.authorizeRead);
     this.counters.messagesRouted += count;
     if (this.listenerCount('published') > 0) this.emit('published', message);

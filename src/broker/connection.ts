@@ -28,6 +28,7 @@ import {
   type PeerInfo,
 } from './connection-state.js';
 import type { LimitName, ResolvedBrokerOptions } from './options.js';
+import type { Bus } from './bus.js';
 import type { Persistence } from './persistence.js';
 import { ControlPacketWindow, PublishBuckets } from './limits.js';
 import { PacketWatchdog } from './packet-watchdog.js';
@@ -64,6 +65,8 @@ export interface ConnectionHost {
   readonly limitWarnings: LimitWarnings;
   /** Acknowledgements that promise durability wait for its commits; undefined: no store. */
   readonly persistence: Pick<Persistence, 'idle' | 'afterCommit'> | undefined;
+  /** In a cluster, acknowledgements that promise delivery also wait for the bus; undefined: no cluster. */
+  readonly bus?: Pick<Bus, 'idle' | 'afterAccepted'> | undefined;
   /** Called once the connection's socket has closed. */
   connectionClosed(connection: Connection): void;
 }
@@ -399,14 +402,20 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
    * Acknowledgements keep their order: each waits for the batch being gathered when it was sent.
    */
   sendAfterCommit(packet: Packet): void {
-    const persistence = this.broker.persistence;
-    if (persistence === undefined || persistence.idle) {
+    const { persistence, bus } = this.broker;
+    const stored = persistence === undefined || persistence.idle;
+    if (stored && (bus === undefined || bus.idle)) {
       this.send(packet);
       return;
     }
-    persistence.afterCommit(() => {
+    const send = (): void => {
       if (this.state === ConnectionState.Active) this.send(packet);
-    });
+    };
+    // In a cluster, also once the bus has the message for the other nodes (after the store, so that
+    // acknowledgements keep the order of their PUBLISH packets).
+    const forwarded = bus === undefined ? send : (): void => bus.afterAccepted(send);
+    if (stored) forwarded();
+    else persistence.afterCommit(forwarded);
   }
 
   writable(): boolean {

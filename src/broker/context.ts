@@ -16,6 +16,7 @@ import type { ClientInfo } from './hooks.js';
 import type { LimitName, ResolvedBrokerOptions, TlsOptions } from './options.js';
 import type { Persistence } from './persistence.js';
 import type { Spool } from './spool.js';
+import type { Bus } from './bus.js';
 import type { TrafficCounters } from './traffic.js';
 
 /** Typed events of a Broker; observations only, in the past tense. */
@@ -61,6 +62,8 @@ export interface BrokerContext extends ConnectionHost {
   readonly log: Logger;
   readonly persistence: Persistence | undefined;
   readonly spool: Spool;
+  /** The bus to the other nodes of a cluster; undefined for a broker alone. */
+  readonly bus: Bus | undefined;
   readonly tlsOptions: TlsOptions | undefined;
   readonly counters: BrokerCounters;
   readonly topicLimits: TopicLimits;

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { SettableBrokerOptions } from '../config/options.js';
 import type { Store } from '../store/types.js';
 import type { BrokerHooks } from './hooks.js';
+import type { Bus } from './bus.js';
 
 export type { AllowAnonymous } from '../config/fields.js';
 export {
@@ -42,6 +43,13 @@ export interface BrokerOptions extends SettableBrokerOptions {
   hooks?: BrokerHooks | readonly BrokerHooks[];
   /** A pino logger; default: silent. */
   logger?: Logger;
+  /**
+   * The bus to the other nodes of a cluster (src/cluster: `RedisBus`): messages published here go
+   * to the nodes with a matching subscription, and theirs come here; QoS 1/2 acknowledgements wait
+   * until the bus has accepted the message. Started by `open()`, closed by `close()`. Default: none,
+   * a broker alone.
+   */
+  bus?: Bus;
 }
 
 /**

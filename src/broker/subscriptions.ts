@@ -12,6 +12,12 @@ import { deliverToGroup, type RouteEntry } from './router.js';
 import { SharedGroup, sharedGroupKey, type SharedSubscriptionStrategy } from './shared.js';
 import type { Subscriber } from './subscriber.js';
 
+/** Told of each subscription the index gains or loses, by the filter it is indexed under (a cluster's routes). */
+export interface RouteListener {
+  routeAdded(filter: string): void;
+  routeRemoved(filter: string): void;
+}
+
 export class Subscriptions {
   /** Every subscription: one entry per session and filter, and one per shared subscription group. */
   readonly index: TopicIndex<RouteEntry>;
@@ -21,6 +27,8 @@ export class Subscriptions {
     /** Read at each redelivery, for `authorizeRead`. */
     private readonly hooks: { readonly authorizeRead: BrokerHooks['authorizeRead'] | undefined },
     private readonly persistence: Persistence | undefined,
+    /** A cluster's bus, told of every filter indexed and unindexed; undefined for a broker alone. */
+    private readonly routes?: RouteListener,
   ) {
     // The index holds filters as deep as the validators let through.
     this.index = new TopicIndex<RouteEntry>({ maxLevels: options.maxTopicLevels });
@@ -40,6 +48,7 @@ export class Subscriptions {
     const subscriber: Subscriber = { session, options };
     if (shared === undefined) {
       this.index.add(topicFilter, session.clientId, subscriber);
+      if (!existed) this.routes?.routeAdded(topicFilter);
       return existed;
     }
     const key = sharedGroupKey(shared.shareName);
@@ -47,6 +56,8 @@ export class Subscriptions {
     if (!(group instanceof SharedGroup)) {
       group = new SharedGroup(shared.shareName, shared.topicFilter, this.options.sharedSubscriptionStrategy);
       this.index.add(shared.topicFilter, key, group);
+      // A group is routed here by its plain filter: this node delivers to one of its own members.
+      this.routes?.routeAdded(shared.topicFilter);
     }
     group.add(subscriber);
     return existed;
@@ -81,7 +92,7 @@ export class Subscriptions {
   private unindex(clientId: string, topicFilter: string): void {
     const shared = parseSharedSubscription(topicFilter);
     if (shared === undefined) {
-      this.index.remove(topicFilter, clientId);
+      if (this.index.remove(topicFilter, clientId)) this.routes?.routeRemoved(topicFilter);
       return;
     }
     const key = sharedGroupKey(shared.shareName);
@@ -89,6 +100,6 @@ export class Subscriptions {
     if (!(group instanceof SharedGroup)) return;
     group.remove(clientId);
     // A shared subscription lasts while it has at least one session (MQTT 5.0 section 4.8.2).
-    if (group.size === 0) this.index.remove(shared.topicFilter, key);
+    if (group.size === 0 && this.index.remove(shared.topicFilter, key)) this.routes?.routeRemoved(shared.topicFilter);
   }
 }

@@ -23,6 +23,7 @@ import {
   mergeConfig,
   listenerName,
   tlsOptionSpecs,
+  clusterOptionSpecs,
   toBrokerOptions,
   type ListenerOptions,
   type Durability,
@@ -31,7 +32,9 @@ import {
   type LogLevel,
   type ResolvedConfig,
   type ResolvedHttpConfig,
+  type ClusterConfig,
 } from '../config/index.js';
+import type { Bus } from '../broker/bus.js';
 import { FennecError } from '../errors/index.js';
 import { TlsFileError } from '../transport/tls.js';
 import { loadBrokerAuth } from './broker-auth.js';
@@ -64,6 +67,14 @@ interface BrokerFlags {
   pidFile?: string;
   logFormat?: LogFormat;
   logFile?: string;
+  clusterRedis?: string;
+}
+
+/** Parses `--cluster-redis`: a Redis URL, checked as the file's `cluster.redis` is. */
+function parseRedisUrl(value: string): string {
+  const result = clusterOptionSpecs.redis.field.schema.safeParse(value);
+  if (!result.success) throw new InvalidArgumentError(result.error.issues[0]?.message ?? 'must be a Redis URL');
+  return value;
 }
 
 /**
@@ -174,6 +185,24 @@ async function startAdmin(
   return admin;
 }
 
+/**
+ * The bus of a cluster node, loaded only when the configuration has `cluster:`, so that a broker
+ * alone never loads Redis code. Prints the node id, which a default makes up.
+ */
+async function clusterBus(
+  cluster: ClusterConfig & { redis: string },
+  maxTopicLevels: number | undefined,
+): Promise<Bus> {
+  const { RedisBus } = await import('../cluster/redis-bus.js');
+  const bus = new RedisBus({
+    redis: cluster.redis,
+    nodeId: cluster.nodeId,
+    ...(maxTopicLevels === undefined ? {} : { maxTopicLevels }),
+  });
+  process.stdout.write(`fennec cluster node ${bus.nodeId}\n`);
+  return bus;
+}
+
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
@@ -189,6 +218,11 @@ export function brokerCommand(): Command {
       '--http-port <port>',
       'serve metrics, health and the admin API over HTTP on this port (http.port)',
       parsePort,
+    )
+    .option(
+      '--cluster-redis <url>',
+      'be a node of the cluster whose Redis is at this URL (cluster.redis; docs/cluster.md)',
+      parseRedisUrl,
     )
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
     .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
@@ -229,6 +263,7 @@ export function brokerCommand(): Command {
       if (opts.logFormat !== undefined) flags.logFormat = opts.logFormat;
       if (opts.logFile !== undefined) flags.logDest = `file ${opts.logFile}`;
       if (opts.pidFile !== undefined) flags.pidFile = opts.pidFile;
+      if (opts.clusterRedis !== undefined) flags.cluster = { redis: opts.clusterRedis };
       let config: ResolvedConfig;
       try {
         const fileConfig = opts.config === undefined ? {} : await loadConfigFile(opts.config);
@@ -256,12 +291,14 @@ export function brokerCommand(): Command {
       const options = toBrokerOptions(config);
       // The short form's TLS listener is in the list once --ws-port has made one.
       if (listeners !== undefined && config.listeners === undefined) delete options.tls;
+      const bus = config.cluster === undefined ? undefined : await clusterBus(config.cluster, options.maxTopicLevels);
       const broker = new Broker({
         ...options,
         ...(listeners === undefined ? {} : { listeners }),
         hooks: auth.hooks,
         logger,
         ...(store === undefined ? {} : { store }),
+        ...(bus === undefined ? {} : { bus }),
       });
       try {
         await broker.listen();

@@ -4,7 +4,7 @@
  * `npm run docs:config` rewrites them; test/unit/config-docs.test.ts fails when they are stale.
  */
 import { fileKey, type OptionSpec, type Section } from './fields.js';
-import { httpOptionSpecs, listenerOptionSpecs, optionSpecs, tlsOptionSpecs } from './options.js';
+import { clusterOptionSpecs, httpOptionSpecs, listenerOptionSpecs, optionSpecs, tlsOptionSpecs } from './options.js';
 
 /** The command that regenerates the tables. */
 export const regenerateCommand = 'npm run docs:config';
@@ -16,6 +16,7 @@ const tables: Record<string, { section: Section; specs: Record<string, OptionSpe
   tls: { section: 'tls', specs: tlsOptionSpecs, prefix: 'tls.' },
   listeners: { section: 'listeners', specs: listenerOptionSpecs, prefix: 'listeners[].' },
   http: { section: 'http', specs: httpOptionSpecs, prefix: 'http.' },
+  cluster: { section: 'cluster', specs: clusterOptionSpecs, prefix: 'cluster.' },
 };
 
 /** The names of the generated tables, in the order the document holds them. */

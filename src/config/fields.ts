@@ -120,7 +120,7 @@ export function field<S extends z.ZodType>(schema: S, type: string): Field<S> {
 }
 
 /** Where an option sits in the configuration file: at the top level, or in a section. */
-export type Section = '' | 'limits' | 'tls' | 'listeners' | 'http';
+export type Section = '' | 'limits' | 'tls' | 'listeners' | 'http' | 'cluster';
 
 /**
  * One option, written once. From it come the file's key and schema, the BrokerOptions field and

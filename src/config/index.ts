@@ -28,6 +28,8 @@ export {
   listenerOptionSpecs,
   defaultHttpConfig,
   httpOptionSpecs,
+  clusterOptionSpecs,
+  type ClusterConfig,
   type HttpConfig,
   type ResolvedHttpConfig,
   limitOptionSpecs,

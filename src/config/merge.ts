@@ -73,6 +73,7 @@ function overlay(base: FennecConfig, top: FennecConfig): FennecConfig {
     if (value === undefined) continue;
     if (name === 'limits') merged[name] = { ...base.limits, ...top.limits };
     else if (name === 'http') merged[name] = { ...base.http, ...top.http };
+    else if (name === 'cluster') merged[name] = { ...base.cluster, ...top.cluster };
     else merged[name] = value;
   }
   return merged;
@@ -121,6 +122,15 @@ export function mergeConfig(
   if (merged.listeners !== undefined) resolved.listeners = merged.listeners;
   const http = resolveHttp(merged.http, env);
   if (http !== undefined) resolved.http = http;
+  const cluster = merged.cluster;
+  if (cluster !== undefined) {
+    // A node id without a Redis URL makes no cluster: reported rather than silently ignored.
+    if (cluster.redis === undefined) {
+      const message = 'is required in the cluster: section (or give --cluster-redis URL)';
+      throw new ConfigError('configuration', [{ path: 'cluster.redis', line: 0, column: 0, message }]);
+    }
+    resolved.cluster = { ...cluster, redis: cluster.redis };
+  }
   return resolved as ResolvedConfig;
 }
 

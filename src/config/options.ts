@@ -28,12 +28,14 @@ import { processOptionSpecs } from './process-options.js';
 import { listenerOptionSpecs, type listenerTlsOptionNames } from './listener-options.js';
 import { tlsOptionSpecs } from './tls-options.js';
 import { httpOptionSpecs } from './http-options.js';
+import type { clusterOptionSpecs } from './cluster-options.js';
 
 export { limitOptionSpecs } from './limit-options.js';
 export { logFormats, processOptionSpecs, type LogFormat } from './process-options.js';
 export { listenerOptionSpecs } from './listener-options.js';
 export { tlsOptionSpecs } from './tls-options.js';
 export { httpOptionSpecs } from './http-options.js';
+export { clusterOptionSpecs } from './cluster-options.js';
 
 /**
  * The options of the top level of the file and of its `limits:` section, by their camelCase name
@@ -236,6 +238,7 @@ type ListenerTlsOption = (typeof listenerTlsOptionNames)[number];
 type RequiredListenerOption = NamesWhere<ListenerSpecs, { required: true }>;
 type ListenerBrokerOption = NamesWhere<ListenerSpecs, { target: 'broker' }>;
 type HttpSpecs = typeof httpOptionSpecs;
+type ClusterSpecs = typeof clusterOptionSpecs;
 /** The names of `T`'s entries that are a `Condition`. */
 type NamesWhere<T, Condition> = { [K in keyof T]: T[K] extends Condition ? K : never }[keyof T];
 /** The value an option takes, as its schema outputs it. */
@@ -321,6 +324,9 @@ export type ResolvedHttpConfig = Flat<
   ValuesOf<HttpSpecs, NamesWhere<HttpSpecs, { default: unknown }>> & { adminToken?: string | undefined }
 >;
 
+/** The cluster node settings of `fennec broker`: the file's `cluster:` section (docs/cluster.md). */
+export type ClusterConfig = Flat<Partial<ValuesOf<ClusterSpecs, keyof ClusterSpecs>>>;
+
 /** The limits a configuration sets, as BrokerOptions. */
 export type ConfigLimits = Flat<Partial<ValuesOf<Specs, LimitOption>>>;
 
@@ -335,6 +341,8 @@ export type FennecConfig = Flat<
     listeners?: ListenerConfig[];
     /** The HTTP listener; unset: none. */
     http?: HttpConfig;
+    /** The cluster on Redis; unset: a broker alone. */
+    cluster?: ClusterConfig;
   }
 >;
 
@@ -350,6 +358,8 @@ export type ResolvedConfig = Flat<
     listeners?: ListenerConfig[];
     /** The HTTP listener (metrics, admin API); absent: none. */
     http?: ResolvedHttpConfig;
+    /** The cluster on Redis; absent: a broker alone. `redis` is set whenever it is present. */
+    cluster?: ClusterConfig & { redis: string };
   }
 >;
 
@@ -363,6 +373,7 @@ export type FileConfig = Flat<
         FileValuesOf<ListenerSpecs, keyof ListenerSpecs> & Partial<FileValuesOf<TlsSpecs, ListenerTlsOption>>
       >[];
       http?: Flat<FileValuesOf<HttpSpecs, keyof HttpSpecs>>;
+      cluster?: Flat<FileValuesOf<ClusterSpecs, keyof ClusterSpecs>>;
     }
 >;
 

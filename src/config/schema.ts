@@ -9,6 +9,7 @@ import { duplicateListenerNames, listenerIssues, listenerTlsOptionNames } from '
 import {
   listenerOptionSpecs,
   httpOptionSpecs,
+  clusterOptionSpecs,
   optionSpecs,
   tlsOptionSpecs,
   type FennecConfig,
@@ -42,6 +43,7 @@ const listenerTlsEntries = tlsEntries
 const allListenerEntries = [...listenerEntries, ...listenerTlsEntries];
 const listenerKeyOf = new Map(allListenerEntries.map(([name, spec]) => [name, spec.key]));
 const httpEntries = entries(httpOptionSpecs, 'http');
+const clusterEntries = entries(clusterOptionSpecs, 'cluster');
 
 /** A key of the `limits:` section. */
 export type LimitKey = (typeof limitOptionSpecs)[LimitOption]['key'];
@@ -130,6 +132,9 @@ export const fileSchema = z.strictObject(
         error: 'must be a mapping of HTTP listener settings (host, port, admin_token)',
       })
       .optional(),
+    cluster: z
+      .strictObject(shapeOf(clusterEntries), { error: 'must be a mapping of cluster settings (redis, node_id)' })
+      .optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
 ) as unknown as z.ZodType<FileConfig>;
@@ -193,6 +198,7 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
     config.listeners = file.listeners.map((listener) => byNameOf(listener, allListenerEntries));
   }
   if (file.http !== undefined) config.http = byNameOf(file.http, httpEntries);
+  if (file.cluster !== undefined) config.cluster = byNameOf(file.cluster, clusterEntries);
   return config;
 }
 
@@ -202,7 +208,14 @@ export function toFennecConfig(file: FileConfig): FennecConfig {
  */
 export function configKeys(options: { aliases?: boolean } = {}): string[] {
   const keys: string[] = [];
-  for (const [, spec] of [...topLevelEntries, ...limitEntries, ...tlsEntries, ...listenerEntries, ...httpEntries]) {
+  for (const [, spec] of [
+    ...topLevelEntries,
+    ...limitEntries,
+    ...tlsEntries,
+    ...listenerEntries,
+    ...httpEntries,
+    ...clusterEntries,
+  ]) {
     keys.push(fileKey(spec));
     if (options.aliases === true && spec.alias !== undefined) keys.push(fileKey({ ...spec, key: spec.alias }));
   }

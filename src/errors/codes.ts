@@ -22,6 +22,8 @@ export const errorCodes = {
   ERR_ALREADY_LISTENING: '`broker.listen()` was called twice',
   ERR_ADDRESS_IN_USE: "the listener's address and port are taken",
   ERR_LISTEN: 'a listener could not start for another reason (permission, bad address)',
+  // The cluster on Redis (src/cluster).
+  ERR_CLUSTER_REDIS: 'a cluster node could not reach its Redis server when it started (`cluster.redis`)',
   // Authentication and access control (src/auth).
   ERR_PASSWORD_FILE: 'a password file is missing, unreadable or has a bad line',
   ERR_PASSWORD_HASH: '`hashPassword` was given scrypt parameters out of bounds',

@@ -11,6 +11,7 @@ import {
   defaultHttpConfig,
   defaultTlsOptions,
   listenerOptionSpecs,
+  clusterOptionSpecs,
   environmentVariables,
   limitSpecs,
   parseConfigText,
@@ -53,6 +54,8 @@ function defaultOf(key: string): string | undefined {
     const value = (defaultHttpConfig as Record<string, string | number | undefined>)[camel(key.slice('http.'.length))];
     return value === undefined ? undefined : String(value);
   }
+  // No cluster key has a default: unset, the broker is not a node, and the node id is made at start.
+  if (key.startsWith('cluster.')) return undefined;
   if (key.startsWith('limits.')) {
     return String(defaultConfig.limits[limitSpecs[key.slice('limits.'.length) as LimitKey].option]);
   }
@@ -101,6 +104,7 @@ void describe('docs/configuration.md', () => {
       // (tls.host, and a listener's settings that fall back on the top level's).
       const standIns = new Set<string>(["the broker's `host`"]);
       for (const spec of Object.values(listenerOptionSpecs)) if ('unsetText' in spec) standIns.add(spec.unsetText);
+      for (const spec of Object.values(clusterOptionSpecs)) standIns.add(spec.unsetText);
       if (value === undefined) assert.ok(cell === 'unset' || standIns.has(cell), `default of ${key}: ${cell}`);
       else assert.equal(cell, `\`${value}\``, `default of ${key}`);
     }
@@ -124,6 +128,8 @@ void describe('docs/configuration.md', () => {
       Object.keys(config.tls ?? {}).length -
       1 +
       Object.keys(config.http ?? {}).length -
+      1 +
+      Object.keys(config.cluster ?? {}).length -
       1;
     const listenerKeys = new Set(
       (parseConfigText(withListeners, 'docs/configuration.md').listeners ?? []).flatMap((listener) =>
@@ -137,7 +143,7 @@ void describe('docs/configuration.md', () => {
 void describe('the generator of the key tables', () => {
   void it('replaces what lies between the markers and leaves the prose around them alone', () => {
     const { begin, end } = tableMarkers('limits');
-    const others = ['keys', 'tls', 'listeners', 'http'].map((name) => tableMarkers(name));
+    const others = ['keys', 'tls', 'listeners', 'http', 'cluster'].map((name) => tableMarkers(name));
     const text = [
       'before',
       ...others.flatMap(({ begin: b, end: e }) => [b, e]),

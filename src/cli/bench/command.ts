@@ -51,6 +51,7 @@ function parseUrl(value: string): { host: string; port: number } {
 
 interface BenchFlags {
   url?: { host: string; port: number };
+  subscriberUrl?: { host: string; port: number };
   host: string;
   port: number;
   clients?: number;
@@ -88,6 +89,7 @@ export function resolveOptions(scenario: Scenario, flags: BenchFlags): BenchOpti
     scenario,
     host: flags.url?.host ?? flags.host,
     port: flags.url?.port ?? flags.port,
+    subscriberAt: flags.subscriberUrl,
     publishers: flags.publishers ?? clients,
     subscribers: flags.subscribers ?? clients,
     connections: clients,
@@ -121,6 +123,11 @@ export function benchCommand(): Command {
     .description('load a broker the way mqload does and report throughput, latency percentiles and lost messages')
     .addArgument(new Argument('<scenario>', 'what to run').choices(scenarios))
     .option('-L, --url <url>', 'the broker as mqtt://HOST:PORT (instead of --host and --port)', parseUrl)
+    .option(
+      '--subscriber-url <url>',
+      'subscribers connect to this broker instead, as mqtt://HOST:PORT (another node of a cluster)',
+      parseUrl,
+    )
     .option('--host <address>', 'broker address', '127.0.0.1')
     .option('--port <port>', 'broker TCP port', parsePort, 1883)
     .option(

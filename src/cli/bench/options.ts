@@ -20,6 +20,8 @@ export interface BenchOptions {
   scenario: Scenario;
   host: string;
   port: number;
+  /** Where subscribers connect instead (another node of a cluster); undefined: `host` and `port`. */
+  subscriberAt?: { host: string; port: number } | undefined;
   /** Publishing clients (pub, fanin, pairs: one per pair; fanout: always 1). */
   publishers: number;
   /** Subscribing clients (sub, fanout; fanin: always 1; pairs: one per pair). */

@@ -102,9 +102,14 @@ class WorkerRun implements ClientEvents {
       this,
       this.clock,
     );
-    const where = `${options.host}:${options.port}`;
+    // Subscribers (publisherIndex -1) may be on another node of a cluster than the publishers.
+    const at =
+      plan.publisherIndex < 0 && plan.filter !== '' && options.subscriberAt !== undefined
+        ? options.subscriberAt
+        : options;
+    const where = `${at.host}:${at.port}`;
     try {
-      await client.connect(options.host, options.port, options.keepAliveSeconds);
+      await client.connect(at.host, at.port, options.keepAliveSeconds);
     } catch (err) {
       client.closing = true;
       throw new Error(

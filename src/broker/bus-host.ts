@@ -1,0 +1,45 @@
+/**
+ * The broker as its Bus sees it (BusHost): messages from other nodes enter at the router, never to
+ * be forwarded again; retained changes from other nodes update the retained index.
+ */
+import type { RetainedIndex, TopicIndex } from '../topic/index.js';
+import type { Message } from '../session/message.js';
+import type { BusHost } from './bus.js';
+import type { BrokerCounters } from './context.js';
+import type { HookRegistry } from './hook-registry.js';
+import type { Persistence } from './persistence.js';
+import { route, type RouteEntry } from './router.js';
+import type { Logger } from 'pino';
+
+/** What busHost needs of the Broker. */
+export interface BusHostParts {
+  readonly log: Logger;
+  readonly counters: BrokerCounters;
+  readonly hooks: HookRegistry;
+  readonly retained: RetainedIndex<Message>;
+}
+
+/** The BusHost of a broker: `parts`, its subscription index and its store's persistence. */
+export function busHost(
+  parts: BusHostParts,
+  subscriptions: TopicIndex<RouteEntry>,
+  persistence: Persistence | undefined,
+): BusHost {
+  return {
+    log: parts.log,
+    deliverFromBus(message: Message): number {
+      const count = route(subscriptions, message, parts.hooks.authorizeRead);
+      parts.counters.messagesRouted += count;
+      return count;
+    },
+    retainFromBus(topic: string, message: Message | undefined): void {
+      // Kept in memory: the cluster's copy in Redis is the one that lasts.
+      if (message === undefined) parts.retained.delete(topic);
+      else parts.retained.set(topic, message);
+    },
+    committed(): Promise<void> {
+      if (persistence === undefined || persistence.idle) return Promise.resolve();
+      return new Promise((resolve) => persistence.afterCommit(resolve));
+    },
+  };
+}

@@ -1,0 +1,328 @@
+/**
+ * The Redis bus: a Fennec cluster whose nodes meet in one Redis server (docs/cluster.md).
+ *
+ * - Routes: each node keeps the set of its topic filters in Redis and announces each change on a
+ *   pub/sub channel; every node caches the others' filters in a topic index (RouteTable) and sends a
+ *   message only to the nodes with a matching filter.
+ * - Transport: one Redis Stream per node. A publishing node XADDs the message to each target's
+ *   stream, batched per turn of the event loop (Outbox), and acknowledges QoS 1/2 to its publisher
+ *   only once Redis has answered. A node reads its own stream through a consumer group, delivers
+ *   each message locally (never forwarding it again), and only then XACKs and deletes it; what it
+ *   read but did not acknowledge before a crash it reads again on restart. Copies (a batch sent
+ *   again after a Redis failure) are dropped by message id.
+ * - Retained messages: a Redis hash, set and cleared with a pub/sub notice that every node applies
+ *   to its own retained index; read whole when a node joins or its Redis connection returns.
+ */
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { FennecError } from '../errors/index.js';
+import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
+import type { Message } from '../session/message.js';
+import { decodeMessage, encodeMessage } from './codec.js';
+import { consumerGroup, nodesKey, retainedChannel, retainedKey, routesChannel, routesKey, streamKey } from './keys.js';
+import { Outbox } from './outbox.js';
+import { RouteTable } from './routes.js';
+import { RouteSync, type RouteEvent } from './route-sync.js';
+import { StreamReader } from './stream-reader.js';
+
+/** Options of a RedisBus. */
+export interface RedisBusOptions {
+  /** The Redis URL (`redis://HOST:PORT`). */
+  redis: string;
+  /** This node's id; default `defaultNodeId()`. */
+  nodeId?: string | undefined;
+  /** Deepest topic filter the route index holds, in levels (the broker's maxTopicLevels). Default 128. */
+  maxTopicLevels?: number;
+  /** How many recent message ids a node remembers to drop copies, in messages. Default 100000. */
+  dedupeWindow?: number;
+  /** Stream entries read at once, in entries. Default 512. */
+  readBatch?: number;
+  /** Pause before a failed Redis write or read is tried again, in ms. Default 200. */
+  retryDelayMs?: number;
+  /** QoS 0 messages are dropped (and counted) while this many commands wait for Redis, in commands. Default 100000. */
+  maxPendingCommands?: number;
+}
+
+/** `url` without its password, for logs and errors. */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured URL';
+  }
+}
+
+/** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */
+export function defaultNodeId(): string {
+  return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
+}
+
+/** Sets or clears a retained message and announces it, atomically, so that notices keep the hash's order. */
+const retainScript = `
+if #ARGV[2] == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1`;
+
+/** The state of the node's link to Redis, as logged and counted. */
+export type RedisLinkState = 'connecting' | 'up' | 'down' | 'closed';
+
+export class RedisBus implements Bus {
+  readonly nodeId: string;
+  readonly counters: BusCounters & { droppedQoS0: number; linkChanges: number } = {
+    forwarded: 0,
+    received: 0,
+    duplicates: 0,
+    batches: 0,
+    retries: 0,
+    droppedQoS0: 0,
+    linkChanges: 0,
+  };
+  /** The state of the command connection to Redis. */
+  state: RedisLinkState = 'connecting';
+  readonly routes: RouteTable;
+
+  private readonly command: Redis;
+  private readonly subscriber: Redis;
+  private readonly reader: Redis;
+  private readonly outbox: Outbox;
+  private readonly sync: RouteSync;
+  private stream: StreamReader | undefined;
+  private host: BusHost | undefined;
+  /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
+  private readonly epoch = Date.now().toString(36);
+  private sequence = 0;
+  /** Topics whose retained message came from the cluster, to clear those gone on a re-read. */
+  private readonly clusterRetained = new Set<string>();
+  private readonly maxPendingCommands: number;
+  private closed = false;
+
+  constructor(private readonly options: RedisBusOptions) {
+    this.nodeId = options.nodeId ?? defaultNodeId();
+    this.routes = new RouteTable(this.nodeId, options.maxTopicLevels ?? 128);
+    this.maxPendingCommands = options.maxPendingCommands ?? 100_000;
+    const connection = {
+      lazyConnect: true,
+      // Commands wait in the offline queue while Redis is away, rather than failing: the
+      // acknowledgements they hold back go out once Redis has them.
+      maxRetriesPerRequest: null,
+      protocol: 2 as const,
+      retryStrategy: (times: number) => Math.min(times * 100, 1000),
+    };
+    this.command = new Redis(options.redis, connection);
+    this.subscriber = new Redis(options.redis, connection);
+    // A blocked read is not sent again after a reconnection: it fails, and the reader reads its
+    // pending entries first (a reply lost with the connection leaves them pending).
+    this.reader = new Redis(options.redis, { ...connection, autoResendUnfulfilledCommands: false });
+    for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
+    this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
+    this.sync = new RouteSync(this.command, this.routes);
+  }
+
+  get idle(): boolean {
+    return this.outbox.idle;
+  }
+
+  async start(host: BusHost): Promise<void> {
+    this.host = host;
+    this.outbox.log = host.log;
+    this.sync.log = host.log;
+    try {
+      await Promise.all([this.command.connect(), this.subscriber.connect(), this.reader.connect()]);
+    } catch (err) {
+      this.closed = true;
+      for (const redis of [this.command, this.subscriber, this.reader]) redis.disconnect();
+      throw new FennecError(
+        'ERR_CLUSTER_REDIS',
+        `cannot reach the cluster's Redis at ${redactedUrl(this.options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    this.watchLink();
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
+    await this.subscriber.subscribe(routesChannel, retainedChannel);
+    this.subscriber.on('ready', () => this.resync());
+    await this.join();
+    await this.sync.reload();
+    await this.readRetained();
+    this.stream = new StreamReader(this.reader, {
+      stream: streamKey(this.nodeId),
+      nodeId: this.nodeId,
+      batch: this.options.readBatch ?? 512,
+      dedupeWindow: this.options.dedupeWindow ?? 100_000,
+      retryDelayMs: this.options.retryDelayMs ?? 200,
+      log: host.log,
+      deliver: (message) => {
+        this.counters.received++;
+        host.deliverFromBus(message);
+      },
+      duplicate: () => this.counters.duplicates++,
+      acknowledge: async (ids) => {
+        // Acknowledged only once the local store has what was queued from them.
+        await host.committed();
+        this.outbox.push(['XACK', streamKey(this.nodeId), consumerGroup, ...ids]);
+        this.outbox.push(['XDEL', streamKey(this.nodeId), ...ids]);
+      },
+    });
+    this.stream.start();
+    host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
+  }
+
+  forward(message: Message): void {
+    const targets = this.routes.targets(message.topic);
+    if (targets.length === 0) return;
+    if (message.qos === 0 && !this.outbox.idle && this.outbox.pending >= this.maxPendingCommands) {
+      this.counters.droppedQoS0 += targets.length;
+      return;
+    }
+    const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
+    const bytes = encodeMessage(message);
+    for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes]);
+    this.counters.forwarded += targets.length;
+  }
+
+  afterAccepted(fn: () => void): void {
+    this.outbox.afterWritten(fn);
+  }
+
+  routeAdded(filter: string): void {
+    if (!this.routes.addLocal(filter) || this.host === undefined) return;
+    this.outbox.push(['SADD', routesKey(this.nodeId), filter]);
+    this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: '+', filter })]);
+  }
+
+  routeRemoved(filter: string): void {
+    if (!this.routes.removeLocal(filter) || this.host === undefined) return;
+    this.outbox.push(['SREM', routesKey(this.nodeId), filter]);
+    this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: '-', filter })]);
+  }
+
+  retained(topic: string, message: Message | undefined): void {
+    const value = message === undefined ? Buffer.alloc(0) : encodeMessage(message);
+    const notice = Buffer.concat([Buffer.from(`${this.nodeId}\0${topic}\0`), value]);
+    this.outbox.push(['EVAL', retainScript, 2, retainedKey, retainedChannel, topic, value, notice]);
+  }
+
+  /** Whether this node knows that `node` has a subscription to `filter` (for tests and the admin API). */
+  knowsRoute(node: string, filter: string): boolean {
+    return this.routes.has(node, filter);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = 'closed';
+    // The blocked read ends when its connection does, even with Redis gone.
+    const reading = this.stream?.stop();
+    this.reader.disconnect();
+    await reading;
+    if (this.host !== undefined) {
+      // Leave: withdraw the routes, so that no node sends here any more. The stream stays, for a
+      // node that comes back under the same id to read what was sent meanwhile.
+      this.outbox.push(['SREM', nodesKey, this.nodeId]);
+      this.outbox.push(['DEL', routesKey(this.nodeId)]);
+      this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
+    }
+    await withTimeout(this.outbox.drain(), 2000);
+    this.outbox.close();
+    this.subscriber.disconnect();
+    this.command.disconnect();
+  }
+
+  /** Announces this node and its routes, and makes sure its stream's consumer group exists. */
+  private async join(): Promise<void> {
+    this.outbox.push(['SADD', nodesKey, this.nodeId]);
+    this.outbox.push(['DEL', routesKey(this.nodeId)]);
+    const filters = this.routes.localFilters();
+    if (filters.length > 0) this.outbox.push(['SADD', routesKey(this.nodeId), ...filters]);
+    this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
+    await this.outbox.drain();
+    await StreamReader.createGroup(this.command, streamKey(this.nodeId));
+  }
+
+  /** After Redis came back: announce again (its data may be older than ours), then re-read the others. */
+  private resync(): void {
+    if (this.closed || this.host === undefined) return;
+    const log = this.host.log;
+    this.join()
+      .then(() => this.sync.reload())
+      .then(() => this.readRetained())
+      .then(
+        () => log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster routes re-synchronized'),
+        (err: unknown) =>
+          log.warn({ err: String(err) }, 'cluster re-synchronization failed; retried at next reconnect'),
+      );
+  }
+
+  /** Logs each change of the command connection's state once, and counts it. */
+  private watchLink(): void {
+    const log = this.host!.log;
+    this.state = 'up';
+    this.command.on('close', () => {
+      if (this.state !== 'up') return;
+      this.state = 'down';
+      this.counters.linkChanges++;
+      log.warn({ nodeId: this.nodeId }, 'cluster: Redis connection lost; QoS 1/2 acknowledgements withheld');
+    });
+    this.command.on('ready', () => {
+      if (this.state !== 'down') return;
+      this.state = 'up';
+      this.counters.linkChanges++;
+      log.info({ nodeId: this.nodeId }, 'cluster: Redis connection restored');
+    });
+  }
+
+  private onNotice(channel: Buffer, notice: Buffer): void {
+    if (channel.toString() === routesChannel) {
+      this.sync.event(JSON.parse(notice.toString()) as RouteEvent, this.nodeId);
+      return;
+    }
+    const first = notice.indexOf(0);
+    const second = first < 0 ? -1 : notice.indexOf(0, first + 1);
+    if (second < 0 || notice.subarray(0, first).toString() === this.nodeId) return;
+    const topic = notice.subarray(first + 1, second).toString();
+    const value = notice.subarray(second + 1);
+    this.applyRetained(topic, value);
+  }
+
+  private applyRetained(topic: string, value: Buffer): void {
+    if (value.length === 0) {
+      this.clusterRetained.delete(topic);
+      this.host?.retainFromBus(topic, undefined);
+      return;
+    }
+    try {
+      this.host?.retainFromBus(topic, decodeMessage(value));
+      this.clusterRetained.add(topic);
+    } catch (err) {
+      this.host?.log.warn({ topic, err: String(err) }, 'cluster retained message unreadable; ignored');
+    }
+  }
+
+  /** Reads every retained message of the cluster; clears those this node had from it that are gone. */
+  private async readRetained(): Promise<void> {
+    const all = await this.command.hgetallBuffer(retainedKey);
+    const gone = new Set(this.clusterRetained);
+    for (const [topic, value] of Object.entries(all)) {
+      gone.delete(topic);
+      this.applyRetained(topic, value);
+    }
+    for (const topic of gone) this.applyRetained(topic, Buffer.alloc(0));
+  }
+}
+
+/** The log until `start` gives the broker's. */
+const silentLog = pino({ level: 'silent' });
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

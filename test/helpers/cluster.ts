@@ -1,0 +1,59 @@
+/**
+ * A Fennec cluster for one test: `count` in-process Brokers on ephemeral loopback ports, each a node
+ * (`node-1`, `node-2`, ...) with a RedisBus to one real redis-server, each with an MQTT.js client
+ * pool; everything closed after the test.
+ */
+import { Broker } from '../../src/broker/broker.js';
+import type { BrokerOptions } from '../../src/broker/options.js';
+import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
+import { ClientPool, WAIT_MS } from '../interop/support.js';
+import type { TestRedis } from './redis-server.js';
+
+/** One node of a test cluster. */
+export interface TestNode {
+  broker: Broker;
+  bus: RedisBus;
+  port: number;
+  url: string;
+  /** MQTT.js clients connected to this node. */
+  clients: ClientPool;
+}
+
+/** Starts a node with id `nodeId` on `redis`; closed after the test, before Redis stops. */
+export async function startNode(
+  redis: TestRedis,
+  nodeId: string,
+  options: BrokerOptions = {},
+  busOptions: Partial<RedisBusOptions> = {},
+): Promise<TestNode> {
+  const bus = new RedisBus({ redis: redis.url, nodeId, ...busOptions });
+  const broker = new Broker({ host: '127.0.0.1', port: 0, sysInterval: 0, bus, ...options });
+  const { port } = await broker.listen();
+  const url = `mqtt://127.0.0.1:${port}`;
+  const clients = new ClientPool(() => url);
+  redis.beforeStop(async () => {
+    await clients.closeAll();
+    await broker.close();
+  });
+  return { broker, bus, port, url, clients };
+}
+
+/** Starts `count` nodes, `node-1` to `node-COUNT`, on one Redis. */
+export async function startCluster(redis: TestRedis, count: number): Promise<TestNode[]> {
+  const nodes: TestNode[] = [];
+  for (let i = 1; i <= count; i++) nodes.push(await startNode(redis, `node-${i}`));
+  return nodes;
+}
+
+/**
+ * Waits until every node but `owner` knows that `owner` subscribes to `filter`: a route reaches the
+ * other nodes through Redis pub/sub, a moment after the SUBACK.
+ */
+export async function waitForRoute(nodes: readonly TestNode[], owner: TestNode, filter: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  const others = nodes.filter((node) => node !== owner);
+  while (!others.every((node) => node.bus.knowsRoute(owner.bus.nodeId, filter))) {
+    if (Date.now() > deadline) throw new Error(`route ${filter} of ${owner.bus.nodeId} not known to every node`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
