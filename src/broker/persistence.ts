@@ -11,7 +11,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import { toFennecError } from '../errors/index.js';
 import type { Will } from '../protocol/index.js';
-import type { Delivery, Message } from '../session/message.js';
+import { messageFields, type Delivery, type Message } from '../session/message.js';
 import type { JournaledSession, SessionJournal, SubscriptionOptions } from '../session/types.js';
 import {
   DeliveryState,
@@ -358,16 +358,5 @@ export function storedWill(will: Will | undefined): StoredWill | undefined {
 
 /** A Message made from a stored one, referring to it by id. */
 export function restoredMessage(stored: Omit<StoredMessage, 'id'>, id: number): Message {
-  return {
-    topic: stored.topic,
-    payload: stored.payload,
-    qos: stored.qos,
-    retain: stored.retain,
-    properties: stored.properties,
-    publisherId: stored.publisherId,
-    receivedAt: stored.receivedAt,
-    expiresAt: stored.expiresAt,
-    storeId: id,
-    storeRefs: 0,
-  };
+  return { ...messageFields(stored), storeId: id, storeRefs: 0 };
 }

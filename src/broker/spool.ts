@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { QueueOverflowPolicy } from '../config/fields.js';
-import { delivery, type Delivery } from '../session/message.js';
+import { delivery, messageFields, type Delivery } from '../session/message.js';
 import type { DropReason, OverflowSession, SessionOverflow } from '../session/types.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { SpoolRecord, SpoolSummary, Store } from '../store/types.js';
@@ -131,16 +131,7 @@ export class Spool implements SessionOverflow {
     const record: SpoolRecord = {
       clientId: session.clientId,
       n: s.next++,
-      message: {
-        topic: m.topic,
-        payload: m.payload,
-        qos: m.qos,
-        retain: m.retain,
-        properties: m.properties,
-        publisherId: m.publisherId,
-        receivedAt: m.receivedAt,
-        expiresAt: m.expiresAt,
-      },
+      message: messageFields(m),
       qos: d.qos,
       retain: d.retain,
       subscriptionIdentifiers: d.subscriptionIdentifiers,

@@ -7,7 +7,7 @@
  * applies within the call (both of the project's stores) then never holds less than the broker may
  * have seen, so that after a crash QoS 2 is re-sent with its packet id and completes exactly once.
  */
-import type { Delivery, Message } from '../session/message.js';
+import { messageFields, type Delivery, type Message } from '../session/message.js';
 import type { Session } from '../session/session.js';
 import type { JournaledSession, SessionJournal } from '../session/types.js';
 import { DeliveryState, type Store, type StoredState, type StoreOp } from '../store/types.js';
@@ -83,16 +83,7 @@ export class ClientJournal implements SessionJournal {
       if (record.clientId !== this.clientId) continue;
       const stored = messages.get(record.messageId);
       if (stored === undefined) continue;
-      const message: Message = {
-        topic: stored.topic,
-        payload: stored.payload,
-        qos: stored.qos,
-        retain: stored.retain,
-        properties: stored.properties,
-        publisherId: stored.publisherId,
-        receivedAt: stored.receivedAt,
-        expiresAt: stored.expiresAt,
-      };
+      const message: Message = messageFields(stored);
       const d: Delivery = {
         message,
         qos: record.qos,
@@ -122,17 +113,7 @@ export class ClientJournal implements SessionJournal {
     this.commit([
       {
         op: 'message',
-        message: {
-          id: entry.messageId,
-          topic: m.topic,
-          payload: m.payload,
-          qos: m.qos,
-          retain: m.retain,
-          properties: m.properties,
-          publisherId: m.publisherId,
-          receivedAt: m.receivedAt,
-          expiresAt: m.expiresAt,
-        },
+        message: { id: entry.messageId, ...messageFields(m) },
       },
       {
         op: 'enqueue',

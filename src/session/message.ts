@@ -31,6 +31,26 @@ export interface Message {
   storeRefs?: number;
 }
 
+/** What a message is, without the broker's bookkeeping: the fields a store keeps of it. */
+export type MessageFields = Pick<
+  Message,
+  'topic' | 'payload' | 'qos' | 'retain' | 'properties' | 'publisherId' | 'receivedAt' | 'expiresAt'
+>;
+
+/** The fields of `m` alone: for a store record, or a Message made anew from one (no cached wire forms, no store ids). */
+export function messageFields(m: MessageFields): Required<MessageFields> {
+  return {
+    topic: m.topic,
+    payload: m.payload,
+    qos: m.qos,
+    retain: m.retain,
+    properties: m.properties,
+    publisherId: m.publisherId,
+    receivedAt: m.receivedAt,
+    expiresAt: m.expiresAt,
+  };
+}
+
 /** The expiry time of a message received at `receivedAt` (ms) with `properties`, or undefined. */
 export function expiresAt(properties: PublishProperties | undefined, receivedAt: number): number | undefined {
   const interval = properties?.messageExpiryInterval;
