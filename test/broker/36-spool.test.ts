@@ -130,6 +130,22 @@ for (const v of VERSIONS) {
       }
     });
 
+    it(`a disk with less free space than spool_min_free_bytes takes nothing: the policy applies, counted as spool-full (v${v})`, async (t) => {
+      // Asks for far more free space than the disk has: whatever is on it, the spool may not grow.
+      const { broker, port } = await startBroker(t, { maxQueuedMessages: 2, spoolMinFreeBytes: 2 ** 52 });
+      const sub = await RawClient.connect(port, persistent('reserve-sub'));
+      await sub.subscribe('reserve/#', 1);
+      await sub.disconnect();
+      const pub = await RawClient.connect(port, { version: v, clientId: 'reserve-pub' });
+      for (let i = 0; i < 5; i++) await pub.publish({ topic: 'reserve/x', payload: payload(i), qos: 1 });
+      assert.equal(broker.counters.dropped['spool-full'], 3);
+      assert.equal(broker.spool.size.bytes, 0);
+      const back = await RawClient.connect(port, persistent('reserve-sub'));
+      assert.deepEqual(await receiveAll(back, 2), range(0, 2));
+      await back.expectNothing(100);
+      await back.disconnect();
+    });
+
     if (v === 5) {
       it('a 5.0 publisher whose message no subscriber could take gets PUBACK 0x97 Quota exceeded, and PUBREC 0x97 for QoS 2; one that some subscriber took gets 0x00', async (t) => {
         const { port } = await startBroker(t, { maxQueuedMessages: 1, maxSpooledBytesPerSession: 100 });
