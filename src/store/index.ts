@@ -9,6 +9,7 @@ export {
   type Durability,
   type SqliteStoreOptions,
 } from './sqlite.js';
+export { SqliteWorkerStore } from './sqlite-thread.js';
 export { storeConformance, type ConformanceOptions, type OpenedStore } from './conformance.js';
 /** Record builders for store tests (`session`, `message`, `delivery`...), as the suite uses them. */
 export * as storeRecords from './conformance-records.js';

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { FennecError } from '../errors/index.js';
 import { migrations, readState, SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
+import { applyEncoded } from './sqlite-codec.js';
 import { apply, prepareStatements, type Statements } from './sqlite-ops.js';
 import { readSpoolRows } from './sqlite-spool.js';
 import type { SpoolRecord, Store, StoredState, StoreOp } from './types.js';
@@ -54,6 +55,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements: Statements;
   private readonly applyBatch: (ops: readonly StoreOp[]) => void;
+  private readonly applyEncodedBatch: (batch: Buffer) => void;
   private readonly pageCount: Database.Statement;
   private readonly freePageCount: Database.Statement;
   private readonly pageSize: number;
@@ -68,6 +70,7 @@ export class SqliteStore implements Store {
     this.applyBatch = db.transaction((ops: readonly StoreOp[]) => {
       for (const op of ops) apply(statements, op);
     });
+    this.applyEncodedBatch = db.transaction((batch: Buffer) => applyEncoded(statements, batch));
     this.pageCount = db.prepare('PRAGMA page_count').pluck();
     this.freePageCount = db.prepare('PRAGMA freelist_count').pluck();
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
@@ -158,9 +161,9 @@ export class SqliteStore implements Store {
 
   load(): Promise<StoredState> {
     try {
-      return Promise.resolve(readState(this.db));
+      return Promise.resolve(this.loadNow());
     } catch (error) {
-      return Promise.reject(classify(this.file, error, 'read'));
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
@@ -175,19 +178,55 @@ export class SqliteStore implements Store {
     } catch (error) {
       return Promise.reject(classify(this.file, error, 'write'));
     }
+    this.afterCommit();
+    return Promise.resolve();
+  }
+
+  /**
+   * Applies a batch in the binary form of sqlite-codec.ts in one transaction, synchronously: the
+   * SQLite worker thread's commit. Throws a FennecError (ERR_STORE_FULL, ERR_STORE_WRITE...) after
+   * rolling the batch back whole.
+   */
+  commitEncodedNow(batch: Buffer): void {
+    try {
+      this.applyEncodedBatch(batch);
+    } catch (error) {
+      throw classify(this.file, error, 'write');
+    }
+    this.afterCommit();
+  }
+
+  private afterCommit(): void {
     if (++this.commitsSinceVacuumCheck >= COMMITS_PER_VACUUM_CHECK) {
       this.commitsSinceVacuumCheck = 0;
       this.giveBackFreePages();
     }
-    return Promise.resolve();
+  }
+
+  /** `load`, synchronously (the worker thread's load); throws what `load` rejects with. */
+  loadNow(): StoredState {
+    try {
+      return readState(this.db);
+    } catch (error) {
+      throw classify(this.file, error, 'read');
+    }
+  }
+
+  /** `readSpool`, synchronously; throws what `readSpool` rejects with. */
+  readSpoolNow(clientId: string, from: number, limit: number): SpoolRecord[] {
+    try {
+      return readSpoolRows(this.statements.spool, clientId, from, limit);
+    } catch (error) {
+      throw classify(this.file, error, 'read');
+    }
   }
 
   /** A batch of committed spooled deliveries of `clientId` (see Store.readSpool); small, so it is read at once. */
   readSpool(clientId: string, from: number, limit: number): Promise<SpoolRecord[]> {
     try {
-      return Promise.resolve(readSpoolRows(this.statements.spool, clientId, from, limit));
+      return Promise.resolve(this.readSpoolNow(clientId, from, limit));
     } catch (error) {
-      return Promise.reject(classify(this.file, error, 'read'));
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
