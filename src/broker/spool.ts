@@ -18,6 +18,7 @@ import type { QueueOverflowPolicy } from '../config/fields.js';
 import { delivery, messageFields, type Delivery } from '../session/message.js';
 import type { DropReason, OverflowSession, SessionOverflow } from '../session/types.js';
 import { SqliteStore } from '../store/sqlite.js';
+import { SqliteWorkerStore } from '../store/sqlite-thread.js';
 import type { SpoolRecord, SpoolSummary, Store } from '../store/types.js';
 import { Persistence, restoredMessage } from './persistence.js';
 
@@ -96,7 +97,7 @@ export class Spool implements SessionOverflow {
   /** The spool's SQLite file, once one is in use; undefined before the first spill or on a MemoryStore. */
   get file(): string | undefined {
     const store = this.backing?.store;
-    return store instanceof SqliteStore ? store.file : undefined;
+    return store instanceof SqliteStore || store instanceof SqliteWorkerStore ? store.file : undefined;
   }
 
   holds(session: OverflowSession): boolean {
@@ -297,7 +298,8 @@ export class Spool implements SessionOverflow {
     let backing: Backing;
     if (own !== undefined && own.store.readSpool !== undefined) {
       const store = own.store as Backing['store'];
-      const dir = store instanceof SqliteStore ? dirname(store.file) : undefined;
+      const dir =
+        store instanceof SqliteStore || store instanceof SqliteWorkerStore ? dirname(store.file) : undefined;
       backing = { store, writer: own.writer, dir, temporary: undefined };
     } else {
       const dir = mkdtempSync(join(tmpdir(), 'fennec-spool-'));

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
 import { shortFormListeners, type NamedListenerAddress } from '../broker/listeners.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { SqliteWorkerStore } from '../store/sqlite-thread.js';
 import type { AllowAnonymous } from '../broker/options.js';
 import { hostForUrl, listenerUrl } from '../transport/listener.js';
 import {
@@ -81,9 +81,10 @@ function parseRedisUrl(value: string): string {
  * Opens the SQLite store in `dataDir`; a store that cannot be opened or trusted (corrupt, locked by
  * another broker, written by a newer Fennec) ends the command with one line naming the file (exit 74).
  */
-async function openStore(dataDir: string, durability: Durability): Promise<SqliteStore> {
+async function openStore(dataDir: string, durability: Durability): Promise<SqliteWorkerStore> {
   try {
-    return await SqliteStore.open(dataDir, { durability });
+    // On a worker thread: the event loop keeps serving clients while a batch commits.
+    return await SqliteWorkerStore.open(dataDir, { durability });
   } catch (err) {
     if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Store, { cause: err });
     throw err;
@@ -170,7 +171,7 @@ async function startAdmin(
   broker: Broker,
   http: ResolvedHttpConfig,
   logger: Logger,
-  store: SqliteStore | undefined,
+  store: SqliteWorkerStore | undefined,
 ): Promise<AdminServer> {
   const admin = new AdminServer(broker, { host: http.host, port: http.port, adminToken: http.adminToken, logger });
   try {
