@@ -3,12 +3,12 @@
  * directory and commits batches, printing `committed <n>` after the commit of batch n resolved,
  * then waits to be killed.
  *
- *   node dist/test/conformance/sqlite-child.js <dataDir> <process|power> <batches>
+ *   node dist/test/conformance/sqlite-child.js <dataDir> <process|power> <batches> [SqliteStore|SqliteWorkerStore]
  *
  * Batch n enqueues message n for client `c` and, from n = 2 on, completes and forgets message n - 1,
  * as the broker's QoS 1 flow does: after batch n the store holds exactly message n and its delivery.
  */
-import { SqliteStore, type Durability, type StoreOp } from '../../src/store/index.js';
+import { SqliteStore, SqliteWorkerStore, type Durability, type StoreOp } from '../../src/store/index.js';
 import { delivery, message, session } from '../../src/store/conformance-records.js';
 
 /** The operations of batch `n` (from 1). */
@@ -21,11 +21,12 @@ export function childBatch(n: number): StoreOp[] {
 }
 
 async function main(): Promise<void> {
-  const [dataDir, durability, batches] = process.argv.slice(2);
+  const [dataDir, durability, batches, kind = 'SqliteStore'] = process.argv.slice(2);
   if (dataDir === undefined || (durability !== 'process' && durability !== 'power') || batches === undefined) {
-    throw new Error('usage: sqlite-child.js <dataDir> <process|power> <batches>');
+    throw new Error('usage: sqlite-child.js <dataDir> <process|power> <batches> [SqliteStore|SqliteWorkerStore]');
   }
-  const store = await SqliteStore.open(dataDir, { durability: durability satisfies Durability });
+  const Sqlite = kind === 'SqliteWorkerStore' ? SqliteWorkerStore : SqliteStore;
+  const store = await Sqlite.open(dataDir, { durability: durability satisfies Durability });
   await store.load();
   for (let n = 1; n <= Number(batches); n++) {
     await store.commit(childBatch(n));

@@ -1,7 +1,8 @@
 /**
  * What a committed batch survives: a child process commits batches to the SQLite store and is
  * killed with SIGKILL (no close, no checkpoint, no exit handler); the store reopened afterwards holds
- * every batch the child reported committed, and nothing half-applied.
+ * every batch the child reported committed, and nothing half-applied. For SqliteStore and for
+ * SqliteWorkerStore, whose commits resolve from its worker thread.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MemoryStore, SqliteStore, type StoredState } from '../../src/store/index.js';
+import { MemoryStore, SqliteStore, SqliteWorkerStore, type StoredState } from '../../src/store/index.js';
 import { FennecError } from '../../src/errors/index.js';
 import { childBatch } from './sqlite-child.js';
 import { normalize } from '../../src/store/conformance-records.js';
@@ -20,8 +21,8 @@ const childScript = fileURLToPath(new URL('./sqlite-child.js', import.meta.url))
 const WAIT_MS = 20_000;
 
 /** Runs the child; resolves once it printed `committed <until>`, with the last number it printed. */
-function startChild(dataDir: string, durability: string, batches: number, until: number) {
-  const child = spawn(process.execPath, [childScript, dataDir, durability, String(batches)], {
+function startChild(dataDir: string, durability: string, batches: number, until: number, kind: string) {
+  const child = spawn(process.execPath, [childScript, dataDir, durability, String(batches), kind], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -74,56 +75,58 @@ async function stateAfter(n: number): Promise<StoredState> {
   return normalize(await reference.load());
 }
 
-for (const durability of ['process', 'power'] as const) {
-  describe(`SqliteStore durability ${durability}`, () => {
-    it('a batch whose commit resolved is in the store after the process is killed with SIGKILL', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'fennec-kill-'));
-      const run = startChild(dir, durability, 3, 3);
-      try {
-        await run.reached;
-        // While the child lives, its lock refuses a second store on the same directory.
-        await assert.rejects(SqliteStore.open(dir), (error: unknown) => {
-          assert.ok(error instanceof FennecError);
-          assert.equal(error.code, 'ERR_STORE_LOCKED');
-          return true;
-        });
-        await killHard(run.child);
-        const store = await SqliteStore.open(dir, { durability });
+for (const [kind, Sqlite] of Object.entries({ SqliteStore, SqliteWorkerStore })) {
+  for (const durability of ['process', 'power'] as const) {
+    describe(`${kind} durability ${durability}`, () => {
+      it('a batch whose commit resolved is in the store after the process is killed with SIGKILL', async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'fennec-kill-'));
+        const run = startChild(dir, durability, 3, 3, kind);
         try {
-          assert.deepStrictEqual(normalize(await store.load()), await stateAfter(3));
+          await run.reached;
+          // While the child lives, its lock refuses a second store on the same directory.
+          await assert.rejects(Sqlite.open(dir), (error: unknown) => {
+            assert.ok(error instanceof FennecError);
+            assert.equal(error.code, 'ERR_STORE_LOCKED');
+            return true;
+          });
+          await killHard(run.child);
+          const store = await Sqlite.open(dir, { durability });
+          try {
+            assert.deepStrictEqual(normalize(await store.load()), await stateAfter(3));
+          } finally {
+            await store.close();
+          }
         } finally {
-          await store.close();
+          await killHard(run.child);
+          await rm(dir, { recursive: true, force: true });
         }
-      } finally {
-        await killHard(run.child);
-        await rm(dir, { recursive: true, force: true });
-      }
-    });
+      });
 
-    it('a process killed while committing leaves exactly the batches up to one at or after the last it reported', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'fennec-kill-'));
-      // Killed while still committing: it has up to 100,000 batches to go.
-      const run = startChild(dir, durability, 100_000, 200);
-      try {
-        await run.reached;
-        await killHard(run.child);
-        const reported = run.last();
-        const store = await SqliteStore.open(dir, { durability });
+      it('a process killed while committing leaves exactly the batches up to one at or after the last it reported', async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'fennec-kill-'));
+        // Killed while still committing: it has up to 100,000 batches to go.
+        const run = startChild(dir, durability, 100_000, 200, kind);
         try {
-          const state = normalize(await store.load());
-          const survived = state.messages[0]?.id ?? 0;
-          assert.ok(
-            survived >= reported,
-            `batch ${reported} was reported committed, but the store ends at ${survived}`,
-          );
-          assert.deepStrictEqual(state, await stateAfter(survived));
+          await run.reached;
+          await killHard(run.child);
+          const reported = run.last();
+          const store = await Sqlite.open(dir, { durability });
+          try {
+            const state = normalize(await store.load());
+            const survived = state.messages[0]?.id ?? 0;
+            assert.ok(
+              survived >= reported,
+              `batch ${reported} was reported committed, but the store ends at ${survived}`,
+            );
+            assert.deepStrictEqual(state, await stateAfter(survived));
+          } finally {
+            await store.close();
+          }
         } finally {
-          await store.close();
+          await killHard(run.child);
+          await rm(dir, { recursive: true, force: true });
         }
-      } finally {
-        await killHard(run.child);
-        await rm(dir, { recursive: true, force: true });
-      }
+      });
     });
-  });
+  }
 }
