@@ -69,6 +69,25 @@ for (const [key, title, higherIsBetter] of measures) {
   }
   void higherIsBetter;
 }
+// Durable rows (TEST-E<secs>, persistent subscribers): each broker's figure as a share of its own
+// figure for TEST with clean subscribers, the ratio issue 16 sets a target for (Fennec at least 50%).
+const durableTests = tests.filter((t) => /-E\d+$/.test(t) && tests.includes(t.replace(/-E\d+$/, '')));
+if (durableTests.length > 0) {
+  console.log('\n### durable (persistent subscribers, mqload -E) against clean subscribers, delivered msgs/s\n');
+  console.log(`| test | ${sets.map((s) => `${s.name} durable / clean`).join(' | ')} |`);
+  console.log(`| --- | ${sets.map(() => '---:').join(' | ')} |`);
+  for (const test of durableTests) {
+    const base = test.replace(/-E\d+$/, '');
+    const cells = sets.map((s) => {
+      const durable = value(s, test, 'msgs_per_s');
+      const clean = value(s, base, 'msgs_per_s');
+      const share = durable / clean;
+      const shown = Number.isFinite(share) ? `${(100 * share).toFixed(0)}%` : 'n/a';
+      return `${fmt(durable, 'msgs_per_s')} / ${fmt(clean, 'msgs_per_s')} = ${shown}`;
+    });
+    console.log(`| ${test} | ${cells.join(' | ')} |`);
+  }
+}
 console.log('\n### integrity (sum over runs: lost / dup / reorder; failed runs)\n');
 console.log(`| test | ${sets.map((s) => s.name).join(' | ')} |`);
 console.log(`| --- | ${sets.map(() => '---').join(' | ')} |`);
