@@ -26,7 +26,25 @@ export interface Statements {
   putRetained: Database.Statement;
   deleteRetained: Database.Statement;
   spool: SpoolStatements;
+  /** CHUNK rows a statement, for the worker's batches (sqlite-codec.ts). */
+  putMessages: Database.Statement;
+  putDeliveries: Database.Statement;
+  deleteMessages: Database.Statement;
+  deleteDeliveries: Database.Statement;
 }
+
+/** Rows per multi-row statement of the worker's batches. */
+export const CHUNK = 32;
+
+const PUT_MESSAGE =
+  'INSERT OR REPLACE INTO messages (id, topic, payload, qos, retain, properties, publisher_id, received_at, ' +
+  'expires_at) VALUES ';
+const PUT_DELIVERY =
+  'INSERT OR REPLACE INTO deliveries (seq, client_id, message_id, qos, retain, subscription_identifiers, ' +
+  'shared_filter, state, packet_id) VALUES ';
+const NINE = '(?, ?, ?, ?, ?, ?, ?, ?, ?)';
+/** `n` times `item`, comma-separated. */
+const repeat = (item: string, n: number): string => Array.from({ length: n }, () => item).join(', ');
 
 export function prepareStatements(db: Database.Database): Statements {
   return {
@@ -43,15 +61,9 @@ export function prepareStatements(db: Database.Database): Statements {
         'retain_handling, subscription_identifier) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),
     deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE client_id = ? AND topic_filter = ?'),
-    putMessage: db.prepare(
-      'INSERT OR REPLACE INTO messages (id, topic, payload, qos, retain, properties, publisher_id, received_at, ' +
-        'expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
+    putMessage: db.prepare(PUT_MESSAGE + NINE),
     deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
-    putDelivery: db.prepare(
-      'INSERT OR REPLACE INTO deliveries (seq, client_id, message_id, qos, retain, subscription_identifiers, ' +
-        'shared_filter, state, packet_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
+    putDelivery: db.prepare(PUT_DELIVERY + NINE),
     setDeliveryState: db.prepare('UPDATE deliveries SET state = ?, packet_id = ? WHERE seq = ?'),
     deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
     putIncoming: db.prepare(
@@ -64,6 +76,10 @@ export function prepareStatements(db: Database.Database): Statements {
     ),
     deleteRetained: db.prepare('DELETE FROM retained WHERE topic = ?'),
     spool: prepareSpoolStatements(db),
+    putMessages: db.prepare(PUT_MESSAGE + repeat(NINE, CHUNK)),
+    putDeliveries: db.prepare(PUT_DELIVERY + repeat(NINE, CHUNK)),
+    deleteMessages: db.prepare(`DELETE FROM messages WHERE id IN (${repeat('?', CHUNK)})`),
+    deleteDeliveries: db.prepare(`DELETE FROM deliveries WHERE seq IN (${repeat('?', CHUNK)})`),
   };
 }
 
