@@ -33,14 +33,22 @@ const OP = {
 
 const NULL_LENGTH = 0xffffffff;
 
-/** Writes ops into a buffer sized from an upper bound of their encoded length, so it never grows. */
+/**
+ * Where batches are encoded: kept from one batch to the next (grown to the largest upper bound met),
+ * and only the bytes written are copied out, into an ArrayBuffer of their exact size. A fresh
+ * ArrayBuffer of the upper bound for each batch cost more than the encoding: allocating and
+ * transferring a buffer of 500 KB took about 1.3 ms here, against 65 us for a copy of 190 KB.
+ */
+let scratch = Buffer.alloc(0);
+
+/** Writes ops into the scratch buffer, first made at least as large as their encoded length's upper bound. */
 class Writer {
   readonly buf: Buffer;
   at = 0;
 
   constructor(bound: number) {
-    // Its own ArrayBuffer (never the shared pool), so that it can be transferred.
-    this.buf = Buffer.from(new ArrayBuffer(bound));
+    if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(Math.max(bound, 2 * scratch.length));
+    this.buf = scratch;
   }
 
   u8(value: number): void {
@@ -244,7 +252,9 @@ export function encodeOps(ops: readonly StoreOp[]): { buffer: ArrayBuffer; lengt
       }
     }
   }
-  return { buffer: w.buf.buffer as ArrayBuffer, length: w.at };
+  // A copy of its own (never the scratch buffer, nor Node's shared pool), so that it can be transferred.
+  const buffer = w.buf.buffer.slice(w.buf.byteOffset, w.buf.byteOffset + w.at) as ArrayBuffer;
+  return { buffer, length: w.at };
 }
 
 function writeMessage(w: Writer, m: StoredRetained, properties: string | null): void {
