@@ -1,7 +1,8 @@
 /**
  * Store benchmark: commits batches shaped like the broker's QoS 1 fan-in (many publishers, one
- * persistent subscriber) to the memory store and to the SQLite store in both durability modes, and
- * prints operations and messages per second. Figures only, no assertions.
+ * persistent subscriber) to the memory store and to the SQLite store in both durability modes, on
+ * the calling thread and on a worker thread, and prints operations and messages per second. Figures
+ * only, no assertions.
  *
  *   npm run bench:store            # or: npm run build && node dist/bench/store.js [--quick]
  *
@@ -14,7 +15,14 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryStore, SqliteStore, storeRecords, type Store, type StoreOp } from '../src/store/index.js';
+import {
+  MemoryStore,
+  SqliteStore,
+  SqliteWorkerStore,
+  storeRecords,
+  type Store,
+  type StoreOp,
+} from '../src/store/index.js';
 
 const quick = process.argv.includes('--quick');
 /** Time spent on one (store, batch size) case, in ms; the case stops early at `maxMessages`. */
@@ -37,6 +45,14 @@ const subjects: Subject[] = [
     open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'fennec-bench-store-'));
       return { store: await SqliteStore.open(dir, { durability }), dir };
+    },
+  })),
+  // The broker's store: the same file on a worker thread, each batch encoded and handed over.
+  ...(['process', 'power'] as const).map((durability): Subject => ({
+    name: `worker ${durability}`,
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fennec-bench-store-'));
+      return { store: await SqliteWorkerStore.open(dir, { durability }), dir };
     },
   })),
 ];
