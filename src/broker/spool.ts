@@ -298,8 +298,7 @@ export class Spool implements SessionOverflow {
     let backing: Backing;
     if (own !== undefined && own.store.readSpool !== undefined) {
       const store = own.store as Backing['store'];
-      const dir =
-        store instanceof SqliteStore || store instanceof SqliteWorkerStore ? dirname(store.file) : undefined;
+      const dir = store instanceof SqliteStore || store instanceof SqliteWorkerStore ? dirname(store.file) : undefined;
       backing = { store, writer: own.writer, dir, temporary: undefined };
     } else {
       const dir = mkdtempSync(join(tmpdir(), 'fennec-spool-'));

@@ -146,7 +146,10 @@ export function encodeOps(ops: readonly StoreOp[]): { buffer: ArrayBuffer; lengt
       case 'clear-spool':
         bound += strBound(op.clientId);
         break;
-      default:
+      case 'complete':
+      case 'delivery-state':
+      case 'forget-message':
+        // Numbers only: within FIXED_BOUND.
         break;
     }
   }

@@ -167,7 +167,8 @@ export class SqliteWorkerStore implements Store {
  */
 function reviveBuffers<T>(value: T): T {
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = reviveBuffers(value[i]);
+    const items = value as unknown[];
+    for (let i = 0; i < items.length; i++) items[i] = reviveBuffers(items[i]);
     return value;
   }
   if (value instanceof Uint8Array) {
