@@ -27,6 +27,7 @@ import { ReasonCode } from '../../src/protocol/constants.js';
 import { MalformedPacketError } from '../../src/protocol/errors.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteWorkerStore } from '../../src/store/sqlite-thread.js';
 import { storeConformance } from '../../src/store/conformance.js';
 import * as records from '../../src/store/conformance-records.js';
 
@@ -80,10 +81,11 @@ describe('package exports', () => {
     assert.equal(codec.FennecError, FennecError);
   });
 
-  it('fennec-mqtt/store is the Store seam: MemoryStore, SqliteStore and the conformance suite', () => {
+  it('fennec-mqtt/store is the Store seam: MemoryStore, SqliteStore, SqliteWorkerStore and the conformance suite', () => {
     assert.equal(store, internalStore);
     assert.equal(store.MemoryStore, MemoryStore);
     assert.equal(store.SqliteStore, SqliteStore);
+    assert.equal(store.SqliteWorkerStore, SqliteWorkerStore);
     assert.equal(store.storeConformance, storeConformance);
     assert.equal(store.storeRecords.delivery, records.delivery);
   });
