@@ -26,7 +26,7 @@ export interface Statements {
   putRetained: Database.Statement;
   deleteRetained: Database.Statement;
   spool: SpoolStatements;
-  /** CHUNK rows a statement, for the worker's batches (sqlite-codec.ts). */
+  /** CHUNK rows a statement, for the worker's batches (sqlite-apply.ts). */
   putMessages: Database.Statement;
   putDeliveries: Database.Statement;
   deleteMessages: Database.Statement;

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { FennecError } from '../errors/index.js';
 import { migrations, readState, SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
-import { applyEncoded } from './sqlite-codec.js';
+import { applyEncoded } from './sqlite-apply.js';
 import { apply, prepareStatements, type Statements } from './sqlite-ops.js';
 import { readSpoolRows } from './sqlite-spool.js';
 import type { SpoolRecord, Store, StoredState, StoreOp } from './types.js';
