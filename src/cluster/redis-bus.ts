@@ -57,7 +57,7 @@ export interface RedisBusOptions {
 }
 
 /** `url` without its password, for logs and errors. */
-function redactedUrl(url: string): string {
+export function redactedUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';

@@ -33,6 +33,7 @@ import {
   encodeStoredMessage,
   encodeSubscription,
 } from './store-codec.js';
+import { redactedUrl } from './redis-bus.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
 
 /** Options of a RedisStore. */
@@ -125,7 +126,11 @@ export class RedisStore implements Store {
       await redis.connect();
     } catch (err) {
       redis.disconnect();
-      throw new FennecError('ERR_CLUSTER_REDIS', `cannot reach the Redis of the store: ${String(err)}`, { cause: err });
+      throw new FennecError(
+        'ERR_CLUSTER_REDIS',
+        `cannot reach the cluster's Redis at ${redactedUrl(options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
     return new RedisStore(redis, options);
   }
