@@ -25,6 +25,7 @@ import { Outbox } from './outbox.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
+import { redactedUrl } from './url.js';
 import { DEFAULT_LEASE_TTL_MS, Lease } from './lease.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
@@ -54,17 +55,6 @@ export interface RedisBusOptions {
   handoverTimeoutMs?: number;
   /** Time to live of this node's lease `fennec:lease:NODE`, in ms (renewed every third of it). Default 10000. */
   leaseTtlMs?: number;
-}
-
-/** `url` without its password, for logs and errors. */
-export function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured URL';
-  }
 }
 
 /** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */

@@ -13,16 +13,7 @@
  */
 import { Redis } from 'ioredis';
 import { FennecError } from '../errors/index.js';
-import type {
-  DeliveryRecord,
-  SessionRecord,
-  Store,
-  StoredMessage,
-  StoredRetained,
-  StoredState,
-  StoreOp,
-  SubscriptionRecord,
-} from '../store/types.js';
+import type { DeliveryRecord, Store, StoredMessage, StoredRetained, StoredState, StoreOp } from '../store/types.js';
 import {
   decodeDelivery,
   decodeSession,
@@ -33,7 +24,7 @@ import {
   encodeStoredMessage,
   encodeSubscription,
 } from './store-codec.js';
-import { redactedUrl } from './redis-bus.js';
+import { redactedUrl } from './url.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
 
 /** Options of a RedisStore. */
@@ -386,12 +377,10 @@ export class RedisStore implements Store {
       retained: [],
     };
     const text = String(session);
-    if (text !== '') state.sessions.push(decodeSession(clientId, text) as SessionRecord);
+    if (text !== '') state.sessions.push(decodeSession(clientId, text));
     const subList = subs as Reply;
     for (let i = 0; i + 1 < subList.length; i += 2) {
-      state.subscriptions.push(
-        decodeSubscription(clientId, String(subList[i]), String(subList[i + 1])) as SubscriptionRecord,
-      );
+      state.subscriptions.push(decodeSubscription(clientId, String(subList[i]), String(subList[i + 1])));
     }
     const deliveryList = deliveries as Reply;
     for (let i = 0; i + 2 < deliveryList.length; i += 3) {

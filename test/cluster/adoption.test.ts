@@ -39,10 +39,10 @@ async function startProcessNode(
   });
   let stdout = '';
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`fennec did not start: ${stderr}`)), 20_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const url = /fennec listening mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
       if (url !== null) {
@@ -118,7 +118,10 @@ for (const version of [4, 5] as const) {
       if (redis === undefined) return;
       t.after(destroyAllClients);
       const admin = new Redis(redis.url);
-      redis.beforeStop(async () => admin.disconnect());
+      redis.beforeStop(() => {
+        admin.disconnect();
+        return Promise.resolve();
+      });
       const node1 = await startProcessNode(t, redis, 'node-1');
       const node2: TestNode = await startSessionNode(redis, 'node-2');
       const clientId = `adopted-${version}`;
