@@ -119,5 +119,26 @@ for (const version of versions) {
       assert.equal(n1.broker.sessions.has(clientId), false, 'the old node forgot the session');
       assert.equal(n1.store.counters.fenced, 0, 'the old node wrote nothing after handing it over');
     });
+
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a clean session is taken over too: the old connection is closed${version === 5 ? ' with 0x8E' : ''}, the new one starts with Session Present 0`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const n1 = await startSessionNode(redis, 'node-1');
+      const n2 = await startSessionNode(redis, 'node-2');
+      const clientId = `clean-${version}`;
+      const old = await RawClient.connect(n1.port, { version, clientId });
+      await old.subscribe('c/#', 1);
+      const next = await RawClient.connect(n2.port, { version, clientId }, WAIT_MS);
+      assert.equal(next.connack.sessionPresent, false);
+      if (version === 5) assert.equal((await old.next('disconnect')).reasonCode, 0x8e);
+      await old.closed();
+      await until('node-1 to forget the session', () => !n1.broker.sessions.has(clientId));
+      // Connected to node-2 now: a third connection on node-1 takes it back from node-2.
+      const again = await RawClient.connect(n1.port, { version, clientId }, WAIT_MS);
+      if (version === 5) assert.equal((await next.next('disconnect')).reasonCode, 0x8e);
+      await next.closed();
+      await again.disconnect();
+    });
   });
 }
