@@ -69,11 +69,15 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
   }
 }
 
-/** Receives on `client` until every payload of `expected` came; acknowledges each; returns the count of each. */
+/**
+ * Receives on `client` until every payload of `expected` came; acknowledges each; returns the count
+ * of each, and adds to `resent` the payloads that came with DUP.
+ */
 async function receiveAll(
   client: RawClient,
   version: 4 | 5,
   expected: readonly string[],
+  resent = new Set<string>(),
 ): Promise<Map<string, number>> {
   const got = new Map<string, number>();
   const awaitingRelease = new Set<number>();
@@ -87,6 +91,7 @@ async function receiveAll(
     assert.equal(packet.type, 'publish');
     if (packet.type !== 'publish') break;
     const payload = packet.payload.toString();
+    if (packet.dup) resent.add(payload);
     got.set(payload, (got.get(payload) ?? 0) + 1);
     if (packet.qos === 1) client.send(pkt.puback(version, packet.packetId));
     else {
@@ -113,54 +118,70 @@ async function publishBoth(client: RawClient, prefix: string, count: number): Pr
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
   describe(`persistent sessions of a dead or silent node, MQTT ${v}`, () => {
-    it('after node-1 is killed with SIGKILL, node-2 adopts its session: every acknowledged QoS 1/2 message is delivered on node-2, QoS 2 once', async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = new Redis(redis.url);
-      redis.beforeStop(() => {
-        admin.disconnect();
-        return Promise.resolve();
+    for (const online of [false, true]) {
+      it(`after node-1 is killed with SIGKILL, node-2 adopts its session${online ? ', whose client was connected and acknowledged nothing,' : ''}: every acknowledged QoS 1/2 message is delivered on node-2${online ? ' (those in flight with DUP)' : ''}, QoS 2 once`, async (t) => {
+        const redis = await startRedis(t);
+        if (redis === undefined) return;
+        t.after(destroyAllClients);
+        const admin = new Redis(redis.url);
+        redis.beforeStop(() => {
+          admin.disconnect();
+          return Promise.resolve();
+        });
+        const node1 = await startProcessNode(t, redis, 'node-1');
+        const node2: TestNode = await startSessionNode(redis, 'node-2');
+        const clientId = `adopted-${version}-${online ? 'online' : 'offline'}`;
+        const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+        await subscriber.subscribe('k/#', 2);
+        if (!online) {
+          subscriber.send(pkt.disconnect(version));
+          await subscriber.closed();
+        }
+        await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+
+        // Published on node-1: in its store once acknowledged.
+        const onNode1 = await RawClient.connect(node1.port, { version, clientId: `p1-${version}` });
+        const sent = await publishBoth(onNode1, 'n1', 3);
+        // Published on node-2: through node-1's stream into its store...
+        const onNode2 = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+        sent.push(...(await publishBoth(onNode2, 'n2-read', 2)));
+        await until('node-1 to read its stream', async () => (await admin.xlen('fennec:stream:node-1')) === 0);
+        // ...and, node-1 frozen, left waiting in its stream when it dies.
+        node1.child.kill('SIGSTOP');
+        sent.push(...(await publishBoth(onNode2, 'n2-waiting', 3)));
+        node1.child.kill('SIGKILL');
+        // The first messages reached the connected client, which acknowledged none of them.
+        const inflightPayloads = online
+          ? subscriber.unread.flatMap((p) => (p.type === 'publish' ? [p.payload.toString()] : []))
+          : [];
+        if (online) assert.ok(inflightPayloads.length > 0, 'the connected client had messages in flight');
+
+        const adopted = await node2.bus.adoptSessions('node-1');
+        assert.equal(adopted.sessions, 1);
+        assert.equal(
+          adopted.deliveries,
+          6,
+          "the 6 messages waiting in the dead node's stream reach the adopted session",
+        );
+        assert.equal(await admin.exists('fennec:stream:node-1', 'fennec:routes:node-1'), 0);
+
+        const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+        assert.equal(resumed.connack.sessionPresent, true);
+        const resent = new Set<string>();
+        const got = await receiveAll(resumed, version, sent, resent);
+        // [MQTT-4.4.0-1]: what was in flight on node-1 is sent again, with DUP [MQTT-3.3.1-1]
+        for (const payload of inflightPayloads) assert.ok(resent.has(payload), `${payload} resent with DUP`);
+        for (const payload of sent) {
+          assert.ok(got.has(payload), `${payload} delivered`);
+          if (payload.includes('-q2-')) assert.equal(got.get(payload), 1, `${payload} delivered once`);
+        }
+        await resumed.expectNothing(300);
+        // Its subscription moved too: a new message reaches it.
+        await onNode2.publish({ topic: 'k/x', qos: 1, payload: 'later' });
+        const later = await resumed.next('publish', WAIT_MS);
+        assert.equal(later.payload.toString(), 'later');
       });
-      const node1 = await startProcessNode(t, redis, 'node-1');
-      const node2: TestNode = await startSessionNode(redis, 'node-2');
-      const clientId = `adopted-${version}`;
-      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-      await subscriber.subscribe('k/#', 2);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
-      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
-
-      // Published on node-1: in its store once acknowledged.
-      const onNode1 = await RawClient.connect(node1.port, { version, clientId: `p1-${version}` });
-      const sent = await publishBoth(onNode1, 'n1', 3);
-      // Published on node-2: through node-1's stream into its store...
-      const onNode2 = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
-      sent.push(...(await publishBoth(onNode2, 'n2-read', 2)));
-      await until('node-1 to read its stream', async () => (await admin.xlen('fennec:stream:node-1')) === 0);
-      // ...and, node-1 frozen, left waiting in its stream when it dies.
-      node1.child.kill('SIGSTOP');
-      sent.push(...(await publishBoth(onNode2, 'n2-waiting', 3)));
-      node1.child.kill('SIGKILL');
-
-      const adopted = await node2.bus.adoptSessions('node-1');
-      assert.equal(adopted.sessions, 1);
-      assert.equal(adopted.deliveries, 6, "the 6 messages waiting in the dead node's stream reach the adopted session");
-      assert.equal(await admin.exists('fennec:stream:node-1', 'fennec:routes:node-1'), 0);
-
-      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
-      assert.equal(resumed.connack.sessionPresent, true);
-      const got = await receiveAll(resumed, version, sent);
-      for (const payload of sent) {
-        assert.ok(got.has(payload), `${payload} delivered`);
-        if (payload.includes('-q2-')) assert.equal(got.get(payload), 1, `${payload} delivered once`);
-      }
-      await resumed.expectNothing(300);
-      // Its subscription moved too: a new message reaches it.
-      await onNode2.publish({ topic: 'k/x', qos: 1, payload: 'later' });
-      const later = await resumed.next('publish', WAIT_MS);
-      assert.equal(later.payload.toString(), 'later');
-    });
+    }
 
     it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a node that does not answer (SIGSTOP) loses the session after the hand-over timeout: the client resumes on node-2 with its queued messages`, async (t) => {
       const redis = await startRedis(t);
