@@ -119,7 +119,7 @@ for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
   describe(`persistent sessions of a dead or silent node, MQTT ${v}`, () => {
     for (const online of [false, true]) {
-      it(`after node-1 is killed with SIGKILL, node-2 adopts its session${online ? ', whose client was connected and acknowledged nothing,' : ''}: every acknowledged QoS 1/2 message is delivered on node-2${online ? ' (those in flight with DUP)' : ''}, QoS 2 once`, async (t) => {
+      it(`after node-1 is killed with SIGKILL, node-2 adopts its session${online ? ' (its client connected, acknowledging nothing)' : ''}: every acknowledged QoS 1/2 message is delivered on node-2${online ? ' (those in flight with DUP)' : ''}, QoS 2 once`, async (t) => {
         const redis = await startRedis(t);
         if (redis === undefined) return;
         t.after(destroyAllClients);
