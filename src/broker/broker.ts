@@ -44,6 +44,7 @@ import { emptyTraffic } from './traffic.js';
 import { SysPublisher, type SysSource } from './sys.js';
 import type { Bus } from './bus.js';
 import { busHost } from './bus-host.js';
+import { installSessions, type HandoverParts } from './session-handover.js';
 
 export type { BrokerCounters, BrokerEvents } from './context.js';
 
@@ -189,7 +190,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     // The node joins its cluster with its restored subscriptions, so that it announces them at once.
     const bus = this.bus;
     this.opened ??=
-      bus === undefined ? restored : restored.then(() => bus.start(busHost(this, this.subscriptions, persistence)));
+      bus === undefined
+        ? restored
+        : restored.then(() => bus.start(busHost(this, this.subscriptions, persistence, this.handoverParts())));
     return this.opened;
   }
 
@@ -350,6 +353,34 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     return this.registry.open(clientId, cleanStart, expiryInterval);
   }
 
+  /**
+   * In a cluster with cluster-wide sessions, claims `clientId` for this node before its CONNECT is
+   * accepted, taking the session over from the node that has it (see SessionBus.claimSession) and
+   * installing what moved here. Undefined (nothing to wait for) without one.
+   */
+  claimSession(clientId: string): Promise<void> | undefined {
+    const sessions = this.bus?.sessions;
+    if (sessions === undefined) return undefined;
+    return sessions.claimSession(clientId).then((state) => {
+      if (state !== undefined) installSessions(this.handoverParts(), state);
+    });
+  }
+
+  /** The parts that sessions moving between nodes touch (src/broker/session-handover.ts). */
+  private handoverParts(): HandoverParts {
+    return {
+      registry: this.registry,
+      subscriptions: this.subscriptionManager,
+      wills: this.wills,
+      retained: this.retained,
+      log: this.log,
+      spool: this.spool.enabled ? this.spool : undefined,
+      clients: this.clients,
+      persistence: this.persistence,
+      authorizeRead: () => this.hooks.authorizeRead,
+    };
+  }
+
   /** Records that a connection attached to `session` with `will` (stored sessions only). */
   sessionAttached(session: Session, will: Will | undefined): void {
     this.registry.attached(session, will);
@@ -381,6 +412,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       session.detach(connection);
       if (this.clients.get(session.clientId) === undefined)
         sessionOver = this.registry.wentOffline(session, this.closing);
+      // Nothing of it is stored: the client id is given up cluster-wide.
+      if (sessionOver) this.bus?.sessions?.sessionEnded(session.clientId);
     }
     let lostWill: OwedWill | undefined;
     if (connection.wasActive) {

@@ -1,6 +1,7 @@
 /**
  * The broker as its Bus sees it (BusHost): messages from other nodes enter at the router, never to
- * be forwarded again; retained changes from other nodes update the retained index.
+ * be forwarded again; retained changes from other nodes update the retained index; sessions move
+ * in and out through src/broker/session-handover.ts.
  */
 import type { RetainedIndex, TopicIndex } from '../topic/index.js';
 import type { Message } from '../session/message.js';
@@ -9,6 +10,7 @@ import type { BrokerCounters } from './context.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { Persistence } from './persistence.js';
 import { route, type RouteEntry } from './router.js';
+import { deliverToSessions, installSessions, releaseSession, type HandoverParts } from './session-handover.js';
 import type { Logger } from 'pino';
 
 /** What busHost needs of the Broker. */
@@ -19,11 +21,12 @@ export interface BusHostParts {
   readonly retained: RetainedIndex<Message>;
 }
 
-/** The BusHost of a broker: `parts`, its subscription index and its store's persistence. */
+/** The BusHost of a broker: `parts`, its subscription index, its store's persistence and its sessions. */
 export function busHost(
   parts: BusHostParts,
   subscriptions: TopicIndex<RouteEntry>,
   persistence: Persistence | undefined,
+  sessions: HandoverParts,
 ): BusHost {
   return {
     log: parts.log,
@@ -40,6 +43,16 @@ export function busHost(
     committed(): Promise<void> {
       if (persistence === undefined || persistence.idle) return Promise.resolve();
       return new Promise((resolve) => persistence.afterCommit(resolve));
+    },
+    reserve(count: number) {
+      return persistence?.reserve(count) ?? { seq: 0, messageId: 0, count };
+    },
+    releaseSession: (clientId) => releaseSession(sessions, clientId),
+    installSessions: (state) => installSessions(sessions, state),
+    deliverToSessions(messages, clientIds): number {
+      const count = deliverToSessions(sessions, messages, clientIds);
+      parts.counters.messagesRouted += count;
+      return count;
     },
   };
 }

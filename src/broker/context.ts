@@ -81,6 +81,8 @@ export interface BrokerContext extends ConnectionHost {
     expiryInterval: number,
   ): { session: Session; sessionPresent: boolean };
   sessionAttached(session: Session, will: Will | undefined): void;
+  /** Claims `clientId` cluster-wide before its CONNECT is accepted; undefined: nothing to wait for. */
+  claimSession(clientId: string): Promise<void> | undefined;
   addSubscription(session: Session, topicFilter: string, options: SubscriptionOptions): boolean;
   removeSubscription(session: Session, topicFilter: string): boolean;
   emit<K extends keyof BrokerEvents>(event: K, ...args: BrokerEvents[K]): boolean;

@@ -76,6 +76,17 @@ export class Persistence implements SessionJournal {
     this.nextMessageId = Math.max(this.nextMessageId, lastMessageId + 1);
   }
 
+  /**
+   * Reserves `count` delivery sequence numbers and message ids, (seq, seq + count] and
+   * (messageId, messageId + count], for records written by another node (a session moved here).
+   */
+  reserve(count: number): { seq: number; messageId: number; count: number } {
+    const reserved = { seq: this.nextSeq - 1, messageId: this.nextMessageId - 1, count };
+    this.nextSeq += count;
+    this.nextMessageId += count;
+    return reserved;
+  }
+
   /** Whether nothing is waiting to be committed: an acknowledgement may then go out at once. */
   get idle(): boolean {
     return this.ops.length === 0 && this.callbacks.length === 0 && !this.committing;

@@ -28,12 +28,16 @@ export interface RestoreTargets {
 /** Loads the store of `persistence` and restores it into `targets`; rejects, restoring nothing, when it cannot be read. */
 export async function restore(persistence: Persistence, targets: RestoreTargets): Promise<void> {
   const state = await persistence.store.load();
-  const counts = restoreState(state, persistence, targets, Date.now());
+  const counts = restoreSessions(state, persistence, targets, Date.now());
   targets.spool?.restore(state.spools ?? [], targets.registry.sessions);
   targets.log.info({ store: persistence.store.description, ...counts }, 'restored from the store');
 }
 
-function restoreState(
+/**
+ * Restores `state` into `targets` as of `now`: at start, the whole store; in a cluster, also the
+ * sessions moved to this node (src/broker/session-handover.ts). Returns what it restored.
+ */
+export function restoreSessions(
   state: StoredState,
   persistence: Persistence,
   { registry, subscriptions, wills, retained, log }: RestoreTargets,

@@ -157,6 +157,13 @@ export class SessionRegistry {
     this.expiries.set(session, timer);
   }
 
+  /** Takes `session` out of the registry, writing nothing: it lives on another node now. */
+  forget(session: Session): void {
+    this.expiries.get(session)?.cancel();
+    this.expiries.delete(session);
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+  }
+
   /** Whether `session` is the registered session of its client id, and offline. */
   isOffline(session: Session): boolean {
     return this.sessions.get(session.clientId) === session && !session.online;

@@ -11,6 +11,7 @@ import { isLoopbackAddress } from '../broker/addresses.js';
 import { Broker } from '../broker/broker.js';
 import { shortFormListeners, type NamedListenerAddress } from '../broker/listeners.js';
 import { SqliteWorkerStore } from '../store/sqlite-thread.js';
+import type { Store } from '../store/types.js';
 import type { AllowAnonymous } from '../broker/options.js';
 import { hostForUrl, listenerUrl } from '../transport/listener.js';
 import {
@@ -171,7 +172,7 @@ async function startAdmin(
   broker: Broker,
   http: ResolvedHttpConfig,
   logger: Logger,
-  store: SqliteWorkerStore | undefined,
+  store: Store | undefined,
 ): Promise<AdminServer> {
   const admin = new AdminServer(broker, { host: http.host, port: http.port, adminToken: http.adminToken, logger });
   try {
@@ -190,18 +191,32 @@ async function startAdmin(
  * The bus of a cluster node, loaded only when the configuration has `cluster:`, so that a broker
  * alone never loads Redis code. Prints the node id, which a default makes up.
  */
-async function clusterBus(
+async function clusterNode(
   cluster: ClusterConfig & { redis: string },
   maxTopicLevels: number | undefined,
-): Promise<Bus> {
-  const { RedisBus } = await import('../cluster/redis-bus.js');
+): Promise<{ bus: Bus; store: Store | undefined }> {
+  const { RedisBus, defaultNodeId } = await import('../cluster/redis-bus.js');
+  const nodeId = cluster.nodeId ?? defaultNodeId();
+  const { RedisStore } = await import('../cluster/redis-store.js');
+  let store: Awaited<ReturnType<typeof RedisStore.open>> | undefined;
+  if ((cluster.sessions ?? 'redis') === 'redis') {
+    // Sessions live in Redis; the bus keeps the retained messages there already, so the store does not.
+    try {
+      store = await RedisStore.open({ redis: cluster.redis, nodeId, retained: false });
+    } catch (err) {
+      if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
+      throw err;
+    }
+  }
   const bus = new RedisBus({
     redis: cluster.redis,
-    nodeId: cluster.nodeId,
+    nodeId,
     ...(maxTopicLevels === undefined ? {} : { maxTopicLevels }),
+    ...(store === undefined ? {} : { store }),
+    ...(cluster.handoverTimeoutMs === undefined ? {} : { handoverTimeoutMs: cluster.handoverTimeoutMs }),
   });
   process.stdout.write(`fennec cluster node ${bus.nodeId}\n`);
-  return bus;
+  return { bus, store };
 }
 
 export function brokerCommand(): Command {
@@ -286,13 +301,17 @@ export function brokerCommand(): Command {
       // password files decide who logs in, the ACLs what they may do; a listener's own replace the top level's.
       const auth = await loadBrokerAuth(config, logger);
       process.on('SIGHUP', auth.reload);
-      // Sessions, queued QoS 1/2 messages and retained messages survive a crash in the SQLite store.
-      const store = config.persistence === 'sqlite' ? await openStore(config.dataDir, config.durability) : undefined;
       const listeners = listenersOf(config, opts.wsPort);
       const options = toBrokerOptions(config);
       // The short form's TLS listener is in the list once --ws-port has made one.
       if (listeners !== undefined && config.listeners === undefined) delete options.tls;
-      const bus = config.cluster === undefined ? undefined : await clusterBus(config.cluster, options.maxTopicLevels);
+      const node = config.cluster === undefined ? undefined : await clusterNode(config.cluster, options.maxTopicLevels);
+      const bus = node?.bus;
+      // Sessions, queued QoS 1/2 messages and retained messages survive a crash in the SQLite store,
+      // or, on a cluster node with `sessions: redis` (the default), in Redis.
+      const store: Store | undefined =
+        node?.store ??
+        (config.persistence === 'sqlite' ? await openStore(config.dataDir, config.durability) : undefined);
       const broker = new Broker({
         ...options,
         ...(listeners === undefined ? {} : { listeners }),

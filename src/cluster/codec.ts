@@ -19,13 +19,15 @@ interface Header {
 /** Marks a Buffer inside the JSON of the properties. */
 const BINARY = '$b64';
 
-function replacer(this: unknown, key: string, value: unknown): unknown {
+/** JSON.stringify's replacer: a Buffer becomes `{ $b64: BASE64 }`. */
+export function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
   // JSON.stringify hands Buffer.toJSON's result to the replacer; the holder still has the Buffer.
   const original = key === '' ? value : (this as Record<string, unknown>)[key];
   return Buffer.isBuffer(original) ? { [BINARY]: original.toString('base64') } : value;
 }
 
-function reviver(_key: string, value: unknown): unknown {
+/** JSON.parse's reviver: the inverse of jsonReplacer. */
+export function jsonReviver(_key: string, value: unknown): unknown {
   if (typeof value === 'object' && value !== null && BINARY in value) {
     return Buffer.from(String((value as Record<string, unknown>)[BINARY]), 'base64');
   }
@@ -51,7 +53,7 @@ export function encodeMessage(message: Message): Buffer {
   if (message.expiresAt !== undefined) header.e = message.expiresAt;
   const properties = carried(message.properties);
   if (properties !== undefined) header.o = properties;
-  const json = Buffer.from(JSON.stringify(header, replacer));
+  const json = Buffer.from(JSON.stringify(header, jsonReplacer));
   const length = Buffer.allocUnsafe(4);
   length.writeUInt32BE(json.length, 0);
   return Buffer.concat([length, json, message.payload]);
@@ -62,7 +64,7 @@ export function decodeMessage(bytes: Buffer): Message {
   if (bytes.length < 4) throw new RangeError('cluster message shorter than its header length');
   const length = bytes.readUInt32BE(0);
   if (4 + length > bytes.length) throw new RangeError('cluster message shorter than its header');
-  const header = JSON.parse(bytes.subarray(4, 4 + length).toString(), reviver) as Header;
+  const header = JSON.parse(bytes.subarray(4, 4 + length).toString(), jsonReviver) as Header;
   if (typeof header.t !== 'string' || ![0, 1, 2].includes(header.q)) {
     throw new RangeError('cluster message header lacks a topic or a QoS');
   }

@@ -25,6 +25,10 @@ import { Outbox } from './outbox.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
+import { redactedUrl } from './url.js';
+import { DEFAULT_LEASE_TTL_MS, Lease } from './lease.js';
+import type { RedisStore } from './redis-store.js';
+import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
 
 /** Options of a RedisBus. */
 export interface RedisBusOptions {
@@ -42,17 +46,15 @@ export interface RedisBusOptions {
   retryDelayMs?: number;
   /** QoS 0 messages are dropped (and counted) while this many commands wait for Redis, in commands. Default 100000. */
   maxPendingCommands?: number;
-}
-
-/** `url` without its password, for logs and errors. */
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured URL';
-  }
+  /**
+   * The broker's store when it is this node's RedisStore: sessions are then one across the cluster
+   * (taken over from node to node, adopted from dead nodes). Absent: each node keeps its own.
+   */
+  store?: RedisStore | undefined;
+  /** How long a node waits for the owner of a session to hand it over before taking it, in ms. Default 5000. */
+  handoverTimeoutMs?: number;
+  /** Time to live of this node's lease `fennec:lease:NODE`, in ms (renewed every third of it). Default 10000. */
+  leaseTtlMs?: number;
 }
 
 /** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */
@@ -83,11 +85,14 @@ export class RedisBus implements Bus {
   /** The state of the command connection to Redis. */
   state: RedisLinkState = 'connecting';
   readonly routes: RouteTable;
+  /** Cluster-wide sessions, when the broker's store is this node's RedisStore. */
+  readonly sessions: ClusterSessions | undefined;
 
   private readonly command: Redis;
   private readonly subscriber: Redis;
   private readonly reader: Redis;
   private readonly outbox: Outbox;
+  private readonly lease: Lease;
   private readonly sync: RouteSync;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
@@ -119,6 +124,11 @@ export class RedisBus implements Bus {
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
     this.sync = new RouteSync(this.command, this.routes);
+    this.lease = new Lease(this.command, this.nodeId, options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS);
+    this.sessions =
+      options.store === undefined
+        ? undefined
+        : new ClusterSessions(options.store, this.command, options.handoverTimeoutMs ?? 5000);
   }
 
   get idle(): boolean {
@@ -141,8 +151,10 @@ export class RedisBus implements Bus {
       );
     }
     this.watchLink();
+    this.sessions?.start(host);
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
-    await this.subscriber.subscribe(routesChannel, retainedChannel);
+    await this.subscriber.subscribe(routesChannel, retainedChannel, handoverChannel);
+    await this.lease.start();
     this.subscriber.on('ready', () => this.resync());
     await this.join();
     await this.sync.reload();
@@ -205,6 +217,17 @@ export class RedisBus implements Bus {
     this.outbox.push(['EVAL', retainScript, 2, retainedKey, retainedChannel, topic, value, notice]);
   }
 
+  /**
+   * Adopts the persistent sessions of the dead node `deadNode` (see ClusterSessions.adopt): called
+   * once a node is known dead. Rejects when this node's sessions are not cluster-wide.
+   */
+  adoptSessions(deadNode: string): Promise<Adopted> {
+    if (this.sessions === undefined) {
+      return Promise.reject(new FennecError('ERR_CLUSTER_HANDOVER', 'this node keeps its sessions to itself'));
+    }
+    return this.sessions.adopt(deadNode);
+  }
+
   /** Whether this node knows that `node` has a subscription to `filter` (for tests and the admin API). */
   knowsRoute(node: string, filter: string): boolean {
     return this.routes.has(node, filter);
@@ -218,6 +241,10 @@ export class RedisBus implements Bus {
     const reading = this.stream?.stop();
     this.reader.disconnect();
     await reading;
+    await withTimeout(
+      this.lease.stop().catch(() => undefined),
+      1000,
+    );
     if (this.host !== undefined) {
       // Leave: withdraw the routes, so that no node sends here any more. The stream stays, for a
       // node that comes back under the same id to read what was sent meanwhile.
@@ -275,7 +302,12 @@ export class RedisBus implements Bus {
   }
 
   private onNotice(channel: Buffer, notice: Buffer): void {
-    if (channel.toString() === routesChannel) {
+    const name = channel.toString();
+    if (name === handoverChannel) {
+      this.sessions?.notice(notice.toString());
+      return;
+    }
+    if (name === routesChannel) {
       this.sync.event(JSON.parse(notice.toString()) as RouteEvent, this.nodeId);
       return;
     }

@@ -4,7 +4,10 @@
  * option table (src/config/options.ts); documented in docs/configuration.md, generated from it.
  */
 import { z } from 'zod';
-import { field, type OptionSpec } from './fields.js';
+import { field, integerIn, MAX_TIMER_MS, oneOf, type OptionSpec } from './fields.js';
+
+/** Where a cluster node keeps its sessions: `redis`, cluster-wide; `local`, in its own store. */
+export const clusterSessionModes = ['redis', 'local'] as const;
 
 /** A Redis URL: `redis://` or `rediss://` (TLS), with an optional user, password, port and database. */
 const redisUrl = field(
@@ -57,5 +60,23 @@ export const clusterOptionSpecs = {
     unit: '',
     unsetText: 'HOSTNAME-PID',
     doc: "this node's id in the cluster, unique among its nodes and kept across restarts so that the node finds its own stream again; printed at start (`fennec cluster node ID`)",
+  },
+  sessions: {
+    target: 'command',
+    section: 'cluster',
+    key: 'sessions',
+    field: oneOf(clusterSessionModes),
+    unit: '',
+    unsetText: 'redis',
+    doc: "where a node keeps its sessions: `redis`, in the cluster's Redis, so that a client takes its session over on any node and a dead node's sessions are adopted (`persistence` and `data_dir` then do not apply); `local`, in the node's own store as `persistence` says, so that a client finds its session only on the node it used (docs/cluster.md)",
+  },
+  handoverTimeoutMs: {
+    target: 'command',
+    section: 'cluster',
+    key: 'handover_timeout_ms',
+    field: integerIn(100, MAX_TIMER_MS, 'a time in ms, 100 or more'),
+    unit: 'ms',
+    unsetText: '5000',
+    doc: 'with `sessions: redis`, how long a node taking a session over waits for the node that has it to hand it over; after it, the session is taken anyway and the old node can no longer write to it (fencing)',
   },
 } as const satisfies Record<string, OptionSpec>;

@@ -6,6 +6,7 @@
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
 import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
+import { RedisStore } from '../../src/cluster/redis-store.js';
 import { ClientPool, WAIT_MS } from '../interop/support.js';
 import type { TestRedis } from './redis-server.js';
 
@@ -36,6 +37,22 @@ export async function startNode(
     await broker.close();
   });
   return { broker, bus, port, url, clients };
+}
+
+/**
+ * Starts a node whose sessions are cluster-wide: its store is a RedisStore on `redis` (retained
+ * messages left to the bus), given to its bus too.
+ */
+export async function startSessionNode(
+  redis: TestRedis,
+  nodeId: string,
+  options: BrokerOptions = {},
+  busOptions: Partial<RedisBusOptions> = {},
+): Promise<TestNode & { store: RedisStore }> {
+  const store = await RedisStore.open({ redis: redis.url, nodeId, retained: false });
+  redis.beforeStop(() => store.close());
+  const node = await startNode(redis, nodeId, { ...options, store }, { ...busOptions, store });
+  return { ...node, store };
 }
 
 /** Starts `count` nodes, `node-1` to `node-COUNT`, on one Redis. */

@@ -205,10 +205,7 @@ function accept(
 ): Promise<void> | undefined {
   const will = packet.will;
   const chain = connection.broker.hooks.authorizePublish;
-  if (will === undefined || chain.length === 0) {
-    admit(connection, packet, assigned, extra);
-    return undefined;
-  }
+  if (will === undefined || chain.length === 0) return admit(connection, packet, assigned, extra);
   const verdict = decide(
     connection,
     'authorizePublish',
@@ -216,20 +213,49 @@ function accept(
     [connection.info, will.topic, will.qos, will.retain],
     authorization,
   );
-  const act = (outcome: Verdict): void => {
-    if (connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed) return;
-    if (outcome.allowed) admit(connection, packet, assigned, extra);
+  const act = (outcome: Verdict): Promise<void> | undefined => {
+    if (connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed) return undefined;
+    if (outcome.allowed) return admit(connection, packet, assigned, extra);
     // [MQTT-3.1.4-2] (5.0): an authorization that fails refuses the CONNECT (3.1.1: return code 5)
-    else reject(connection, outcome.reasonCode, `not authorized to publish the will to ${will.topic}`);
-  };
-  if (!(verdict instanceof Promise)) {
-    act(verdict);
+    reject(connection, outcome.reasonCode, `not authorized to publish the will to ${will.topic}`);
     return undefined;
-  }
+  };
+  if (!(verdict instanceof Promise)) return act(verdict);
   return verdict.then(act);
 }
 
-function admit(connection: Connection, packet: ConnectPacket, assigned: boolean, extra?: ConnackProperties): void {
+/**
+ * Admits the CONNECT once its client id is claimed for this node across the cluster, the node that
+ * had the session having handed it over (at once on a broker alone). While the claim waits, the
+ * connection's later packets wait behind the returned promise; a claim that fails refuses the
+ * CONNECT with 0x88 Server unavailable (3.1.1: 3) rather than open a second session elsewhere.
+ */
+function admit(
+  connection: Connection,
+  packet: ConnectPacket,
+  assigned: boolean,
+  extra?: ConnackProperties,
+): Promise<void> | undefined {
+  const claiming = connection.broker.claimSession(connection.clientId);
+  if (claiming === undefined) {
+    admitNow(connection, packet, assigned, extra);
+    return undefined;
+  }
+  if (connection.state === ConnectionState.AwaitingConnect) connection.setState(ConnectionState.Authenticating);
+  const gone = (): boolean =>
+    connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed;
+  return claiming.then(
+    () => {
+      if (!gone()) admitNow(connection, packet, assigned, extra);
+    },
+    (err: unknown) => {
+      connection.log.warn({ err: toFennecError(err).message }, 'cluster claim of the client id failed');
+      if (!gone()) reject(connection, ReasonCode.ServerUnavailable, 'the cluster could not claim the session');
+    },
+  );
+}
+
+function admitNow(connection: Connection, packet: ConnectPacket, assigned: boolean, extra?: ConnackProperties): void {
   const broker = connection.broker;
   const { clientId } = connection;
   const version = packet.protocolVersion;

@@ -1,0 +1,121 @@
+/**
+ * Sessions that move between the nodes of a cluster (docs/cluster.md, "Sessions"): a session this
+ * node releases to another node that takes it over, sessions moved here (taken over or adopted
+ * from a dead node) installed from the store's records, and the messages of a dead node's stream
+ * delivered to the sessions adopted from it.
+ */
+import type { AuthorizeRead } from './read.js';
+import type { Message } from '../session/message.js';
+import type { Delivery } from '../session/message.js';
+import type { JournaledSession, SessionJournal } from '../session/types.js';
+import type { Session } from '../session/session.js';
+import { TopicIndex } from '../topic/index.js';
+import type { StoredState } from '../store/types.js';
+import type { BrokerConnection } from './context.js';
+import type { Persistence } from './persistence.js';
+import { restoreSessions, type RestoreTargets } from './restore.js';
+import { route, type RouteEntry } from './router.js';
+import type { Subscriptions } from './subscriptions.js';
+import type { Wills } from './wills.js';
+
+/** The parts of the broker that moving sessions touches. */
+export interface HandoverParts extends RestoreTargets {
+  clients: ReadonlyMap<string, BrokerConnection>;
+  persistence: Persistence | undefined;
+  subscriptions: Subscriptions;
+  wills: Wills;
+  authorizeRead: () => AuthorizeRead | undefined;
+}
+
+/**
+ * Releases the session of `clientId` to the node taking it over: its connection here is taken over
+ * ([MQTT-3.1.4-3] DISCONNECT 0x8E in 5.0; [MQTT-3.1.4-2] a plain close in 3.1.1), a stored session
+ * is written offline with everything it holds (in-flight and queued deliveries, incoming QoS 2 ids,
+ * subscriptions), then forgotten here without a write: the store's copy is the new node's now.
+ * Resolves with the ids of stored messages no session here refers to any more.
+ */
+export async function releaseSession(parts: HandoverParts, clientId: string): Promise<number[]> {
+  parts.clients.get(clientId)?.takeOver();
+  const session = parts.registry.sessions.get(clientId);
+  if (session === undefined) return [];
+  const persistence = parts.persistence;
+  if (session.journal === undefined || persistence === undefined) {
+    // A session that ends with its connection has nothing to hand over.
+    if (session.clean) parts.registry.end(session);
+    return [];
+  }
+  parts.registry.savedOffline(session, undefined);
+  // Until nothing of the session waits for the store; it is forgotten in the same turn, so no
+  // later write of it can be gathered in between.
+  while (!persistence.idle) await persistence.drain();
+  if (parts.registry.sessions.get(clientId) !== session) return [];
+  return forget(parts, session);
+}
+
+/** Takes `session` out of this node (index, routes, timers, memory) without a store write. */
+function forget(parts: HandoverParts, session: Session): number[] {
+  parts.registry.forget(session);
+  parts.wills.cancel(session);
+  parts.subscriptions.removeAll(session);
+  const unreferenced: number[] = [];
+  // The deliveries leave with the session: the messages they held are released here, and those
+  // no other session refers to are deleted by the hand-over, after the new node has its copy.
+  session.journal = messageReleaser(unreferenced);
+  session.clearMessages();
+  session.journal = undefined;
+  return unreferenced;
+}
+
+/** A journal that only counts message references down, collecting messages left with none. */
+function messageReleaser(unreferenced: number[]): SessionJournal {
+  const nothing = (): void => undefined;
+  return {
+    added: nothing,
+    published: nothing,
+    released: nothing,
+    qos2Received: nothing,
+    qos2Released: nothing,
+    removed(_session: JournaledSession, d: Delivery): void {
+      const message = d.message;
+      d.seq = 0;
+      const refs = (message.storeRefs ?? 1) - 1;
+      message.storeRefs = refs;
+      if (refs > 0 || (message.storeId ?? 0) === 0) return;
+      unreferenced.push(message.storeId!);
+      message.storeId = 0;
+    },
+  };
+}
+
+/** Installs sessions moved here from the store's records (see restoreSessions). */
+export function installSessions(parts: HandoverParts, state: StoredState): void {
+  const persistence = parts.persistence;
+  if (persistence === undefined) return;
+  for (const record of state.sessions) {
+    // A copy here is stale: the store's, moved now, is the session.
+    const stale = parts.registry.sessions.get(record.clientId);
+    if (stale !== undefined) forget(parts, stale);
+  }
+  restoreSessions(state, persistence, parts, Date.now());
+}
+
+/** Delivers `messages` to the subscriptions of the sessions `clientIds` only; returns the deliveries made. */
+export function deliverToSessions(
+  parts: HandoverParts,
+  messages: readonly Message[],
+  clientIds: ReadonlySet<string>,
+): number {
+  // An index of their subscriptions alone: the other sessions here had their copies from their own streams.
+  const index = new TopicIndex<RouteEntry>({ maxLevels: Number.MAX_SAFE_INTEGER });
+  for (const clientId of clientIds) {
+    const session = parts.registry.sessions.get(clientId);
+    if (session === undefined) continue;
+    for (const [filter, options] of session.subscriptions) {
+      if (!filter.startsWith('$share/')) index.add(filter, clientId, { session, options });
+    }
+  }
+  let count = 0;
+  const read = parts.authorizeRead();
+  for (const message of messages) count += route(index, message, read);
+  return count;
+}

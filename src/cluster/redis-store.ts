@@ -1,0 +1,423 @@
+/**
+ * The Store on Redis (docs/cluster.md, "Sessions"): what a cluster node must not lose, kept where
+ * any node can find it. Each node writes its sessions under its own namespace
+ * (`fennec:store:NODE:...`), and a cluster-wide entry per client id (`fennec:owner:CLIENT`) says
+ * which node owns the session and under which fencing token. A commit is one Lua script, whatever
+ * its size; an operation on a session this node no longer owns (another node took it over) is
+ * skipped, never written, and counted in `counters.fenced`. `load()` returns only the sessions this
+ * node owns. Claims, hand-overs and adoptions move a session between namespaces, renumbering it,
+ * in one script each (src/cluster/store-scripts.ts).
+ *
+ * Passes the store conformance suite (test/cluster/redis-store.test.ts); it has no spool
+ * (`readSpool`): a cluster node keeps its queues in memory and in this store only.
+ */
+import { Redis } from 'ioredis';
+import { FennecError } from '../errors/index.js';
+import type { DeliveryRecord, Store, StoredMessage, StoredRetained, StoredState, StoreOp } from '../store/types.js';
+import {
+  decodeDelivery,
+  decodeSession,
+  decodeStoredMessage,
+  decodeSubscription,
+  encodeDelivery,
+  encodeSession,
+  encodeStoredMessage,
+  encodeSubscription,
+} from './store-codec.js';
+import { redactedUrl } from './url.js';
+import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
+
+/** Options of a RedisStore. */
+export interface RedisStoreOptions {
+  /** The Redis URL (`redis://HOST:PORT`). */
+  redis: string;
+  /** This node's id: its namespace and the owner it writes in `fennec:owner:CLIENT`. */
+  nodeId: string;
+  /**
+   * Whether retained messages are kept here (default true). A cluster node passes false: the bus
+   * keeps the cluster's retained messages in `fennec:retained`, and a second copy per node would
+   * bring back, at a restart, messages that another node has cleared since.
+   */
+  retained?: boolean;
+}
+
+/** The numbers reserved for a session moved to this node: (seq, seq + count] and (messageId, messageId + count]. */
+export interface Reserved {
+  seq: number;
+  messageId: number;
+  count: number;
+}
+
+/** What a claim found: see `claimScript`. */
+export type ClaimResult =
+  | { kind: 'own'; token: string }
+  | { kind: 'busy'; owner: string }
+  | { kind: 'moved'; token: string; state: StoredState; from: string }
+  | { kind: 'skip' };
+
+/** The namespace of node `nodeId`. */
+export const namespaceOf = (nodeId: string): string => `fennec:store:${nodeId}:`;
+/** The owner entry of `clientId`. */
+export const ownerKey = (clientId: string): string => `fennec:owner:${clientId}`;
+
+/** The keys of a namespace that are not per client id (those are `subs:`, `dlvof:`, `qos2:` + client id). */
+const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qos2clients', 'retained'];
+
+/** Numbers reserved per claim before the session's size is known; a larger session asks again. */
+const FIRST_RESERVATION = 1024;
+
+type Reply = (string | Buffer | Reply)[];
+
+type Arg = string | Buffer;
+/** The scripts, defined on the connection so that each call sends its SHA, not its text. */
+interface Scripts {
+  fennecCommit(...args: Arg[]): Promise<(number | string)[]>;
+  fennecClaimBuffer(...args: Arg[]): Promise<Reply>;
+  fennecHandOver(...args: Arg[]): Promise<string[]>;
+  fennecRelease(...args: Arg[]): Promise<number>;
+}
+
+export class RedisStore implements Store {
+  readonly description: string;
+  readonly nodeId: string;
+  /** Operations skipped because another node owns their session now, and commits made. */
+  readonly counters = { fenced: 0, commits: 0 };
+  /** The fencing token this node holds for each client id it owns. */
+  private readonly tokens = new Map<string, string>();
+  /** The client id of each delivery this node wrote or loaded, by seq. */
+  private readonly seqClients = new Map<number, string>();
+  private readonly keepRetained: boolean;
+  private readonly scripts: Scripts;
+
+  private constructor(
+    readonly redis: Redis,
+    options: RedisStoreOptions,
+  ) {
+    this.nodeId = options.nodeId;
+    this.keepRetained = options.retained ?? true;
+    this.description = `redis store of node ${options.nodeId}`;
+    redis.defineCommand('fennecCommit', { numberOfKeys: 0, lua: commitScript });
+    redis.defineCommand('fennecClaim', { numberOfKeys: 0, lua: claimScript });
+    redis.defineCommand('fennecHandOver', { numberOfKeys: 0, lua: handOverScript });
+    redis.defineCommand('fennecRelease', { numberOfKeys: 0, lua: releaseScript });
+    this.scripts = redis as unknown as Scripts;
+  }
+
+  /** Connects to Redis; rejects with ERR_CLUSTER_REDIS when it cannot. */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    const redis = new Redis(options.redis, {
+      lazyConnect: true,
+      // A commit waits while Redis is away, and with it the acknowledgements it holds back.
+      maxRetriesPerRequest: null,
+      protocol: 2,
+      retryStrategy: (times: number) => Math.min(times * 100, 1000),
+    });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      throw new FennecError(
+        'ERR_CLUSTER_REDIS',
+        `cannot reach the cluster's Redis at ${redactedUrl(options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    return new RedisStore(redis, options);
+  }
+
+  /** The token this node holds for `clientId`, or '0'. */
+  tokenOf(clientId: string): string {
+    return this.tokens.get(clientId) ?? '0';
+  }
+
+  async load(): Promise<StoredState> {
+    const ns = namespaceOf(this.nodeId);
+    const first = await exec(
+      this.redis
+        .pipeline()
+        .hgetall(`${ns}sessions`)
+        .smembers(`${ns}subclients`)
+        .smembers(`${ns}qos2clients`)
+        .hgetallBuffer(`${ns}msgs`)
+        .hgetall(`${ns}dlv`)
+        .hgetall(`${ns}dlvc`)
+        .hgetall(`${ns}dlvs`)
+        .hgetallBuffer(`${ns}retained`),
+    );
+    const [sessions, subClients, qos2Clients, messages, dlv, dlvc, dlvs, retained] = first as [
+      Record<string, string>,
+      string[],
+      string[],
+      Record<string, Buffer>,
+      Record<string, string>,
+      Record<string, string>,
+      Record<string, string>,
+      Record<string, Buffer>,
+    ];
+    const clients = new Set([...Object.keys(sessions), ...subClients, ...qos2Clients, ...Object.values(dlvc)]);
+    const ids = [...clients];
+    const second = this.redis.pipeline();
+    for (const cid of ids) second.hmget(ownerKey(cid), 'node', 'token');
+    for (const cid of subClients) second.hgetall(`${ns}subs:${cid}`);
+    for (const cid of qos2Clients) second.smembers(`${ns}qos2:${cid}`);
+    const replies = await exec(second);
+    const owned = new Set<string>();
+    ids.forEach((cid, i) => {
+      const [node, token] = replies[i] as [string | null, string | null];
+      if (node !== this.nodeId) return;
+      owned.add(cid);
+      this.tokens.set(cid, token ?? '0');
+    });
+    const state: StoredState = {
+      sessions: [],
+      subscriptions: [],
+      messages: [],
+      deliveries: [],
+      incomingQoS2: [],
+      retained: [],
+    };
+    for (const [cid, text] of Object.entries(sessions))
+      if (owned.has(cid)) state.sessions.push(decodeSession(cid, text));
+    subClients.forEach((cid, i) => {
+      if (!owned.has(cid)) return;
+      for (const [filter, text] of Object.entries(replies[ids.length + i] as Record<string, string>)) {
+        state.subscriptions.push(decodeSubscription(cid, filter, text));
+      }
+    });
+    qos2Clients.forEach((cid, i) => {
+      if (!owned.has(cid)) return;
+      for (const id of replies[ids.length + subClients.length + i] as string[]) {
+        state.incomingQoS2.push({ clientId: cid, packetId: Number(id) });
+      }
+    });
+    for (const [id, bytes] of Object.entries(messages))
+      state.messages.push({ id: Number(id), ...decodeStoredMessage(bytes) });
+    state.messages.sort((a, b) => a.id - b.id);
+    for (const [seq, fixed] of Object.entries(dlv)) {
+      const cid = dlvc[seq];
+      if (cid === undefined || !owned.has(cid)) continue;
+      state.deliveries.push(decodeDelivery(Number(seq), cid, fixed, dlvs[seq] ?? '0 0'));
+      this.seqClients.set(Number(seq), cid);
+    }
+    state.deliveries.sort((a, b) => a.seq - b.seq);
+    if (this.keepRetained) for (const bytes of Object.values(retained)) state.retained.push(decodeStoredMessage(bytes));
+    return state;
+  }
+
+  async commit(ops: readonly StoreOp[]): Promise<void> {
+    const args: (string | Buffer)[] = [this.nodeId];
+    const ended = new Set<string>();
+    const token = (cid: string): string => (ended.has(cid) ? '0' : this.tokenOf(cid));
+    const seqs = new Map<number, string>();
+    const client = (seq: number): string => seqs.get(seq) ?? this.seqClients.get(seq) ?? '';
+    for (const op of ops) {
+      const row = this.encode(op, token, client);
+      if (row === undefined) continue;
+      args.push(...row);
+      if (op.op === 'end-session') ended.add(op.clientId);
+      else if (op.op === 'enqueue') seqs.set(op.record.seq, op.record.clientId);
+      else if (op.op === 'complete') seqs.set(op.seq, '');
+    }
+    if (args.length === 1) return;
+    const reply = await this.scripts.fennecCommit(...args);
+    this.counters.commits++;
+    this.counters.fenced += Number(reply[0]);
+    for (let i = 1; i + 1 < reply.length; i += 2) {
+      const token = String(reply[i + 1]);
+      if (token === '0') this.tokens.delete(String(reply[i]));
+      else this.tokens.set(String(reply[i]), token);
+    }
+    for (const [seq, cid] of seqs) {
+      if (cid === '') this.seqClients.delete(seq);
+      else this.seqClients.set(seq, cid);
+    }
+  }
+
+  /** One operation as the commit script's 6 arguments; undefined: nothing to write. */
+  private encode(
+    op: StoreOp,
+    token: (cid: string) => string,
+    client: (seq: number) => string,
+  ): (string | Buffer)[] | undefined {
+    const row = (
+      kind: string,
+      cid: string,
+      a: string | Buffer,
+      b: string | Buffer = '',
+      c = '',
+    ): (string | Buffer)[] => [kind, cid, cid === '' ? '0' : token(cid), a, b, c];
+    switch (op.op) {
+      case 'session':
+        return row(op.op, op.record.clientId, encodeSession(op.record));
+      case 'end-session':
+        return row(op.op, op.clientId, '');
+      case 'subscribe':
+        return row(op.op, op.record.clientId, op.record.topicFilter, encodeSubscription(op.record));
+      case 'unsubscribe':
+        return row(op.op, op.clientId, op.topicFilter);
+      case 'message':
+        return row(op.op, '', String(op.message.id), encodeStoredMessage(op.message));
+      case 'forget-message':
+        return row(op.op, '', String(op.id));
+      case 'enqueue': {
+        const r = op.record;
+        return row(op.op, r.clientId, String(r.seq), encodeDelivery(r), `${r.state} ${r.packetId}`);
+      }
+      case 'delivery-state':
+        return row(op.op, client(op.seq), String(op.seq), `${op.state} ${op.packetId}`);
+      case 'complete':
+        return row(op.op, client(op.seq), String(op.seq));
+      case 'qos2-received':
+      case 'qos2-released':
+        return row(op.op, op.clientId, String(op.packetId));
+      case 'retain':
+        return this.keepRetained ? row(op.op, '', op.message.topic, encodeStoredMessage(op.message)) : undefined;
+      case 'unretain':
+        return this.keepRetained ? row(op.op, '', op.topic) : undefined;
+      case 'spool':
+      case 'unspool':
+      case 'clear-spool':
+        // No readSpool: the broker never spools into this store.
+        return undefined;
+    }
+  }
+
+  /**
+   * Claims `clientId` for this node (see `claimScript`). `reserve(count)` reserves numbers for a
+   * session moved here; `force` takes it even from a live owner (which then cannot write to it any
+   * more); `expectedOwner` claims it only from that node (adoption).
+   */
+  async claim(
+    clientId: string,
+    reserve: (count: number) => Reserved,
+    force = false,
+    expectedOwner = '',
+  ): Promise<ClaimResult> {
+    let numbers = reserve(FIRST_RESERVATION);
+    for (;;) {
+      const reply = await this.scripts.fennecClaimBuffer(
+        clientId,
+        this.nodeId,
+        String(numbers.seq),
+        String(numbers.count),
+        String(numbers.messageId),
+        force ? '1' : '0',
+        expectedOwner,
+      );
+      const kind = String(reply[0]);
+      if (kind === 'range') {
+        numbers = reserve(Number(String(reply[1])));
+        continue;
+      }
+      if (kind === 'skip') return { kind };
+      if (kind === 'busy') return { kind, owner: String(reply[1]) };
+      const token = String(reply[1]);
+      this.tokens.set(clientId, token);
+      if (kind === 'own') return { kind, token };
+      const state = this.sessionState(clientId, reply.slice(2, 7));
+      return { kind: 'moved', token, state, from: String(reply[7]) };
+    }
+  }
+
+  /**
+   * Hands `clientId` over to node `to` (see `handOverScript`), deleting `dropMessageIds` from this
+   * node's messages. Resolves 'ok', or 'lost' when this node did not own it any more.
+   */
+  async handOver(clientId: string, to: string, numbers: Reserved, dropMessageIds: number[]): Promise<'ok' | 'lost'> {
+    const reply = await this.scripts.fennecHandOver(
+      clientId,
+      this.nodeId,
+      this.tokenOf(clientId),
+      to,
+      String(numbers.seq),
+      String(numbers.count),
+      String(numbers.messageId),
+      ...dropMessageIds.map(String),
+    );
+    if (reply[0] === 'range') {
+      throw new FennecError('ERR_CLUSTER_HANDOVER', `session ${clientId} holds more deliveries than ${to} reserved`);
+    }
+    this.tokens.delete(clientId);
+    for (const [seq, cid] of this.seqClients) if (cid === clientId) this.seqClients.delete(seq);
+    return reply[0] === 'ok' ? 'ok' : 'lost';
+  }
+
+  /** Gives up `clientId` when its session ended with its connection (nothing of it is stored). */
+  async release(clientId: string): Promise<void> {
+    const token = this.tokenOf(clientId);
+    this.tokens.delete(clientId);
+    await this.scripts.fennecRelease(clientId, this.nodeId, token);
+  }
+
+  /** The client ids whose sessions node `nodeId`'s namespace holds. */
+  async sessionsOf(nodeId: string): Promise<string[]> {
+    return this.redis.hkeys(`${namespaceOf(nodeId)}sessions`);
+  }
+
+  /** Deletes what is left of node `nodeId`'s namespace (its messages, retained copies, indexes). */
+  async dropNamespace(nodeId: string): Promise<void> {
+    const ns = namespaceOf(nodeId);
+    await this.redis.del(...sharedKeys.map((key) => ns + key));
+  }
+
+  close(): Promise<void> {
+    this.redis.disconnect();
+    return Promise.resolve();
+  }
+
+  /** A session's state from `readSession`'s reply, remembering its deliveries' client id. */
+  private sessionState(clientId: string, [session, subs, deliveries, messages, qos2]: Reply): StoredState {
+    const state: StoredState = {
+      sessions: [],
+      subscriptions: [],
+      messages: [],
+      deliveries: [],
+      incomingQoS2: [],
+      retained: [],
+    };
+    const text = String(session);
+    if (text !== '') state.sessions.push(decodeSession(clientId, text));
+    const subList = subs as Reply;
+    for (let i = 0; i + 1 < subList.length; i += 2) {
+      state.subscriptions.push(decodeSubscription(clientId, String(subList[i]), String(subList[i + 1])));
+    }
+    const deliveryList = deliveries as Reply;
+    for (let i = 0; i + 2 < deliveryList.length; i += 3) {
+      const seq = Number(String(deliveryList[i]));
+      const record: DeliveryRecord = decodeDelivery(
+        seq,
+        clientId,
+        String(deliveryList[i + 1]),
+        String(deliveryList[i + 2]),
+      );
+      state.deliveries.push(record);
+      this.seqClients.set(seq, clientId);
+    }
+    state.deliveries.sort((a, b) => a.seq - b.seq);
+    const messageList = messages as Reply;
+    for (let i = 0; i + 1 < messageList.length; i += 2) {
+      const message: StoredMessage = {
+        id: Number(String(messageList[i])),
+        ...decodeStoredMessage(messageList[i + 1] as Buffer),
+      };
+      state.messages.push(message);
+    }
+    state.messages.sort((a, b) => a.id - b.id);
+    for (const id of qos2 as Reply) state.incomingQoS2.push({ clientId, packetId: Number(String(id)) });
+    return state;
+  }
+}
+
+/** Runs a pipeline; rejects with its first error. */
+async function exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  const results = await pipeline.exec();
+  if (results === null) throw new FennecError('ERR_STORE_OPEN', 'Redis gave no reply to the store read');
+  return results.map(([err, value]) => {
+    if (err !== null)
+      throw new FennecError('ERR_STORE_OPEN', `Redis refused a store read: ${err.message}`, { cause: err });
+    return value;
+  });
+}
+
+export type { StoredRetained };

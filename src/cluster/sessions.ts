@@ -1,0 +1,233 @@
+/**
+ * Cluster-wide sessions (docs/cluster.md, "Sessions"): a client id has one session in the
+ * cluster, owned by one node at a time, kept in the Redis store.
+ *
+ * - Claim: before a CONNECT is accepted, the node claims the client id (claim script). Nobody's, or
+ *   already its own: done. A dead node's (no lease): moved here at once. A live node's: that node is
+ *   asked on `fennec:handover` to hand it over; it closes the connection (0x8E in 5.0), commits the
+ *   session, forgets it and moves it into this node's namespace, then answers; this node claims
+ *   again and gets the session. Without an answer within `handoverTimeoutMs`, the session is taken
+ *   anyway: the old owner's later writes to it are fenced out.
+ * - Adoption (`adopt`): the sessions of a dead node move here, are installed, and receive what
+ *   waited in the dead node's stream; then its stream, routes and namespace are deleted.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { BusHost, SessionBus } from '../broker/bus.js';
+import type { Message } from '../session/message.js';
+import type { StoredState } from '../store/types.js';
+import { decodeMessage } from './codec.js';
+import { nodesKey, routesChannel, routesKey, streamKey } from './keys.js';
+import type { RedisStore } from './redis-store.js';
+
+/** The pub/sub channel of hand-over requests and answers. */
+export const handoverChannel = 'fennec:handover';
+
+/** Numbers reserved for a session handed over: far more deliveries than any session holds. */
+const HANDOVER_RESERVATION = 1_000_000;
+/** Claims tried before a CONNECT is refused (a session that keeps moving under concurrent CONNECTs). */
+const MAX_CLAIMS = 4;
+/** Stream entries read at once during an adoption. */
+const ADOPT_BATCH = 500;
+
+interface Request {
+  op: 'request';
+  id: string;
+  to: string;
+  from: string;
+  client: string;
+  seq: number;
+  messageId: number;
+  count: number;
+}
+
+interface Answer {
+  op: 'answer';
+  id: string;
+  to: string;
+  result: 'ok' | 'lost' | 'error';
+}
+
+/** What an adoption moved here. */
+export interface Adopted {
+  sessions: number;
+  /** Messages of the dead node's stream delivered to the adopted sessions (deliveries made). */
+  deliveries: number;
+}
+
+export class ClusterSessions implements SessionBus {
+  /** Hand-overs this node asked for that were answered, timed out, and made for others. */
+  readonly counters = { handedOver: 0, takenOver: 0, timedOut: 0, adopted: 0 };
+  private host: BusHost | undefined;
+  private readonly waiting = new Map<string, (result: Answer['result']) => void>();
+
+  constructor(
+    private readonly store: RedisStore,
+    /** Connection for PUBLISH and stream reads (the bus's command connection). */
+    private readonly command: Redis,
+    private readonly handoverTimeoutMs: number,
+  ) {}
+
+  get nodeId(): string {
+    return this.store.nodeId;
+  }
+
+  start(host: BusHost): void {
+    this.host = host;
+  }
+
+  async claimSession(clientId: string): Promise<StoredState | undefined> {
+    const host = this.requireHost();
+    for (let attempt = 1; attempt <= MAX_CLAIMS; attempt++) {
+      const claimed = await this.store.claim(clientId, (count) => host.reserve(count), attempt === MAX_CLAIMS);
+      if (claimed.kind === 'own' || claimed.kind === 'skip') return undefined;
+      if (claimed.kind === 'moved') {
+        this.counters.takenOver++;
+        return claimed.state;
+      }
+      const result = await this.askHandOver(clientId, claimed.owner);
+      if (result === 'timeout') {
+        this.counters.timedOut++;
+        host.log.warn(
+          { clientId, owner: claimed.owner, timeoutMs: this.handoverTimeoutMs },
+          'cluster: the owner of the session did not hand it over in time; taken over, the owner fenced out',
+        );
+        const forced = await this.store.claim(clientId, (count) => host.reserve(count), true);
+        if (forced.kind === 'moved') return forced.state;
+        return undefined;
+      }
+      // Handed over (or lost meanwhile): the next claim finds where it is now.
+    }
+    return undefined;
+  }
+
+  sessionEnded(clientId: string): void {
+    this.store.release(clientId).catch((err: unknown) => {
+      this.host?.log.warn({ clientId, err: String(err) }, 'cluster: giving up a client id failed');
+    });
+  }
+
+  /** Handles a notice of `fennec:handover`. */
+  notice(text: string): void {
+    let notice: Request | Answer;
+    try {
+      notice = JSON.parse(text) as Request | Answer;
+    } catch {
+      return;
+    }
+    if (notice.to !== this.nodeId) return;
+    if (notice.op === 'answer') this.waiting.get(notice.id)?.(notice.result);
+    else if (notice.op === 'request') void this.handOver(notice);
+  }
+
+  /** Asks node `owner` to hand `clientId` over; resolves with its answer, or 'timeout'. */
+  private askHandOver(clientId: string, owner: string): Promise<Answer['result'] | 'timeout'> {
+    const host = this.requireHost();
+    const id = randomUUID();
+    const numbers = host.reserve(HANDOVER_RESERVATION);
+    const request: Request = { op: 'request', id, to: owner, from: this.nodeId, client: clientId, ...numbers };
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve('timeout');
+      }, this.handoverTimeoutMs);
+      this.waiting.set(id, (result) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(result);
+      });
+      this.command.publish(handoverChannel, JSON.stringify(request)).catch(() => undefined);
+    });
+  }
+
+  /** Hands a session over to the node that asked, then answers it. */
+  private async handOver(request: Request): Promise<void> {
+    const host = this.requireHost();
+    let result: Answer['result'] = 'error';
+    try {
+      const unreferenced = await host.releaseSession(request.client);
+      const numbers = { seq: request.seq, messageId: request.messageId, count: request.count };
+      result = await this.store.handOver(request.client, request.from, numbers, unreferenced);
+      if (result === 'ok') this.counters.handedOver++;
+      host.log.info({ clientId: request.client, to: request.from, result }, 'cluster: session handed over');
+    } catch (err) {
+      host.log.warn({ clientId: request.client, to: request.from, err: String(err) }, 'cluster: hand-over failed');
+    }
+    const answer: Answer = { op: 'answer', id: request.id, to: request.from, result };
+    await this.command.publish(handoverChannel, JSON.stringify(answer)).catch(() => undefined);
+  }
+
+  /**
+   * Adopts the persistent sessions of dead node `deadNode`: each moves to this node with a new
+   * fencing token, is installed (subscriptions, routes), then gets the messages that waited in
+   * the dead node's stream; the dead node's stream, routes and store namespace are deleted last.
+   * Safe to call from several nodes at once: each session moves to one of them.
+   */
+  async adopt(deadNode: string): Promise<Adopted> {
+    const host = this.requireHost();
+    const clientIds = await this.store.sessionsOf(deadNode);
+    const claims = await Promise.all(
+      clientIds.map((clientId) => this.store.claim(clientId, (count) => host.reserve(count), true, deadNode)),
+    );
+    const adopted = new Set<string>();
+    const state: StoredState = {
+      sessions: [],
+      subscriptions: [],
+      messages: [],
+      deliveries: [],
+      incomingQoS2: [],
+      retained: [],
+    };
+    for (const claimed of claims) {
+      if (claimed.kind !== 'moved') continue;
+      for (const key of ['sessions', 'subscriptions', 'messages', 'deliveries', 'incomingQoS2'] as const) {
+        (state[key] as unknown[]).push(...claimed.state[key]);
+      }
+      for (const record of claimed.state.sessions) adopted.add(record.clientId);
+    }
+    state.messages.sort((a, b) => a.id - b.id);
+    host.installSessions(state);
+    this.counters.adopted += adopted.size;
+    const deliveries = await this.drainStream(deadNode, adopted);
+    await host.committed();
+    const ns = this.command.multi();
+    ns.del(streamKey(deadNode)).del(routesKey(deadNode)).srem(nodesKey, deadNode);
+    ns.publish(routesChannel, JSON.stringify({ node: deadNode, op: 'reset' }));
+    await ns.exec();
+    await this.store.dropNamespace(deadNode);
+    host.log.info({ deadNode, sessions: adopted.size, deliveries }, 'cluster: sessions of a dead node adopted');
+    return { sessions: adopted.size, deliveries };
+  }
+
+  /** Delivers every entry of the dead node's stream to the adopted sessions; returns the deliveries made. */
+  private async drainStream(deadNode: string, adopted: ReadonlySet<string>): Promise<number> {
+    const host = this.requireHost();
+    let deliveries = 0;
+    let from = '-';
+    for (;;) {
+      const entries = (await this.command.xrangeBuffer(streamKey(deadNode), from, '+', 'COUNT', ADOPT_BATCH)) as [
+        Buffer,
+        Buffer[],
+      ][];
+      const messages: Message[] = [];
+      for (const [, fields] of entries) {
+        for (let i = 0; i + 1 < fields.length; i += 2) {
+          if (fields[i]!.toString() !== 'm') continue;
+          try {
+            messages.push(decodeMessage(fields[i + 1]!));
+          } catch (err) {
+            host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
+          }
+        }
+      }
+      if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);
+      if (entries.length < ADOPT_BATCH) return deliveries;
+      from = `(${entries[entries.length - 1]![0].toString()}`;
+    }
+  }
+
+  private requireHost(): BusHost {
+    if (this.host === undefined) throw new Error('the cluster sessions are not started');
+    return this.host;
+  }
+}

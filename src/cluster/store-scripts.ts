@@ -1,0 +1,259 @@
+/**
+ * The Lua scripts of the Redis store (src/cluster/redis-store.ts). Each runs atomically in Redis:
+ * a commit is one script call whatever its size, and so is a claim, a hand-over or an adoption of
+ * one session. Key names are built inside the scripts from the node ids, so the store needs one
+ * Redis server (or a Sentinel-managed one), not Redis Cluster.
+ *
+ * Layout (docs/cluster.md): `fennec:owner:CLIENT` (hash node, token, fresh) says which node owns a
+ * client id and under which fencing token; `fennec:tokens` hands out tokens (INCR, never reused);
+ * each node keeps its sessions under `fennec:store:NODE:` (see `nsOf`).
+ */
+
+/** Functions the scripts share. */
+const prelude = `
+local function nsOf(node) return 'fennec:store:' .. node .. ':' end
+local function ownerKey(cid) return 'fennec:owner:' .. cid end
+local function num(n) return string.format('%.0f', n) end
+local function newToken() return num(redis.call('INCR', 'fennec:tokens')) end
+
+-- Everything of one session in namespace ns, with the messages its deliveries refer to.
+local function readSession(ns, cid)
+  local session = redis.call('HGET', ns .. 'sessions', cid)
+  local subs = redis.call('HGETALL', ns .. 'subs:' .. cid)
+  local seqs = redis.call('SMEMBERS', ns .. 'dlvof:' .. cid)
+  local deliveries, messages, seen = {}, {}, {}
+  for _, seq in ipairs(seqs) do
+    local fixed = redis.call('HGET', ns .. 'dlv', seq)
+    if fixed then
+      local state = redis.call('HGET', ns .. 'dlvs', seq) or '0 0'
+      deliveries[#deliveries + 1] = seq
+      deliveries[#deliveries + 1] = fixed
+      deliveries[#deliveries + 1] = state
+      local mid = string.sub(fixed, 1, string.find(fixed, ' ', 1, true) - 1)
+      if not seen[mid] then
+        seen[mid] = true
+        local bytes = redis.call('HGET', ns .. 'msgs', mid)
+        if bytes then
+          messages[#messages + 1] = mid
+          messages[#messages + 1] = bytes
+        end
+      end
+    end
+  end
+  return { session or '', subs, deliveries, messages, redis.call('SMEMBERS', ns .. 'qos2:' .. cid) }
+end
+
+-- Moves session cid from namespace src to dst, renumbering its deliveries from seqBase + 1 and its
+-- messages from msgBase + 1 in queue order, so that they cannot meet the numbers dst already uses.
+local function move(src, dst, cid, seqBase, msgBase)
+  local seqs = redis.call('SMEMBERS', src .. 'dlvof:' .. cid)
+  table.sort(seqs, function(x, y) return tonumber(x) < tonumber(y) end)
+  local renamed, count = {}, 0
+  for i, seq in ipairs(seqs) do
+    local fixed = redis.call('HGET', src .. 'dlv', seq)
+    local state = redis.call('HGET', src .. 'dlvs', seq) or '0 0'
+    redis.call('HDEL', src .. 'dlv', seq)
+    redis.call('HDEL', src .. 'dlvc', seq)
+    redis.call('HDEL', src .. 'dlvs', seq)
+    if fixed then
+      local space = string.find(fixed, ' ', 1, true)
+      local mid = string.sub(fixed, 1, space - 1)
+      local newMid = renamed[mid]
+      if not newMid then
+        count = count + 1
+        newMid = num(msgBase + count)
+        renamed[mid] = newMid
+        local bytes = redis.call('HGET', src .. 'msgs', mid)
+        if bytes then redis.call('HSET', dst .. 'msgs', newMid, bytes) end
+      end
+      local newSeq = num(seqBase + i)
+      redis.call('HSET', dst .. 'dlv', newSeq, newMid .. string.sub(fixed, space))
+      redis.call('HSET', dst .. 'dlvc', newSeq, cid)
+      redis.call('HSET', dst .. 'dlvs', newSeq, state)
+      redis.call('SADD', dst .. 'dlvof:' .. cid, newSeq)
+    end
+  end
+  redis.call('DEL', src .. 'dlvof:' .. cid)
+  local session = redis.call('HGET', src .. 'sessions', cid)
+  if session then
+    redis.call('HDEL', src .. 'sessions', cid)
+    redis.call('HSET', dst .. 'sessions', cid, session)
+  end
+  local subs = redis.call('HGETALL', src .. 'subs:' .. cid)
+  if #subs > 0 then
+    redis.call('DEL', src .. 'subs:' .. cid)
+    redis.call('SREM', src .. 'subclients', cid)
+    for i = 1, #subs, 2 do redis.call('HSET', dst .. 'subs:' .. cid, subs[i], subs[i + 1]) end
+    redis.call('SADD', dst .. 'subclients', cid)
+  end
+  local ids = redis.call('SMEMBERS', src .. 'qos2:' .. cid)
+  if #ids > 0 then
+    redis.call('DEL', src .. 'qos2:' .. cid)
+    redis.call('SREM', src .. 'qos2clients', cid)
+    for _, id in ipairs(ids) do redis.call('SADD', dst .. 'qos2:' .. cid, id) end
+    redis.call('SADD', dst .. 'qos2clients', cid)
+  end
+end
+
+local function endSession(ns, cid)
+  redis.call('HDEL', ns .. 'sessions', cid)
+  redis.call('DEL', ns .. 'subs:' .. cid)
+  redis.call('SREM', ns .. 'subclients', cid)
+  for _, seq in ipairs(redis.call('SMEMBERS', ns .. 'dlvof:' .. cid)) do
+    redis.call('HDEL', ns .. 'dlv', seq)
+    redis.call('HDEL', ns .. 'dlvc', seq)
+    redis.call('HDEL', ns .. 'dlvs', seq)
+  end
+  redis.call('DEL', ns .. 'dlvof:' .. cid)
+  redis.call('DEL', ns .. 'qos2:' .. cid)
+  redis.call('SREM', ns .. 'qos2clients', cid)
+end
+`;
+
+/**
+ * Commit: ARGV = node id, then 6 per operation (kind, client id, fencing token, a, b, c). An
+ * operation on a client id whose owner is another node, or this node under another token, is
+ * skipped and counted: a node that lost a session can no longer write to it. A client id with no
+ * owner is claimed by the first write to it, when the writer holds no token for it. Replies
+ * { fenced count, client id, token, client id, token... } for the client ids it claimed or ended
+ * (token '0': this node no longer owns it).
+ */
+export const commitScript = `${prelude}
+local me = ARGV[1]
+local ns = nsOf(me)
+local fenced, claimed, verdict = 0, {}, {}
+local function allowed(cid, token)
+  local v = verdict[cid]
+  if v ~= nil then return v end
+  local o = redis.call('HMGET', ownerKey(cid), 'node', 'token')
+  if not o[1] then
+    v = token == '0'
+    if v then
+      local t = newToken()
+      redis.call('HSET', ownerKey(cid), 'node', me, 'token', t, 'fresh', '0')
+      claimed[cid] = true
+    end
+  else
+    v = o[1] == me and (token == '0' or token == o[2])
+  end
+  verdict[cid] = v
+  return v
+end
+for i = 2, #ARGV, 6 do
+  local kind, cid, token, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  if kind == 'message' then redis.call('HSET', ns .. 'msgs', a, b)
+  elseif kind == 'forget-message' then redis.call('HDEL', ns .. 'msgs', a)
+  elseif kind == 'retain' then redis.call('HSET', ns .. 'retained', a, b)
+  elseif kind == 'unretain' then redis.call('HDEL', ns .. 'retained', a)
+  else
+    if cid == '' then cid = redis.call('HGET', ns .. 'dlvc', a) or '' end
+    if cid ~= '' and not allowed(cid, token) then
+      fenced = fenced + 1
+    elseif kind == 'session' then redis.call('HSET', ns .. 'sessions', cid, a)
+    elseif kind == 'end-session' then
+      endSession(ns, cid)
+      redis.call('DEL', ownerKey(cid))
+      verdict[cid] = nil
+      claimed[cid] = true
+    elseif kind == 'subscribe' then
+      redis.call('HSET', ns .. 'subs:' .. cid, a, b)
+      redis.call('SADD', ns .. 'subclients', cid)
+    elseif kind == 'unsubscribe' then
+      redis.call('HDEL', ns .. 'subs:' .. cid, a)
+      if redis.call('EXISTS', ns .. 'subs:' .. cid) == 0 then redis.call('SREM', ns .. 'subclients', cid) end
+    elseif kind == 'enqueue' then
+      local previous = redis.call('HGET', ns .. 'dlvc', a)
+      if previous and previous ~= cid then redis.call('SREM', ns .. 'dlvof:' .. previous, a) end
+      redis.call('HSET', ns .. 'dlv', a, b)
+      redis.call('HSET', ns .. 'dlvc', a, cid)
+      redis.call('HSET', ns .. 'dlvs', a, c)
+      redis.call('SADD', ns .. 'dlvof:' .. cid, a)
+    elseif kind == 'delivery-state' then
+      if redis.call('HEXISTS', ns .. 'dlv', a) == 1 then redis.call('HSET', ns .. 'dlvs', a, b) end
+    elseif kind == 'complete' then
+      redis.call('HDEL', ns .. 'dlv', a)
+      redis.call('HDEL', ns .. 'dlvc', a)
+      redis.call('HDEL', ns .. 'dlvs', a)
+      redis.call('SREM', ns .. 'dlvof:' .. cid, a)
+    elseif kind == 'qos2-received' then
+      redis.call('SADD', ns .. 'qos2:' .. cid, a)
+      redis.call('SADD', ns .. 'qos2clients', cid)
+    elseif kind == 'qos2-released' then
+      redis.call('SREM', ns .. 'qos2:' .. cid, a)
+    end
+  end
+end
+local reply = { fenced }
+for cid in pairs(claimed) do
+  local o = redis.call('HMGET', ownerKey(cid), 'node', 'token')
+  reply[#reply + 1] = cid
+  reply[#reply + 1] = (o[1] == me and o[2]) or '0'
+end
+return reply`;
+
+/**
+ * Claim: ARGV = client id, this node, seqBase, range, msgBase, force ('1': take it even from a live
+ * owner), expected owner ('' any; else claim only from that node: adoption). Replies:
+ * { 'own', token } this node owns it (now, or already); { 'busy', owner, token } a live node owns
+ * it and must hand it over; { 'moved', token, session..., previous owner } it was moved here from a
+ * dead (or forced) owner, or handed over by its owner, and is returned to be loaded;
+ * { 'range', deliveries } the reserved numbers are too few; { 'skip' } not the expected owner's.
+ */
+export const claimScript = `${prelude}
+local cid, me, seqBase, range, msgBase = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local force, expected = ARGV[6], ARGV[7]
+local key = ownerKey(cid)
+local o = redis.call('HMGET', key, 'node', 'token', 'fresh')
+if expected ~= '' and o[1] ~= expected then return { 'skip' } end
+if not o[1] then
+  local t = newToken()
+  redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')
+  return { 'own', t }
+end
+if o[1] == me then
+  if o[3] == '1' then
+    redis.call('HSET', key, 'fresh', '0')
+    local r = readSession(nsOf(me), cid)
+    return { 'moved', o[2], r[1], r[2], r[3], r[4], r[5], '' }
+  end
+  return { 'own', o[2] }
+end
+if force ~= '1' and redis.call('EXISTS', 'fennec:lease:' .. o[1]) == 1 then return { 'busy', o[1], o[2] } end
+local n = redis.call('SCARD', nsOf(o[1]) .. 'dlvof:' .. cid)
+if n > range then return { 'range', n } end
+move(nsOf(o[1]), nsOf(me), cid, seqBase, msgBase)
+local t = newToken()
+redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')
+local r = readSession(nsOf(me), cid)
+return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1] }`;
+
+/**
+ * Hand-over, run by the owner that releases a session: ARGV = client id, this node, its token
+ * ('0': unknown, not checked), the new owner, seqBase, range, msgBase, then ids of this node's
+ * messages to delete (no delivery of its own refers to them any more). Moves the session into the
+ * new owner's namespace with the new owner's numbers, and marks it `fresh` for the new owner to
+ * load. Replies { 'ok', token }, { 'lost' } when this node no longer owns it, or { 'range', n }.
+ */
+export const handOverScript = `${prelude}
+local cid, me, token, to = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local seqBase, range, msgBase = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local key = ownerKey(cid)
+local o = redis.call('HMGET', key, 'node', 'token')
+if o[1] ~= me or (token ~= '0' and o[2] ~= token) then return { 'lost' } end
+local n = redis.call('SCARD', nsOf(me) .. 'dlvof:' .. cid)
+if n > range then return { 'range', n } end
+move(nsOf(me), nsOf(to), cid, seqBase, msgBase)
+for i = 8, #ARGV do redis.call('HDEL', nsOf(me) .. 'msgs', ARGV[i]) end
+local t = newToken()
+redis.call('HSET', key, 'node', to, 'token', t, 'fresh', '1')
+return { 'ok', t }`;
+
+/**
+ * Release, run by the owner of a session that ends with its connection (no data): deletes the
+ * owner entry if this node still owns it under `token`. ARGV = client id, this node, token.
+ */
+export const releaseScript = `
+local key = 'fennec:owner:' .. ARGV[1]
+local o = redis.call('HMGET', key, 'node', 'token')
+if o[1] == ARGV[2] and (ARGV[3] == '0' or o[2] == ARGV[3]) then redis.call('DEL', key) return 1 end
+return 0`;

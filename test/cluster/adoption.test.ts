@@ -1,0 +1,209 @@
+/**
+ * A persistent session outlives its node (docs/cluster.md, "Sessions"): node-1 is a real
+ * `fennec broker` process, killed with SIGKILL; node-2 (in process) adopts its sessions and the
+ * messages that waited in its stream, and the client resumes on node-2 with every acknowledged
+ * QoS 1/2 message, QoS 2 once. A node that stops answering loses a session after the hand-over
+ * timeout, for MQTT 3.1.1 and 5.0.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { Redis } from 'ioredis';
+import { cliEnvironment, fennecBin } from '../helpers/cli.js';
+import { startSessionNode, type TestNode } from '../helpers/cluster.js';
+import * as pkt from '../helpers/packets.js';
+import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { WAIT_MS } from '../interop/support.js';
+
+/** `fennec broker` as cluster node `nodeId` on `redis`; killed after the test. Resolves with its child and port. */
+async function startProcessNode(
+  t: TestContext,
+  redis: TestRedis,
+  nodeId: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fennec-adopt-'));
+  const file = join(dir, 'fennec.yaml');
+  writeFileSync(file, `port: 0\nhost: 127.0.0.1\ncluster:\n  redis: ${redis.url}\n  node_id: ${nodeId}\n`);
+  const child = spawn(process.execPath, [fennecBin, 'broker', '-c', file, '--log-level', 'warn'], {
+    env: cliEnvironment,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`fennec did not start: ${stderr}`)), 20_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const url = /fennec listening mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (url !== null) {
+        clearTimeout(timer);
+        resolve(Number(url[1]));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`fennec exited with ${code}: ${stderr}`)));
+  });
+  return { child, port };
+}
+
+function persistent(version: 4 | 5, clientId: string): pkt.ConnectOptions {
+  return version === 5
+    ? { version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+    : { version, clientId, clean: false };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + WAIT_MS * 2;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Receives on `client` until every payload of `expected` came; acknowledges each; returns the count
+ * of each, and adds to `resent` the payloads that came with DUP.
+ */
+async function receiveAll(
+  client: RawClient,
+  version: 4 | 5,
+  expected: readonly string[],
+  resent = new Set<string>(),
+): Promise<Map<string, number>> {
+  const got = new Map<string, number>();
+  const awaitingRelease = new Set<number>();
+  while (expected.some((payload) => !got.has(payload)) || awaitingRelease.size > 0) {
+    const packet = await client.next(WAIT_MS);
+    if (packet.type === 'pubrel') {
+      awaitingRelease.delete(packet.packetId);
+      client.send(pkt.pubcomp(version, packet.packetId));
+      continue;
+    }
+    assert.equal(packet.type, 'publish');
+    if (packet.type !== 'publish') break;
+    const payload = packet.payload.toString();
+    if (packet.dup) resent.add(payload);
+    got.set(payload, (got.get(payload) ?? 0) + 1);
+    if (packet.qos === 1) client.send(pkt.puback(version, packet.packetId));
+    else {
+      awaitingRelease.add(packet.packetId);
+      client.send(pkt.pubrec(version, packet.packetId));
+    }
+  }
+  return got;
+}
+
+/** Publishes `count` QoS 1 and `count` QoS 2 messages named `prefix-QOS-I` on `client`, each acknowledged. */
+async function publishBoth(client: RawClient, prefix: string, count: number): Promise<string[]> {
+  const sent: string[] = [];
+  for (let i = 0; i < count; i++) {
+    for (const qos of [1, 2] as const) {
+      const payload = `${prefix}-q${qos}-${i}`;
+      await client.publish({ topic: 'k/x', qos, payload });
+      sent.push(payload);
+    }
+  }
+  return sent;
+}
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  describe(`persistent sessions of a dead or silent node, MQTT ${v}`, () => {
+    for (const online of [false, true]) {
+      it(`after node-1 is killed with SIGKILL, node-2 adopts its session${online ? ' (its client connected, acknowledging nothing)' : ''}: every acknowledged QoS 1/2 message is delivered on node-2${online ? ' (those in flight with DUP)' : ''}, QoS 2 once`, async (t) => {
+        const redis = await startRedis(t);
+        if (redis === undefined) return;
+        t.after(destroyAllClients);
+        const admin = new Redis(redis.url);
+        redis.beforeStop(() => {
+          admin.disconnect();
+          return Promise.resolve();
+        });
+        const node1 = await startProcessNode(t, redis, 'node-1');
+        const node2: TestNode = await startSessionNode(redis, 'node-2');
+        const clientId = `adopted-${version}-${online ? 'online' : 'offline'}`;
+        const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+        await subscriber.subscribe('k/#', 2);
+        if (!online) {
+          subscriber.send(pkt.disconnect(version));
+          await subscriber.closed();
+        }
+        await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+
+        // Published on node-1: in its store once acknowledged.
+        const onNode1 = await RawClient.connect(node1.port, { version, clientId: `p1-${version}` });
+        const sent = await publishBoth(onNode1, 'n1', 3);
+        // Published on node-2: through node-1's stream into its store...
+        const onNode2 = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+        sent.push(...(await publishBoth(onNode2, 'n2-read', 2)));
+        await until('node-1 to read its stream', async () => (await admin.xlen('fennec:stream:node-1')) === 0);
+        // ...and, node-1 frozen, left waiting in its stream when it dies.
+        node1.child.kill('SIGSTOP');
+        sent.push(...(await publishBoth(onNode2, 'n2-waiting', 3)));
+        node1.child.kill('SIGKILL');
+        // The first messages reached the connected client, which acknowledged none of them.
+        const inflightPayloads = online
+          ? subscriber.unread.flatMap((p) => (p.type === 'publish' ? [p.payload.toString()] : []))
+          : [];
+        if (online) assert.ok(inflightPayloads.length > 0, 'the connected client had messages in flight');
+
+        const adopted = await node2.bus.adoptSessions('node-1');
+        assert.equal(adopted.sessions, 1);
+        assert.equal(
+          adopted.deliveries,
+          6,
+          "the 6 messages waiting in the dead node's stream reach the adopted session",
+        );
+        assert.equal(await admin.exists('fennec:stream:node-1', 'fennec:routes:node-1'), 0);
+
+        const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+        assert.equal(resumed.connack.sessionPresent, true);
+        const resent = new Set<string>();
+        const got = await receiveAll(resumed, version, sent, resent);
+        // [MQTT-4.4.0-1]: what was in flight on node-1 is sent again, with DUP [MQTT-3.3.1-1]
+        for (const payload of inflightPayloads) assert.ok(resent.has(payload), `${payload} resent with DUP`);
+        for (const payload of sent) {
+          assert.ok(got.has(payload), `${payload} delivered`);
+          if (payload.includes('-q2-')) assert.equal(got.get(payload), 1, `${payload} delivered once`);
+        }
+        await resumed.expectNothing(300);
+        // Its subscription moved too: a new message reaches it.
+        await onNode2.publish({ topic: 'k/x', qos: 1, payload: 'later' });
+        const later = await resumed.next('publish', WAIT_MS);
+        assert.equal(later.payload.toString(), 'later');
+      });
+    }
+
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a node that does not answer (SIGSTOP) loses the session after the hand-over timeout: the client resumes on node-2 with its queued messages`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
+      const clientId = `silent-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('k/#', 2);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      const publisher = await RawClient.connect(node1.port, { version, clientId: `p-${version}` });
+      const sent = await publishBoth(publisher, 'queued', 3);
+      publisher.destroy();
+      // Frozen with its lease still in Redis: asked to hand over, it cannot answer.
+      node1.child.kill('SIGSTOP');
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.equal(node2.bus.sessions?.counters.timedOut, 1);
+      const got = await receiveAll(resumed, version, sent);
+      for (const payload of sent) if (payload.includes('-q2-')) assert.equal(got.get(payload), 1);
+    });
+  });
+}
