@@ -2,7 +2,7 @@
  * The spool: where QoS 1/2 deliveries go that a session's memory queue cannot hold, so that a slow
  * or offline subscriber costs disk, not memory, and nothing acknowledged is dropped before the disk
  * limits. Rows are written through the store's batches (the broker's own store when it can spool,
- * else a temporary SQLite file removed at close) and read back a batch at a time, once committed, as
+ * else a temporary SQLite file, unlinked once open) and read back a batch at a time, once committed, as
  * the session's queue drains. Only past `maxSpooledBytesPerSession`, `maxSpoolBytes` or the free-disk
  * reserve does the `queueOverflow` policy drop anything, counted and logged.
  *
@@ -35,8 +35,10 @@ interface Backing {
   writer: Persistence;
   /** A directory on the spool's disk, for the free-space check; undefined: not on a disk (MemoryStore). */
   dir: string | undefined;
-  /** The temporary directory to remove at close; undefined for the broker's own store. */
-  temporary: string | undefined;
+  /** Whether the store is the spool's own temporary file, closed with the spool. */
+  temporary: boolean;
+  /** A temporary directory that could not be unlinked at once, removed at close or exit; else undefined. */
+  leftover: string | undefined;
 }
 
 /** One session's spool: rows [first, next), `count` of them (next - first), `bytes` of payload. */
@@ -66,10 +68,12 @@ export class Spool implements SessionOverflow {
   /** Free bytes of the spool's disk at the last check, less the reserve; Infinity: not checked. */
   private diskRoom = Infinity;
   private diskTimer: NodeJS.Timeout | undefined;
-  private readonly removeAtExit = (): void => this.removeTemporary();
+  private readonly removeAtExit = (): void => this.removeLeftover();
   /** Older messages dropped to make room (drop_oldest): the new message was taken, not refused. */
   droppedOldest = 0;
   private failedToOpen = false;
+  /** The temporary file is closed (close() may be called more than once). */
+  private closed = false;
 
   /**
    * `store`: the broker's store, used when it can spool (then spooled deliveries of persistent
@@ -197,20 +201,21 @@ export class Spool implements SessionOverflow {
     }
   }
 
-  /** Stops the disk check; removes the temporary spool file, if one was made. Call after the last commit. */
+  /** Stops the disk check; closes the temporary spool file, if one was made. Call after the last commit. */
   async close(): Promise<void> {
     if (this.diskTimer !== undefined) clearInterval(this.diskTimer);
     this.diskTimer = undefined;
     const backing = this.backing;
-    if (backing?.temporary === undefined) return;
+    if (backing?.temporary !== true || this.closed) return;
+    this.closed = true;
     await backing.writer.drain();
     await backing.store.close();
-    this.removeTemporary();
+    this.removeLeftover();
     process.off('exit', this.removeAtExit);
   }
 
-  private removeTemporary(): void {
-    const dir = this.backing?.temporary;
+  private removeLeftover(): void {
+    const dir = this.backing?.leftover;
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
 
@@ -298,18 +303,41 @@ export class Spool implements SessionOverflow {
     if (own !== undefined && own.store.readSpool !== undefined) {
       const store = own.store as Backing['store'];
       const dir = store instanceof SqliteStore ? dirname(store.file) : undefined;
-      backing = { store, writer: own.writer, dir, temporary: undefined };
+      backing = { store, writer: own.writer, dir, temporary: false, leftover: undefined };
     } else {
-      const dir = mkdtempSync(join(tmpdir(), 'fennec-spool-'));
-      const store = SqliteStore.openNow(dir, { durability: 'process' });
-      backing = { store, writer: new Persistence(store, this.log), dir, temporary: dir };
-      // Removed at close; also when the process exits without closing the broker.
-      process.on('exit', this.removeAtExit);
-      this.log.info({ file: store.file }, 'spooling to a temporary file, removed at exit');
+      backing = this.openTemporary();
     }
     this.backing = backing;
     if (backing.dir !== undefined) this.watchDisk(backing.dir);
     return backing;
+  }
+
+  /**
+   * A SQLite file in a new directory of the temporary directory, both unlinked as soon as the file
+   * is open: its space is held by the open handle alone and goes back to the disk when the process
+   * ends, however it ends (SIGKILL included), so no temporary spool outlives its broker. Where the
+   * system refuses to unlink an open file, it is removed at close or at exit instead.
+   */
+  private openTemporary(): Backing {
+    const parent = tmpdir();
+    const dir = mkdtempSync(join(parent, 'fennec-spool-'));
+    let store: SqliteStore;
+    try {
+      store = SqliteStore.openNow(dir, { temporary: true });
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    let leftover: string | undefined;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      leftover = dir;
+      process.on('exit', this.removeAtExit);
+      this.log.warn({ dir, err }, 'cannot unlink the open temporary spool file; it is removed at exit');
+    }
+    this.log.info({ file: store.file }, 'spooling to a temporary file (unlinked: it ends with the process)');
+    return { store, writer: new Persistence(store, this.log), dir: parent, temporary: true, leftover };
   }
 
   /** Checks the free space of `dir`'s disk now and every DISK_CHECK_MS, without blocking after the first. */

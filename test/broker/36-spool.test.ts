@@ -4,7 +4,8 @@
 // test/persistence/spool.test.ts.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -28,6 +29,20 @@ async function receiveAll(client: RawClient, count: number): Promise<number[]> {
   const got: number[] = [];
   for (let i = 0; i < count; i++) got.push(index((await client.receive(5000)).payload));
   return got;
+}
+
+/** What this process's open file descriptors point to that names `file` (Linux /proc). */
+function openHandlesOf(file: string): string[] {
+  const targets: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(file)) targets.push(target);
+    } catch {
+      // Closed between the listing and the read.
+    }
+  }
+  return targets;
 }
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
@@ -188,19 +203,28 @@ for (const v of VERSIONS) {
       await back.expectNothing(100);
     });
 
-    it(`without a store the spool is a temporary file, removed when the broker closes (v${v})`, async () => {
+    it(`without a store the spool is a temporary file unlinked as soon as it is open: only the process holds it, until the broker closes (v${v})`, async (t) => {
       const broker = new Broker({ host: '127.0.0.1', port: 0, sysInterval: 0, maxQueuedMessages: 1 });
       const { port } = await broker.listen();
+      t.after(async () => {
+        destroyAllClients();
+        await broker.close();
+      });
       const sub = await RawClient.connect(port, persistent('tmp-sub'));
       await sub.subscribe('t/#', 1);
       await sub.disconnect();
       const pub = await RawClient.connect(port, { version: v, clientId: 'tmp-pub' });
       for (let i = 0; i < 5; i++) await pub.publish({ topic: 't/a', payload: payload(i), qos: 1 });
+      assert.equal(broker.spool.size.messages, 4);
       const file = broker.spool.file;
-      assert.ok(file !== undefined && existsSync(file), 'a temporary spool file exists');
+      assert.ok(file !== undefined);
+      assert.equal(existsSync(dirname(file)), false, 'neither the file nor its directory has a name on the disk');
+      assert.deepEqual(openHandlesOf(file), [`${file} (deleted)`], 'the process holds the unlinked file open');
+      const back = await RawClient.connect(port, persistent('tmp-sub'));
+      assert.deepEqual(await receiveAll(back, 5), range(0, 5), 'and reads it back');
       destroyAllClients();
       await broker.close();
-      assert.equal(existsSync(file), false, 'the temporary spool file is removed');
+      assert.deepEqual(openHandlesOf(file), [], 'closing the broker lets go of the file');
     });
   });
 }

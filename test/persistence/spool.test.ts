@@ -5,7 +5,7 @@
 // flowing meanwhile. Then the same with a SIGKILL of the broker in the middle, on its data directory.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +93,16 @@ async function latencyPair(port: number): Promise<{ stop: () => Promise<{ max: n
   };
 }
 
+/** The files under `dir` that process `pid` holds open (Linux /proc), as their links read. */
+async function openSpoolFiles(pid: number, dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${dir}/`)) found.push(target);
+  }
+  return found;
+}
+
 /** Collects the indexes the subscriber receives; resolves once `count` distinct ones came. */
 function collect(sub: FloodSubscriber, count: number): { received: number[]; done: Promise<void> } {
   const received: number[] = [];
@@ -146,7 +156,9 @@ describe('spool: a slow subscriber of 200,000 QoS 1 messages of 1 KiB (fennec br
     assert.equal(await pub.publish('flood', 0, COUNT, payload), COUNT, 'every message acknowledged');
     const { max, count } = await pair.stop();
     const published = await memory(pid);
-    assert.ok((await readdir(tmp)).length > 0, 'the spool is a file in TMPDIR');
+    const spoolFiles = await openSpoolFiles(pid, tmp);
+    assert.equal(spoolFiles.length, 1, 'the spool is one file in TMPDIR, held open');
+    assert.match(spoolFiles[0]!, / \(deleted\)$/, 'and unlinked');
     sub.resume();
     await done;
     const drained = await memory(pid);
@@ -205,5 +217,26 @@ describe('spool: a slow subscriber of 200,000 QoS 1 messages of 1 KiB (fennec br
     assert.ok(beforeCrash.peak - before.rss < PUBLISHED_BYTES / 2, 'memory bounded before the crash');
     assert.ok(after.peak - restarted.rss < PUBLISHED_BYTES / 2, `the restarted broker peaked at ${after.peak} bytes`);
     assert.ok(duplicates <= COUNT - acked, 'only messages not acknowledged before the crash came twice');
+  });
+
+  it('with persistence none, a SIGKILL of the broker while it spools leaves nothing in the temporary directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fennec-spool-'));
+    dirs.push(dir);
+    const tmp = join(dir, 'tmp');
+    await mkdir(tmp);
+    const broker = await startBroker(join(dir, 'data'), ['--memory'], { ...environment, TMPDIR: tmp });
+    const pid = broker.process.child.pid!;
+    const sub = await FloodSubscriber.connect(broker.port, 'killed-sub', true, 'flood');
+    sub.stopReading();
+    const pub = await FloodPublisher.connect(broker.port, 'killed-pub');
+    // Past the memory queue (1,000 messages) and the socket buffers: thousands of rows are spooled.
+    assert.equal(await pub.publish('flood', 0, 10_000, payload), 10_000);
+    const open = await openSpoolFiles(pid, tmp);
+    assert.equal(open.length, 1, `the broker spools to one file in TMPDIR: ${open.join(', ')}`);
+    broker.process.child.kill('SIGKILL');
+    assert.equal((await broker.process.exited).signal, 'SIGKILL');
+    sub.destroy();
+    pub.destroy();
+    assert.deepEqual(await readdir(tmp), [], 'no temporary spool outlives the killed broker');
   });
 });
