@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { FennecError } from '../errors/index.js';
 import { migrations, readState, SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
 import { apply, prepareStatements, type Statements } from './sqlite-ops.js';
-import { readSpoolRows } from './sqlite-spool.js';
+import { readSpoolRows, readSpoolSizes } from './sqlite-spool.js';
 import type { SpoolRecord, Store, StoredState, StoreOp } from './types.js';
 
 export { SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
@@ -201,6 +201,11 @@ export class SqliteStore implements Store {
     } catch (error) {
       return Promise.reject(classify(this.file, error, 'read'));
     }
+  }
+
+  /** See Store.spoolSizes: sizes of committed spooled deliveries, read at once from the spool's index. */
+  spoolSizes(clientId: string, from: number, limit: number): { n: number; bytes: number }[] {
+    return readSpoolSizes(this.statements.spool, clientId, from, limit);
   }
 
   /** The size of the database (the WAL aside), how much of it is free pages, and its page size, in bytes. */

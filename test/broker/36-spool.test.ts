@@ -20,6 +20,13 @@ function payload(i: number): Buffer {
   return buf;
 }
 
+/** A payload of `size` bytes (at least 8) that carries `i`. */
+function sized(i: number, size: number): Buffer {
+  const buf = Buffer.alloc(size, 0x2e);
+  buf.write(String(i).padStart(8, '0'));
+  return buf;
+}
+
 function index(p: Buffer): number {
   return Number(p.subarray(0, 8).toString());
 }
@@ -123,6 +130,43 @@ for (const v of VERSIONS) {
       // The memory queue's 10, then the spool's newest 10: 10 to 14 made room.
       assert.deepEqual(await receiveAll(back, 20), [...range(0, 10), ...range(15, 25)]);
       await back.expectNothing(100);
+    });
+
+    it(`drop_oldest frees the exact size of what it drops: with messages of varied sizes the byte limit holds exactly, and the counts come back to 0 (v${v})`, async (t) => {
+      const limit = 1000;
+      const { broker, port } = await startBroker(t, {
+        maxQueuedMessages: 10,
+        maxSpooledBytesPerSession: limit,
+        queueOverflow: 'drop_oldest',
+      });
+      const sub = await RawClient.connect(port, persistent('exact-sub'));
+      await sub.subscribe('e/#', 1);
+      await sub.disconnect();
+      const pub = await RawClient.connect(port, { version: v, clientId: 'exact-pub' });
+      // The model: the memory queue takes 10; the spool is a FIFO whose oldest leave to make room.
+      const spool: { i: number; size: number }[] = [];
+      let spooled = 0;
+      let dropped = 0;
+      for (let i = 0; i < 80; i++) {
+        const size = 8 + ((i * 73) % 310);
+        assert.equal(await pub.publish({ topic: 'e/a', payload: sized(i, size), qos: 1 }), 0);
+        if (i < 10) continue;
+        while (spooled + size > limit) {
+          spooled -= spool.shift()!.size;
+          dropped++;
+        }
+        spool.push({ i, size });
+        spooled += size;
+        assert.equal(broker.spool.size.bytes, spooled, `spooled bytes after message ${i}`);
+        assert.ok(broker.spool.size.bytes <= limit);
+      }
+      assert.equal(broker.counters.dropped['spool-session-full'], dropped);
+      assert.equal(broker.spool.size.messages, spool.length);
+      const back = await RawClient.connect(port, persistent('exact-sub'));
+      const expected = [...range(0, 10), ...spool.map((entry) => entry.i)];
+      assert.deepEqual(await receiveAll(back, expected.length), expected);
+      await back.expectNothing(100);
+      assert.deepEqual(broker.spool.size, { messages: 0, bytes: 0, sessions: 0 });
     });
 
     it(`past max_spool_bytes (all sessions), the policy applies and is counted as spool-full (v${v})`, async (t) => {
