@@ -10,16 +10,16 @@
  * oldest first), so the spool of a session is the range [first, next) and needs no index in memory.
  */
 import { rmSync, statfsSync, statfs } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { QueueOverflowPolicy } from '../config/fields.js';
 import { delivery, messageFields, type Delivery } from '../session/message.js';
 import type { DropReason, OverflowSession, SessionOverflow } from '../session/types.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { SpoolRecord, SpoolSummary, Store } from '../store/types.js';
-import { Persistence, restoredMessage } from './persistence.js';
+import { restoredMessage, type Persistence } from './persistence.js';
+import { openTemporaryBacking, type Backing } from './spool-backing.js';
 import { RowSizes } from './spool-sizes.js';
 import { ORPHAN_PREFIX, SpoolOrphans } from './spool-orphans.js';
 
@@ -29,18 +29,6 @@ export interface SpoolOptions {
   maxSpoolBytes: number;
   spoolMinFreeBytes: number;
   queueOverflow: QueueOverflowPolicy;
-}
-
-/** Where rows are written and read: a store that can spool and the Persistence that batches its writes. */
-interface Backing {
-  store: Store & Required<Pick<Store, 'readSpool' | 'spoolSizes'>>;
-  writer: Persistence;
-  /** A directory on the spool's disk, for the free-space check; undefined: not on a disk (MemoryStore). */
-  dir: string | undefined;
-  /** Whether the store is the spool's own temporary file, closed with the spool. */
-  temporary: boolean;
-  /** A temporary directory that could not be unlinked at once, removed at close or exit; else undefined. */
-  leftover: string | undefined;
 }
 
 /** One session's spool: rows [first, next), `count` of them (next - first), `bytes` of payload. */
@@ -355,39 +343,13 @@ export class Spool implements SessionOverflow {
       const dir = store instanceof SqliteStore ? dirname(store.file) : undefined;
       backing = { store, writer: own.writer, dir, temporary: false, leftover: undefined };
     } else {
-      backing = this.openTemporary();
+      backing = openTemporaryBacking(this.log);
+      // Where the file could not be unlinked at once: removed at close, or at exit without one.
+      if (backing.leftover !== undefined) process.on('exit', this.removeAtExit);
     }
     this.backing = backing;
     if (backing.dir !== undefined) this.watchDisk(backing.dir);
     return backing;
-  }
-
-  /**
-   * A SQLite file in a new directory of the temporary directory, both unlinked as soon as the file
-   * is open: its space is held by the open handle alone and goes back to the disk when the process
-   * ends, however it ends (SIGKILL included), so no temporary spool outlives its broker. Where the
-   * system refuses to unlink an open file, it is removed at close or at exit instead.
-   */
-  private openTemporary(): Backing {
-    const parent = tmpdir();
-    const dir = mkdtempSync(join(parent, 'fennec-spool-'));
-    let store: SqliteStore;
-    try {
-      store = SqliteStore.openNow(dir, { temporary: true });
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
-      throw err;
-    }
-    let leftover: string | undefined;
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch (err) {
-      leftover = dir;
-      process.on('exit', this.removeAtExit);
-      this.log.warn({ dir, err }, 'cannot unlink the open temporary spool file; it is removed at exit');
-    }
-    this.log.info({ file: store.file }, 'spooling to a temporary file (unlinked: it ends with the process)');
-    return { store, writer: new Persistence(store, this.log), dir: parent, temporary: true, leftover };
   }
 
   /** Checks the free space of `dir`'s disk now and every DISK_CHECK_MS, without blocking after the first. */
