@@ -158,6 +158,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       o,
       this.log,
       options.store === undefined ? undefined : { store: options.store, writer: this.persistence! },
+      (d) => this.subscriptionManager.redeliverShared(d),
     );
     if (this.spool.enabled) this.registry.overflow = this.spool;
     this.admission = new Admission(o, this.counters.limits);

@@ -21,6 +21,7 @@ import {
   type StoredMessage,
   type StoredWill,
   type StoreOp,
+  type SpoolOp,
 } from '../store/types.js';
 
 /** What `fennec:persistence.committed` carries: one batch written to the store. */
@@ -246,7 +247,7 @@ export class Persistence implements SessionJournal {
   }
 
   /** A write of the spool (src/broker/spool.ts), in the batch being gathered. */
-  spoolOp(op: Extract<StoreOp, { op: 'spool' | 'unspool' | 'clear-spool' }>): void {
+  spoolOp(op: SpoolOp): void {
     this.push(op);
   }
 

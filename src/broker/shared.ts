@@ -67,7 +67,9 @@ export class SharedGroup {
   /**
    * The member that gets the next message published at `qos`. Members that would send it at once
    * come first; then online members with room in their queue; then offline ones with room (their
-   * session keeps it); failing all, the member whose turn it is (its session drops and counts it).
+   * session keeps it); then, every queue being full, the member with the least spooled on disk (the
+   * most room left there; its spool keeps the member's order); failing all, the member whose turn it
+   * is (its session drops and counts it).
    * Undefined only when the group is empty, or when `read` (read authorization of `topic`) allows
    * no member: a member it refuses is never picked.
    */
@@ -85,19 +87,21 @@ export class SharedGroup {
       const { session, options } = members[index]!;
       if (read !== undefined && !mayRead(read, session, topic)) continue;
       const readiness = session.readiness(qos < options.qos ? qos : options.qos);
-      if (!leastInflight) {
-        if (readiness > bestReadiness) {
-          best = index;
-          bestReadiness = readiness;
-          if (readiness === Readiness.Now) break;
-        }
-        continue;
-      }
-      const load = session.inflightCount + session.queuedCount;
-      if (readiness > bestReadiness || (readiness === bestReadiness && load < bestLoad)) {
+      // Round robin within a tier, except among members that would spool: the smallest backlog.
+      const byLoad = leastInflight || readiness === Readiness.Spilled;
+      if (readiness > bestReadiness) {
         best = index;
         bestReadiness = readiness;
-        bestLoad = load;
+        bestLoad = byLoad ? load(session, readiness) : 0;
+        if (!leastInflight && readiness === Readiness.Now) break;
+        continue;
+      }
+      if (readiness === bestReadiness && byLoad) {
+        const current = load(session, readiness);
+        if (current < bestLoad) {
+          best = index;
+          bestLoad = current;
+        }
       }
     }
     if (bestReadiness === -1) return undefined;
@@ -110,4 +114,9 @@ export class SharedGroup {
     for (let i = 0; i < members.length; i++) if (members[i]!.session.clientId === clientId) return i;
     return -1;
   }
+}
+
+/** What a member has waiting: spooled bytes for one that would spool, else its queue and in-flight messages. */
+function load(session: Subscriber['session'], readiness: Readiness): number {
+  return readiness === Readiness.Spilled ? session.spilledBytes : session.inflightCount + session.queuedCount;
 }

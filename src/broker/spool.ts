@@ -2,7 +2,7 @@
  * The spool: where QoS 1/2 deliveries go that a session's memory queue cannot hold, so that a slow
  * or offline subscriber costs disk, not memory, and nothing acknowledged is dropped before the disk
  * limits. Rows are written through the store's batches (the broker's own store when it can spool,
- * else a temporary SQLite file removed at close) and read back a batch at a time, once committed, as
+ * else a temporary SQLite file, unlinked once open) and read back a batch at a time, once committed, as
  * the session's queue drains. Only past `maxSpooledBytesPerSession`, `maxSpoolBytes` or the free-disk
  * reserve does the `queueOverflow` policy drop anything, counted and logged.
  *
@@ -10,9 +10,8 @@
  * oldest first), so the spool of a session is the range [first, next) and needs no index in memory.
  */
 import { rmSync, statfsSync, statfs } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { QueueOverflowPolicy } from '../config/fields.js';
 import { delivery, messageFields, type Delivery } from '../session/message.js';
@@ -20,7 +19,10 @@ import type { DropReason, OverflowSession, SessionOverflow } from '../session/ty
 import { SqliteStore } from '../store/sqlite.js';
 import { SqliteWorkerStore } from '../store/sqlite-thread.js';
 import type { SpoolRecord, SpoolSummary, Store } from '../store/types.js';
-import { Persistence, restoredMessage } from './persistence.js';
+import { restoredMessage, type Persistence } from './persistence.js';
+import { openTemporaryBacking, type Backing } from './spool-backing.js';
+import { RowSizes } from './spool-sizes.js';
+import { ORPHAN_PREFIX, SpoolOrphans } from './spool-orphans.js';
 
 /** The spool's limits and policy (BrokerOptions of the same names). */
 export interface SpoolOptions {
@@ -28,16 +30,6 @@ export interface SpoolOptions {
   maxSpoolBytes: number;
   spoolMinFreeBytes: number;
   queueOverflow: QueueOverflowPolicy;
-}
-
-/** Where rows are written and read: a store that can spool and the Persistence that batches its writes. */
-interface Backing {
-  store: Store & Required<Pick<Store, 'readSpool'>>;
-  writer: Persistence;
-  /** A directory on the spool's disk, for the free-space check; undefined: not on a disk (MemoryStore). */
-  dir: string | undefined;
-  /** The temporary directory to remove at close; undefined for the broker's own store. */
-  temporary: string | undefined;
 }
 
 /** One session's spool: rows [first, next), `count` of them (next - first), `bytes` of payload. */
@@ -50,6 +42,10 @@ interface SessionSpool {
   reading: boolean;
   /** When a drop was last logged for this session, ms since the epoch. */
   loggedAt: number;
+  /** Whether any row was spooled for a shared subscription: then the rows outlive the session. */
+  shared: boolean;
+  /** The exact size of each row, for drop_oldest. */
+  sizes: RowSizes;
 }
 
 /** How often the free space of the spool's disk is checked, in ms. */
@@ -67,10 +63,16 @@ export class Spool implements SessionOverflow {
   /** Free bytes of the spool's disk at the last check, less the reserve; Infinity: not checked. */
   private diskRoom = Infinity;
   private diskTimer: NodeJS.Timeout | undefined;
-  private readonly removeAtExit = (): void => this.removeTemporary();
+  private readonly removeAtExit = (): void => this.removeLeftover();
   /** Older messages dropped to make room (drop_oldest): the new message was taken, not refused. */
   droppedOldest = 0;
   private failedToOpen = false;
+  /** The temporary file is closed (close() may be called more than once). */
+  private closed = false;
+  /** Spooled deliveries of ended sessions, on their way to other members of their shared subscriptions. */
+  private readonly orphans: SpoolOrphans;
+  /** Drops that could not be made exact (a row the store did not have): logged once. */
+  private unsizedLogged = false;
 
   /**
    * `store`: the broker's store, used when it can spool (then spooled deliveries of persistent
@@ -80,18 +82,30 @@ export class Spool implements SessionOverflow {
     private readonly options: SpoolOptions,
     private readonly log: Logger,
     private readonly brokerStore: { store: Store; writer: Persistence } | undefined,
-  ) {}
+    /** Gives a delivery of a shared subscription whose session ended to another member of its group. */
+    redeliverShared: (d: Delivery) => void = () => undefined,
+  ) {
+    this.orphans = new SpoolOrphans(log, redeliverShared, (bytes) => (this.totalBytes -= bytes));
+  }
 
   /** Whether the spool takes anything at all (both limits above 0). */
   get enabled(): boolean {
     return this.options.maxSpoolBytes > 0 && this.options.maxSpooledBytesPerSession > 0;
   }
 
-  /** Spooled deliveries and their payload bytes, over all sessions. */
+  /**
+   * Spooled deliveries and their payload bytes, over all sessions (those of ended sessions on their
+   * way to other members of shared subscriptions included), and the sessions with a spool.
+   */
   get size(): { messages: number; bytes: number; sessions: number } {
-    let messages = 0;
+    let messages = this.orphans.size.messages;
     for (const s of this.sessions.values()) messages += s.next - s.first;
     return { messages, bytes: this.totalBytes, sessions: this.sessions.size };
+  }
+
+  bytes(session: OverflowSession): number {
+    const s = this.sessions.get(session.clientId);
+    return s !== undefined && s.session === session ? s.bytes : 0;
   }
 
   /** The spool's SQLite file, once one is in use; undefined before the first spill or on a MemoryStore. */
@@ -111,14 +125,14 @@ export class Spool implements SessionOverflow {
     if (backing === undefined) return 'spool-full';
     let s = this.sessions.get(session.clientId);
     if (s === undefined || s.session !== session) {
-      s = { session, first: 1, next: 1, bytes: 0, reading: false, loggedAt: 0 };
+      s = this.sessionSpool(session, 1, 1, 0);
       this.sessions.set(session.clientId, s);
     }
     const bytes = d.message.payload.length;
     let refused = this.refusal(s, bytes);
     // drop_oldest: the session's oldest spooled messages make room, one by one.
     while (refused !== undefined && this.options.queueOverflow === 'drop_oldest' && s.next > s.first) {
-      this.dropOldest(s, backing);
+      if (!this.dropOldest(s, backing)) break;
       this.droppedOldest++;
       session.countDrop(refused);
       this.logDrop(s, refused);
@@ -136,8 +150,11 @@ export class Spool implements SessionOverflow {
       qos: d.qos,
       retain: d.retain,
       subscriptionIdentifiers: d.subscriptionIdentifiers,
+      sharedFilter: d.sharedFilter,
     };
     backing.writer.spoolOp({ op: 'spool', record });
+    s.sizes.added(record.n, bytes, backing.writer);
+    if (d.sharedFilter !== undefined) s.shared = true;
     s.bytes += bytes;
     this.totalBytes += bytes;
     return undefined;
@@ -170,48 +187,65 @@ export class Spool implements SessionOverflow {
     const s = this.sessions.get(session.clientId);
     if (s === undefined || s.session !== session) return;
     this.sessions.delete(session.clientId);
+    const backing = this.backing;
+    if (backing === undefined) return;
+    // Deliveries of shared subscriptions go to other members: the rows wait under another key.
+    if (s.shared && s.next > s.first) {
+      this.orphans.adopt(backing, session.clientId, s.first, s.next, s.bytes);
+      return;
+    }
     this.totalBytes -= s.bytes;
-    this.backing?.writer.spoolOp({ op: 'clear-spool', clientId: session.clientId });
+    backing.writer.spoolOp({ op: 'clear-spool', clientId: session.clientId });
+  }
+
+  private sessionSpool(session: OverflowSession, first: number, next: number, bytes: number): SessionSpool {
+    const sizes = new RowSizes(session.clientId);
+    return { session, first, next, bytes, reading: false, loggedAt: 0, shared: false, sizes };
   }
 
   /**
    * At start, with the broker's store: the spools `load` found. Those of `sessions` (the restored
-   * persistent sessions) are theirs again; any other (a clean session's, left by a crash) is deleted.
+   * persistent sessions) are theirs again; those of ended sessions not yet handed over to other
+   * members of shared subscriptions go on being handed over; any other (a clean session's, left by
+   * a crash) is deleted.
    */
   restore(summaries: readonly SpoolSummary[], sessions: ReadonlyMap<string, OverflowSession>): void {
     const backing = this.backing ?? this.open();
     for (const summary of summaries) {
+      if (summary.clientId.startsWith(ORPHAN_PREFIX) && this.enabled) {
+        this.totalBytes += summary.bytes;
+        this.orphans.resume(backing, summary);
+        continue;
+      }
       const session = sessions.get(summary.clientId);
       if (session === undefined || !this.enabled) {
         backing.writer.spoolOp({ op: 'clear-spool', clientId: summary.clientId });
         continue;
       }
-      this.sessions.set(summary.clientId, {
-        session,
-        first: summary.first,
-        next: summary.last + 1,
-        bytes: summary.bytes,
-        reading: false,
-        loggedAt: 0,
-      });
+      const s = this.sessionSpool(session, summary.first, summary.last + 1, summary.bytes);
+      // Any shared subscription's rows among them are found when read; until then assume some.
+      s.shared = true;
+      this.sessions.set(summary.clientId, s);
       this.totalBytes += summary.bytes;
     }
   }
 
-  /** Stops the disk check; removes the temporary spool file, if one was made. Call after the last commit. */
+  /** Stops the disk check; closes the temporary spool file, if one was made. Call after the last commit. */
   async close(): Promise<void> {
     if (this.diskTimer !== undefined) clearInterval(this.diskTimer);
     this.diskTimer = undefined;
+    this.orphans.stopped = true;
     const backing = this.backing;
-    if (backing?.temporary === undefined) return;
+    if (backing?.temporary !== true || this.closed) return;
+    this.closed = true;
     await backing.writer.drain();
     await backing.store.close();
-    this.removeTemporary();
+    this.removeLeftover();
     process.off('exit', this.removeAtExit);
   }
 
-  private removeTemporary(): void {
-    const dir = this.backing?.temporary;
+  private removeLeftover(): void {
+    const dir = this.backing?.leftover;
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
 
@@ -223,16 +257,26 @@ export class Spool implements SessionOverflow {
   }
 
   /**
-   * Deletes the oldest spooled row of `s`. Its size is not in memory: the average of the session's
-   * rows is taken off (exact again once the spool is empty); a read on its way skips the row.
+   * Deletes the oldest spooled row of `s`, taking its exact size off the counts (see RowSizes); a
+   * read on its way skips the row. Returns false, dropping nothing, when its size cannot be known.
    */
-  private dropOldest(s: SessionSpool, backing: Backing): void {
-    const count = s.next - s.first;
-    const bytes = count === 1 ? s.bytes : Math.floor(s.bytes / count);
+  private dropOldest(s: SessionSpool, backing: Backing): boolean {
+    const bytes = s.sizes.sizeOf(s.first, backing.store);
+    if (bytes === undefined) {
+      if (!this.unsizedLogged) {
+        this.unsizedLogged = true;
+        this.log.error(
+          { clientId: s.session.clientId, n: s.first },
+          'the store lacks a spooled row; drop_oldest refuses the newest instead',
+        );
+      }
+      return false;
+    }
     backing.writer.spoolOp({ op: 'unspool', clientId: s.session.clientId, through: s.first });
     s.first++;
     s.bytes -= bytes;
     this.totalBytes -= bytes;
+    return true;
   }
 
   /** Rows read back from the store: the session's queue takes them, and they leave the spool. */
@@ -246,18 +290,17 @@ export class Spool implements SessionOverflow {
     for (const row of rows) {
       // Dropped (drop_oldest) while it was read.
       if (row.n < s.first) continue;
-      const d = delivery(restoredMessage(row.message, 0), row.qos, row.retain, row.subscriptionIdentifiers);
+      const message = restoredMessage(row.message, 0);
+      const d = delivery(message, row.qos, row.retain, row.subscriptionIdentifiers, row.sharedFilter);
       deliveries.push(d);
       bytes += row.message.payload.length;
       last = row.n;
     }
     if (deliveries.length === 0) return;
     s.first = last + 1;
-    const empty = s.next === s.first;
-    const taken = empty ? s.bytes : Math.min(bytes, s.bytes);
-    s.bytes -= taken;
-    this.totalBytes -= taken;
-    if (empty) this.sessions.delete(s.session.clientId);
+    s.bytes -= bytes;
+    this.totalBytes -= bytes;
+    if (s.next === s.first) this.sessions.delete(s.session.clientId);
     // In one batch with the session's journal of the same deliveries (persistent sessions): a crash
     // leaves them either in the spool or in the session's queue, never in neither.
     backing.writer.spoolOp({ op: 'unspool', clientId: s.session.clientId, through: last });
@@ -296,17 +339,14 @@ export class Spool implements SessionOverflow {
   private open(): Backing {
     const own = this.brokerStore;
     let backing: Backing;
-    if (own !== undefined && own.store.readSpool !== undefined) {
+    if (own !== undefined && own.store.readSpool !== undefined && own.store.spoolSizes !== undefined) {
       const store = own.store as Backing['store'];
       const dir = store instanceof SqliteStore || store instanceof SqliteWorkerStore ? dirname(store.file) : undefined;
-      backing = { store, writer: own.writer, dir, temporary: undefined };
+      backing = { store, writer: own.writer, dir, temporary: false, leftover: undefined };
     } else {
-      const dir = mkdtempSync(join(tmpdir(), 'fennec-spool-'));
-      const store = SqliteStore.openNow(dir, { durability: 'process' });
-      backing = { store, writer: new Persistence(store, this.log), dir, temporary: dir };
-      // Removed at close; also when the process exits without closing the broker.
-      process.on('exit', this.removeAtExit);
-      this.log.info({ file: store.file }, 'spooling to a temporary file, removed at exit');
+      backing = openTemporaryBacking(this.log);
+      // Where the file could not be unlinked at once: removed at close, or at exit without one.
+      if (backing.leftover !== undefined) process.on('exit', this.removeAtExit);
     }
     this.backing = backing;
     if (backing.dir !== undefined) this.watchDisk(backing.dir);

@@ -23,6 +23,8 @@ export interface SysSource {
   /** Clients whose CONNECT was accepted and whose connection is open. */
   readonly connectedCount: number;
   readonly retainedCount: number;
+  /** Deliveries and payload bytes waiting in the spool on disk. */
+  readonly spool: { readonly size: { messages: number; bytes: number } };
   /** Publishes a message made by the broker: retained in memory only (never stored), and routed. */
   publishSys(topic: string, payload: string, retain: boolean): void;
 }
@@ -155,6 +157,11 @@ export class SysPublisher {
       ['heap/current', String(heap)],
       ['heap/maximum', String(this.maximumHeap)],
     ];
+    // Drops by reason (the same names as the metric's `reason` label), and the spool.
+    for (const [reason, count] of Object.entries(dropped))
+      out.push([`publish/messages/dropped/${reason}`, String(count)]);
+    const spool = source.spool.size;
+    out.push(['spool/messages', String(spool.messages)], ['spool/bytes', String(spool.bytes)]);
     for (const [name, count] of Object.entries(loadCounts(source))) {
       const load = this.loads.get(name)!;
       load.update(count, elapsed);

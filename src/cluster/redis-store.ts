@@ -278,6 +278,7 @@ export class RedisStore implements Store {
       case 'spool':
       case 'unspool':
       case 'clear-spool':
+      case 'move-spool':
         // No readSpool: the broker never spools into this store.
         return undefined;
     }

@@ -213,6 +213,22 @@ export class BrokerMetrics {
     fromSnapshot('fennec_inflight_messages', 'QoS 1/2 messages sent and not yet acknowledged.', 'inflight');
     fromSnapshot('fennec_subscriptions', 'Subscriptions of every session.', 'subscriptions');
     new Gauge({
+      name: 'fennec_spool_messages',
+      help: 'QoS 1/2 deliveries waiting in the spool on disk, beyond the memory queues (all sessions).',
+      registers,
+      collect() {
+        this.set(broker.spool.size.messages);
+      },
+    });
+    new Gauge({
+      name: 'fennec_spool_bytes',
+      help: 'Payload bytes of the deliveries waiting in the spool on disk (what max_spool_bytes limits).',
+      registers,
+      collect() {
+        this.set(broker.spool.size.bytes);
+      },
+    });
+    new Gauge({
       name: 'fennec_retained_messages',
       help: 'Retained messages held, $SYS ones included.',
       registers,

@@ -215,9 +215,11 @@ export class Session implements OverflowSession {
     if (sink !== undefined && queued === 0 && this.outgoing.size < this.inflightLimit && sink.writable()) {
       return Readiness.Now;
     }
-    if (queued >= this.limits.maxQueuedMessages) return Readiness.Dropped;
     // Full when not even one more byte fits; the size of the message to come is not known here.
-    if (this.queueBytesFull(1)) return Readiness.Dropped;
+    const full = queued >= this.limits.maxQueuedMessages || this.queueBytesFull(1);
+    // Behind what waits in the overflow, or past the memory queue, a delivery spills (see `spill`).
+    if (this.overflow !== undefined && (full || this.overflow.holds(this))) return Readiness.Spilled;
+    if (full) return Readiness.Dropped;
     return sink === undefined ? Readiness.QueuedOffline : Readiness.QueuedOnline;
   }
 
@@ -260,11 +262,11 @@ export class Session implements OverflowSession {
   /**
    * Past the memory queue (or behind what already waits there), a delivery goes to the overflow,
    * which keeps the order; returns whether it handled `d` (taken, or refused and counted). Shared
-   * subscriptions' deliveries stay in memory: another member may take them when this session ends.
+   * subscriptions' deliveries too: the overflow gives them to another member if this session ends.
    */
   private spill(d: Delivery): boolean {
     const overflow = this.overflow;
-    if (overflow === undefined || d.sharedFilter !== undefined) return false;
+    if (overflow === undefined) return false;
     const full =
       this.queue.length - this.queueHead >= this.limits.maxQueuedMessages ||
       this.queueBytesFull(d.message.payload.length);
@@ -297,6 +299,11 @@ export class Session implements OverflowSession {
   /** Payload bytes waiting to be sent. */
   get queuedBytes(): number {
     return this.queueBytes;
+  }
+
+  /** Payload bytes waiting in the overflow (the spool), behind the memory queue. */
+  get spilledBytes(): number {
+    return this.overflow?.bytes(this) ?? 0;
   }
 
   private drop(reason: DropReason): void {

@@ -74,8 +74,13 @@ export interface SessionOverflow {
   spill(session: OverflowSession, d: Delivery): DropReason | undefined;
   /** The memory queue has room for `room` messages: hand back the oldest, later, through `refill`. */
   drain(session: OverflowSession, room: number): void;
-  /** The session's messages are cleared (clean start, end): forget what waits in the overflow. */
+  /**
+   * The session ends: forget what waits in the overflow for it, except deliveries of shared
+   * subscriptions, which go to other members of their groups.
+   */
   clear(session: OverflowSession): void;
+  /** Payload bytes that wait in the overflow for `session`: its backlog there. */
+  bytes(session: OverflowSession): number;
 }
 
 /** Limits of one session. */
@@ -93,14 +98,16 @@ export interface SessionLimits {
  * subscriptions pick the member that would send soonest.
  */
 export const Readiness = {
-  /** It would be dropped: QoS 0 to an offline or slow reader, or a full queue. */
+  /** It would be dropped: QoS 0 to an offline or slow reader, or a full queue without an overflow. */
   Dropped: 0,
+  /** It would go to the overflow on disk: the memory queue is full, or deliveries wait there already. */
+  Spilled: 1,
   /** It would wait in the queue of an offline session. */
-  QueuedOffline: 1,
+  QueuedOffline: 2,
   /** It would wait in the queue of an online session (window full, slow reader, or others queued first). */
-  QueuedOnline: 2,
+  QueuedOnline: 3,
   /** It would be written at once. */
-  Now: 3,
+  Now: 4,
 } as const;
 export type Readiness = (typeof Readiness)[keyof typeof Readiness];
 

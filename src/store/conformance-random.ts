@@ -117,7 +117,7 @@ function retainedMessage(random: SeededRandom): StoredRetained {
 }
 
 // The spool's operations have tests of their own (conformance-spool.ts): their numbering must not repeat.
-const OP_KINDS: readonly Exclude<StoreOp['op'], 'spool' | 'unspool' | 'clear-spool'>[] = [
+const OP_KINDS: readonly Exclude<StoreOp['op'], 'spool' | 'unspool' | 'clear-spool' | 'move-spool'>[] = [
   'session',
   'end-session',
   'subscribe',

@@ -19,6 +19,7 @@ export function spooled(clientId: string, n: number, size = 8, fields: Partial<S
     qos: 1,
     retain: false,
     subscriptionIdentifiers: undefined,
+    sharedFilter: undefined,
     ...fields,
   };
 }
@@ -36,6 +37,12 @@ async function summaries(store: Store): Promise<SpoolSummary[] | undefined> {
   return (await store.load()).spools;
 }
 
+/** Sizes from Store.spoolSizes, which a store that spools has. */
+function sizes(store: Store, clientId: string, from = 1, limit = 1000): { n: number; bytes: number }[] {
+  assert.ok(store.spoolSizes !== undefined, 'a store with readSpool has spoolSizes too');
+  return store.spoolSizes(clientId, from, limit);
+}
+
 /** Registers the spool tests in the current node:test suite; each skips (and says so) for a store without readSpool. */
 export function spoolTests(withFreshStore: WithFreshStore): void {
   it('spool: rows read back in n order, in batches, with every field exact, after reopen too', async (t) => {
@@ -45,6 +52,7 @@ export function spoolTests(withFreshStore: WithFreshStore): void {
         qos: 2,
         retain: true,
         subscriptionIdentifiers: [7, 268_435_455],
+        sharedFilter: '$share/g/капля/#',
         message: retained('капля/🦊', { payload: Buffer.from('ΣΩ'), properties: fullProperties, expiresAt: 9e12 }),
       });
       const ops: StoreOp[] = [1, 2].map((n) => ({ op: 'spool', record: spooled('c1', n) }));
@@ -100,6 +108,53 @@ export function spoolTests(withFreshStore: WithFreshStore): void {
         assert.deepStrictEqual(await read(store, 'b'), []);
         assert.deepStrictEqual(await read(store, 'c'), []);
         assert.deepStrictEqual(await summaries(store), [{ clientId: 'a', count: 3, bytes: 24, first: 4, last: 6 }]);
+      }
+    });
+  });
+
+  it("spool: spoolSizes gives the exact payload size of each committed row from n on; move-spool gives a session's rows to another key, numbers kept", async (t) => {
+    await withFreshStore(async (_opened, current, reopen) => {
+      if (current().readSpool === undefined) return t.skip('the store has no readSpool: the broker spools elsewhere');
+      const ops: StoreOp[] = [];
+      for (let n = 1; n <= 6; n++) ops.push({ op: 'spool', record: spooled('m', n, n * 10) });
+      ops.push({ op: 'spool', record: spooled('m', 7, 0, { sharedFilter: '$share/g/t' }) });
+      await current().commit(ops);
+      assert.deepStrictEqual(sizes(current(), 'm', 3, 3), [
+        { n: 3, bytes: 30 },
+        { n: 4, bytes: 40 },
+        { n: 5, bytes: 50 },
+      ]);
+      assert.deepStrictEqual(sizes(current(), 'm', 6), [
+        { n: 6, bytes: 60 },
+        { n: 7, bytes: 0 },
+      ]);
+      assert.deepStrictEqual(sizes(current(), 'nobody'), []);
+      await current().commit([
+        { op: 'unspool', clientId: 'm', through: 2 },
+        { op: 'move-spool', clientId: 'm', to: '\u0000orphan/m/1' },
+        { op: 'spool', record: spooled('m', 1, 5) },
+      ]);
+      for (const next of [current, reopen]) {
+        const store = await next();
+        const moved = await read(store, '\u0000orphan/m/1');
+        assert.deepStrictEqual(
+          moved.map((r) => [r.clientId, r.n, r.message.payload.length, r.sharedFilter]),
+          [
+            ['\u0000orphan/m/1', 3, 30, undefined],
+            ['\u0000orphan/m/1', 4, 40, undefined],
+            ['\u0000orphan/m/1', 5, 50, undefined],
+            ['\u0000orphan/m/1', 6, 60, undefined],
+            ['\u0000orphan/m/1', 7, 0, '$share/g/t'],
+          ],
+        );
+        assert.deepStrictEqual(
+          (await read(store, 'm')).map((r) => [r.n, r.message.payload.length]),
+          [[1, 5]],
+        );
+        assert.deepStrictEqual(sizes(store, '\u0000orphan/m/1', 6), [
+          { n: 6, bytes: 60 },
+          { n: 7, bytes: 0 },
+        ]);
       }
     });
   });

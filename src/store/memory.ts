@@ -65,6 +65,14 @@ export class MemoryStore implements Store {
     );
   }
 
+  spoolSizes(clientId: string, from: number, limit: number): { n: number; bytes: number }[] {
+    const rows = this.spools.get(clientId) ?? [];
+    return rows
+      .filter((row) => row.n >= from)
+      .slice(0, limit)
+      .map((row) => ({ n: row.n, bytes: row.message.payload.length }));
+  }
+
   private spoolSummaries(): SpoolSummary[] {
     const summaries: SpoolSummary[] = [];
     for (const [clientId, rows] of [...this.spools].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -151,6 +159,15 @@ export class MemoryStore implements Store {
       case 'clear-spool':
         this.spools.delete(op.clientId);
         break;
+      case 'move-spool': {
+        const rows = this.spools.get(op.clientId);
+        this.spools.delete(op.clientId);
+        if (rows !== undefined) {
+          for (const row of rows) row.clientId = op.to;
+          this.spools.set(op.to, [...(this.spools.get(op.to) ?? []), ...rows]);
+        }
+        break;
+      }
     }
   }
 }

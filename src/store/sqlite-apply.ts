@@ -193,8 +193,13 @@ function applyOne(s: Statements, r: Reader, code: number): void {
       s.deleteRetained.run(r.str());
       break;
     case OP.spool:
-      s.spool.put.run(r.str(), r.f64(), r.str(), ...readMessageColumns(r), r.f64(), r.u8(), r.str());
+      s.spool.put.run(r.str(), r.f64(), r.str(), ...readMessageColumns(r), r.f64(), r.u8(), r.str(), r.str());
       break;
+    case OP['move-spool']: {
+      const from = r.str();
+      s.spool.move.run(r.str(), from);
+      break;
+    }
     case OP.unspool:
       s.spool.deleteThrough.run(r.str(), r.f64());
       break;

@@ -29,6 +29,7 @@ export const OP = {
   spool: 14,
   unspool: 15,
   'clear-spool': 16,
+  'move-spool': 17,
 } as const satisfies Record<StoreOp['op'], number>;
 
 export const NULL_LENGTH = 0xffffffff;
@@ -130,7 +131,7 @@ export function encodeOps(ops: readonly StoreOp[]): { buffer: ArrayBuffer; lengt
         const p = encodeProperties(op.record.message.properties);
         properties.push(p);
         bound += strBound(op.record.clientId) + messageBound(op.record.message, p);
-        bound += 4 + 16 * (op.record.subscriptionIdentifiers?.length ?? 0);
+        bound += 4 + 16 * (op.record.subscriptionIdentifiers?.length ?? 0) + strBound(op.record.sharedFilter);
         break;
       }
       case 'unsubscribe':
@@ -145,6 +146,9 @@ export function encodeOps(ops: readonly StoreOp[]): { buffer: ArrayBuffer; lengt
       case 'unspool':
       case 'clear-spool':
         bound += strBound(op.clientId);
+        break;
+      case 'move-spool':
+        bound += strBound(op.clientId) + strBound(op.to);
         break;
       case 'complete':
       case 'delivery-state':
@@ -243,8 +247,13 @@ export function encodeOps(ops: readonly StoreOp[]): { buffer: ArrayBuffer; lengt
         w.f64(r.qos);
         w.u8(r.retain ? 1 : 0);
         w.str(r.subscriptionIdentifiers?.join(','));
+        w.str(r.sharedFilter);
         break;
       }
+      case 'move-spool':
+        w.str(op.clientId);
+        w.str(op.to);
+        break;
       case 'unspool':
         w.str(op.clientId);
         w.f64(op.through);

@@ -185,6 +185,7 @@ export function apply(s: Statements, op: StoreOp): void {
     case 'spool':
     case 'unspool':
     case 'clear-spool':
+    case 'move-spool':
       applySpool(s.spool, op);
       break;
     default: {

@@ -104,6 +104,11 @@ export const migrations: readonly string[] = [
     UNIQUE (client_id, n)
   );
 `,
+  // 2 -> 3: spooled deliveries of shared subscriptions keep their `$share/...` filter, so that when
+  // their session ends they can go to another member of the group.
+  `
+  ALTER TABLE spool ADD COLUMN shared_filter TEXT;
+`,
 ];
 
 /** The schema version this Fennec writes and the newest it reads. */

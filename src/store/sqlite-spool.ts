@@ -6,28 +6,34 @@
 import type Database from 'better-sqlite3';
 import type { PublishProperties, QoS } from '../protocol/index.js';
 import { decodeProperties, encodeProperties } from './sqlite-schema.js';
-import type { SpoolRecord, StoreOp } from './types.js';
+import type { SpoolOp, SpoolRecord } from './types.js';
 
 export interface SpoolStatements {
   put: Database.Statement;
   deleteThrough: Database.Statement;
   deleteOf: Database.Statement;
   read: Database.Statement;
+  sizes: Database.Statement;
+  move: Database.Statement;
 }
 
 export function prepareSpoolStatements(db: Database.Database): SpoolStatements {
   return {
     put: db.prepare(
       'INSERT INTO spool (client_id, n, topic, payload, message_qos, message_retain, properties, publisher_id, ' +
-        'received_at, expires_at, qos, retain, subscription_identifiers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'received_at, expires_at, qos, retain, subscription_identifiers, shared_filter) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     deleteThrough: db.prepare('DELETE FROM spool WHERE client_id = ? AND n <= ?'),
     deleteOf: db.prepare('DELETE FROM spool WHERE client_id = ?'),
     read: db.prepare('SELECT * FROM spool WHERE client_id = ? AND n >= ? ORDER BY n LIMIT ?'),
+    // length() of a BLOB reads its size from the record header, not the blob itself.
+    sizes: db.prepare(
+      'SELECT n, length(payload) AS bytes FROM spool WHERE client_id = ? AND n >= ? ORDER BY n LIMIT ?',
+    ),
+    move: db.prepare('UPDATE spool SET client_id = ? WHERE client_id = ?'),
   };
 }
-
-type SpoolOp = Extract<StoreOp, { op: 'spool' | 'unspool' | 'clear-spool' }>;
 
 export function applySpool(s: SpoolStatements, op: SpoolOp): void {
   switch (op.op) {
@@ -48,6 +54,7 @@ export function applySpool(s: SpoolStatements, op: SpoolOp): void {
         r.qos,
         r.retain ? 1 : 0,
         r.subscriptionIdentifiers === undefined ? null : r.subscriptionIdentifiers.join(','),
+        r.sharedFilter ?? null,
       );
       break;
     }
@@ -56,6 +63,9 @@ export function applySpool(s: SpoolStatements, op: SpoolOp): void {
       break;
     case 'clear-spool':
       s.deleteOf.run(op.clientId);
+      break;
+    case 'move-spool':
+      s.move.run(op.to, op.clientId);
       break;
   }
 }
@@ -74,6 +84,7 @@ interface SpoolRow {
   qos: number;
   retain: number;
   subscription_identifiers: string | null;
+  shared_filter: string | null;
 }
 
 export function readSpoolRows(s: SpoolStatements, clientId: string, from: number, limit: number): SpoolRecord[] {
@@ -95,6 +106,16 @@ export function readSpoolRows(s: SpoolStatements, clientId: string, from: number
       qos: row.qos as QoS,
       retain: row.retain === 1,
       subscriptionIdentifiers: ids === null ? undefined : ids === '' ? [] : ids.split(',').map(Number),
+      sharedFilter: row.shared_filter ?? undefined,
     };
   });
+}
+
+export function readSpoolSizes(
+  s: SpoolStatements,
+  clientId: string,
+  from: number,
+  limit: number,
+): { n: number; bytes: number }[] {
+  return s.sizes.all(clientId, from, limit) as { n: number; bytes: number }[];
 }

@@ -11,15 +11,25 @@
  * later request rejects with ERR_STORE_WRITE naming the file, so the broker withholds its
  * acknowledgements and logs it, as for a full disk; the broker must be restarted.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { join, resolve } from 'node:path';
 import { FennecError } from '../errors/index.js';
 import { encodeOps } from './sqlite-codec.js';
 import { SQLITE_FILE_NAME, type SqliteStoreOptions } from './sqlite.js';
-import { OPEN_ID, type WorkerAnswer, type WorkerData, type WorkerRequest } from './sqlite-worker-protocol.js';
+import {
+  OPEN_ID,
+  type SyncAnswer,
+  type SyncRequest,
+  type WorkerAnswer,
+  type WorkerData,
+  type WorkerRequest,
+} from './sqlite-worker-protocol.js';
 import type { SpoolRecord, Store, StoredState, StoreOp } from './types.js';
 
 const WORKER_URL = new URL('./sqlite-worker.js', import.meta.url);
+
+/** How long spoolSizes waits for the worker (behind at most the commit it is doing), in ms. */
+const SYNC_TIMEOUT_MS = 30_000;
 
 /** Distributes the Omit over the request union, so that each request keeps its own fields. */
 type Request = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
@@ -40,10 +50,18 @@ export class SqliteWorkerStore implements Store {
   /** Set once the worker is gone: what every later request rejects with. */
   private failure: FennecError | undefined;
   private closing = false;
+  /** The main thread's end of the synchronous requests' port, and the Int32 the worker signals on. */
+  private readonly syncPort: MessagePort;
+  private readonly signal: Int32Array;
+  private nextSyncId = 1;
 
-  private constructor(thread: Worker, file: string) {
+  private constructor(thread: Worker, file: string, syncPort: MessagePort, signal: SharedArrayBuffer) {
     this.thread = thread;
     this.file = file;
+    this.syncPort = syncPort;
+    this.signal = new Int32Array(signal);
+    // Read only with receiveMessageOnPort; never holds the process open.
+    syncPort.unref();
     this.description = `sqlite ${file} (worker thread)`;
     thread.on('message', (answer: WorkerAnswer) => this.answered(answer));
     thread.on('error', (error: Error) => this.fail(`failed: ${error.message}`, error));
@@ -57,15 +75,17 @@ export class SqliteWorkerStore implements Store {
    * does: lock, integrity check, schema version, migrations. Rejects with the same FennecErrors.
    */
   static open(dataDir: string, options: SqliteStoreOptions = {}): Promise<SqliteWorkerStore> {
-    const data: WorkerData = { dataDir, options };
+    const { port1, port2 } = new MessageChannel();
+    const signal = new SharedArrayBuffer(4);
+    const data: WorkerData = { dataDir, options, syncPort: port2, signal };
     const file = join(resolve(dataDir), SQLITE_FILE_NAME);
     return new Promise((resolveOpen, rejectOpen) => {
-      const thread = new Worker(WORKER_URL, { workerData: data });
+      const thread = new Worker(WORKER_URL, { workerData: data, transferList: [port2] });
       const opened = (answer: WorkerAnswer): void => {
         if (answer.id !== OPEN_ID) return;
         thread.off('message', opened).off('error', failed).off('exit', exited);
         if (answer.error === undefined) {
-          resolveOpen(new SqliteWorkerStore(thread, file));
+          resolveOpen(new SqliteWorkerStore(thread, file, port1, signal));
         } else {
           // The worker ends by itself after a refused open; its error is the store's answer.
           rejectOpen(new FennecError(answer.error.code, answer.error.message));
@@ -104,6 +124,34 @@ export class SqliteWorkerStore implements Store {
 
   async readSpool(clientId: string, from: number, limit: number): Promise<SpoolRecord[]> {
     return reviveBuffers((await this.request({ t: 'spool', clientId, from, limit }, 'read')) as SpoolRecord[]);
+  }
+
+  /**
+   * See Store.spoolSizes: synchronous, as `drop_oldest` needs it. The worker answers between two of
+   * its requests, and this thread blocks (Atomics.wait) until it has: a rare, small read of an index.
+   */
+  spoolSizes(clientId: string, from: number, limit: number): { n: number; bytes: number }[] {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closing) throw new FennecError('ERR_STORE_WRITE', `cannot read ${this.file}: the store is closed`);
+    const id = this.nextSyncId++;
+    Atomics.store(this.signal, 0, 0);
+    this.syncPort.postMessage({ id, clientId, from, limit } satisfies SyncRequest);
+    const deadline = Date.now() + SYNC_TIMEOUT_MS;
+    for (;;) {
+      // An answer to an earlier request that timed out is skipped.
+      const received = receiveMessageOnPort(this.syncPort);
+      if (received !== undefined) {
+        const answer = received.message as SyncAnswer;
+        if (answer.id !== id) continue;
+        if (answer.error !== undefined) throw new FennecError(answer.error.code, answer.error.message);
+        return answer.value;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      Atomics.wait(this.signal, 0, 0, left);
+      Atomics.store(this.signal, 0, 0);
+    }
+    throw new FennecError('ERR_STORE_WRITE', `the SQLite store's worker thread for ${this.file} did not answer a read`);
   }
 
   /** The size of the database (the WAL aside), how much of it is free pages, and its page size, in bytes. */

@@ -16,7 +16,7 @@ import { FennecError } from '../errors/index.js';
 import { migrations, readState, SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
 import { applyEncoded } from './sqlite-apply.js';
 import { apply, prepareStatements, type Statements } from './sqlite-ops.js';
-import { readSpoolRows } from './sqlite-spool.js';
+import { readSpoolRows, readSpoolSizes } from './sqlite-spool.js';
 import type { SpoolRecord, Store, StoredState, StoreOp } from './types.js';
 
 export { SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
@@ -36,6 +36,12 @@ export interface SqliteStoreOptions {
    * would pass it fails with ERR_STORE_FULL like a full disk. Undefined: SQLite's limit only.
    */
   maxDatabaseBytes?: number | undefined;
+  /**
+   * A scratch file (the broker's temporary spool): no journal on disk (`journal_mode = MEMORY`,
+   * `synchronous = OFF`), so that the file can be unlinked right after opening and the open handle
+   * is all that holds its space; `durability` is ignored. A crash loses it whole.
+   */
+  temporary?: boolean;
 }
 
 /** The file a store keeps in its data directory. */
@@ -138,8 +144,14 @@ export class SqliteStore implements Store {
         // Must precede the first table; lets close() give pages freed by deliveries back to the disk.
         db.pragma('auto_vacuum = INCREMENTAL');
       }
-      db.pragma('journal_mode = WAL');
-      db.pragma(options.durability === 'power' ? 'synchronous = FULL' : 'synchronous = NORMAL');
+      if (options.temporary === true) {
+        // No file besides the database: nothing but the open handle is left to unlink.
+        db.pragma('journal_mode = MEMORY');
+        db.pragma('synchronous = OFF');
+      } else {
+        db.pragma('journal_mode = WAL');
+        db.pragma(options.durability === 'power' ? 'synchronous = FULL' : 'synchronous = NORMAL');
+      }
       // After a checkpoint the WAL file is cut back to this size, so it does not stay at its peak.
       db.pragma('journal_size_limit = 4194304');
       if (options.maxDatabaseBytes !== undefined) {
@@ -228,6 +240,11 @@ export class SqliteStore implements Store {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  /** See Store.spoolSizes: sizes of committed spooled deliveries, read at once from the spool's index. */
+  spoolSizes(clientId: string, from: number, limit: number): { n: number; bytes: number }[] {
+    return readSpoolSizes(this.statements.spool, clientId, from, limit);
   }
 
   /** The size of the database (the WAL aside), how much of it is free pages, and its page size, in bytes. */

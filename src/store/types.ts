@@ -123,7 +123,16 @@ export type StoreOp =
   /** Deletes the spooled deliveries of `clientId` numbered `through` and below: read back, or dropped. */
   | { op: 'unspool'; clientId: string; through: number }
   /** Deletes every spooled delivery of `clientId` (also done by `end-session`). */
-  | { op: 'clear-spool'; clientId: string };
+  | { op: 'clear-spool'; clientId: string }
+  /**
+   * Gives every spooled delivery of `clientId` to the key `to` (never a client id: it starts with
+   * U+0000), numbers kept: an ending session's spooled deliveries of shared subscriptions wait there
+   * to go to other members of their groups.
+   */
+  | { op: 'move-spool'; clientId: string; to: string };
+
+/** The store operations of the spool (src/broker/spool.ts). */
+export type SpoolOp = Extract<StoreOp, { op: 'spool' | 'unspool' | 'clear-spool' | 'move-spool' }>;
 
 /**
  * A QoS 1/2 delivery spooled to disk beyond its session's memory queue, its message inline (a copy
@@ -140,6 +149,8 @@ export interface SpoolRecord {
   qos: QoS;
   retain: boolean;
   subscriptionIdentifiers: number[] | undefined;
+  /** The `$share/...` filter it was chosen for, or undefined (as for a DeliveryRecord). */
+  sharedFilter: string | undefined;
 }
 
 /** What `load` says of one session's spool; the rows themselves stay on disk. */
@@ -184,4 +195,10 @@ export interface Store {
    * Optional: a store without it cannot spool, and the broker keeps queues in memory only.
    */
   readSpool?(clientId: string, from: number, limit: number): Promise<SpoolRecord[]>;
+  /**
+   * The `n` and payload size (bytes) of the committed spooled deliveries of `clientId` from `n = from`
+   * on, in `n` order, at most `limit`; synchronous, a small read of an index, so that `drop_oldest`
+   * frees exactly what it drops. A store spools only when it has both this and `readSpool`.
+   */
+  spoolSizes?(clientId: string, from: number, limit: number): { n: number; bytes: number }[];
 }

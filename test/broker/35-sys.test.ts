@@ -108,6 +108,40 @@ for (const v of VERSIONS) {
       }
     });
 
+    it(`publishes the spool's messages and bytes, and drops by reason (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, {
+        sysInterval: 0,
+        maxQueuedMessages: 2,
+        maxSpooledBytesPerSession: 300,
+      });
+      const sub = await RawClient.connect(port, {
+        version: v,
+        clientId: 'spooled',
+        clean: false,
+        ...(v === 5 ? { properties: { sessionExpiryInterval: 600 } } : {}),
+      });
+      await sub.subscribe('s/#', 1);
+      await sub.disconnect();
+      const pub = await RawClient.connect(port, { version: v, clientId: 'pub' });
+      // 2 in the memory queue, 3 of 100 bytes in the spool, 3 past max_spooled_bytes_per_session.
+      for (let i = 0; i < 8; i++) await pub.publish({ topic: 's/x', payload: Buffer.alloc(100, i), qos: 1 });
+      broker.sys.publish();
+      const monitor = await RawClient.connect(port, { version: v, clientId: 'monitor' });
+      await monitor.subscribe('$SYS/broker/#');
+      const sys = await sysSnapshot(monitor);
+      const expected: Record<string, string> = {
+        'spool/messages': '3',
+        'spool/bytes': '300',
+        'publish/messages/dropped': '3',
+        'publish/messages/dropped/spool-session-full': '3',
+        'publish/messages/dropped/spool-full': '0',
+        'publish/messages/dropped/queue-full': '0',
+        'publish/messages/dropped/offline-qos0': '0',
+      };
+      for (const [topic, value] of Object.entries(expected))
+        assert.equal(sys.get(topic), value, `$SYS/broker/${topic}`);
+    });
+
     it(`refuses a client's PUBLISH under $SYS/broker/ and routes nothing (v${v})`, async (t) => {
       const { port } = await startBroker(t, { sysInterval: 0 });
       const reader = await RawClient.connect(port, { version: v, clientId: 'reader' });

@@ -4,7 +4,8 @@
 // test/persistence/spool.test.ts.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -19,6 +20,13 @@ function payload(i: number): Buffer {
   return buf;
 }
 
+/** A payload of `size` bytes (at least 8) that carries `i`. */
+function sized(i: number, size: number): Buffer {
+  const buf = Buffer.alloc(size, 0x2e);
+  buf.write(String(i).padStart(8, '0'));
+  return buf;
+}
+
 function index(p: Buffer): number {
   return Number(p.subarray(0, 8).toString());
 }
@@ -28,6 +36,20 @@ async function receiveAll(client: RawClient, count: number): Promise<number[]> {
   const got: number[] = [];
   for (let i = 0; i < count; i++) got.push(index((await client.receive(5000)).payload));
   return got;
+}
+
+/** What this process's open file descriptors point to that names `file` (Linux /proc). */
+function openHandlesOf(file: string): string[] {
+  const targets: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(file)) targets.push(target);
+    } catch {
+      // Closed between the listing and the read.
+    }
+  }
+  return targets;
 }
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
@@ -110,6 +132,43 @@ for (const v of VERSIONS) {
       await back.expectNothing(100);
     });
 
+    it(`drop_oldest frees the exact size of what it drops: with messages of varied sizes the byte limit holds exactly, and the counts come back to 0 (v${v})`, async (t) => {
+      const limit = 1000;
+      const { broker, port } = await startBroker(t, {
+        maxQueuedMessages: 10,
+        maxSpooledBytesPerSession: limit,
+        queueOverflow: 'drop_oldest',
+      });
+      const sub = await RawClient.connect(port, persistent('exact-sub'));
+      await sub.subscribe('e/#', 1);
+      await sub.disconnect();
+      const pub = await RawClient.connect(port, { version: v, clientId: 'exact-pub' });
+      // The model: the memory queue takes 10; the spool is a FIFO whose oldest leave to make room.
+      const spool: { i: number; size: number }[] = [];
+      let spooled = 0;
+      let dropped = 0;
+      for (let i = 0; i < 80; i++) {
+        const size = 8 + ((i * 73) % 310);
+        assert.equal(await pub.publish({ topic: 'e/a', payload: sized(i, size), qos: 1 }), 0);
+        if (i < 10) continue;
+        while (spooled + size > limit) {
+          spooled -= spool.shift()!.size;
+          dropped++;
+        }
+        spool.push({ i, size });
+        spooled += size;
+        assert.equal(broker.spool.size.bytes, spooled, `spooled bytes after message ${i}`);
+        assert.ok(broker.spool.size.bytes <= limit);
+      }
+      assert.equal(broker.counters.dropped['spool-session-full'], dropped);
+      assert.equal(broker.spool.size.messages, spool.length);
+      const back = await RawClient.connect(port, persistent('exact-sub'));
+      const expected = [...range(0, 10), ...spool.map((entry) => entry.i)];
+      assert.deepEqual(await receiveAll(back, expected.length), expected);
+      await back.expectNothing(100);
+      assert.deepEqual(broker.spool.size, { messages: 0, bytes: 0, sessions: 0 });
+    });
+
     it(`past max_spool_bytes (all sessions), the policy applies and is counted as spool-full (v${v})`, async (t) => {
       const { broker, port } = await startBroker(t, { maxQueuedMessages: 2, maxSpoolBytes: 1000 });
       for (const id of ['a', 'b']) {
@@ -188,19 +247,28 @@ for (const v of VERSIONS) {
       await back.expectNothing(100);
     });
 
-    it(`without a store the spool is a temporary file, removed when the broker closes (v${v})`, async () => {
+    it(`without a store the spool is a temporary file unlinked as soon as it is open: only the process holds it, until the broker closes (v${v})`, async (t) => {
       const broker = new Broker({ host: '127.0.0.1', port: 0, sysInterval: 0, maxQueuedMessages: 1 });
       const { port } = await broker.listen();
+      t.after(async () => {
+        destroyAllClients();
+        await broker.close();
+      });
       const sub = await RawClient.connect(port, persistent('tmp-sub'));
       await sub.subscribe('t/#', 1);
       await sub.disconnect();
       const pub = await RawClient.connect(port, { version: v, clientId: 'tmp-pub' });
       for (let i = 0; i < 5; i++) await pub.publish({ topic: 't/a', payload: payload(i), qos: 1 });
+      assert.equal(broker.spool.size.messages, 4);
       const file = broker.spool.file;
-      assert.ok(file !== undefined && existsSync(file), 'a temporary spool file exists');
+      assert.ok(file !== undefined);
+      assert.equal(existsSync(dirname(file)), false, 'neither the file nor its directory has a name on the disk');
+      assert.deepEqual(openHandlesOf(file), [`${file} (deleted)`], 'the process holds the unlinked file open');
+      const back = await RawClient.connect(port, persistent('tmp-sub'));
+      assert.deepEqual(await receiveAll(back, 5), range(0, 5), 'and reads it back');
       destroyAllClients();
       await broker.close();
-      assert.equal(existsSync(file), false, 'the temporary spool file is removed');
+      assert.deepEqual(openHandlesOf(file), [], 'closing the broker lets go of the file');
     });
   });
 }

@@ -1,6 +1,6 @@
 // Prometheus metrics at /metrics after known traffic: exact counter values for messages and bytes by
-// QoS, connections by listener and protocol version, sessions, queues, drops by reason, limit hits,
-// failed logins, persistence commits; the process and event-loop metrics present.
+// QoS, connections by listener and protocol version, sessions, queues, the spool, drops by reason,
+// limit hits, failed logins, persistence commits; the process and event-loop metrics present.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as pkt from '../helpers/packets.js';
@@ -145,5 +145,40 @@ describe('metrics', () => {
     assert.ok(commits > 0);
     assert.equal(sample(text, 'fennec_persistence_commit_operations_count'), commits);
     assert.equal(sample(text, 'fennec_persistence_commit_failures_total'), 0);
+  });
+
+  it('reports the spool: its messages and payload bytes over all sessions, and its drops by reason', async (t) => {
+    const { broker, port } = await startBroker(t, { maxQueuedMessages: 2, maxSpooledBytesPerSession: 300 });
+    const admin = new AdminServer(broker, { port: 0 });
+    t.after(() => admin.close());
+    const sub = await RawClient.connect(port, { clientId: 'spooled', clean: false });
+    await sub.subscribe('s/#', 1);
+    await sub.disconnect();
+    const pub = await RawClient.connect(port, { clientId: 'pub' });
+    // 2 in the memory queue, 3 of 100 bytes in the spool, 3 past max_spooled_bytes_per_session.
+    for (let i = 0; i < 8; i++) await pub.publish({ topic: 's/x', payload: Buffer.alloc(100, i), qos: 1 });
+    const scrape = async (): Promise<string> =>
+      (await (
+        await admin.dispatch({
+          method: 'GET',
+          url: '/metrics',
+          remoteAddress: '127.0.0.1',
+          headers: {},
+          body: Buffer.alloc(0),
+        })
+      ).body) as string;
+    let text = await scrape();
+    assert.equal(typeOf(text, 'fennec_spool_messages'), 'gauge');
+    assert.equal(sample(text, 'fennec_spool_messages'), 3);
+    assert.equal(sample(text, 'fennec_spool_bytes'), 300);
+    assert.equal(sample(text, 'fennec_messages_dropped_total', { reason: 'spool-session-full' }), 3);
+    assert.equal(sample(text, 'fennec_messages_dropped_total', { reason: 'spool-full' }), 0);
+    assert.equal(sample(text, 'fennec_messages_dropped_total', { reason: 'queue-full' }), 0);
+    const back = await RawClient.connect(port, { clientId: 'spooled', clean: false });
+    for (let i = 0; i < 5; i++) await back.receive();
+    await waitUntil(() => broker.spool.size.messages === 0, 'the spool to drain');
+    text = await scrape();
+    assert.equal(sample(text, 'fennec_spool_messages'), 0);
+    assert.equal(sample(text, 'fennec_spool_bytes'), 0);
   });
 });

@@ -2,10 +2,11 @@
 // 200,000 QoS 1 messages of 1 KiB are published to `fennec broker` (a child process). Every one
 // acknowledged reaches it in order once it reads again, the broker's memory stays far below the
 // 200 MB published (the backlog is in the spool on disk), and another client pair's messages keep
-// flowing meanwhile. Then the same with a SIGKILL of the broker in the middle, on its data directory.
+// flowing meanwhile. Then the same with a SIGKILL of the broker in the middle, on its data directory;
+// and with persistence none, a SIGKILL leaves no temporary spool behind.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +94,16 @@ async function latencyPair(port: number): Promise<{ stop: () => Promise<{ max: n
   };
 }
 
+/** The files under `dir` that process `pid` holds open (Linux /proc), as their links read. */
+async function openSpoolFiles(pid: number, dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (target.startsWith(`${dir}/`)) found.push(target);
+  }
+  return found;
+}
+
 /** Collects the indexes the subscriber receives; resolves once `count` distinct ones came. */
 function collect(sub: FloodSubscriber, count: number): { received: number[]; done: Promise<void> } {
   const received: number[] = [];
@@ -146,7 +157,9 @@ describe('spool: a slow subscriber of 200,000 QoS 1 messages of 1 KiB (fennec br
     assert.equal(await pub.publish('flood', 0, COUNT, payload), COUNT, 'every message acknowledged');
     const { max, count } = await pair.stop();
     const published = await memory(pid);
-    assert.ok((await readdir(tmp)).length > 0, 'the spool is a file in TMPDIR');
+    const spoolFiles = await openSpoolFiles(pid, tmp);
+    assert.equal(spoolFiles.length, 1, 'the spool is one file in TMPDIR, held open');
+    assert.match(spoolFiles[0]!, / \(deleted\)$/, 'and unlinked');
     sub.resume();
     await done;
     const drained = await memory(pid);
@@ -168,15 +181,17 @@ describe('spool: a slow subscriber of 200,000 QoS 1 messages of 1 KiB (fennec br
     assert.deepEqual(await readdir(tmp), [], 'the temporary spool is removed at exit');
   });
 
-  it('with the SQLite store and a SIGKILL in the middle: every acknowledged message reaches the persistent subscriber in order after the restart', async () => {
+  it('with the SQLite store and a SIGKILL in the middle: every acknowledged message reaches the persistent subscriber in order after the restart, memory bounded and another pair flowing before and after', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fennec-spool-'));
     dirs.push(dir);
     let broker = await startBroker(dir, []);
     let sub = await FloodSubscriber.connect(broker.port, 'slow-sub', false, 'flood');
     sub.stopReading();
     const before = await memory(broker.process.child.pid!);
+    let pair = await latencyPair(broker.port);
     let pub = await FloodPublisher.connect(broker.port, 'flood-pub');
     const acked = await pub.publish('flood', 0, COUNT, payload, 500, () => pub.acked >= COUNT / 2);
+    const delays = [await pair.stop()];
     const beforeCrash = await memory(broker.process.child.pid!);
     broker.process.child.kill('SIGKILL');
     assert.equal((await broker.process.exited).signal, 'SIGKILL');
@@ -188,22 +203,51 @@ describe('spool: a slow subscriber of 200,000 QoS 1 messages of 1 KiB (fennec br
     sub = await FloodSubscriber.connect(broker.port, 'slow-sub', false);
     sub.stopReading();
     const { received, done } = collect(sub, COUNT);
+    pair = await latencyPair(broker.port);
     pub = await FloodPublisher.connect(broker.port, 'flood-pub');
     // Those not acknowledged are sent again, as a QoS 1 publisher does after a reconnect.
     assert.equal(await pub.publish('flood', acked, COUNT, payload), COUNT);
     sub.resume();
     await done;
+    delays.push(await pair.stop());
     const after = await memory(pid);
     const duplicates = assertInOrder(received);
     console.log(
       `# acknowledged before the crash ${acked}; rss ${(before.rss / 2 ** 20).toFixed(0)} -> ` +
         `${(beforeCrash.peak / 2 ** 20).toFixed(0)} MiB peak before; ${(restarted.rss / 2 ** 20).toFixed(0)} -> ` +
         `${(after.peak / 2 ** 20).toFixed(0)} MiB peak after ` +
-        `the restart; ${duplicates} duplicates (re-sent, not acknowledged before the crash)`,
+        `the restart; ${duplicates} duplicates (re-sent, not acknowledged before the crash); the other pair: ` +
+        delays.map(({ count, max }) => `${count} messages, max delay ${max} ms`).join(' before, ') +
+        ' after',
     );
     // The growth does not follow the backlog: about 50 to 70 MiB whether 100,000 or 200,000 are waiting.
     assert.ok(beforeCrash.peak - before.rss < PUBLISHED_BYTES / 2, 'memory bounded before the crash');
     assert.ok(after.peak - restarted.rss < PUBLISHED_BYTES / 2, `the restarted broker peaked at ${after.peak} bytes`);
     assert.ok(duplicates <= COUNT - acked, 'only messages not acknowledged before the crash came twice');
+    for (const { max, count } of delays) {
+      assert.ok(count > 0);
+      assert.ok(max < 1000, `the other pair's messages were delayed up to ${max} ms`);
+    }
+  });
+
+  it('with persistence none, a SIGKILL of the broker while it spools leaves nothing in the temporary directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fennec-spool-'));
+    dirs.push(dir);
+    const tmp = join(dir, 'tmp');
+    await mkdir(tmp);
+    const broker = await startBroker(join(dir, 'data'), ['--memory'], { ...environment, TMPDIR: tmp });
+    const pid = broker.process.child.pid!;
+    const sub = await FloodSubscriber.connect(broker.port, 'killed-sub', true, 'flood');
+    sub.stopReading();
+    const pub = await FloodPublisher.connect(broker.port, 'killed-pub');
+    // Past the memory queue (1,000 messages) and the socket buffers: thousands of rows are spooled.
+    assert.equal(await pub.publish('flood', 0, 10_000, payload), 10_000);
+    const open = await openSpoolFiles(pid, tmp);
+    assert.equal(open.length, 1, `the broker spools to one file in TMPDIR: ${open.join(', ')}`);
+    broker.process.child.kill('SIGKILL');
+    assert.equal((await broker.process.exited).signal, 'SIGKILL');
+    sub.destroy();
+    pub.destroy();
+    assert.deepEqual(await readdir(tmp), [], 'no temporary spool outlives the killed broker');
   });
 });
