@@ -81,6 +81,8 @@ export interface BrokerContext extends ConnectionHost {
     expiryInterval: number,
   ): { session: Session; sessionPresent: boolean };
   sessionAttached(session: Session, will: Will | undefined): void;
+  /** In a cluster, records `will` of a client connecting to `session` for the other nodes; returns the record's id. */
+  recordWill(session: Session, will: Will | undefined): string | undefined;
   addSubscription(session: Session, topicFilter: string, options: SubscriptionOptions): boolean;
   removeSubscription(session: Session, topicFilter: string): boolean;
   emit<K extends keyof BrokerEvents>(event: K, ...args: BrokerEvents[K]): boolean;

@@ -197,6 +197,7 @@ async function clusterBus(
   const bus = new RedisBus({
     redis: cluster.redis,
     nodeId: cluster.nodeId,
+    ...(cluster.leaseMs === undefined ? {} : { leaseMs: cluster.leaseMs }),
     ...(maxTopicLevels === undefined ? {} : { maxTopicLevels }),
   });
   process.stdout.write(`fennec cluster node ${bus.nodeId}\n`);

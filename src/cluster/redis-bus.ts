@@ -12,7 +12,11 @@
  *   again after a Redis failure) are dropped by message id.
  * - Retained messages: a Redis hash, set and cleared with a pub/sub notice that every node applies
  *   to its own retained index; read whole when a node joins or its Redis connection returns.
+ * - Liveness: each node holds a lease it renews (Lease); the others declare a node whose lease is
+ *   gone dead, one of them removes its routes and publishes its clients' wills (Reaper, WillRunner),
+ *   which each node records in Redis as its clients connect (ClusterWills).
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -20,8 +24,20 @@ import { FennecError } from '../errors/index.js';
 import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
-import { consumerGroup, nodesKey, retainedChannel, retainedKey, routesChannel, routesKey, streamKey } from './keys.js';
+import {
+  consumerGroup,
+  deadKey,
+  nodesKey,
+  retainedChannel,
+  retainedKey,
+  routesChannel,
+  routesKey,
+  streamKey,
+} from './keys.js';
+import { Lease } from './lease.js';
 import { Outbox } from './outbox.js';
+import { Reaper, type NodeDeadHandler } from './reaper.js';
+import { ClusterWills, WillRunner } from './will-ledger.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
@@ -42,6 +58,13 @@ export interface RedisBusOptions {
   retryDelayMs?: number;
   /** QoS 0 messages are dropped (and counted) while this many commands wait for Redis, in commands. Default 100000. */
   maxPendingCommands?: number;
+  /** The lease's time-to-live (`cluster.lease_ms`), in ms. Default 3000. */
+  leaseMs?: number;
+  /**
+   * Extension point: called on the one node that declared another node dead, once per death, before
+   * the dead node's wills go out. Session adoption (`adoptSessions(deadNode)`) plugs in here.
+   */
+  onNodeDead?: NodeDeadHandler;
 }
 
 /** `url` without its password, for logs and errors. */
@@ -79,7 +102,11 @@ export class RedisBus implements Bus {
     retries: 0,
     droppedQoS0: 0,
     linkChanges: 0,
+    nodesDeclaredDead: 0,
+    deadNodeWills: 0,
   };
+  /** The wills of this node's clients, recorded in Redis for the survivors should this node die. */
+  readonly wills: ClusterWills;
   /** The state of the command connection to Redis. */
   state: RedisLinkState = 'connecting';
   readonly routes: RouteTable;
@@ -94,6 +121,11 @@ export class RedisBus implements Bus {
   /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
   private readonly epoch = Date.now().toString(36);
   private sequence = 0;
+  /** This run's token: the lease's value and the prefix of its will records. */
+  private readonly run = `${this.epoch}-${randomBytes(4).toString('hex')}`;
+  private readonly lease: Lease;
+  private reaper: Reaper | undefined;
+  private runner: WillRunner | undefined;
   /** Topics whose retained message came from the cluster, to clear those gone on a re-read. */
   private readonly clusterRetained = new Set<string>();
   private readonly maxPendingCommands: number;
@@ -119,6 +151,8 @@ export class RedisBus implements Bus {
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
     this.sync = new RouteSync(this.command, this.routes);
+    this.lease = new Lease(this.command, this.nodeId, this.run, options.leaseMs ?? 3000);
+    this.wills = new ClusterWills(this.outbox, this.nodeId, this.run);
   }
 
   get idle(): boolean {
@@ -144,6 +178,10 @@ export class RedisBus implements Bus {
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
     await this.subscriber.subscribe(routesChannel, retainedChannel);
     this.subscriber.on('ready', () => this.resync());
+    // The lease first: a node declared dead that comes back must hold it before it announces routes,
+    // or a survivor still handling its death could remove them again.
+    await this.lease.start();
+    this.watchLease(host);
     await this.join();
     await this.sync.reload();
     await this.readRetained();
@@ -167,6 +205,7 @@ export class RedisBus implements Bus {
       },
     });
     this.stream.start();
+    this.startLiveness(host);
     host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
   }
 
@@ -214,6 +253,8 @@ export class RedisBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     this.state = 'closed';
+    this.reaper?.stop();
+    this.runner?.stop();
     // The blocked read ends when its connection does, even with Redis gone.
     const reading = this.stream?.stop();
     this.reader.disconnect();
@@ -226,6 +267,11 @@ export class RedisBus implements Bus {
       this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
     }
     await withTimeout(this.outbox.drain(), 2000);
+    // Last: with the lease gone the node is dead to the others, but it has left, so nobody handles it.
+    await withTimeout(
+      this.lease.stop().catch(() => undefined),
+      1000,
+    );
     this.outbox.close();
     this.subscriber.disconnect();
     this.command.disconnect();
@@ -234,6 +280,8 @@ export class RedisBus implements Bus {
   /** Announces this node and its routes, and makes sure its stream's consumer group exists. */
   private async join(): Promise<void> {
     this.outbox.push(['SADD', nodesKey, this.nodeId]);
+    // Declared dead before: this run publishes what the previous one left (startLiveness).
+    this.outbox.push(['ZREM', deadKey, this.nodeId]);
     this.outbox.push(['DEL', routesKey(this.nodeId)]);
     const filters = this.routes.localFilters();
     if (filters.length > 0) this.outbox.push(['SADD', routesKey(this.nodeId), ...filters]);
@@ -256,6 +304,47 @@ export class RedisBus implements Bus {
       );
   }
 
+  /**
+   * Starts watching the other nodes, and publishes the wills this node id's previous runs left
+   * (connections that died with it), each at its time and once: a survivor may be at it too.
+   */
+  private startLiveness(host: BusHost): void {
+    const taker = `${this.nodeId}/${this.run}`;
+    const runner = new WillRunner(this.command, this.outbox, taker, host, this.counters);
+    this.runner = runner;
+    this.reaper = new Reaper(this.command, runner, {
+      nodeId: this.nodeId,
+      claimant: taker,
+      leaseMs: this.lease.ttlMs,
+      log: host.log,
+      onNodeDead: this.options.onNodeDead,
+      counters: this.counters,
+    });
+    this.reaper.start();
+    runner
+      .run(this.nodeId, Date.now(), this.run)
+      .catch((err: unknown) => host.log.warn({ err: String(err) }, "cluster: the previous run's wills not read"));
+  }
+
+  /** Reacts to what the lease reports: a lapse means the others may have declared this node dead. */
+  private watchLease(host: BusHost): void {
+    this.lease.on('lapsed', () => {
+      host.log.warn(
+        { nodeId: this.nodeId, leaseMs: this.lease.ttlMs },
+        'cluster: this node lost its lease (frozen or cut off from Redis for longer than lease_ms) and took it again; announcing itself again',
+      );
+      this.resync();
+    });
+    let conflicts = 0;
+    this.lease.on('conflict', (holder) => {
+      // Logged on the first and every hundredth: two processes share this node id.
+      if (conflicts++ % 100 === 0) {
+        host.log.error({ nodeId: this.nodeId, holder }, "cluster: another process holds this node id's lease");
+      }
+    });
+    this.lease.on('error', () => undefined);
+  }
+
   /** Logs each change of the command connection's state once, and counts it. */
   private watchLink(): void {
     const log = this.host!.log;
@@ -270,6 +359,7 @@ export class RedisBus implements Bus {
       if (this.state !== 'down') return;
       this.state = 'up';
       this.counters.linkChanges++;
+      this.reaper?.reset();
       log.info({ nodeId: this.nodeId }, 'cluster: Redis connection restored');
     });
   }

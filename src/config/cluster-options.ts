@@ -4,7 +4,7 @@
  * option table (src/config/options.ts); documented in docs/configuration.md, generated from it.
  */
 import { z } from 'zod';
-import { field, type OptionSpec } from './fields.js';
+import { field, integerIn, type OptionSpec } from './fields.js';
 
 /** A Redis URL: `redis://` or `rediss://` (TLS), with an optional user, password, port and database. */
 const redisUrl = field(
@@ -57,5 +57,16 @@ export const clusterOptionSpecs = {
     unit: '',
     unsetText: 'HOSTNAME-PID',
     doc: "this node's id in the cluster, unique among its nodes and kept across restarts so that the node finds its own stream again; printed at start (`fennec cluster node ID`)",
+  },
+  // Renewed every third of it; a node is declared dead once its lease has been gone for as long again.
+  leaseMs: {
+    target: 'command',
+    section: 'cluster',
+    key: 'lease_ms',
+    field: integerIn(300, 600_000, 'milliseconds'),
+    unit: 'milliseconds',
+    // Applied by RedisBus (its leaseMs), as node_id's default is made up there.
+    unsetText: '3000',
+    doc: "time-to-live of this node's lease in Redis (`fennec:lease:NODE`), renewed every third of it. The other nodes declare a node dead once its lease has been gone for this long again (so 1 to 2.3 times this after it stopped), then remove its routes and publish its clients' wills; a node paused for longer than this is declared dead",
   },
 } as const satisfies Record<string, OptionSpec>;

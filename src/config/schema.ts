@@ -133,7 +133,9 @@ export const fileSchema = z.strictObject(
       })
       .optional(),
     cluster: z
-      .strictObject(shapeOf(clusterEntries), { error: 'must be a mapping of cluster settings (redis, node_id)' })
+      .strictObject(shapeOf(clusterEntries), {
+        error: 'must be a mapping of cluster settings (redis, node_id, lease_ms)',
+      })
       .optional(),
   },
   { error: 'must be a mapping of configuration keys to values' },
