@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
+import { isAlive } from '../../src/cluster/lease.js';
 import { NodeProcess } from '../helpers/cluster-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
@@ -118,7 +119,7 @@ void describe('cluster node liveness', () => {
     assert.equal(
       declarations.reduce((a, b) => a + b, 0),
       1,
-      `one survivor declared the death: ${declarations}`,
+      `one survivor declared the death: ${declarations.join(', ')}`,
     );
     assert.equal(await inspect.hlen('fennec:wills:doomed'), 0, 'the wills are gone from Redis');
     assert.equal(await inspect.sismember('fennec:nodes', 'doomed'), 0, 'the dead node left fennec:nodes');
@@ -234,7 +235,7 @@ void describe('cluster node liveness', () => {
     assert.equal(watchers[0]!.declared('paused') + watchers[1]!.declared('paused'), 0, 'nobody declared it dead');
     assert.deepEqual(sub.received, [], "its client's will was not published");
     assert.equal(await inspect.sismember('fennec:nodes', 'paused'), 1);
-    assert.equal(await inspect.exists('fennec:lease:paused'), 1);
+    assert.equal(await isAlive(inspect, 'paused'), true, 'it holds its lease');
     // Its routes stand: a message published elsewhere still reaches its subscriber.
     await connect(watchers[1]!.url, { clientId: 'after-pause' }).then((c) =>
       c.publishAsync('pause/after', 'after', { qos: 1 }),
@@ -243,6 +244,39 @@ void describe('cluster node liveness', () => {
       () => onPaused.received.some(({ payload }) => payload === 'after'),
       'the paused node still gets messages',
     );
+  });
+
+  void it('declares dead a node frozen for longer than its lease, which announces itself again when it thaws and never publishes that will again', async (t) => {
+    const setup = await setUp(t);
+    if (setup === undefined) return;
+    const { redis, inspect, connect } = setup;
+    const zombie = await NodeProcess.start(redis, 'zombie', LEASE_MS);
+    const survivor = await NodeProcess.start(redis, 'alive', LEASE_MS);
+    const sub = await subscriber(connect, survivor.url, 'watcher', 'z/#');
+    const onZombie = await subscriber(connect, zombie.url, 'on-zombie', 'z/#');
+    await routesKnown(connect, survivor.url, 'z/probe', [sub, onZombie]);
+    const frozen = await connect(zombie.url, {
+      clientId: 'frozen-client',
+      will: { topic: 'z/will', payload: Buffer.from('frozen'), qos: 1, retain: false },
+    });
+    await until(async () => (await inspect.hlen('fennec:wills:zombie')) === 1, 'the will is recorded in Redis');
+    zombie.signal('SIGSTOP');
+    await until(() => survivor.declared('zombie') === 1, 'the survivor declared it dead');
+    await until(() => sub.received.length === 1, "its client's will went out");
+    zombie.signal('SIGCONT');
+    await until(async () => (await inspect.sismember('fennec:nodes', 'zombie')) === 1, 'it is back in fennec:nodes');
+    assert.match(zombie.log(), /this node lost its lease/);
+    // Its routes are back: a message published on the survivor reaches its subscriber again.
+    const publisher = await connect(survivor.url, { clientId: 'publisher' });
+    await until(async () => {
+      await publisher.publishAsync('z/again', 'again', { qos: 0 });
+      await sleep(100);
+      return onZombie.received.some(({ payload }) => payload === 'again');
+    }, 'the thawed node gets messages again');
+    // Its client's connection now breaks without DISCONNECT: that will went out once already.
+    frozen.stream.destroy();
+    await sleep(2 * LEASE_MS);
+    assert.deepEqual(sub.received.filter(({ payload }) => payload === 'frozen').length, 1, 'the will once');
   });
 
   void it('removes the routes of a dead node: no more entries are appended to its stream', async (t) => {
