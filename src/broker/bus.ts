@@ -44,6 +44,11 @@ export interface WillLedger {
   drop(id: string): void;
   /** Takes record `id` from the cluster, then calls `publish`: only if no other node took it first. */
   take(id: string, publish: () => void): void;
+  /**
+   * A client resumed its session [MQTT-3.1.3-9] (5.0): the will its connection to this node id's
+   * previous run left (which the cluster, not the store, publishes) is not to go out.
+   */
+  resumed(clientId: string): void;
 }
 
 /** Counters of a bus, for metrics and tests. */

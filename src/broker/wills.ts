@@ -85,11 +85,14 @@ export class Wills {
       else this.forget(record);
     } else if (session !== undefined && !closing) {
       this.delay(session, willMessage(will, clientId), delay, undefined, record);
+    } else if (session?.journal !== undefined) {
+      // Shutting down: the store keeps the will, which goes out after its delay once restarted (in a
+      // cluster, from its record, which says when).
+      const dueAt = Date.now() + delay * 1000;
+      if (record !== undefined) this.ledger?.due(record, dueAt);
+      return { will, dueAt };
     } else {
-      // Shutting down: the store (if any) keeps the will, which goes out after its delay once
-      // restarted; the cluster's record goes, so that it is not published from there too.
       this.forget(record);
-      if (session?.journal !== undefined) return { will, dueAt: Date.now() + delay * 1000 };
     }
     return undefined;
   }
@@ -106,6 +109,8 @@ export class Wills {
     restored?: { will: Will; dueAt: number; disconnectedAt: number },
     record?: string,
   ): void {
+    // Restored from the store, in a cluster: the record the previous run left goes out instead.
+    if (this.ledger !== undefined && record === undefined) return;
     const previous = this.pending.get(session);
     previous?.timer.cancel();
     if (previous?.record !== record) this.forget(previous?.record);
@@ -137,6 +142,7 @@ export class Wills {
 
   /** Drops the will `session` waits to send: [MQTT-3.1.3-9] (5.0) a connection resumed it within the delay. */
   cancel(session: Session): void {
+    this.ledger?.resumed(session.clientId);
     const pending = this.pending.get(session);
     if (pending === undefined) return;
     pending.timer.cancel();
@@ -154,13 +160,13 @@ export class Wills {
   }
 
   /**
-   * Stops every timer, sending nothing: on close, the store keeps the wills they were for, and the
-   * cluster's records of them go (the node is leaving, not dying).
+   * Stops every timer, sending nothing: on close, the store keeps the wills they were for (and in a
+   * cluster their records stay, for the restarted node to publish); without a store they are lost.
    */
   cancelAll(): void {
-    for (const { timer, record } of this.pending.values()) {
+    for (const [session, { timer, record }] of this.pending) {
       timer.cancel();
-      this.forget(record);
+      if (session.journal === undefined) this.forget(record);
     }
     this.pending.clear();
   }
@@ -171,11 +177,10 @@ export class Wills {
    * took it first, this node having been declared dead meanwhile.
    */
   publish(message: Message, record?: string): void {
-    if (record !== undefined && this.ledger !== undefined) {
-      this.ledger.take(record, () => this.send(message));
-    } else {
-      this.send(message);
-    }
+    if (this.ledger === undefined) this.send(message);
+    else if (record !== undefined) this.ledger.take(record, () => this.send(message));
+    // else: a will restored from the store, left by this node's previous run: in a cluster its record
+    // in Redis is the one that goes out (or already went, from a survivor), never the store's copy.
   }
 
   private send(message: Message): void {

@@ -34,10 +34,10 @@ import {
   routesKey,
   streamKey,
 } from './keys.js';
-import { Lease } from './lease.js';
+import { Liveness } from './liveness.js';
 import { Outbox } from './outbox.js';
-import { Reaper, type NodeDeadHandler } from './reaper.js';
-import { ClusterWills, WillRunner } from './will-ledger.js';
+import type { NodeDeadHandler } from './reaper.js';
+import { ClusterWills } from './will-ledger.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
@@ -123,9 +123,7 @@ export class RedisBus implements Bus {
   private sequence = 0;
   /** This run's token: the lease's value and the prefix of its will records. */
   private readonly run = `${this.epoch}-${randomBytes(4).toString('hex')}`;
-  private readonly lease: Lease;
-  private reaper: Reaper | undefined;
-  private runner: WillRunner | undefined;
+  private readonly liveness: Liveness;
   /** Topics whose retained message came from the cluster, to clear those gone on a re-read. */
   private readonly clusterRetained = new Set<string>();
   private readonly maxPendingCommands: number;
@@ -151,8 +149,14 @@ export class RedisBus implements Bus {
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
     this.sync = new RouteSync(this.command, this.routes);
-    this.lease = new Lease(this.command, this.nodeId, this.run, options.leaseMs ?? 3000);
     this.wills = new ClusterWills(this.outbox, this.nodeId, this.run);
+    this.liveness = new Liveness(this.command, this.outbox, this.wills, {
+      nodeId: this.nodeId,
+      run: this.run,
+      leaseMs: options.leaseMs ?? 3000,
+      onNodeDead: options.onNodeDead,
+      counters: this.counters,
+    });
   }
 
   get idle(): boolean {
@@ -178,10 +182,7 @@ export class RedisBus implements Bus {
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
     await this.subscriber.subscribe(routesChannel, retainedChannel);
     this.subscriber.on('ready', () => this.resync());
-    // The lease first: a node declared dead that comes back must hold it before it announces routes,
-    // or a survivor still handling its death could remove them again.
-    await this.lease.start();
-    this.watchLease(host);
+    await this.liveness.takeLease(host, () => this.resync());
     await this.join();
     await this.sync.reload();
     await this.readRetained();
@@ -205,7 +206,7 @@ export class RedisBus implements Bus {
       },
     });
     this.stream.start();
-    this.startLiveness(host);
+    await this.liveness.start(host);
     host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
   }
 
@@ -253,8 +254,7 @@ export class RedisBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     this.state = 'closed';
-    this.reaper?.stop();
-    this.runner?.stop();
+    this.liveness.stop();
     // The blocked read ends when its connection does, even with Redis gone.
     const reading = this.stream?.stop();
     this.reader.disconnect();
@@ -269,7 +269,7 @@ export class RedisBus implements Bus {
     await withTimeout(this.outbox.drain(), 2000);
     // Last: with the lease gone the node is dead to the others, but it has left, so nobody handles it.
     await withTimeout(
-      this.lease.stop().catch(() => undefined),
+      this.liveness.release().catch(() => undefined),
       1000,
     );
     this.outbox.close();
@@ -280,7 +280,7 @@ export class RedisBus implements Bus {
   /** Announces this node and its routes, and makes sure its stream's consumer group exists. */
   private async join(): Promise<void> {
     this.outbox.push(['SADD', nodesKey, this.nodeId]);
-    // Declared dead before: this run publishes what the previous one left (startLiveness).
+    // Declared dead before: this run publishes what the previous one left (Liveness.start).
     this.outbox.push(['ZREM', deadKey, this.nodeId]);
     this.outbox.push(['DEL', routesKey(this.nodeId)]);
     const filters = this.routes.localFilters();
@@ -304,47 +304,6 @@ export class RedisBus implements Bus {
       );
   }
 
-  /**
-   * Starts watching the other nodes, and publishes the wills this node id's previous runs left
-   * (connections that died with it), each at its time and once: a survivor may be at it too.
-   */
-  private startLiveness(host: BusHost): void {
-    const taker = `${this.nodeId}/${this.run}`;
-    const runner = new WillRunner(this.command, this.outbox, taker, host, this.counters);
-    this.runner = runner;
-    this.reaper = new Reaper(this.command, runner, {
-      nodeId: this.nodeId,
-      claimant: taker,
-      leaseMs: this.lease.ttlMs,
-      log: host.log,
-      onNodeDead: this.options.onNodeDead,
-      counters: this.counters,
-    });
-    this.reaper.start();
-    runner
-      .run(this.nodeId, Date.now(), this.run)
-      .catch((err: unknown) => host.log.warn({ err: String(err) }, "cluster: the previous run's wills not read"));
-  }
-
-  /** Reacts to what the lease reports: a lapse means the others may have declared this node dead. */
-  private watchLease(host: BusHost): void {
-    this.lease.on('lapsed', () => {
-      host.log.warn(
-        { nodeId: this.nodeId, leaseMs: this.lease.ttlMs },
-        'cluster: this node lost its lease (frozen or cut off from Redis for longer than lease_ms) and took it again; announcing itself again',
-      );
-      this.resync();
-    });
-    let conflicts = 0;
-    this.lease.on('conflict', (holder) => {
-      // Logged on the first and every hundredth: two processes share this node id.
-      if (conflicts++ % 100 === 0) {
-        host.log.error({ nodeId: this.nodeId, holder }, "cluster: another process holds this node id's lease");
-      }
-    });
-    this.lease.on('error', () => undefined);
-  }
-
   /** Logs each change of the command connection's state once, and counts it. */
   private watchLink(): void {
     const log = this.host!.log;
@@ -359,7 +318,7 @@ export class RedisBus implements Bus {
       if (this.state !== 'down') return;
       this.state = 'up';
       this.counters.linkChanges++;
-      this.reaper?.reset();
+      this.liveness.linkRestored();
       log.info({ nodeId: this.nodeId }, 'cluster: Redis connection restored');
     });
   }

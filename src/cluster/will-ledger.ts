@@ -91,6 +91,8 @@ export class ClusterWills implements WillLedger {
   private sequence = 0;
   /** The records of this run not yet taken or dropped: client id, encoded message and delay. */
   private readonly live = new Map<string, { clientId: string; encoded: Buffer; delayMs: number }>();
+  /** The records this node id's previous runs left, by client id, until published or resumed. */
+  private readonly leftovers = new Map<string, string[]>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -119,6 +121,21 @@ export class ClusterWills implements WillLedger {
     this.outbox.push(['HDEL', willsKey(this.nodeId), id]);
   }
 
+  /** Notes record `id` of client `clientId`, left by this node id's previous run, for `resumed`. */
+  leftover(id: string, clientId: string): void {
+    const ids = this.leftovers.get(clientId);
+    if (ids === undefined) this.leftovers.set(clientId, [id]);
+    else ids.push(id);
+  }
+
+  resumed(clientId: string): void {
+    const ids = this.leftovers.get(clientId);
+    if (ids === undefined) return;
+    this.leftovers.delete(clientId);
+    // Deleted, its take fails: not published. One already taken (out already) is not affected.
+    this.outbox.push(['HDEL', willsKey(this.nodeId), ...ids]);
+  }
+
   take(id: string, publish: () => void): void {
     this.live.delete(id);
     // Not published when gone: this node was declared dead while frozen, and a survivor took it.
@@ -144,27 +161,39 @@ export class WillRunner {
   ) {}
 
   /**
-   * Publishes the wills in `node`'s hash except those of run `exceptRun` (this node's own run),
-   * each once its time has come: its due time, or `since` (when the node was declared dead or
-   * restarted) plus its delay. Resolves when every one is published or gone, or `stop()` was called.
+   * Publishes the wills in `node`'s hash, each once its time has come: its due time, or `since`
+   * (when the node was declared dead) plus its delay. Resolves when every one is published or gone,
+   * or `stop()` was called.
    */
-  async run(node: string, since: number, exceptRun?: string): Promise<void> {
+  async run(node: string, since: number): Promise<void> {
+    await this.publishAll(node, await this.read(node), since);
+  }
+
+  /** The will records in `node`'s hash, except those of run `exceptRun`; unreadable ones are deleted. */
+  async read(node: string, exceptRun?: string): Promise<[string, WillRecord][]> {
     const all = await this.redis.hgetallBuffer(willsKey(node));
-    const waits: Promise<void>[] = [];
+    const records: [string, WillRecord][] = [];
     for (const [id, bytes] of Object.entries(all)) {
       if (recordRun(id) === exceptRun) continue;
-      let record: WillRecord;
       try {
-        record = decodeRecord(bytes);
+        records.push([id, decodeRecord(bytes)]);
       } catch (err) {
         this.host.log.warn({ node, record: id, err: String(err) }, 'cluster will record unreadable; dropped');
         this.outbox.push(['HDEL', willsKey(node), id]);
-        continue;
       }
-      const dueAt = record.dueAt ?? since + record.delayMs;
-      waits.push(this.after(dueAt - Date.now()).then(() => this.publish(node, id, record.message)));
     }
-    await Promise.all(waits);
+    return records;
+  }
+
+  /** Publishes `records` of `node` as `run` does. */
+  async publishAll(node: string, records: [string, WillRecord][], since: number): Promise<void> {
+    await Promise.all(
+      records.map(([id, record]) =>
+        this.after((record.dueAt ?? since + record.delayMs) - Date.now()).then(() =>
+          this.publish(node, id, record.message),
+        ),
+      ),
+    );
   }
 
   /** Stops waiting: what is not published yet stays in Redis for whoever handles the node next. */

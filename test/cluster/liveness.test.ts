@@ -4,84 +4,8 @@
 // lease is not declared dead; a dead node started again under its id rejoins.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import mqtt from 'mqtt';
 import { isAlive } from '../../src/cluster/lease.js';
-import { NodeProcess } from '../helpers/cluster-process.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
-
-/** The lease of the test nodes, in ms: a death is declared 1 to 2.3 leases after it. */
-const LEASE_MS = 1000;
-/** Longest wait for a death to be handled, in ms (several times what it takes, for a loaded machine). */
-const DEATH_MS = 15_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until `condition()` holds, polling every 50 ms; fails with `what` after `timeoutMs`. */
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = DEATH_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
-    await sleep(50);
-  }
-}
-
-/** Test fixture: Redis, a command connection to it, and the MQTT clients to end before it stops. */
-async function setUp(t: Parameters<typeof startRedis>[0]): Promise<
-  | {
-      redis: TestRedis;
-      inspect: Redis;
-      connect: (url: string, options: mqtt.IClientOptions) => Promise<mqtt.MqttClient>;
-    }
-  | undefined
-> {
-  const redis = await startRedis(t);
-  if (redis === undefined) return undefined;
-  const inspect = new Redis(redis.url, { lazyConnect: true });
-  await inspect.connect();
-  const clients: mqtt.MqttClient[] = [];
-  redis.beforeStop(async () => {
-    await Promise.all(clients.map((client) => client.endAsync(true)));
-    inspect.disconnect();
-  });
-  const connect = async (url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> => {
-    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...options });
-    clients.push(client);
-    return client;
-  };
-  return { redis, inspect, connect };
-}
-
-/** A subscriber to `filter` that records each payload with the time it arrived. */
-async function subscriber(
-  connect: (url: string, options: mqtt.IClientOptions) => Promise<mqtt.MqttClient>,
-  url: string,
-  clientId: string,
-  filter: string,
-): Promise<{ received: { payload: string; at: number }[] }> {
-  const client = await connect(url, { clientId, protocolVersion: 5 });
-  const received: { payload: string; at: number }[] = [];
-  client.on('message', (_topic, payload) => received.push({ payload: payload.toString(), at: Date.now() }));
-  await client.subscribeAsync(filter, { qos: 1 });
-  return { received };
-}
-
-/** Waits until every node's view includes a route: each subscriber gets a probe published on `via`. */
-async function routesKnown(
-  connect: (url: string, options: mqtt.IClientOptions) => Promise<mqtt.MqttClient>,
-  url: string,
-  topic: string,
-  subscribers: { received: { payload: string }[] }[],
-): Promise<void> {
-  const probe = await connect(url, { clientId: `probe-${Math.random().toString(36).slice(2)}` });
-  await until(async () => {
-    await probe.publishAsync(topic, 'probe', { qos: 0 });
-    await sleep(100);
-    return subscribers.every(({ received }) => received.some(({ payload }) => payload === 'probe'));
-  }, `${topic} routes known`);
-  for (const { received } of subscribers) received.splice(0);
-  await probe.endAsync();
-}
+import { LEASE_MS, NodeProcess, routesKnown, setUp, sleep, subscriber, until } from '../helpers/cluster-process.js';
 
 void describe('cluster node liveness', () => {
   void it("[MQTT-3.1.2-8] publishes the will of a SIGKILLed node's client exactly once, from one of three survivors", async (t) => {
