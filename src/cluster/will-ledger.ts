@@ -75,6 +75,9 @@ const dueScript = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 1`;
 
+/** The longest delay a Node timer holds, in ms (a will may wait up to 2^32 - 1 s). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** How long a take is remembered for a batch sent again, in ms. */
 const TAKEN_TTL_MS = 60_000;
 
@@ -206,17 +209,21 @@ export class WillRunner {
     this.timers.clear();
   }
 
-  private after(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(
-        () => {
-          this.timers.delete(timer);
-          resolve();
-        },
-        Math.max(0, ms),
-      );
-      this.timers.set(timer, resolve);
-    });
+  /** Resolves after `ms`, or at `stop()`; a wait longer than a Node timer holds goes in steps. */
+  private async after(ms: number): Promise<void> {
+    const due = Date.now() + ms;
+    while (!this.stopped && Date.now() < due) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(
+          () => {
+            this.timers.delete(timer);
+            resolve();
+          },
+          Math.min(MAX_TIMER_MS, due - Date.now()),
+        );
+        this.timers.set(timer, resolve);
+      });
+    }
   }
 
   private async publish(node: string, id: string, message: Message): Promise<void> {
