@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAlive } from '../../src/cluster/lease.js';
+import { startNode } from '../helpers/cluster.js';
 import { LEASE_MS, NodeProcess, routesKnown, setUp, sleep, subscriber, until } from '../helpers/cluster-process.js';
 
 void describe('cluster node liveness', () => {
@@ -201,6 +202,36 @@ void describe('cluster node liveness', () => {
     frozen.stream.destroy();
     await sleep(2 * LEASE_MS);
     assert.deepEqual(sub.received.filter(({ payload }) => payload === 'frozen').length, 1, 'the will once');
+  });
+
+  void it('calls onNodeDead once with the dead node, and counts the death and the will in the bus counters', async (t) => {
+    const setup = await setUp(t);
+    if (setup === undefined) return;
+    const { redis, inspect, connect } = setup;
+    const doomed = await NodeProcess.start(redis, 'doomed', LEASE_MS);
+    const dead: string[] = [];
+    // The survivor runs in this process, so that its hook and counters can be read.
+    const survivor = await startNode(
+      redis,
+      'alive',
+      {},
+      { leaseMs: LEASE_MS, onNodeDead: (node) => void dead.push(node) },
+    );
+    const sub = await subscriber(connect, survivor.url, 'watcher', 'hook/#');
+    await routesKnown(connect, doomed.url, 'hook/probe', [sub]);
+    await subscriber(connect, doomed.url, 'on-doomed', 'hook/#');
+    await until(() => survivor.bus.knowsRoute('doomed', 'hook/#'), 'the survivor knows the route of the doomed node');
+    await connect(doomed.url, {
+      clientId: 'hooked',
+      will: { topic: 'hook/will', payload: Buffer.from('hooked'), qos: 1, retain: false },
+    });
+    await until(async () => (await inspect.hlen('fennec:wills:doomed')) === 1, 'the will is recorded in Redis');
+    await doomed.kill('SIGKILL');
+    await until(() => sub.received.length === 1, 'the will arrived');
+    assert.deepEqual(dead, ['doomed']);
+    assert.equal(survivor.bus.counters.nodesDeclaredDead, 1);
+    assert.equal(survivor.bus.counters.deadNodeWills, 1);
+    assert.equal(survivor.bus.knowsRoute('doomed', 'hook/#'), false, 'the survivor dropped its routes');
   });
 
   void it('removes the routes of a dead node: no more entries are appended to its stream', async (t) => {
