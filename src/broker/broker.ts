@@ -143,6 +143,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       (message) => this.publish(message),
       this.persistence,
       (session) => this.registry.isOffline(session),
+      this.bus?.wills,
     );
     this.registry = new SessionRegistry(
       o,
@@ -387,6 +388,11 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     this.registry.attached(session, will);
   }
 
+  /** In a cluster, records `will` of a client connecting to `session` for the other nodes; returns the record's id. */
+  recordWill(session: Session, will: Will | undefined): string | undefined {
+    return this.wills.record(will, session.clientId, session);
+  }
+
   /** Ends a session, its subscriptions and messages; see SessionRegistry.end. */
   endSession(session: Session): void {
     this.registry.end(session);
@@ -405,7 +411,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
   /** Called by a connection once its socket has closed. */
   connectionClosed(connection: BrokerConnection): void {
     this.admission.remove(connection);
-    const { session, will, clientId } = connection;
+    const { session, will, clientId, willRecord } = connection;
+    connection.willRecord = undefined;
     if (this.clients.get(clientId) === connection) this.clients.delete(clientId);
     // The session is over when it ends with its connection; otherwise, still offline, it expires.
     let sessionOver = false;
@@ -417,11 +424,15 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       if (sessionOver) this.bus?.sessions?.sessionEnded(session.clientId);
     }
     let lostWill: OwedWill | undefined;
-    if (connection.wasActive) {
+    if (!connection.wasActive) this.wills.forget(willRecord);
+    else {
       if (will !== undefined) {
         connection.will = undefined;
         const successor = this.clients.get(clientId);
-        lostWill = this.wills.connectionLost(will, clientId, session, sessionOver, successor, this.closing);
+        lostWill = this.wills.connectionLost(will, clientId, session, sessionOver, successor, this.closing, willRecord);
+      } else {
+        // [MQTT-3.1.2-10] (5.0) [MQTT-3.14.4-3] (3.1.1): discarded by DISCONNECT, so in the cluster too
+        this.wills.forget(willRecord);
       }
       this.emit('clientDisconnected', connection.info);
       if (channels.clientDisconnected.hasSubscribers) {

@@ -4,7 +4,7 @@
  * in and out through src/broker/session-handover.ts.
  */
 import type { RetainedIndex, TopicIndex } from '../topic/index.js';
-import type { Message } from '../session/message.js';
+import { expiresAt, type Message } from '../session/message.js';
 import type { BusHost } from './bus.js';
 import type { BrokerCounters } from './context.js';
 import type { HookRegistry } from './hook-registry.js';
@@ -19,6 +19,8 @@ export interface BusHostParts {
   readonly counters: BrokerCounters;
   readonly hooks: HookRegistry;
   readonly retained: RetainedIndex<Message>;
+  /** Routes a message published on this node (locally, retained, to the other nodes). */
+  publish(message: Message): number;
 }
 
 /** The BusHost of a broker: `parts`, its subscription index, its store's persistence and its sessions. */
@@ -39,6 +41,13 @@ export function busHost(
       // Kept in memory: the cluster's copy in Redis is the one that lasts.
       if (message === undefined) parts.retained.delete(topic);
       else parts.retained.set(topic, message);
+    },
+    publishWill(message: Message): void {
+      // The will's Message Expiry Interval starts when it goes out.
+      const now = Date.now();
+      message.receivedAt = now;
+      message.expiresAt = expiresAt(message.properties, now);
+      parts.publish(message);
     },
     committed(): Promise<void> {
       if (persistence === undefined || persistence.idle) return Promise.resolve();

@@ -42,6 +42,36 @@ export interface BusHost {
    * dead node's sessions, adopted here); returns how many deliveries were made.
    */
   deliverToSessions(messages: readonly Message[], clientIds: ReadonlySet<string>): number;
+  /**
+   * Publishes the will of a client of another node (declared dead) or of this node's previous run,
+   * through the normal publish path (local subscribers, retained, the other nodes), stamped with the
+   * time it goes out.
+   */
+  publishWill(message: Message): void;
+}
+
+/**
+ * Where a cluster keeps the wills of this node's clients, so that another node publishes them once
+ * if this one dies. The broker decides what MQTT says (which will, which delay); the ledger keeps
+ * the record and arbitrates: a will goes out only from the node that took its record.
+ */
+export interface WillLedger {
+  /**
+   * A client connected with a will: records `message` (the will as it is published) and `delayMs`
+   * (its Will Delay Interval, capped by the Session Expiry Interval, in ms). Returns the record's id.
+   */
+  record(message: Message, delayMs: number): string;
+  /** The connection of record `id` was lost: its will goes out at `dueAt` (ms since the epoch) unless dropped. */
+  due(id: string, dueAt: number): void;
+  /** The will of record `id` is never to be published (normal DISCONNECT, resumed within its delay). */
+  drop(id: string): void;
+  /** Takes record `id` from the cluster, then calls `publish`: only if no other node took it first. */
+  take(id: string, publish: () => void): void;
+  /**
+   * A client resumed its session [MQTT-3.1.3-9] (5.0): the will its connection to this node id's
+   * previous run left (which the cluster, not the store, publishes) is not to go out.
+   */
+  resumed(clientId: string): void;
 }
 
 /** A Bus whose sessions are one across the cluster: a client id has one session, on one node at a time. */
@@ -69,6 +99,10 @@ export interface BusCounters {
   batches: number;
   /** Batches that failed and were written again. */
   retries: number;
+  /** Other nodes this node declared dead (their lease expired). */
+  nodesDeclaredDead: number;
+  /** Wills of dead nodes' clients (or of this node's previous run) this node published. */
+  deadNodeWills: number;
 }
 
 /** The broker's side of a cluster transport. */
@@ -76,6 +110,8 @@ export interface Bus {
   /** This node's id in the cluster. */
   readonly nodeId: string;
   readonly counters: BusCounters;
+  /** Keeps the wills of this node's clients for the cluster; undefined: a bus without node liveness. */
+  readonly wills?: WillLedger | undefined;
   /** Whether nothing handed to the bus is waiting for it to accept: an acknowledgement may go at once. */
   readonly idle: boolean;
   /** Joins the cluster: announces this node's routes, learns the others', starts receiving. */

@@ -81,6 +81,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   username: string | undefined;
   session: Session | undefined;
   will: Will | undefined;
+  /** The record of `will` in the cluster's will ledger; undefined without a cluster or a will. */
+  willRecord: string | undefined;
   /** The protocol state of this connection: version, agreed settings, aliases, keep-alive; the encoder. */
   readonly link: Link = new Link();
   /** Set once CONNACK accepted the client: only then do a will and a disconnect event follow. */

@@ -211,6 +211,7 @@ async function clusterNode(
   const bus = new RedisBus({
     redis: cluster.redis,
     nodeId,
+    ...(cluster.leaseMs === undefined ? {} : { leaseMs: cluster.leaseMs }),
     ...(maxTopicLevels === undefined ? {} : { maxTopicLevels }),
     ...(store === undefined ? {} : { store }),
     ...(cluster.handoverTimeoutMs === undefined ? {} : { handoverTimeoutMs: cluster.handoverTimeoutMs }),

@@ -17,3 +17,13 @@ export const consumerGroup = 'fennec';
 export const retainedKey = 'fennec:retained';
 /** The pub/sub channel announcing retained changes: node id, NUL, topic, NUL, encoded message or nothing. */
 export const retainedChannel = 'fennec:retained';
+/** The lease of node `nodeId`: its run token, set with a TTL the node renews; gone when it stopped renewing. */
+export const leaseKey = (nodeId: string): string => `fennec:lease:${nodeId}`;
+/** Held (SET NX PX) by the one surviving node that handles the death of node `nodeId`. */
+export const reaperKey = (nodeId: string): string => `fennec:reaper:${nodeId}`;
+/** The wills of node `nodeId`'s clients: record id -> meta JSON, newline, encoded will message. */
+export const willsKey = (nodeId: string): string => `fennec:wills:${nodeId}`;
+/** Marks will record `recordId` of node `nodeId` as taken by the node named in its value (retries of a take). */
+export const willTakenKey = (nodeId: string, recordId: string): string => `fennec:will-taken:${nodeId}:${recordId}`;
+/** Sorted set of the nodes declared dead whose wills are not all published yet; score: when declared (ms). */
+export const deadKey = 'fennec:dead';

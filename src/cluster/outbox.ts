@@ -15,9 +15,11 @@ export type Command = [name: string, ...args: (string | Buffer | number)[]];
 interface Batch {
   commands: Command[];
   callbacks: (() => void)[];
+  /** Who waits for the reply of a command, by its index in `commands`. */
+  replies: Map<number, (reply: unknown) => void>;
 }
 
-const emptyBatch = (): Batch => ({ commands: [], callbacks: [] });
+const emptyBatch = (): Batch => ({ commands: [], callbacks: [], replies: new Map() });
 
 export class Outbox {
   private gathering: Batch = emptyBatch();
@@ -49,6 +51,18 @@ export class Outbox {
   push(command: Command): void {
     this.gathering.commands.push(command);
     this.schedule();
+  }
+
+  /**
+   * Adds a command whose reply matters (a will taken from Redis), in order with the others; resolves
+   * with its reply once Redis answered the whole batch. A batch sent again sends it again: the
+   * command must give the same answer when repeated.
+   */
+  request(command: Command): Promise<unknown> {
+    return new Promise((resolve) => {
+      this.gathering.replies.set(this.gathering.commands.length, resolve);
+      this.push(command);
+    });
   }
 
   /** Runs `fn` once every command pushed so far has been answered by Redis; now when none waits. */
@@ -94,15 +108,16 @@ export class Outbox {
     pipeline.exec().then(
       (results) => {
         const failed = results?.find(([err]) => err !== null)?.[0] ?? (results === null ? new Error('no reply') : null);
-        if (failed === null) this.written(batch);
+        if (failed === null) this.written(batch, results ?? []);
         else this.retry(batch, failed);
       },
       (err: unknown) => this.retry(batch, err),
     );
   }
 
-  private written(batch: Batch): void {
+  private written(batch: Batch, results: [Error | null, unknown][]): void {
     this.flying = undefined;
+    for (const [index, resolve] of batch.replies) resolve(results[index]?.[1]);
     for (const fn of batch.callbacks) fn();
     if (this.gathering.commands.length > 0) this.schedule();
     else for (const resolve of this.drained.splice(0)) resolve();

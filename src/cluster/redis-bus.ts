@@ -12,7 +12,11 @@
  *   again after a Redis failure) are dropped by message id.
  * - Retained messages: a Redis hash, set and cleared with a pub/sub notice that every node applies
  *   to its own retained index; read whole when a node joins or its Redis connection returns.
+ * - Liveness: each node holds a lease it renews (Lease); the others declare a node whose lease is
+ *   gone dead, one of them removes its routes and publishes its clients' wills (Reaper, WillRunner),
+ *   which each node records in Redis as its clients connect (ClusterWills).
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -20,13 +24,24 @@ import { FennecError } from '../errors/index.js';
 import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
-import { consumerGroup, nodesKey, retainedChannel, retainedKey, routesChannel, routesKey, streamKey } from './keys.js';
+import {
+  consumerGroup,
+  deadKey,
+  nodesKey,
+  retainedChannel,
+  retainedKey,
+  routesChannel,
+  routesKey,
+  streamKey,
+} from './keys.js';
+import { Liveness } from './liveness.js';
 import { Outbox } from './outbox.js';
+import type { NodeDeadHandler } from './reaper.js';
+import { ClusterWills } from './will-ledger.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
 import { redactedUrl } from './url.js';
-import { DEFAULT_LEASE_TTL_MS, Lease } from './lease.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
 
@@ -53,8 +68,13 @@ export interface RedisBusOptions {
   store?: RedisStore | undefined;
   /** How long a node waits for the owner of a session to hand it over before taking it, in ms. Default 5000. */
   handoverTimeoutMs?: number;
-  /** Time to live of this node's lease `fennec:lease:NODE`, in ms (renewed every third of it). Default 10000. */
-  leaseTtlMs?: number;
+  /** The lease's time-to-live (`cluster.lease_ms`), in ms. Default 3000. */
+  leaseMs?: number;
+  /**
+   * Extension point: called on the one node that declared another node dead, once per death, before
+   * the dead node's wills go out. Session adoption (`adoptSessions(deadNode)`) plugs in here.
+   */
+  onNodeDead?: NodeDeadHandler;
 }
 
 /** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */
@@ -81,7 +101,11 @@ export class RedisBus implements Bus {
     retries: 0,
     droppedQoS0: 0,
     linkChanges: 0,
+    nodesDeclaredDead: 0,
+    deadNodeWills: 0,
   };
+  /** The wills of this node's clients, recorded in Redis for the survivors should this node die. */
+  readonly wills: ClusterWills;
   /** The state of the command connection to Redis. */
   state: RedisLinkState = 'connecting';
   readonly routes: RouteTable;
@@ -92,13 +116,15 @@ export class RedisBus implements Bus {
   private readonly subscriber: Redis;
   private readonly reader: Redis;
   private readonly outbox: Outbox;
-  private readonly lease: Lease;
   private readonly sync: RouteSync;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
   /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
   private readonly epoch = Date.now().toString(36);
   private sequence = 0;
+  /** This run's token: the lease's value and the prefix of its will records. */
+  private readonly run = `${this.epoch}-${randomBytes(4).toString('hex')}`;
+  private readonly liveness: Liveness;
   /** Topics whose retained message came from the cluster, to clear those gone on a re-read. */
   private readonly clusterRetained = new Set<string>();
   private readonly maxPendingCommands: number;
@@ -124,11 +150,22 @@ export class RedisBus implements Bus {
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
     this.sync = new RouteSync(this.command, this.routes);
-    this.lease = new Lease(this.command, this.nodeId, options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS);
     this.sessions =
       options.store === undefined
         ? undefined
         : new ClusterSessions(options.store, this.command, options.handoverTimeoutMs ?? 5000);
+    const sessions = this.sessions;
+    this.wills = new ClusterWills(this.outbox, this.nodeId, this.run);
+    this.liveness = new Liveness(this.command, this.outbox, this.wills, {
+      nodeId: this.nodeId,
+      run: this.run,
+      leaseMs: options.leaseMs ?? 3000,
+      // The node that declared a death adopts the dead node's sessions, when sessions are cluster-wide.
+      onNodeDead:
+        options.onNodeDead ??
+        (sessions === undefined ? undefined : async (node: string) => void (await sessions.adopt(node))),
+      counters: this.counters,
+    });
   }
 
   get idle(): boolean {
@@ -154,8 +191,8 @@ export class RedisBus implements Bus {
     this.sessions?.start(host);
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
     await this.subscriber.subscribe(routesChannel, retainedChannel, handoverChannel);
-    await this.lease.start();
     this.subscriber.on('ready', () => this.resync());
+    await this.liveness.takeLease(host, () => this.resync());
     await this.join();
     await this.sync.reload();
     await this.readRetained();
@@ -179,6 +216,7 @@ export class RedisBus implements Bus {
       },
     });
     this.stream.start();
+    await this.liveness.start(host);
     host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
   }
 
@@ -237,14 +275,11 @@ export class RedisBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     this.state = 'closed';
+    this.liveness.stop();
     // The blocked read ends when its connection does, even with Redis gone.
     const reading = this.stream?.stop();
     this.reader.disconnect();
     await reading;
-    await withTimeout(
-      this.lease.stop().catch(() => undefined),
-      1000,
-    );
     if (this.host !== undefined) {
       // Leave: withdraw the routes, so that no node sends here any more. The stream stays, for a
       // node that comes back under the same id to read what was sent meanwhile.
@@ -253,6 +288,11 @@ export class RedisBus implements Bus {
       this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
     }
     await withTimeout(this.outbox.drain(), 2000);
+    // Last: with the lease gone the node is dead to the others, but it has left, so nobody handles it.
+    await withTimeout(
+      this.liveness.release().catch(() => undefined),
+      1000,
+    );
     this.outbox.close();
     this.subscriber.disconnect();
     this.command.disconnect();
@@ -261,6 +301,8 @@ export class RedisBus implements Bus {
   /** Announces this node and its routes, and makes sure its stream's consumer group exists. */
   private async join(): Promise<void> {
     this.outbox.push(['SADD', nodesKey, this.nodeId]);
+    // Declared dead before: this run publishes what the previous one left (Liveness.start).
+    this.outbox.push(['ZREM', deadKey, this.nodeId]);
     this.outbox.push(['DEL', routesKey(this.nodeId)]);
     const filters = this.routes.localFilters();
     if (filters.length > 0) this.outbox.push(['SADD', routesKey(this.nodeId), ...filters]);
@@ -297,6 +339,7 @@ export class RedisBus implements Bus {
       if (this.state !== 'down') return;
       this.state = 'up';
       this.counters.linkChanges++;
+      this.liveness.linkRestored();
       log.info({ nodeId: this.nodeId }, 'cluster: Redis connection restored');
     });
   }

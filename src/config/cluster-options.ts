@@ -79,4 +79,15 @@ export const clusterOptionSpecs = {
     unsetText: '5000',
     doc: 'with `sessions: redis`, how long a node taking a session over waits for the node that has it to hand it over; after it, the session is taken anyway and the old node can no longer write to it (fencing)',
   },
+  // Renewed every third of it; a node is declared dead once its lease has been gone for as long again.
+  leaseMs: {
+    target: 'command',
+    section: 'cluster',
+    key: 'lease_ms',
+    field: integerIn(300, 600_000, 'milliseconds'),
+    unit: 'milliseconds',
+    // Applied by RedisBus (its leaseMs), as node_id's default is made up there.
+    unsetText: '3000',
+    doc: "time-to-live of this node's lease in Redis (`fennec:lease:NODE`), renewed every third of it. The other nodes declare a node dead once its lease has been gone for this long again (so 1 to 2.3 times this after it stopped), then remove its routes and publish its clients' wills; a node paused for longer than this is declared dead",
+  },
 } as const satisfies Record<string, OptionSpec>;

@@ -34,6 +34,15 @@ void describe('configuration: cluster', () => {
     assert.match(issuesOf('cluster:\n  redis: redis://h\n  nodes: 3\n')[0] ?? '', /^3: cluster.nodes: unknown key/);
   });
 
+  void it('reads lease_ms, and reports one out of range at its line', () => {
+    const config = parseConfigText('cluster:\n  redis: redis://h\n  lease_ms: 1500\n', 'fennec.yaml');
+    assert.deepEqual(config, { cluster: { redis: 'redis://h', leaseMs: 1500 } });
+    assert.match(
+      issuesOf('cluster:\n  redis: redis://h\n  lease_ms: 100\n')[0] ?? '',
+      /^3: cluster.lease_ms: must be an integer from 300 to 600000 milliseconds/,
+    );
+  });
+
   void it('is absent without the section or the flag, and the flag sets redis over the file', () => {
     assert.equal(mergeConfig({}, {}, {}).cluster, undefined);
     const file = parseConfigText('cluster:\n  redis: redis://file:1\n  node_id: n1\n', 'fennec.yaml');

@@ -278,6 +278,8 @@ function admitNow(connection: Connection, packet: ConnectPacket, assigned: boole
   // [MQTT-3.1.2-8] (3.1.1) [MQTT-3.1.2-7] (5.0): the will is kept with the connection
   connection.will = packet.will;
   broker.sessionAttached(session, packet.will);
+  // In a cluster, where a survivor finds it should this node die
+  connection.willRecord = broker.recordWill(session, packet.will);
   // [MQTT-3.2.2-22] (5.0): the client's Keep Alive unless CONNACK carries a Server Keep Alive
   const serverKeepAlive = version === 5 ? broker.serverKeepAlive : undefined;
   const { receiveMaximum, topicAliasMaximum } = broker.options;
