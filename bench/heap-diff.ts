@@ -56,7 +56,10 @@ export function diff(before: string, after: string, connections: number, rows = 
   });
   grown.sort((x, y) => y.size - x.size);
   const total = grown.reduce((sum, g) => sum + g.size, 0);
-  const lines = [`  self bytes per connection, all objects: ${total.toFixed(0)}`, '  bytes/conn  objects/conn  kind:name'];
+  const lines = [
+    `  self bytes per connection, all objects: ${total.toFixed(0)}`,
+    '  bytes/conn  objects/conn  kind:name',
+  ];
   for (const g of grown.slice(0, rows)) {
     lines.push(`  ${g.size.toFixed(0).padStart(10)}  ${g.count.toFixed(2).padStart(12)}  ${g.key}`);
   }

@@ -9,12 +9,7 @@
  */
 import { connect, type Socket } from 'node:net';
 
-const [port, count, addresses, firstAddress] = process.argv.slice(2, 6).map(Number) as [
-  number,
-  number,
-  number,
-  number,
-];
+const [port, count, addresses, firstAddress] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];
 const prefix = process.argv[6] ?? 'idle';
 /** Handshakes outstanding at once, as mqload's `-c`. */
 const CONCURRENCY = 200;

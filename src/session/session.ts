@@ -48,6 +48,15 @@ interface HeldWrite {
   ready: boolean;
 }
 
+/*
+ * Shared empty collections a session reads until it first writes one of its own (`inFlight`,
+ * `heldQoS2`, `subscribe`): an idle connection's session then holds no Map or Set. Only
+ * reads, `delete` and `clear` (no-ops on an empty one) ever reach these.
+ */
+const NO_OUTGOING = new Map<number, Outgoing>();
+const NO_IDS = new Set<number>();
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
+
 export class Session implements OverflowSession {
   readonly clientId: string;
   /**
@@ -57,10 +66,13 @@ export class Session implements OverflowSession {
   username: string | undefined = undefined;
   /** The name of the listener its latest client connected through (per-listener read authorization); undefined when not known. */
   listener: string | undefined = undefined;
-  /** Subscriptions by topic filter. */
-  readonly subscriptions = new Map<string, SubscriptionOptions>();
-  /** Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]. */
-  private readonly incomingQoS2 = new Set<number>();
+  /** Subscriptions by topic filter; made on the first one (see `subscribe`). */
+  private ownSubscriptions: Map<string, SubscriptionOptions> | undefined;
+  /**
+   * Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]; the
+   * shared empty set until the first one (a Set costs about 200 bytes, and most sessions never see QoS 2).
+   */
+  private incomingQoS2: Set<number> = NO_IDS;
   /**
    * Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 Clean
    * Session 1, 5.0 expiry 0), NEVER_EXPIRES (3.1.1 Clean Session 0, 5.0 0xFFFFFFFF) keeps it.
@@ -84,7 +96,8 @@ export class Session implements OverflowSession {
   private sink: SessionSink | undefined;
   /** The protocol state of the attached connection; set exactly when `sink` is. */
   private link: Link | undefined;
-  private readonly outgoing = new Map<number, Outgoing>();
+  /** QoS 1/2 deliveries in flight by packet id; the shared empty map until the first one. */
+  private outgoing: Map<number, Outgoing> = NO_OUTGOING;
   private queue: Delivery[] = [];
   private queueHead = 0;
   /** Payload bytes of the messages in the queue. */
@@ -114,6 +127,38 @@ export class Session implements OverflowSession {
     this.clientId = clientId;
     this.expiryInterval = expiryInterval;
     this.inflightLimit = limits.maxInflightMessages;
+  }
+
+  /** Subscriptions by topic filter (change them with `subscribe`, `unsubscribe`, `clearSubscriptions`). */
+  get subscriptions(): ReadonlyMap<string, SubscriptionOptions> {
+    return this.ownSubscriptions ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Adds or replaces the subscription to `topicFilter`. */
+  subscribe(topicFilter: string, options: SubscriptionOptions): void {
+    (this.ownSubscriptions ??= new Map()).set(topicFilter, options);
+  }
+
+  /** Removes the subscription to `topicFilter`; returns whether there was one. */
+  unsubscribe(topicFilter: string): boolean {
+    return this.ownSubscriptions?.delete(topicFilter) ?? false;
+  }
+
+  /** Removes every subscription. */
+  clearSubscriptions(): void {
+    this.ownSubscriptions = undefined;
+  }
+
+  /** The map of deliveries in flight, made on the first one: the shared empty one is never written. */
+  private inFlight(): Map<number, Outgoing> {
+    if (this.outgoing === NO_OUTGOING) this.outgoing = new Map();
+    return this.outgoing;
+  }
+
+  /** The set of incoming QoS 2 ids awaiting PUBREL, made on the first one. */
+  private heldQoS2(): Set<number> {
+    if (this.incomingQoS2 === NO_IDS) this.incomingQoS2 = new Set();
+    return this.incomingQoS2;
   }
 
   /** Whether the session ends when its connection does (3.1.1 Clean Session, 5.0 expiry 0). */
@@ -340,7 +385,7 @@ export class Session implements OverflowSession {
   /** Publishes `d` with a new packet id; `fresh`: it was never queued (the journal has not seen it). */
   private send(sink: SessionSink, d: Delivery, fresh: boolean): void {
     const packetId = this.allocatePacketId();
-    this.outgoing.set(packetId, { delivery: d, state: d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec' });
+    this.inFlight().set(packetId, { delivery: d, state: d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec' });
     const journal = this.journal;
     if (journal !== undefined) {
       if (fresh) journal.added(this, d, packetId);
@@ -488,7 +533,7 @@ export class Session implements OverflowSession {
    * after a restart when the session is journaled.
    */
   holdQoS2(packetId: number): void {
-    this.incomingQoS2.add(packetId);
+    this.heldQoS2().add(packetId);
     this.journal?.qos2Received(this, packetId);
   }
 
@@ -501,7 +546,7 @@ export class Session implements OverflowSession {
 
   /** Puts back an incoming QoS 2 id read from the store at start, without reporting it to the journal. */
   restoreQoS2(packetId: number): void {
-    this.incomingQoS2.add(packetId);
+    this.heldQoS2().add(packetId);
   }
 
   /** Drops all in-flight and queued messages (clean start). */
@@ -531,7 +576,7 @@ export class Session implements OverflowSession {
       this.queueBytes += d.message.payload.length;
       return;
     }
-    this.outgoing.set(packetId, {
+    this.inFlight().set(packetId, {
       delivery: d,
       state: released ? 'awaiting-pubcomp' : d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec',
     });
