@@ -19,10 +19,11 @@
  * Every child gets `ulimit -n` raised to the hard limit. Figures only, never assertions. Run with
  *   npm run build && node dist/bench/idle-connections.js [--conns N] [--rounds R] [--servers fennec,bare]
  *     [--snapshot DIR] [--control] [--no-rate] [--no-memory]
+ * A server `fennec@DIR` is Fennec as built in another checkout, e.g. --servers fennec,fennec@/tmp/before,bare.
  * mqload is /tmp/mqload (built from ../shared/tools/mqload/mqload.c when missing, as bench/brokers.sh does).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -86,10 +87,11 @@ function nodeChild(nodeArgs: string[], stdout: 'pipe' | 'ignore' = 'pipe'): Chil
 
 async function startServer(name: string): Promise<Server> {
   const flags = ['--expose-gc', '--require', probe];
-  const child =
-    name === 'fennec'
-      ? nodeChild([...flags, fennec, 'broker', '--memory', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'])
-      : nodeChild([...flags, bare]);
+  // fennec@DIR: Fennec as built in another checkout (before and after a change side by side)
+  const cli = name.startsWith('fennec@') ? join(name.slice('fennec@'.length), 'bin', 'fennec.js') : fennec;
+  const child = name.startsWith('fennec')
+    ? nodeChild([...flags, cli, 'broker', '--memory', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'])
+    : nodeChild([...flags, bare]);
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -185,7 +187,7 @@ async function memory(name: string): Promise<void> {
   await closeClients(warm);
   await sleep(1500);
   const before = (await ask(server.child, { cmd: 'measure' })).memory!;
-  if (args.snapshot !== undefined && name === 'fennec') {
+  if (args.snapshot !== undefined && name.startsWith('fennec')) {
     await ask(server.child, { cmd: 'snapshot', path: join(args.snapshot, 'before.heapsnapshot') });
   }
   const clients = await openClients(server.port, CONNS, 'idle');
@@ -196,33 +198,45 @@ async function memory(name: string): Promise<void> {
   console.log(
     `${name.padEnd(7)} ${String(clients.connected).padStart(7)} held${errs} in ${clients.seconds.toFixed(1)} s;` +
       ` per connection: RSS ${perConn(after.rss, before.rss, n)} B, heap used ${perConn(after.heapUsed, before.heapUsed, n)} B,` +
-      ` external ${perConn(after.external, before.external, n)} B; RSS ${(after.rss / 2 ** 20).toFixed(1)} MiB`,
+      ` heap total ${perConn(after.heapTotal, before.heapTotal, n)} B, external ${perConn(after.external, before.external, n)} B;` +
+      ` RSS ${(after.rss / 2 ** 20).toFixed(1)} MiB`,
   );
-  if (args.control && name === 'fennec') {
+  if (args.control && name.startsWith('fennec')) {
     const r = mqload(['-p', String(server.port), '-s', 'pairs', '-q', '1', '-P', '1', '-r', '1000', '-d', '5']);
     console.log(
       `        control pair (QoS 1, 1,000 msg/s, 5 s) while holding: p50 ${r['p50_us']} us, p99 ${r['p99_us']} us,` +
         ` max ${r['max_us']} us, lost ${r['lost']}`,
     );
   }
-  if (args.snapshot !== undefined && name === 'fennec') {
+  if (args.snapshot !== undefined && name.startsWith('fennec')) {
     await ask(server.child, { cmd: 'snapshot', path: join(args.snapshot, 'after.heapsnapshot') });
   }
   await closeClients(clients);
   await stop(server.child);
-  if (args.snapshot !== undefined && name === 'fennec') {
+  if (args.snapshot !== undefined && name.startsWith('fennec')) {
     console.log(`fennec heap grown per connection (${args.snapshot}/{before,after}.heapsnapshot):`);
     const lines = diff(join(args.snapshot, 'before.heapsnapshot'), join(args.snapshot, 'after.heapsnapshot'), n);
     for (const line of lines) console.log(line);
   }
 }
 
+/** CPU time (user + system) of process `pid` so far, in ms. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second here)
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function rate(name: string): Promise<string> {
   const server = await startServer(name);
-  const pid = String(server.child.pid);
-  const r = mqload(['-p', String(server.port), '-s', 'conn', '-C', '10000', '-c', '100', '-H', '1', '-B', pid]);
+  const pid = server.child.pid!;
+  const cpu = cpuMs(pid);
+  const r = mqload(['-p', String(server.port), '-s', 'conn', '-C', '10000', '-c', '100', '-H', '1', '-B', String(pid)]);
+  // CPU per connect is steadier than the rate on a shared machine (it includes the hold and the closes).
+  const cpuPerConnect = ((cpuMs(pid) - cpu) * 1000) / 10_000;
   await stop(server.child);
-  return `${name} ${Number(r['connects_per_s'] ?? 0).toFixed(0)}/s (mqload RSS/conn ${r['broker_rss_per_conn_bytes']} B)`;
+  const perSecond = Number(r['connects_per_s'] ?? 0).toFixed(0);
+  return `${name} ${perSecond}/s, ${cpuPerConnect.toFixed(0)} us CPU/conn (mqload RSS/conn ${r['broker_rss_per_conn_bytes']} B)`;
 }
 
 async function main(): Promise<void> {

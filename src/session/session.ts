@@ -56,6 +56,9 @@ interface HeldWrite {
 const NO_OUTGOING = new Map<number, Outgoing>();
 const NO_IDS = new Set<number>();
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
+/** Frozen: a push to it throws instead of sharing the message with every other session. */
+const NO_DELIVERIES: Delivery[] = Object.freeze([]) as unknown as Delivery[];
+const NO_HELD: HeldWrite[] = Object.freeze([]) as unknown as HeldWrite[];
 
 export class Session implements OverflowSession {
   readonly clientId: string;
@@ -78,7 +81,7 @@ export class Session implements OverflowSession {
    * Session 1, 5.0 expiry 0), NEVER_EXPIRES (3.1.1 Clean Session 0, 5.0 0xFFFFFFFF) keeps it.
    */
   expiryInterval: number;
-  /** Messages dropped since the session began, by reason. */
+  /** Messages dropped since the session began, by reason (a live record: callers keep it). */
   readonly dropped: Record<DropReason, number> = emptyDropTally();
   /** Set when the broker routes a message and this session matched; see Router. */
   matchStamp = 0;
@@ -98,7 +101,8 @@ export class Session implements OverflowSession {
   private link: Link | undefined;
   /** QoS 1/2 deliveries in flight by packet id; the shared empty map until the first one. */
   private outgoing: Map<number, Outgoing> = NO_OUTGOING;
-  private queue: Delivery[] = [];
+  /** NO_DELIVERIES while empty (see `enqueue`). */
+  private queue: Delivery[] = NO_DELIVERIES;
   private queueHead = 0;
   /** Payload bytes of the messages in the queue. */
   private queueBytes = 0;
@@ -110,7 +114,7 @@ export class Session implements OverflowSession {
    * Packets waiting, in order, for a QoS 2 PUBLISH or PUBREL ahead of them to become durable (see
    * `write`); empty on every path without a journal.
    */
-  private held: HeldWrite[] = [];
+  private held: HeldWrite[] = NO_HELD;
 
   /**
    * `totals`, when given, is a broker-wide tally of drops by reason that this session adds to as
@@ -229,6 +233,7 @@ export class Session implements OverflowSession {
     const journal = this.journal;
     if (durable && journal?.afterDurable !== undefined) {
       const entry: HeldWrite = { sink, buf, ready: false };
+      if (this.held === NO_HELD) this.held = [];
       this.held.push(entry);
       journal.afterDurable(() => {
         entry.ready = true;
@@ -298,7 +303,7 @@ export class Session implements OverflowSession {
       return;
     }
     this.queueBytes += bytes;
-    this.queue.push(d);
+    this.enqueue(d);
     this.journal?.added(this, d, 0);
   }
 
@@ -323,7 +328,7 @@ export class Session implements OverflowSession {
   refill(deliveries: Delivery[]): void {
     for (const d of deliveries) {
       this.queueBytes += d.message.payload.length;
-      this.queue.push(d);
+      this.enqueue(d);
       this.journal?.added(this, d, 0);
     }
     this.pump();
@@ -369,7 +374,7 @@ export class Session implements OverflowSession {
       this.send(sink, d, false);
     }
     if (this.queueHead === this.queue.length) {
-      this.queue = [];
+      this.queue = NO_DELIVERIES;
       this.queueHead = 0;
     } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
@@ -557,7 +562,7 @@ export class Session implements OverflowSession {
       for (let i = this.queueHead; i < this.queue.length; i++) journal.removed(this, this.queue[i]!);
     }
     this.outgoing.clear();
-    this.queue = [];
+    this.queue = NO_DELIVERIES;
     this.queueHead = 0;
     this.queueBytes = 0;
     this.incomingQoS2.clear();
@@ -571,7 +576,7 @@ export class Session implements OverflowSession {
    */
   restore(d: Delivery, packetId: number, released: boolean): void {
     if (packetId === 0) {
-      this.queue.push(d);
+      this.enqueue(d);
       // Counted like any queued message, so that maxQueuedBytes holds after a restart too.
       this.queueBytes += d.message.payload.length;
       return;
@@ -581,5 +586,11 @@ export class Session implements OverflowSession {
       state: released ? 'awaiting-pubcomp' : d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec',
     });
     this.nextPacketId = packetId === 0xffff ? 1 : packetId + 1;
+  }
+
+  /** Appends `d` to the queue, made on the first message (an idle session shares the empty one). */
+  private enqueue(d: Delivery): void {
+    if (this.queue === NO_DELIVERIES) this.queue = [];
+    this.queue.push(d);
   }
 }

@@ -42,6 +42,7 @@ export async function listenTcp(
       remotePort: socket.remotePort,
       localAddress: socket.localAddress,
     };
+    forgetAddresses(socket);
     if (options.proxyProtocol !== true) {
       onConnection(socket, peer);
       return;
@@ -61,4 +62,15 @@ export async function listenTcp(
   });
   const address = await startServer(server, 'tcp', options.host, options.port);
   return { address, close: () => stopServer(server) };
+}
+
+/**
+ * Node keeps the address objects it read for `remoteAddress` and `localAddress` on the socket for as
+ * long as it lives (about 150 bytes per connection); the peer has copied them, so they are let go (set,
+ * not deleted, so that every socket keeps one hidden class). Node reads them again if asked.
+ */
+function forgetAddresses(socket: Socket): void {
+  const cached = socket as unknown as { _peername: unknown; _sockname: unknown };
+  cached._peername = undefined;
+  cached._sockname = undefined;
 }
