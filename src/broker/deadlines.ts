@@ -26,6 +26,11 @@ export class DeadlineWheel {
   /** The last slot called (every slot up to it is done). */
   private done = 0;
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * Slots are counted from the wheel's creation: small integers, which V8 keeps in the object's field,
+   * where a slot counted from the epoch (over 2^31) would be a 16-byte heap number per connection.
+   */
+  private readonly origin: number;
 
   /**
    * `onError` gets what a deadline's call throws; by default it is thrown again, uncaught, as from a
@@ -35,7 +40,9 @@ export class DeadlineWheel {
     private readonly tickMs: number,
     private readonly onError: (err: unknown) => void = rethrow,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.origin = Math.floor(now() / tickMs);
+  }
 
   /** Deadlines waiting. */
   get size(): number {
@@ -46,7 +53,7 @@ export class DeadlineWheel {
   set(item: Deadline, at: number): void {
     this.cancel(item);
     if (this.timer === undefined) this.start();
-    const slot = Math.max(Math.ceil(at / this.tickMs), this.done + 1);
+    const slot = Math.max(Math.ceil(at / this.tickMs) - this.origin, this.done + 1);
     let due = this.slots.get(slot);
     if (due === undefined) {
       due = new Set();
@@ -71,7 +78,7 @@ export class DeadlineWheel {
 
   private start(): void {
     // Off only while nothing waits, so no slot is skipped by starting from now.
-    this.done = Math.floor(this.now() / this.tickMs);
+    this.done = Math.floor(this.now() / this.tickMs) - this.origin;
     this.timer = setInterval(() => this.tick(), this.tickMs);
     // A deadline never keeps the process alive (as the unref'd timers it replaces).
     this.timer.unref();
@@ -84,7 +91,7 @@ export class DeadlineWheel {
 
   private tick(): void {
     const now = this.now();
-    const last = Math.floor(now / this.tickMs);
+    const last = Math.floor(now / this.tickMs) - this.origin;
     while (this.done < last && this.count > 0) {
       const due = this.slots.get(++this.done);
       if (due === undefined) continue;
