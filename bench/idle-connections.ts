@@ -245,6 +245,14 @@ async function main(): Promise<void> {
     execFileSync('cc', ['-O2', '-o', MQLOAD, join(root, '..', 'shared', 'tools', 'mqload', 'mqload.c')]);
   }
   const servers = args.servers.split(',');
+  // Node raises its soft limit of open files to the hard one; the hard one caps the connections of one process.
+  const hard = execFileSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim();
+  if (hard !== 'unlimited' && CONNS + 50 > Number(hard)) {
+    console.log(
+      `note: the hard limit of open files is ${hard} (ulimit -Hn), so one server process holds at most about` +
+        ` ${Number(hard) - 50} connections; raising it needs CAP_SYS_RESOURCE (or the container's nofile limit).`,
+    );
+  }
   if (!args['no-memory']) {
     console.log(`memory of ${CONNS} idle MQTT 3.1.1 clients (Keep Alive 300 s), after GC:`);
     for (const name of servers) await memory(name);
