@@ -194,12 +194,14 @@ async function memory(name: string): Promise<void> {
   await sleep(2000);
   const after = (await ask(server.child, { cmd: 'measure' })).memory!;
   const n = Math.max(1, clients.connected);
+  // A heap snapshot taken before the clients leaves its memory in the RSS read after them.
+  const polluted = args.snapshot !== undefined && name.startsWith('fennec') ? ' (RSS includes the first snapshot)' : '';
   const errs = clients.failed > 0 ? ` (${clients.failed} failed: ${JSON.stringify(clients.errors)})` : '';
   console.log(
     `${name.padEnd(7)} ${String(clients.connected).padStart(7)} held${errs} in ${clients.seconds.toFixed(1)} s;` +
       ` per connection: RSS ${perConn(after.rss, before.rss, n)} B, heap used ${perConn(after.heapUsed, before.heapUsed, n)} B,` +
       ` heap total ${perConn(after.heapTotal, before.heapTotal, n)} B, external ${perConn(after.external, before.external, n)} B;` +
-      ` RSS ${(after.rss / 2 ** 20).toFixed(1)} MiB`,
+      ` RSS ${(after.rss / 2 ** 20).toFixed(1)} MiB${polluted}`,
   );
   if (args.control && name.startsWith('fennec')) {
     const r = mqload(['-p', String(server.port), '-s', 'pairs', '-q', '1', '-P', '1', '-r', '1000', '-d', '5']);
