@@ -50,7 +50,7 @@ function build(count: number): { index: TopicIndex<RouteEntry>; sessions: Sessio
       retainHandling: 0,
       subscriptionIdentifier: undefined,
     } as const;
-    session.subscriptions.set('sensors/+/temperature', options);
+    session.subscribe('sensors/+/temperature', options);
     index.add('sensors/+/temperature', session.clientId, { session, options });
     sessions.push(session);
   }

@@ -37,6 +37,11 @@ import { failedConnectConnack } from './connect-failure.js';
 import { logClosed, type Ending } from './connection-log.js';
 import { limitKey, limitOf, type LimitOptionName, type LimitWarnings } from './limit-warnings.js';
 import { countPublish, type TrafficCounters } from './traffic.js';
+import { connectionDeadlines as deadlines, type Deadline } from './deadlines.js';
+
+/** Where a stream keeps its Connection, so that one listener function serves every stream. */
+const CONNECTION = Symbol('fennec.connection');
+type ConnectionStream = Duplex & { [CONNECTION]: Connection<ConnectionHost> };
 
 /**
  * Where a Connection hands its packets: one object shared by every connection of a broker. `dispatch`
@@ -76,7 +81,7 @@ export interface ConnectionHost {
  * bytes out corked per turn of the event loop, timers armed from what the protocol core (its Link,
  * and the Session once CONNECT is accepted) says. It is a SessionSink: the Session writes to it.
  */
-export class Connection<Host extends ConnectionHost = ConnectionHost> implements SessionSink {
+export class Connection<Host extends ConnectionHost = ConnectionHost> implements SessionSink, Deadline {
   clientId = '';
   username: string | undefined;
   session: Session | undefined;
@@ -104,25 +109,27 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private watchdog: PacketWatchdog | undefined;
   /** Packets decoded by the current `onData`; tells whether the partial packet left is a new one. */
   private decodedInChunk = 0;
-  private readonly publishBuckets: PublishBuckets;
-  private readonly controlPackets: ControlPacketWindow;
+  /*
+   * Made on the first packet that needs them (the buckets start full, and a window or budget starts
+   * empty, as if made at connect): an idle connection holds none.
+   */
+  private publishBuckets: PublishBuckets | undefined;
+  private controlPackets: ControlPacketWindow | undefined;
   /** Packets this connection may still handle in this turn of the event loop (fair intake). */
-  private readonly intake = new IntakeBudget();
+  private intake: IntakeBudget | undefined;
 
   private current: ConnectionState = ConnectionState.AwaitingConnect;
   /** Why the connection ends, for its closing log line: the first reason given wins. */
   private ending: Ending | undefined;
   private logger: Logger | undefined;
   private loggerClientId = '';
-  private timer: NodeJS.Timeout | undefined;
+  /** Where `connectionDeadlines` holds this connection's one deadline (see `deadlineDue`); -1: none. */
+  deadlineSlot = -1;
+  /** Set once keep-alive supervision has started: the deadline is then the keep-alive's, no longer CONNECT's. */
+  private keepAliveStarted = false;
   private corked = false;
   /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
   private backlog: Packet[] | undefined;
-  private readonly onPacket = (packet: Packet): void => this.receive(packet);
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.stream.uncork();
-  };
 
   constructor(
     readonly broker: Host,
@@ -134,19 +141,62 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     // Until CONNECT is accepted only a small packet is read (maxConnectPacketSize); setState lifts it.
     const { maximumPacketSize, maxConnectPacketSize } = broker.options;
     this.decoder = new Decoder({ maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize) });
-    const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = broker.options;
-    this.publishBuckets = new PublishBuckets(maxPublishRate, maxPublishBytesRate, broker.counters.limits, Date.now());
-    this.controlPackets = new ControlPacketWindow(maxControlPacketRate);
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('error', (err: Error) => this.onStreamError(err));
-    stream.on('close', () => this.onClose());
-    stream.on('drain', () => this.onDrain());
-    // A socket that sends no CONNECT in time is closed.
-    this.timer = setTimeout(() => {
+    (stream as ConnectionStream)[CONNECTION] = this;
+    // The emitter calls these with `this` = the stream, which is what they expect (see streamData).
+    /* eslint-disable @typescript-eslint/unbound-method */
+    stream.on('data', Connection.streamData);
+    stream.on('error', Connection.streamError);
+    stream.on('close', Connection.streamClose);
+    stream.on('drain', Connection.streamDrain);
+    /* eslint-enable @typescript-eslint/unbound-method */
+    // A socket that sends no CONNECT in time is closed (see deadlineDue).
+    deadlines.set(this, Date.now() + broker.options.connectTimeoutMs);
+  }
+
+  /*
+   * Function properties, not methods: one function for every stream (no closures per connection),
+   * finding its connection by CONNECTION, or for every decoder, through `feeding`.
+   */
+  private static readonly streamData = function (this: ConnectionStream, chunk: Buffer): void {
+    this[CONNECTION].onData(chunk);
+  };
+  private static readonly streamError = function (this: ConnectionStream, err: Error): void {
+    this[CONNECTION].onStreamError(err);
+  };
+  private static readonly streamClose = function (this: ConnectionStream): void {
+    this[CONNECTION].onClose();
+  };
+  private static readonly streamDrain = function (this: ConnectionStream): void {
+    this[CONNECTION].onDrain();
+  };
+  /** The connection whose decoder is feeding now (saved and restored around a nested feed). */
+  private static feeding: Connection<ConnectionHost> | undefined;
+  /** The decoder's sink for every connection: the packet goes to the one feeding it. */
+  private static readonly onPacket = (packet: Packet): void => {
+    Connection.feeding!.receive(packet);
+  };
+  private static readonly uncork = (connection: Connection<ConnectionHost>): void => {
+    connection.corked = false;
+    connection.stream.uncork();
+  };
+
+  /**
+   * The one deadline has passed: while awaiting CONNECT (or its authentication) the connect timeout,
+   * once active the keep-alive's, once closing the cut-off of a peer that does not close its side.
+   */
+  deadlineDue(now: number): void {
+    const state = this.current;
+    if (state === ConnectionState.Closed) return;
+    if (state === ConnectionState.Closing) {
+      // A peer that never closes its side is cut off.
+      this.stream.destroy();
+    } else if (this.keepAliveStarted) {
+      this.checkKeepAlive(now);
+    } else {
       this.warnLimit('connectTimeoutMs', 'no CONNECT in time, connection closed');
       this.endWith({ reason: 'limit', limit: limitKey('connectTimeoutMs'), message: 'no CONNECT in time' });
       this.close('connect timeout');
-    }, broker.options.connectTimeoutMs);
+    }
   }
 
   /** Who this client is, for hooks and events. */
@@ -210,11 +260,15 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     this.broker.counters.traffic.bytesReceived += chunk.length;
     this.link.received();
     this.decodedInChunk = 0;
+    const outer = Connection.feeding;
+    Connection.feeding = this;
     try {
-      this.decoder.feed(chunk, this.onPacket);
+      this.decoder.feed(chunk, Connection.onPacket);
     } catch (err) {
       this.fail(err);
       return;
+    } finally {
+      Connection.feeding = outer;
     }
     const buffered = this.decoder.bufferedBytes;
     if (buffered > 0 || this.watchdog !== undefined) {
@@ -279,10 +333,12 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
    * budget for this one (fair intake, `intake.ts`); later packets then wait unread, as behind a hook.
    */
   private handleFairly(packet: Packet): Promise<void> | undefined {
-    if (packet.type !== 'publish' || this.intake.take()) return this.handle(packet);
+    if (packet.type !== 'publish') return this.handle(packet);
+    const intake = (this.intake ??= new IntakeBudget());
+    if (intake.take()) return this.handle(packet);
     const later = (): Promise<void> | undefined => {
       if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return undefined;
-      return this.intake.take() ? this.handle(packet) : nextTurn().then(later);
+      return intake.take() ? this.handle(packet) : nextTurn().then(later);
     };
     return nextTurn().then(later);
   }
@@ -293,21 +349,27 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
    */
   private handle(packet: Packet): Promise<void> | undefined {
     if (this.state === ConnectionState.Active) {
-      if (packet.type === 'publish' && this.publishBuckets.enabled) {
+      const { maxPublishRate, maxPublishBytesRate, maxControlPacketRate } = this.broker.options;
+      if (packet.type === 'publish' && (maxPublishRate > 0 || maxPublishBytesRate > 0)) {
+        const limits = this.broker.counters.limits;
+        const buckets = (this.publishBuckets ??= new PublishBuckets(
+          maxPublishRate,
+          maxPublishBytesRate,
+          limits,
+          Date.now(),
+        ));
         // Over the rate: handled once the buckets have refilled, later packets waiting unread meanwhile
-        const waitMs = this.publishBuckets.take(packet.payload.length, Date.now());
+        const waitMs = buckets.take(packet.payload.length, Date.now());
         if (waitMs > 0) {
-          this.warnLimit(
-            this.publishBuckets.dry ?? 'maxPublishRate',
-            'client throttled: not read until back under the rate',
-          );
+          this.warnLimit(buckets.dry ?? 'maxPublishRate', 'client throttled: not read until back under the rate');
           return new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref()).then(() => {
             if (this.state !== ConnectionState.Active) return undefined;
             return this.handlers.dispatch(this, packet);
           });
         }
       } else if (packet.type === 'subscribe' || packet.type === 'unsubscribe' || packet.type === 'pingreq') {
-        if (!this.controlPackets.allow(Date.now())) {
+        const window = (this.controlPackets ??= new ControlPacketWindow(maxControlPacketRate));
+        if (!window.allow(Date.now())) {
           this.broker.counters.limits.maxControlPacketRate++;
           const why = `more than ${this.broker.options.maxControlPacketRate} control packets in one second`;
           // 5.0 section 3.14.2.1: 0x97 Quota exceeded; 3.1.1 has no way to say why
@@ -345,23 +407,24 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     );
   }
 
-  /** Starts keep-alive supervision: the timer is armed for the deadline the Link gives. */
+  /** Starts keep-alive supervision: the deadline becomes the one the Link gives (none with Keep Alive 0). */
   startKeepAlive(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    const check = (): void => {
-      const remaining = this.link.keepAliveRemaining();
-      if (remaining === undefined) return;
-      // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0): nothing for 1.5 x Keep Alive closes the connection
-      // A client whose packets wait in the backlog (held by a hook or its publish rate) is not idle.
-      if (remaining <= 0 && this.backlog === undefined) {
-        this.endWith({ reason: 'keep-alive-timeout' });
-        this.close('keep-alive timeout', ReasonCode.KeepAliveTimeout);
-        return;
-      }
-      this.timer = setTimeout(check, Math.max(remaining, 100));
-    };
-    check();
+    deadlines.cancel(this);
+    this.keepAliveStarted = true;
+    this.checkKeepAlive(Date.now());
+  }
+
+  private checkKeepAlive(now: number): void {
+    const remaining = this.link.keepAliveRemaining();
+    if (remaining === undefined) return;
+    // [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0): nothing for 1.5 x Keep Alive closes the connection
+    // A client whose packets wait in the backlog (held by a hook or its publish rate) is not idle.
+    if (remaining <= 0 && this.backlog === undefined) {
+      this.endWith({ reason: 'keep-alive-timeout' });
+      this.close('keep-alive timeout', ReasonCode.KeepAliveTimeout);
+      return;
+    }
+    deadlines.set(this, now + Math.max(remaining, 100));
   }
 
   /** Writes an encoded packet; writes of one turn of the event loop leave in one system call. */
@@ -370,7 +433,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(Connection.uncork, this);
     }
     this.stream.write(buf);
     // Each write is one packet; a PUBLISH is told by its first byte (type 3).
@@ -482,10 +545,10 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     }
     this.debug({ why }, 'closing connection');
     this.setState(ConnectionState.Closing);
-    if (this.corked) this.uncork();
+    if (this.corked) Connection.uncork(this);
     this.stream.end();
-    // A peer that never closes its side is cut off.
-    setTimeout(() => this.stream.destroy(), 1000).unref();
+    // A peer that never closes its side is cut off (see deadlineDue).
+    deadlines.set(this, Date.now() + 1000);
   }
 
   /** Another connection took this client id over: the session moves there, and this one closes. */
@@ -500,8 +563,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private onClose(): void {
     if (this.state === ConnectionState.Closed) return;
     this.setState(ConnectionState.Closed);
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    deadlines.cancel(this);
     this.watchdog?.stop();
     logClosed(this.broker.log, this.clientId, this.peer, this.wasActive, this.ending ?? { reason: 'closed-by-peer' });
     this.broker.connectionClosed(this);

@@ -68,11 +68,8 @@ export class SessionRegistry {
     const session = new Session(
       clientId,
       expiryInterval,
-      {
-        maxInflightMessages: this.limits.maxInflightMessages,
-        maxQueuedMessages: this.limits.maxQueuedMessages,
-        maxQueuedBytes: this.limits.maxQueuedBytes,
-      },
+      // One limits object for every session (they never change while the broker runs).
+      this.limits,
       this.dropped,
     );
     session.onDrop = this.onDrop;

@@ -43,7 +43,7 @@ export class Subscriptions {
     // Parsed before anything changes: an invalid shared filter throws and leaves no half-made subscription.
     const shared = parseSharedSubscription(topicFilter);
     const existed = session.subscriptions.has(topicFilter);
-    session.subscriptions.set(topicFilter, options);
+    session.subscribe(topicFilter, options);
     if (session.journal !== undefined) this.persistence?.subscribed(session.clientId, topicFilter, options);
     const subscriber: Subscriber = { session, options };
     if (shared === undefined) {
@@ -65,7 +65,7 @@ export class Subscriptions {
 
   /** Removes a subscription; returns whether it existed. */
   remove(session: Session, topicFilter: string): boolean {
-    if (!session.subscriptions.delete(topicFilter)) return false;
+    if (!session.unsubscribe(topicFilter)) return false;
     if (session.journal !== undefined) this.persistence?.unsubscribed(session.clientId, topicFilter);
     this.unindex(session.clientId, topicFilter);
     return true;
@@ -77,7 +77,7 @@ export class Subscriptions {
    */
   removeAll(session: Session): void {
     for (const filter of session.subscriptions.keys()) this.unindex(session.clientId, filter);
-    session.subscriptions.clear();
+    session.clearSubscriptions();
   }
 
   /** Gives a delivery released by an ending session to another member of its group, if one is left. */

@@ -116,17 +116,17 @@ export class PendingRequests {
     this.waiting.delete(packetId);
     this.session.releasePacketId(packetId);
     const { packet, waiter } = entry;
-    const subscriptions = this.session.subscriptions;
+    const session = this.session;
     if (packet.type === 'subscribe') {
       packet.subscriptions.forEach((s, i) => {
         // A SUBACK with fewer codes than filters is the broker's error; the filter counts as refused
         const code = reasonCodes[i] ?? 0x80;
         const { topicFilter, ...options } = s;
-        if (code < 0x80) subscriptions.set(topicFilter, { ...options, subscriptionIdentifier: undefined });
-        else subscriptions.delete(topicFilter);
+        if (code < 0x80) session.subscribe(topicFilter, { ...options, subscriptionIdentifier: undefined });
+        else session.unsubscribe(topicFilter);
       });
     } else {
-      for (const filter of packet.topicFilters) subscriptions.delete(filter);
+      for (const filter of packet.topicFilters) session.unsubscribe(filter);
     }
     waiter.resolve(reasonCodes);
   }

@@ -22,6 +22,16 @@ export interface DecoderOptions {
 export type PacketSink = (packet: Packet) => void;
 
 /**
+ * One Reader for every Decoder: a body is decoded synchronously, before any packet is handed on, so
+ * the cursor is never shared by two decodes at once. A Reader per Decoder held each connection's
+ * last chunk (its Buffer and bytes) for as long as the connection was idle.
+ */
+const reader = new Reader();
+const EMPTY = Buffer.alloc(0);
+/** No bytes held: shared, never pushed to (`hold` makes the array a packet's parts are pushed to). */
+const NO_PARTS: readonly Buffer[] = Object.freeze([]);
+
+/**
  * Turns a byte stream into packets. Once it has thrown (a MalformedPacketError, ProtocolError,
  * PacketTooLargeError or UnsupportedProtocolError) it is failed and throws the same error again;
  * the connection is expected to close.
@@ -32,9 +42,8 @@ export class Decoder {
   /** Largest packet accepted, in bytes, fixed header included. */
   maximumPacketSize: number;
 
-  private readonly reader = new Reader();
-  /** Bytes of an incomplete packet, from its first byte. */
-  private parts: Buffer[] = [];
+  /** Bytes of an incomplete packet, from its first byte; NO_PARTS while none. */
+  private parts: Buffer[] = NO_PARTS as Buffer[];
   private partsLength = 0;
   /** Total size of the incomplete packet, or -1 while its fixed header is incomplete. */
   private expected = -1;
@@ -66,7 +75,7 @@ export class Decoder {
     while (this.partsLength > 0 && this.expected < 0 && data.length > 0) {
       const borrowed = Math.min(data.length, 4);
       const head = Buffer.concat([...this.parts, data.subarray(0, borrowed)]);
-      this.parts = [];
+      this.parts = NO_PARTS as Buffer[];
       this.partsLength = 0;
       data = data.subarray(borrowed);
       this.process(head, onPacket);
@@ -82,7 +91,7 @@ export class Decoder {
       }
       this.parts.push(data.subarray(0, missing));
       const whole = Buffer.concat(this.parts, this.expected);
-      this.parts = [];
+      this.parts = NO_PARTS as Buffer[];
       this.partsLength = 0;
       this.expected = -1;
       this.process(whole, onPacket);
@@ -128,8 +137,10 @@ export class Decoder {
           this.hold(buf, offset, total);
           return;
         }
-        this.reader.reset(buf, offset + headerLength, offset + total);
-        packet = decodeBody(first, this.reader, this.protocolVersion);
+        reader.reset(buf, offset + headerLength, offset + total);
+        packet = decodeBody(first, reader, this.protocolVersion);
+        // Not left pointing at this connection's chunk (a throw leaves it: the connection then closes).
+        reader.reset(EMPTY, 0, 0);
         if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;
         offset += total;
         this.lastPacketSize = total;

@@ -48,6 +48,18 @@ interface HeldWrite {
   ready: boolean;
 }
 
+/*
+ * Shared empty collections a session reads until it first writes one of its own (`inFlight`,
+ * `heldQoS2`, `subscribe`): an idle connection's session then holds no Map or Set. Only
+ * reads, `delete` and `clear` (no-ops on an empty one) ever reach these.
+ */
+const NO_OUTGOING = new Map<number, Outgoing>();
+const NO_IDS = new Set<number>();
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
+/** Frozen: a push to it throws instead of sharing the message with every other session. */
+const NO_DELIVERIES: Delivery[] = Object.freeze([]) as unknown as Delivery[];
+const NO_HELD: HeldWrite[] = Object.freeze([]) as unknown as HeldWrite[];
+
 export class Session implements OverflowSession {
   readonly clientId: string;
   /**
@@ -57,16 +69,19 @@ export class Session implements OverflowSession {
   username: string | undefined = undefined;
   /** The name of the listener its latest client connected through (per-listener read authorization); undefined when not known. */
   listener: string | undefined = undefined;
-  /** Subscriptions by topic filter. */
-  readonly subscriptions = new Map<string, SubscriptionOptions>();
-  /** Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]. */
-  private readonly incomingQoS2 = new Set<number>();
+  /** Subscriptions by topic filter; made on the first one (see `subscribe`). */
+  private ownSubscriptions: Map<string, SubscriptionOptions> | undefined;
+  /**
+   * Incoming QoS 2 packet ids for which PUBREC was sent and PUBREL is awaited [MQTT-4.3.3-2]; the
+   * shared empty set until the first one (a Set costs about 200 bytes, and most sessions never see QoS 2).
+   */
+  private incomingQoS2: Set<number> = NO_IDS;
   /**
    * Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 Clean
    * Session 1, 5.0 expiry 0), NEVER_EXPIRES (3.1.1 Clean Session 0, 5.0 0xFFFFFFFF) keeps it.
    */
   expiryInterval: number;
-  /** Messages dropped since the session began, by reason. */
+  /** Messages dropped since the session began, by reason (a live record: callers keep it). */
   readonly dropped: Record<DropReason, number> = emptyDropTally();
   /** Set when the broker routes a message and this session matched; see Router. */
   matchStamp = 0;
@@ -84,8 +99,10 @@ export class Session implements OverflowSession {
   private sink: SessionSink | undefined;
   /** The protocol state of the attached connection; set exactly when `sink` is. */
   private link: Link | undefined;
-  private readonly outgoing = new Map<number, Outgoing>();
-  private queue: Delivery[] = [];
+  /** QoS 1/2 deliveries in flight by packet id; the shared empty map until the first one. */
+  private outgoing: Map<number, Outgoing> = NO_OUTGOING;
+  /** NO_DELIVERIES while empty (see `enqueue`). */
+  private queue: Delivery[] = NO_DELIVERIES;
   private queueHead = 0;
   /** Payload bytes of the messages in the queue. */
   private queueBytes = 0;
@@ -97,7 +114,7 @@ export class Session implements OverflowSession {
    * Packets waiting, in order, for a QoS 2 PUBLISH or PUBREL ahead of them to become durable (see
    * `write`); empty on every path without a journal.
    */
-  private held: HeldWrite[] = [];
+  private held: HeldWrite[] = NO_HELD;
 
   /**
    * `totals`, when given, is a broker-wide tally of drops by reason that this session adds to as
@@ -114,6 +131,38 @@ export class Session implements OverflowSession {
     this.clientId = clientId;
     this.expiryInterval = expiryInterval;
     this.inflightLimit = limits.maxInflightMessages;
+  }
+
+  /** Subscriptions by topic filter (change them with `subscribe`, `unsubscribe`, `clearSubscriptions`). */
+  get subscriptions(): ReadonlyMap<string, SubscriptionOptions> {
+    return this.ownSubscriptions ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Adds or replaces the subscription to `topicFilter`. */
+  subscribe(topicFilter: string, options: SubscriptionOptions): void {
+    (this.ownSubscriptions ??= new Map()).set(topicFilter, options);
+  }
+
+  /** Removes the subscription to `topicFilter`; returns whether there was one. */
+  unsubscribe(topicFilter: string): boolean {
+    return this.ownSubscriptions?.delete(topicFilter) ?? false;
+  }
+
+  /** Removes every subscription. */
+  clearSubscriptions(): void {
+    this.ownSubscriptions = undefined;
+  }
+
+  /** The map of deliveries in flight, made on the first one: the shared empty one is never written. */
+  private inFlight(): Map<number, Outgoing> {
+    if (this.outgoing === NO_OUTGOING) this.outgoing = new Map();
+    return this.outgoing;
+  }
+
+  /** The set of incoming QoS 2 ids awaiting PUBREL, made on the first one. */
+  private heldQoS2(): Set<number> {
+    if (this.incomingQoS2 === NO_IDS) this.incomingQoS2 = new Set();
+    return this.incomingQoS2;
   }
 
   /** Whether the session ends when its connection does (3.1.1 Clean Session, 5.0 expiry 0). */
@@ -184,6 +233,7 @@ export class Session implements OverflowSession {
     const journal = this.journal;
     if (durable && journal?.afterDurable !== undefined) {
       const entry: HeldWrite = { sink, buf, ready: false };
+      if (this.held === NO_HELD) this.held = [];
       this.held.push(entry);
       journal.afterDurable(() => {
         entry.ready = true;
@@ -255,7 +305,7 @@ export class Session implements OverflowSession {
       return;
     }
     this.queueBytes += bytes;
-    this.queue.push(d);
+    this.enqueue(d);
     this.journal?.added(this, d, 0);
   }
 
@@ -280,7 +330,7 @@ export class Session implements OverflowSession {
   refill(deliveries: Delivery[]): void {
     for (const d of deliveries) {
       this.queueBytes += d.message.payload.length;
-      this.queue.push(d);
+      this.enqueue(d);
       this.journal?.added(this, d, 0);
     }
     this.pump();
@@ -331,7 +381,7 @@ export class Session implements OverflowSession {
       this.send(sink, d, false);
     }
     if (this.queueHead === this.queue.length) {
-      this.queue = [];
+      this.queue = NO_DELIVERIES;
       this.queueHead = 0;
     } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
@@ -347,7 +397,7 @@ export class Session implements OverflowSession {
   /** Publishes `d` with a new packet id; `fresh`: it was never queued (the journal has not seen it). */
   private send(sink: SessionSink, d: Delivery, fresh: boolean): void {
     const packetId = this.allocatePacketId();
-    this.outgoing.set(packetId, { delivery: d, state: d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec' });
+    this.inFlight().set(packetId, { delivery: d, state: d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec' });
     const journal = this.journal;
     if (journal !== undefined) {
       if (fresh) journal.added(this, d, packetId);
@@ -495,7 +545,7 @@ export class Session implements OverflowSession {
    * after a restart when the session is journaled.
    */
   holdQoS2(packetId: number): void {
-    this.incomingQoS2.add(packetId);
+    this.heldQoS2().add(packetId);
     this.journal?.qos2Received(this, packetId);
   }
 
@@ -508,7 +558,7 @@ export class Session implements OverflowSession {
 
   /** Puts back an incoming QoS 2 id read from the store at start, without reporting it to the journal. */
   restoreQoS2(packetId: number): void {
-    this.incomingQoS2.add(packetId);
+    this.heldQoS2().add(packetId);
   }
 
   /** Drops all in-flight and queued messages (clean start). */
@@ -519,7 +569,7 @@ export class Session implements OverflowSession {
       for (let i = this.queueHead; i < this.queue.length; i++) journal.removed(this, this.queue[i]!);
     }
     this.outgoing.clear();
-    this.queue = [];
+    this.queue = NO_DELIVERIES;
     this.queueHead = 0;
     this.queueBytes = 0;
     this.incomingQoS2.clear();
@@ -533,15 +583,21 @@ export class Session implements OverflowSession {
    */
   restore(d: Delivery, packetId: number, released: boolean): void {
     if (packetId === 0) {
-      this.queue.push(d);
+      this.enqueue(d);
       // Counted like any queued message, so that maxQueuedBytes holds after a restart too.
       this.queueBytes += d.message.payload.length;
       return;
     }
-    this.outgoing.set(packetId, {
+    this.inFlight().set(packetId, {
       delivery: d,
       state: released ? 'awaiting-pubcomp' : d.qos === 1 ? 'awaiting-puback' : 'awaiting-pubrec',
     });
     this.nextPacketId = packetId === 0xffff ? 1 : packetId + 1;
+  }
+
+  /** Appends `d` to the queue, made on the first message (an idle session shares the empty one). */
+  private enqueue(d: Delivery): void {
+    if (this.queue === NO_DELIVERIES) this.queue = [];
+    this.queue.push(d);
   }
 }

@@ -38,10 +38,11 @@ export async function listenTcp(
   const server = createServer({ noDelay: true }, (socket: Socket) => {
     if (keepAliveMs > 0) socket.setKeepAlive(true, keepAliveMs);
     const peer = {
-      remoteAddress: socket.remoteAddress,
+      remoteAddress: intern(socket.remoteAddress),
       remotePort: socket.remotePort,
-      localAddress: socket.localAddress,
+      localAddress: intern(socket.localAddress),
     };
+    forgetAddresses(socket);
     if (options.proxyProtocol !== true) {
       onConnection(socket, peer);
       return;
@@ -61,4 +62,29 @@ export async function listenTcp(
   });
   const address = await startServer(server, 'tcp', options.host, options.port);
   return { address, close: () => stopServer(server) };
+}
+
+/**
+ * Node keeps the address objects it read for `remoteAddress` and `localAddress` on the socket for as
+ * long as it lives (about 150 bytes per connection); the peer has copied them, so they are let go (set,
+ * not deleted, so that every socket keeps one hidden class). Node reads them again if asked.
+ */
+function forgetAddresses(socket: Socket): void {
+  const cached = socket as unknown as { _peername: unknown; _sockname: unknown };
+  cached._peername = undefined;
+  cached._sockname = undefined;
+}
+
+/** Address strings already seen, so that connections from one address share one string. */
+const addresses = new Map<string, string>();
+/** Bounded: past it, new addresses are kept as they come (a string each, as before). */
+const MAX_INTERNED = 4096;
+
+/** The one string kept for `address` (each read of a socket's address makes a new one, 32 bytes). */
+function intern(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const known = addresses.get(address);
+  if (known !== undefined) return known;
+  if (addresses.size < MAX_INTERNED) addresses.set(address, address);
+  return address;
 }
