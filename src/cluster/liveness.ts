@@ -16,6 +16,8 @@ export interface LivenessOptions {
   /** The lease's time-to-live, in ms. */
   leaseMs: number;
   onNodeDead: NodeDeadHandler | undefined;
+  /** See ReaperOptions.keepRoutes. */
+  keepRoutes?: boolean;
   counters: { nodesDeclaredDead: number; deadNodeWills: number };
 }
 
@@ -64,11 +66,19 @@ export class Liveness {
    * (connections that died with it), each at its time and once: a survivor may be at it too.
    */
   async start(host: BusHost): Promise<void> {
-    const { nodeId, run, leaseMs, onNodeDead, counters } = this.options;
+    const { nodeId, run, leaseMs, onNodeDead, keepRoutes, counters } = this.options;
     const claimant = `${nodeId}/${run}`;
     const runner = new WillRunner(this.redis, this.outbox, claimant, host, counters);
     this.runner = runner;
-    this.reaper = new Reaper(this.redis, runner, { nodeId, claimant, leaseMs, log: host.log, onNodeDead, counters });
+    this.reaper = new Reaper(this.redis, runner, {
+      nodeId,
+      claimant,
+      leaseMs,
+      log: host.log,
+      onNodeDead,
+      keepRoutes: keepRoutes === true,
+      counters,
+    });
     this.reaper.start();
     // Read before any client connects, so that one resuming its session cancels its old will.
     const since = Date.now();

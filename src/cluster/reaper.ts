@@ -29,19 +29,32 @@ export interface ReaperOptions {
   leaseMs: number;
   log: Logger;
   onNodeDead: NodeDeadHandler | undefined;
+  /**
+   * Whether the routes of a dead node, and its place in `fennec:nodes`, stay until `onNodeDead`
+   * has run (session adoption: its traffic keeps going to its stream, drained by the adopter, until
+   * the adopted sessions' routes are known); they are removed after it in any case. A declarer that
+   * dies meanwhile leaves the death to be declared again, and the adoption done again, by another.
+   */
+  keepRoutes?: boolean;
   counters: { nodesDeclaredDead: number };
 }
 
 /**
  * Declares a node dead unless its lease is back (-1). KEYS: lease, routes, nodes, dead, wills; ARGV:
- * node, now (ms), routes channel, reset notice. Returns {1 the first time or 0, when declared}.
+ * node, now (ms), routes channel, reset notice, '1' to keep its routes and its place in
+ * `fennec:nodes` for `onNodeDead`. Returns {1 the first time or 0, when declared}.
  */
 const declareScript = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, '0'} end
-local first = redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('DEL', KEYS[2])
+local first
+if ARGV[5] == '1' then
+  first = redis.call('SISMEMBER', KEYS[3], ARGV[1])
+else
+  first = redis.call('SREM', KEYS[3], ARGV[1])
+  redis.call('DEL', KEYS[2])
+end
 if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[1]) end
-if first == 1 then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+if first == 1 and ARGV[5] ~= '1' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return {first, redis.call('ZSCORE', KEYS[4], ARGV[1]) or ARGV[2]}`;
 
 /** Extends a claim this claimant holds. KEYS: claim; ARGV: claimant, ttl. */
@@ -138,6 +151,7 @@ export class Reaper {
         Date.now(),
         routesChannel,
         JSON.stringify({ node, op: 'reset' }),
+        this.options.keepRoutes === true ? '1' : '0',
       )) as [number, string];
       if (first === -1) return;
       if (first === 1) await this.declared(node);
@@ -163,11 +177,18 @@ export class Reaper {
       { node, leaseMs },
       `cluster: node ${node} declared dead (no lease for ${leaseMs} ms): its routes removed, its clients' wills to be published`,
     );
-    if (onNodeDead === undefined) return;
     try {
-      await onNodeDead(node);
+      await onNodeDead?.(node);
     } catch (err) {
       log.error({ node, err: String(err) }, 'cluster: onNodeDead handler failed');
     }
+    if (this.options.keepRoutes !== true) return;
+    // Kept for the handler, the routes go now whatever it did (an adoption removed them already).
+    await this.redis
+      .multi()
+      .del(routesKey(node))
+      .srem(nodesKey, node)
+      .publish(routesChannel, JSON.stringify({ node, op: 'reset' }))
+      .exec();
   }
 }

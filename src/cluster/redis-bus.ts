@@ -160,10 +160,12 @@ export class RedisBus implements Bus {
       nodeId: this.nodeId,
       run: this.run,
       leaseMs: options.leaseMs ?? 3000,
-      // The node that declared a death adopts the dead node's sessions, when sessions are cluster-wide.
+      // The node that declared a death adopts the dead node's sessions, when sessions are cluster-wide,
+      // and removes the dead node's routes itself once the adopted sessions' are out.
       onNodeDead:
         options.onNodeDead ??
         (sessions === undefined ? undefined : async (node: string) => void (await sessions.adopt(node))),
+      keepRoutes: options.onNodeDead === undefined && sessions !== undefined,
       counters: this.counters,
     });
   }
@@ -209,13 +211,27 @@ export class RedisBus implements Bus {
       },
       duplicate: () => this.counters.duplicates++,
       acknowledge: async (ids) => {
+        // With cluster-wide sessions, the commit that writes what was queued from them acknowledges
+        // them in the same script: a node killed in between leaves no entry both in its stream and
+        // in its store, which an adopter would deliver twice.
+        this.options.store?.acknowledgeWithCommit(ids);
         // Acknowledged only once the local store has what was queued from them.
         await host.committed();
-        this.outbox.push(['XACK', streamKey(this.nodeId), consumerGroup, ...ids]);
-        this.outbox.push(['XDEL', streamKey(this.nodeId), ...ids]);
+        const left = this.options.store === undefined ? ids : this.options.store.takeBackAcknowledgements(ids);
+        if (left.length === 0) return;
+        this.outbox.push(['XACK', streamKey(this.nodeId), consumerGroup, ...left]);
+        this.outbox.push(['XDEL', streamKey(this.nodeId), ...left]);
       },
     });
     this.stream.start();
+    if (this.sessions !== undefined) {
+      const stream = this.stream;
+      this.sessions.links = {
+        flushRoutes: () => this.outbox.drain(),
+        forgetRoutes: (node) => this.routes.replaceNode(node, []),
+        seen: (messageId) => stream.hasSeen(messageId),
+      };
+    }
     await this.liveness.start(host);
     host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
   }

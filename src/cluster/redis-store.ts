@@ -24,6 +24,7 @@ import {
   encodeStoredMessage,
   encodeSubscription,
 } from './store-codec.js';
+import { streamKey } from './keys.js';
 import { redactedUrl } from './url.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
 
@@ -88,6 +89,8 @@ export class RedisStore implements Store {
   private readonly seqClients = new Map<number, string>();
   private readonly keepRetained: boolean;
   private readonly scripts: Scripts;
+  /** Entries of this node's stream to acknowledge and delete in the next commit (`acknowledgeWithCommit`). */
+  private acks: string[] = [];
 
   private constructor(
     readonly redis: Redis,
@@ -219,8 +222,18 @@ export class RedisStore implements Store {
       else if (op.op === 'enqueue') seqs.set(op.record.seq, op.record.clientId);
       else if (op.op === 'complete') seqs.set(op.seq, '');
     }
+    const acks = this.acks;
+    this.acks = [];
+    for (const id of acks) args.push('stream-ack', '', '0', streamKey(this.nodeId), id, '');
     if (args.length === 1) return;
-    const reply = await this.scripts.fennecCommit(...args);
+    let reply: Awaited<ReturnType<Scripts['fennecCommit']>>;
+    try {
+      reply = await this.scripts.fennecCommit(...args);
+    } catch (err) {
+      // The commit is tried again; the acknowledgements go with it.
+      this.acks.unshift(...acks);
+      throw err;
+    }
     this.counters.commits++;
     this.counters.fenced += Number(reply[0]);
     for (let i = 1; i + 1 < reply.length; i += 2) {
@@ -232,6 +245,23 @@ export class RedisStore implements Store {
       if (cid === '') this.seqClients.delete(seq);
       else this.seqClients.set(seq, cid);
     }
+  }
+
+  /**
+   * Has the next commit acknowledge and delete entries `ids` of this node's stream, atomically with
+   * what it writes. Called in the turn that delivered them, so the commit that writes their
+   * deliveries (gathered in that turn) is that one or a later one, never an earlier one.
+   */
+  acknowledgeWithCommit(ids: readonly string[]): void {
+    this.acks.push(...ids);
+  }
+
+  /** Takes back those of `ids` that no commit has taken (their deliveries wrote nothing): the caller acknowledges them. */
+  takeBackAcknowledgements(ids: readonly string[]): string[] {
+    const mine = new Set(ids);
+    const left = this.acks.filter((id) => mine.has(id));
+    if (left.length > 0) this.acks = this.acks.filter((id) => !mine.has(id));
+    return left;
   }
 
   /** One operation as the commit script's 6 arguments; undefined: nothing to write. */

@@ -48,6 +48,24 @@ interface Answer {
   result: 'ok' | 'lost' | 'error';
 }
 
+/** What an adoption needs of the bus: set by the RedisBus once its parts exist. */
+export interface AdoptionLinks {
+  /** Resolves once the route changes queued so far are published (the adopted sessions' routes). */
+  flushRoutes(): Promise<void>;
+  /** Forgets the routes of `node` in this node's table: its traffic is this node's own now. */
+  forgetRoutes(node: string): void;
+  /** Whether the message `messageId` came through this node's own stream. */
+  seen(messageId: string): boolean;
+}
+
+/**
+ * How long an adopter waits, after announcing that the dead node's routes are gone, before it
+ * drains the dead node's stream, in ms: for the other nodes to stop sending there (a message sent
+ * there and to this node both, while a node knew both routes, is then found in this node's own
+ * stream and not delivered twice).
+ */
+const ADOPT_SETTLE_MS = 300;
+
 /** What an adoption moved here. */
 export interface Adopted {
   sessions: number;
@@ -60,6 +78,10 @@ export class ClusterSessions implements SessionBus {
   readonly counters = { handedOver: 0, takenOver: 0, timedOut: 0, adopted: 0 };
   private host: BusHost | undefined;
   private readonly waiting = new Map<string, (result: Answer['result']) => void>();
+  /** Set by the RedisBus (see AdoptionLinks). */
+  links: AdoptionLinks | undefined;
+  /** The adoption under way: a hand-over waits for it, so that a session leaves with all it was owed. */
+  private adopting: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: RedisStore,
@@ -145,6 +167,7 @@ export class ClusterSessions implements SessionBus {
     const host = this.requireHost();
     let result: Answer['result'] = 'error';
     try {
+      await this.adopting.catch(() => undefined);
       const unreferenced = await host.releaseSession(request.client);
       const numbers = { seq: request.seq, messageId: request.messageId, count: request.count };
       result = await this.store.handOver(request.client, request.from, numbers, unreferenced);
@@ -163,7 +186,18 @@ export class ClusterSessions implements SessionBus {
    * the dead node's stream; the dead node's stream, routes and store namespace are deleted last.
    * Safe to call from several nodes at once: each session moves to one of them.
    */
-  async adopt(deadNode: string): Promise<Adopted> {
+  adopt(deadNode: string): Promise<Adopted> {
+    const adoption = this.adopting.catch(() => undefined).then(() => this.adoptNow(deadNode));
+    this.adopting = adoption;
+    return adoption;
+  }
+
+  /**
+   * The steps of `adopt`. The dead node's routes, kept by the reaper, go only once the adopted
+   * sessions' routes are published (one connection: every node learns those first), so that no
+   * message published meanwhile finds neither; what went to the dead node's stream is drained.
+   */
+  private async adoptNow(deadNode: string): Promise<Adopted> {
     const host = this.requireHost();
     const clientIds = await this.store.sessionsOf(deadNode);
     const claims = await Promise.all(
@@ -188,12 +222,17 @@ export class ClusterSessions implements SessionBus {
     state.messages.sort((a, b) => a.id - b.id);
     host.installSessions(state);
     this.counters.adopted += adopted.size;
+    // This node's own publishes reach the adopted sessions here now, no more through the dead node's stream.
+    this.links?.forgetRoutes(deadNode);
+    await this.links?.flushRoutes();
+    const gone = this.command.multi();
+    gone.del(routesKey(deadNode)).srem(nodesKey, deadNode);
+    gone.publish(routesChannel, JSON.stringify({ node: deadNode, op: 'reset' }));
+    await gone.exec();
+    if (this.links !== undefined) await new Promise((resolve) => setTimeout(resolve, ADOPT_SETTLE_MS));
     const deliveries = await this.drainStream(deadNode, adopted);
     await host.committed();
-    const ns = this.command.multi();
-    ns.del(streamKey(deadNode)).del(routesKey(deadNode)).srem(nodesKey, deadNode);
-    ns.publish(routesChannel, JSON.stringify({ node: deadNode, op: 'reset' }));
-    await ns.exec();
+    await this.command.del(streamKey(deadNode));
     await this.store.dropNamespace(deadNode);
     host.log.info({ deadNode, sessions: adopted.size, deliveries }, 'cluster: sessions of a dead node adopted');
     return { sessions: adopted.size, deliveries };
@@ -211,13 +250,18 @@ export class ClusterSessions implements SessionBus {
       ][];
       const messages: Message[] = [];
       for (const [, fields] of entries) {
-        for (let i = 0; i + 1 < fields.length; i += 2) {
-          if (fields[i]!.toString() !== 'm') continue;
-          try {
-            messages.push(decodeMessage(fields[i + 1]!));
-          } catch (err) {
-            host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
-          }
+        const value = (name: string): Buffer | undefined => {
+          for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
+          return undefined;
+        };
+        const id = value('i')?.toString();
+        const bytes = value('m');
+        // Sent here too, while its sender knew both routes: delivered from this node's stream already.
+        if (bytes === undefined || (id !== undefined && this.links?.seen(id) === true)) continue;
+        try {
+          messages.push(decodeMessage(bytes));
+        } catch (err) {
+          host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
         }
       }
       if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);

@@ -145,6 +145,11 @@ for i = 2, #ARGV, 6 do
   elseif kind == 'forget-message' then redis.call('HDEL', ns .. 'msgs', a)
   elseif kind == 'retain' then redis.call('HSET', ns .. 'retained', a, b)
   elseif kind == 'unretain' then redis.call('HDEL', ns .. 'retained', a)
+  elseif kind == 'stream-ack' then
+    -- A stream entry whose deliveries this commit writes leaves the stream in the same step: an
+    -- adopter that drains the stream of this node, dead, never finds it there and in the store too.
+    redis.call('XACK', a, 'fennec', b)
+    redis.call('XDEL', a, b)
   else
     if cid == '' then cid = redis.call('HGET', ns .. 'dlvc', a) or '' end
     if cid ~= '' and not allowed(cid, token) then

@@ -115,6 +115,11 @@ export class StreamReader {
     }
   }
 
+  /** Whether the message `messageId` came through this stream (within the dedupe window). */
+  hasSeen(messageId: string): boolean {
+    return this.seen.has(messageId);
+  }
+
   /** Delivers one entry unless it is a copy; returns its entry id. */
   private handle(id: string, fields: Buffer[] | null): string {
     const messageId = field(fields, 'i')?.toString();

@@ -105,6 +105,7 @@ void describe('cluster fail-over without a hand-made adoption', () => {
     );
     await routesKnown(connect, b.url, 'fo/probe', probes);
     const publisher = await connect(b.url, { clientId: 'fo-publisher', protocolVersion: 5 });
+    const onC = await connect(c.url, { clientId: 'fo-publisher-c', protocolVersion: 4 });
     // A client of a with a will, and a watcher on c that a's node knows about.
     const watcher = await subscriber(connect, c.url, 'fo-watcher', 'fo-will/#');
     await routesKnown(connect, a.url, 'fo-will/probe', [watcher]);
@@ -132,6 +133,17 @@ void describe('cluster fail-over without a hand-made adoption', () => {
     a.signal('SIGSTOP');
     const waiting = await publishBoth(publisher, 'waiting', 2);
     await a.kill('SIGKILL');
+    // Through the death, its declaration and the adoption: publishers on both survivors, paced so
+    // that the sessions' queues (max_queued_messages, 1000) hold everything.
+    let publishing = true;
+    const through = [publisher, onC].map(async (client, p) => {
+      const sent: string[] = [];
+      for (let i = 0; publishing && i < 200; i++) {
+        sent.push(...(await publishBoth(client, `through-${p}-${i}`, 1)));
+        await sleep(25);
+      }
+      return sent;
+    });
 
     // No adoptSessions by hand: wait until a survivor declared the death and took the sessions.
     await until(async () => {
@@ -144,20 +156,26 @@ void describe('cluster fail-over without a hand-made adoption', () => {
     t.diagnostic(`adopted by ${declarers.join()}`);
     // 5. Published after the death, the subscribers still away.
     const afterDeath = await publishBoth(publisher, 'after-death', 2);
+    await sleep(LEASE_MS);
+    publishing = false;
+    const throughDeath = (await Promise.all(through)).flat();
 
     // Resumed on c (which may or may not be the survivor that adopted).
     for (const sub of subs) sub.hold = false;
-    const onC = await Promise.all(subs.map((sub) => connectSub(c.url, sub)));
-    for (const [i, { sessionPresent }] of onC.entries()) {
+    const resumedOnC = await Promise.all(subs.map((sub) => connectSub(c.url, sub)));
+    for (const [i, { sessionPresent }] of resumedOnC.entries()) {
       assert.equal(sessionPresent, true, `${subs[i]!.clientId}: session present on c [MQTT-3.2.2-3]`);
     }
-    const expected = [...queued, ...inflight, ...waiting, ...afterDeath];
+    const expected = [...queued, ...inflight, ...waiting, ...throughDeath, ...afterDeath];
     await until(
       () => subs.every((sub) => missing(sub, expected).length === 0),
       `every acknowledged message delivered on c (adopted by ${declarers.join()})`,
       15_000,
     ).catch((err: unknown) => {
-      const gaps = subs.map((sub) => `${sub.clientId} misses ${missing(sub, expected).join(' ')}`);
+      const gaps = subs.map((sub) => {
+        const lost = missing(sub, expected);
+        return `${sub.clientId} misses ${lost.length}: ${lost.slice(0, 12).join(' ')}`;
+      });
       throw new Error(`${String(err)}: ${gaps.join('; ')}\n${b.log()}\n${c.log()}`);
     });
     // 6. Published once resumed on c.
