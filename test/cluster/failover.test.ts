@@ -42,7 +42,7 @@ function connector(clients: mqtt.MqttClient[]): Connect {
         connectTimeout: 10_000,
       });
       // MQTT.js takes this option from 5.0 clients only; set here, it holds back 3.1.1 acknowledgements too.
-      client.options.customHandleAcks = (_topic, payload, packet, ack) => {
+      client.options.customHandleAcks = (_topic, payload, packet: mqtt.IPublishPacket, ack) => {
         const text = payload.toString();
         if (text === 'probe') return void ack(0);
         if (packet.dup) sub.resent.add(text);
@@ -96,13 +96,11 @@ void describe('cluster fail-over without a hand-made adoption', () => {
     // The subscribers on a; the publisher on b knows their route once a probe reaches both.
     const onA = await Promise.all(subs.map((sub) => connectSub(a.url, sub)));
     for (const { client } of onA) await client.subscribeAsync('fo/#', { qos: 2 });
-    const probes = await Promise.all(
-      onA.map(({ client }) => {
-        const seen = { received: [] as { payload: string }[] };
-        client.on('message', (_topic, payload) => seen.received.push({ payload: payload.toString() }));
-        return seen;
-      }),
-    );
+    const probes = onA.map(({ client }) => {
+      const seen = { received: [] as { payload: string }[] };
+      client.on('message', (_topic, payload) => seen.received.push({ payload: payload.toString() }));
+      return seen;
+    });
     await routesKnown(connect, b.url, 'fo/probe', probes);
     const publisher = await connect(b.url, { clientId: 'fo-publisher', protocolVersion: 5 });
     const onC = await connect(c.url, { clientId: 'fo-publisher-c', protocolVersion: 4 });
