@@ -103,8 +103,9 @@ void describe('fault-injection checker', () => {
     assert.deepEqual(kinds(s.events), ['qos 1', 'corrupt 2', 'phantom 9']);
   });
 
-  void it('leaves out a subscriber whose session was not present on reconnection, and names it', () => {
+  void it('leaves out a subscriber whose session was not present on reconnection, and names it (not a publisher)', () => {
     const s = new Script().subscribe('s', 1).subscribe('t', 1).send(1).ack(1).reconnect('s', false).deliver('t', 1);
+    s.reconnect('p', false, 1).reconnect('p', false, 2);
     const result = check(s.events);
     assert.deepEqual(result.violations, []);
     assert.deepEqual(result.stats.lostSessions, ['s']);

@@ -89,7 +89,11 @@ function livingSubscribers(events: readonly FaultEvent[], lost: Set<string>): Ma
     connects.set(event.client, count);
     if (count > 1 && !event.sessionPresent) lost.add(event.client);
   }
-  for (const name of lost) subscribed.delete(name);
+  // Only subscribers' sessions matter: publishers connect with a clean session each time.
+  for (const name of lost) {
+    if (subscribed.has(name)) subscribed.delete(name);
+    else lost.delete(name);
+  }
   return subscribed;
 }
 
