@@ -79,7 +79,10 @@ function collectSends(events: readonly FaultEvent[]): Sends {
 }
 
 /** Subscribers whose session lived, with their granted QoS and SUBACK time. */
-function livingSubscribers(events: readonly FaultEvent[], lost: Set<string>): Map<string, { qos: FaultQoS; at: number }> {
+function livingSubscribers(
+  events: readonly FaultEvent[],
+  lost: Set<string>,
+): Map<string, { qos: FaultQoS; at: number }> {
   const connects = new Map<string, number>();
   const subscribed = new Map<string, { qos: FaultQoS; at: number }>();
   for (const event of events) {

@@ -32,9 +32,10 @@ export type NodePicker = () => FaultNode | undefined;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A TCP stream to the picked node (to a closed port when none runs: refused, then retried). */
+/** A TCP stream to the picked node (to a closed port when it does not listen: refused, then retried). */
 function streamTo(node: FaultNode | undefined): ReturnType<typeof createConnection> {
-  return createConnection({ host: '127.0.0.1', port: node?.port ?? 1 });
+  const port = node !== undefined && node.port > 0 ? node.port : 1;
+  return createConnection({ host: '127.0.0.1', port });
 }
 
 export interface SubscriberSpec {
@@ -84,7 +85,13 @@ export class Subscriber {
     client.on('error', () => undefined);
     client.on('connect', (connack) => {
       const conn = this.conn;
-      this.history.add({ type: 'connected', client: id, node: this.node, conn, sessionPresent: connack.sessionPresent });
+      this.history.add({
+        type: 'connected',
+        client: id,
+        node: this.node,
+        conn,
+        sessionPresent: connack.sessionPresent,
+      });
       if (this.subscribed) return;
       this.subscribed = true;
       client.subscribe('fault/#', { qos }, (err, granted) => {

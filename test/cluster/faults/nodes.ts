@@ -1,7 +1,8 @@
 /**
- * The nodes of a fault-injection run: `fennec broker` child processes, each with a fixed node id, a
- * fixed port (picked at its first start) and its own data directory (its SQLite store), so that a
- * node killed with SIGKILL and started again is the same node with the same sessions.
+ * The nodes of a fault-injection run: `fennec broker` child processes, each with a fixed node id and
+ * its own data directory (its SQLite store), so that a node killed with SIGKILL and started again is
+ * the same node with the same sessions. Each start takes a free port (port 0): the port a node had
+ * may meanwhile be some client's ephemeral port. `port` is 0 while the node does not listen.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -43,15 +44,16 @@ export class FaultNode {
     return this.stderr.slice(-4000);
   }
 
-  /** Starts the node (on its port once it has one); resolves once it listens. */
+  /** Starts the node on a free port; resolves once it listens. */
   start(): Promise<void> {
     // Two processes on one data directory: the second would be refused its store.
     if (this.child !== undefined) return Promise.reject(new Error(`node ${this.id} is already running`));
-    const child = spawn(process.execPath, [fennecBin, 'broker', '--config', this.config, '--port', String(this.port)], {
+    const child = spawn(process.execPath, [fennecBin, 'broker', '--config', this.config, '--port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: environment,
     });
     this.child = child;
+    this.port = 0;
     let listening = false;
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-20_000)));
@@ -59,6 +61,7 @@ export class FaultNode {
     child.once('exit', (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
+      this.port = 0;
       if (listening) this.crashes.push(`exited by itself (${code ?? signal}): ${this.log}`);
     });
     return new Promise<void>((resolve, reject) => {
@@ -88,6 +91,7 @@ export class FaultNode {
     const child = this.child;
     if (child === undefined) return;
     this.child = undefined;
+    this.port = 0;
     if (child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);

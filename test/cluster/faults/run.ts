@@ -87,7 +87,9 @@ function missing(history: History, subscribers: readonly Subscriber[]): number {
     if (event.type === 'ack') acked.add(`${event.publisher}/${event.seq}`);
     if (event.type === 'subscribed') subscribedAt.set(event.subscriber, event.t);
   }
-  const lost = new Set(check(history.events.filter((e) => e.type === 'connected' || e.type === 'subscribed')).stats.lostSessions);
+  const lost = new Set(
+    check(history.events.filter((e) => e.type === 'connected' || e.type === 'subscribed')).stats.lostSessions,
+  );
   let count = 0;
   for (const sub of subscribers) {
     if (lost.has(sub.spec.id)) continue;
@@ -112,13 +114,19 @@ export async function runFaults(redis: TestRedis, options: FaultRunOptions): Pro
   const random = prng(options.seed);
   const history = new History();
   const nodes = [1, 2, 3].map((i) => new FaultNode(`fault-${i}`, join(options.dir, `node-${i}`), redis.url));
-  const running = (): FaultNode[] => nodes.filter((node) => node.running);
+  const running = (): FaultNode[] => nodes.filter((node) => node.running && node.port > 0);
   const anyNode: NodePicker = () => {
     const up = running();
     return up[Math.floor(random() * up.length)];
   };
-  const faults = faultSchedule(random, options.faultMs, nodes.map((node) => node.id));
-  log(`fault run: seed ${options.seed} (FENNEC_FAULT_SEED), ${faults.length} faults in ${options.faultMs} ms, subscribers reconnect to ${options.subscriberNodes === 'own' ? 'their own node' : 'a random node'}`);
+  const faults = faultSchedule(
+    random,
+    options.faultMs,
+    nodes.map((node) => node.id),
+  );
+  log(
+    `fault run: seed ${options.seed} (FENNEC_FAULT_SEED), ${faults.length} faults in ${options.faultMs} ms, subscribers reconnect to ${options.subscriberNodes === 'own' ? 'their own node' : 'a random node'}`,
+  );
   const subscribers: Subscriber[] = [];
   const publishers = publisherSpecs().map((spec) => new Publisher(spec, history, anyNode));
   const nemesis = new Nemesis(nodes, redis, history);
@@ -150,7 +158,15 @@ export async function runFaults(redis: TestRedis, options: FaultRunOptions): Pro
     const result = check(history.events);
     const historyFile = join(options.dir, 'history.jsonl');
     history.write(historyFile);
-    return { seed: options.seed, faults, history, result, historyFile, crashes: nodes.flatMap((node) => node.crashes), undrained };
+    return {
+      seed: options.seed,
+      faults,
+      history,
+      result,
+      historyFile,
+      crashes: nodes.flatMap((node) => node.crashes),
+      undrained,
+    };
   } finally {
     await Promise.all(publishers.map((publisher) => publisher.stop(0)));
     await Promise.all(subscribers.map((sub) => sub.stop()));
