@@ -21,6 +21,7 @@ import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { consumerGroup, nodesKey, retainedChannel, retainedKey, routesChannel, routesKey, streamKey } from './keys.js';
+import { BacklogGate } from './flow.js';
 import { Outbox } from './outbox.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
@@ -42,6 +43,8 @@ export interface RedisBusOptions {
   retryDelayMs?: number;
   /** QoS 0 messages are dropped (and counted) while this many commands wait for Redis, in commands. Default 100000. */
   maxPendingCommands?: number;
+  /** QoS 1/2 acknowledgements wait while a target node that reads its stream has more entries waiting, in entries (flow.ts). Default 5000. */
+  maxStreamBacklog?: number;
 }
 
 /** `url` without its password, for logs and errors. */
@@ -88,6 +91,7 @@ export class RedisBus implements Bus {
   private readonly subscriber: Redis;
   private readonly reader: Redis;
   private readonly outbox: Outbox;
+  private readonly gate: BacklogGate;
   private readonly sync: RouteSync;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
@@ -119,10 +123,11 @@ export class RedisBus implements Bus {
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
     this.sync = new RouteSync(this.command, this.routes);
+    this.gate = new BacklogGate(this.command, streamKey, options.maxStreamBacklog ?? 5000, 50, 2000);
   }
 
   get idle(): boolean {
-    return this.outbox.idle;
+    return this.outbox.idle && this.gate.open;
   }
 
   async start(host: BusHost): Promise<void> {
@@ -180,11 +185,13 @@ export class RedisBus implements Bus {
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
     for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes]);
+    this.gate.appended(targets);
     this.counters.forwarded += targets.length;
   }
 
   afterAccepted(fn: () => void): void {
-    this.outbox.afterWritten(fn);
+    // Once Redis has the message, and no node it goes to lags too far behind (flow control).
+    this.outbox.afterWritten(() => this.gate.whenOpen(fn));
   }
 
   routeAdded(filter: string): void {
@@ -226,6 +233,7 @@ export class RedisBus implements Bus {
       this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
     }
     await withTimeout(this.outbox.drain(), 2000);
+    this.gate.close();
     this.outbox.close();
     this.subscriber.disconnect();
     this.command.disconnect();
