@@ -12,7 +12,14 @@ class Script {
   readonly events: FaultEvent[] = [];
   private t = 0;
   subscribe(subscriber: string, qos: FaultQoS): this {
-    this.events.push({ type: 'connected', t: ++this.t, client: subscriber, node: 'n1', conn: 1, sessionPresent: false });
+    this.events.push({
+      type: 'connected',
+      t: ++this.t,
+      client: subscriber,
+      node: 'n1',
+      conn: 1,
+      sessionPresent: false,
+    });
     this.events.push({ type: 'subscribed', t: ++this.t, subscriber, qos });
     return this;
   }
@@ -28,7 +35,12 @@ class Script {
     this.events.push({ type: 'ack', t: ++this.t, publisher, seq });
     return this;
   }
-  deliver(subscriber: string, seq: number, qos: 0 | 1 | 2 = 1, options: { dup?: boolean; intact?: boolean } = {}): this {
+  deliver(
+    subscriber: string,
+    seq: number,
+    qos: 0 | 1 | 2 = 1,
+    options: { dup?: boolean; intact?: boolean } = {},
+  ): this {
     this.events.push({
       type: 'deliver',
       t: ++this.t,
