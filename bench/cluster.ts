@@ -41,7 +41,11 @@ function freePort(): Promise<number> {
 }
 
 /** Starts a process and resolves once `ready` matches its stdout. */
-function start(command: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+function start(
+  command: string,
+  args: string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   let out = '';
@@ -142,7 +146,20 @@ try {
   const redisPort = await freePort();
   await start(
     'redis-server',
-    ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'],
+    [
+      '--port',
+      String(redisPort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+    ],
     /Ready to accept connections/,
   );
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
@@ -178,7 +195,9 @@ try {
       }
     }
   }
-  console.log(`QoS ${qos}, ${seconds} s per run; fanin: 8 publishers; fanout: 50 subscribers; hop: 1 publisher at 200 msgs/s`);
+  console.log(
+    `QoS ${qos}, ${seconds} s per run; fanin: 8 publishers; fanout: 50 subscribers; hop: 1 publisher at 200 msgs/s`,
+  );
   console.log('| scenario | setup | msgs/s received | p50 µs | p99 µs | not received | dup |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (const [scenario, setup, r] of rows) {

@@ -68,7 +68,7 @@ function collectSends(events: readonly FaultEvent[]): Sends {
   for (const event of events) {
     if (event.type === 'send') {
       let byPublisher = sends.get(event.publisher);
-      if (byPublisher === undefined) sends.set(event.publisher, (byPublisher = new Map()));
+      if (byPublisher === undefined) sends.set(event.publisher, (byPublisher = new Map<number, Sent>()));
       byPublisher.set(event.seq, { qos: event.qos, conn: event.conn, sentAt: event.t, ackedAt: undefined });
     } else if (event.type === 'ack') {
       const sent = sends.get(event.publisher)?.get(event.seq);
@@ -192,9 +192,10 @@ export function check(events: readonly FaultEvent[]): CheckResult {
     }
     if (sent.ackedAt === undefined) unknownDelivered.add(`${event.publisher}/${event.seq}`);
     let bySubscriber = counts.get(event.subscriber);
-    if (bySubscriber === undefined) counts.set(event.subscriber, (bySubscriber = new Map()));
+    if (bySubscriber === undefined)
+      counts.set(event.subscriber, (bySubscriber = new Map<string, Map<number, number>>()));
     let byPublisher = bySubscriber.get(event.publisher);
-    if (byPublisher === undefined) bySubscriber.set(event.publisher, (byPublisher = new Map()));
+    if (byPublisher === undefined) bySubscriber.set(event.publisher, (byPublisher = new Map<number, number>()));
     const count = (byPublisher.get(event.seq) ?? 0) + 1;
     byPublisher.set(event.seq, count);
     if (count > 1) {

@@ -48,7 +48,7 @@ export class History {
 
   /** Appends `event`, stamped with the time since the run started. */
   add(event: Unstamped<FaultEvent>): void {
-    this.events.push({ ...event, t: Date.now() - this.start } as FaultEvent);
+    this.events.push({ ...event, t: Date.now() - this.start });
   }
 
   /** Writes every event, one JSON object a line, to `path`. */
