@@ -325,6 +325,9 @@ export function brokerCommand(): Command {
         await broker.listen();
       } catch (err) {
         process.off('SIGHUP', auth.reload);
+        // A cluster node has joined its cluster before its listeners start: leave it, or its Redis
+        // connections and store retries would keep the process from exiting.
+        if (bus !== undefined) await broker.close().catch(() => undefined);
         await store?.close().catch(() => undefined);
         throw listenError(err, config, opts.config);
       }

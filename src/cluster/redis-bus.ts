@@ -35,6 +35,7 @@ import {
   streamKey,
 } from './keys.js';
 import { Liveness } from './liveness.js';
+import { BacklogGate } from './flow.js';
 import { Outbox } from './outbox.js';
 import type { NodeDeadHandler } from './reaper.js';
 import { ClusterWills } from './will-ledger.js';
@@ -75,6 +76,8 @@ export interface RedisBusOptions {
    * the dead node's wills go out. Session adoption (`adoptSessions(deadNode)`) plugs in here.
    */
   onNodeDead?: NodeDeadHandler;
+  /** QoS 1/2 acknowledgements wait while a target node that reads its stream has more entries waiting, in entries (flow.ts). Default 5000. */
+  maxStreamBacklog?: number;
 }
 
 /** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */
@@ -116,6 +119,7 @@ export class RedisBus implements Bus {
   private readonly subscriber: Redis;
   private readonly reader: Redis;
   private readonly outbox: Outbox;
+  private readonly gate: BacklogGate;
   private readonly sync: RouteSync;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
@@ -166,10 +170,11 @@ export class RedisBus implements Bus {
         (sessions === undefined ? undefined : async (node: string) => void (await sessions.adopt(node))),
       counters: this.counters,
     });
+    this.gate = new BacklogGate(this.command, streamKey, options.maxStreamBacklog ?? 5000, 50, 2000);
   }
 
   get idle(): boolean {
-    return this.outbox.idle;
+    return this.outbox.idle && this.gate.open;
   }
 
   async start(host: BusHost): Promise<void> {
@@ -230,11 +235,13 @@ export class RedisBus implements Bus {
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
     for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes]);
+    this.gate.appended(targets);
     this.counters.forwarded += targets.length;
   }
 
   afterAccepted(fn: () => void): void {
-    this.outbox.afterWritten(fn);
+    // Once Redis has the message, and no node it goes to lags too far behind (flow control).
+    this.outbox.afterWritten(() => this.gate.whenOpen(fn));
   }
 
   routeAdded(filter: string): void {
@@ -288,6 +295,7 @@ export class RedisBus implements Bus {
       this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
     }
     await withTimeout(this.outbox.drain(), 2000);
+    this.gate.close();
     // Last: with the lease gone the node is dead to the others, but it has left, so nobody handles it.
     await withTimeout(
       this.liveness.release().catch(() => undefined),

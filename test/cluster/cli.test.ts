@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -98,5 +99,27 @@ void describe('fennec broker as a cluster node', () => {
     const lines = stderr.split('\n').filter((line) => line.startsWith('fennec:'));
     assert.equal(lines.length, 1, stderr);
     assert.match(lines[0]!, /^fennec: cannot reach the cluster's Redis at redis:\/\/127.0.0.1:1/);
+  });
+
+  void it('exits with 69 when its port is taken, after joining the cluster (it leaves, not lingers)', async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+    const address = taken.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const child = spawn(
+      process.execPath,
+      [fennecBin, 'broker', '--memory', '--port', String(port), '--cluster-redis', redis.url],
+      { env: cliEnvironment, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    assert.equal(code, 69, stderr);
+    assert.match(stderr, /^fennec: cannot listen on 127\.0\.0\.1:\d+/m);
   });
 });
