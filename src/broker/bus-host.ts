@@ -17,6 +17,7 @@ export interface BusHostParts {
   readonly counters: BrokerCounters;
   readonly hooks: HookRegistry;
   readonly retained: RetainedIndex<Message>;
+  readonly connectedCount: number;
 }
 
 /** The BusHost of a broker: `parts`, its subscription index and its store's persistence. */
@@ -37,6 +38,7 @@ export function busHost(
       if (message === undefined) parts.retained.delete(topic);
       else parts.retained.set(topic, message);
     },
+    clientCount: () => parts.connectedCount,
     committed(): Promise<void> {
       if (persistence === undefined || persistence.idle) return Promise.resolve();
       return new Promise((resolve) => persistence.afterCommit(resolve));

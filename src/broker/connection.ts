@@ -114,6 +114,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private loggerClientId = '';
   private timer: NodeJS.Timeout | undefined;
   private corked = false;
+  /** Acknowledgements given to sendAfterCommit and not yet sent (waiting for the store or the bus). */
+  private withheldAcks = 0;
   /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
   private backlog: Packet[] | undefined;
   private readonly onPacket = (packet: Packet): void => this.receive(packet);
@@ -408,7 +410,9 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.send(packet);
       return;
     }
+    this.withheldAcks++;
     const send = (): void => {
+      this.withheldAcks--;
       if (this.state === ConnectionState.Active) this.send(packet);
     };
     // In a cluster, also once the bus has the message for the other nodes (after the store, so that
@@ -416,6 +420,16 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     const forwarded = bus === undefined ? send : (): void => bus.afterAccepted(send);
     if (stored) forwarded();
     else persistence.afterCommit(forwarded);
+  }
+
+  /**
+   * Sends an acknowledgement that promises nothing (a refusal) at once, unless acknowledgements sent
+   * before it still wait: then after them. [MQTT-4.6.0-2] [MQTT-4.6.0-3] (5.0) [MQTT-4.6.0-2] (3.1.1):
+   * PUBACK and PUBREC leave in the order of their PUBLISH packets.
+   */
+  sendInOrder(packet: Packet): void {
+    if (this.withheldAcks === 0) this.send(packet);
+    else this.sendAfterCommit(packet);
   }
 
   writable(): boolean {

@@ -14,21 +14,24 @@
  *   to its own retained index; read whole when a node joins or its Redis connection returns.
  */
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { redactedRedisUrl } from '../config/redis-url.js';
 import { FennecError } from '../errors/index.js';
-import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
+import type { Bus, BusHost, ClusterStats } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { consumerGroup, nodesKey, retainedChannel, retainedKey, routesChannel, routesKey, streamKey } from './keys.js';
-import { Outbox } from './outbox.js';
+import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
+import type { RedisLinkState } from './link.js';
+import { checkServer, newCounters, Operations, type OperationsOptions } from './operations.js';
+import { Outbox, type WaitOptions } from './outbox.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
 
 /** Options of a RedisBus. */
-export interface RedisBusOptions {
-  /** The Redis URL (`redis://HOST:PORT`). */
+export interface RedisBusOptions extends OperationsOptions {
+  /** The Redis URL: `redis://HOST:PORT`, `redis+sentinel://...` or `redis+cluster://...` (src/config/redis-url.ts). */
   redis: string;
   /** This node's id; default `defaultNodeId()`. */
   nodeId?: string | undefined;
@@ -42,17 +45,8 @@ export interface RedisBusOptions {
   retryDelayMs?: number;
   /** QoS 0 messages are dropped (and counted) while this many commands wait for Redis, in commands. Default 100000. */
   maxPendingCommands?: number;
-}
-
-/** `url` without its password, for logs and errors. */
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured URL';
-  }
+  /** What a batch carrying QoS 1/2 messages waits for besides the master (WAIT / WAITAOF); default nothing. */
+  wait?: WaitOptions | undefined;
 }
 
 /** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */
@@ -63,30 +57,21 @@ export function defaultNodeId(): string {
 /** Sets or clears a retained message and announces it, atomically, so that notices keep the hash's order. */
 const retainScript = `
 if #ARGV[2] == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('PUBLISH', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1`;
 
-/** The state of the node's link to Redis, as logged and counted. */
-export type RedisLinkState = 'connecting' | 'up' | 'down' | 'closed';
+export type { RedisLinkState };
 
 export class RedisBus implements Bus {
   readonly nodeId: string;
-  readonly counters: BusCounters & { droppedQoS0: number; linkChanges: number } = {
-    forwarded: 0,
-    received: 0,
-    duplicates: 0,
-    batches: 0,
-    retries: 0,
-    droppedQoS0: 0,
-    linkChanges: 0,
-  };
-  /** The state of the command connection to Redis. */
-  state: RedisLinkState = 'connecting';
+  readonly counters = newCounters();
   readonly routes: RouteTable;
+  /** The link monitor, node reports and limits of the operations side (src/cluster/operations.ts). */
+  readonly operations: Operations;
 
-  private readonly command: Redis;
-  private readonly subscriber: Redis;
-  private readonly reader: Redis;
+  private readonly command: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly reader: RedisClient;
   private readonly outbox: Outbox;
   private readonly sync: RouteSync;
   private stream: StreamReader | undefined;
@@ -103,22 +88,24 @@ export class RedisBus implements Bus {
     this.nodeId = options.nodeId ?? defaultNodeId();
     this.routes = new RouteTable(this.nodeId, options.maxTopicLevels ?? 128);
     this.maxPendingCommands = options.maxPendingCommands ?? 100_000;
-    const connection = {
-      lazyConnect: true,
-      // Commands wait in the offline queue while Redis is away, rather than failing: the
-      // acknowledgements they hold back go out once Redis has them.
-      maxRetriesPerRequest: null,
-      protocol: 2 as const,
-      retryStrategy: (times: number) => Math.min(times * 100, 1000),
-    };
-    this.command = new Redis(options.redis, connection);
-    this.subscriber = new Redis(options.redis, connection);
+    const target = redisTarget(options.redis);
+    this.command = createRedisClient(target);
+    this.subscriber = createRedisClient(target);
     // A blocked read is not sent again after a reconnection: it fails, and the reader reads its
     // pending entries first (a reply lost with the connection leaves them pending).
-    this.reader = new Redis(options.redis, { ...connection, autoResendUnfulfilledCommands: false });
+    this.reader = createRedisClient(target, { resendUnanswered: false });
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
+    this.outbox.setWait(options.wait);
     this.sync = new RouteSync(this.command, this.routes);
+    this.operations = new Operations(this.command, this.nodeId, this.counters, this.routes, options, () =>
+      this.clientCount(),
+    );
+  }
+
+  /** The state of the link to Redis. */
+  get state(): RedisLinkState {
+    return this.operations.link.state;
   }
 
   get idle(): boolean {
@@ -136,11 +123,18 @@ export class RedisBus implements Bus {
       for (const redis of [this.command, this.subscriber, this.reader]) redis.disconnect();
       throw new FennecError(
         'ERR_CLUSTER_REDIS',
-        `cannot reach the cluster's Redis at ${redactedUrl(this.options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
+        `cannot reach the cluster's Redis at ${redactedRedisUrl(this.options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
         { cause: err },
       );
     }
-    this.watchLink();
+    try {
+      await checkServer(this.command, this.options.wait?.aof === true);
+    } catch (err) {
+      this.closed = true;
+      for (const redis of [this.command, this.subscriber, this.reader]) redis.disconnect();
+      throw err;
+    }
+    this.operations.start(host.log);
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
     await this.subscriber.subscribe(routesChannel, retainedChannel);
     this.subscriber.on('ready', () => this.resync());
@@ -154,8 +148,9 @@ export class RedisBus implements Bus {
       dedupeWindow: this.options.dedupeWindow ?? 100_000,
       retryDelayMs: this.options.retryDelayMs ?? 200,
       log: host.log,
-      deliver: (message) => {
+      deliver: (message, bytes) => {
         this.counters.received++;
+        this.counters.bytesReceived += bytes;
         host.deliverFromBus(message);
       },
       duplicate: () => this.counters.duplicates++,
@@ -179,8 +174,10 @@ export class RedisBus implements Bus {
     }
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
-    for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes]);
+    const durable = message.qos > 0;
+    for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes], durable);
     this.counters.forwarded += targets.length;
+    this.counters.bytesForwarded += bytes.length * targets.length;
   }
 
   afterAccepted(fn: () => void): void {
@@ -202,7 +199,20 @@ export class RedisBus implements Bus {
   retained(topic: string, message: Message | undefined): void {
     const value = message === undefined ? Buffer.alloc(0) : encodeMessage(message);
     const notice = Buffer.concat([Buffer.from(`${this.nodeId}\0${topic}\0`), value]);
-    this.outbox.push(['EVAL', retainScript, 2, retainedKey, retainedChannel, topic, value, notice]);
+    const durable = message !== undefined && message.qos > 0;
+    this.outbox.push(['EVAL', retainScript, 1, retainedKey, topic, value, notice, retainedChannel], durable);
+  }
+
+  unavailableFor(message: Message): boolean {
+    return this.operations.unavailableFor(message);
+  }
+
+  available(): Promise<void> {
+    return this.operations.link.whenUp();
+  }
+
+  stats(): ClusterStats {
+    return this.operations.stats();
   }
 
   /** Whether this node knows that `node` has a subscription to `filter` (for tests and the admin API). */
@@ -213,7 +223,8 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.state = 'closed';
+    if (this.host !== undefined) await withTimeout(this.operations.stop(), 1000);
+    else this.operations.link.stop();
     // The blocked read ends when its connection does, even with Redis gone.
     const reading = this.stream?.stop();
     this.reader.disconnect();
@@ -256,22 +267,8 @@ export class RedisBus implements Bus {
       );
   }
 
-  /** Logs each change of the command connection's state once, and counts it. */
-  private watchLink(): void {
-    const log = this.host!.log;
-    this.state = 'up';
-    this.command.on('close', () => {
-      if (this.state !== 'up') return;
-      this.state = 'down';
-      this.counters.linkChanges++;
-      log.warn({ nodeId: this.nodeId }, 'cluster: Redis connection lost; QoS 1/2 acknowledgements withheld');
-    });
-    this.command.on('ready', () => {
-      if (this.state !== 'down') return;
-      this.state = 'up';
-      this.counters.linkChanges++;
-      log.info({ nodeId: this.nodeId }, 'cluster: Redis connection restored');
-    });
+  private clientCount(): number {
+    return this.host?.clientCount?.() ?? 0;
   }
 
   private onNotice(channel: Buffer, notice: Buffer): void {

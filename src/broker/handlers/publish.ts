@@ -58,14 +58,10 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
   }
   // The broker alone publishes under $SYS/broker/: a client's PUBLISH there is refused as not authorized.
   if (packet.topic.charCodeAt(0) === 0x24 && packet.topic.startsWith('$SYS/broker/')) {
-    route(connection, packet, false);
-    return undefined;
+    return route(connection, packet, false);
   }
   const chain = connection.broker.hooks.authorizePublish;
-  if (chain.length === 0) {
-    route(connection, packet, true);
-    return undefined;
-  }
+  if (chain.length === 0) return route(connection, packet, true);
   const verdict = decide(
     connection,
     'authorizePublish',
@@ -73,15 +69,16 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
     [connection.info, packet.topic, packet.qos, packet.retain],
     authorization,
   );
-  if (!(verdict instanceof Promise)) {
-    route(connection, packet, verdict.allowed);
-    return undefined;
-  }
+  if (!(verdict instanceof Promise)) return route(connection, packet, verdict.allowed);
   return verdict.then((outcome) => route(connection, packet, outcome.allowed));
 }
 
-/** Routes an authorized message and acknowledges it; an unauthorized one is acknowledged, not routed. */
-function route(connection: Connection, packet: PublishPacket, allowed: boolean): void {
+/**
+ * Routes an authorized message and acknowledges it; an unauthorized one is acknowledged, not routed.
+ * A QoS 1/2 message the cluster's bus cannot take (Redis unreachable too long) is refused with 0x97
+ * (5.0), or waits, the client's socket unread, until the bus is back (3.1.1 has no way to refuse).
+ */
+function route(connection: Connection, packet: PublishPacket, allowed: boolean): Promise<void> | undefined {
   let reasonCode = 0;
   let reasonString: string | undefined;
   if (allowed) {
@@ -97,7 +94,15 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       // [MQTT-3.3.2-5] (5.0): checked where the message is dequeued or delivered, never by a timer
       expiresAt: expiresAt(packet.properties, receivedAt),
     };
-    const { counters, spool } = connection.broker;
+    const { counters, spool, bus } = connection.broker;
+    if (packet.qos > 0 && bus?.unavailableFor?.(message) === true) {
+      if (connection.version !== 5) return bus.available?.().then(() => route(connection, packet, allowed));
+      // 5.0 section 3.4.2.1: 0x97 Quota exceeded; a promise of delivery Redis cannot back is not made.
+      // Sent at once unless earlier acknowledgements of this client still wait for Redis.
+      const type = packet.qos === 1 ? 'puback' : 'pubrec';
+      connection.sendInOrder({ type, packetId: packet.packetId, reasonCode: ReasonCode.QuotaExceeded });
+      return undefined;
+    }
     const refusedBefore = totalDrops(counters.dropped) - spool.droppedOldest;
     const count = connection.broker.publish(message);
     if (count === 0 && connection.version === 5) reasonCode = ReasonCode.NoMatchingSubscribers;
@@ -114,6 +119,7 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
     }
   }
   acknowledge(connection, packet, reasonCode, reasonString);
+  return undefined;
 }
 
 /**
