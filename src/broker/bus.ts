@@ -73,6 +73,8 @@ export interface ClusterStats {
     linkUp: number;
     /** PINGs answered by Redis. */
     pings: number;
+    /** WAIT / WAITAOF replies with fewer confirmations than asked (the wait is sent again). */
+    waitsShort: number;
   };
 }
 

@@ -5,6 +5,7 @@
  * state is logged once and counted; the time the link has been down lets the bus refuse what it
  * cannot take (cluster.unavailable_ack_ms).
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { RedisClient } from './connect.js';
 
@@ -89,10 +90,11 @@ export class LinkMonitor {
       return;
     }
     this.pingSentAt = now;
+    const sent = performance.now();
     this.redis.ping().then(
       () => {
         this.counters.pings++;
-        this.lastRoundTripMs = Date.now() - now;
+        this.lastRoundTripMs = performance.now() - sent;
         this.pingSentAt = undefined;
         this.up();
       },

@@ -26,7 +26,7 @@ export interface OperationsOptions {
 }
 
 /** Every counter a Redis bus keeps (ClusterStats' counters plus the outbox's). */
-export type RedisBusCounters = ClusterStats['counters'] & LinkCounters & { waitsShort: number };
+export type RedisBusCounters = ClusterStats['counters'] & LinkCounters;
 
 /** A fresh set of counters, all 0. */
 export function newCounters(): RedisBusCounters {
