@@ -103,6 +103,8 @@ export interface Bus {
    * and a 3.1.1 one waits for `available()`. Absent: never.
    */
   unavailableFor?(message: Message): boolean;
+  /** Whether `message` goes through the bus (another node routes it, or it is retained); absent: always. */
+  carries?(message: Message): boolean;
   /** Resolves once the bus can take messages again. */
   available?(): Promise<void>;
   /** The bus's state, for $SYS and metrics. */

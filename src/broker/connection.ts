@@ -403,8 +403,11 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
    * store has committed what it acknowledges; at once when the broker has no store or nothing waits.
    * Acknowledgements keep their order: each waits for the batch being gathered when it was sent.
    */
-  sendAfterCommit(packet: Packet): void {
-    const { persistence, bus } = this.broker;
+  sendAfterCommit(packet: Packet, viaBus = true): void {
+    const { persistence } = this.broker;
+    // An acknowledgement of a message the bus did not carry waits for the bus only to keep this
+    // connection's order: so local delivery is acknowledged while Redis is away.
+    const bus = viaBus || this.withheldAcks > 0 ? this.broker.bus : undefined;
     const stored = persistence === undefined || persistence.idle;
     if (stored && (bus === undefined || bus.idle)) {
       this.send(packet);

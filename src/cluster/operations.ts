@@ -57,9 +57,11 @@ export class Operations {
     command: RedisClient,
     private readonly nodeId: string,
     private readonly counters: RedisBusCounters,
-    private readonly routes: RouteTable,
+    routes: RouteTable,
     options: OperationsOptions,
     clients: () => number,
+    /** Whether a message goes through Redis (RedisBus.carries). */
+    private readonly carries: (message: Message) => boolean,
   ) {
     this.unavailableAckMs = options.unavailableAckMs ?? 5000;
     this.link = new LinkMonitor(command, counters, {
@@ -96,7 +98,7 @@ export class Operations {
   /** Whether `message` needs Redis while Redis has been unreachable longer than unavailable_ack_ms (counted). */
   unavailableFor(message: Message): boolean {
     if (this.link.state !== 'down' || this.link.downFor() < this.unavailableAckMs) return false;
-    if (!message.retain && this.routes.targets(message.topic).length === 0) return false;
+    if (!this.carries(message)) return false;
     this.counters.refusedUnavailable++;
     return true;
   }

@@ -98,8 +98,14 @@ export class RedisBus implements Bus {
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
     this.outbox.setWait(options.wait);
     this.sync = new RouteSync(this.command, this.routes);
-    this.operations = new Operations(this.command, this.nodeId, this.counters, this.routes, options, () =>
-      this.clientCount(),
+    this.operations = new Operations(
+      this.command,
+      this.nodeId,
+      this.counters,
+      this.routes,
+      options,
+      () => this.clientCount(),
+      (message) => this.carries(message),
     );
   }
 
@@ -201,6 +207,10 @@ export class RedisBus implements Bus {
     const notice = Buffer.concat([Buffer.from(`${this.nodeId}\0${topic}\0`), value]);
     const durable = message !== undefined && message.qos > 0;
     this.outbox.push(['EVAL', retainScript, 1, retainedKey, topic, value, notice, retainedChannel], durable);
+  }
+
+  carries(message: Message): boolean {
+    return message.retain || this.routes.targets(message.topic).length > 0;
   }
 
   unavailableFor(message: Message): boolean {

@@ -80,6 +80,7 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
  */
 function route(connection: Connection, packet: PublishPacket, allowed: boolean): Promise<void> | undefined {
   let reasonCode = 0;
+  let viaBus = true;
   let reasonString: string | undefined;
   if (allowed) {
     const receivedAt = Date.now();
@@ -104,6 +105,9 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       return undefined;
     }
     const refusedBefore = totalDrops(counters.dropped) - spool.droppedOldest;
+    // Whether the acknowledgement waits for the bus: only when it carries the message (checked only
+    // when the bus has something pending, so that a quiet cluster matches the topic once).
+    viaBus = bus === undefined || bus.idle || bus.carries === undefined || bus.carries(message);
     const count = connection.broker.publish(message);
     if (count === 0 && connection.version === 5) reasonCode = ReasonCode.NoMatchingSubscribers;
     // Every matching subscriber's queue and spool were full: the 5.0 publisher is told.
@@ -118,7 +122,7 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       reasonString = `not authorized to publish to ${packet.topic}`;
     }
   }
-  acknowledge(connection, packet, reasonCode, reasonString);
+  acknowledge(connection, packet, reasonCode, reasonString, viaBus);
   return undefined;
 }
 
@@ -126,10 +130,16 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
  * [MQTT-3.3.4-1] (both versions): QoS 1 gets PUBACK, QoS 2 PUBREC, QoS 0 nothing; each only once
  * the store has committed the message's deliveries (`sendAfterCommit`).
  */
-function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: number, reasonString?: string): void {
+function acknowledge(
+  connection: Connection,
+  packet: PublishPacket,
+  reasonCode: number,
+  reasonString?: string,
+  viaBus = true,
+): void {
   const properties = reasonString === undefined ? undefined : { reasonString };
   if (packet.qos === 1) {
-    connection.sendAfterCommit({ type: 'puback', packetId: packet.packetId, reasonCode, properties });
+    connection.sendAfterCommit({ type: 'puback', packetId: packet.packetId, reasonCode, properties }, viaBus);
   } else if (packet.qos === 2) {
     // A PUBREC with a failure code ends the flow; otherwise it stays open until PUBREL, in the session
     // (journaled, so that a re-sent PUBLISH after a restart is not routed twice) and on this connection
@@ -137,7 +147,7 @@ function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: 
       connection.session!.holdQoS2(packet.packetId);
       connection.link.holdQoS2(packet.packetId);
     }
-    connection.sendAfterCommit({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties });
+    connection.sendAfterCommit({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties }, viaBus);
   }
 }
 
