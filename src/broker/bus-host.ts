@@ -39,6 +39,12 @@ export function busHost(
       else parts.retained.set(topic, message);
     },
     clientCount: () => parts.connectedCount,
+    retainedMessages(): Message[] {
+      const messages: Message[] = [];
+      // '#' matches no topic that starts with '$' [MQTT-4.7.2-1]: $SYS stays out.
+      parts.retained.match('#', (_topic, message) => messages.push(message));
+      return messages;
+    },
     committed(): Promise<void> {
       if (persistence === undefined || persistence.idle) return Promise.resolve();
       return new Promise((resolve) => persistence.afterCommit(resolve));

@@ -19,6 +19,8 @@ export interface BusHost {
   retainFromBus(topic: string, message: Message | undefined): void;
   /** Resolves once what this node has queued so far is committed to its store (at once without one). */
   committed(): Promise<void>;
+  /** This node's retained messages, `$SYS` ones excepted (written back to a Redis that lost them). */
+  retainedMessages?(): Message[];
   /** Clients connected to this node now (reported to the other nodes). */
   clientCount?(): number;
 }

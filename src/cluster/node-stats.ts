@@ -100,7 +100,13 @@ export class NodeStats {
       const report = this.reports.get(node);
       // Not heard from: a node whose routes are known but that has not reported yet, or no longer.
       const state = report === undefined || now - report.at > 3 * this.options.intervalMs ? 'silent' : 'up';
-      out.push({ nodeId: node, state, clients: report?.clients ?? 0, routes: knownRoutes(node), reportedAt: report?.at });
+      out.push({
+        nodeId: node,
+        state,
+        clients: report?.clients ?? 0,
+        routes: knownRoutes(node),
+        reportedAt: report?.at,
+      });
     }
     return out;
   }

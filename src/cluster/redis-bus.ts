@@ -25,6 +25,7 @@ import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
 import type { RedisLinkState } from './link.js';
 import { checkServer, newCounters, Operations, type OperationsOptions } from './operations.js';
 import { Outbox, type WaitOptions } from './outbox.js';
+import { restoreRetainedIfLost } from './retained-restore.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
@@ -259,6 +260,14 @@ export class RedisBus implements Bus {
     const filters = this.routes.localFilters();
     if (filters.length > 0) this.outbox.push(['SADD', routesKey(this.nodeId), ...filters]);
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
+    const restored = await restoreRetainedIfLost(
+      this.command,
+      this.outbox,
+      this.nodeId,
+      this.host?.retainedMessages?.() ?? [],
+    );
+    if (restored > 0)
+      this.host?.log.warn({ restored }, 'cluster: Redis had lost its data; retained messages written back');
     await this.outbox.drain();
     await StreamReader.createGroup(this.command, streamKey(this.nodeId));
   }

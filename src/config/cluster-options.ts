@@ -86,7 +86,7 @@ export const clusterOptionSpecs = {
     field: integerIn(100, 3_600_000, 'ms'),
     unit: 'ms',
     default: 5000,
-    doc: 'how often the node writes its client and route counts to Redis and reads the other nodes\' (`$SYS/broker/cluster/nodes/...`); a node not heard from for three intervals shows as `silent`',
+    doc: "how often the node writes its client and route counts to Redis and reads the other nodes' (`$SYS/broker/cluster/nodes/...`); a node not heard from for three intervals shows as `silent`",
   },
   waitReplicas: {
     target: 'command',
@@ -95,7 +95,7 @@ export const clusterOptionSpecs = {
     field: integerIn(0, 100, 'replicas'),
     unit: 'replicas',
     default: 0,
-    doc: 'each batch of writes carrying a QoS 1/2 message ends with `WAIT N`: the publishers\' acknowledgements wait until N replicas of the Redis master have the writes (0: no WAIT)',
+    doc: "each batch of writes carrying a QoS 1/2 message ends with `WAIT N`: the publishers' acknowledgements wait until N replicas of the Redis master have the writes (0: no WAIT)",
   },
   waitTimeoutMs: {
     target: 'command',

@@ -100,7 +100,8 @@ export function parseRedisUrl(url: string): RedisTarget | string {
   if (scheme === 'redis+cluster') {
     const parsed = parseMultiHost(url, 6379);
     if (typeof parsed === 'string') return `${parsed} (redis+cluster://HOST:PORT[,HOST:PORT])`;
-    if (parsed.path !== '') return 'takes no path: a Redis Cluster has one database (redis+cluster://HOST:PORT[,HOST:PORT])';
+    if (parsed.path !== '')
+      return 'takes no path: a Redis Cluster has one database (redis+cluster://HOST:PORT[,HOST:PORT])';
     const { addresses, username, password } = parsed;
     return {
       kind: 'cluster',

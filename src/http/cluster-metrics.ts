@@ -107,6 +107,10 @@ export function addClusterMetrics(registry: Registry, bus: { stats(): ClusterSta
       },
     });
   };
-  perNode('fennec_cluster_node_clients', 'Clients connected to each node, as it last reported.', (node) => node.clients);
+  perNode(
+    'fennec_cluster_node_clients',
+    'Clients connected to each node, as it last reported.',
+    (node) => node.clients,
+  );
   perNode('fennec_cluster_node_routes', 'Route filters of each node, as this node knows them.', (node) => node.routes);
 }

@@ -70,7 +70,12 @@ function ping(port: number): Promise<boolean> {
 }
 
 /** Waits until the server on `port` answers PING, up to `timeoutMs`. */
-export async function waitForPing(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+export async function waitForPing(
+  port: number,
+  child: ChildProcess,
+  log: () => string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${log()}`);
