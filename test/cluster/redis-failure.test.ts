@@ -35,7 +35,7 @@ async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
   }
 }
 
-const fastLink = { unavailableAckMs: 300, pingIntervalMs: 50, pingTimeoutMs: 200 };
+const fastLink = { unavailableAckMs: 300, pingIntervalMs: 50, pingTimeoutMs: 500 };
 
 void describe('cluster with Redis unreachable', () => {
   void it('delivers and acknowledges between clients of one node while Redis is paused, 3.1.1 and 5.0, QoS 0/1/2', async (t) => {
