@@ -90,7 +90,6 @@ export class NodeStats {
   /** Every node with an entry, this one first with its counts of now. */
   nodes(now = Date.now()): ClusterNodeStats[] {
     const { nodeId } = this.options;
-    const { knownRoutes } = this.options;
     const out: ClusterNodeStats[] = [
       { nodeId, state: 'up', clients: this.options.clients(), routes: this.options.routes(), reportedAt: now },
     ];
@@ -104,7 +103,7 @@ export class NodeStats {
         nodeId: node,
         state,
         clients: report?.clients ?? 0,
-        routes: knownRoutes(node),
+        routes: this.options.knownRoutes(node),
         reportedAt: report?.at,
       });
     }

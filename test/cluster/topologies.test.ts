@@ -49,7 +49,7 @@ void describe('cluster on Redis topologies', () => {
     const sentinel = await startSentinel(t, master);
     if (sentinel === undefined) return;
     const url = `redis+sentinel://127.0.0.1:${sentinel.port}/${sentinel.name}`;
-    const at = { url, beforeStop: master.beforeStop };
+    const at = { url, beforeStop: (fn: () => Promise<void>) => master.beforeStop(fn) };
     const one = await startNode(at, 'node-1');
     const two = await startNode(at, 'node-2');
     await routeAcross(one, two);
