@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { RedisBus } from '../../src/cluster/redis-bus.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { startNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
-import { redisCli, startRedisCluster, startReplica, startSentinel } from '../helpers/redis-topologies.js';
+import { redisCli, startRedisCluster, startReplica, startSentinel, waitUntil } from '../helpers/redis-topologies.js';
 import { pino } from 'pino';
 
 /** Settles `promise` within `ms`: 'pending' when it did not. */
@@ -55,6 +55,43 @@ void describe('cluster on Redis topologies', () => {
     await routeAcross(one, two);
     // The nodes' keys are on the master the Sentinel named.
     assert.match(await redisCli(master.port, 'SMEMBERS', '{fennec}:nodes'), /node-1/);
+  });
+
+  void it('keeps routing through the new master after Sentinel fails the old one over to its replica', async (t) => {
+    const master = await startRedis(t);
+    if (master === undefined) return;
+    const replica = await startReplica(t, master);
+    if (replica === undefined) return;
+    const sentinel = await startSentinel(t, master);
+    if (sentinel === undefined) return;
+    const url = `redis+sentinel://127.0.0.1:${sentinel.port}/${sentinel.name}`;
+    // Closed while the replica (the new master) still runs: its cleanup was registered after the master's.
+    const at = { url, beforeStop: (fn: () => Promise<void>) => master.beforeStop(fn) };
+    const one = await startNode(at, 'node-1');
+    const two = await startNode(at, 'node-2');
+    const sub = await two.clients.connect({ protocolVersion: 5, clientId: 'sub' });
+    await sub.client.subscribeAsync('failover/#', { qos: 1 });
+    await waitForRoute([one, two], two, 'failover/#');
+    const pub = await one.clients.connect({ protocolVersion: 5, clientId: 'pub' });
+    await pub.client.publishAsync('failover/before', 'before', { qos: 1 });
+    await sub.inbox.waitFor(1);
+    await master.stop();
+    await waitUntil(
+      async () =>
+        (await redisCli(sentinel.port, 'SENTINEL', 'get-master-addr-by-name', 'mymaster')).includes(
+          String(replica.port),
+        ),
+      'the Sentinel to promote the replica',
+      30_000,
+    );
+    // Acknowledged once the new master has it, and delivered through it.
+    await pub.client.publishAsync('failover/after', 'after', { qos: 1 });
+    const got = await sub.inbox.waitFor(2, 30_000);
+    assert.deepEqual(
+      got.map((m) => m.payload),
+      ['before', 'after'],
+    );
+    assert.match(await redisCli(replica.port, 'INFO', 'replication'), /role:master/);
   });
 
   void it('routes across two nodes on a three-master Redis Cluster (redis+cluster://), every key in one slot', async (t) => {

@@ -66,6 +66,15 @@ void describe('configuration: cluster', () => {
     assert.equal(redactedRedisUrl('redis+cluster://user:secret@c1:7000'), 'redis+cluster://user:***@c1:7000');
   });
 
+  void it('refuses a bad URL given to RedisBus directly with ERR_CLUSTER_REDIS_URL, saying what is wrong', async () => {
+    const { RedisBus } = await import('../../src/cluster/redis-bus.js');
+    assert.throws(
+      () => new RedisBus({ redis: 'redis+sentinel://s1:26379' }),
+      (err: Error & { code?: string }) =>
+        err.code === 'ERR_CLUSTER_REDIS_URL' && /must name the master after the Sentinels/.test(err.message),
+    );
+  });
+
   void it('reports what is wrong with a Sentinel or Redis Cluster URL at its line', () => {
     assert.deepEqual(issuesOf('cluster:\n  redis: redis+sentinel://s1:26379\n'), [
       '2: cluster.redis: must name the master after the Sentinels (redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER[/DB]), got "redis+sentinel://s1:26379"',
