@@ -9,6 +9,7 @@ import type { DropReason } from '../../session/types.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit, quoteTopic } from '../limits.js';
 import { authorization, decide } from '../decide.js';
+import { ConnectionState } from '../connection-state.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
   const { maximumQoS, retainAvailable } = connection.broker.options;
@@ -96,8 +97,14 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       expiresAt: expiresAt(packet.properties, receivedAt),
     };
     const { counters, spool, bus } = connection.broker;
-    if (packet.qos > 0 && bus?.unavailableFor?.(message) === true) {
-      if (connection.version !== 5) return bus.available?.().then(() => route(connection, packet, allowed));
+    if (packet.qos > 0 && bus?.available !== undefined && bus.unavailableFor?.(message) === true) {
+      if (connection.version !== 5) {
+        // Routed once the bus is back, unless the client left meanwhile (it sends the message again).
+        return bus.available().then(() => {
+          if (connection.state === ConnectionState.Active) return route(connection, packet, allowed);
+          return undefined;
+        });
+      }
       // 5.0 section 3.4.2.1: 0x97 Quota exceeded; a promise of delivery Redis cannot back is not made.
       // Sent at once unless earlier acknowledgements of this client still wait for Redis.
       const type = packet.qos === 1 ? 'puback' : 'pubrec';
