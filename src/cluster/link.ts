@@ -83,9 +83,15 @@ export class LinkMonitor {
   private tick(): void {
     const now = Date.now();
     if (this.pingSentAt !== undefined) {
-      // The PING sent is still unanswered: past the timeout, Redis is not there for this node.
-      if (now - this.pingSentAt >= this.options.pingTimeoutMs) {
-        this.down(`no answer to PING within ${this.options.pingTimeoutMs} ms`, this.pingSentAt);
+      // The PING sent is still unanswered: past the timeout, Redis is not there for this node. Judged
+      // after this turn's I/O, so that an answer already read but not yet handled (a busy event
+      // loop runs timers first) is not mistaken for silence.
+      const sentAt = this.pingSentAt;
+      if (now - sentAt >= this.options.pingTimeoutMs) {
+        setImmediate(() => {
+          if (this.pingSentAt === sentAt)
+            this.down(`no answer to PING within ${this.options.pingTimeoutMs} ms`, sentAt);
+        });
       }
       return;
     }

@@ -131,15 +131,17 @@ void describe('cluster observability', () => {
     await until(() => one.bus.state === 'down', 'the link down');
     const down = await metrics.scrape();
     assert.equal(sample(down, 'fennec_cluster_link_up'), 0);
-    assert.equal(sample(down, 'fennec_cluster_link_changes_total', { to: 'down' }), 1);
-    assert.equal(sample(down, 'fennec_cluster_link_changes_total', { to: 'up' }), 0);
+    // Down once more than up (a loaded machine may add flaps of its own before the pause).
+    const downs = sample(down, 'fennec_cluster_link_changes_total', { to: 'down' }) ?? 0;
+    assert.ok(downs >= 1);
+    assert.equal(sample(down, 'fennec_cluster_link_changes_total', { to: 'up' }), downs - 1);
     assert.equal(new Map(one.broker.sys.values()).get('$SYS/broker/cluster/link'), 'down');
     redis.resume();
     await until(() => one.bus.state === 'up', 'the link back');
     const back = await metrics.scrape();
     assert.equal(sample(back, 'fennec_cluster_link_up'), 1);
-    assert.equal(sample(back, 'fennec_cluster_link_changes_total', { to: 'up' }), 1);
-    assert.equal(new Map(one.broker.sys.values()).get('$SYS/broker/cluster/link/down_count'), '1');
+    assert.equal(sample(back, 'fennec_cluster_link_changes_total', { to: 'up' }), downs);
+    assert.equal(new Map(one.broker.sys.values()).get('$SYS/broker/cluster/link/down_count'), String(downs));
   });
 
   void it('publishes no cluster topic and registers no cluster metric for a broker alone', async (t) => {

@@ -116,19 +116,20 @@ void describe('cluster with Redis unreachable', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(sub.inbox.messages.length, 1);
     await until(() => one.bus.state === 'up', 'the link back');
+    // One line per change, down and back in turn (a loaded machine may add a flap of its own).
     const link = lines.filter((line) => /^cluster: Redis link/.test(String(line.msg)));
+    const down = [
+      40,
+      'cluster: Redis link down (no answer to PING within N ms); QoS 1/2 acknowledgements that need Redis are withheld',
+    ];
+    const back = [30, 'cluster: Redis link back after N ms'];
     assert.deepEqual(
       link.map((line) => [line.level, String(line.msg).replace(/\d+ ms/g, 'N ms')]),
-      [
-        [
-          40,
-          'cluster: Redis link down (no answer to PING within N ms); QoS 1/2 acknowledgements that need Redis are withheld',
-        ],
-        [30, 'cluster: Redis link back after N ms'],
-      ],
+      link.map((_, i) => (i % 2 === 0 ? down : back)),
     );
-    assert.equal(one.bus.counters.linkDown, 1);
-    assert.equal(one.bus.counters.linkUp, 1);
+    assert.ok(link.length >= 2);
+    assert.equal(one.bus.counters.linkDown, link.length / 2);
+    assert.equal(one.bus.counters.linkUp, link.length / 2);
   });
 
   void it('re-announces its routes and writes its retained messages back to a Redis that came back empty', async (t) => {
