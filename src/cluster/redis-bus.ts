@@ -281,8 +281,11 @@ export class RedisBus implements Bus {
       .then(() => this.readRetained())
       .then(
         () => log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster routes re-synchronized'),
-        (err: unknown) =>
-          log.warn({ err: String(err) }, 'cluster re-synchronization failed; retried at next reconnect'),
+        (err: unknown) => {
+          // A Redis still loading its data answers LOADING: try again shortly, not only at the next reconnect.
+          log.warn({ err: String(err) }, 'cluster re-synchronization failed; retrying');
+          setTimeout(() => this.resync(), this.options.retryDelayMs ?? 200).unref();
+        },
       );
   }
 
