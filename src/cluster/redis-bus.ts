@@ -25,7 +25,7 @@ import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
 import type { RedisLinkState } from './link.js';
 import { checkServer, newCounters, Operations, type OperationsOptions } from './operations.js';
 import { Outbox, type WaitOptions } from './outbox.js';
-import { restoreRetainedIfLost } from './retained-restore.js';
+import { RetainedRestorer } from './retained-restore.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
@@ -83,6 +83,7 @@ export class RedisBus implements Bus {
   /** Topics whose retained message came from the cluster, to clear those gone on a re-read. */
   private readonly clusterRetained = new Set<string>();
   private readonly maxPendingCommands: number;
+  private readonly restorer = new RetainedRestorer();
   private closed = false;
 
   constructor(private readonly options: RedisBusOptions) {
@@ -260,7 +261,7 @@ export class RedisBus implements Bus {
     const filters = this.routes.localFilters();
     if (filters.length > 0) this.outbox.push(['SADD', routesKey(this.nodeId), ...filters]);
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
-    const restored = await restoreRetainedIfLost(
+    const restored = await this.restorer.restoreIfLost(
       this.command,
       this.outbox,
       this.nodeId,

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { requireProgram } from '../interop/support.js';
@@ -98,6 +99,26 @@ export async function startSentinel(t: TestContext, master: TestRedis): Promise<
   return { port, name: 'mymaster' };
 }
 
+/**
+ * A free port for a Redis Cluster node: at most 55535, as its cluster bus listens 10000 above it,
+ * which must be free too.
+ */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port <= 55_535 && (await isFree(port + 10_000))) return port;
+  }
+}
+
+/** Whether a loopback TCP port can be listened on now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** A Redis Cluster of masters on loopback, every slot covered. */
 export interface TestRedisCluster {
   ports: number[];
@@ -118,7 +139,7 @@ export async function startRedisCluster(t: TestContext, masters = 3): Promise<Te
   });
   const ports: number[] = [];
   for (let i = 0; i < masters; i++) {
-    const port = await freePort();
+    const port = await freeClusterPort();
     const dir = mkdtempSync(join(tmpdir(), 'fennec-redis-cluster-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const { child, output } = spawnRedis(t, [
