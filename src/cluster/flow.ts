@@ -11,7 +11,7 @@
  * waited for: its messages wait in its stream as before, and publishers elsewhere go on. Only a node
  * that reads, but more slowly than it is sent to, slows the publishers.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import { consumerGroup } from './keys.js';
 
 /** The `entries-read` of the group `consumerGroup` in an XINFO GROUPS reply (RESP2), if any. */
@@ -46,7 +46,7 @@ export class BacklogGate {
   closings = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly streamKey: (node: string) => string,
     /** Entries a target stream may hold before acknowledgements wait. */
     private readonly maxBacklog: number,

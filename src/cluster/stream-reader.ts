@@ -4,7 +4,7 @@
  * message is delivered once per message id within the dedupe window; entries are acknowledged (and
  * deleted) after delivery, by the caller's `acknowledge`.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { Logger } from 'pino';
 import type { Message } from '../session/message.js';
 import { decodeMessage } from './codec.js';
@@ -20,7 +20,8 @@ export interface StreamReaderOptions {
   /** Pause after a failed read, in ms. */
   retryDelayMs: number;
   log: Logger;
-  deliver(message: Message): void;
+  /** Delivers one message read; `bytes`: its encoded size. */
+  deliver(message: Message, bytes: number): void;
   duplicate(): void;
   /** Acknowledges the entries `ids` once what they delivered is safe. */
   acknowledge(ids: string[]): Promise<void>;
@@ -45,7 +46,7 @@ export class StreamReader {
   private rewind = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: StreamReaderOptions,
   ) {
     // A ring rather than the Set's own order: deleting a Set's first entries leaves holes that
@@ -57,7 +58,7 @@ export class StreamReader {
   }
 
   /** Creates the consumer group of `stream` (and the stream) unless it exists. */
-  static async createGroup(redis: Redis, stream: string): Promise<void> {
+  static async createGroup(redis: RedisClient, stream: string): Promise<void> {
     try {
       await redis.xgroup('CREATE', stream, consumerGroup, '0', 'MKSTREAM');
     } catch (err) {
@@ -150,7 +151,7 @@ export class StreamReader {
     }
     this.remember(messageId);
     try {
-      this.options.deliver(decodeMessage(bytes));
+      this.options.deliver(decodeMessage(bytes), bytes.length);
     } catch (err) {
       this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
     }
