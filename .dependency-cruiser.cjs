@@ -112,8 +112,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/cluster/' },
       // The Redis store (src/cluster/redis-store.ts) implements the Store seam: it may import the
-      // record types of src/store/types.ts, and nothing else of src/store.
-      to: { path: '^src/(broker/(?!bus[.]ts$)|store/(?!types[.]ts$)|transport/|auth/|http/|client/|config/)' },
+      // record types of src/store/types.ts, and nothing else of src/store. config/redis-url.ts is a
+      // leaf parser of the Redis URL forms (no imports): the option check reads it to say what is
+      // wrong with cluster.redis, the bus to connect; one parser, not two.
+      to: {
+        path: '^src/(broker/(?!bus[.]ts$)|store/(?!types[.]ts$)|transport/|auth/|http/|client/|config/)',
+        pathNot: '^src/config/redis-url[.]ts$',
+      },
     },
     {
       name: 'nothing-imports-the-cli',

@@ -21,6 +21,7 @@ export interface BusHostParts {
   readonly retained: RetainedIndex<Message>;
   /** Routes a message published on this node (locally, retained, to the other nodes). */
   publish(message: Message): number;
+  readonly connectedCount: number;
 }
 
 /** The BusHost of a broker: `parts`, its subscription index, its store's persistence and its sessions. */
@@ -48,6 +49,13 @@ export function busHost(
       message.receivedAt = now;
       message.expiresAt = expiresAt(message.properties, now);
       parts.publish(message);
+    },
+    clientCount: () => parts.connectedCount,
+    retainedMessages(): Message[] {
+      const messages: Message[] = [];
+      // '#' matches no topic that starts with '$' [MQTT-4.7.2-1]: $SYS stays out.
+      parts.retained.match('#', (_topic, message) => messages.push(message));
+      return messages;
     },
     committed(): Promise<void> {
       if (persistence === undefined || persistence.idle) return Promise.resolve();

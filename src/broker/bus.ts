@@ -48,6 +48,10 @@ export interface BusHost {
    * time it goes out.
    */
   publishWill(message: Message): void;
+  /** This node's retained messages, `$SYS` ones excepted (written back to a Redis that lost them). */
+  retainedMessages?(): Message[];
+  /** Clients connected to this node now (reported to the other nodes). */
+  clientCount?(): number;
 }
 
 /**
@@ -105,6 +109,47 @@ export interface BusCounters {
   deadNodeWills: number;
 }
 
+/** One node of a cluster as another sees it, for $SYS and metrics. */
+export interface ClusterNodeStats {
+  nodeId: string;
+  /** `up`: reported within three report intervals; `silent`: not heard from since. */
+  state: 'up' | 'silent';
+  /** Its connected clients, as it last reported. */
+  clients: number;
+  /** Route filters this node knows it has (its own count for itself). */
+  routes: number;
+  /** When it last reported, in ms since the epoch (its clock); undefined: never. */
+  reportedAt: number | undefined;
+}
+
+/** What a cluster bus shows of itself: `$SYS/broker/cluster/...` and `fennec_cluster_*` metrics. */
+export interface ClusterStats {
+  nodeId: string;
+  /** The link to the cluster's engine (Redis): `up`, `down`, `connecting` or `closed`. */
+  link: string;
+  /** How long the link has been down, in ms; 0 while up. */
+  linkDownMs: number;
+  /** The last measured round trip to Redis, in ms; undefined before the first. */
+  roundTripMs: number | undefined;
+  nodes: ClusterNodeStats[];
+  counters: BusCounters & {
+    /** Encoded bytes of the messages forwarded (one copy per target node). */
+    bytesForwarded: number;
+    /** Encoded bytes of the messages received from other nodes. */
+    bytesReceived: number;
+    /** QoS 0 messages for other nodes dropped while too many commands waited for Redis. */
+    droppedQoS0: number;
+    /** QoS 1/2 PUBLISH packets refused (0x97) because Redis was unreachable too long. */
+    refusedUnavailable: number;
+    linkDown: number;
+    linkUp: number;
+    /** PINGs answered by Redis. */
+    pings: number;
+    /** WAIT / WAITAOF replies with fewer confirmations than asked (the wait is sent again). */
+    waitsShort: number;
+  };
+}
+
 /** The broker's side of a cluster transport. */
 export interface Bus {
   /** This node's id in the cluster. */
@@ -128,6 +173,18 @@ export interface Bus {
   retained(topic: string, message: Message | undefined): void;
   /** Cluster-wide sessions; absent: each node keeps its sessions to itself. */
   readonly sessions?: SessionBus | undefined;
+  /**
+   * Whether `message` needs the bus (another node routes it, or it changes a retained message) while
+   * the bus has been unable to take it for longer than its limit: then a 5.0 publisher gets 0x97
+   * and a 3.1.1 one waits for `available()`. Absent: never.
+   */
+  unavailableFor?(message: Message): boolean;
+  /** Whether `message` goes through the bus (another node routes it, or it is retained); absent: always. */
+  carries?(message: Message): boolean;
+  /** Resolves once the bus can take messages again. */
+  available?(): Promise<void>;
+  /** The bus's state, for $SYS and metrics. */
+  stats?(): ClusterStats;
   /** Leaves the cluster: writes what is pending, withdraws this node's routes, closes connections. */
   close(): Promise<void>;
 }

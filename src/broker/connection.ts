@@ -128,6 +128,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   /** Set once keep-alive supervision has started: the deadline is then the keep-alive's, no longer CONNECT's. */
   private keepAliveStarted = false;
   private corked = false;
+  /** Acknowledgements given to sendAfterCommit and not yet sent (waiting for the store or the bus). */
+  private withheldAcks = 0;
   /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
   private backlog: Packet[] | undefined;
 
@@ -466,14 +468,19 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
    * store has committed what it acknowledges; at once when the broker has no store or nothing waits.
    * Acknowledgements keep their order: each waits for the batch being gathered when it was sent.
    */
-  sendAfterCommit(packet: Packet): void {
-    const { persistence, bus } = this.broker;
+  sendAfterCommit(packet: Packet, viaBus = true): void {
+    const { persistence } = this.broker;
+    // An acknowledgement of a message the bus did not carry waits for the bus only to keep this
+    // connection's order: so local delivery is acknowledged while Redis is away.
+    const bus = viaBus || this.withheldAcks > 0 ? this.broker.bus : undefined;
     const stored = persistence === undefined || persistence.idle;
     if (stored && (bus === undefined || bus.idle)) {
       this.send(packet);
       return;
     }
+    this.withheldAcks++;
     const send = (): void => {
+      this.withheldAcks--;
       if (this.state === ConnectionState.Active) this.send(packet);
     };
     // In a cluster, also once the bus has the message for the other nodes (after the store, so that
@@ -481,6 +488,16 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     const forwarded = bus === undefined ? send : (): void => bus.afterAccepted(send);
     if (stored) forwarded();
     else persistence.afterCommit(forwarded);
+  }
+
+  /**
+   * Sends an acknowledgement that promises nothing (a refusal) at once, unless acknowledgements sent
+   * before it still wait: then after them. [MQTT-4.6.0-2] [MQTT-4.6.0-3] (5.0) [MQTT-4.6.0-2] (3.1.1):
+   * PUBACK and PUBREC leave in the order of their PUBLISH packets.
+   */
+  sendInOrder(packet: Packet): void {
+    if (this.withheldAcks === 0) this.send(packet);
+    else this.sendAfterCommit(packet);
   }
 
   writable(): boolean {

@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Session } from '../session/session.js';
+import type { ClusterStats } from './bus.js';
 import type { BrokerCounters } from './context.js';
 import type { ClientInfo } from './hooks.js';
 
@@ -25,6 +26,8 @@ export interface SysSource {
   readonly retainedCount: number;
   /** Deliveries and payload bytes waiting in the spool on disk. */
   readonly spool: { readonly size: { messages: number; bytes: number } };
+  /** In a cluster, its bus: `stats()` gives the `$SYS/broker/cluster/...` topics. */
+  readonly bus?: { stats?(): ClusterStats } | undefined;
   /** Publishes a message made by the broker: retained in memory only (never stored), and routed. */
   publishSys(topic: string, payload: string, retain: boolean): void;
 }
@@ -72,6 +75,36 @@ function loadCounts(source: SysSource): Record<string, number> {
     'bytes/sent': traffic.bytesSent,
     connections: connectionsAccepted,
   };
+}
+
+/**
+ * `cluster/...`: this node, its link to Redis and the round trip, every node known with its state,
+ * clients and routes, and the cross-node traffic (docs/operations.md lists them).
+ */
+export function clusterTopics(stats: ClusterStats): [string, string][] {
+  const { counters } = stats;
+  const out: [string, string][] = [
+    ['cluster/node_id', stats.nodeId],
+    ['cluster/link', stats.link],
+    ['cluster/link/down_count', String(counters.linkDown)],
+    ['cluster/link/up_count', String(counters.linkUp)],
+    ['cluster/nodes/count', String(stats.nodes.length)],
+    ['cluster/messages/forwarded', String(counters.forwarded)],
+    ['cluster/messages/received', String(counters.received)],
+    ['cluster/messages/duplicates', String(counters.duplicates)],
+    ['cluster/messages/dropped', String(counters.droppedQoS0)],
+    ['cluster/bytes/forwarded', String(counters.bytesForwarded)],
+    ['cluster/bytes/received', String(counters.bytesReceived)],
+    ['cluster/publish/refused', String(counters.refusedUnavailable)],
+  ];
+  // Absent until the first PING is answered (an empty retained payload would clear the topic).
+  if (stats.roundTripMs !== undefined) out.push(['cluster/redis/rtt_ms', stats.roundTripMs.toFixed(3)]);
+  for (const node of stats.nodes) {
+    out.push([`cluster/nodes/${node.nodeId}/state`, node.state]);
+    out.push([`cluster/nodes/${node.nodeId}/clients`, String(node.clients)]);
+    out.push([`cluster/nodes/${node.nodeId}/routes`, String(node.routes)]);
+  }
+  return out;
 }
 
 /** Publishes the $SYS topics every `intervalSeconds` and, when asked, client events. */
@@ -167,6 +200,8 @@ export class SysPublisher {
       load.update(count, elapsed);
       LOAD_MINUTES.forEach((minutes, i) => out.push([`load/${name}/${minutes}min`, load.values[i]!.toFixed(2)]));
     }
+    const cluster = source.bus?.stats?.();
+    if (cluster !== undefined) out.push(...clusterTopics(cluster));
     return out.map(([topic, payload]) => [`$SYS/broker/${topic}`, payload]);
   }
 

@@ -142,6 +142,10 @@ function listenError(err: unknown, config: ResolvedConfig, configFile: string | 
     const where = configFile === undefined ? '' : `${file}${config.listeners === undefined ? 'tls' : 'listeners'}: `;
     return new CliError(err.code, `${where}${err.message}`, ExitCode.Config, { cause: err });
   }
+  // Options the cluster's Redis cannot honour (cluster.wait_aof before Redis 7.2) are configuration errors.
+  if (err instanceof FennecError && err.code === 'ERR_CLUSTER_REDIS_VERSION') {
+    return new CliError(err.code, `${file}${err.message}`, ExitCode.Config, { cause: err });
+  }
   if (err instanceof FennecError) return new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
   return err;
 }
@@ -204,7 +208,10 @@ async function clusterNode(
     try {
       store = await RedisStore.open({ redis: cluster.redis, nodeId, retained: false });
     } catch (err) {
-      if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Unavailable, { cause: err });
+      if (err instanceof FennecError) {
+        const exit = err.code === 'ERR_CLUSTER_REDIS_URL' ? ExitCode.Config : ExitCode.Unavailable;
+        throw new CliError(err.code, err.message, exit, { cause: err });
+      }
       throw err;
     }
   }
@@ -215,6 +222,15 @@ async function clusterNode(
     ...(maxTopicLevels === undefined ? {} : { maxTopicLevels }),
     ...(store === undefined ? {} : { store }),
     ...(cluster.handoverTimeoutMs === undefined ? {} : { handoverTimeoutMs: cluster.handoverTimeoutMs }),
+    unavailableAckMs: cluster.unavailableAckMs,
+    pingIntervalMs: cluster.pingIntervalMs,
+    pingTimeoutMs: cluster.pingTimeoutMs,
+    statsIntervalMs: cluster.statsIntervalMs,
+    wait: {
+      replicas: cluster.waitReplicas ?? 0,
+      timeoutMs: cluster.waitTimeoutMs ?? 1000,
+      aof: cluster.waitAof ?? false,
+    },
   });
   process.stdout.write(`fennec cluster node ${bus.nodeId}\n`);
   return { bus, store };
@@ -325,6 +341,9 @@ export function brokerCommand(): Command {
         await broker.listen();
       } catch (err) {
         process.off('SIGHUP', auth.reload);
+        // A cluster node has joined its cluster before its listeners start: leave it, or its Redis
+        // connections and store retries would keep the process from exiting.
+        if (bus !== undefined) await broker.close().catch(() => undefined);
         await store?.close().catch(() => undefined);
         throw listenError(err, config, opts.config);
       }

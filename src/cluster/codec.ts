@@ -34,6 +34,19 @@ export function jsonReviver(_key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * Turns the `{ "$b64": ... }` objects inside the parsed properties back into Buffers. Only the
+ * properties are walked (a JSON.parse reviver would be called for every key of every header).
+ */
+function revive(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(revive);
+  const record = value as Record<string, unknown>;
+  if (BINARY in record) return Buffer.from(String(record[BINARY]), 'base64');
+  for (const key of Object.keys(record)) record[key] = revive(record[key]);
+  return record;
+}
+
 /** Properties that belong to one hop or one delivery, never carried to another node. */
 function carried(properties: PublishProperties | undefined): PublishProperties | undefined {
   if (properties === undefined) return undefined;
@@ -53,10 +66,14 @@ export function encodeMessage(message: Message): Buffer {
   if (message.expiresAt !== undefined) header.e = message.expiresAt;
   const properties = carried(message.properties);
   if (properties !== undefined) header.o = properties;
-  const json = Buffer.from(JSON.stringify(header, jsonReplacer));
-  const length = Buffer.allocUnsafe(4);
-  length.writeUInt32BE(json.length, 0);
-  return Buffer.concat([length, json, message.payload]);
+  // The replacer is needed only for Buffers, which only the properties hold.
+  const json = properties === undefined ? JSON.stringify(header) : JSON.stringify(header, jsonReplacer);
+  const headerLength = Buffer.byteLength(json);
+  const bytes = Buffer.allocUnsafe(4 + headerLength + message.payload.length);
+  bytes.writeUInt32BE(headerLength, 0);
+  bytes.write(json, 4, 'utf8');
+  message.payload.copy(bytes, 4 + headerLength);
+  return bytes;
 }
 
 /** Decodes what `encodeMessage` made; throws a RangeError or SyntaxError on anything else. */
@@ -64,8 +81,8 @@ export function decodeMessage(bytes: Buffer): Message {
   if (bytes.length < 4) throw new RangeError('cluster message shorter than its header length');
   const length = bytes.readUInt32BE(0);
   if (4 + length > bytes.length) throw new RangeError('cluster message shorter than its header');
-  const header = JSON.parse(bytes.subarray(4, 4 + length).toString(), jsonReviver) as Header;
-  if (typeof header.t !== 'string' || ![0, 1, 2].includes(header.q)) {
+  const header = JSON.parse(bytes.toString('utf8', 4, 4 + length)) as Header;
+  if (typeof header !== 'object' || header === null || typeof header.t !== 'string' || ![0, 1, 2].includes(header.q)) {
     throw new RangeError('cluster message header lacks a topic or a QoS');
   }
   return {
@@ -73,7 +90,7 @@ export function decodeMessage(bytes: Buffer): Message {
     payload: bytes.subarray(4 + length),
     qos: header.q,
     retain: header.r === true,
-    properties: header.o as PublishProperties | undefined,
+    properties: header.o === undefined ? undefined : (revive(header.o) as PublishProperties),
     publisherId: typeof header.c === 'string' ? header.c : '',
     receivedAt: typeof header.a === 'number' ? header.a : Date.now(),
     expiresAt: header.e,

@@ -5,7 +5,7 @@
  * declare it dead (src/cluster/reaper.ts). A clean close deletes it at once.
  */
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import { leaseKey } from './keys.js';
 
 /** What a Lease reports. */
@@ -42,7 +42,7 @@ export class Lease extends EventEmitter<LeaseEvents> {
   private renewing = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly nodeId: string,
     /** Identifies this run of the node: the lease's value. */
     readonly token: string,
@@ -90,6 +90,6 @@ export class Lease extends EventEmitter<LeaseEvents> {
 }
 
 /** Whether node `nodeId` holds its lease: it renewed it within its TTL. */
-export async function isAlive(redis: Redis, nodeId: string): Promise<boolean> {
+export async function isAlive(redis: RedisClient, nodeId: string): Promise<boolean> {
   return (await redis.exists(leaseKey(nodeId))) === 1;
 }

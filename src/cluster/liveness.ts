@@ -2,7 +2,7 @@
  * A node's part in the cluster's liveness (docs/cluster.md, Node liveness): its lease, the watch
  * over the other nodes (Reaper), and the wills its previous run left. The RedisBus owns one.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { BusHost } from '../broker/bus.js';
 import { Lease } from './lease.js';
 import type { Outbox } from './outbox.js';
@@ -27,7 +27,7 @@ export class Liveness {
   private runner: WillRunner | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly outbox: Outbox,
     private readonly wills: ClusterWills,
     private readonly options: LivenessOptions,

@@ -4,9 +4,12 @@
  * trip per message. One batch is in flight at a time, so that writes keep their order; a batch that
  * fails is sent again whole after a pause (its stream entries carry ids, so a receiver drops the
  * copies). The callbacks waiting for a batch (acknowledgements to publishers) run only once Redis
- * has answered every command of it.
+ * has answered every command of it. With `wait` set, a batch that carries a QoS 1/2 message ends with
+ * `WAIT` (or `WAITAOF`), and counts as answered only once enough replicas (or fsyncs) confirmed it;
+ * short of that the wait alone is sent again (the whole batch if the connection dropped meanwhile).
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { Logger } from 'pino';
 
 /** One command of a batch: the command name and its arguments. */
@@ -15,11 +18,25 @@ export type Command = [name: string, ...args: (string | Buffer | number)[]];
 interface Batch {
   commands: Command[];
   callbacks: (() => void)[];
+  /** Whether it carries a QoS 1/2 message, whose acknowledgement waits for the replicas. */
+  durable: boolean;
   /** Who waits for the reply of a command, by its index in `commands`. */
   replies: Map<number, (reply: unknown) => void>;
+  /** The replies of the last write of the batch, for `replies`. */
+  results: [Error | null, unknown][];
 }
 
-const emptyBatch = (): Batch => ({ commands: [], callbacks: [], replies: new Map() });
+const emptyBatch = (): Batch => ({ commands: [], callbacks: [], durable: false, replies: new Map(), results: [] });
+
+/** What a durable batch waits for besides the master's answer (cluster.wait_*). */
+export interface WaitOptions {
+  /** Replicas that must have the writes (`WAIT N`), or have fsynced them with `aof`. */
+  replicas: number;
+  /** How long one WAIT blocks, in ms. */
+  timeoutMs: number;
+  /** `WAITAOF 1 N`: the master's and N replicas' append-only files fsynced. */
+  aof: boolean;
+}
 
 export class Outbox {
   private gathering: Batch = emptyBatch();
@@ -27,15 +44,33 @@ export class Outbox {
   private scheduled = false;
   private closed = false;
   private drained: (() => void)[] = [];
+  /** Counts the connection's losses: a WAIT after one says nothing of writes made before it. */
+  private generation = 0;
+  /** Whether the last WAIT fell short (logged once until one succeeds). */
+  private short = false;
+  /** The WAIT / WAITAOF command closing a durable batch; undefined: none. */
+  wait: Command | undefined;
   constructor(
-    private readonly redis: Redis,
-    /** Counted here: batches sent, and batches sent again after a failure. */
-    private readonly counters: { batches: number; retries: number },
+    private readonly redis: RedisClient,
+    /** Counted here: batches sent, batches sent again after a failure, WAITs that fell short. */
+    private readonly counters: { batches: number; retries: number; waitsShort: number },
     /** Where failed writes are logged (the broker's logger once the bus has started). */
     public log: Logger,
     /** Pause before a failed batch is sent again, in ms. */
     private readonly retryDelayMs: number,
-  ) {}
+  ) {
+    redis.on('close', () => this.generation++);
+  }
+
+  /** Sets what a durable batch waits for (undefined: the master's answer alone). */
+  setWait(options: WaitOptions | undefined): void {
+    if (options === undefined || (options.replicas === 0 && !options.aof)) this.wait = undefined;
+    else if (options.aof) this.wait = ['WAITAOF', 1, options.replicas, options.timeoutMs];
+    else this.wait = ['WAIT', options.replicas, options.timeoutMs];
+    this.waitFor = options?.replicas ?? 0;
+  }
+
+  private waitFor = 0;
 
   /** Whether nothing is gathered or in flight. */
   get idle(): boolean {
@@ -47,9 +82,10 @@ export class Outbox {
     return this.gathering.commands.length + (this.flying?.commands.length ?? 0);
   }
 
-  /** Adds a command to the batch of this turn. */
-  push(command: Command): void {
+  /** Adds a command to the batch of this turn; `durable`: it carries a QoS 1/2 message. */
+  push(command: Command, durable = false): void {
     this.gathering.commands.push(command);
+    if (durable) this.gathering.durable = true;
     this.schedule();
   }
 
@@ -104,21 +140,66 @@ export class Outbox {
   private write(batch: Batch): void {
     const pipeline: ChainableCommander = this.redis.pipeline();
     for (const [name, ...args] of batch.commands) pipeline.call(name, ...args);
+    const wait = batch.durable ? this.wait : undefined;
+    if (wait !== undefined) pipeline.call(...wait);
+    const generation = this.generation;
     this.counters.batches++;
     pipeline.exec().then(
       (results) => {
         const failed = results?.find(([err]) => err !== null)?.[0] ?? (results === null ? new Error('no reply') : null);
-        if (failed === null) this.written(batch, results ?? []);
-        else this.retry(batch, failed);
+        if (failed !== null) {
+          this.retry(batch, failed);
+          return;
+        }
+        batch.results = results ?? [];
+        if (wait === undefined || this.confirmed(results?.at(-1)?.[1])) this.written(batch);
+        else this.waitAgain(batch, wait, generation);
       },
       (err: unknown) => this.retry(batch, err),
     );
   }
 
-  private written(batch: Batch, results: [Error | null, unknown][]): void {
+  /** Whether a WAIT's reply (a count) or a WAITAOF's (`[local, replicas]`) meets what is asked. */
+  private confirmed(reply: unknown): boolean {
+    const ok = Array.isArray(reply)
+      ? Number(reply[0]) >= 1 && Number(reply[1]) >= this.waitFor
+      : Number(reply) >= this.waitFor;
+    if (ok && this.short) {
+      this.short = false;
+      this.log.info('cluster: Redis replicas confirm writes again; acknowledgements resume');
+    }
+    return ok;
+  }
+
+  /** Too few replicas confirmed: WAIT again on the same connection, or write again on a new one. */
+  private waitAgain(batch: Batch, wait: Command, generation: number): void {
+    if (this.closed) return;
+    this.counters.waitsShort++;
+    if (!this.short) {
+      this.short = true;
+      this.log.warn(
+        { command: wait[0], replicas: this.waitFor },
+        'cluster: fewer Redis replicas than cluster.wait_replicas confirmed the writes; acknowledgements withheld',
+      );
+    }
+    if (generation !== this.generation) {
+      this.retry(batch, new Error('connection lost before the replicas confirmed'));
+      return;
+    }
+    const [name, ...args] = wait;
+    this.redis.call(name, ...args).then(
+      (reply) => {
+        if (this.confirmed(reply)) this.written(batch);
+        else this.waitAgain(batch, wait, generation);
+      },
+      (err: unknown) => this.retry(batch, err),
+    );
+  }
+
+  private written(batch: Batch): void {
     this.flying = undefined;
-    for (const [index, resolve] of batch.replies) resolve(results[index]?.[1]);
     for (const fn of batch.callbacks) fn();
+    for (const [index, resolve] of batch.replies) resolve(batch.results[index]?.[1]);
     if (this.gathering.commands.length > 0) this.schedule();
     else for (const resolve of this.drained.splice(0)) resolve();
   }

@@ -8,7 +8,7 @@
  * then publishes its clients' wills at their time (WillRunner), renewing its claim meanwhile. A
  * survivor that dies while waiting lets its claim expire; another takes over where it stopped.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { Logger } from 'pino';
 import { deadKey, leaseKey, nodesKey, reaperKey, routesChannel, routesKey, willsKey } from './keys.js';
 import type { WillRunner } from './will-ledger.js';
@@ -77,7 +77,7 @@ export class Reaper {
   private readonly handling = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly runner: WillRunner,
     private readonly options: ReaperOptions,
   ) {}

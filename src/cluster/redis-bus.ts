@@ -18,10 +18,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { redactedRedisUrl } from '../config/redis-url.js';
 import { FennecError } from '../errors/index.js';
-import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
+import type { Bus, BusHost, ClusterStats } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import {
@@ -35,19 +35,23 @@ import {
   streamKey,
 } from './keys.js';
 import { Liveness } from './liveness.js';
-import { Outbox } from './outbox.js';
+import { BacklogGate } from './flow.js';
+import { Outbox, type WaitOptions } from './outbox.js';
 import type { NodeDeadHandler } from './reaper.js';
 import { ClusterWills } from './will-ledger.js';
+import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
+import type { RedisLinkState } from './link.js';
+import { checkServer, newCounters, Operations, type OperationsOptions } from './operations.js';
+import { RetainedRestorer } from './retained-restore.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
-import { redactedUrl } from './url.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
 
 /** Options of a RedisBus. */
-export interface RedisBusOptions {
-  /** The Redis URL (`redis://HOST:PORT`). */
+export interface RedisBusOptions extends OperationsOptions {
+  /** The Redis URL: `redis://HOST:PORT`, `redis+sentinel://...` or `redis+cluster://...` (src/config/redis-url.ts). */
   redis: string;
   /** This node's id; default `defaultNodeId()`. */
   nodeId?: string | undefined;
@@ -75,6 +79,10 @@ export interface RedisBusOptions {
    * the dead node's wills go out. Session adoption (`adoptSessions(deadNode)`) plugs in here.
    */
   onNodeDead?: NodeDeadHandler;
+  /** QoS 1/2 acknowledgements wait while a target node that reads its stream has more entries waiting, in entries (flow.ts). Default 5000. */
+  maxStreamBacklog?: number;
+  /** What a batch carrying QoS 1/2 messages waits for besides the master (WAIT / WAITAOF); default nothing. */
+  wait?: WaitOptions | undefined;
 }
 
 /** `HOSTNAME-PID`, with anything but letters, digits, `.`, `_` and `-` replaced by `-`. */
@@ -85,37 +93,27 @@ export function defaultNodeId(): string {
 /** Sets or clears a retained message and announces it, atomically, so that notices keep the hash's order. */
 const retainScript = `
 if #ARGV[2] == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('PUBLISH', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[3])
 return 1`;
 
-/** The state of the node's link to Redis, as logged and counted. */
-export type RedisLinkState = 'connecting' | 'up' | 'down' | 'closed';
+export type { RedisLinkState };
 
 export class RedisBus implements Bus {
   readonly nodeId: string;
-  readonly counters: BusCounters & { droppedQoS0: number; linkChanges: number } = {
-    forwarded: 0,
-    received: 0,
-    duplicates: 0,
-    batches: 0,
-    retries: 0,
-    droppedQoS0: 0,
-    linkChanges: 0,
-    nodesDeclaredDead: 0,
-    deadNodeWills: 0,
-  };
+  readonly counters = newCounters();
   /** The wills of this node's clients, recorded in Redis for the survivors should this node die. */
   readonly wills: ClusterWills;
-  /** The state of the command connection to Redis. */
-  state: RedisLinkState = 'connecting';
   readonly routes: RouteTable;
   /** Cluster-wide sessions, when the broker's store is this node's RedisStore. */
   readonly sessions: ClusterSessions | undefined;
+  /** The link monitor, node reports and limits of the operations side (src/cluster/operations.ts). */
+  readonly operations: Operations;
 
-  private readonly command: Redis;
-  private readonly subscriber: Redis;
-  private readonly reader: Redis;
+  private readonly command: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly reader: RedisClient;
   private readonly outbox: Outbox;
+  private readonly gate: BacklogGate;
   private readonly sync: RouteSync;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
@@ -128,27 +126,22 @@ export class RedisBus implements Bus {
   /** Topics whose retained message came from the cluster, to clear those gone on a re-read. */
   private readonly clusterRetained = new Set<string>();
   private readonly maxPendingCommands: number;
+  private readonly restorer = new RetainedRestorer();
   private closed = false;
 
   constructor(private readonly options: RedisBusOptions) {
     this.nodeId = options.nodeId ?? defaultNodeId();
     this.routes = new RouteTable(this.nodeId, options.maxTopicLevels ?? 128);
     this.maxPendingCommands = options.maxPendingCommands ?? 100_000;
-    const connection = {
-      lazyConnect: true,
-      // Commands wait in the offline queue while Redis is away, rather than failing: the
-      // acknowledgements they hold back go out once Redis has them.
-      maxRetriesPerRequest: null,
-      protocol: 2 as const,
-      retryStrategy: (times: number) => Math.min(times * 100, 1000),
-    };
-    this.command = new Redis(options.redis, connection);
-    this.subscriber = new Redis(options.redis, connection);
+    const target = redisTarget(options.redis);
+    this.command = createRedisClient(target);
+    this.subscriber = createRedisClient(target);
     // A blocked read is not sent again after a reconnection: it fails, and the reader reads its
     // pending entries first (a reply lost with the connection leaves them pending).
-    this.reader = new Redis(options.redis, { ...connection, autoResendUnfulfilledCommands: false });
+    this.reader = createRedisClient(target, { resendUnanswered: false });
     for (const redis of [this.command, this.subscriber, this.reader]) redis.on('error', () => undefined);
     this.outbox = new Outbox(this.command, this.counters, silentLog, options.retryDelayMs ?? 200);
+    this.outbox.setWait(options.wait);
     this.sync = new RouteSync(this.command, this.routes);
     this.sessions =
       options.store === undefined
@@ -168,10 +161,25 @@ export class RedisBus implements Bus {
       keepRoutes: options.onNodeDead === undefined && sessions !== undefined,
       counters: this.counters,
     });
+    this.gate = new BacklogGate(this.command, streamKey, options.maxStreamBacklog ?? 5000, 50, 2000);
+    this.operations = new Operations(
+      this.command,
+      this.nodeId,
+      this.counters,
+      this.routes,
+      options,
+      () => this.clientCount(),
+      (message) => this.carries(message),
+    );
+  }
+
+  /** The state of the link to Redis. */
+  get state(): RedisLinkState {
+    return this.operations.link.state;
   }
 
   get idle(): boolean {
-    return this.outbox.idle;
+    return this.outbox.idle && this.gate.open;
   }
 
   async start(host: BusHost): Promise<void> {
@@ -185,12 +193,21 @@ export class RedisBus implements Bus {
       for (const redis of [this.command, this.subscriber, this.reader]) redis.disconnect();
       throw new FennecError(
         'ERR_CLUSTER_REDIS',
-        `cannot reach the cluster's Redis at ${redactedUrl(this.options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
+        `cannot reach the cluster's Redis at ${redactedRedisUrl(this.options.redis)}: ${err instanceof Error ? err.message : String(err)}`,
         { cause: err },
       );
     }
-    this.watchLink();
+    try {
+      await checkServer(this.command, this.options.wait?.aof === true);
+    } catch (err) {
+      this.closed = true;
+      for (const redis of [this.command, this.subscriber, this.reader]) redis.disconnect();
+      throw err;
+    }
+    this.operations.start(host.log);
     this.sessions?.start(host);
+    // The link is back after a loss: the lease is renewed at once, and wills are looked after again.
+    this.command.on('ready', () => this.liveness.linkRestored());
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
     await this.subscriber.subscribe(routesChannel, retainedChannel, handoverChannel);
     this.subscriber.on('ready', () => this.resync());
@@ -205,8 +222,9 @@ export class RedisBus implements Bus {
       dedupeWindow: this.options.dedupeWindow ?? 100_000,
       retryDelayMs: this.options.retryDelayMs ?? 200,
       log: host.log,
-      deliver: (message) => {
+      deliver: (message, bytes) => {
         this.counters.received++;
+        this.counters.bytesReceived += bytes;
         host.deliverFromBus(message);
       },
       duplicate: () => this.counters.duplicates++,
@@ -245,12 +263,16 @@ export class RedisBus implements Bus {
     }
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
-    for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes]);
+    const durable = message.qos > 0;
+    for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes], durable);
+    this.gate.appended(targets);
     this.counters.forwarded += targets.length;
+    this.counters.bytesForwarded += bytes.length * targets.length;
   }
 
   afterAccepted(fn: () => void): void {
-    this.outbox.afterWritten(fn);
+    // Once Redis has the message, and no node it goes to lags too far behind (flow control).
+    this.outbox.afterWritten(() => this.gate.whenOpen(fn));
   }
 
   routeAdded(filter: string): void {
@@ -268,7 +290,24 @@ export class RedisBus implements Bus {
   retained(topic: string, message: Message | undefined): void {
     const value = message === undefined ? Buffer.alloc(0) : encodeMessage(message);
     const notice = Buffer.concat([Buffer.from(`${this.nodeId}\0${topic}\0`), value]);
-    this.outbox.push(['EVAL', retainScript, 2, retainedKey, retainedChannel, topic, value, notice]);
+    const durable = message !== undefined && message.qos > 0;
+    this.outbox.push(['EVAL', retainScript, 1, retainedKey, topic, value, notice, retainedChannel], durable);
+  }
+
+  carries(message: Message): boolean {
+    return message.retain || this.routes.targets(message.topic).length > 0;
+  }
+
+  unavailableFor(message: Message): boolean {
+    return this.operations.unavailableFor(message);
+  }
+
+  available(): Promise<void> {
+    return this.operations.link.whenUp();
+  }
+
+  stats(): ClusterStats {
+    return this.operations.stats();
   }
 
   /**
@@ -290,8 +329,9 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.state = 'closed';
     this.liveness.stop();
+    if (this.host !== undefined) await withTimeout(this.operations.stop(), 1000);
+    else this.operations.link.stop();
     // The blocked read ends when its connection does, even with Redis gone.
     const reading = this.stream?.stop();
     this.reader.disconnect();
@@ -304,6 +344,7 @@ export class RedisBus implements Bus {
       this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
     }
     await withTimeout(this.outbox.drain(), 2000);
+    this.gate.close();
     // Last: with the lease gone the node is dead to the others, but it has left, so nobody handles it.
     await withTimeout(
       this.liveness.release().catch(() => undefined),
@@ -323,6 +364,14 @@ export class RedisBus implements Bus {
     const filters = this.routes.localFilters();
     if (filters.length > 0) this.outbox.push(['SADD', routesKey(this.nodeId), ...filters]);
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: 'reset' })]);
+    const restored = await this.restorer.restoreIfLost(
+      this.command,
+      this.outbox,
+      this.nodeId,
+      this.host?.retainedMessages?.() ?? [],
+    );
+    if (restored > 0)
+      this.host?.log.warn({ restored }, 'cluster: Redis had lost its data; retained messages written back');
     await this.outbox.drain();
     await StreamReader.createGroup(this.command, streamKey(this.nodeId));
   }
@@ -336,28 +385,16 @@ export class RedisBus implements Bus {
       .then(() => this.readRetained())
       .then(
         () => log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster routes re-synchronized'),
-        (err: unknown) =>
-          log.warn({ err: String(err) }, 'cluster re-synchronization failed; retried at next reconnect'),
+        (err: unknown) => {
+          // A Redis still loading its data answers LOADING: try again shortly, not only at the next reconnect.
+          log.warn({ err: String(err) }, 'cluster re-synchronization failed; retrying');
+          setTimeout(() => this.resync(), this.options.retryDelayMs ?? 200).unref();
+        },
       );
   }
 
-  /** Logs each change of the command connection's state once, and counts it. */
-  private watchLink(): void {
-    const log = this.host!.log;
-    this.state = 'up';
-    this.command.on('close', () => {
-      if (this.state !== 'up') return;
-      this.state = 'down';
-      this.counters.linkChanges++;
-      log.warn({ nodeId: this.nodeId }, 'cluster: Redis connection lost; QoS 1/2 acknowledgements withheld');
-    });
-    this.command.on('ready', () => {
-      if (this.state !== 'down') return;
-      this.state = 'up';
-      this.counters.linkChanges++;
-      this.liveness.linkRestored();
-      log.info({ nodeId: this.nodeId }, 'cluster: Redis connection restored');
-    });
+  private clientCount(): number {
+    return this.host?.clientCount?.() ?? 0;
   }
 
   private onNotice(channel: Buffer, notice: Buffer): void {

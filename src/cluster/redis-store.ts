@@ -11,7 +11,7 @@
  * Passes the store conformance suite (test/cluster/redis-store.test.ts); it has no spool
  * (`readSpool`): a cluster node keeps its queues in memory and in this store only.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { FennecError } from '../errors/index.js';
 import type { DeliveryRecord, Store, StoredMessage, StoredRetained, StoredState, StoreOp } from '../store/types.js';
 import {
@@ -24,7 +24,8 @@ import {
   encodeStoredMessage,
   encodeSubscription,
 } from './store-codec.js';
-import { streamKey } from './keys.js';
+import { createRedisClient, redisTarget } from './connect.js';
+import { keyPrefix, streamKey } from './keys.js';
 import { redactedUrl } from './url.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
 
@@ -57,9 +58,9 @@ export type ClaimResult =
   | { kind: 'skip' };
 
 /** The namespace of node `nodeId`. */
-export const namespaceOf = (nodeId: string): string => `fennec:store:${nodeId}:`;
+export const namespaceOf = (nodeId: string): string => `${keyPrefix}store:${nodeId}:`;
 /** The owner entry of `clientId`. */
-export const ownerKey = (clientId: string): string => `fennec:owner:${clientId}`;
+export const ownerKey = (clientId: string): string => `${keyPrefix}owner:${clientId}`;
 
 /** The keys of a namespace that are not per client id (those are `subs:`, `dlvof:`, `qos2:` + client id). */
 const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qos2clients', 'retained'];
@@ -108,13 +109,18 @@ export class RedisStore implements Store {
 
   /** Connects to Redis; rejects with ERR_CLUSTER_REDIS when it cannot. */
   static async open(options: RedisStoreOptions): Promise<RedisStore> {
-    const redis = new Redis(options.redis, {
-      lazyConnect: true,
-      // A commit waits while Redis is away, and with it the acknowledgements it holds back.
-      maxRetriesPerRequest: null,
-      protocol: 2,
-      retryStrategy: (times: number) => Math.min(times * 100, 1000),
-    });
+    const target = redisTarget(options.redis);
+    if (target.kind === 'cluster') {
+      // Its scripts name their keys inside (a session's keys depend on what they read), which a
+      // Redis Cluster cannot route; one server or a Sentinel-watched master can.
+      throw new FennecError(
+        'ERR_CLUSTER_REDIS_URL',
+        'cluster.sessions: redis needs one Redis server or a Sentinel-watched master, not a Redis Cluster ' +
+          '(redis+cluster://); set cluster.sessions: local to keep sessions on each node',
+      );
+    }
+    // A commit waits while Redis is away (the offline queue), and with it the acknowledgements it holds back.
+    const redis = createRedisClient(target) as Redis;
     redis.on('error', () => undefined);
     try {
       await redis.connect();

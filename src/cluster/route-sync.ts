@@ -4,7 +4,7 @@
  * that arrive while a re-read is under way are applied after it, in order, so that a change made
  * during the read is not lost under an older snapshot.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { Logger } from 'pino';
 import { nodesKey, routesKey } from './keys.js';
 import type { RouteTable } from './routes.js';
@@ -23,7 +23,7 @@ export class RouteSync {
   private held: RouteEvent[] = [];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly routes: RouteTable,
   ) {}
 

@@ -76,6 +76,11 @@ export class RouteTable {
     return [...this.byNode.keys()];
   }
 
+  /** How many filters `node` is known to have subscriptions to. */
+  filterCount(node: string): number {
+    return this.byNode.get(node)?.size ?? 0;
+  }
+
   /** Whether `node` is known to have a subscription to `filter`. */
   has(node: string, filter: string): boolean {
     return this.byNode.get(node)?.has(filter) === true;

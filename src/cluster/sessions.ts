@@ -12,7 +12,7 @@
  *   waited in the dead node's stream; then its stream, routes and namespace are deleted.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { BusHost, SessionBus } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import type { StoredState } from '../store/types.js';
@@ -86,7 +86,7 @@ export class ClusterSessions implements SessionBus {
   constructor(
     private readonly store: RedisStore,
     /** Connection for PUBLISH and stream reads (the bus's command connection). */
-    private readonly command: Redis,
+    private readonly command: RedisClient,
     private readonly handoverTimeoutMs: number,
   ) {}
 

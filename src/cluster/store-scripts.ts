@@ -11,10 +11,10 @@
 
 /** Functions the scripts share. */
 const prelude = `
-local function nsOf(node) return 'fennec:store:' .. node .. ':' end
-local function ownerKey(cid) return 'fennec:owner:' .. cid end
+local function nsOf(node) return '{fennec}:store:' .. node .. ':' end
+local function ownerKey(cid) return '{fennec}:owner:' .. cid end
 local function num(n) return string.format('%.0f', n) end
-local function newToken() return num(redis.call('INCR', 'fennec:tokens')) end
+local function newToken() return num(redis.call('INCR', '{fennec}:tokens')) end
 
 -- Everything of one session in namespace ns, with the messages its deliveries refer to.
 local function readSession(ns, cid)
@@ -223,7 +223,7 @@ if o[1] == me then
   end
   return { 'own', o[2] }
 end
-if force ~= '1' and redis.call('EXISTS', 'fennec:lease:' .. o[1]) == 1 then return { 'busy', o[1], o[2] } end
+if force ~= '1' and redis.call('EXISTS', '{fennec}:lease:' .. o[1]) == 1 then return { 'busy', o[1], o[2] } end
 local n = redis.call('SCARD', nsOf(o[1]) .. 'dlvof:' .. cid)
 if n > range then return { 'range', n } end
 move(nsOf(o[1]), nsOf(me), cid, seqBase, msgBase)
@@ -258,7 +258,7 @@ return { 'ok', t }`;
  * owner entry if this node still owns it under `token`. ARGV = client id, this node, token.
  */
 export const releaseScript = `
-local key = 'fennec:owner:' .. ARGV[1]
+local key = '{fennec}:owner:' .. ARGV[1]
 local o = redis.call('HMGET', key, 'node', 'token')
 if o[1] == ARGV[2] and (ARGV[3] == '0' or o[2] == ARGV[3]) then redis.call('DEL', key) return 1 end
 return 0`;

@@ -4,7 +4,7 @@
  * message is delivered once per message id within the dedupe window; entries are acknowledged (and
  * deleted) after delivery, by the caller's `acknowledge`.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { Logger } from 'pino';
 import type { Message } from '../session/message.js';
 import { decodeMessage } from './codec.js';
@@ -20,7 +20,8 @@ export interface StreamReaderOptions {
   /** Pause after a failed read, in ms. */
   retryDelayMs: number;
   log: Logger;
-  deliver(message: Message): void;
+  /** Delivers one message read; `bytes`: its encoded size. */
+  deliver(message: Message, bytes: number): void;
   duplicate(): void;
   /** Acknowledges the entries `ids` once what they delivered is safe. */
   acknowledge(ids: string[]): Promise<void>;
@@ -37,21 +38,27 @@ function redisErrorCode(err: unknown): string {
 export class StreamReader {
   private running = false;
   private loop: Promise<void> | undefined;
+  /** Message ids delivered recently: `seen` to look up, `order` (a ring) to forget the oldest. */
   private readonly seen = new Set<string>();
+  private readonly order: (string | undefined)[];
+  private oldest = 0;
   /** Set when the connection dropped: a read's reply may have been lost, leaving entries pending. */
   private rewind = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: StreamReaderOptions,
   ) {
+    // A ring rather than the Set's own order: deleting a Set's first entries leaves holes that
+    // every later lookup of "the first entry" walks over.
+    this.order = new Array<string | undefined>(Math.max(1, options.dedupeWindow));
     redis.on('close', () => {
       this.rewind = true;
     });
   }
 
   /** Creates the consumer group of `stream` (and the stream) unless it exists. */
-  static async createGroup(redis: Redis, stream: string): Promise<void> {
+  static async createGroup(redis: RedisClient, stream: string): Promise<void> {
     try {
       await redis.xgroup('CREATE', stream, consumerGroup, '0', 'MKSTREAM');
     } catch (err) {
@@ -73,31 +80,43 @@ export class StreamReader {
     await this.loop;
   }
 
+  /** One XREADGROUP of up to `batch` entries after `cursor`. */
+  private read(cursor: string): Promise<unknown> {
+    const { stream, nodeId, batch } = this.options;
+    return this.redis.callBuffer(
+      'XREADGROUP',
+      'GROUP',
+      consumerGroup,
+      nodeId,
+      'COUNT',
+      batch,
+      'BLOCK',
+      BLOCK_MS,
+      'STREAMS',
+      stream,
+      cursor,
+    );
+  }
+
   private async run(): Promise<void> {
-    const { stream, nodeId, batch, retryDelayMs, log } = this.options;
+    const { retryDelayMs, log } = this.options;
     // '0': this consumer's pending entries; '>': entries never delivered to any consumer.
     let cursor = '0';
+    /** The next read of new entries, sent before the current batch is delivered (not for '0'). */
+    let ahead: Promise<unknown> | undefined;
     while (this.running) {
       if (this.rewind) {
         this.rewind = false;
         cursor = '0';
+        ahead?.catch(() => undefined);
+        ahead = undefined;
       }
       let reply: unknown;
       try {
-        reply = await this.redis.callBuffer(
-          'XREADGROUP',
-          'GROUP',
-          consumerGroup,
-          nodeId,
-          'COUNT',
-          batch,
-          'BLOCK',
-          BLOCK_MS,
-          'STREAMS',
-          stream,
-          cursor,
-        );
+        reply = await (ahead ?? this.read(cursor));
+        ahead = undefined;
       } catch (err) {
+        ahead = undefined;
         if (!this.running) return;
         // A reply lost with the connection leaves entries pending: read those again first.
         cursor = '0';
@@ -111,6 +130,12 @@ export class StreamReader {
         cursor = '>';
         continue;
       }
+      // New entries keep coming while this batch is delivered: ask for the next batch now, so that
+      // its round trip overlaps the delivery. Pending entries ('0') are read again until acknowledged.
+      if (cursor === '>' && this.running && !this.rewind) {
+        ahead = this.read(cursor);
+        ahead.catch(() => undefined);
+      }
       await this.options.acknowledge(entries.map(([id, fields]) => this.handle(id, fields)));
     }
   }
@@ -122,24 +147,29 @@ export class StreamReader {
 
   /** Delivers one entry unless it is a copy; returns its entry id. */
   private handle(id: string, fields: Buffer[] | null): string {
-    const messageId = field(fields, 'i')?.toString();
-    const bytes = field(fields, 'm');
+    const messageId = field(fields, I)?.toString('latin1');
+    const bytes = field(fields, M);
     if (messageId === undefined || bytes === undefined) return id;
     if (this.seen.has(messageId)) {
       this.options.duplicate();
       return id;
     }
-    this.seen.add(messageId);
-    if (this.seen.size > this.options.dedupeWindow) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
+    this.remember(messageId);
     try {
-      this.options.deliver(decodeMessage(bytes));
+      this.options.deliver(decodeMessage(bytes), bytes.length);
     } catch (err) {
       this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
     }
     return id;
+  }
+
+  /** Adds `messageId` to the window, forgetting the oldest id when it is full. */
+  private remember(messageId: string): void {
+    const forgotten = this.order[this.oldest];
+    if (forgotten !== undefined) this.seen.delete(forgotten);
+    this.order[this.oldest] = messageId;
+    this.oldest = (this.oldest + 1) % this.order.length;
+    this.seen.add(messageId);
   }
 }
 
@@ -153,8 +183,16 @@ function entriesOf(reply: unknown): [string, Buffer[] | null][] {
   return out;
 }
 
-function field(fields: Buffer[] | null, name: string): Buffer | undefined {
+/** The field names of an entry, one byte each: `i` (message id) and `m` (message). */
+const I = 0x69;
+const M = 0x6d;
+
+/** The value of the one-byte field `name`, compared as bytes (no string made per field). */
+function field(fields: Buffer[] | null, name: number): Buffer | undefined {
   if (fields === null) return undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const key = fields[i]!;
+    if (key.length === 1 && key[0] === name) return fields[i + 1];
+  }
   return undefined;
 }

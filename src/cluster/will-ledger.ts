@@ -14,7 +14,7 @@
  *   when the connection was lost plus the delay, or, for a connection that died with its node, when
  *   the node was declared dead (or restarted) plus the delay.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connect.js';
 import type { BusHost, WillLedger } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
@@ -155,7 +155,7 @@ export class WillRunner {
   private stopped = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly outbox: Outbox,
     /** Who takes: `NODE/RUN` of this node. */
     private readonly taker: string,

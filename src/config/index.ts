@@ -27,6 +27,7 @@ export {
   defaultTlsOptions,
   listenerOptionSpecs,
   defaultHttpConfig,
+  defaultClusterConfig,
   httpOptionSpecs,
   clusterOptionSpecs,
   type ClusterConfig,

@@ -7,6 +7,7 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import type { OptionSpec } from './fields.js';
 import {
   defaultHttpConfig,
+  defaultClusterConfig,
   httpOptionSpecs,
   optionSpecs,
   type FennecConfig,
@@ -129,7 +130,7 @@ export function mergeConfig(
       const message = 'is required in the cluster: section (or give --cluster-redis URL)';
       throw new ConfigError('configuration', [{ path: 'cluster.redis', line: 0, column: 0, message }]);
     }
-    resolved.cluster = { ...cluster, redis: cluster.redis };
+    resolved.cluster = { ...defaultClusterConfig, ...cluster, redis: cluster.redis };
   }
   return resolved as ResolvedConfig;
 }

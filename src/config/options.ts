@@ -28,7 +28,7 @@ import { processOptionSpecs } from './process-options.js';
 import { listenerOptionSpecs, type listenerTlsOptionNames } from './listener-options.js';
 import { tlsOptionSpecs } from './tls-options.js';
 import { httpOptionSpecs } from './http-options.js';
-import type { clusterOptionSpecs } from './cluster-options.js';
+import { clusterOptionSpecs } from './cluster-options.js';
 
 export { limitOptionSpecs } from './limit-options.js';
 export { logFormats, processOptionSpecs, type LogFormat } from './process-options.js';
@@ -391,6 +391,9 @@ export const defaultBrokerOptions = defaultsOf(optionSpecs, 'broker') as Resolve
 
 /** Defaults of the HTTP listener's options. */
 export const defaultHttpConfig = defaultsOf(httpOptionSpecs) as ResolvedHttpConfig;
+
+/** Defaults of the cluster node's operational options (the URL and the node id have none). */
+export const defaultClusterConfig = defaultsOf(clusterOptionSpecs) as ClusterConfig;
 
 /** Defaults of the TLS listener's options (its host defaults to the broker's). */
 export const defaultTlsOptions = defaultsOf(tlsOptionSpecs) as Flat<ValuesOf<TlsSpecs, DefaultedTlsOption>>;

@@ -134,7 +134,9 @@ export const fileSchema = z.strictObject(
       .optional(),
     cluster: z
       .strictObject(shapeOf(clusterEntries), {
-        error: 'must be a mapping of cluster settings (redis, node_id, sessions, handover_timeout_ms, lease_ms)',
+        error: `must be a mapping of cluster settings (${Object.values(clusterOptionSpecs)
+          .map((spec) => spec.key)
+          .join(', ')})`,
       })
       .optional(),
   },

@@ -26,6 +26,10 @@ export const errorCodes = {
   ERR_CLUSTER_REDIS: 'a cluster node could not reach its Redis server when it started (`cluster.redis`)',
   ERR_CLUSTER_HANDOVER:
     'a session could not be handed over to another cluster node; the new node takes it after a timeout',
+  ERR_CLUSTER_REDIS_URL:
+    '`RedisBus` was given a Redis URL it cannot parse (the configuration checks `cluster.redis` first)',
+  ERR_CLUSTER_REDIS_VERSION:
+    "the cluster's Redis cannot do what an option asks: `cluster.wait_aof` needs Redis 7.2 or later",
   // Authentication and access control (src/auth).
   ERR_PASSWORD_FILE: 'a password file is missing, unreadable or has a bad line',
   ERR_PASSWORD_HASH: '`hashPassword` was given scrypt parameters out of bounds',

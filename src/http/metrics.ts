@@ -11,6 +11,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Broker } from '../broker/broker.js';
 import { committedChannel, type CommittedMessage } from '../broker/persistence.js';
 import type { ByQoS } from '../broker/traffic.js';
+import { addClusterMetrics } from './cluster-metrics.js';
 
 /** What one pass over the sessions gives the gauges of a scrape. */
 interface SessionSnapshot {
@@ -75,6 +76,8 @@ export class BrokerMetrics {
         utilization.last = now;
       },
     });
+    const stats = broker.bus?.stats?.bind(broker.bus);
+    if (stats !== undefined) addClusterMetrics(this.registry, { stats });
     diagnosticsChannel.subscribe(committedChannel.name, this.onCommitted);
   }
 

@@ -145,7 +145,7 @@ for (const version of [4, 5] as const) {
         // Published on node-2: through node-1's stream into its store...
         const onNode2 = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
         sent.push(...(await publishBoth(onNode2, 'n2-read', 2)));
-        await until('node-1 to read its stream', async () => (await admin.xlen('fennec:stream:node-1')) === 0);
+        await until('node-1 to read its stream', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
         // ...and, node-1 frozen, left waiting in its stream when it dies.
         node1.child.kill('SIGSTOP');
         sent.push(...(await publishBoth(onNode2, 'n2-waiting', 3)));
@@ -163,7 +163,7 @@ for (const version of [4, 5] as const) {
           6,
           "the 6 messages waiting in the dead node's stream reach the adopted session",
         );
-        assert.equal(await admin.exists('fennec:stream:node-1', 'fennec:routes:node-1'), 0);
+        assert.equal(await admin.exists('{fennec}:stream:node-1', '{fennec}:routes:node-1'), 0);
 
         const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
         assert.equal(resumed.connack.sessionPresent, true);

@@ -1,8 +1,9 @@
 // `fennec broker` as a cluster node: two processes on one Redis route a message between them; the
 // node id is printed at start; a Redis that cannot be reached is one line and exit code 69.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -98,5 +99,53 @@ void describe('fennec broker as a cluster node', () => {
     const lines = stderr.split('\n').filter((line) => line.startsWith('fennec:'));
     assert.equal(lines.length, 1, stderr);
     assert.match(lines[0]!, /^fennec: cannot reach the cluster's Redis at redis:\/\/127.0.0.1:1/);
+  });
+
+  void it('exits with 69 when its port is taken, after joining the cluster (it leaves, not lingers)', async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+    const address = taken.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const child = spawn(
+      process.execPath,
+      [fennecBin, 'broker', '--memory', '--port', String(port), '--cluster-redis', redis.url],
+      { env: cliEnvironment, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    assert.equal(code, 69, stderr);
+    assert.match(stderr, /^fennec: cannot listen on 127\.0\.0\.1:\d+/m);
+  });
+
+  void it('exits with 78 and one line naming the file and cluster.wait_aof on a Redis older than 7.2', async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    const version = /v=(\d+)\.(\d+)/.exec(execFileSync('redis-server', ['--version']).toString());
+    const major = Number(version?.[1]);
+    if (major > 7 || (major === 7 && Number(version?.[2]) >= 2)) {
+      t.skip('this redis-server has WAITAOF: nothing to refuse (test/cluster/topologies.test.ts runs with it)');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'fennec-cluster-cli-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'fennec.yaml');
+    writeFileSync(file, `cluster:\n  redis: ${redis.url}\n  wait_aof: true\n`);
+    const child = spawn(process.execPath, [fennecBin, 'broker', '--memory', '--port', '0', '--config', file], {
+      env: cliEnvironment,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 78);
+    const lines = stderr.split('\n').filter((line) => line.startsWith('fennec:'));
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0]!, /^fennec: .*fennec\.yaml: cluster\.wait_aof needs Redis 7\.2 or later \(WAITAOF\)/);
   });
 });

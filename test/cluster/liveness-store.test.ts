@@ -32,7 +32,7 @@ void describe('cluster node liveness with a store', () => {
     const sub = await subscriber(connect, survivor.url, 'watcher', 'stored/#');
     await routesKnown(connect, phoenix.url, 'stored/probe', [sub]);
     await connect(phoenix.url, willClient('stored-client', 'stored/will', 1));
-    await until(async () => (await inspect.hlen('fennec:wills:phoenix')) === 1, 'the will is recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:phoenix')) === 1, 'the will is recorded in Redis');
     await phoenix.kill('SIGKILL');
     await phoenix.spawn();
     await until(() => sub.received.length >= 1, 'the will arrived');
@@ -55,7 +55,7 @@ void describe('cluster node liveness with a store', () => {
     const sub = await subscriber(connect, survivor.url, 'watcher', 'stored/#');
     await routesKnown(connect, phoenix.url, 'stored/probe', [sub]);
     await connect(phoenix.url, willClient('stored-client', 'stored/will', 0));
-    await until(async () => (await inspect.hlen('fennec:wills:phoenix')) === 1, 'the will is recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:phoenix')) === 1, 'the will is recorded in Redis');
     await phoenix.kill('SIGKILL');
     await until(() => sub.received.length >= 1, 'the survivor published the will');
     await phoenix.spawn();
@@ -79,7 +79,7 @@ void describe('cluster node liveness with a store', () => {
     await connect(phoenix.url, willClient('resuming', 'stored/resuming', 4));
     // The control, which does not come back: its will goes out after its delay.
     await connect(phoenix.url, willClient('gone-for-good', 'stored/gone', 4));
-    await until(async () => (await inspect.hlen('fennec:wills:phoenix')) === 2, 'the wills are recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:phoenix')) === 2, 'the wills are recorded in Redis');
     await phoenix.kill('SIGKILL');
     await phoenix.spawn();
     const back = mqtt.connect(phoenix.url, {

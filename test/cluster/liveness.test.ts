@@ -32,7 +32,7 @@ void describe('cluster node liveness', () => {
       protocolVersion: 5,
       will: { topic: 'will/v5', payload: Buffer.from('v5 gone'), qos: 0, retain: false },
     });
-    await until(async () => (await inspect.hlen('fennec:wills:doomed')) === 2, 'both wills are recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:doomed')) === 2, 'both wills are recorded in Redis');
     await doomed.kill('SIGKILL');
     await until(() => subs.every(({ received }) => received.length >= 2), 'every survivor subscriber got both wills');
     // Time for a second publication, were there one: several more leases and checks.
@@ -46,8 +46,8 @@ void describe('cluster node liveness', () => {
       1,
       `one survivor declared the death: ${declarations.join(', ')}`,
     );
-    assert.equal(await inspect.hlen('fennec:wills:doomed'), 0, 'the wills are gone from Redis');
-    assert.equal(await inspect.sismember('fennec:nodes', 'doomed'), 0, 'the dead node left fennec:nodes');
+    assert.equal(await inspect.hlen('{fennec}:wills:doomed'), 0, 'the wills are gone from Redis');
+    assert.equal(await inspect.sismember('{fennec}:nodes', 'doomed'), 0, 'the dead node left fennec:nodes');
   });
 
   void it('[MQTT-3.1.3-9] publishes a 5.0 will of a dead node after its Will Delay Interval, or when the session expires first', async (t) => {
@@ -84,7 +84,7 @@ void describe('cluster node liveness', () => {
         properties: { willDelayInterval: 60 },
       },
     });
-    await until(async () => (await inspect.hlen('fennec:wills:doomed')) === 2, 'both wills are recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:doomed')) === 2, 'both wills are recorded in Redis');
     const killedAt = Date.now();
     await doomed.kill('SIGKILL');
     await until(() => sub.received.length >= 2, 'both wills arrived', 30_000);
@@ -122,7 +122,7 @@ void describe('cluster node liveness', () => {
     });
     // Redis has the record of the control, and no more those of the clients gone (their nodes write in order).
     await until(async () => {
-      const records = await inspect.hvals('fennec:wills:doomed');
+      const records = await inspect.hvals('{fennec}:wills:doomed');
       return records.length === 1 && records[0]!.startsWith('{"c":"control"');
     }, 'only the connected client has a will in Redis');
     await doomed.kill('SIGKILL');
@@ -159,7 +159,7 @@ void describe('cluster node liveness', () => {
     await sleep(3 * lease);
     assert.equal(watchers[0]!.declared('paused') + watchers[1]!.declared('paused'), 0, 'nobody declared it dead');
     assert.deepEqual(sub.received, [], "its client's will was not published");
-    assert.equal(await inspect.sismember('fennec:nodes', 'paused'), 1);
+    assert.equal(await inspect.sismember('{fennec}:nodes', 'paused'), 1);
     assert.equal(await isAlive(inspect, 'paused'), true, 'it holds its lease');
     // Its routes stand: a message published elsewhere still reaches its subscriber.
     await connect(watchers[1]!.url, { clientId: 'after-pause' }).then((c) =>
@@ -184,12 +184,12 @@ void describe('cluster node liveness', () => {
       clientId: 'frozen-client',
       will: { topic: 'z/will', payload: Buffer.from('frozen'), qos: 1, retain: false },
     });
-    await until(async () => (await inspect.hlen('fennec:wills:zombie')) === 1, 'the will is recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:zombie')) === 1, 'the will is recorded in Redis');
     zombie.signal('SIGSTOP');
     await until(() => survivor.declared('zombie') === 1, 'the survivor declared it dead');
     await until(() => sub.received.length === 1, "its client's will went out");
     zombie.signal('SIGCONT');
-    await until(async () => (await inspect.sismember('fennec:nodes', 'zombie')) === 1, 'it is back in fennec:nodes');
+    await until(async () => (await inspect.sismember('{fennec}:nodes', 'zombie')) === 1, 'it is back in fennec:nodes');
     assert.match(zombie.log(), /this node lost its lease/);
     // Its routes are back: a message published on the survivor reaches its subscriber again.
     const publisher = await connect(survivor.url, { clientId: 'publisher' });
@@ -225,7 +225,7 @@ void describe('cluster node liveness', () => {
       clientId: 'hooked',
       will: { topic: 'hook/will', payload: Buffer.from('hooked'), qos: 1, retain: false },
     });
-    await until(async () => (await inspect.hlen('fennec:wills:doomed')) === 1, 'the will is recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:doomed')) === 1, 'the will is recorded in Redis');
     await doomed.kill('SIGKILL');
     await until(() => sub.received.length === 1, 'the will arrived');
     assert.deepEqual(dead, ['doomed']);
@@ -243,20 +243,20 @@ void describe('cluster node liveness', () => {
     const onDoomed = await subscriber(connect, doomed.url, 'on-doomed', 'route/#');
     const onSurvivor = await subscriber(connect, survivor.url, 'on-survivor', 'route/#');
     await routesKnown(connect, survivor.url, 'route/probe', [onDoomed, onSurvivor]);
-    assert.equal(await inspect.scard('fennec:routes:doomed'), 1);
+    assert.equal(await inspect.scard('{fennec}:routes:doomed'), 1);
     await doomed.kill('SIGKILL');
     await until(
-      async () => (await inspect.sismember('fennec:nodes', 'doomed')) === 0,
+      async () => (await inspect.sismember('{fennec}:nodes', 'doomed')) === 0,
       'the dead node left fennec:nodes',
     );
-    assert.equal(await inspect.exists('fennec:routes:doomed'), 0, 'its route set is gone');
+    assert.equal(await inspect.exists('{fennec}:routes:doomed'), 0, 'its route set is gone');
     const publisher = await connect(survivor.url, { clientId: 'publisher' });
     // The reset notice reaches the survivor through pub/sub; its local subscriber proves each publish went through.
     await sleep(500);
-    const before = await inspect.xlen('fennec:stream:doomed');
+    const before = await inspect.xlen('{fennec}:stream:doomed');
     for (let i = 0; i < 20; i++) await publisher.publishAsync('route/after', `after-${i}`, { qos: 1 });
     await until(() => onSurvivor.received.length >= 20, 'the survivor delivered its own messages');
-    assert.equal(await inspect.xlen('fennec:stream:doomed'), before, 'nothing more for the dead node');
+    assert.equal(await inspect.xlen('{fennec}:stream:doomed'), before, 'nothing more for the dead node');
   });
 
   void it('lets a dead node started again under its node id rejoin: lease, routes, and messages from the others', async (t) => {
@@ -268,8 +268,8 @@ void describe('cluster node liveness', () => {
     await phoenix.kill('SIGKILL');
     await until(() => survivor.declared('phoenix') === 1, 'the survivor declared it dead');
     await phoenix.spawn();
-    assert.equal(await inspect.sismember('fennec:nodes', 'phoenix'), 1, 'back in fennec:nodes');
-    assert.equal(await inspect.exists('fennec:lease:phoenix'), 1, 'holding its lease');
+    assert.equal(await inspect.sismember('{fennec}:nodes', 'phoenix'), 1, 'back in fennec:nodes');
+    assert.equal(await inspect.exists('{fennec}:lease:phoenix'), 1, 'holding its lease');
     const sub = await subscriber(connect, phoenix.url, 'reborn', 'back/#');
     await routesKnown(connect, survivor.url, 'back/probe', [sub]);
     const publisher = await connect(survivor.url, { clientId: 'publisher' });
@@ -278,7 +278,7 @@ void describe('cluster node liveness', () => {
     // Not declared dead again while it runs.
     await sleep(3 * LEASE_MS);
     assert.equal(survivor.declared('phoenix'), 1);
-    assert.equal(await inspect.sismember('fennec:nodes', 'phoenix'), 1);
+    assert.equal(await inspect.sismember('{fennec}:nodes', 'phoenix'), 1);
   });
 
   void it('[MQTT-3.1.2-8] publishes once, itself, the will left by its previous run when a killed node restarts before it is declared dead', async (t) => {
@@ -302,7 +302,7 @@ void describe('cluster node liveness', () => {
         properties: { willDelayInterval: 2 },
       },
     });
-    await until(async () => (await inspect.hlen('fennec:wills:phoenix')) === 1, 'the will is recorded in Redis');
+    await until(async () => (await inspect.hlen('{fennec}:wills:phoenix')) === 1, 'the will is recorded in Redis');
     await phoenix.kill('SIGKILL');
     const restartedAt = Date.now();
     await phoenix.spawn();

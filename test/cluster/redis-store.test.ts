@@ -93,7 +93,7 @@ describe('RedisStore in a cluster', () => {
     const b = await open('b');
     await b.commit(sessionOps('x'));
     const a = await open('a');
-    // No lease `fennec:lease:b`: node b counts as dead, so the claim takes the session at once.
+    // No lease `{fennec}:lease:b`: node b counts as dead, so the claim takes the session at once.
     const claimed = await a.claim('x', numbers(1000));
     assert.equal(claimed.kind, 'moved');
     if (claimed.kind !== 'moved') return;
@@ -149,7 +149,7 @@ describe('RedisStore in a cluster', () => {
     const b = await open('b');
     await b.commit(sessionOps('x'));
     const lease = new Redis(redis!.url);
-    await lease.set('fennec:lease:b', '1', 'PX', 10_000);
+    await lease.set('{fennec}:lease:b', '1', 'PX', 10_000);
     const a = await open('a');
     const reserve = numbers(500);
     assert.deepStrictEqual(await a.claim('x', reserve), { kind: 'busy', owner: 'b' });
@@ -166,5 +166,15 @@ describe('RedisStore in a cluster', () => {
     lease.disconnect();
     await a.close();
     await b.close();
+  });
+});
+
+void describe('Redis store: where it can run', () => {
+  void it('refuses a Redis Cluster URL with ERR_CLUSTER_REDIS_URL naming cluster.sessions: local, before connecting', async () => {
+    await assert.rejects(
+      RedisStore.open({ redis: 'redis+cluster://127.0.0.1:1', nodeId: 'n' }),
+      (err: Error & { code?: string }) =>
+        err.code === 'ERR_CLUSTER_REDIS_URL' && /set cluster\.sessions: local/.test(err.message),
+    );
   });
 });

@@ -22,7 +22,7 @@ export interface TestNode {
 
 /** Starts a node with id `nodeId` on `redis`; closed after the test, before Redis stops. */
 export async function startNode(
-  redis: TestRedis,
+  redis: Pick<TestRedis, 'url' | 'beforeStop'>,
   nodeId: string,
   options: BrokerOptions = {},
   busOptions: Partial<RedisBusOptions> = {},
@@ -56,7 +56,7 @@ export async function startSessionNode(
 }
 
 /** Starts `count` nodes, `node-1` to `node-COUNT`, on one Redis. */
-export async function startCluster(redis: TestRedis, count: number): Promise<TestNode[]> {
+export async function startCluster(redis: Pick<TestRedis, 'url' | 'beforeStop'>, count: number): Promise<TestNode[]> {
   const nodes: TestNode[] = [];
   for (let i = 1; i <= count; i++) nodes.push(await startNode(redis, `node-${i}`));
   return nodes;

@@ -4,7 +4,7 @@
  * may pause it (SIGSTOP / SIGCONT), or kill and restart it on the same port with the same data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +24,10 @@ export interface TestRedis {
   resume(): void;
   /**
    * Stops the server (SIGKILL when `hard`, else SIGTERM, which writes its files first) and starts it
-   * again on the same port with the same data directory; resolves once it answers PING.
+   * again on the same port with the same data directory (emptied first when `wipe`: a Redis that
+   * lost everything); resolves once it answers PING.
    */
-  restart(hard?: boolean): Promise<void>;
+  restart(hard?: boolean, wipe?: boolean): Promise<void>;
   /** Stops the server; resolves once it exited. */
   stop(): Promise<void>;
   /**
@@ -37,7 +38,7 @@ export interface TestRedis {
 }
 
 /** Finds a free loopback TCP port (redis-server cannot take port 0 to mean "any"). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -69,7 +70,12 @@ function ping(port: number): Promise<boolean> {
 }
 
 /** Waits until the server on `port` answers PING, up to `timeoutMs`. */
-async function waitForPing(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+export async function waitForPing(
+  port: number,
+  child: ChildProcess,
+  log: () => string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${log()}`);
@@ -83,6 +89,8 @@ async function waitForPing(port: number, child: ChildProcess, log: () => string,
 export interface RedisServerOptions {
   /** `appendfsync` (default `always`: a write Redis answered survives a SIGKILL). */
   appendfsync?: 'always' | 'everysec' | 'no';
+  /** More redis-server arguments (`--cluster-enabled`, `--replicaof`...). */
+  args?: string[];
 }
 
 /**
@@ -109,6 +117,7 @@ export async function startRedis(
     'yes',
     '--appendfsync',
     options.appendfsync ?? 'always',
+    ...(options.args ?? []),
   ];
   let output = '';
   let child: ChildProcess;
@@ -139,8 +148,12 @@ export async function startRedis(
     dir,
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
-    restart: async (hard = false) => {
+    restart: async (hard = false, wipe = false) => {
       await stop(hard ? 'SIGKILL' : 'SIGTERM');
+      if (wipe) {
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir);
+      }
       await launch();
     },
     stop: () => stop(),

@@ -9,6 +9,7 @@ import {
   defaultConfig,
   defaultListenerOptions,
   defaultHttpConfig,
+  defaultClusterConfig,
   defaultTlsOptions,
   listenerOptionSpecs,
   clusterOptionSpecs,
@@ -54,8 +55,14 @@ function defaultOf(key: string): string | undefined {
     const value = (defaultHttpConfig as Record<string, string | number | undefined>)[camel(key.slice('http.'.length))];
     return value === undefined ? undefined : String(value);
   }
-  // No cluster key has a default: unset, the broker is not a node, and the node id is made at start.
-  if (key.startsWith('cluster.')) return undefined;
+  // The URL and the node id have no default: unset, the broker is not a node, and the node id is
+  // made at start; the operational options have theirs.
+  if (key.startsWith('cluster.')) {
+    const value = (defaultClusterConfig as Record<string, string | number | boolean | undefined>)[
+      camel(key.slice('cluster.'.length))
+    ];
+    return value === undefined ? undefined : String(value);
+  }
   if (key.startsWith('limits.')) {
     return String(defaultConfig.limits[limitSpecs[key.slice('limits.'.length) as LimitKey].option]);
   }
@@ -104,7 +111,7 @@ void describe('docs/configuration.md', () => {
       // (tls.host, and a listener's settings that fall back on the top level's).
       const standIns = new Set<string>(["the broker's `host`"]);
       for (const spec of Object.values(listenerOptionSpecs)) if ('unsetText' in spec) standIns.add(spec.unsetText);
-      for (const spec of Object.values(clusterOptionSpecs)) standIns.add(spec.unsetText);
+      for (const spec of Object.values(clusterOptionSpecs)) if ('unsetText' in spec) standIns.add(spec.unsetText);
       if (value === undefined) assert.ok(cell === 'unset' || standIns.has(cell), `default of ${key}: ${cell}`);
       else assert.equal(cell, `\`${value}\``, `default of ${key}`);
     }

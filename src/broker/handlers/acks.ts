@@ -24,11 +24,12 @@ export function handlePubrel(connection: Connection, packet: PubrelPacket): void
   const known = connection.session!.releaseQoS2(packet.packetId);
   // The PUBCOMP below ends the flow: it no longer counts against the broker's Receive Maximum
   connection.link.releaseQoS2(packet.packetId);
-  connection.sendAfterCommit({
-    type: 'pubcomp',
-    packetId: packet.packetId,
-    reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound,
-  });
+  // The message went to the bus with its PUBLISH: the PUBCOMP waits for the store (and this
+  // connection's earlier acknowledgements), not for Redis.
+  connection.sendAfterCommit(
+    { type: 'pubcomp', packetId: packet.packetId, reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound },
+    false,
+  );
 }
 
 export function handlePubcomp(connection: Connection, packet: PubcompPacket): void {

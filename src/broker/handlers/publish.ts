@@ -9,6 +9,7 @@ import type { DropReason } from '../../session/types.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit, quoteTopic } from '../limits.js';
 import { authorization, decide } from '../decide.js';
+import { ConnectionState } from '../connection-state.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
   const { maximumQoS, retainAvailable } = connection.broker.options;
@@ -58,14 +59,10 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
   }
   // The broker alone publishes under $SYS/broker/: a client's PUBLISH there is refused as not authorized.
   if (packet.topic.charCodeAt(0) === 0x24 && packet.topic.startsWith('$SYS/broker/')) {
-    route(connection, packet, false);
-    return undefined;
+    return route(connection, packet, false);
   }
   const chain = connection.broker.hooks.authorizePublish;
-  if (chain.length === 0) {
-    route(connection, packet, true);
-    return undefined;
-  }
+  if (chain.length === 0) return route(connection, packet, true);
   const verdict = decide(
     connection,
     'authorizePublish',
@@ -73,16 +70,18 @@ export function handlePublish(connection: Connection, received: PublishPacket): 
     [connection.info, packet.topic, packet.qos, packet.retain],
     authorization,
   );
-  if (!(verdict instanceof Promise)) {
-    route(connection, packet, verdict.allowed);
-    return undefined;
-  }
+  if (!(verdict instanceof Promise)) return route(connection, packet, verdict.allowed);
   return verdict.then((outcome) => route(connection, packet, outcome.allowed));
 }
 
-/** Routes an authorized message and acknowledges it; an unauthorized one is acknowledged, not routed. */
-function route(connection: Connection, packet: PublishPacket, allowed: boolean): void {
+/**
+ * Routes an authorized message and acknowledges it; an unauthorized one is acknowledged, not routed.
+ * A QoS 1/2 message the cluster's bus cannot take (Redis unreachable too long) is refused with 0x97
+ * (5.0), or waits, the client's socket unread, until the bus is back (3.1.1 has no way to refuse).
+ */
+function route(connection: Connection, packet: PublishPacket, allowed: boolean): Promise<void> | undefined {
   let reasonCode = 0;
+  let viaBus = true;
   let reasonString: string | undefined;
   if (allowed) {
     const receivedAt = Date.now();
@@ -97,8 +96,25 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       // [MQTT-3.3.2-5] (5.0): checked where the message is dequeued or delivered, never by a timer
       expiresAt: expiresAt(packet.properties, receivedAt),
     };
-    const { counters, spool } = connection.broker;
+    const { counters, spool, bus } = connection.broker;
+    if (packet.qos > 0 && bus?.available !== undefined && bus.unavailableFor?.(message) === true) {
+      if (connection.version !== 5) {
+        // Routed once the bus is back, unless the client left meanwhile (it sends the message again).
+        return bus.available().then(() => {
+          if (connection.state === ConnectionState.Active) return route(connection, packet, allowed);
+          return undefined;
+        });
+      }
+      // 5.0 section 3.4.2.1: 0x97 Quota exceeded; a promise of delivery Redis cannot back is not made.
+      // Sent at once unless earlier acknowledgements of this client still wait for Redis.
+      const type = packet.qos === 1 ? 'puback' : 'pubrec';
+      connection.sendInOrder({ type, packetId: packet.packetId, reasonCode: ReasonCode.QuotaExceeded });
+      return undefined;
+    }
     const refusedBefore = totalDrops(counters.dropped) - spool.droppedOldest;
+    // Whether the acknowledgement waits for the bus: only when it carries the message (checked only
+    // when the bus has something pending, so that a quiet cluster matches the topic once).
+    viaBus = bus === undefined || bus.idle || bus.carries === undefined || bus.carries(message);
     const count = connection.broker.publish(message);
     if (count === 0 && connection.version === 5) reasonCode = ReasonCode.NoMatchingSubscribers;
     // Every matching subscriber's queue and spool were full: the 5.0 publisher is told.
@@ -113,17 +129,24 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       reasonString = `not authorized to publish to ${packet.topic}`;
     }
   }
-  acknowledge(connection, packet, reasonCode, reasonString);
+  acknowledge(connection, packet, reasonCode, reasonString, viaBus);
+  return undefined;
 }
 
 /**
  * [MQTT-3.3.4-1] (both versions): QoS 1 gets PUBACK, QoS 2 PUBREC, QoS 0 nothing; each only once
  * the store has committed the message's deliveries (`sendAfterCommit`).
  */
-function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: number, reasonString?: string): void {
+function acknowledge(
+  connection: Connection,
+  packet: PublishPacket,
+  reasonCode: number,
+  reasonString?: string,
+  viaBus = true,
+): void {
   const properties = reasonString === undefined ? undefined : { reasonString };
   if (packet.qos === 1) {
-    connection.sendAfterCommit({ type: 'puback', packetId: packet.packetId, reasonCode, properties });
+    connection.sendAfterCommit({ type: 'puback', packetId: packet.packetId, reasonCode, properties }, viaBus);
   } else if (packet.qos === 2) {
     // A PUBREC with a failure code ends the flow; otherwise it stays open until PUBREL, in the session
     // (journaled, so that a re-sent PUBLISH after a restart is not routed twice) and on this connection
@@ -131,7 +154,7 @@ function acknowledge(connection: Connection, packet: PublishPacket, reasonCode: 
       connection.session!.holdQoS2(packet.packetId);
       connection.link.holdQoS2(packet.packetId);
     }
-    connection.sendAfterCommit({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties });
+    connection.sendAfterCommit({ type: 'pubrec', packetId: packet.packetId, reasonCode, properties }, viaBus);
   }
 }
 
