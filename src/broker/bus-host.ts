@@ -33,8 +33,8 @@ export function busHost(
 ): BusHost {
   return {
     log: parts.log,
-    deliverFromBus(message: Message): number {
-      const count = route(subscriptions, message, parts.hooks.authorizeRead);
+    deliverFromBus(message: Message, groups: ReadonlySet<string>): number {
+      const count = route(subscriptions, message, parts.hooks.authorizeRead, groups);
       parts.counters.messagesRouted += count;
       return count;
     },
