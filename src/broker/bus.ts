@@ -44,6 +44,11 @@ export interface BusHost {
    */
   deliverToSessions(messages: readonly Message[], clientIds: ReadonlySet<string>): number;
   /**
+   * Delivers `message` to one member each of the shared groups `groups` (`$share/G/F`) that have
+   * members here: a dead node's share of a group, taken over by this node. Returns the deliveries made.
+   */
+  deliverToGroups?(message: Message, groups: ReadonlySet<string>): number;
+  /**
    * Publishes the will of a client of another node (declared dead) or of this node's previous run,
    * through the normal publish path (local subscribers, retained, the other nodes), stamped with the
    * time it goes out.

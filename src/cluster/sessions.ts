@@ -211,14 +211,14 @@ export class ClusterSessions implements SessionBus {
       ][];
       const messages: Message[] = [];
       for (const [, fields] of entries) {
-        for (let i = 0; i + 1 < fields.length; i += 2) {
-          if (fields[i]!.toString() !== 'm') continue;
-          try {
-            messages.push(decodeMessage(fields[i + 1]!));
-          } catch (err) {
-            host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
-          }
-        }
+        const message = entryMessage(fields, (err) =>
+          host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
+        );
+        if (message === undefined) continue;
+        messages.push(message);
+        // The dead node's share of shared groups: served by this node's members of those groups.
+        const groups = entryGroups(fields);
+        if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
       }
       if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);
       if (entries.length < ADOPT_BATCH) return deliveries;
@@ -230,4 +230,27 @@ export class ClusterSessions implements SessionBus {
     if (this.host === undefined) throw new Error('the cluster sessions are not started');
     return this.host;
   }
+}
+
+/** The message of a stream entry's field `m`; undefined (after `unreadable`) when it cannot be decoded. */
+function entryMessage(fields: Buffer[], unreadable: (err: unknown) => void): Message | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i]!.toString() !== 'm') continue;
+    try {
+      return decodeMessage(fields[i + 1]!);
+    } catch (err) {
+      unreadable(err);
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The shared groups of a stream entry's field `g` (`$share/G/F`, split by U+0000); undefined without. */
+function entryGroups(fields: Buffer[]): Set<string> | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i]!.toString() === 'g' && fields[i + 1]!.length > 0)
+      return new Set(fields[i + 1]!.toString().split('\u0000'));
+  }
+  return undefined;
 }

@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startRedis } from '../helpers/redis-server.js';
-import { startCluster, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import { Redis } from 'ioredis';
+import { startCluster, startSessionNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import { encodeMessage } from '../../src/cluster/codec.js';
+import { streamKey } from '../../src/cluster/keys.js';
 import type { TestClient } from '../interop/support.js';
 
 const GROUP = '$share/workers/jobs/+';
@@ -144,5 +147,35 @@ void describe('shared subscriptions across a cluster (docs/cluster.md#shared-sub
     assert.deepEqual(receivedBy(workers), sent);
     assert.equal(workers[0]!.client.inbox.messages.length, 10, 'the member left on node 2 gets them all');
     assert.equal(three.bus.counters.received, 0, 'nothing sent to node 3');
+  });
+
+  void it('gives the share of a group that waited in a dead node’s stream to a member on the adopting node, and nothing else to it', async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    const node = await startSessionNode(redis, 'node-1');
+    const [worker] = await members([node], 'worker');
+    // What a publishing node left in the stream of node `ghost`, dead before reading it: one entry
+    // it was chosen to serve the group for, one for its plain subscribers only.
+    const client = new Redis(redis.url);
+    t.after(() => client.disconnect());
+    const entry = (payload: string): Buffer =>
+      encodeMessage({
+        topic: 'jobs/x',
+        payload: Buffer.from(payload),
+        qos: 1,
+        retain: false,
+        properties: undefined,
+        publisherId: 'p',
+        receivedAt: Date.now(),
+        expiresAt: undefined,
+      });
+    await client.xadd(streamKey('ghost'), '*', 'i', 'p/1/1', 'm', entry('for-group'), 'g', GROUP);
+    await client.xadd(streamKey('ghost'), '*', 'i', 'p/1/2', 'm', entry('plain-only'));
+    const adopted = await node.bus.adoptSessions('ghost');
+    assert.equal(adopted.deliveries, 1);
+    const [got] = await worker!.client.inbox.waitFor(1);
+    assert.equal(got?.payload, 'for-group');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(worker!.client.inbox.messages.length, 1, 'not the entry the dead node was not chosen for');
   });
 });
