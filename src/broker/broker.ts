@@ -300,8 +300,9 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       }
       this.bus?.retained(message.topic, message.payload.length === 0 ? undefined : message);
     }
-    this.bus?.forward(message);
-    const count = route(this.subscriptions, message, this.hooks.authorizeRead);
+    // In a cluster, a shared group here delivers only when the bus chose this node for it.
+    const groups = this.bus?.forward(message);
+    const count = route(this.subscriptions, message, this.hooks.authorizeRead, groups);
     this.counters.messagesRouted += count;
     if (this.listenerCount('published') > 0) this.emit('published', message);
     if (channels.published.hasSubscribers) channels.published.publish({ broker: this, message, deliveries: count });

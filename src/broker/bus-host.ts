@@ -3,13 +3,14 @@
  * be forwarded again; retained changes from other nodes update the retained index; sessions move
  * in and out through src/broker/session-handover.ts.
  */
-import type { RetainedIndex, TopicIndex } from '../topic/index.js';
+import { parseSharedSubscription, type RetainedIndex, type TopicIndex } from '../topic/index.js';
 import { expiresAt, type Message } from '../session/message.js';
 import type { BusHost } from './bus.js';
 import type { BrokerCounters } from './context.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { Persistence } from './persistence.js';
-import { route, type RouteEntry } from './router.js';
+import { deliverToGroup, route, type RouteEntry } from './router.js';
+import { SharedGroup, sharedGroupKey } from './shared.js';
 import { deliverToSessions, installSessions, releaseSession, type HandoverParts } from './session-handover.js';
 import type { Logger } from 'pino';
 
@@ -33,8 +34,8 @@ export function busHost(
 ): BusHost {
   return {
     log: parts.log,
-    deliverFromBus(message: Message): number {
-      const count = route(subscriptions, message, parts.hooks.authorizeRead);
+    deliverFromBus(message: Message, groups: ReadonlySet<string>): number {
+      const count = route(subscriptions, message, parts.hooks.authorizeRead, groups);
       parts.counters.messagesRouted += count;
       return count;
     },
@@ -66,6 +67,17 @@ export function busHost(
     },
     releaseSession: (clientId) => releaseSession(sessions, clientId),
     installSessions: (state) => installSessions(sessions, state),
+    deliverToGroups(message, groups): number {
+      let count = 0;
+      for (const filter of groups) {
+        const shared = parseSharedSubscription(filter);
+        if (shared === undefined) continue;
+        const group = subscriptions.get(shared.topicFilter, sharedGroupKey(shared.shareName));
+        if (group instanceof SharedGroup && deliverToGroup(group, message, parts.hooks.authorizeRead)) count++;
+      }
+      parts.counters.messagesRouted += count;
+      return count;
+    },
     deliverToSessions(messages, clientIds): number {
       const count = deliverToSessions(sessions, messages, clientIds);
       parts.counters.messagesRouted += count;

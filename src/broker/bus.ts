@@ -20,9 +20,10 @@ export interface BusHost {
   /**
    * Delivers a message another node forwarded to this node's matching subscribers, as a message
    * published here would be, but never forwarded again and never changing retained messages.
-   * Returns how many deliveries were made.
+   * Of the shared subscription groups here, only those in `groups` (full `$share/G/F` filters, the
+   * publishing node's choice) deliver it, each to one member. Returns how many deliveries were made.
    */
-  deliverFromBus(message: Message): number;
+  deliverFromBus(message: Message, groups: ReadonlySet<string>): number;
   /** Sets (`message`) or clears (undefined) the retained message of `topic`, as another node changed it. */
   retainFromBus(topic: string, message: Message | undefined): void;
   /** Resolves once what this node has queued so far is committed to its store (at once without one). */
@@ -42,6 +43,11 @@ export interface BusHost {
    * dead node's sessions, adopted here); returns how many deliveries were made.
    */
   deliverToSessions(messages: readonly Message[], clientIds: ReadonlySet<string>): number;
+  /**
+   * Delivers `message` to one member each of the shared groups `groups` (`$share/G/F`) that have
+   * members here: a dead node's share of a group, taken over by this node. Returns the deliveries made.
+   */
+  deliverToGroups?(message: Message, groups: ReadonlySet<string>): number;
   /**
    * Publishes the will of a client of another node (declared dead) or of this node's previous run,
    * through the normal publish path (local subscribers, retained, the other nodes), stamped with the
@@ -161,11 +167,15 @@ export interface Bus {
   readonly idle: boolean;
   /** Joins the cluster: announces this node's routes, learns the others', starts receiving. */
   start(host: BusHost): Promise<void>;
-  /** Sends `message`, published on this node, to every other node with a matching route. */
-  forward(message: Message): void;
+  /**
+   * Sends `message`, published on this node, to every other node with a matching route, and to one
+   * node per matching shared group (docs/cluster.md#shared-subscriptions). Returns the shared groups
+   * (`$share/G/F`) of this node that are to deliver it; undefined: every matching group here.
+   */
+  forward(message: Message): ReadonlySet<string> | undefined;
   /** Runs `fn` once everything handed to the bus so far has been accepted by it (durably). */
   afterAccepted(fn: () => void): void;
-  /** This node's index gained a subscription to `filter` (a shared group: its plain filter); the bus counts them. */
+  /** This node's index gained a subscription to `filter` (a shared group: `$share/G/F`); the bus counts them. */
   routeAdded(filter: string): void;
   /** This node's index lost a subscription to `filter`. */
   routeRemoved(filter: string): void;

@@ -50,20 +50,28 @@ function visit(entry: RouteEntry): void {
 /**
  * Delivers `message` to every session with a matching subscription, and to one member of every
  * matching shared subscription group; returns how many deliveries were made. With `read`, a
- * session it refuses gets nothing, and a group's message goes to a member it allows.
+ * session it refuses gets nothing, and a group's message goes to a member it allows. With `groups`
+ * (a cluster's choice), only the groups whose `$share/G/F` filter it holds deliver.
  */
-export function route(index: TopicIndex<RouteEntry>, message: Message, read?: AuthorizeRead): number {
+export function route(
+  index: TopicIndex<RouteEntry>,
+  message: Message,
+  read?: AuthorizeRead,
+  groups?: ReadonlySet<string>,
+): number {
   stamp = stamp === Number.MAX_SAFE_INTEGER ? 1 : stamp + 1;
   current = message;
   index.match(message.topic, visit);
   current = undefined;
   // Without a read hook, the loop is the one it was before read authorization existed.
   let count = read === undefined ? deliverMatched(message) : deliverMatchedReadable(message, read);
-  const groups = matchedGroups.length;
-  if (groups === 0) return count;
-  for (let i = 0; i < groups; i++) {
+  const found = matchedGroups.length;
+  if (found === 0) return count;
+  for (let i = 0; i < found; i++) {
     const group = matchedGroups[i]!;
     matchedGroups[i] = undefined as unknown as SharedGroup;
+    // Another node of the cluster serves this group for this message.
+    if (groups !== undefined && !groups.has(group.filter)) continue;
     // A shared delivery is never merged with the member's own non-shared one: MQTT 5.0 section
     // 4.8.2 lets a client that has both get two copies.
     if (deliverToGroup(group, message, read)) count++;

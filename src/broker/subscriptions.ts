@@ -56,8 +56,8 @@ export class Subscriptions {
     if (!(group instanceof SharedGroup)) {
       group = new SharedGroup(shared.shareName, shared.topicFilter, this.options.sharedSubscriptionStrategy);
       this.index.add(shared.topicFilter, key, group);
-      // A group is routed here by its plain filter: this node delivers to one of its own members.
-      this.routes?.routeAdded(shared.topicFilter);
+      // A group is routed by its full filter: the publishing node picks one node of the cluster per group.
+      this.routes?.routeAdded(group.filter);
     }
     group.add(subscriber);
     return existed;
@@ -100,6 +100,6 @@ export class Subscriptions {
     if (!(group instanceof SharedGroup)) return;
     group.remove(clientId);
     // A shared subscription lasts while it has at least one session (MQTT 5.0 section 4.8.2).
-    if (group.size === 0 && this.index.remove(shared.topicFilter, key)) this.routes?.routeRemoved(shared.topicFilter);
+    if (group.size === 0 && this.index.remove(shared.topicFilter, key)) this.routes?.routeRemoved(group.filter);
   }
 }

@@ -36,7 +36,7 @@ import {
 } from './keys.js';
 import { Liveness } from './liveness.js';
 import { BacklogGate } from './flow.js';
-import { Outbox, type WaitOptions } from './outbox.js';
+import { Outbox, type Command, type WaitOptions } from './outbox.js';
 import type { NodeDeadHandler } from './reaper.js';
 import { ClusterWills } from './will-ledger.js';
 import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
@@ -222,10 +222,10 @@ export class RedisBus implements Bus {
       dedupeWindow: this.options.dedupeWindow ?? 100_000,
       retryDelayMs: this.options.retryDelayMs ?? 200,
       log: host.log,
-      deliver: (message, bytes) => {
+      deliver: (message, bytes, groups) => {
         this.counters.received++;
         this.counters.bytesReceived += bytes;
-        host.deliverFromBus(message);
+        host.deliverFromBus(message, groups);
       },
       duplicate: () => this.counters.duplicates++,
       acknowledge: async (ids) => {
@@ -254,20 +254,28 @@ export class RedisBus implements Bus {
     host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
   }
 
-  forward(message: Message): void {
-    const targets = this.routes.targets(message.topic);
-    if (targets.length === 0) return;
+  forward(message: Message): ReadonlySet<string> | undefined {
+    const { nodes, serve, local } = this.routes.plan(message.topic);
+    if (nodes.length === 0) return local;
     if (message.qos === 0 && !this.outbox.idle && this.outbox.pending >= this.maxPendingCommands) {
-      this.counters.droppedQoS0 += targets.length;
-      return;
+      this.counters.droppedQoS0 += nodes.length;
+      // Nothing goes to the other nodes: every group with members here serves it, as on one node.
+      return undefined;
     }
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
     const durable = message.qos > 0;
-    for (const node of targets) this.outbox.push(['XADD', streamKey(node), '*', 'i', id, 'm', bytes], durable);
-    this.gate.appended(targets);
-    this.counters.forwarded += targets.length;
-    this.counters.bytesForwarded += bytes.length * targets.length;
+    for (const node of nodes) {
+      // `g`: the shared groups the node serves (`$share/G/F`, split by U+0000); absent: none.
+      const groups = serve?.get(node);
+      const entry: Command = ['XADD', streamKey(node), '*', 'i', id, 'm', bytes];
+      if (groups !== undefined) entry.push('g', groups.join('\u0000'));
+      this.outbox.push(entry, durable);
+    }
+    this.gate.appended(nodes);
+    this.counters.forwarded += nodes.length;
+    this.counters.bytesForwarded += bytes.length * nodes.length;
+    return local;
   }
 
   afterAccepted(fn: () => void): void {
@@ -295,7 +303,7 @@ export class RedisBus implements Bus {
   }
 
   carries(message: Message): boolean {
-    return message.retain || this.routes.targets(message.topic).length > 0;
+    return message.retain || this.routes.reaches(message.topic);
   }
 
   unavailableFor(message: Message): boolean {

@@ -250,19 +250,17 @@ export class ClusterSessions implements SessionBus {
       ][];
       const messages: Message[] = [];
       for (const [, fields] of entries) {
-        const value = (name: string): Buffer | undefined => {
-          for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
-          return undefined;
-        };
-        const id = value('i')?.toString();
-        const bytes = value('m');
+        const id = entryField(fields, 'i')?.toString();
         // Sent here too, while its sender knew both routes: delivered from this node's stream already.
-        if (bytes === undefined || (id !== undefined && this.links?.seen(id) === true)) continue;
-        try {
-          messages.push(decodeMessage(bytes));
-        } catch (err) {
-          host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
-        }
+        if (id !== undefined && this.links?.seen(id) === true) continue;
+        const message = entryMessage(fields, (err) =>
+          host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
+        );
+        if (message === undefined) continue;
+        messages.push(message);
+        // The dead node's share of shared groups: served by this node's members of those groups.
+        const groups = entryGroups(fields);
+        if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
       }
       if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);
       if (entries.length < ADOPT_BATCH) return deliveries;
@@ -274,4 +272,28 @@ export class ClusterSessions implements SessionBus {
     if (this.host === undefined) throw new Error('the cluster sessions are not started');
     return this.host;
   }
+}
+
+/** The value of a stream entry's field `name`; undefined without it. */
+function entryField(fields: Buffer[], name: string): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
+  return undefined;
+}
+
+/** The message of a stream entry's field `m`; undefined (after `unreadable`) when it cannot be decoded. */
+function entryMessage(fields: Buffer[], unreadable: (err: unknown) => void): Message | undefined {
+  const bytes = entryField(fields, 'm');
+  if (bytes === undefined) return undefined;
+  try {
+    return decodeMessage(bytes);
+  } catch (err) {
+    unreadable(err);
+    return undefined;
+  }
+}
+
+/** The shared groups of a stream entry's field `g` (`$share/G/F`, split by U+0000); undefined without. */
+function entryGroups(fields: Buffer[]): Set<string> | undefined {
+  const groups = entryField(fields, 'g');
+  return groups === undefined || groups.length === 0 ? undefined : new Set(groups.toString().split('\u0000'));
 }

@@ -20,8 +20,8 @@ export interface StreamReaderOptions {
   /** Pause after a failed read, in ms. */
   retryDelayMs: number;
   log: Logger;
-  /** Delivers one message read; `bytes`: its encoded size. */
-  deliver(message: Message, bytes: number): void;
+  /** Delivers one message read; `bytes`: its encoded size; `groups`: the shared groups this node serves for it. */
+  deliver(message: Message, bytes: number, groups: ReadonlySet<string>): void;
   duplicate(): void;
   /** Acknowledges the entries `ids` once what they delivered is safe. */
   acknowledge(ids: string[]): Promise<void>;
@@ -156,7 +156,7 @@ export class StreamReader {
     }
     this.remember(messageId);
     try {
-      this.options.deliver(decodeMessage(bytes), bytes.length);
+      this.options.deliver(decodeMessage(bytes), bytes.length, groupsOf(field(fields, G)));
     } catch (err) {
       this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
     }
@@ -183,9 +183,17 @@ function entriesOf(reply: unknown): [string, Buffer[] | null][] {
   return out;
 }
 
-/** The field names of an entry, one byte each: `i` (message id) and `m` (message). */
+/** The field names of an entry, one byte each: `i` (message id), `m` (message), `g` (shared groups served). */
 const I = 0x69;
 const M = 0x6d;
+const G = 0x67;
+
+const NO_GROUPS: ReadonlySet<string> = new Set();
+
+/** The shared groups (`$share/G/F`, split by U+0000) an entry's node is to serve; none without the field. */
+function groupsOf(value: Buffer | undefined): ReadonlySet<string> {
+  return value === undefined || value.length === 0 ? NO_GROUPS : new Set(value.toString('utf8').split('\u0000'));
+}
 
 /** The value of the one-byte field `name`, compared as bytes (no string made per field). */
 function field(fields: Buffer[] | null, name: number): Buffer | undefined {
