@@ -1,0 +1,92 @@
+/**
+ * QoS 2 exactly once across a receiving node's crash (docs/cluster.md, "Fault injection", issue 15):
+ * a node with cluster-wide sessions acknowledges the stream entries it delivered in the same Redis
+ * commit as the deliveries. The acknowledgements a node sends after its commit never reach Redis
+ * here (the node's bus drops every XACK and XDEL it would send on its own), as when the node is
+ * killed right after the commit: the entry must still not be pending, and the node restarted under
+ * its id must not deliver the message a second time to the session that holds it [MQTT-4.4.0-1].
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { streamKey } from '../../src/cluster/keys.js';
+import type { RedisBus } from '../../src/cluster/redis-bus.js';
+import { startSessionNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import type * as pkt from '../helpers/packets.js';
+import type { PublishIn } from '../helpers/parse.js';
+import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
+import { startRedis } from '../helpers/redis-server.js';
+import { WAIT_MS } from '../interop/support.js';
+
+/** Makes `bus` drop the XACK and XDEL commands it sends apart from a store commit. */
+function dropSeparateAcknowledgements(bus: RedisBus): void {
+  const outbox = (bus as unknown as { outbox: { push(command: unknown[], durable?: boolean): void } }).outbox;
+  const push = outbox.push.bind(outbox);
+  outbox.push = (command, durable) => {
+    if (command[0] === 'XACK' || command[0] === 'XDEL') return;
+    push(command, durable);
+  };
+}
+
+/** Reads PUBLISH packets on `client` until one carries `last`; acknowledges none; returns them. */
+async function publishesUntil(client: RawClient, last: string): Promise<PublishIn[]> {
+  const got: PublishIn[] = [];
+  for (;;) {
+    const packet = await client.next(WAIT_MS);
+    if (packet.type !== 'publish') continue;
+    got.push(packet);
+    if (packet.payload.toString() === last) return got;
+  }
+}
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  const connect = (clientId: string): pkt.ConnectOptions =>
+    version === 5
+      ? { version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+      : { version, clientId, clean: false };
+
+  void describe(`QoS 2 across a receiving node's crash after its commit, MQTT ${v}`, () => {
+    void it('commits the stream acknowledgement with the delivery, and the node restarted delivers the message once [MQTT-4.4.0-1]', async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = new Redis(redis.url);
+      redis.beforeStop(() => {
+        admin.disconnect();
+        return Promise.resolve();
+      });
+      const nodeA: TestNode = await startSessionNode(redis, 'node-a');
+      const nodeB: TestNode = await startSessionNode(redis, 'node-b');
+      dropSeparateAcknowledgements(nodeB.bus);
+      const clientId = `once-${version}`;
+      const subscriber = await RawClient.connect(nodeB.port, connect(clientId));
+      await subscriber.subscribe('q/#', 2);
+      await waitForRoute([nodeA, nodeB], nodeB, 'q/#');
+      const publisher = await RawClient.connect(nodeA.port, { version, clientId: `pub-${version}` });
+      await publisher.publish({ topic: 'q/1', qos: 2, payload: 'once' });
+
+      // The subscriber gets the PUBLISH once its delivery is committed; it acknowledges nothing.
+      const first = await publishesUntil(subscriber, 'once');
+      assert.equal(first.length, 1);
+      const pending = (await admin.xpending(streamKey('node-b'), 'fennec')) as [number, ...unknown[]];
+      assert.equal(pending[0], 0, 'no entry of node-b stays pending once its delivery is committed');
+
+      // node-b goes away with the acknowledgements it would send after its commit lost; it restarts.
+      await nodeB.broker.close();
+      const restarted: TestNode = await startSessionNode(redis, 'node-b');
+      await waitForRoute([nodeA, restarted], restarted, 'q/#');
+      const again = await RawClient.connect(restarted.port, connect(clientId));
+      await publisher.publish({ topic: 'q/1', qos: 2, payload: 'after' });
+      const delivered = await publishesUntil(again, 'after');
+      const copies = delivered.filter((packet) => packet.payload.toString() === 'once');
+      assert.equal(
+        copies.length,
+        1,
+        `"once" delivered ${copies.length} times after the restart (sent again with DUP only)`,
+      );
+      assert.equal(copies[0]!.dup, true, 'the unacknowledged PUBLISH is resent with DUP [MQTT-4.4.0-1]');
+      assert.equal(copies[0]!.packetId, first[0]!.packetId, 'with its packet identifier');
+    });
+  });
+}
