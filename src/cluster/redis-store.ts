@@ -13,7 +13,15 @@
  */
 import type { Redis } from 'ioredis';
 import { FennecError } from '../errors/index.js';
-import type { DeliveryRecord, Store, StoredMessage, StoredRetained, StoredState, StoreOp } from '../store/types.js';
+import {
+  emptyStoredState,
+  type DeliveryRecord,
+  type Store,
+  type StoredMessage,
+  type StoredRetained,
+  type StoredState,
+  type StoreOp,
+} from '../store/types.js';
 import {
   decodeDelivery,
   decodeSession,
@@ -178,14 +186,7 @@ export class RedisStore implements Store {
       owned.add(cid);
       this.tokens.set(cid, token ?? '0');
     });
-    const state: StoredState = {
-      sessions: [],
-      subscriptions: [],
-      messages: [],
-      deliveries: [],
-      incomingQoS2: [],
-      retained: [],
-    };
+    const state = emptyStoredState();
     for (const [cid, text] of Object.entries(sessions))
       if (owned.has(cid)) state.sessions.push(decodeSession(cid, text));
     subClients.forEach((cid, i) => {
@@ -405,14 +406,7 @@ export class RedisStore implements Store {
 
   /** A session's state from `readSession`'s reply, remembering its deliveries' client id. */
   private sessionState(clientId: string, [session, subs, deliveries, messages, qos2]: Reply): StoredState {
-    const state: StoredState = {
-      sessions: [],
-      subscriptions: [],
-      messages: [],
-      deliveries: [],
-      incomingQoS2: [],
-      retained: [],
-    };
+    const state = emptyStoredState();
     const text = String(session);
     if (text !== '') state.sessions.push(decodeSession(clientId, text));
     const subList = subs as Reply;

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './connect.js';
 import type { BusHost, SessionBus } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
-import type { StoredState } from '../store/types.js';
+import { emptyStoredState, type StoredState } from '../store/types.js';
 import { decodeMessage } from './codec.js';
 import { nodesKey, routesChannel, routesKey, streamKey } from './keys.js';
 import type { RedisStore } from './redis-store.js';
@@ -204,14 +204,7 @@ export class ClusterSessions implements SessionBus {
       clientIds.map((clientId) => this.store.claim(clientId, (count) => host.reserve(count), true, deadNode)),
     );
     const adopted = new Set<string>();
-    const state: StoredState = {
-      sessions: [],
-      subscriptions: [],
-      messages: [],
-      deliveries: [],
-      incomingQoS2: [],
-      retained: [],
-    };
+    const state = emptyStoredState();
     for (const claimed of claims) {
       if (claimed.kind !== 'moved') continue;
       for (const key of ['sessions', 'subscriptions', 'messages', 'deliveries', 'incomingQoS2'] as const) {

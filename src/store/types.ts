@@ -177,6 +177,11 @@ export interface StoredState {
   spools?: SpoolSummary[];
 }
 
+/** A StoredState holding nothing, to fill. */
+export function emptyStoredState(): StoredState {
+  return { sessions: [], subscriptions: [], messages: [], deliveries: [], incomingQoS2: [], retained: [] };
+}
+
 /** What outlives the process. Implementations: MemoryStore, SqliteStore; all pass test/conformance. */
 export interface Store {
   /** A short description for logs, e.g. the database file. */
