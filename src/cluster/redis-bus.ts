@@ -36,7 +36,7 @@ import {
 } from './keys.js';
 import { Liveness } from './liveness.js';
 import { BacklogGate } from './flow.js';
-import { Outbox, type Command, type WaitOptions } from './outbox.js';
+import { Outbox, type WaitOptions } from './outbox.js';
 import type { NodeDeadHandler } from './reaper.js';
 import { ClusterWills } from './will-ledger.js';
 import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
@@ -265,14 +265,14 @@ export class RedisBus implements Bus {
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
     const durable = message.qos > 0;
+    const entries: string[] = [];
     for (const node of nodes) {
       // `g`: the shared groups the node serves (`$share/G/F`, split by U+0000); absent: none.
       const groups = serve?.get(node);
-      const entry: Command = ['XADD', streamKey(node), '*', 'i', id, 'm', bytes];
-      if (groups !== undefined) entry.push('g', groups.join('\u0000'));
-      this.outbox.push(entry, durable);
+      const fields = groups === undefined ? ['i', id, 'm', bytes] : ['i', id, 'm', bytes, 'g', groups.join('\u0000')];
+      if (this.outbox.append(streamKey(node), fields, durable)) entries.push(node);
     }
-    this.gate.appended(nodes);
+    this.gate.appended(entries);
     this.counters.forwarded += nodes.length;
     this.counters.bytesForwarded += bytes.length * nodes.length;
     return local;

@@ -17,6 +17,7 @@ import type { BusHost, SessionBus } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { emptyStoredState, type StoredState } from '../store/types.js';
 import { decodeMessage } from './codec.js';
+import { entryMessages, groupsOf } from './entry.js';
 import { nodesKey, routesChannel, routesKey, streamKey } from './keys.js';
 import type { RedisStore } from './redis-store.js';
 
@@ -243,17 +244,18 @@ export class ClusterSessions implements SessionBus {
       ][];
       const messages: Message[] = [];
       for (const [, fields] of entries) {
-        const id = entryField(fields, 'i')?.toString();
-        // Sent here too, while its sender knew both routes: delivered from this node's stream already.
-        if (id !== undefined && this.links?.seen(id) === true) continue;
-        const message = entryMessage(fields, (err) =>
-          host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
-        );
-        if (message === undefined) continue;
-        messages.push(message);
-        // The dead node's share of shared groups: served by this node's members of those groups.
-        const groups = entryGroups(fields);
-        if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
+        for (const entry of entryMessages(fields)) {
+          // Sent here too, while its sender knew both routes: delivered from this node's stream already.
+          if (this.links?.seen(entry.id.toString('latin1')) === true) continue;
+          const message = decodeOrWarn(entry.bytes, (err) =>
+            host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
+          );
+          if (message === undefined) continue;
+          messages.push(message);
+          // The dead node's share of shared groups: served by this node's members of those groups.
+          const groups = groupsOf(entry.groups);
+          if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
+        }
       }
       if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);
       if (entries.length < ADOPT_BATCH) return deliveries;
@@ -267,26 +269,12 @@ export class ClusterSessions implements SessionBus {
   }
 }
 
-/** The value of a stream entry's field `name`; undefined without it. */
-function entryField(fields: Buffer[], name: string): Buffer | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
-  return undefined;
-}
-
-/** The message of a stream entry's field `m`; undefined (after `unreadable`) when it cannot be decoded. */
-function entryMessage(fields: Buffer[], unreadable: (err: unknown) => void): Message | undefined {
-  const bytes = entryField(fields, 'm');
-  if (bytes === undefined) return undefined;
+/** The message encoded in `bytes`; undefined (after `unreadable`) when it cannot be decoded. */
+function decodeOrWarn(bytes: Buffer, unreadable: (err: unknown) => void): Message | undefined {
   try {
     return decodeMessage(bytes);
   } catch (err) {
     unreadable(err);
     return undefined;
   }
-}
-
-/** The shared groups of a stream entry's field `g` (`$share/G/F`, split by U+0000); undefined without. */
-function entryGroups(fields: Buffer[]): Set<string> | undefined {
-  const groups = entryField(fields, 'g');
-  return groups === undefined || groups.length === 0 ? undefined : new Set(groups.toString().split('\u0000'));
 }
