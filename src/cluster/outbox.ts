@@ -28,8 +28,11 @@ interface Batch {
   results: [Error | null, unknown][];
 }
 
-/** Messages one stream entry holds at most, so that one read of a stream stays a bounded amount of work. */
-export const MAX_ENTRY_MESSAGES = 64;
+/**
+ * Messages one stream entry holds at most. The receiving node reads a bounded number of entries at
+ * once, and flow control counts entries (flow.ts): both stay close to a count of messages.
+ */
+export const MAX_ENTRY_MESSAGES = 16;
 
 const emptyBatch = (): Batch => ({ commands: [], callbacks: [], durable: false, replies: new Map(), results: [] });
 
