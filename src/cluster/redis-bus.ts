@@ -256,6 +256,7 @@ export class RedisBus implements Bus {
         flushRoutes: () => this.outbox.drain(),
         forgetRoutes: (node) => this.routes.replaceNode(node, []),
         seen: (messageId) => stream.hasSeen(messageId),
+        reloadRoutes: () => this.sync.reload(),
       };
     }
     await this.liveness.start(host);

@@ -18,7 +18,8 @@ import type { Message } from '../session/message.js';
 import { emptyStoredState, type StoredState } from '../store/types.js';
 import { decodeMessage } from './codec.js';
 import { entryMessages, groupsOf } from './entry.js';
-import { nodesKey, routesChannel, routesKey, streamKey } from './keys.js';
+import { dropDeadNode, forgetDeadNode } from './dead-node.js';
+import { streamKey } from './keys.js';
 import type { RedisStore } from './redis-store.js';
 
 /** The pub/sub channel of hand-over requests and answers. */
@@ -57,6 +58,8 @@ export interface AdoptionLinks {
   forgetRoutes(node: string): void;
   /** Whether the message `messageId` came through this node's own stream. */
   seen(messageId: string): boolean;
+  /** Re-reads every node's routes (a node this one forgot came back). */
+  reloadRoutes(): Promise<void>;
 }
 
 /**
@@ -219,15 +222,12 @@ export class ClusterSessions implements SessionBus {
     // This node's own publishes reach the adopted sessions here now, no more through the dead node's stream.
     this.links?.forgetRoutes(deadNode);
     await this.links?.flushRoutes();
-    const gone = this.command.multi();
-    gone.del(routesKey(deadNode)).srem(nodesKey, deadNode);
-    gone.publish(routesChannel, JSON.stringify({ node: deadNode, op: 'reset' }));
-    await gone.exec();
+    const forgotten = await forgetDeadNode(this.command, deadNode);
+    if (!forgotten) return this.cameBack(deadNode, adopted.size);
     if (this.links !== undefined) await new Promise((resolve) => setTimeout(resolve, ADOPT_SETTLE_MS));
     const deliveries = await this.drainStream(deadNode, adopted);
     await host.committed();
-    await this.command.del(streamKey(deadNode));
-    await this.store.dropNamespace(deadNode);
+    await dropDeadNode(this.command, deadNode, [streamKey(deadNode), ...this.store.namespaceKeys(deadNode)]);
     host.log.info({ deadNode, sessions: adopted.size, deliveries }, 'cluster: sessions of a dead node adopted');
     return { sessions: adopted.size, deliveries };
   }
@@ -261,6 +261,19 @@ export class ClusterSessions implements SessionBus {
       if (entries.length < ADOPT_BATCH) return deliveries;
       from = `(${entries[entries.length - 1]![0].toString()}`;
     }
+  }
+
+  /**
+   * The dead node restarted under its id during its adoption: what it has (routes, stream, the
+   * sessions not moved yet) stays with it; this node re-reads the routes it had forgotten.
+   */
+  private async cameBack(deadNode: string, sessions: number): Promise<Adopted> {
+    await this.links?.reloadRoutes();
+    this.requireHost().log.info(
+      { deadNode, sessions },
+      'cluster: a dead node came back during its adoption; the rest is left to it',
+    );
+    return { sessions, deliveries: 0 };
   }
 
   private requireHost(): BusHost {
