@@ -24,8 +24,11 @@ export interface BusHost {
    * publishing node's choice) deliver it, each to one member. Returns how many deliveries were made.
    */
   deliverFromBus(message: Message, groups: ReadonlySet<string>): number;
-  /** Sets (`message`) or clears (undefined) the retained message of `topic`, as another node changed it. */
-  retainFromBus(topic: string, message: Message | undefined): void;
+  /**
+   * Sets (`message`) or clears (undefined) the retained message of `topic`, as another node changed
+   * it; with `store`, in this node's store too (workers, each with its own store), else in memory.
+   */
+  retainFromBus(topic: string, message: Message | undefined, store?: boolean): void;
   /** Resolves once what this node has queued so far is committed to its store (at once without one). */
   committed(): Promise<void>;
   /** Reserves `count` delivery sequence numbers and message ids for sessions moved to this node. */
