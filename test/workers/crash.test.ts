@@ -24,7 +24,10 @@ void describe('fennec broker --workers 2: crashes and restarts', () => {
       await sub.client.subscribeAsync('crash/#', { qos: 1 });
       await pool.end(sub.client);
     }
-    const pubs = [await pool.connect({ clientId: idOn(0, 'crash-p') }), await pool.connect({ clientId: idOn(1, 'crash-p') })];
+    const pubs = [
+      await pool.connect({ clientId: idOn(0, 'crash-p') }),
+      await pool.connect({ clientId: idOn(1, 'crash-p') }),
+    ];
     await routesKnown(pool, pubs[0]!.client, 1);
     await routesKnown(pool, pubs[1]!.client, 0);
     const count = 200;
@@ -50,7 +53,9 @@ void describe('fennec broker --workers 2: crashes and restarts', () => {
 
   void it('a worker that dies ends the broker with exit code 70 and a line naming it', async (t) => {
     broker = await WorkersProcess.start(t);
-    const workers = execFileSync('pgrep', ['-P', String(broker.pid)], { encoding: 'utf8' }).trim().split('\n');
+    const workers = execFileSync('pgrep', ['-P', String(broker.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     assert.equal(workers.length, 2);
     process.kill(Number(workers[1]), 'SIGKILL');
     const ended = await broker.whenEnded();
@@ -60,7 +65,9 @@ void describe('fennec broker --workers 2: crashes and restarts', () => {
 
   void it('SIGTERM stops every worker gracefully: exit code 0, nothing left running', async (t) => {
     broker = await WorkersProcess.start(t);
-    const workers = execFileSync('pgrep', ['-P', String(broker.pid)], { encoding: 'utf8' }).trim().split('\n');
+    const workers = execFileSync('pgrep', ['-P', String(broker.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     const ended = await broker.stop('SIGTERM');
     assert.equal(ended.code, 0, ended.stderr);
     for (const pid of workers) assert.throws(() => process.kill(Number(pid), 0), 'worker gone');
@@ -74,11 +81,15 @@ void describe('fennec broker --workers 2: crashes and restarts', () => {
       let status: number | undefined;
       let stderr = '';
       try {
-        execFileSync(process.execPath, [fennecBin, 'broker', '--port', '0', '--data-dir', broker.dataDir, '--workers', count], {
-          encoding: 'utf8',
-          stdio: 'pipe',
-          timeout: 20_000,
-        });
+        execFileSync(
+          process.execPath,
+          [fennecBin, 'broker', '--port', '0', '--data-dir', broker.dataDir, '--workers', count],
+          {
+            encoding: 'utf8',
+            stdio: 'pipe',
+            timeout: 20_000,
+          },
+        );
       } catch (err) {
         status = (err as { status: number }).status;
         stderr = (err as { stderr: string }).stderr;

@@ -35,8 +35,14 @@ void describe('fennec broker --workers 2: routing between workers', () => {
   }
 
   void it('QoS 1 messages from both workers reach subscribers on both, each once, in order per publisher', async () => {
-    const subs = [await pool.connect({ clientId: idOn(0, 'both-s') }), await pool.connect({ clientId: idOn(1, 'both-s') })];
-    const pubs = [await pool.connect({ clientId: idOn(0, 'both-p') }), await pool.connect({ clientId: idOn(1, 'both-p') })];
+    const subs = [
+      await pool.connect({ clientId: idOn(0, 'both-s') }),
+      await pool.connect({ clientId: idOn(1, 'both-s') }),
+    ];
+    const pubs = [
+      await pool.connect({ clientId: idOn(0, 'both-p') }),
+      await pool.connect({ clientId: idOn(1, 'both-p') }),
+    ];
     for (const sub of subs) await sub.client.subscribeAsync('both/+', { qos: 1 });
     await routesKnown(pool, pubs[0]!.client, 1);
     await routesKnown(pool, pubs[1]!.client, 0);
@@ -92,7 +98,10 @@ void describe('fennec broker --workers 2: routing between workers', () => {
   });
 
   void it('a shared subscription with members on both workers gets each message once', async () => {
-    const members = [await pool.connect({ clientId: idOn(0, 'sh-m') }), await pool.connect({ clientId: idOn(1, 'sh-m') })];
+    const members = [
+      await pool.connect({ clientId: idOn(0, 'sh-m') }),
+      await pool.connect({ clientId: idOn(1, 'sh-m') }),
+    ];
     for (const member of members) await member.client.subscribeAsync('$share/g/shared/t', { qos: 1 });
     const pubs = [await pool.connect({ clientId: idOn(0, 'sh-p') }), await pool.connect({ clientId: idOn(1, 'sh-p') })];
     await routesKnown(pool, pubs[0]!.client, 1);
@@ -106,6 +115,9 @@ void describe('fennec broker --workers 2: routing between workers', () => {
     await sleep(300);
     const got = members.flatMap((m) => m.inbox.messages.map((x) => Number(x.payload))).sort((a, b) => a - b);
     assert.deepEqual(got, [...Array(count).keys()], 'each message once across the group');
-    assert.ok(members.every((m) => m.inbox.messages.length > 0), 'both workers served the group');
+    assert.ok(
+      members.every((m) => m.inbox.messages.length > 0),
+      'both workers served the group',
+    );
   });
 });

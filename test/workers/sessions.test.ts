@@ -35,7 +35,7 @@ void describe('fennec broker --workers 2: sessions stay on the worker of their c
     );
   });
 
-  void it('a second connection with a client id takes the first one over [MQTT-3.1.4-2], on that id\'s worker', async () => {
+  void it("a second connection with a client id takes the first one over [MQTT-3.1.4-2], on that id's worker", async () => {
     const clientId = idOn(0, 'takeover');
     const first = await pool.connect({ clientId, protocolVersion: 4 });
     const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()));

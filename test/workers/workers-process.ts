@@ -55,7 +55,18 @@ export class WorkersProcess {
 
   /** The arguments of the command, after `fennec`. */
   args(): string[] {
-    return ['broker', '--port', String(this.port), '--data-dir', this.dataDir, '--log-level', 'warn', '--workers', String(this.workers), ...this.extra];
+    return [
+      'broker',
+      '--port',
+      String(this.port),
+      '--data-dir',
+      this.dataDir,
+      '--log-level',
+      'warn',
+      '--workers',
+      String(this.workers),
+      ...this.extra,
+    ];
   }
 
   /** Starts the command (on its port once it has one); resolves once it prints its listening line. */

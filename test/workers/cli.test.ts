@@ -1,0 +1,122 @@
+// `fennec broker --workers N` on the command line: bad counts and options the workers cannot serve
+// are refused naming the flag or key (exit 2 for a flag, 78 for the file), Mosquitto's own clients
+// talk across workers, and a server-assigned client id (empty) is served too.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { temporaryConfigFiles } from '../helpers/config-files.js';
+import { cliEnvironment as environment, fennecBin as fennec } from '../helpers/cli.js';
+import { ClientPool, killAllPrograms, requireProgram, runProgram } from '../interop/support.js';
+import { idOn, routesKnown, WorkersProcess } from './workers-process.js';
+
+const configFiles = temporaryConfigFiles('fennec-workers-cli-');
+
+/** Runs `fennec broker ARGS` to its end (it must refuse to start). */
+async function refused(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  // A file with listeners takes no --port.
+  const port = args.includes('--config') ? [] : ['--port', '0'];
+  const run = runProgram(process.execPath, [fennec, 'broker', ...port, ...args], 15_000, environment);
+  const { code, stderr, timedOut } = await run.exited;
+  assert.equal(timedOut, false, 'it refused to start');
+  return { code, stderr };
+}
+
+void describe('fennec broker --workers: the command line', () => {
+  const pool = new ClientPool(() => broker.url);
+  let broker: WorkersProcess;
+  after(async () => {
+    await pool.closeAll();
+    await killAllPrograms();
+  });
+
+  for (const value of ['0', 'x', '65']) {
+    void it(`--workers ${value} is a bad flag naming --workers (exit 2)`, async () => {
+      const { code, stderr } = await refused(['--workers', value]);
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, /^fennec: option '--workers <n>' argument '.*' is invalid/m);
+    });
+  }
+
+  void it('workers: "x" in the file is a configuration error naming the key and line (exit 78)', async () => {
+    const path = configFiles.write(['port: 0', 'workers: "x"']);
+    const { code, stderr } = await refused(['--config', path]);
+    assert.equal(code, 78, stderr);
+    assert.match(stderr, /workers/);
+    assert.match(stderr, /:2\b/, 'the line of the key');
+  });
+
+  void it('workers: 0 in the file is a configuration error naming the key (exit 78)', async () => {
+    const path = configFiles.write(['port: 0', 'workers: 0']);
+    const { code, stderr } = await refused(['--config', path]);
+    assert.equal(code, 78, stderr);
+    assert.match(stderr, /workers.*must be an integer from 1 to 64/);
+  });
+
+  void it('a WebSocket listener with --workers 2 is refused naming --ws-port (exit 78)', async () => {
+    const { code, stderr } = await refused(['--workers', '2', '--memory', '--ws-port', '0']);
+    assert.equal(code, 78, stderr);
+    assert.match(stderr, /^fennec: --ws-port: WebSocket listeners are not served with workers: 2/m);
+  });
+
+  void it('a TLS listener in the file with workers: 2 is refused naming listeners[1].protocol (exit 78)', async () => {
+    const path = configFiles.write([
+      'workers: 2',
+      'persistence: none',
+      'listeners:',
+      '  - { protocol: mqtt, port: 0 }',
+      '  - { protocol: mqtts, port: 0, cert_file: /nonexistent.pem, key_file: /nonexistent.key }',
+    ]);
+    const { code, stderr } = await refused(['--config', path]);
+    assert.equal(code, 78, stderr);
+    assert.match(stderr, /listeners\[1\]\.protocol: mqtts listeners are not served with workers: 2/);
+  });
+
+  void it('mosquitto_sub on worker 2 receives what mosquitto_pub publishes on worker 1, QoS 0, 1 and 2', async (t) => {
+    if (
+      !requireProgram(t, 'mosquitto_sub', 'mosquitto-clients') ||
+      !requireProgram(t, 'mosquitto_pub', 'mosquitto-clients')
+    ) {
+      return;
+    }
+    broker = await WorkersProcess.start(t);
+    const port = String(broker.port);
+    const sub = runProgram(
+      'mosquitto_sub',
+      ['-p', port, '-i', idOn(1, 'mosq-s'), '-t', 'mosq/#', '-q', '2', '-v', '-C', '3'],
+      15_000,
+    );
+    // Publish until the route is known on worker 1, then the three messages.
+    const probe = runProgram(
+      'mosquitto_sub',
+      ['-p', port, '-i', idOn(1, 'mosq-probe'), '-t', 'probe/m', '-C', '1'],
+      15_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    while (probe.child.exitCode === null) {
+      await runProgram('mosquitto_pub', ['-p', port, '-i', idOn(0, 'mosq-pp'), '-t', 'probe/m', '-m', 'p'], 5000)
+        .exited;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const qos of ['0', '1', '2']) {
+      const pub = runProgram(
+        'mosquitto_pub',
+        ['-p', port, '-i', idOn(0, 'mosq-p'), '-t', `mosq/q${qos}`, '-m', `m${qos}`, '-q', qos],
+        5000,
+      );
+      assert.equal((await pub.exited).code, 0);
+    }
+    const lines = await sub.waitForLines(3);
+    assert.deepEqual(lines, ['mosq/q0 m0', 'mosq/q1 m1', 'mosq/q2 m2']);
+  });
+
+  void it('clients with an empty client id [MQTT-3.1.3-6] are assigned one and served, whichever worker takes them', async (t) => {
+    broker = await WorkersProcess.start(t);
+    const clients = [];
+    for (let i = 0; i < 4; i++) clients.push(await pool.connect({ clientId: '', clean: true, protocolVersion: 4 }));
+    for (const c of clients) await c.client.subscribeAsync('anon/t', { qos: 1 });
+    const pub = await pool.connect({ clientId: idOn(0, 'anon-p') });
+    // Round robin put some on each worker: wait until both workers' routes are known.
+    await routesKnown(pool, pub.client, 1);
+    await pub.client.publishAsync('anon/t', 'to all', { qos: 1 });
+    for (const c of clients) assert.equal((await c.inbox.waitFor(1))[0]!.payload, 'to all');
+  });
+});
