@@ -17,7 +17,7 @@ export interface Opening {
 }
 
 /** Ends the decoder's feed at the first packet. */
-const FIRST = Symbol('first packet');
+const FIRST = new Error('first packet');
 
 /**
  * Reads `socket` until its first packet is whole (or unreadable), stops reading it, and calls

@@ -79,9 +79,9 @@ export class WorkersProcess {
     this.child = child;
     this.stderr = '';
     this.stdout = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => (this.stderr += chunk));
-    child.stdout!.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (this.stderr += chunk));
+    child.stdout.setEncoding('utf8');
     this.ended = new Promise((resolve) =>
       child.once('close', (code, signal) => resolve({ code, signal, stderr: this.stderr })),
     );
@@ -94,7 +94,7 @@ export class WorkersProcess {
         clearTimeout(timer);
         reject(new Error(`fennec broker --workers exited (${code ?? signal}) on start: ${this.stderr}`));
       });
-      child.stdout!.on('data', (chunk: string) => {
+      child.stdout.on('data', (chunk: string) => {
         this.stdout += chunk;
         const match = /mqtt:\/\/127\.0\.0\.1:(\d+)\s*$/m.exec(this.stdout);
         if (match === null) return;
