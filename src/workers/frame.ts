@@ -22,6 +22,8 @@ export const EntryKind = {
   Hello: 6,
   /** As Hello, answering one (not answered again). */
   HelloReply: 7,
+  /** The sender's connected clients now, in decimal. */
+  Clients: 8,
 } as const;
 export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
 
@@ -31,7 +33,8 @@ export type Entry =
   | { kind: typeof EntryKind.Retain; topic: string; message: Message }
   | { kind: typeof EntryKind.Unretain; topic: string }
   | { kind: typeof EntryKind.RouteAdded | typeof EntryKind.RouteRemoved; filter: string }
-  | { kind: typeof EntryKind.Hello | typeof EntryKind.HelloReply; filters: string[] };
+  | { kind: typeof EntryKind.Hello | typeof EntryKind.HelloReply; filters: string[] }
+  | { kind: typeof EntryKind.Clients; count: number };
 
 /** The header of an entry whose body is `length` bytes. */
 function header(kind: EntryKind, length: number): Buffer {
@@ -104,6 +107,9 @@ export function decodeFrame(frame: Buffer): Entry[] {
       case EntryKind.Hello:
       case EntryKind.HelloReply:
         entries.push({ kind, filters: list(body) });
+        break;
+      case EntryKind.Clients:
+        entries.push({ kind, count: Number(body.toString('utf8')) });
         break;
       default:
         throw new RangeError(`worker frame entry of unknown kind ${String(kind)}`);

@@ -7,7 +7,7 @@
  * has delivered the batch and its store has committed what it queued: acknowledged means durable.
  * Retained changes go to every worker, which keeps them in its own store too.
  */
-import type { Bus, BusCounters, BusHost } from '../broker/bus.js';
+import type { Bus, BusCounters, BusHost, ClusterStats } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { encodeMessage } from '../cluster/codec.js';
 import { RouteTable } from '../cluster/routes.js';
@@ -54,6 +54,10 @@ export class WorkerBus implements Bus {
   private readonly waiters: Waiter[] = [];
   private scheduled = false;
   private readonly flush = (): void => this.send();
+  /** Each worker's connected clients as it last said (this one's own is asked when needed). */
+  private readonly clients: number[];
+  private reported = -1;
+  private reporter: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly index: number,
@@ -66,7 +70,11 @@ export class WorkerBus implements Bus {
     this.pending = Array.from({ length: count }, () => []);
     this.sent = new Array<number>(count).fill(0);
     this.acked = new Array<number>(count).fill(0);
+    this.clients = new Array<number>(count).fill(0);
   }
+
+  /** How often a worker tells the others its client count, in ms. */
+  static readonly reportIntervalMs = 1000;
 
   get idle(): boolean {
     for (let i = 0; i < this.count; i++) if (this.sent[i] !== this.acked[i]) return false;
@@ -80,6 +88,9 @@ export class WorkerBus implements Bus {
     const early = this.early;
     this.early = [];
     for (const batch of early) this.receive(batch);
+    // Every worker's client count, for $SYS/broker/cluster/nodes/wK/clients and the metrics.
+    this.reporter = setInterval(() => this.report(), WorkerBus.reportIntervalMs);
+    this.reporter.unref();
     return Promise.resolve();
   }
 
@@ -150,7 +161,37 @@ export class WorkerBus implements Bus {
     );
   }
 
+  /** The workers as `$SYS/broker/cluster/...` and the `fennec_cluster_*` metrics show them. */
+  stats(): ClusterStats {
+    const own = this.host?.clientCount?.() ?? 0;
+    return {
+      nodeId: this.nodeId,
+      link: this.closed ? 'closed' : 'up',
+      linkDownMs: 0,
+      roundTripMs: undefined,
+      nodes: Array.from({ length: this.count }, (_, i) => ({
+        nodeId: workerNodeId(i),
+        state: 'up' as const,
+        clients: i === this.index ? own : this.clients[i]!,
+        routes: i === this.index ? this.routes.localFilters().length : this.routes.filterCount(workerNodeId(i)),
+        reportedAt: undefined,
+      })),
+      counters: {
+        ...this.counters,
+        bytesForwarded: 0,
+        bytesReceived: 0,
+        droppedQoS0: 0,
+        refusedUnavailable: 0,
+        linkDown: 0,
+        linkUp: 0,
+        pings: 0,
+        waitsShort: 0,
+      },
+    };
+  }
+
   close(): Promise<void> {
+    clearInterval(this.reporter);
     this.send();
     this.closed = true;
     return Promise.resolve();
@@ -180,6 +221,9 @@ export class WorkerBus implements Bus {
       case EntryKind.HelloReply:
         this.routes.replaceNode(node, entry.filters);
         return;
+      case EntryKind.Clients:
+        this.clients[peer] = entry.count;
+        return;
     }
   }
 
@@ -192,6 +236,14 @@ export class WorkerBus implements Bus {
       this.waiters.shift();
       fn();
     }
+  }
+
+  /** Tells the others this worker's client count when it changed. */
+  private report(): void {
+    const count = this.host?.clientCount?.() ?? 0;
+    if (count === this.reported) return;
+    this.reported = count;
+    this.toOthers(textEntry(EntryKind.Clients, String(count)));
   }
 
   private indexOf(node: string): number {

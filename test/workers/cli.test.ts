@@ -108,6 +108,23 @@ void describe('fennec broker --workers: the command line', () => {
     assert.deepEqual(lines, ['mosq/q0 m0', 'mosq/q1 m1', 'mosq/q2 m2']);
   });
 
+  void it('$SYS/broker/cluster/nodes/wK/clients shows the clients of every worker, on either worker', async (t) => {
+    const path = configFiles.write(['sys_interval: 1']);
+    broker = await WorkersProcess.start(t, 2, ['--config', path]);
+    const others = [];
+    for (let i = 0; i < 3; i++) others.push(await pool.connect({ clientId: idOn(1, `sys-other-${i}`) }));
+    const watcher = await pool.connect({ clientId: idOn(0, 'sys-watch') });
+    await watcher.client.subscribeAsync('$SYS/broker/cluster/nodes/+/clients', { qos: 0 });
+    const deadline = Date.now() + 10_000;
+    const latest = (node: string): string | undefined =>
+      watcher.inbox.messages.filter((m) => m.topic === `$SYS/broker/cluster/nodes/${node}/clients`).at(-1)?.payload;
+    while ((latest('w1') !== '1' || latest('w2') !== '3') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(latest('w1'), '1', 'worker 1: the watcher');
+    assert.equal(latest('w2'), '3', 'worker 2: three clients, as worker 2 reported them to worker 1');
+  });
+
   void it('clients with an empty client id [MQTT-3.1.3-6] are assigned one and served, whichever worker takes them', async (t) => {
     broker = await WorkersProcess.start(t);
     const clients = [];
