@@ -182,6 +182,12 @@ export interface Bus {
   routeAdded(filter: string): void;
   /** This node's index lost a subscription to `filter`. */
   routeRemoved(filter: string): void;
+  /**
+   * Runs `fn` once every other node knows the routes this node announced so far: SUBACK waits for
+   * it, so that a message published anywhere after SUBACK reaches the new subscription. Absent: the
+   * bus promises no such thing (the Redis cluster: routes reach the other nodes shortly after).
+   */
+  afterRoutes?(fn: () => void): void;
   /** A client of this node set (`message`) or cleared (undefined) the retained message of `topic`. */
   retained(topic: string, message: Message | undefined): void;
   /** Cluster-wide sessions; absent: each node keeps its sessions to itself. */

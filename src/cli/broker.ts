@@ -370,6 +370,8 @@ export function brokerCommand(): Command {
         return;
       }
       const worker = isWorker() ? await workerOf(config) : undefined;
+      // Links to the other workers first: what they send before this broker has opened waits, in order.
+      await worker?.process.listen();
       if (worker === undefined) await refuseWorkerStores(config);
       // Separate hooks, chained after `allow_anonymous` (which the Broker registers first): the
       // password files decide who logs in, the ACLs what they may do; a listener's own replace the top level's.

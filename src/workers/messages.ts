@@ -1,10 +1,10 @@
 /**
  * What the primary process and the workers of `fennec broker --workers N` tell each other over the
- * IPC channel (advanced serialization: Buffers travel as bytes). Workers are numbered from 0 here;
- * logs, node ids and file names count from 1.
+ * IPC channel (advanced serialization: Buffers travel as bytes), and what workers send each other
+ * on their links. Workers are numbered from 0 here; logs, node ids and file names count from 1.
  */
 
-/** A batch frame (frame.ts) from one worker to another, relayed by the primary. */
+/** A batch frame (frame.ts) from one worker to another, on their direct link (links.ts). */
 export interface BatchMessage {
   t: 'batch';
   /** The target worker (from a worker) or the sender (from the primary). */
@@ -42,11 +42,13 @@ export interface StopMessage {
   t: 'stop';
 }
 
-export type FromWorker = BatchMessage | AckMessage | ReadyMessage;
-export type ToWorker = BatchMessage | AckMessage | SocketMessage | StopMessage;
+export type FromWorker = ReadyMessage;
+export type ToWorker = SocketMessage | StopMessage;
 
 /** The environment variable that makes `fennec broker` a worker: `INDEX/COUNT`, INDEX from 0. */
 export const WORKER_ENV = 'FENNEC_WORKER';
+/** The directory of the workers' link sockets (links.ts), made by the primary, mode 0700. */
+export const LINKS_ENV = 'FENNEC_WORKER_LINKS';
 
 /** As a Buffer, without a copy (IPC may hand a Uint8Array). */
 export function asBuffer(bytes: Uint8Array): Buffer {

@@ -1,19 +1,22 @@
 /**
  * The primary process of `fennec broker --workers N` (docs/workers.md): it forks N workers (each a
  * whole broker running this same command), listens on the MQTT TCP ports itself, hands each
- * connection to the worker of its client id (handoff.ts, hash.ts), and relays the workers' batches
- * and acknowledgements between them. If a worker dies the primary stops the others and exits
+ * connection to the worker of its client id (handoff.ts, hash.ts); the workers talk to each other
+ * on their own links (links.ts), in a directory the primary makes for them. If a worker dies the primary stops the others and exits
  * non-zero, so that a restart recovers everything from the stores; SIGINT or SIGTERM stops every
  * worker gracefully and exits 0.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { FennecError } from '../errors/index.js';
 import { startServer, stopServer, type ListenerAddress } from '../transport/listener.js';
 import { readOpening, type Opening } from './handoff.js';
 import { workerFor } from './hash.js';
-import { WORKER_ENV, type FromWorker, type SocketMessage, type ToWorker } from './messages.js';
+import { LINKS_ENV, WORKER_ENV, type FromWorker, type SocketMessage, type ToWorker } from './messages.js';
 
 /** A plain TCP listener of the primary. */
 export interface PrimaryListener {
@@ -55,8 +58,13 @@ export class Primary {
   readonly ended: Promise<PrimaryEnd> = new Promise((resolve) => (this.resolveEnd = resolve));
   /** Worker 1's HTTP listener, once it is ready. */
   http: { host: string; port: number } | undefined;
+  /** The directory of the workers' link sockets: mkdtemp makes it readable by this user only (0700). */
+  private readonly links = mkdtempSync(join(tmpdir(), 'fennec-links-'));
 
-  constructor(private readonly options: PrimaryOptions) {}
+  constructor(private readonly options: PrimaryOptions) {
+    // However the primary ends; a SIGKILL leaves the (empty once the workers are gone) directory behind.
+    process.once('exit', () => rmSync(this.links, { recursive: true, force: true }));
+  }
 
   /**
    * Forks the workers and waits until each is ready; rejects with the exit code of a worker that
@@ -105,7 +113,7 @@ export class Primary {
     const { count, log } = this.options;
     const child = fork(this.options.module, [...this.options.args], {
       // The daemon mark is the primary's: a worker reports nothing to the command that started it.
-      env: { ...process.env, [WORKER_ENV]: `${index}/${count}`, FENNEC_DAEMON_CHILD: '' },
+      env: { ...process.env, [WORKER_ENV]: `${index}/${count}`, [LINKS_ENV]: this.links, FENNEC_DAEMON_CHILD: '' },
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -114,18 +122,10 @@ export class Primary {
     return new Promise((resolve, reject) => {
       let isReady = false;
       child.on('message', (message: FromWorker) => {
-        if (message.t === 'ready') {
-          isReady = true;
-          if (index === 0) this.http = message.http;
-          resolve();
-          return;
-        }
-        // A batch or an acknowledgement for another worker: `peer` becomes the sender.
-        this.workers[message.peer]?.send(
-          message.t === 'batch'
-            ? { t: 'batch', peer: index, seq: message.seq, frame: message.frame }
-            : { t: 'ack', peer: index, seq: message.seq },
-        );
+        if (message.t !== 'ready') return;
+        isReady = true;
+        if (index === 0) this.http = message.http;
+        resolve();
       });
       child.once('exit', (code, signal) => {
         if (!isReady) {

@@ -2,8 +2,8 @@
  * The Bus between the workers of `fennec broker --workers N` (docs/workers.md). Each worker is a
  * whole broker; the bus tells the others which filters it has (the cluster's RouteTable, one
  * "node" per worker) and sends each message only to the workers with a matching route, one per
- * shared group. Entries are batched per turn of the event loop into one frame per target, relayed
- * by the primary over IPC. A QoS 1/2 acknowledgement waits (`afterAccepted`) until every target
+ * shared group. Entries are batched per turn of the event loop into one frame per target, sent on
+ * the direct link to it (links.ts). A QoS 1/2 acknowledgement waits (`afterAccepted`) until every target
  * has delivered the batch and its store has committed what it queued: acknowledged means durable.
  * Retained changes go to every worker, which keeps them in its own store too.
  */
@@ -14,7 +14,7 @@ import { RouteTable } from '../cluster/routes.js';
 import { decodeFrame, EntryKind, messageEntry, retainEntry, textEntry, type Entry } from './frame.js';
 import { asBuffer, type AckMessage, type BatchMessage } from './messages.js';
 
-/** How a worker reaches the primary. */
+/** How a worker reaches the others (WorkerLinks). */
 export interface WorkerChannel {
   send(message: BatchMessage | AckMessage): void;
 }
@@ -111,6 +111,11 @@ export class WorkerBus implements Bus {
     this.waiters.push({ need: [...this.sent], fn });
   }
 
+  afterRoutes(fn: () => void): void {
+    // Routes go in the batches: once those are acknowledged, every other worker has applied them.
+    this.afterAccepted(fn);
+  }
+
   routeAdded(filter: string): void {
     // Before start the filter goes out in the Hello.
     if (this.routes.addLocal(filter) && this.host !== undefined) {
@@ -132,7 +137,7 @@ export class WorkerBus implements Bus {
     return message.retain || this.routes.reaches(message.topic);
   }
 
-  /** A batch or an acknowledgement from another worker, relayed by the primary. */
+  /** A batch or an acknowledgement from another worker. */
   receive(message: BatchMessage | AckMessage): void {
     if (this.closed) return;
     if (message.t === 'ack') {

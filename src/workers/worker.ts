@@ -8,12 +8,14 @@ import type { Socket } from 'node:net';
 import type { Broker } from '../broker/broker.js';
 import { SQLITE_FILE_NAME } from '../store/sqlite.js';
 import { WorkerBus } from './worker-bus.js';
-import { asBuffer, WORKER_ENV, type FromWorker, type SocketMessage, type ToWorker } from './messages.js';
+import { WorkerLinks } from './links.js';
+import { asBuffer, LINKS_ENV, WORKER_ENV, type FromWorker, type SocketMessage, type ToWorker } from './messages.js';
 
-/** Which worker this process is: `index` from 0 of `count`. */
+/** Which worker this process is: `index` from 0 of `count`, and the directory of the links' sockets. */
 export interface WorkerIdentity {
   index: number;
   count: number;
+  links: string;
 }
 
 /** This process's place among the workers; undefined when it is not a worker (no IPC channel or no mark). */
@@ -21,8 +23,9 @@ export function workerIdentity(): WorkerIdentity | undefined {
   const mark = process.env[WORKER_ENV];
   if (mark === undefined || typeof process.send !== 'function') return undefined;
   const match = /^(\d+)\/(\d+)$/.exec(mark);
-  if (match === null) return undefined;
-  return { index: Number(match[1]), count: Number(match[2]) };
+  const links = process.env[LINKS_ENV];
+  if (match === null || links === undefined) return undefined;
+  return { index: Number(match[1]), count: Number(match[2]), links };
 }
 
 /** The store file of worker `index` (from 0): worker 1 keeps `fennec.db`, the others `fennec-wK.db`. */
@@ -38,6 +41,7 @@ export interface WorkerSocketOptions {
 
 export class WorkerProcess {
   readonly bus: WorkerBus;
+  private readonly links: WorkerLinks;
   private broker: Broker | undefined;
   /** Sockets that came before the broker was ready. */
   private waiting: [SocketMessage, Socket][] = [];
@@ -48,7 +52,15 @@ export class WorkerProcess {
     maxTopicLevels: number | undefined,
     private readonly options: WorkerSocketOptions,
   ) {
-    this.bus = new WorkerBus(identity.index, identity.count, { send: (message) => this.send(message) }, maxTopicLevels);
+    this.links = new WorkerLinks(
+      identity.links,
+      identity.index,
+      identity.count,
+      (message) => this.bus.receive(message),
+      // A link lost means a worker died or stops: the primary sees that and stops them all.
+      (err) => this.broker?.log.debug({ err: err.message }, 'link to another worker lost'),
+    );
+    this.bus = new WorkerBus(identity.index, identity.count, this.links, maxTopicLevels);
     process.on('message', (message: ToWorker, handle?: Socket) => this.receive(message, handle));
     process.on('disconnect', () => this.stop());
   }
@@ -61,13 +73,21 @@ export class WorkerProcess {
     for (const [message, socket] of waiting) this.accept(message, socket);
   }
 
+  /** Listens for the other workers' links (before the broker opens, so that their batches wait in order). */
+  listen(): Promise<void> {
+    return this.links.start();
+  }
+
   /** Tells the primary this worker takes sockets; worker 1 names its HTTP listener. */
   ready(http: { host: string; port: number } | undefined): void {
-    this.send({ t: 'ready', http });
+    // Once every other worker has this one's routes (its Hello acknowledged): from the first client
+    // on, a message published on any worker reaches the subscriptions restored here.
+    this.bus.afterAccepted(() => this.send({ t: 'ready', http }));
   }
 
   /** The broker has stopped: lets the primary go, which lets this process end. */
   end(): void {
+    this.links.close();
     if (process.connected) process.disconnect();
   }
 
@@ -85,10 +105,6 @@ export class WorkerProcess {
 
   private receive(message: ToWorker, handle: Socket | undefined): void {
     switch (message.t) {
-      case 'batch':
-      case 'ack':
-        this.bus.receive(message);
-        return;
       case 'socket':
         if (handle === undefined) return;
         if (this.broker === undefined) this.waiting.push([message, handle]);

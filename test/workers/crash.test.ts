@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ClientPool } from '../interop/support.js';
-import { idOn, routesKnown, WorkersProcess } from './workers-process.js';
+import { idOn, WorkersProcess } from './workers-process.js';
 import { fennecBin } from '../helpers/cli.js';
 
 void describe('fennec broker --workers 2: crashes and restarts', () => {
@@ -28,8 +28,6 @@ void describe('fennec broker --workers 2: crashes and restarts', () => {
       await pool.connect({ clientId: idOn(0, 'crash-p') }),
       await pool.connect({ clientId: idOn(1, 'crash-p') }),
     ];
-    await routesKnown(pool, pubs[0]!.client, 1);
-    await routesKnown(pool, pubs[1]!.client, 0);
     const count = 200;
     await Promise.all(
       pubs.map(async (pub, p) => {

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientPool } from '../interop/support.js';
-import { idOn, routesKnown, WorkersProcess } from './workers-process.js';
+import { idOn, WorkersProcess } from './workers-process.js';
 
 void describe('fennec broker --workers 2: sessions stay on the worker of their client id', () => {
   let broker: WorkersProcess;
@@ -23,7 +23,6 @@ void describe('fennec broker --workers 2: sessions stay on the worker of their c
     const first = await pool.connect({ clientId, clean: false, protocolVersion: 4 });
     await first.client.subscribeAsync('away/t', { qos: 1 });
     const pub = await pool.connect({ clientId: idOn(0, 'persist-pub') });
-    await routesKnown(pool, pub.client, 1);
     await pool.disconnect(first.client);
     for (let i = 0; i < 5; i++) await pub.client.publishAsync('away/t', `q${i}`, { qos: 1 });
     const again = await pool.connect({ clientId, clean: false, protocolVersion: 4 });
@@ -53,7 +52,6 @@ void describe('fennec broker --workers 2: sessions stay on the worker of their c
       protocolVersion: 4,
       will: { topic: 'wills/dying', payload: Buffer.from('gone'), qos: 1, retain: false },
     });
-    await routesKnown(pool, dying.client, 1);
     // Closed without DISCONNECT: the will goes out.
     dying.client.stream.destroy();
     const [message] = await watcher.inbox.waitFor(1);

@@ -7,11 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MqttClient } from 'mqtt';
 import type { CleanupContext } from '../helpers/broker.js';
 import { fennecBin } from '../helpers/cli.js';
 import { workerFor } from '../../src/workers/hash.js';
-import type { ClientPool } from '../interop/support.js';
 
 const START_TIMEOUT_MS = 20_000;
 /** The test's FENNEC_* settings are not the child's. */
@@ -140,23 +138,4 @@ export function idOn(index: number, tag: string, workers = 2): string {
     const id = `${tag}-${n}`;
     if (workerFor(id, workers) === index) return id;
   }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Waits until the worker of `publisher` knows the routes a client on worker `index` made before
- * this call: a probe client there subscribes (its route goes out after theirs, in order) and
- * `publisher` publishes to it until one arrives.
- */
-export async function routesKnown(pool: ClientPool, publisher: MqttClient, index: number, workers = 2): Promise<void> {
-  const tag = `probe${Math.floor(Math.random() * 1e9)}`;
-  const probe = await pool.connect({ clientId: idOn(index, tag, workers) });
-  await probe.client.subscribeAsync(`${tag}/t`, { qos: 0 });
-  for (let attempt = 0; probe.inbox.messages.length === 0; attempt++) {
-    if (attempt === 100) throw new Error(`worker ${index + 1}'s routes never reached the publisher's worker`);
-    await publisher.publishAsync(`${tag}/t`, 'probe', { qos: 0 });
-    await sleep(100);
-  }
-  await pool.end(probe.client);
 }
