@@ -39,7 +39,6 @@ import {
   type ClusterConfig,
 } from '../config/index.js';
 import type { Bus } from '../broker/bus.js';
-import type { WorkerProcess } from '../workers/worker.js';
 import { FennecError } from '../errors/index.js';
 import { TlsFileError } from '../transport/tls.js';
 import { loadBrokerAuth } from './broker-auth.js';
@@ -256,15 +255,6 @@ async function clusterNode(
   return { bus, store };
 }
 
-/** This worker's bus, store file and process glue, loaded only in a worker. */
-async function workerOf(
-  config: ResolvedConfig,
-): Promise<{ process: WorkerProcess; bus: Bus; storeFile: string; identity: WorkerProcess['identity'] }> {
-  const { asWorker, workerStoreFile } = await import('./workers.js');
-  const process = asWorker(config.limits.maxTopicLevels, config.limits.tcpKeepAliveMs)!;
-  return { process, bus: process.bus, storeFile: workerStoreFile(process.identity.index), identity: process.identity };
-}
-
 /** One broker process on a data directory written by several workers would miss their sessions: exit 78. */
 async function refuseWorkerStores(config: ResolvedConfig): Promise<void> {
   if (config.persistence !== 'sqlite' || !existsSync(join(config.dataDir, 'fennec-workers'))) return;
@@ -365,11 +355,13 @@ export function brokerCommand(): Command {
       if (config.workers > 1 && !isWorker()) {
         // The primary of several broker processes: it listens and hands connections over (src/workers/).
         const { runPrimary } = await import('./workers.js');
-        process.exitCode = await runPrimary(config, listeners, opts.wsPort, opts.config, logger);
+        process.exitCode = await runPrimary(config, listeners, opts.wsPort, opts.config, logger, (addresses) =>
+          warnAnonymous(addresses, config, logger),
+        );
         await log.close();
         return;
       }
-      const worker = isWorker() ? await workerOf(config) : undefined;
+      const worker = isWorker() ? (await import('./workers.js')).workerOf(config) : undefined;
       // Links to the other workers first: what they send before this broker has opened waits, in order.
       await worker?.process.listen();
       if (worker === undefined) await refuseWorkerStores(config);

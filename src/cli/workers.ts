@@ -4,13 +4,14 @@
  * process is a worker, so that the one-process broker loads nothing of it.
  */
 import type { Logger } from 'pino';
-import { shortFormListeners } from '../broker/listeners.js';
+import { shortFormListeners, type NamedListenerAddress } from '../broker/listeners.js';
 import { fileKey, processOptionSpecs, type ListenerOptions, type ResolvedConfig } from '../config/index.js';
 import { FennecError } from '../errors/index.js';
 import { hostForUrl, listenerUrl } from '../transport/listener.js';
 import { claimDataDir } from '../workers/layout.js';
 import { Primary, WorkerStartError } from '../workers/primary.js';
-import { workerIdentity, WorkerProcess, workerStoreFile } from '../workers/worker.js';
+import type { Bus } from '../broker/bus.js';
+import { workerIdentity, WorkerProcess, workerStoreFile, type WorkerIdentity } from '../workers/worker.js';
 import { reportReady, writePidFile } from './daemon.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -60,6 +61,8 @@ export async function runPrimary(
   wsPort: number | undefined,
   configFile: string | undefined,
   logger: Logger,
+  /** Warns of listeners off loopback that refuse anonymous clients by the default (as one process does). */
+  warnAnonymous: (addresses: NamedListenerAddress[]) => void,
 ): Promise<number> {
   const tcp = plainListeners(config, listeners, wsPort, configFile);
   if (config.persistence === 'sqlite') {
@@ -95,6 +98,7 @@ export async function runPrimary(
   // Each worker re-reads its TLS, password and ACL files itself.
   process.on('SIGHUP', hangUp);
   if (config.pidFile !== undefined) writePidFile(config.pidFile);
+  warnAnonymous(primary.addresses);
   logger.info({ workers: config.workers }, 'workers ready');
   const ready = primary.addresses.map((address) => `fennec listening ${listenerUrl(address)}`);
   if (primary.http !== undefined)
@@ -106,10 +110,17 @@ export async function runPrimary(
   return code;
 }
 
-/** This process as a worker, when a primary started it; undefined otherwise. */
-export function asWorker(maxTopicLevels: number | undefined, keepAliveMs: number): WorkerProcess | undefined {
+/** This worker's process glue, bus and store file (the primary started this process with its mark). */
+export function workerOf(config: ResolvedConfig): {
+  process: WorkerProcess;
+  bus: Bus;
+  storeFile: string;
+  identity: WorkerIdentity;
+} {
   const identity = workerIdentity();
-  return identity === undefined ? undefined : new WorkerProcess(identity, maxTopicLevels, { keepAliveMs });
+  if (identity === undefined) throw new FennecError('ERR_INTERNAL', 'a worker was started without its mark');
+  const process = new WorkerProcess(identity, config.limits.maxTopicLevels, {
+    keepAliveMs: config.limits.tcpKeepAliveMs,
+  });
+  return { process, bus: process.bus, storeFile: workerStoreFile(identity.index), identity };
 }
-
-export { workerStoreFile };

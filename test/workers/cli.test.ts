@@ -125,6 +125,19 @@ void describe('fennec broker --workers: the command line', () => {
     assert.equal(latest('w2'), '3', 'worker 2: three clients, as worker 2 reported them to worker 1');
   });
 
+  void it('--http-port: worker 1 serves HTTP, and the primary prints its listening line', async (t) => {
+    broker = await WorkersProcess.start(t, 2, ['--http-port', '0']);
+    const line = /fennec listening (http:\/\/127\.0\.0\.1:\d+)$/m;
+    // Printed after the mqtt:// line, maybe in a later chunk.
+    for (let i = 0; i < 50 && !line.test(broker.stdout); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const http = line.exec(broker.stdout);
+    assert.ok(http !== null, broker.stdout);
+    const response = await fetch(`${http[1]}/health`);
+    assert.equal(response.status, 200);
+    const metrics = await (await fetch(`${http[1]}/metrics`)).text();
+    assert.match(metrics, /fennec_cluster_/, 'every worker in the cluster metrics');
+  });
+
   void it('clients with an empty client id [MQTT-3.1.3-6] are assigned one and served, whichever worker takes them', async (t) => {
     broker = await WorkersProcess.start(t);
     const clients = [];
