@@ -14,6 +14,9 @@ import { RouteTable } from '../cluster/routes.js';
 import { decodeFrame, EntryKind, messageEntry, retainEntry, textEntry, type Entry } from './frame.js';
 import { asBuffer, type AckMessage, type BatchMessage } from './messages.js';
 
+/** No shared group to serve: most messages, one set for all. */
+const NO_GROUPS: ReadonlySet<string> = new Set();
+
 /** How a worker reaches the others (WorkerLinks). */
 export interface WorkerChannel {
   send(message: BatchMessage | AckMessage): void;
@@ -207,7 +210,7 @@ export class WorkerBus implements Bus {
     switch (entry.kind) {
       case EntryKind.Message:
         this.counters.received++;
-        host.deliverFromBus(entry.message, new Set(entry.groups));
+        host.deliverFromBus(entry.message, entry.groups.length === 0 ? NO_GROUPS : new Set(entry.groups));
         return;
       case EntryKind.Retain:
         host.retainFromBus(entry.topic, entry.message, true);
