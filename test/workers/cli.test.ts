@@ -3,6 +3,8 @@
 // talk across workers, and a server-assigned client id (empty) is served too.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { temporaryConfigFiles } from '../helpers/config-files.js';
 import { cliEnvironment as environment, fennecBin as fennec } from '../helpers/cli.js';
 import { ClientPool, killAllPrograms, requireProgram, runProgram } from '../interop/support.js';
@@ -136,6 +138,39 @@ void describe('fennec broker --workers: the command line', () => {
     assert.equal(response.status, 200);
     const metrics = await (await fetch(`${http[1]}/metrics`)).text();
     assert.match(metrics, /fennec_cluster_/, 'every worker in the cluster metrics');
+  });
+
+  void it('-d: the background primary starts its workers, writes the pid file, and stops them on SIGTERM', async () => {
+    const dir = configFiles.directory();
+    const pidFile = `${dir}/daemon.pid`;
+    const run = runProgram(
+      process.execPath,
+      [fennec, 'broker', '-d', '--port', '0', '--workers', '2', '--memory', '--pid-file', pidFile],
+      20_000,
+      environment,
+    );
+    const result = await run.exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^fennec listening mqtt:\/\/127\.0\.0\.1:\d+$/m);
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const children = () =>
+      execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+        .trim()
+        .split('\n');
+    assert.equal(children().length, 2, 'two workers');
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(existsSync(pidFile), false, 'the pid file is removed once stopped');
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(alive(), false, 'the primary is gone');
   });
 
   void it('clients with an empty client id [MQTT-3.1.3-6] are assigned one and served, whichever worker takes them', async (t) => {
