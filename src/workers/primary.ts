@@ -62,7 +62,7 @@ export class Primary {
   private readonly links = mkdtempSync(join(tmpdir(), 'fennec-links-'));
 
   constructor(private readonly options: PrimaryOptions) {
-    // However the primary ends; a SIGKILL leaves the (empty once the workers are gone) directory behind.
+    // However the primary ends before its workers are ready.
     process.once('exit', () => rmSync(this.links, { recursive: true, force: true }));
   }
 
@@ -79,6 +79,10 @@ export class Primary {
       await this.stopWorkers();
       throw err;
     }
+    // Every link is connected once all are ready (each worker's routes went over its links and were
+    // acknowledged), and a lost link is never dialled again: the sockets' directory can go now, so
+    // that not even a SIGKILL of the whole broker leaves it behind.
+    rmSync(this.links, { recursive: true, force: true });
     try {
       for (const listener of this.options.listeners) this.running.push(await this.listen(listener));
     } catch (err) {
