@@ -95,8 +95,34 @@ module.exports = {
       comment:
         'src/cluster/ (the Redis bus) is plugged into a Broker through BrokerOptions.bus by whoever composes it: only the CLI imports it (at run time, when the configuration has cluster:), so that a broker alone loads nothing of Redis.',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/(cluster|cli)/' },
+      // src/workers/ (several broker processes) reuses the two engine-neutral parts of the cluster,
+      // the route table and the message codec, which import nothing of Redis (one of each, not two):
+      // its own rule below allows those two only.
+      from: { path: '^src/', pathNot: '^src/(cluster|cli|workers)/' },
       to: { path: '^src/cluster/' },
+    },
+    {
+      name: 'workers-reuse-only-neutral-cluster-parts',
+      comment:
+        'src/workers/ may use the route table and the message codec of src/cluster/, nothing that speaks to Redis.',
+      severity: 'error',
+      from: { path: '^src/workers/' },
+      to: { path: '^src/cluster/', pathNot: '^src/cluster/(routes|codec)[.]ts$' },
+    },
+    {
+      name: 'only-the-cli-imports-workers',
+      comment:
+        'src/workers/ (fennec broker --workers N) is composed by the CLI alone, at run time when N is over 1, so that a broker in one process loads nothing of it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(workers|cli)/' },
+      to: { path: '^src/workers/' },
+    },
+    {
+      name: 'worker-bus-uses-only-the-bus-seam',
+      comment: "The workers' bus sees the broker only through the Bus seam (broker/bus.ts), as the Redis bus does.",
+      severity: 'error',
+      from: { path: '^src/workers/(worker-bus|frame)[.]ts$' },
+      to: { path: '^src/(broker/(?!bus[.]ts$)|store/|transport/|auth/|http/|client/|config/)' },
     },
     {
       name: 'only-cluster-imports-redis',

@@ -4,7 +4,7 @@
 #
 #   bench/brokers.sh [--runs N] [--duration S] [--tests "fanin-q1 fanout-q0 ..."] [--out DIR]
 #                    [--brokers "fennec aedes mosquitto"] [--port N] [--extra "MQLOAD ARGS"] [--dry-run]
-#                    [--durable "fanin-q1 fanout-q1"] [--expiry SECS]
+#                    [--durable "fanin-q1 fanout-q1"] [--expiry SECS] [--workers N]
 #
 # The durable rows (--durable, default "fanin-q1 fanout-q1"; "" for none) run those tests again
 # with persistent subscribers (mqload -E SECS, default 3600), shown as e.g. fanin-q1-E3600: Fennec
@@ -16,6 +16,11 @@
 # fennec@<name of DIR>: before and after a change side by side. --extra goes to every mqload run
 # (e.g. "-P 64": 64 publishers in the fan-in tests).
 #
+# --workers N adds the broker `fennec-wN`: this checkout's Fennec with `--workers N` (N broker
+# processes sharing the port, docs/workers.md), run on the same matrix beside `fennec` (one process),
+# e.g. --brokers fennec --workers 2 for 1 against 2 workers. Its broker CPU column is the primary's
+# alone (the process the runner started); the workers' CPU is not in it.
+#
 # Needs: cc (to build mqload), Debian's mosquitto (installed here when run as root), and Aedes 1.2.0
 # in $AEDES_DIR (default /tmp/aedes-peer; installed here when missing). Fennec must be built (npm run build).
 # Without the mqload tools beside the checkout (../shared/tools/mqload, or $MQLOAD_TOOLS), the same
@@ -26,7 +31,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${MQLOAD_TOOLS:-$ROOT/../shared/tools/mqload}
 RUNS=2 DUR=10 TESTS="fanin-q0 fanin-q1 fanin-q2 fanout-q0 fanout-q1 pairs-q1 fanin-q0-r20k fanout-q0-r10k conn"
 OUT=/tmp/mqbench/compare-$(date +%Y%m%d-%H%M%S) BROKERS="fennec aedes mosquitto" PORT=18832 DRY=0 EXTRA=
-DURABLE="fanin-q1 fanout-q1" EXPIRY=3600
+DURABLE="fanin-q1 fanout-q1" EXPIRY=3600 WORKERS=
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) PORT=$2; shift 2 ;;
@@ -39,10 +44,12 @@ while [ $# -gt 0 ]; do
     --brokers) BROKERS=$2; shift 2 ;;
     --durable) DURABLE=$2; shift 2 ;;
     --expiry) EXPIRY=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "brokers.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+[ -z "$WORKERS" ] || BROKERS="$BROKERS fennec-w$WORKERS"
 if [ ! -f "$TOOLS/run-baseline.sh" ]; then
   echo "brokers.sh: mqload tools not found at $TOOLS; falling back to fennec bench as the load generator" >&2
   [ -z "$DURABLE" ] || echo "brokers.sh: the durable rows need mqload (-E); skipped" >&2
@@ -84,6 +91,15 @@ for broker in $BROKERS; do
       cmd="node $dir/bin/fennec.js broker --port $PORT --log-level warn --config $ROOT/bench/fennec-bench.yaml"
       baseline "$label" --label "$label" --port "$PORT" --tests "$TESTS" --out "$OUT/$label" --extra "$EXTRA" --cmd "$cmd"
       # A new, empty SQLite store for each run: the exec keeps the broker's pid the one the runner started.
+      data="$OUT/$label/durable/data"
+      durable "$label" --label "$label" --port "$PORT" --cmd "sh -c 'rm -rf $data && exec $cmd --data-dir $data'" ;;
+    fennec-w*)
+      label=$broker
+      cmd="node $ROOT/bin/fennec.js broker --port $PORT --log-level warn --config $ROOT/bench/fennec-bench.yaml --workers ${broker#fennec-w}"
+      # A data directory of its own, new for each run: one written with another worker count is refused.
+      data="$OUT/$label/data"
+      baseline "$label" --label "$label" --port "$PORT" --tests "$TESTS" --out "$OUT/$label" --extra "$EXTRA" \
+        --cmd "sh -c 'rm -rf $data && exec $cmd --data-dir $data'"
       data="$OUT/$label/durable/data"
       durable "$label" --label "$label" --port "$PORT" --cmd "sh -c 'rm -rf $data && exec $cmd --data-dir $data'" ;;
     aedes|mosquitto)

@@ -206,9 +206,7 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
    * TlsFileError).
    */
   async listen(): Promise<{ host: string; port: number; tls?: { host: string; port: number } }> {
-    if (this.listening) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
-    await this.open();
-    this.listening = true;
+    await this.serve(false);
     try {
       await this.transports.start((stream, peer) => {
         this.handle(stream, peer);
@@ -226,6 +224,19 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     if (first === undefined) throw new FennecError('ERR_INTERNAL', 'no listener has an address');
     const address = { host: first.host, port: first.port };
     return tls === undefined ? address : { ...address, tls: { host: tls.host, port: tls.port } };
+  }
+
+  /**
+   * Opens the broker (restoring from the store, joining the bus) and accepts connections given to
+   * `handle()`, without starting any listener: a worker of `fennec broker --workers N` gets its
+   * sockets from the primary process. `listen()` calls it before starting the listeners.
+   */
+  async serve(sys = true): Promise<void> {
+    if (this.listening) throw new FennecError('ERR_ALREADY_LISTENING', 'the broker is already listening');
+    await this.open();
+    this.listening = true;
+    // listen() starts $SYS only once its listeners run.
+    if (sys) this.sys.start();
   }
 
   /** The address and name of every running listener, in configuration order (short form: TCP, then TLS). Empty before `listen()` and after `close()`. */

@@ -39,10 +39,14 @@ export function busHost(
       parts.counters.messagesRouted += count;
       return count;
     },
-    retainFromBus(topic: string, message: Message | undefined): void {
-      // Kept in memory: the cluster's copy in Redis is the one that lasts.
-      if (message === undefined) parts.retained.delete(topic);
-      else parts.retained.set(topic, message);
+    retainFromBus(topic: string, message: Message | undefined, store = false): void {
+      // In a cluster, kept in memory: the copy in Redis is the one that lasts. A worker keeps its own.
+      if (message === undefined) {
+        if (parts.retained.delete(topic) && store) persistence?.unretain(topic);
+        return;
+      }
+      parts.retained.set(topic, message);
+      if (store) persistence?.retain(message);
     },
     publishWill(message: Message): void {
       // The will's Message Expiry Interval starts when it goes out.

@@ -24,8 +24,11 @@ export interface BusHost {
    * publishing node's choice) deliver it, each to one member. Returns how many deliveries were made.
    */
   deliverFromBus(message: Message, groups: ReadonlySet<string>): number;
-  /** Sets (`message`) or clears (undefined) the retained message of `topic`, as another node changed it. */
-  retainFromBus(topic: string, message: Message | undefined): void;
+  /**
+   * Sets (`message`) or clears (undefined) the retained message of `topic`, as another node changed
+   * it; with `store`, in this node's store too (workers, each with its own store), else in memory.
+   */
+  retainFromBus(topic: string, message: Message | undefined, store?: boolean): void;
   /** Resolves once what this node has queued so far is committed to its store (at once without one). */
   committed(): Promise<void>;
   /** Reserves `count` delivery sequence numbers and message ids for sessions moved to this node. */
@@ -179,6 +182,12 @@ export interface Bus {
   routeAdded(filter: string): void;
   /** This node's index lost a subscription to `filter`. */
   routeRemoved(filter: string): void;
+  /**
+   * Runs `fn` once every other node knows the routes this node announced so far: SUBACK waits for
+   * it, so that a message published anywhere after SUBACK reaches the new subscription. Absent: the
+   * bus promises no such thing (the Redis cluster: routes reach the other nodes shortly after).
+   */
+  afterRoutes?(fn: () => void): void;
   /** A client of this node set (`message`) or cleared (undefined) the retained message of `topic`. */
   retained(topic: string, message: Message | undefined): void;
   /** Cluster-wide sessions; absent: each node keeps its sessions to itself. */

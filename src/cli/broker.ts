@@ -5,6 +5,8 @@
  * `shutdown_timeout_ms` (shutdown.ts). SIGHUP re-reads the TLS files, the password files and the
  * ACL files.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { isLoopbackAddress } from '../broker/addresses.js';
@@ -25,6 +27,7 @@ import {
   listenerName,
   tlsOptionSpecs,
   clusterOptionSpecs,
+  processOptionSpecs,
   toBrokerOptions,
   type ListenerOptions,
   type Durability,
@@ -69,7 +72,19 @@ interface BrokerFlags {
   logFormat?: LogFormat;
   logFile?: string;
   clusterRedis?: string;
+  workers?: number;
 }
+
+/** Parses `--workers`: an integer from 1 to 64, as the file's `workers`. */
+function parseWorkers(value: string): number {
+  const count = Number(value);
+  const result = processOptionSpecs.workers.field.schema.safeParse(/^\d+$/.test(value) ? count : value);
+  if (!result.success) throw new InvalidArgumentError(result.error.issues[0]?.message ?? 'must be an integer');
+  return count;
+}
+
+/** Whether this process is a worker of `fennec broker --workers N` (src/workers/, docs/workers.md). */
+const isWorker = (): boolean => process.env.FENNEC_WORKER !== undefined && typeof process.send === 'function';
 
 /** Parses `--cluster-redis`: a Redis URL, checked as the file's `cluster.redis` is. */
 function parseRedisUrl(value: string): string {
@@ -82,10 +97,14 @@ function parseRedisUrl(value: string): string {
  * Opens the SQLite store in `dataDir`; a store that cannot be opened or trusted (corrupt, locked by
  * another broker, written by a newer Fennec) ends the command with one line naming the file (exit 74).
  */
-async function openStore(dataDir: string, durability: Durability): Promise<SqliteWorkerStore> {
+async function openStore(
+  dataDir: string,
+  durability: Durability,
+  fileName: string | undefined,
+): Promise<SqliteWorkerStore> {
   try {
     // On a worker thread: the event loop keeps serving clients while a batch commits.
-    return await SqliteWorkerStore.open(dataDir, { durability });
+    return await SqliteWorkerStore.open(dataDir, { durability, fileName });
   } catch (err) {
     if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Store, { cause: err });
     throw err;
@@ -236,6 +255,18 @@ async function clusterNode(
   return { bus, store };
 }
 
+/** One broker process on a data directory written by several workers would miss their sessions: exit 78. */
+async function refuseWorkerStores(config: ResolvedConfig): Promise<void> {
+  if (config.persistence !== 'sqlite' || !existsSync(join(config.dataDir, 'fennec-workers'))) return;
+  const { claimDataDir } = await import('../workers/layout.js');
+  try {
+    claimDataDir(config.dataDir, 1);
+  } catch (err) {
+    if (err instanceof FennecError) throw new CliError(err.code, err.message, ExitCode.Config, { cause: err });
+    throw err;
+  }
+}
+
 export function brokerCommand(): Command {
   return new Command('broker')
     .description('start the MQTT broker')
@@ -256,6 +287,11 @@ export function brokerCommand(): Command {
       '--cluster-redis <url>',
       'be a node of the cluster whose Redis is at this URL (cluster.redis; docs/cluster.md)',
       parseRedisUrl,
+    )
+    .option(
+      '--workers <n>',
+      'broker processes sharing the MQTT TCP port, a client id always on the same one (workers; docs/workers.md)',
+      parseWorkers,
     )
     .option('--data-dir <dir>', 'directory of the SQLite store (fennec.db)', defaultConfig.dataDir)
     .option('--memory', 'keep sessions and messages in memory only (persistence: none)')
@@ -279,7 +315,7 @@ export function brokerCommand(): Command {
     )
     .action(async (opts: BrokerFlags, command: Command) => {
       // The command starts itself again in the background and exits once that one listens.
-      if (opts.daemon === true && !isDaemonChild()) return daemonize();
+      if (opts.daemon === true && !isDaemonChild() && !isWorker()) return daemonize();
       if (!isLogLevel(opts.logLevel)) {
         throw new CliError('ERR_BAD_FLAG', `--log-level must be one of ${logLevels.join(', ')}`, ExitCode.Usage);
       }
@@ -297,6 +333,7 @@ export function brokerCommand(): Command {
       if (opts.logFile !== undefined) flags.logDest = `file ${opts.logFile}`;
       if (opts.pidFile !== undefined) flags.pidFile = opts.pidFile;
       if (opts.clusterRedis !== undefined) flags.cluster = { redis: opts.clusterRedis };
+      if (opts.workers !== undefined) flags.workers = opts.workers;
       let config: ResolvedConfig;
       try {
         const fileConfig = opts.config === undefined ? {} : await loadConfigFile(opts.config);
@@ -314,21 +351,36 @@ export function brokerCommand(): Command {
       }
       const log = await openLog({ level: config.logLevel, format: config.logFormat, dest: config.logDest });
       const logger = log.logger;
+      const listeners = listenersOf(config, opts.wsPort);
+      if (config.workers > 1 && !isWorker()) {
+        // The primary of several broker processes: it listens and hands connections over (src/workers/).
+        const { runPrimary } = await import('./workers.js');
+        process.exitCode = await runPrimary(config, listeners, opts.wsPort, opts.config, logger, (addresses) =>
+          warnAnonymous(addresses, config, logger),
+        );
+        await log.close();
+        return;
+      }
+      const worker = isWorker() ? (await import('./workers.js')).workerOf(config) : undefined;
+      // Links to the other workers first: what they send before this broker has opened waits, in order.
+      await worker?.process.listen();
+      if (worker === undefined) await refuseWorkerStores(config);
       // Separate hooks, chained after `allow_anonymous` (which the Broker registers first): the
       // password files decide who logs in, the ACLs what they may do; a listener's own replace the top level's.
       const auth = await loadBrokerAuth(config, logger);
       process.on('SIGHUP', auth.reload);
-      const listeners = listenersOf(config, opts.wsPort);
       const options = toBrokerOptions(config);
       // The short form's TLS listener is in the list once --ws-port has made one.
       if (listeners !== undefined && config.listeners === undefined) delete options.tls;
       const node = config.cluster === undefined ? undefined : await clusterNode(config.cluster, options.maxTopicLevels);
-      const bus = node?.bus;
+      const bus = node?.bus ?? worker?.bus;
       // Sessions, queued QoS 1/2 messages and retained messages survive a crash in the SQLite store,
       // or, on a cluster node with `sessions: redis` (the default), in Redis.
       const store: Store | undefined =
         node?.store ??
-        (config.persistence === 'sqlite' ? await openStore(config.dataDir, config.durability) : undefined);
+        (config.persistence === 'sqlite'
+          ? await openStore(config.dataDir, config.durability, worker?.storeFile)
+          : undefined);
       const broker = new Broker({
         ...options,
         ...(listeners === undefined ? {} : { listeners }),
@@ -338,7 +390,9 @@ export function brokerCommand(): Command {
         ...(bus === undefined ? {} : { bus }),
       });
       try {
-        await broker.listen();
+        // A worker takes its sockets from the primary (src/workers/worker.ts).
+        if (worker === undefined) await broker.listen();
+        else await broker.serve();
       } catch (err) {
         process.off('SIGHUP', auth.reload);
         // A cluster node has joined its cluster before its listeners start: leave it, or its Redis
@@ -347,8 +401,8 @@ export function brokerCommand(): Command {
         await store?.close().catch(() => undefined);
         throw listenError(err, config, opts.config);
       }
-      // Removed at exit, however the process ends.
-      if (config.pidFile !== undefined) writePidFile(config.pidFile);
+      // Removed at exit, however the process ends; a worker's primary writes it.
+      if (config.pidFile !== undefined && worker === undefined) writePidFile(config.pidFile);
       const addresses = broker.addresses;
       warnAnonymous(addresses, config, logger);
       const reloadTls = (): void => {
@@ -364,7 +418,9 @@ export function brokerCommand(): Command {
         );
       };
       const secure = addresses.some((address) => address.transport === 'tls' || address.transport === 'wss');
-      const admin = config.http === undefined ? undefined : await startAdmin(broker, config.http, logger, store);
+      // With workers, the first serves HTTP (its own metrics and API; docs/workers.md).
+      const http = worker === undefined || worker.identity.index === 0 ? config.http : undefined;
+      const admin = http === undefined ? undefined : await startAdmin(broker, http, logger, store);
       const stopped = untilStopped(
         async () => {
           process.off('SIGHUP', auth.reload);
@@ -376,10 +432,19 @@ export function brokerCommand(): Command {
         },
         config.shutdownTimeoutMs,
         logger,
+        worker === undefined,
       );
       // SIGHUP re-reads the certificate, key and CA files (a renewed certificate); open connections stay.
       if (secure) process.on('SIGHUP', reloadTls);
       // Announce readiness only once a signal would stop the broker gracefully rather than kill it.
+      if (worker !== undefined) {
+        worker.process.serve(broker);
+        worker.process.ready(admin?.address);
+        await stopped;
+        await log.close();
+        worker.process.end();
+        return;
+      }
       const ready = addresses.map((address) => `fennec listening ${listenerUrl(address)}`);
       if (admin?.address !== undefined) {
         ready.push(`fennec listening http://${hostForUrl(admin.address.host)}:${admin.address.port}`);

@@ -19,11 +19,18 @@ export function untilStopped(
   stop: (signal: StopSignal) => Promise<void>,
   timeoutMs: number,
   log: Logger,
+  /**
+   * Whether a second signal ends the process at once. A worker of `--workers N` gets a stop both
+   * from its terminal's process group and from its primary: it ignores the second (the primary
+   * kills it if it does not stop in time).
+   */
+  secondSignalExits = true,
 ): Promise<void> {
   return new Promise<void>((resolve) => {
     let stopping = false;
     let timer: NodeJS.Timeout | undefined;
     const onSignal = (signal: StopSignal): void => {
+      if (stopping && !secondSignalExits) return;
       if (stopping) {
         log.warn({ signal }, 'second signal while stopping; exiting at once');
         process.stderr.write(`fennec: ${signal} while stopping; exiting at once without finishing the stop\n`);

@@ -4,7 +4,7 @@
  * of `log_dest` are Mosquitto's.
  */
 import { z } from 'zod';
-import { field, nonEmptyString, oneOf, type OptionSpec } from './fields.js';
+import { field, integerIn, nonEmptyString, oneOf, type OptionSpec } from './fields.js';
 
 /** Values of `log_format`: `auto` is `pretty` on a terminal and `json` elsewhere. */
 export const logFormats = ['auto', 'pretty', 'json'] as const;
@@ -39,6 +39,16 @@ export const processOptionSpecs = {
     unit: '',
     default: 'stderr',
     doc: "where log lines go, in Mosquitto's words: `stderr`, `stdout`, `file PATH` (appended to, created when missing, reopened on SIGHUP for logrotate; `fennec broker --log-file PATH`), or `syslog` (facility daemon, through the `logger` program of util-linux, to `/dev/log` or the unix socket named after it) ([logging.md](logging.md))",
+  },
+  workers: {
+    target: 'command',
+    section: '',
+    key: 'workers',
+    env: 'FENNEC_WORKERS',
+    field: integerIn(1, 64, 'worker processes'),
+    unit: 'processes',
+    default: 1,
+    doc: 'broker processes sharing the MQTT TCP port, each with its own event loop and store file, a client id always on the same one; 1 runs the broker in this process as always ([workers.md](workers.md)). `fennec broker --workers N`',
   },
   pidFile: {
     target: 'command',

@@ -30,6 +30,11 @@ export const errorCodes = {
     '`RedisBus` was given a Redis URL it cannot parse (the configuration checks `cluster.redis` first)',
   ERR_CLUSTER_REDIS_VERSION:
     "the cluster's Redis cannot do what an option asks: `cluster.wait_aof` needs Redis 7.2 or later",
+  // Several broker processes (src/workers).
+  ERR_WORKERS_OPTIONS:
+    '`workers` over 1 was given with an option the workers cannot serve (a TLS or WebSocket listener, `trust_proxy`, `cluster`)',
+  ERR_WORKERS_DATA_DIR: 'the data directory was written with another `workers` count (sessions are kept per worker)',
+  ERR_WORKER_EXITED: 'a worker of `fennec broker --workers N` ended before it was ready (it printed why)',
   // Authentication and access control (src/auth).
   ERR_PASSWORD_FILE: 'a password file is missing, unreadable or has a bad line',
   ERR_PASSWORD_HASH: '`hashPassword` was given scrypt parameters out of bounds',

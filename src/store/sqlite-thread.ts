@@ -78,7 +78,7 @@ export class SqliteWorkerStore implements Store {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
     const data: WorkerData = { dataDir, options, syncPort: port2, signal };
-    const file = join(resolve(dataDir), SQLITE_FILE_NAME);
+    const file = join(resolve(dataDir), options.fileName ?? SQLITE_FILE_NAME);
     return new Promise((resolveOpen, rejectOpen) => {
       const thread = new Worker(WORKER_URL, { workerData: data, transferList: [port2] });
       const opened = (answer: WorkerAnswer): void => {

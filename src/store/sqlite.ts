@@ -36,6 +36,8 @@ export interface SqliteStoreOptions {
    * would pass it fails with ERR_STORE_FULL like a full disk. Undefined: SQLite's limit only.
    */
   maxDatabaseBytes?: number | undefined;
+  /** The file's name in the data directory; default `fennec.db` (workers 2 to N use `fennec-wK.db`). */
+  fileName?: string | undefined;
   /**
    * A scratch file (the broker's temporary spool): no journal on disk (`journal_mode = MEMORY`,
    * `synchronous = OFF`), so that the file can be unlinked right after opening and the open handle
@@ -98,7 +100,7 @@ export class SqliteStore implements Store {
   /** `open`, returning the store itself (opening is synchronous inside); throws what `open` rejects with. */
   static openNow(dataDir: string, options: SqliteStoreOptions = {}): SqliteStore {
     const dir = resolve(dataDir);
-    const file = join(dir, SQLITE_FILE_NAME);
+    const file = join(dir, options.fileName ?? SQLITE_FILE_NAME);
     try {
       mkdirSync(dir, { recursive: true });
       if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);

@@ -137,8 +137,11 @@ function subscribe(connection: Connection, packet: SubscribePacket, allowed: boo
     connection.send({ type: 'suback', packetId: packet.packetId, reasonCodes, properties });
     sendRetained(connection, retainedFor);
   };
-  if (persistence === undefined) finish();
-  else persistence.afterCommit(finish);
+  // With workers, also until every other worker knows the new routes (Bus.afterRoutes).
+  const bus = broker.bus;
+  const announced = bus?.afterRoutes === undefined ? finish : (): void => bus.afterRoutes!(finish);
+  if (persistence === undefined) announced();
+  else persistence.afterCommit(announced);
   broker.emit('subscribed', connection.info, packet.subscriptions);
   if (channels.subscribed.hasSubscribers) {
     channels.subscribed.publish({ broker, client: connection.info, subscriptions: packet.subscriptions });
