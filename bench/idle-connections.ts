@@ -20,10 +20,13 @@
  *   npm run build && node dist/bench/idle-connections.js [--conns N] [--rounds R] [--servers fennec,bare]
  *     [--snapshot DIR] [--control] [--no-rate] [--no-memory]
  * A server `fennec@DIR` is Fennec as built in another checkout, e.g. --servers fennec,fennec@/tmp/before,bare.
+ * A server `fennec-wN` is `fennec broker --workers N`: its memory is the RSS of all its processes (the
+ * primary and the N workers, read from /proc without forcing a GC), so that more connections than one
+ * process may open (`ulimit -Hn`) can be held, e.g. --conns 100000 --servers fennec-w7 --control.
  * mqload is /tmp/mqload (built from ../shared/tools/mqload/mqload.c when missing, as bench/brokers.sh does).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,12 +88,68 @@ function nodeChild(nodeArgs: string[], stdout: 'pipe' | 'ignore' = 'pipe'): Chil
   return spawn('bash', ['-c', script, process.execPath, ...nodeArgs], { stdio: ['ignore', stdout, 'inherit', 'ipc'] });
 }
 
+/** N of a server `fennec-wN` (`--workers N`); undefined for any other. */
+function workersOf(name: string): number | undefined {
+  const match = /^fennec-w(\d+)$/.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** The pids of `pid` and of all its descendants, from /proc. */
+function processTree(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  for (const next = [pid]; next.length > 0;) {
+    const current = next.pop()!;
+    out.push(current);
+    next.push(...(parents.get(current) ?? []));
+  }
+  return out;
+}
+
+/** The RSS of `pid` and its descendants, in bytes. */
+function treeRss(pid: number): number {
+  let total = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const line = readFileSync(`/proc/${p}/status`, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('VmRSS:'));
+      total += Number(line?.split(/\s+/)[1] ?? 0) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
 async function startServer(name: string): Promise<Server> {
   const flags = ['--expose-gc', '--require', probe];
+  const workers = workersOf(name);
   // fennec@DIR: Fennec as built in another checkout (before and after a change side by side)
   const cli = name.startsWith('fennec@') ? join(name.slice('fennec@'.length), 'bin', 'fennec.js') : fennec;
   const child = name.startsWith('fennec')
-    ? nodeChild([...flags, cli, 'broker', '--memory', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'])
+    ? nodeChild([
+        ...flags,
+        cli,
+        'broker',
+        '--memory',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--log-level',
+        'warn',
+        ...(workers === undefined ? [] : ['--workers', String(workers)]),
+      ])
     : nodeChild([...flags, bare]);
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -182,6 +241,7 @@ function mqload(mqloadArgs: string[]): Record<string, string> {
 }
 
 async function memory(name: string): Promise<void> {
+  if (workersOf(name) !== undefined) return treeMemory(name);
   const server = await startServer(name);
   const warm = await openClients(server.port, 500, 'warm');
   await closeClients(warm);
@@ -222,16 +282,59 @@ async function memory(name: string): Promise<void> {
   }
 }
 
+/** `memory` for a server of several processes: the RSS of them all, before and with the clients, and the control pair. */
+async function treeMemory(name: string): Promise<void> {
+  const server = await startServer(name);
+  const pid = server.child.pid!;
+  await sleep(1000);
+  const warm = await openClients(server.port, 500, 'warm');
+  await closeClients(warm);
+  await sleep(1500);
+  const before = treeRss(pid);
+  const clients = await openClients(server.port, CONNS, 'idle');
+  await sleep(2000);
+  const after = treeRss(pid);
+  const n = Math.max(1, clients.connected);
+  const errs = clients.failed > 0 ? ` (${clients.failed} failed: ${JSON.stringify(clients.errors)})` : '';
+  console.log(
+    `${name.padEnd(7)} ${String(clients.connected).padStart(7)} held${errs} in ${clients.seconds.toFixed(1)} s` +
+      ` by ${processTree(pid).length} processes; RSS of them all per connection ${perConn(after, before, n)} B` +
+      ` (no GC forced); RSS ${(before / 2 ** 20).toFixed(1)} MiB before, ${(after / 2 ** 20).toFixed(1)} MiB with them`,
+  );
+  if (args.control) {
+    const r = mqload(['-p', String(server.port), '-s', 'pairs', '-q', '1', '-P', '1', '-r', '1000', '-d', '5']);
+    console.log(
+      `        control pair (QoS 1, 1,000 msg/s, 5 s) while holding: p50 ${r['p50_us']} us, p99 ${r['p99_us']} us,` +
+        ` max ${r['max_us']} us, lost ${r['lost']}`,
+    );
+  }
+  await closeClients(clients);
+  await stop(server.child);
+}
+
 /** CPU time (user + system) of process `pid` so far, in ms. */
-function cpuMs(pid: number): number {
+function processCpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second here)
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** CPU time of `pid` and its descendants (a server of several processes), in ms. */
+function treeCpuMs(pid: number): number {
+  return processTree(pid).reduce((sum, p) => {
+    try {
+      return sum + processCpuMs(p);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
 async function rate(name: string): Promise<string> {
   const server = await startServer(name);
   const pid = server.child.pid!;
+  const cpuMs = workersOf(name) === undefined ? processCpuMs : treeCpuMs;
+  if (workersOf(name) !== undefined) await sleep(1000);
   const cpu = cpuMs(pid);
   const r = mqload(['-p', String(server.port), '-s', 'conn', '-C', '10000', '-c', '100', '-H', '1', '-B', String(pid)]);
   // CPU per connect is steadier than the rate on a shared machine (it includes the hold and the closes).
