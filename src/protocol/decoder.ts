@@ -5,7 +5,7 @@
  */
 import { MAX_PACKET_SIZE, type ProtocolVersion } from './constants.js';
 import { MalformedPacketError, PacketTooLargeError } from './errors.js';
-import type { Packet } from './packets.js';
+import type { Packet, PublishPacket } from './packets.js';
 import { Reader } from './reader.js';
 import { checkFixedHeader, decodeBody } from './decode-body.js';
 import { FennecError } from '../errors/index.js';
@@ -16,6 +16,17 @@ export interface DecoderOptions {
   maximumPacketSize?: number;
   /** Version used for packets other than CONNECT. A decoded CONNECT sets it. Default: unset (read as 4). */
   protocolVersion?: ProtocolVersion;
+}
+
+/**
+ * The bytes of a decoded PUBLISH as they were received (a view of the chunk it came in, no copy), or
+ * undefined for a packet made in memory: a decoded payload ends where its packet ends.
+ */
+export function receivedBytes(packet: PublishPacket): Buffer | undefined {
+  const start = packet.wireStart;
+  if (start === undefined) return undefined;
+  const payload = packet.payload;
+  return Buffer.from(payload.buffer, start, payload.byteOffset + payload.length - start);
 }
 
 /** Called with each whole packet, in order. */
@@ -138,7 +149,7 @@ export class Decoder {
           return;
         }
         reader.reset(buf, offset + headerLength, offset + total);
-        packet = decodeBody(first, reader, this.protocolVersion);
+        packet = decodeBody(first, reader, this.protocolVersion, offset);
         // Not left pointing at this connection's chunk (a throw leaves it: the connection then closes).
         reader.reset(EMPTY, 0, 0);
         if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;

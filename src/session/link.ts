@@ -19,7 +19,7 @@ import {
 import { MAX_PACKET_SIZE } from '../protocol/constants.js';
 import { isValidTopicName } from '../topic/index.js';
 import { quoteTopic } from '../topic/quote.js';
-import { remainingExpiryInterval, type Delivery } from './message.js';
+import { remainingExpiryInterval, wireFormSlot, type Delivery } from './message.js';
 
 /** The settings of a connection agreed at CONNECT; see `Link.agree`. */
 export interface LinkSettings {
@@ -250,7 +250,8 @@ export class Link {
     }
     // The alias means nothing to subscribers: it is not forwarded
     const { topicAlias: _alias, ...forwarded } = properties;
-    return { ...packet, topic, properties: forwarded };
+    // Its bytes as received (alias, maybe no topic) are not the message's: they are never forwarded.
+    return { ...packet, topic, properties: forwarded, wireStart: undefined };
   }
 
   // ---- outgoing ----
@@ -291,7 +292,7 @@ export class Link {
     let buf: Buffer | undefined;
     // A message that can expire carries its remaining interval, so its wire form changes with time.
     if (d.qos === 0 && d.subscriptionIdentifiers === undefined && message.expiresAt === undefined) {
-      const slot = this.version * 2 + (d.retain ? 1 : 0);
+      const slot = wireFormSlot(this.version, d.retain);
       // Aliased forms are never cached: they differ per connection (see encodeAliased).
       const cache = (message.encoded ??= []);
       buf = cache[slot];
