@@ -34,11 +34,11 @@ run() {
   port=$((20000 + RANDOM % 20000))
   valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.out" \
     node "$dir/bin/fennec.js" broker --port "$port" --log-level warn --config "$ROOT/bench/fennec-bench.yaml" \
-    >/dev/null 2>"$log" &
+    >"$WORK/broker.out" 2>"$log" &
   local pid=$!
-  for _ in $(seq 1 200); do
-    grep -q "listening" "$log" 2>/dev/null && break
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  for _ in $(seq 1 600); do
+    grep -q "listening" "$WORK/broker.out" && break
+    kill -0 "$pid" 2>/dev/null || { echo "fanin-instructions.sh: the broker in $dir did not start" >&2; cat "$log" >&2; exit 1; }
     sleep 0.2
   done
   node "$ROOT/dist/bench/fanin-count.js" --port "$port" --qos "$qos" --count "$count" --version "$VERSION" \

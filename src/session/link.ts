@@ -19,7 +19,8 @@ import {
 import { MAX_PACKET_SIZE } from '../protocol/constants.js';
 import { isValidTopicName } from '../topic/index.js';
 import { quoteTopic } from '../topic/quote.js';
-import { remainingExpiryInterval, wireFormSlot, type Delivery } from './message.js';
+import { receivedFormSlot, remainingExpiryInterval, wireFormSlot, type Delivery } from './message.js';
+import { withPacketId } from './verbatim.js';
 
 /** The settings of a connection agreed at CONNECT; see `Link.agree`. */
 export interface LinkSettings {
@@ -301,7 +302,15 @@ export class Link {
         cache[slot] = buf;
       }
     } else {
-      buf = encodePublish(this.publishPacket(d, packetId, dup), this.version);
+      // A QoS 1/2 PUBLISH forwarded as received, but for its first byte and packet id (session/verbatim.ts)
+      const template =
+        d.qos !== 0 && d.subscriptionIdentifiers === undefined && message.expiresAt === undefined
+          ? message.encoded?.[receivedFormSlot(this.version)]
+          : undefined;
+      buf =
+        template !== undefined
+          ? withPacketId(template, d.qos as 1 | 2, d.retain, dup, packetId)
+          : encodePublish(this.publishPacket(d, packetId, dup), this.version);
     }
     return buf.length > this.peerMaximumPacketSize ? undefined : buf;
   }
