@@ -147,7 +147,12 @@ async function main(): Promise<void> {
       }
     });
   });
-  const subscribe = Buffer.concat([Buffer.from([0, 1]), V5 ? Buffer.from([0]) : Buffer.alloc(0), str('fc/+'), Buffer.from([QOS])]);
+  const subscribe = Buffer.concat([
+    Buffer.from([0, 1]),
+    V5 ? Buffer.from([0]) : Buffer.alloc(0),
+    str('fc/+'),
+    Buffer.from([QOS]),
+  ]);
   sub.socket.write(packet(0x82, subscribe));
   await subscribed;
   const pubs = await Promise.all(Array.from({ length: PUBS }, (_, i) => open(`fc-pub-${process.pid}-${i}`)));
@@ -161,7 +166,8 @@ async function main(): Promise<void> {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpuMs = (cpuTicks(args['broker-pid']) - ticksBefore) * 10;
   clearInterval(idle);
-  const perMessage = args['broker-pid'] === undefined ? '' : ` broker_cpu_us_per_msg=${((cpuMs * 1000) / received).toFixed(3)}`;
+  const perMessage =
+    args['broker-pid'] === undefined ? '' : ` broker_cpu_us_per_msg=${((cpuMs * 1000) / received).toFixed(3)}`;
   console.log(
     `FANIN qos=${QOS} version=${V5 ? 5 : 4} pubs=${PUBS} sent=${total} received=${received} seconds=${seconds.toFixed(3)} msgs_per_s=${Math.round(received / seconds)}${perMessage}`,
   );
