@@ -202,3 +202,49 @@ describe('39 forwarding as received: 5.0 deliveries that differ from the PUBLISH
     assert.ok(got.properties.messageExpiryInterval! < 30, `interval ${got.properties.messageExpiryInterval}`);
   });
 });
+
+// The router reuses the last match for the next message of the same topic, QoS and publisher while
+// the topic index is unchanged (router.ts `last`): each of these changes between two such messages.
+describe('39 one match for a run of messages of one topic', () => {
+  for (const version of [4, 5] as const) {
+    it(`a subscription made or removed between two messages of one topic applies to the second (v${version === 5 ? 5 : 3})`, async (t) => {
+      const { port } = await startBroker(t);
+      const a = await RawClient.connect(port, { version, clientId: 'a' });
+      await a.subscribe('run/x', 1);
+      const pub = await RawClient.connect(port, { version, clientId: 'pub' });
+      await pub.publish({ topic: 'run/x', payload: '1', qos: 1 });
+      assert.equal((await a.receive()).payload.toString(), '1');
+      const b = await RawClient.connect(port, { version, clientId: 'b' });
+      await b.subscribe('run/+', 1);
+      await pub.publish({ topic: 'run/x', payload: '2', qos: 1 });
+      assert.equal((await a.receive()).payload.toString(), '2');
+      await a.unsubscribe('run/x');
+      await pub.publish({ topic: 'run/x', payload: '3', qos: 1 });
+      assert.deepEqual([(await b.receive()).payload.toString(), (await b.receive()).payload.toString()], ['2', '3']);
+      await a.expectNothing();
+    });
+
+    it(`[MQTT-3.8.4-6] messages of one topic at QoS 0 then QoS 1 reach a QoS 1 subscription at their own QoS (v${version === 5 ? 5 : 3})`, async (t) => {
+      const { port } = await startBroker(t);
+      const sub = await RawClient.connect(port, { version, clientId: 'sub' });
+      await sub.subscribe('run/q', 1);
+      const pub = await RawClient.connect(port, { version, clientId: 'pub' });
+      await pub.publish({ topic: 'run/q', payload: 'zero', qos: 0 });
+      await pub.publish({ topic: 'run/q', payload: 'one', qos: 1 });
+      assert.deepEqual([(await sub.receive()).qos, (await sub.receive()).qos], [0, 1]);
+    });
+  }
+
+  it("[MQTT-3.8.3-3] No Local: of two publishers of one topic, only the other one's messages come back (v5)", async (t) => {
+    const { port } = await startBroker(t);
+    const self = await RawClient.connect(port, { version: 5, clientId: 'self' });
+    await self.subscribe({ topic: 'run/nl', qos: 0, noLocal: true });
+    const other = await RawClient.connect(port, { version: 5, clientId: 'other' });
+    await other.publish({ topic: 'run/nl', payload: 'from other 1', qos: 1 });
+    await self.publish({ topic: 'run/nl', payload: 'from self', qos: 0 });
+    await other.publish({ topic: 'run/nl', payload: 'from other 2', qos: 1 });
+    assert.equal((await self.receive()).payload.toString(), 'from other 1');
+    assert.equal((await self.receive()).payload.toString(), 'from other 2');
+    await self.expectNothing();
+  });
+});
