@@ -32,9 +32,10 @@ trap 'rm -rf "$WORK"' EXIT
 run() {
   local dir=$1 qos=$2 count=$3 log=$WORK/cg.log port
   port=$((20000 + RANDOM % 20000))
-  valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.out" \
+  # From a directory of its own: the broker's data directory (./data) is not shared with another run.
+  (cd "$WORK" && exec valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.out" \
     node "$dir/bin/fennec.js" broker --port "$port" --log-level warn --config "$ROOT/bench/fennec-bench.yaml" \
-    >"$WORK/broker.out" 2>"$log" &
+    >"$WORK/broker.out" 2>"$log") &
   local pid=$!
   for _ in $(seq 1 600); do
     grep -q "listening" "$WORK/broker.out" && break
