@@ -30,15 +30,17 @@ trap 'rm -rf "$WORK"' EXIT
 
 # Total instructions of one broker run that carries COUNT messages per publisher at QOS.
 run() {
-  local dir=$1 qos=$2 count=$3 log=$WORK/cg.log port
+  local dir=$1 qos=$2 count=$3 log=$WORK/cg.log out port
   port=$((20000 + RANDOM % 20000))
+  out=$WORK/broker-$port.out
+  : >"$out"
   # From a directory of its own: the broker's data directory (./data) is not shared with another run.
   (cd "$WORK" && exec valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$WORK/cg.out" \
     node "$dir/bin/fennec.js" broker --port "$port" --log-level warn --config "$ROOT/bench/fennec-bench.yaml" \
-    >"$WORK/broker.out" 2>"$log") &
+    >"$out" 2>"$log") &
   local pid=$!
   for _ in $(seq 1 600); do
-    grep -q "listening" "$WORK/broker.out" && break
+    grep -q "listening" "$out" && break
     kill -0 "$pid" 2>/dev/null || { echo "fanin-instructions.sh: the broker in $dir did not start" >&2; cat "$log" >&2; exit 1; }
     sleep 0.2
   done
