@@ -62,7 +62,7 @@ function row(name: string, general: number, fast: number): void {
 /** A PUBLISH as the decoder hands it over: decoded from `wire`, its payload a view of it. */
 function decoded(wire: Buffer, version: 4 | 5): PublishPacket {
   let packet: PublishPacket | undefined;
-  new Decoder({ protocolVersion: version }).feed(wire, (p) => {
+  new Decoder({ protocolVersion: version, wireOffsets: true }).feed(wire, (p) => {
     if (p.type === 'publish') packet = p;
   });
   return packet!;

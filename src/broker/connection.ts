@@ -153,7 +153,10 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     this.peer = peer;
     // Until CONNECT is accepted only a small packet is read (maxConnectPacketSize); setState lifts it.
     const { maximumPacketSize, maxConnectPacketSize } = broker.options;
-    this.decoder = new Decoder({ maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize) });
+    this.decoder = new Decoder({
+      maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize),
+      wireOffsets: true,
+    });
     (stream as ConnectionStream)[CONNECTION] = this;
     // The emitter calls these with `this` = the stream, which is what they expect (see streamData).
     /* eslint-disable @typescript-eslint/unbound-method */

@@ -164,18 +164,19 @@ function decodePublish(first: number, reader: Reader, version: ProtocolVersion, 
     // [MQTT-4.7.3-1]: a topic name has at least one character; 5.0 allows it empty only with a Topic Alias
     throw new ProtocolError('PUBLISH has an empty topic name and no topic alias');
   }
-  const payload = reader.rest();
-  return {
+  const start = packetStart < 0 ? -1 : reader.buf.byteOffset + packetStart;
+  const packet: PublishPacket = {
     type: 'publish',
     topic,
-    payload,
+    payload: reader.rest(),
     qos,
     retain: (first & 0x01) !== 0,
     dup: (first & 0x08) !== 0,
     packetId: id,
     properties,
-    wireStart: packetStart < 0 ? undefined : reader.buf.byteOffset + packetStart,
   };
+  if (start >= 0) packet.wireStart = start;
+  return packet;
 }
 
 type AckType = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp';

@@ -16,6 +16,11 @@ export interface DecoderOptions {
   maximumPacketSize?: number;
   /** Version used for packets other than CONNECT. A decoded CONNECT sets it. Default: unset (read as 4). */
   protocolVersion?: ProtocolVersion;
+  /**
+   * Whether a decoded PUBLISH carries `wireStart`, so that `receivedBytes` can give its bytes as
+   * received (the broker forwards them, session/verbatim.ts). Default: false.
+   */
+  wireOffsets?: boolean;
 }
 
 /**
@@ -60,9 +65,12 @@ export class Decoder {
   private expected = -1;
   private failure: FennecError | undefined;
 
+  private readonly wireOffsets: boolean;
+
   constructor(options: DecoderOptions = {}) {
     this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
     this.protocolVersion = options.protocolVersion;
+    this.wireOffsets = options.wireOffsets ?? false;
   }
 
   /** Size in bytes, fixed header included, of the packet last passed to `onPacket`; 0 before any. */
@@ -149,7 +157,7 @@ export class Decoder {
           return;
         }
         reader.reset(buf, offset + headerLength, offset + total);
-        packet = decodeBody(first, reader, this.protocolVersion, offset);
+        packet = decodeBody(first, reader, this.protocolVersion, this.wireOffsets ? offset : -1);
         // Not left pointing at this connection's chunk (a throw leaves it: the connection then closes).
         reader.reset(EMPTY, 0, 0);
         if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;

@@ -252,7 +252,8 @@ export class Link {
     // The alias means nothing to subscribers: it is not forwarded
     const { topicAlias: _alias, ...forwarded } = properties;
     // Its bytes as received (alias, maybe no topic) are not the message's: they are never forwarded.
-    return { ...packet, topic, properties: forwarded, wireStart: undefined };
+    const { wireStart: _received, ...rest } = packet;
+    return { ...rest, topic, properties: forwarded };
   }
 
   // ---- outgoing ----

@@ -14,7 +14,7 @@ function decodeAll(version: ProtocolVersion, packets: PublishPacket[]): { chunk:
   const chunk = Buffer.from(new ArrayBuffer(bytes.length));
   bytes.copy(chunk);
   const decoded: PublishPacket[] = [];
-  new Decoder({ protocolVersion: version }).feed(chunk, (p) => {
+  new Decoder({ protocolVersion: version, wireOffsets: true }).feed(chunk, (p) => {
     if (p.type === 'publish') decoded.push(p);
   });
   return { chunk, decoded };
