@@ -13,7 +13,7 @@
  *   npm run build && node dist/bench/outbound.js [--quick]
  */
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { Decoder, encodePublish, receivedBytes, type PublishPacket } from '../src/protocol/index.js';
+import { WireDecoder, encodePublish, receivedBytes, type PublishPacket } from '../src/protocol/index.js';
 import { withPacketId } from '../src/session/verbatim.js';
 
 const quick = process.argv.includes('--quick');
@@ -62,7 +62,7 @@ function row(name: string, general: number, fast: number): void {
 /** A PUBLISH as the decoder hands it over: decoded from `wire`, its payload a view of it. */
 function decoded(wire: Buffer, version: 4 | 5): PublishPacket {
   let packet: PublishPacket | undefined;
-  new Decoder({ protocolVersion: version, wireOffsets: true }).feed(wire, (p) => {
+  new WireDecoder({ protocolVersion: version }).feed(wire, (p) => {
     if (p.type === 'publish') packet = p;
   });
   return packet!;

@@ -7,7 +7,8 @@ export { ConnectionState, type ConnectionRefusal, type PeerInfo } from './connec
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
-  Decoder,
+  WireDecoder,
+  type Decoder,
   PacketTooLargeError,
   ReasonCode,
   type DisconnectProperties,
@@ -153,10 +154,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     this.peer = peer;
     // Until CONNECT is accepted only a small packet is read (maxConnectPacketSize); setState lifts it.
     const { maximumPacketSize, maxConnectPacketSize } = broker.options;
-    this.decoder = new Decoder({
-      maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize),
-      wireOffsets: true,
-    });
+    this.decoder = new WireDecoder({ maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize) });
     (stream as ConnectionStream)[CONNECTION] = this;
     // The emitter calls these with `this` = the stream, which is what they expect (see streamData).
     /* eslint-disable @typescript-eslint/unbound-method */

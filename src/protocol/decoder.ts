@@ -16,11 +16,6 @@ export interface DecoderOptions {
   maximumPacketSize?: number;
   /** Version used for packets other than CONNECT. A decoded CONNECT sets it. Default: unset (read as 4). */
   protocolVersion?: ProtocolVersion;
-  /**
-   * Whether a decoded PUBLISH carries `wireStart`, so that `receivedBytes` can give its bytes as
-   * received (the broker forwards them, session/verbatim.ts). Default: false.
-   */
-  wireOffsets?: boolean;
 }
 
 /**
@@ -65,12 +60,17 @@ export class Decoder {
   private expected = -1;
   private failure: FennecError | undefined;
 
-  private readonly wireOffsets: boolean;
-
   constructor(options: DecoderOptions = {}) {
     this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
     this.protocolVersion = options.protocolVersion;
-    this.wireOffsets = options.wireOffsets ?? false;
+  }
+
+  /**
+   * Whether a decoded PUBLISH carries `wireStart` (see WireDecoder). A getter of the class, not a
+   * field: every idle connection holds a Decoder, and this costs it no memory.
+   */
+  protected get wireOffsets(): boolean {
+    return false;
   }
 
   /** Size in bytes, fixed header included, of the packet last passed to `onPacket`; 0 before any. */
@@ -177,5 +177,15 @@ export class Decoder {
     this.parts = [rest];
     this.partsLength = rest.length;
     this.expected = expected;
+  }
+}
+
+/**
+ * A Decoder whose PUBLISH packets carry `wireStart`, so that `receivedBytes` gives their bytes as
+ * received: the broker forwards them (session/verbatim.ts). Elsewhere a decoded packet has no such field.
+ */
+export class WireDecoder extends Decoder {
+  protected override get wireOffsets(): boolean {
+    return true;
   }
 }

@@ -2,7 +2,7 @@
 // bytes received (a view of the chunk, no copy), and the QoS 1/2 form made from them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Decoder, encodePublish, type ProtocolVersion, type PublishPacket } from '../../src/protocol/index.js';
+import { WireDecoder, encodePublish, type ProtocolVersion, type PublishPacket } from '../../src/protocol/index.js';
 import { Link } from '../../src/session/link.js';
 import { delivery, expiresAt, type Message } from '../../src/session/message.js';
 import { forwardAsReceived, withPacketId } from '../../src/session/verbatim.js';
@@ -14,7 +14,7 @@ function decodeAll(version: ProtocolVersion, packets: PublishPacket[]): { chunk:
   const chunk = Buffer.from(new ArrayBuffer(bytes.length));
   bytes.copy(chunk);
   const decoded: PublishPacket[] = [];
-  new Decoder({ protocolVersion: version, wireOffsets: true }).feed(chunk, (p) => {
+  new WireDecoder({ protocolVersion: version }).feed(chunk, (p) => {
     if (p.type === 'publish') decoded.push(p);
   });
   return { chunk, decoded };
