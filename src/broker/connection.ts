@@ -7,7 +7,8 @@ export { ConnectionState, type ConnectionRefusal, type PeerInfo } from './connec
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import {
-  Decoder,
+  WireDecoder,
+  type Decoder,
   PacketTooLargeError,
   ReasonCode,
   type DisconnectProperties,
@@ -41,6 +42,10 @@ import { connectionDeadlines as deadlines, type Deadline } from './deadlines.js'
 
 /** Where a stream keeps its Connection, so that one listener function serves every stream. */
 const CONNECTION = Symbol('fennec.connection');
+/** Packets up to this size (bytes) are copied into the turn's combined write; larger ones go as they are. */
+export const COMBINE_MAX_PACKET = 1024;
+/** Size in bytes of a buffer the small packets of one turn are copied into. */
+export const COMBINE_BYTES = 16 * 1024;
 type ConnectionStream = Duplex & { [CONNECTION]: Connection<ConnectionHost> };
 
 /**
@@ -128,6 +133,13 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   /** Set once keep-alive supervision has started: the deadline is then the keep-alive's, no longer CONNECT's. */
   private keepAliveStarted = false;
   private corked = false;
+  /**
+   * This turn's small packets not yet handed to the stream (see `combine`): the first one as it was
+   * given, or a buffer of COMBINE_BYTES they are copied into (`combinedOwned`); undefined when none.
+   */
+  private combined: Buffer | undefined;
+  private combinedLength = 0;
+  private combinedOwned = false;
   /** Acknowledgements given to sendAfterCommit and not yet sent (waiting for the store or the bus). */
   private withheldAcks = 0;
   /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
@@ -142,7 +154,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     this.peer = peer;
     // Until CONNECT is accepted only a small packet is read (maxConnectPacketSize); setState lifts it.
     const { maximumPacketSize, maxConnectPacketSize } = broker.options;
-    this.decoder = new Decoder({ maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize) });
+    this.decoder = new WireDecoder({ maximumPacketSize: Math.min(maximumPacketSize, maxConnectPacketSize) });
     (stream as ConnectionStream)[CONNECTION] = this;
     // The emitter calls these with `this` = the stream, which is what they expect (see streamData).
     /* eslint-disable @typescript-eslint/unbound-method */
@@ -179,6 +191,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   };
   private static readonly uncork = (connection: Connection<ConnectionHost>): void => {
     connection.corked = false;
+    connection.flushCombined();
     connection.stream.uncork();
   };
 
@@ -437,7 +450,11 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       this.stream.cork();
       process.nextTick(Connection.uncork, this);
     }
-    this.stream.write(buf);
+    if (buf.length <= COMBINE_MAX_PACKET) this.combine(buf);
+    else {
+      this.flushCombined();
+      this.stream.write(buf);
+    }
     // Each write is one packet; a PUBLISH is told by its first byte (type 3).
     const traffic = this.broker.counters.traffic;
     traffic.packetsSent++;
@@ -445,9 +462,48 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     const first = buf[0]!;
     if (first >> 4 === 3) countPublish(first, buf.length, traffic.publishSent, traffic.publishBytesSent);
     // A client that does not read what it is sent stops being read from: TCP then slows its publishing.
-    if (this.stream.writableLength > this.broker.options.maxOutgoingBufferBytes && !this.stream.isPaused()) {
+    const outgoing = this.stream.writableLength + this.combinedLength;
+    if (outgoing > this.broker.options.maxOutgoingBufferBytes && !this.stream.isPaused()) {
       if (this.backlog === undefined) this.stream.pause();
     }
+  }
+
+  /**
+   * Gathers the small packets of one turn into one buffer, handed to the stream as one write when the
+   * turn ends (or the buffer is full, or a large packet follows): a stream write per packet cost more
+   * than the copy (bench/outbound.ts). A lone packet is not copied.
+   */
+  private combine(buf: Buffer): void {
+    const combined = this.combined;
+    const length = this.combinedLength;
+    if (combined === undefined) {
+      this.combined = buf;
+      this.combinedLength = buf.length;
+      this.combinedOwned = false;
+      return;
+    }
+    let target = combined;
+    if (!this.combinedOwned) {
+      target = Buffer.allocUnsafe(COMBINE_BYTES);
+      combined.copy(target, 0, 0, length);
+      this.combined = target;
+      this.combinedOwned = true;
+    } else if (length + buf.length > COMBINE_BYTES) {
+      this.flushCombined();
+      this.combine(buf);
+      return;
+    }
+    buf.copy(target, length);
+    this.combinedLength = length + buf.length;
+  }
+
+  /** Hands the packets gathered by `combine` to the stream. */
+  private flushCombined(): void {
+    const combined = this.combined;
+    if (combined === undefined) return;
+    this.stream.write(this.combinedOwned ? combined.subarray(0, this.combinedLength) : combined);
+    this.combined = undefined;
+    this.combinedLength = 0;
   }
 
   /** Encodes (within the peer's limits, see Link.encode) and writes a packet. */
@@ -502,7 +558,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
 
   writable(): boolean {
     return (
-      this.state === ConnectionState.Active && this.stream.writableLength < this.broker.options.maxOutgoingBufferBytes
+      this.state === ConnectionState.Active &&
+      this.stream.writableLength + this.combinedLength < this.broker.options.maxOutgoingBufferBytes
     );
   }
 

@@ -5,6 +5,7 @@
  */
 import type { TopicIndex } from '../topic/index.js';
 import { mayRead, type AuthorizeRead } from './read.js';
+import type { QoS } from '../protocol/index.js';
 import { delivery, type Message } from '../session/message.js';
 import type { Session } from '../session/session.js';
 import { SharedGroup } from './shared.js';
@@ -18,6 +19,45 @@ let stamp = 0;
 let current: Message | undefined;
 const matched: Session[] = [];
 const matchedGroups: SharedGroup[] = [];
+
+/**
+ * The last match, what a message of the same topic, QoS and publisher gets while the index is
+ * unchanged (its `version`): a publisher's PUBLISHes of one read mostly share their topic, so one
+ * lookup serves the run of them (bench/fanin-instructions.sh). It holds one match, no more.
+ */
+const last = newMatch();
+/** Routes under way: a route started by a delivery (none does today) matches into its own arrays, not `last`. */
+let depth = 0;
+
+/** What one match found: the sessions with their delivery options, and the shared groups. */
+interface RouteMatch {
+  index: TopicIndex<RouteEntry> | undefined;
+  version: number;
+  topic: string;
+  qos: number;
+  publisherId: string;
+  sessions: Session[];
+  /** min(message QoS, granted QoS) of each session's delivery. */
+  qosOf: QoS[];
+  retainAsPublished: boolean[];
+  subscriptionIdentifiers: (number[] | undefined)[];
+  groups: SharedGroup[];
+}
+
+function newMatch(): RouteMatch {
+  return {
+    index: undefined,
+    version: -1,
+    topic: '',
+    qos: -1,
+    publisherId: '',
+    sessions: [],
+    qosOf: [],
+    retainAsPublished: [],
+    subscriptionIdentifiers: [],
+    groups: [],
+  };
+}
 
 function visit(entry: RouteEntry): void {
   // Each group is one entry, visited at most once per message; its member is chosen after the match.
@@ -59,56 +99,97 @@ export function route(
   read?: AuthorizeRead,
   groups?: ReadonlySet<string>,
 ): number {
-  stamp = stamp === Number.MAX_SAFE_INTEGER ? 1 : stamp + 1;
-  current = message;
-  index.match(message.topic, visit);
-  current = undefined;
+  const { topic, qos, publisherId } = message;
+  const found = depth === 0 ? last : newMatch();
+  if (
+    index !== found.index ||
+    index.version !== found.version ||
+    topic !== found.topic ||
+    qos !== found.qos ||
+    publisherId !== found.publisherId
+  ) {
+    match(index, message, found);
+  }
+  depth++;
+  try {
+    return deliverAll(found, message, read, groups);
+  } finally {
+    depth--;
+  }
+}
+
+/** Delivers `message` to the sessions and groups of `found`; returns how many deliveries were made. */
+function deliverAll(found: RouteMatch, message: Message, read?: AuthorizeRead, groups?: ReadonlySet<string>): number {
   // Without a read hook, the loop is the one it was before read authorization existed.
-  let count = read === undefined ? deliverMatched(message) : deliverMatchedReadable(message, read);
-  const found = matchedGroups.length;
-  if (found === 0) return count;
-  for (let i = 0; i < found; i++) {
-    const group = matchedGroups[i]!;
-    matchedGroups[i] = undefined as unknown as SharedGroup;
+  let count = read === undefined ? deliverMatched(found, message) : deliverMatchedReadable(found, message, read);
+  const groupCount = found.groups.length;
+  for (let i = 0; i < groupCount; i++) {
+    const group = found.groups[i]!;
     // Another node of the cluster serves this group for this message.
     if (groups !== undefined && !groups.has(group.filter)) continue;
     // A shared delivery is never merged with the member's own non-shared one: MQTT 5.0 section
     // 4.8.2 lets a client that has both get two copies.
     if (deliverToGroup(group, message, read)) count++;
   }
-  matchedGroups.length = 0;
   return count;
 }
 
-/** Delivers `message` to every session matched; returns how many. */
-function deliverMatched(message: Message): number {
-  const count = matched.length;
-  for (let i = 0; i < count; i++) {
-    const session = matched[i]!;
-    matched[i] = undefined as unknown as Session;
-    // [MQTT-3.3.1-9] (3.1.1) [MQTT-3.3.1-12] (5.0): RETAIN is 0 on normal forwarding,
-    // unless Retain As Published [MQTT-3.3.1-13]
-    const retain = session.matchRetainAsPublished && message.retain;
-    session.deliver(delivery(message, session.matchQoS, retain, session.matchSubscriptionIdentifiers));
-  }
-  matched.length = 0;
-  return count;
-}
-
-/** Delivers `message` to every session matched that `read` allows; returns how many. */
-function deliverMatchedReadable(message: Message, read: AuthorizeRead): number {
+/** Matches `message`'s topic in `index` and keeps what it found in `last`. */
+function match(index: TopicIndex<RouteEntry>, message: Message, last: RouteMatch): void {
+  stamp = stamp === Number.MAX_SAFE_INTEGER ? 1 : stamp + 1;
+  current = message;
+  index.match(message.topic, visit);
+  current = undefined;
   const found = matched.length;
-  let count = 0;
+  last.sessions.length = found;
+  last.qosOf.length = found;
+  last.retainAsPublished.length = found;
+  last.subscriptionIdentifiers.length = found;
   for (let i = 0; i < found; i++) {
     const session = matched[i]!;
     matched[i] = undefined as unknown as Session;
-    if (!mayRead(read, session, message.topic)) continue;
-    // RETAIN as in deliverMatched
-    const retain = session.matchRetainAsPublished && message.retain;
-    session.deliver(delivery(message, session.matchQoS, retain, session.matchSubscriptionIdentifiers));
-    count++;
+    last.sessions[i] = session;
+    last.qosOf[i] = session.matchQoS;
+    last.retainAsPublished[i] = session.matchRetainAsPublished;
+    last.subscriptionIdentifiers[i] = session.matchSubscriptionIdentifiers;
   }
   matched.length = 0;
+  last.groups.length = matchedGroups.length;
+  for (let i = 0; i < matchedGroups.length; i++) last.groups[i] = matchedGroups[i]!;
+  matchedGroups.length = 0;
+  last.index = index;
+  last.version = index.version;
+  last.topic = message.topic;
+  last.qos = message.qos;
+  last.publisherId = message.publisherId;
+}
+
+/** Delivers `message` to every session of `last`; returns how many. */
+function deliverMatched(last: RouteMatch, message: Message): number {
+  const { sessions, qosOf, retainAsPublished, subscriptionIdentifiers } = last;
+  const count = sessions.length;
+  for (let i = 0; i < count; i++) {
+    // [MQTT-3.3.1-9] (3.1.1) [MQTT-3.3.1-12] (5.0): RETAIN is 0 on normal forwarding,
+    // unless Retain As Published [MQTT-3.3.1-13]
+    const retain = retainAsPublished[i]! && message.retain;
+    sessions[i]!.deliver(delivery(message, qosOf[i]!, retain, subscriptionIdentifiers[i]));
+  }
+  return count;
+}
+
+/** Delivers `message` to every session of `last` that `read` allows; returns how many. */
+function deliverMatchedReadable(last: RouteMatch, message: Message, read: AuthorizeRead): number {
+  const { sessions, qosOf, retainAsPublished, subscriptionIdentifiers } = last;
+  const found = sessions.length;
+  let count = 0;
+  for (let i = 0; i < found; i++) {
+    const session = sessions[i]!;
+    if (!mayRead(read, session, message.topic)) continue;
+    // RETAIN as in deliverMatched
+    const retain = retainAsPublished[i]! && message.retain;
+    session.deliver(delivery(message, qosOf[i]!, retain, subscriptionIdentifiers[i]));
+    count++;
+  }
   return count;
 }
 

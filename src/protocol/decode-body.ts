@@ -25,7 +25,12 @@ import { readProperties } from './properties.js';
 import type { Reader } from './reader.js';
 
 /** Decodes the body in `reader` of the packet whose fixed header starts with `first`. */
-export function decodeBody(first: number, reader: Reader, version: ProtocolVersion | undefined): Packet {
+export function decodeBody(
+  first: number,
+  reader: Reader,
+  version: ProtocolVersion | undefined,
+  packetStart = -1,
+): Packet {
   checkFixedHeader(first, version);
   const v = version ?? 4;
   switch (first >> 4) {
@@ -34,7 +39,7 @@ export function decodeBody(first: number, reader: Reader, version: ProtocolVersi
     case 2:
       return decodeConnack(reader, v);
     case 3:
-      return decodePublish(first, reader, v);
+      return decodePublish(first, reader, v, packetStart);
     case 4:
       return decodePubAckLike('puback', reader, v);
     case 5:
@@ -148,7 +153,7 @@ function decodeConnack(reader: Reader, version: ProtocolVersion): ConnackPacket 
   return { type: 'connack', sessionPresent: (flags & 0x01) !== 0, reasonCode, properties };
 }
 
-function decodePublish(first: number, reader: Reader, version: ProtocolVersion): PublishPacket {
+function decodePublish(first: number, reader: Reader, version: ProtocolVersion, packetStart: number): PublishPacket {
   const qos = ((first >> 1) & 0x03) as QoS;
   // [MQTT-3.3.2-1] the topic name comes first and is a UTF-8 string
   const topic = reader.string('the topic name');
@@ -159,7 +164,8 @@ function decodePublish(first: number, reader: Reader, version: ProtocolVersion):
     // [MQTT-4.7.3-1]: a topic name has at least one character; 5.0 allows it empty only with a Topic Alias
     throw new ProtocolError('PUBLISH has an empty topic name and no topic alias');
   }
-  return {
+  const start = packetStart < 0 ? -1 : reader.buf.byteOffset + packetStart;
+  const packet: PublishPacket = {
     type: 'publish',
     topic,
     payload: reader.rest(),
@@ -169,6 +175,8 @@ function decodePublish(first: number, reader: Reader, version: ProtocolVersion):
     packetId: id,
     properties,
   };
+  if (start >= 0) packet.wireStart = start;
+  return packet;
 }
 
 type AckType = 'puback' | 'pubrec' | 'pubrel' | 'pubcomp';

@@ -5,7 +5,7 @@
  */
 import { MAX_PACKET_SIZE, type ProtocolVersion } from './constants.js';
 import { MalformedPacketError, PacketTooLargeError } from './errors.js';
-import type { Packet } from './packets.js';
+import type { Packet, PublishPacket } from './packets.js';
 import { Reader } from './reader.js';
 import { checkFixedHeader, decodeBody } from './decode-body.js';
 import { FennecError } from '../errors/index.js';
@@ -16,6 +16,17 @@ export interface DecoderOptions {
   maximumPacketSize?: number;
   /** Version used for packets other than CONNECT. A decoded CONNECT sets it. Default: unset (read as 4). */
   protocolVersion?: ProtocolVersion;
+}
+
+/**
+ * The bytes of a decoded PUBLISH as they were received (a view of the chunk it came in, no copy), or
+ * undefined for a packet made in memory: a decoded payload ends where its packet ends.
+ */
+export function receivedBytes(packet: PublishPacket): Buffer | undefined {
+  const start = packet.wireStart;
+  if (start === undefined) return undefined;
+  const payload = packet.payload;
+  return Buffer.from(payload.buffer, start, payload.byteOffset + payload.length - start);
 }
 
 /** Called with each whole packet, in order. */
@@ -52,6 +63,14 @@ export class Decoder {
   constructor(options: DecoderOptions = {}) {
     this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
     this.protocolVersion = options.protocolVersion;
+  }
+
+  /**
+   * Whether a decoded PUBLISH carries `wireStart` (see WireDecoder). A getter of the class, not a
+   * field: every idle connection holds a Decoder, and this costs it no memory.
+   */
+  protected get wireOffsets(): boolean {
+    return false;
   }
 
   /** Size in bytes, fixed header included, of the packet last passed to `onPacket`; 0 before any. */
@@ -138,7 +157,7 @@ export class Decoder {
           return;
         }
         reader.reset(buf, offset + headerLength, offset + total);
-        packet = decodeBody(first, reader, this.protocolVersion);
+        packet = decodeBody(first, reader, this.protocolVersion, this.wireOffsets ? offset : -1);
         // Not left pointing at this connection's chunk (a throw leaves it: the connection then closes).
         reader.reset(EMPTY, 0, 0);
         if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;
@@ -158,5 +177,15 @@ export class Decoder {
     this.parts = [rest];
     this.partsLength = rest.length;
     this.expected = expected;
+  }
+}
+
+/**
+ * A Decoder whose PUBLISH packets carry `wireStart`, so that `receivedBytes` gives their bytes as
+ * received: the broker forwards them (session/verbatim.ts). Elsewhere a decoded packet has no such field.
+ */
+export class WireDecoder extends Decoder {
+  protected override get wireOffsets(): boolean {
+    return true;
   }
 }

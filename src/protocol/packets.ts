@@ -186,6 +186,12 @@ export interface PublishPacket {
   /** Packet identifier, 1 to 65,535 for QoS 1 and 2; 0 (absent on the wire) for QoS 0. */
   packetId: number;
   properties?: PublishProperties | undefined;
+  /**
+   * Set by the Decoder: the offset, in bytes within `payload.buffer`, of the packet's first byte as
+   * received (its bytes run from there to the payload's end); see `receivedBytes`. Absent on a packet
+   * made in memory.
+   */
+  wireStart?: number | undefined;
 }
 
 /** PUBACK, PUBREC, PUBREL and PUBCOMP share one shape. */

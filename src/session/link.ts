@@ -19,7 +19,8 @@ import {
 import { MAX_PACKET_SIZE } from '../protocol/constants.js';
 import { isValidTopicName } from '../topic/index.js';
 import { quoteTopic } from '../topic/quote.js';
-import { remainingExpiryInterval, type Delivery } from './message.js';
+import { receivedFormSlot, remainingExpiryInterval, wireFormSlot, type Delivery } from './message.js';
+import { withPacketId } from './verbatim.js';
 
 /** The settings of a connection agreed at CONNECT; see `Link.agree`. */
 export interface LinkSettings {
@@ -250,7 +251,9 @@ export class Link {
     }
     // The alias means nothing to subscribers: it is not forwarded
     const { topicAlias: _alias, ...forwarded } = properties;
-    return { ...packet, topic, properties: forwarded };
+    // Its bytes as received (alias, maybe no topic) are not the message's: they are never forwarded.
+    const { wireStart: _received, ...rest } = packet;
+    return { ...rest, topic, properties: forwarded };
   }
 
   // ---- outgoing ----
@@ -291,7 +294,7 @@ export class Link {
     let buf: Buffer | undefined;
     // A message that can expire carries its remaining interval, so its wire form changes with time.
     if (d.qos === 0 && d.subscriptionIdentifiers === undefined && message.expiresAt === undefined) {
-      const slot = this.version * 2 + (d.retain ? 1 : 0);
+      const slot = wireFormSlot(this.version, d.retain);
       // Aliased forms are never cached: they differ per connection (see encodeAliased).
       const cache = (message.encoded ??= []);
       buf = cache[slot];
@@ -300,7 +303,15 @@ export class Link {
         cache[slot] = buf;
       }
     } else {
-      buf = encodePublish(this.publishPacket(d, packetId, dup), this.version);
+      // A QoS 1/2 PUBLISH forwarded as received, but for its first byte and packet id (session/verbatim.ts)
+      const template =
+        d.qos !== 0 && d.subscriptionIdentifiers === undefined && message.expiresAt === undefined
+          ? message.encoded?.[receivedFormSlot(this.version)]
+          : undefined;
+      buf =
+        template !== undefined
+          ? withPacketId(template, d.qos as 1 | 2, d.retain, dup, packetId)
+          : encodePublish(this.publishPacket(d, packetId, dup), this.version);
     }
     return buf.length > this.peerMaximumPacketSize ? undefined : buf;
   }

@@ -23,12 +23,28 @@ export interface Message {
    * has none and never expires. Set by `expiresAt(...)` where the message is made.
    */
   expiresAt?: number | undefined;
-  /** Cached wire forms of QoS 0 deliveries, keyed by protocol version and retain flag. */
+  /**
+   * Cached wire forms of QoS 0 deliveries, at `wireFormSlot(protocol version, retain flag)`; and the
+   * QoS 1/2 PUBLISH as received, at `receivedFormSlot(protocol version)` (see session/verbatim.ts).
+   */
   encoded?: (Buffer | undefined)[];
   /** Its id in the broker's Store while a persistent session's delivery refers to it; 0 or absent: not stored. */
   storeId?: number;
   /** How many stored deliveries refer to it; it is forgotten by the store at 0. */
   storeRefs?: number;
+}
+
+/** Where `Message.encoded` keeps the QoS 0 wire form for protocol `version` and RETAIN flag `retain`. */
+export function wireFormSlot(version: number, retain: boolean): number {
+  return version * 2 + (retain ? 1 : 0);
+}
+
+/**
+ * Where `Message.encoded` keeps, for protocol `version`, the bytes of a QoS 1/2 PUBLISH as received:
+ * the template of a QoS 1/2 delivery's wire form, which differs only in its first byte and packet id.
+ */
+export function receivedFormSlot(version: number): number {
+  return 16 + version;
 }
 
 /** What a message is, without the broker's bookkeeping: the fields a store keeps of it. */

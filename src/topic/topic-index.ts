@@ -121,10 +121,16 @@ export class TopicIndex<T> {
   readonly #maxLevels: number;
   #size = 0;
   #nodeCount = 0;
+  #version = 0;
 
   /** Creates an empty index. */
   constructor(options: TopicIndexOptions = {}) {
     this.#maxLevels = options.maxLevels ?? DEFAULT_MAX_TOPIC_LEVELS;
+  }
+
+  /** Counts the changes made (every add, every remove that removed): what a match found holds while it is unchanged. */
+  get version(): number {
+    return this.#version;
   }
 
   /** Number of (filter, key) entries stored. */
@@ -165,6 +171,7 @@ export class TopicIndex<T> {
     }
     const isNew = !node.entries.has(key);
     node.entries.set(key, value);
+    this.#version++;
     if (isNew) this.#size++;
     return isNew;
   }
@@ -185,6 +192,7 @@ export class TopicIndex<T> {
     }
     if (node.entries?.delete(key) !== true) return false;
     this.#size--;
+    this.#version++;
     if (node.entries.size === 0) {
       node.entries = undefined;
       node.filter = '';

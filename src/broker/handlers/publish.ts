@@ -5,6 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { ProtocolError, ReasonCode, type PublishPacket } from '../../protocol/index.js';
 import { isValidTopicName } from '../../topic/index.js';
 import { expiresAt, type Message } from '../../session/message.js';
+import { forwardAsReceived } from '../../session/verbatim.js';
 import type { DropReason } from '../../session/types.js';
 import type { BrokerConnection as Connection } from '../context.js';
 import { countTopicLimit, quoteTopic } from '../limits.js';
@@ -96,6 +97,8 @@ function route(connection: Connection, packet: PublishPacket, allowed: boolean):
       // [MQTT-3.3.2-5] (5.0): checked where the message is dequeued or delivered, never by a timer
       expiresAt: expiresAt(packet.properties, receivedAt),
     };
+    // Subscribers whose wire form is the publisher's PUBLISH get the bytes received.
+    forwardAsReceived(message, packet, connection.version);
     const { counters, spool, bus } = connection.broker;
     if (packet.qos > 0 && bus?.available !== undefined && bus.unavailableFor?.(message) === true) {
       if (connection.version !== 5) {
