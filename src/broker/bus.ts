@@ -78,6 +78,18 @@ export interface WillLedger {
   /** Takes record `id` from the cluster, then calls `publish`: only if no other node took it first. */
   take(id: string, publish: () => void): void;
   /**
+   * The connection of record `id` was taken over by a client connecting to another node, which now
+   * has the session: that node decides on the will (dropped if the session is resumed within the
+   * delay [MQTT-3.1.3-9], published if it ends), so this one forgets it without a write.
+   */
+  handedOver(id: string): void;
+  /**
+   * The will of `clientId`'s last connection, when its session just moved here from another node
+   * with its record: the broker now decides on it as on a will waiting out its delay here (the
+   * returned `handle` is its record id). Undefined when none.
+   */
+  takeMoved?(clientId: string): { handle: string; message: Message; dueAt: number } | undefined;
+  /**
    * A client resumed its session [MQTT-3.1.3-9] (5.0): the will its connection to this node id's
    * previous run left (which the cluster, not the store, publishes) is not to go out.
    */

@@ -35,7 +35,7 @@ export interface HandoverParts extends RestoreTargets {
  * Resolves with the ids of stored messages no session here refers to any more.
  */
 export async function releaseSession(parts: HandoverParts, clientId: string): Promise<number[]> {
-  parts.clients.get(clientId)?.takeOver();
+  parts.clients.get(clientId)?.takeOver(true);
   const session = parts.registry.sessions.get(clientId);
   if (session === undefined) return [];
   const persistence = parts.persistence;
@@ -55,7 +55,7 @@ export async function releaseSession(parts: HandoverParts, clientId: string): Pr
 /** Takes `session` out of this node (index, routes, timers, memory) without a store write. */
 function forget(parts: HandoverParts, session: Session): number[] {
   parts.registry.forget(session);
-  parts.wills.cancel(session);
+  parts.wills.handOver(session);
   parts.subscriptions.removeAll(session);
   const unreferenced: number[] = [];
   // The deliveries leave with the session: the messages they held are released here, and those
@@ -97,6 +97,8 @@ export function installSessions(parts: HandoverParts, state: StoredState): void 
     if (stale !== undefined) forget(parts, stale);
   }
   restoreSessions(state, persistence, parts, Date.now());
+  // The wills their last connections left on their old nodes are this node's to decide on now.
+  for (const record of state.sessions) parts.wills.moved(record.clientId, parts.registry.sessions.get(record.clientId));
 }
 
 /** Delivers `messages` to the subscriptions of the sessions `clientIds` only; returns the deliveries made. */

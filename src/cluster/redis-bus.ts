@@ -148,7 +148,7 @@ export class RedisBus implements Bus {
         ? undefined
         : new ClusterSessions(options.store, this.command, options.handoverTimeoutMs ?? 5000);
     const sessions = this.sessions;
-    this.wills = new ClusterWills(this.outbox, this.nodeId, this.run);
+    this.wills = new ClusterWills(this.outbox, this.command, this.nodeId, this.run, options.store !== undefined);
     this.liveness = new Liveness(this.command, this.outbox, this.wills, {
       nodeId: this.nodeId,
       run: this.run,
@@ -206,6 +206,7 @@ export class RedisBus implements Bus {
     }
     this.operations.start(host.log);
     this.sessions?.start(host);
+    this.wills.committed = () => host.committed();
     // The link is back after a loss: the lease is renewed at once, and wills are looked after again.
     this.command.on('ready', () => this.liveness.linkRestored());
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
@@ -248,6 +249,7 @@ export class RedisBus implements Bus {
         flushRoutes: () => this.outbox.drain(),
         forgetRoutes: (node) => this.routes.replaceNode(node, []),
         seen: (messageId) => stream.hasSeen(messageId),
+        willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
       };
     }
     await this.liveness.start(host);
