@@ -431,7 +431,8 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
         connection.will = undefined;
         const successor = this.clients.get(clientId);
         // Taken over by a client of another node: the session, and the decision on its will, moved there.
-        if (connection.takenOverElsewhere) this.wills.takenOverElsewhere(will, clientId, willRecord);
+        if (connection.takenOverElsewhere !== undefined)
+          this.wills.takenOverElsewhere(will, clientId, willRecord, connection.takenOverElsewhere === 'moved');
         else
           lostWill = this.wills.connectionLost(
             will,

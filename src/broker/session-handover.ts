@@ -36,10 +36,11 @@ export interface HandoverParts extends RestoreTargets {
  * Resolves with the ids of stored messages no session here refers to any more.
  */
 export async function releaseSession(parts: HandoverParts, clientId: string): Promise<number[]> {
-  parts.clients.get(clientId)?.takeOver(true);
   const session = parts.registry.sessions.get(clientId);
-  if (session === undefined) return [];
   const persistence = parts.persistence;
+  const moves = session?.journal !== undefined && persistence !== undefined;
+  parts.clients.get(clientId)?.takeOver(moves ? 'moved' : 'ended');
+  if (session === undefined) return [];
   if (session.journal === undefined || persistence === undefined) {
     // A session that ends with its connection has nothing to hand over.
     if (session.clean) parts.registry.end(session);

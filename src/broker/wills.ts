@@ -141,13 +141,14 @@ export class Wills {
   }
 
   /**
-   * The connection of a will was taken over by a client connecting to another node of the cluster,
-   * which has the session now [MQTT-3.1.4-3]: a will without delay goes out now [MQTT-3.1.2-8]; one
-   * with a delay is that node's to drop, should the session be resumed within the delay
-   * [MQTT-3.1.3-9], or to publish, should it end or the delay pass.
+   * The connection of a will was taken over by a client connecting to another node of the cluster
+   * [MQTT-3.1.4-3]. A will without delay, or of a session that ended here (not stored), goes out
+   * now [MQTT-3.1.2-8]; one with a delay whose session `moved` there is that node's to drop, should
+   * the session be resumed within the delay [MQTT-3.1.3-9], or to publish, should it end or the
+   * delay pass.
    */
-  takenOverElsewhere(will: Will, clientId: string, record: string | undefined): void {
-    if ((will.properties?.willDelayInterval ?? 0) === 0) this.publish(willMessage(will, clientId), record);
+  takenOverElsewhere(will: Will, clientId: string, record: string | undefined, moved: boolean): void {
+    if ((will.properties?.willDelayInterval ?? 0) === 0 || !moved) this.publish(willMessage(will, clientId), record);
     else if (record !== undefined) this.ledger?.handedOver(record);
   }
 

@@ -2,7 +2,7 @@
  * The will of a session that moves between nodes (docs/cluster.md, "Node liveness", wills): the node
  * the session moves to (taken over from a live node, or claimed from a dead one) decides on the will
  * the old node's record holds. Resumed within the Will Delay Interval: never published
- * [MQTT-3.1.3-9]; started clean (the session ends): published now [MQTT-3.1.2-8]; no delay: published
+ * [MQTT-3.1.3-9]; started clean, or a session not stored (it ends): published now [MQTT-3.1.2-8]; no delay: published
  * when the connection is taken over [MQTT-3.1.4-3]. Real redis-server; in-process nodes with Redis
  * stores, and `fennec broker` child processes for the node killed with SIGKILL.
  */
@@ -15,12 +15,12 @@ import { LEASE_MS, NodeProcess, routesKnown, setUp, sleep, subscriber, until } f
 import { startRedis } from '../helpers/redis-server.js';
 
 /** CONNECT options of a 5.0 client with a persistent session and a will to `topic` after `delay` seconds. */
-function withWill(clientId: string, topic: string, delay: number, clean = false): mqtt.IClientOptions {
+function withWill(clientId: string, topic: string, delay: number, clean = false, expiry = 3600): mqtt.IClientOptions {
   return {
     clientId,
     protocolVersion: 5,
     clean,
-    properties: { sessionExpiryInterval: 3600 },
+    properties: { sessionExpiryInterval: expiry },
     will: { topic, payload: Buffer.from(clientId), qos: 1, retain: false, properties: { willDelayInterval: delay } },
   };
 }
@@ -83,25 +83,28 @@ void describe('the will of a session that moves to another node', () => {
     await connect(n1.url, withWill('instant', 'over/instant', 0));
     await connect(n1.url, withWill('kept', 'over/kept', 2));
     await connect(n1.url, withWill('fresh', 'over/fresh', 60));
+    // A session that ends with its connection (expiry 0): taken over, it ends, and its will goes out.
+    await connect(n1.url, withWill('fleeting', 'over/fleeting', 60, true, 0));
     // Offline on node-1, its will waiting out its delay there, then connecting to node-2.
     const away = await connect(n1.url, withWill('away', 'over/away', 60));
     const awayClean = await connect(n1.url, withWill('away-clean', 'over/away-clean', 60));
     away.stream.destroy();
     awayClean.stream.destroy();
-    await until(() => n1.broker.clients.size === 3, 'node-1 saw both connections lost');
+    await until(() => n1.broker.clients.size === 4, 'node-1 saw both connections lost');
 
     const kept = await connect(n2.url, withWill('kept', 'over/kept-2', 1));
     await connect(n2.url, withWill('instant', 'over/instant-2', 0));
     await connect(n2.url, withWill('fresh', 'over/fresh-2', 0, true));
+    await connect(n2.url, withWill('fleeting', 'over/fleeting-2', 0, true, 0));
     await connect(n2.url, withWill('away', 'over/away-2', 0));
     await connect(n2.url, withWill('away-clean', 'over/away-clean-2', 0, true));
     await until(
-      () => ['instant', 'fresh', 'away-clean'].every((payload) => received.includes(payload)),
+      () => ['instant', 'fresh', 'fleeting', 'away-clean'].every((payload) => received.includes(payload)),
       'the wills without delay and of the sessions started clean are published',
     );
     // Past the 2 s delay of the will of `kept`, resumed on node-2.
     await sleep(3000);
-    assert.deepEqual([...received].sort(), ['away-clean', 'fresh', 'instant'], 'each once, and no other');
+    assert.deepEqual([...received].sort(), ['away-clean', 'fleeting', 'fresh', 'instant'], 'each once, and no other');
 
     // The resumed session's new will, recorded by node-2, still goes out when its connection is lost.
     kept.stream.destroy();
