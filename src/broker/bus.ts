@@ -28,6 +28,13 @@ export interface BusHost {
   retainFromBus(topic: string, message: Message | undefined): void;
   /** Resolves once what this node has queued so far is committed to its store (at once without one). */
   committed(): Promise<void>;
+  /**
+   * The stream entries `ids` delivered what this node has queued for its store so far (a node with
+   * its own store): the store records them in the same commit (see `committedStreamEntries`).
+   */
+  streamCommitted?(ids: string[]): void;
+  /** The stream entries whose deliveries the store had committed when the node started. */
+  committedStreamEntries?(): ReadonlySet<string>;
   /** Reserves `count` delivery sequence numbers and message ids for sessions moved to this node. */
   reserve(count: number): ReservedNumbers;
   /**

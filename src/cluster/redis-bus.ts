@@ -229,11 +229,15 @@ export class RedisBus implements Bus {
         host.deliverFromBus(message, groups);
       },
       duplicate: () => this.counters.duplicates++,
+      committed: host.committedStreamEntries?.() ?? new Set(),
       acknowledge: async (ids) => {
         // With cluster-wide sessions, the commit that writes what was queued from them acknowledges
         // them in the same script: a node killed in between leaves no entry both in its stream and
         // in its store, which an adopter would deliver twice.
         this.options.store?.acknowledgeWithCommit(ids);
+        // With its own store, the node records the entries in that commit instead: read again after
+        // a crash before the XACK below, they are not delivered a second time.
+        if (this.options.store === undefined) host.streamCommitted?.(ids);
         // Acknowledged only once the local store has what was queued from them.
         await host.committed();
         const left = this.options.store === undefined ? ids : this.options.store.takeBackAcknowledgements(ids);

@@ -23,6 +23,8 @@ export interface StreamReaderOptions {
   /** Delivers one message read; `bytes`: its encoded size; `groups`: the shared groups this node serves for it. */
   deliver(message: Message, bytes: number, groups: ReadonlySet<string>): void;
   duplicate(): void;
+  /** Entries whose deliveries the node's store committed before it restarted: not delivered again. */
+  committed?: ReadonlySet<string>;
   /** Acknowledges the entries `ids` once what they delivered is safe. */
   acknowledge(ids: string[]): Promise<void>;
 }
@@ -150,7 +152,7 @@ export class StreamReader {
     const messageId = field(fields, I)?.toString('latin1');
     const bytes = field(fields, M);
     if (messageId === undefined || bytes === undefined) return id;
-    if (this.seen.has(messageId)) {
+    if (this.seen.has(messageId) || this.options.committed?.has(id) === true) {
       this.options.duplicate();
       return id;
     }
