@@ -7,6 +7,8 @@
  * has answered every command of it. With `wait` set, a batch that carries a QoS 1/2 message ends with
  * `WAIT` (or `WAITAOF`), and counts as answered only once enough replicas (or fsyncs) confirmed it;
  * short of that the wait alone is sent again (the whole batch if the connection dropped meanwhile).
+ * Messages for one stream gathered in one turn go out as one entry (`append`): the cost of a command
+ * (in ioredis and in Redis) is paid per entry, not per message.
  */
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './connect.js';
@@ -26,6 +28,12 @@ interface Batch {
   results: [Error | null, unknown][];
 }
 
+/**
+ * Messages one stream entry holds at most. The receiving node reads a bounded number of entries at
+ * once, and flow control counts entries (flow.ts): both stay close to a count of messages.
+ */
+export const MAX_ENTRY_MESSAGES = 16;
+
 const emptyBatch = (): Batch => ({ commands: [], callbacks: [], durable: false, replies: new Map(), results: [] });
 
 /** What a durable batch waits for besides the master's answer (cluster.wait_*). */
@@ -40,6 +48,11 @@ export interface WaitOptions {
 
 export class Outbox {
   private gathering: Batch = emptyBatch();
+  /**
+   * The entries of the gathering batch still taking messages, by stream, with their message count.
+   * Any other command closes them all, so that commands keep the order they were pushed in.
+   */
+  private readonly open = new Map<string, { command: Command; messages: number }>();
   private flying: Batch | undefined;
   private scheduled = false;
   private closed = false;
@@ -84,6 +97,29 @@ export class Outbox {
 
   /** Adds a command to the batch of this turn; `durable`: it carries a QoS 1/2 message. */
   push(command: Command, durable = false): void {
+    this.open.clear();
+    this.add(command, durable);
+  }
+
+  /**
+   * Adds one message's `fields` to the stream `stream`: to the entry of this turn for that stream
+   * while it takes more, else as a new entry (XADD). Returns whether a new entry was made.
+   */
+  append(stream: string, fields: readonly (string | Buffer)[], durable: boolean): boolean {
+    const entry = this.open.get(stream);
+    if (entry !== undefined && entry.messages < MAX_ENTRY_MESSAGES) {
+      entry.command.push(...fields);
+      entry.messages++;
+      if (durable) this.gathering.durable = true;
+      return false;
+    }
+    const command: Command = ['XADD', stream, '*', ...fields];
+    this.add(command, durable);
+    this.open.set(stream, { command, messages: 1 });
+    return true;
+  }
+
+  private add(command: Command, durable: boolean): void {
     this.gathering.commands.push(command);
     if (durable) this.gathering.durable = true;
     this.schedule();
@@ -96,6 +132,7 @@ export class Outbox {
    */
   request(command: Command): Promise<unknown> {
     return new Promise((resolve) => {
+      this.open.clear();
       this.gathering.replies.set(this.gathering.commands.length, resolve);
       this.push(command);
     });
@@ -133,6 +170,7 @@ export class Outbox {
     if (this.flying !== undefined || this.closed || this.gathering.commands.length === 0) return;
     const batch = this.gathering;
     this.gathering = emptyBatch();
+    this.open.clear();
     this.flying = batch;
     this.write(batch);
   }

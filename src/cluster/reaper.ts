@@ -10,6 +10,7 @@
  */
 import type { RedisClient } from './connect.js';
 import type { Logger } from 'pino';
+import { forgetDeadNode } from './dead-node.js';
 import { deadKey, leaseKey, nodesKey, reaperKey, routesChannel, routesKey, willsKey } from './keys.js';
 import type { WillRunner } from './will-ledger.js';
 
@@ -183,12 +184,8 @@ export class Reaper {
       log.error({ node, err: String(err) }, 'cluster: onNodeDead handler failed');
     }
     if (this.options.keepRoutes !== true) return;
-    // Kept for the handler, the routes go now whatever it did (an adoption removed them already).
-    await this.redis
-      .multi()
-      .del(routesKey(node))
-      .srem(nodesKey, node)
-      .publish(routesChannel, JSON.stringify({ node, op: 'reset' }))
-      .exec();
+    // Kept for the handler, the routes go now whatever it did (an adoption removed them already),
+    // unless the node came back meanwhile.
+    await forgetDeadNode(this.redis, node);
   }
 }

@@ -36,7 +36,7 @@ import {
 } from './keys.js';
 import { Liveness } from './liveness.js';
 import { BacklogGate } from './flow.js';
-import { Outbox, type Command, type WaitOptions } from './outbox.js';
+import { MAX_ENTRY_MESSAGES, Outbox, type WaitOptions } from './outbox.js';
 import type { NodeDeadHandler } from './reaper.js';
 import { ClusterWills } from './will-ledger.js';
 import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
@@ -59,7 +59,7 @@ export interface RedisBusOptions extends OperationsOptions {
   maxTopicLevels?: number;
   /** How many recent message ids a node remembers to drop copies, in messages. Default 100000. */
   dedupeWindow?: number;
-  /** Stream entries read at once, in entries. Default 512. */
+  /** Stream entries read at once, in entries (of up to MAX_ENTRY_MESSAGES messages). Default 32: 512 messages. */
   readBatch?: number;
   /** Pause before a failed Redis write or read is tried again, in ms. Default 200. */
   retryDelayMs?: number;
@@ -79,7 +79,7 @@ export interface RedisBusOptions extends OperationsOptions {
    * the dead node's wills go out. Session adoption (`adoptSessions(deadNode)`) plugs in here.
    */
   onNodeDead?: NodeDeadHandler;
-  /** QoS 1/2 acknowledgements wait while a target node that reads its stream has more entries waiting, in entries (flow.ts). Default 5000. */
+  /** QoS 1/2 acknowledgements wait while a target node that reads its stream has more entries waiting, in entries (flow.ts). Default 313: 5,000 messages in full entries. */
   maxStreamBacklog?: number;
   /** What a batch carrying QoS 1/2 messages waits for besides the master (WAIT / WAITAOF); default nothing. */
   wait?: WaitOptions | undefined;
@@ -161,7 +161,13 @@ export class RedisBus implements Bus {
       keepRoutes: options.onNodeDead === undefined && sessions !== undefined,
       counters: this.counters,
     });
-    this.gate = new BacklogGate(this.command, streamKey, options.maxStreamBacklog ?? 5000, 50, 2000);
+    this.gate = new BacklogGate(
+      this.command,
+      streamKey,
+      options.maxStreamBacklog ?? Math.ceil(5000 / MAX_ENTRY_MESSAGES),
+      50,
+      2000,
+    );
     this.operations = new Operations(
       this.command,
       this.nodeId,
@@ -219,7 +225,9 @@ export class RedisBus implements Bus {
     this.stream = new StreamReader(this.reader, {
       stream: streamKey(this.nodeId),
       nodeId: this.nodeId,
-      batch: this.options.readBatch ?? 512,
+      // Up to 512 messages a read, as entries hold up to MAX_ENTRY_MESSAGES: more at once would fill
+      // the subscribers' queues faster than their connections take them.
+      batch: this.options.readBatch ?? Math.ceil(512 / MAX_ENTRY_MESSAGES),
       dedupeWindow: this.options.dedupeWindow ?? 100_000,
       retryDelayMs: this.options.retryDelayMs ?? 200,
       log: host.log,
@@ -253,6 +261,7 @@ export class RedisBus implements Bus {
         flushRoutes: () => this.outbox.drain(),
         forgetRoutes: (node) => this.routes.replaceNode(node, []),
         seen: (messageId) => stream.hasSeen(messageId),
+        reloadRoutes: () => this.sync.reload(),
         willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
       };
     }
@@ -271,14 +280,14 @@ export class RedisBus implements Bus {
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
     const durable = message.qos > 0;
+    const entries: string[] = [];
     for (const node of nodes) {
       // `g`: the shared groups the node serves (`$share/G/F`, split by U+0000); absent: none.
       const groups = serve?.get(node);
-      const entry: Command = ['XADD', streamKey(node), '*', 'i', id, 'm', bytes];
-      if (groups !== undefined) entry.push('g', groups.join('\u0000'));
-      this.outbox.push(entry, durable);
+      const fields = groups === undefined ? ['i', id, 'm', bytes] : ['i', id, 'm', bytes, 'g', groups.join('\u0000')];
+      if (this.outbox.append(streamKey(node), fields, durable)) entries.push(node);
     }
-    this.gate.appended(nodes);
+    this.gate.appended(entries);
     this.counters.forwarded += nodes.length;
     this.counters.bytesForwarded += bytes.length * nodes.length;
     return local;

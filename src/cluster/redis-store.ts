@@ -396,10 +396,10 @@ export class RedisStore implements Store {
     return this.redis.hkeys(`${namespaceOf(nodeId)}sessions`);
   }
 
-  /** Deletes what is left of node `nodeId`'s namespace (its messages, retained copies, indexes). */
-  async dropNamespace(nodeId: string): Promise<void> {
+  /** The keys of node `nodeId`'s namespace (its messages, retained copies, indexes), deleted after its adoption. */
+  namespaceKeys(nodeId: string): string[] {
     const ns = namespaceOf(nodeId);
-    await this.redis.del(...sharedKeys.map((key) => ns + key));
+    return sharedKeys.map((key) => ns + key);
   }
 
   close(): Promise<void> {

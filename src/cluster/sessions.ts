@@ -17,7 +17,9 @@ import type { BusHost, SessionBus } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { emptyStoredState, type StoredState } from '../store/types.js';
 import { decodeMessage } from './codec.js';
-import { nodesKey, routesChannel, routesKey, streamKey } from './keys.js';
+import { entryMessages, groupsOf } from './entry.js';
+import { dropDeadNode, forgetDeadNode } from './dead-node.js';
+import { streamKey } from './keys.js';
 import type { RedisStore } from './redis-store.js';
 
 /** The pub/sub channel of hand-over requests and answers. */
@@ -56,6 +58,8 @@ export interface AdoptionLinks {
   forgetRoutes(node: string): void;
   /** Whether the message `messageId` came through this node's own stream. */
   seen(messageId: string): boolean;
+  /** Re-reads every node's routes (a node this one forgot came back). */
+  reloadRoutes(): Promise<void>;
   /** Finds the will records of sessions that moved here, before they are installed (ClusterWills.lookUpMoved). */
   willsMoved(clientIds: readonly string[]): Promise<void>;
 }
@@ -223,15 +227,12 @@ export class ClusterSessions implements SessionBus {
     // This node's own publishes reach the adopted sessions here now, no more through the dead node's stream.
     this.links?.forgetRoutes(deadNode);
     await this.links?.flushRoutes();
-    const gone = this.command.multi();
-    gone.del(routesKey(deadNode)).srem(nodesKey, deadNode);
-    gone.publish(routesChannel, JSON.stringify({ node: deadNode, op: 'reset' }));
-    await gone.exec();
+    const forgotten = await forgetDeadNode(this.command, deadNode);
+    if (!forgotten) return this.cameBack(deadNode, adopted.size);
     if (this.links !== undefined) await new Promise((resolve) => setTimeout(resolve, ADOPT_SETTLE_MS));
     const deliveries = await this.drainStream(deadNode, adopted);
     await host.committed();
-    await this.command.del(streamKey(deadNode));
-    await this.store.dropNamespace(deadNode);
+    await dropDeadNode(this.command, deadNode, [streamKey(deadNode), ...this.store.namespaceKeys(deadNode)]);
     host.log.info({ deadNode, sessions: adopted.size, deliveries }, 'cluster: sessions of a dead node adopted');
     return { sessions: adopted.size, deliveries };
   }
@@ -248,22 +249,36 @@ export class ClusterSessions implements SessionBus {
       ][];
       const messages: Message[] = [];
       for (const [, fields] of entries) {
-        const id = entryField(fields, 'i')?.toString();
-        // Sent here too, while its sender knew both routes: delivered from this node's stream already.
-        if (id !== undefined && this.links?.seen(id) === true) continue;
-        const message = entryMessage(fields, (err) =>
-          host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
-        );
-        if (message === undefined) continue;
-        messages.push(message);
-        // The dead node's share of shared groups: served by this node's members of those groups.
-        const groups = entryGroups(fields);
-        if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
+        for (const entry of entryMessages(fields)) {
+          // Sent here too, while its sender knew both routes: delivered from this node's stream already.
+          if (this.links?.seen(entry.id.toString('latin1')) === true) continue;
+          const message = decodeOrWarn(entry.bytes, (err) =>
+            host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
+          );
+          if (message === undefined) continue;
+          messages.push(message);
+          // The dead node's share of shared groups: served by this node's members of those groups.
+          const groups = groupsOf(entry.groups);
+          if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
+        }
       }
       if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);
       if (entries.length < ADOPT_BATCH) return deliveries;
       from = `(${entries[entries.length - 1]![0].toString()}`;
     }
+  }
+
+  /**
+   * The dead node restarted under its id during its adoption: what it has (routes, stream, the
+   * sessions not moved yet) stays with it; this node re-reads the routes it had forgotten.
+   */
+  private async cameBack(deadNode: string, sessions: number): Promise<Adopted> {
+    await this.links?.reloadRoutes();
+    this.requireHost().log.info(
+      { deadNode, sessions },
+      'cluster: a dead node came back during its adoption; the rest is left to it',
+    );
+    return { sessions, deliveries: 0 };
   }
 
   private requireHost(): BusHost {
@@ -272,26 +287,12 @@ export class ClusterSessions implements SessionBus {
   }
 }
 
-/** The value of a stream entry's field `name`; undefined without it. */
-function entryField(fields: Buffer[], name: string): Buffer | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
-  return undefined;
-}
-
-/** The message of a stream entry's field `m`; undefined (after `unreadable`) when it cannot be decoded. */
-function entryMessage(fields: Buffer[], unreadable: (err: unknown) => void): Message | undefined {
-  const bytes = entryField(fields, 'm');
-  if (bytes === undefined) return undefined;
+/** The message encoded in `bytes`; undefined (after `unreadable`) when it cannot be decoded. */
+function decodeOrWarn(bytes: Buffer, unreadable: (err: unknown) => void): Message | undefined {
   try {
     return decodeMessage(bytes);
   } catch (err) {
     unreadable(err);
     return undefined;
   }
-}
-
-/** The shared groups of a stream entry's field `g` (`$share/G/F`, split by U+0000); undefined without. */
-function entryGroups(fields: Buffer[]): Set<string> | undefined {
-  const groups = entryField(fields, 'g');
-  return groups === undefined || groups.length === 0 ? undefined : new Set(groups.toString().split('\u0000'));
 }

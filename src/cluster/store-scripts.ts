@@ -202,7 +202,8 @@ return reply`;
  * { 'own', token } this node owns it (now, or already); { 'busy', owner, token } a live node owns
  * it and must hand it over; { 'moved', token, session..., previous owner } it was moved here from a
  * dead (or forced) owner, or handed over by its owner, and is returned to be loaded;
- * { 'range', deliveries } the reserved numbers are too few; { 'skip' } not the expected owner's.
+ * { 'range', deliveries } the reserved numbers are too few; { 'skip' } not the expected owner's, or
+ * the expected owner (a node declared dead) holds a lease again: it restarted and keeps its sessions.
  */
 export const claimScript = `${prelude}
 local cid, me, seqBase, range, msgBase = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -210,6 +211,7 @@ local force, expected = ARGV[6], ARGV[7]
 local key = ownerKey(cid)
 local o = redis.call('HMGET', key, 'node', 'token', 'fresh')
 if expected ~= '' and o[1] ~= expected then return { 'skip' } end
+if expected ~= '' and redis.call('EXISTS', '{fennec}:lease:' .. expected) == 1 then return { 'skip' } end
 if not o[1] then
   local t = newToken()
   redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Message } from '../session/message.js';
 import { decodeMessage } from './codec.js';
 import { consumerGroup } from './keys.js';
+import { entryMessages, groupsOf } from './entry.js';
 
 export interface StreamReaderOptions {
   stream: string;
@@ -147,20 +148,25 @@ export class StreamReader {
     return this.seen.has(messageId);
   }
 
-  /** Delivers one entry unless it is a copy; returns its entry id. */
+  /** Delivers the messages of one entry, but for copies; returns its entry id. */
   private handle(id: string, fields: Buffer[] | null): string {
-    const messageId = field(fields, I)?.toString('latin1');
-    const bytes = field(fields, M);
-    if (messageId === undefined || bytes === undefined) return id;
-    if (this.seen.has(messageId) || this.options.committed?.has(id) === true) {
+    // Its deliveries were committed before this node restarted (its acknowledgement was lost).
+    if (this.options.committed?.has(id) === true) {
       this.options.duplicate();
       return id;
     }
-    this.remember(messageId);
-    try {
-      this.options.deliver(decodeMessage(bytes), bytes.length, groupsOf(field(fields, G)));
-    } catch (err) {
-      this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
+    for (const entry of entryMessages(fields)) {
+      const messageId = entry.id.toString('latin1');
+      if (this.seen.has(messageId)) {
+        this.options.duplicate();
+        continue;
+      }
+      this.remember(messageId);
+      try {
+        this.options.deliver(decodeMessage(entry.bytes), entry.bytes.length, groupsOf(entry.groups) ?? NO_GROUPS);
+      } catch (err) {
+        this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
+      }
     }
     return id;
   }
@@ -185,24 +191,4 @@ function entriesOf(reply: unknown): [string, Buffer[] | null][] {
   return out;
 }
 
-/** The field names of an entry, one byte each: `i` (message id), `m` (message), `g` (shared groups served). */
-const I = 0x69;
-const M = 0x6d;
-const G = 0x67;
-
 const NO_GROUPS: ReadonlySet<string> = new Set();
-
-/** The shared groups (`$share/G/F`, split by U+0000) an entry's node is to serve; none without the field. */
-function groupsOf(value: Buffer | undefined): ReadonlySet<string> {
-  return value === undefined || value.length === 0 ? NO_GROUPS : new Set(value.toString('utf8').split('\u0000'));
-}
-
-/** The value of the one-byte field `name`, compared as bytes (no string made per field). */
-function field(fields: Buffer[] | null, name: number): Buffer | undefined {
-  if (fields === null) return undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const key = fields[i]!;
-    if (key.length === 1 && key[0] === name) return fields[i + 1];
-  }
-  return undefined;
-}

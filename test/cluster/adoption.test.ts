@@ -156,6 +156,8 @@ for (const version of [4, 5] as const) {
           : [];
         if (online) assert.ok(inflightPayloads.length > 0, 'the connected client had messages in flight');
 
+        // A reaper adopts once the lease is gone (up to 2.3 leases after the kill): gone at once here.
+        await admin.del('{fennec}:lease:node-1');
         const adopted = await node2.bus.adoptSessions('node-1');
         assert.equal(adopted.sessions, 1);
         assert.equal(
@@ -207,3 +209,37 @@ for (const version of [4, 5] as const) {
     });
   });
 }
+
+describe('a dead node that restarts under its id during its adoption', () => {
+  it('[MQTT-3.1.2-5] keeps its routes, stream and connected sessions: the late adoption takes nothing, and a message published elsewhere reaches its subscriber', async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    t.after(destroyAllClients);
+    const admin = new Redis(redis.url);
+    redis.beforeStop(() => {
+      admin.disconnect();
+      return Promise.resolve();
+    });
+    const first = await startProcessNode(t, redis, 'node-1');
+    const node2: TestNode = await startSessionNode(redis, 'node-2');
+    first.child.kill('SIGKILL');
+    // Restarted before the others declared it dead (or while they adopt): it takes its lease first.
+    const node1 = await startProcessNode(t, redis, 'node-1');
+    const subscriber = await RawClient.connect(node1.port, persistent(5, 'back'));
+    await subscriber.subscribe('k/#', 1);
+    await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+
+    // The adoption a reaper started when it found the first run's lease gone.
+    const adopted = await node2.bus.adoptSessions('node-1');
+    assert.equal(adopted.sessions, 0, 'nothing of a live node is adopted');
+    assert.equal(await admin.sismember('{fennec}:nodes', 'node-1'), 1);
+    assert.deepEqual(await admin.smembers('{fennec}:routes:node-1'), ['k/#']);
+    assert.equal(await admin.hget('{fennec}:owner:back', 'node'), 'node-1');
+    await until("node-2 to know node-1's route again", () => node2.bus.knowsRoute('node-1', 'k/#'));
+
+    const publisher = await RawClient.connect(node2.port, { version: 5, clientId: 'p-back' });
+    await publisher.publish({ topic: 'k/x', qos: 1, payload: 'after the late adoption' });
+    const got = await subscriber.next('publish', WAIT_MS);
+    assert.equal(got.payload.toString(), 'after the late adoption');
+  });
+});
