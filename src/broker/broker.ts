@@ -441,7 +441,19 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
       if (will !== undefined) {
         connection.will = undefined;
         const successor = this.clients.get(clientId);
-        lostWill = this.wills.connectionLost(will, clientId, session, sessionOver, successor, this.closing, willRecord);
+        // Taken over by a client of another node: the session, and the decision on its will, moved there.
+        if (connection.takenOverElsewhere !== undefined)
+          this.wills.takenOverElsewhere(will, clientId, willRecord, connection.takenOverElsewhere === 'moved');
+        else
+          lostWill = this.wills.connectionLost(
+            will,
+            clientId,
+            session,
+            sessionOver,
+            successor,
+            this.closing,
+            willRecord,
+          );
       } else {
         // [MQTT-3.1.2-10] (5.0) [MQTT-3.14.4-3] (3.1.1): discarded by DISCONNECT, so in the cluster too
         this.wills.forget(willRecord);

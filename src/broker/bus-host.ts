@@ -66,6 +66,10 @@ export function busHost(
       if (persistence === undefined || persistence.idle) return Promise.resolve();
       return new Promise((resolve) => persistence.afterCommit(resolve));
     },
+    streamCommitted(ids: string[]): void {
+      persistence?.streamCommitted(ids);
+    },
+    committedStreamEntries: () => persistence?.restoredStreamEntries ?? new Set(),
     reserve(count: number) {
       return persistence?.reserve(count) ?? { seq: 0, messageId: 0, count };
     },

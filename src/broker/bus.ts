@@ -31,6 +31,13 @@ export interface BusHost {
   retainFromBus(topic: string, message: Message | undefined, store?: boolean): void;
   /** Resolves once what this node has queued so far is committed to its store (at once without one). */
   committed(): Promise<void>;
+  /**
+   * The stream entries `ids` delivered what this node has queued for its store so far (a node with
+   * its own store): the store records them in the same commit (see `committedStreamEntries`).
+   */
+  streamCommitted?(ids: string[]): void;
+  /** The stream entries whose deliveries the store had committed when the node started. */
+  committedStreamEntries?(): ReadonlySet<string>;
   /** Reserves `count` delivery sequence numbers and message ids for sessions moved to this node. */
   reserve(count: number): ReservedNumbers;
   /**
@@ -80,6 +87,18 @@ export interface WillLedger {
   drop(id: string): void;
   /** Takes record `id` from the cluster, then calls `publish`: only if no other node took it first. */
   take(id: string, publish: () => void): void;
+  /**
+   * The connection of record `id` was taken over by a client connecting to another node, which now
+   * has the session: that node decides on the will (dropped if the session is resumed within the
+   * delay [MQTT-3.1.3-9], published if it ends), so this one forgets it without a write.
+   */
+  handedOver(id: string): void;
+  /**
+   * The will of `clientId`'s last connection, when its session just moved here from another node
+   * with its record: the broker now decides on it as on a will waiting out its delay here (the
+   * returned `handle` is its record id). Undefined when none.
+   */
+  takeMoved?(clientId: string): { handle: string; message: Message; dueAt: number } | undefined;
   /**
    * A client resumed its session [MQTT-3.1.3-9] (5.0): the will its connection to this node id's
    * previous run left (which the cluster, not the store, publishes) is not to go out.

@@ -93,6 +93,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   will: Will | undefined;
   /** The record of `will` in the cluster's will ledger; undefined without a cluster or a will. */
   willRecord: string | undefined;
+  /** Taken over by a client of another node of the cluster, its session moved there or ended (see takeOver). */
+  takenOverElsewhere: 'moved' | 'ended' | undefined;
   /** The protocol state of this connection: version, agreed settings, aliases, keep-alive; the encoder. */
   readonly link: Link = new Link();
   /** Set once CONNACK accepted the client: only then do a will and a disconnect event follow. */
@@ -626,7 +628,13 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   }
 
   /** Another connection took this client id over: the session moves there, and this one closes. */
-  takeOver(): void {
+  /**
+   * Closes the connection because another one took its client id over; `elsewhere`: by a client of
+   * another node of the cluster, `'moved'` when the session moves there with it, `'ended'` when it
+   * ends here (nothing of it is stored).
+   */
+  takeOver(elsewhere?: 'moved' | 'ended'): void {
+    this.takenOverElsewhere = elsewhere;
     this.session?.detach(this);
     this.session = undefined;
     this.endWith({ reason: 'takeover' });

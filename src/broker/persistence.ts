@@ -192,6 +192,17 @@ export class Persistence implements SessionJournal {
 
   // --- sessions, subscriptions, incoming QoS 2, retained messages ---
 
+  /**
+   * The stream entries `ids` of a cluster node delivered what the batch being gathered holds: the
+   * batch records them (nothing when it is empty: their deliveries wrote nothing).
+   */
+  streamCommitted(ids: string[]): void {
+    if (this.ops.length > 0 && ids.length > 0) this.push({ op: 'stream-committed', ids });
+  }
+
+  /** The stream entries whose deliveries the store had committed when it was loaded ('stream-committed'). */
+  restoredStreamEntries: ReadonlySet<string> = new Set();
+
   saveSession(record: SessionRecord): void {
     this.push({ op: 'session', record });
   }

@@ -28,6 +28,7 @@ export interface RestoreTargets {
 /** Loads the store of `persistence` and restores it into `targets`; rejects, restoring nothing, when it cannot be read. */
 export async function restore(persistence: Persistence, targets: RestoreTargets): Promise<void> {
   const state = await persistence.store.load();
+  persistence.restoredStreamEntries = new Set(state.streamCommitted ?? []);
   const counts = restoreSessions(state, persistence, targets, Date.now());
   targets.spool?.restore(state.spools ?? [], targets.registry.sessions);
   targets.log.info({ store: persistence.store.description, ...counts }, 'restored from the store');

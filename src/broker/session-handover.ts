@@ -16,6 +16,7 @@ import type { Persistence } from './persistence.js';
 import { restoreSessions, type RestoreTargets } from './restore.js';
 import { route, type RouteEntry } from './router.js';
 import type { Subscriptions } from './subscriptions.js';
+import type { Spool } from './spool.js';
 import type { Wills } from './wills.js';
 
 /** The parts of the broker that moving sessions touches. */
@@ -35,27 +36,41 @@ export interface HandoverParts extends RestoreTargets {
  * Resolves with the ids of stored messages no session here refers to any more.
  */
 export async function releaseSession(parts: HandoverParts, clientId: string): Promise<number[]> {
-  parts.clients.get(clientId)?.takeOver();
   const session = parts.registry.sessions.get(clientId);
-  if (session === undefined) return [];
   const persistence = parts.persistence;
+  const moves = session?.journal !== undefined && persistence !== undefined;
+  parts.clients.get(clientId)?.takeOver(moves ? 'moved' : 'ended');
+  if (session === undefined) return [];
   if (session.journal === undefined || persistence === undefined) {
     // A session that ends with its connection has nothing to hand over.
     if (session.clean) parts.registry.end(session);
     return [];
   }
   parts.registry.savedOffline(session, undefined);
-  // Until nothing of the session waits for the store; it is forgotten in the same turn, so no
-  // later write of it can be gathered in between.
-  while (!persistence.idle) await persistence.drain();
+  const spooled: number[] = [];
+  do {
+    // Its backlog spooled here beyond its memory queue goes too: written to the store as its queue,
+    // a batch at a time, after what the memory queue holds (the new node spools what it cannot hold).
+    await parts.spool?.handOver(session, async (deliveries) => {
+      for (const d of deliveries) {
+        persistence.added(session, d, 0);
+        spooled.push(d.message.storeId!);
+      }
+      while (!persistence.idle) await persistence.drain();
+    });
+    // Until nothing of the session waits for the store; it is forgotten in the same turn, so no
+    // later write of it can be gathered in between.
+    while (!persistence.idle) await persistence.drain();
+  } while (parts.spool?.holds(session) === true);
   if (parts.registry.sessions.get(clientId) !== session) return [];
-  return forget(parts, session);
+  // The spooled messages are the session's alone (a spool row holds its own copy): gone from here with it.
+  return [...forget(parts, session), ...spooled];
 }
 
 /** Takes `session` out of this node (index, routes, timers, memory) without a store write. */
 function forget(parts: HandoverParts, session: Session): number[] {
   parts.registry.forget(session);
-  parts.wills.cancel(session);
+  parts.wills.handOver(session);
   parts.subscriptions.removeAll(session);
   const unreferenced: number[] = [];
   // The deliveries leave with the session: the messages they held are released here, and those
@@ -97,6 +112,25 @@ export function installSessions(parts: HandoverParts, state: StoredState): void 
     if (stale !== undefined) forget(parts, stale);
   }
   restoreSessions(state, persistence, parts, Date.now());
+  if (parts.spool !== undefined) spillExcess(parts.spool, parts, state);
+  // The wills their last connections left on their old nodes are this node's to decide on now.
+  for (const record of state.sessions) parts.wills.moved(record.clientId, parts.registry.sessions.get(record.clientId));
+}
+
+/**
+ * Sessions moved here with more queued than their memory queue holds (the old node's spool came
+ * with them): the excess leaves the store's queue for this node's spool, in order.
+ */
+function spillExcess(spool: Spool, parts: HandoverParts, state: StoredState): void {
+  for (const record of state.sessions) {
+    const session = parts.registry.sessions.get(record.clientId);
+    if (session === undefined) continue;
+    for (const d of session.takeExcess()) {
+      session.journal?.removed(session, d);
+      const refused = spool.spill(session, d);
+      if (refused !== undefined) session.countDrop(refused);
+    }
+  }
 }
 
 /** Delivers `messages` to the subscriptions of the sessions `clientIds` only; returns the deliveries made. */

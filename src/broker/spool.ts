@@ -198,6 +198,38 @@ export class Spool implements SessionOverflow {
     backing.writer.spoolOp({ op: 'clear-spool', clientId: session.clientId });
   }
 
+  /**
+   * The session moves to another node of the cluster: hands its spooled deliveries to `take`, oldest
+   * first, a batch at a time (each awaited), and deletes them from the spool. Deliveries spilled
+   * meanwhile join the end and go too; none is read back into the session's queue meanwhile.
+   */
+  async handOver(session: OverflowSession, take: (deliveries: Delivery[]) => Promise<void>): Promise<void> {
+    const s = this.sessions.get(session.clientId);
+    const backing = this.backing;
+    if (s === undefined || s.session !== session || backing === undefined) return;
+    // A drain on its way finishes first: its rows then reach the session's queue, which goes before.
+    while (s.reading) await new Promise((resolve) => setTimeout(resolve, 1));
+    s.reading = true;
+    while (s.next > s.first && this.sessions.get(session.clientId) === s) {
+      await new Promise<void>((resolve) => backing.writer.afterCommit(resolve));
+      const rows = await backing.store.readSpool(session.clientId, s.first, READ_BATCH);
+      if (rows.length === 0) break;
+      let bytes = 0;
+      const deliveries = rows.map((row) => {
+        bytes += row.message.payload.length;
+        const message = restoredMessage(row.message, 0);
+        return delivery(message, row.qos, row.retain, row.subscriptionIdentifiers, row.sharedFilter);
+      });
+      s.first = rows[rows.length - 1]!.n + 1;
+      s.bytes -= bytes;
+      this.totalBytes -= bytes;
+      await take(deliveries);
+    }
+    if (this.sessions.get(session.clientId) === s) this.sessions.delete(session.clientId);
+    this.totalBytes -= s.bytes;
+    backing.writer.spoolOp({ op: 'clear-spool', clientId: session.clientId });
+  }
+
   private sessionSpool(session: OverflowSession, first: number, next: number, bytes: number): SessionSpool {
     const sizes = new RowSizes(session.clientId);
     return { session, first, next, bytes, reading: false, loggedAt: 0, shared: false, sizes };

@@ -140,6 +140,44 @@ export class Wills {
     return pending === undefined ? undefined : { will: pending.will, dueAt: pending.dueAt };
   }
 
+  /**
+   * The connection of a will was taken over by a client connecting to another node of the cluster
+   * [MQTT-3.1.4-3]. A will without delay, or of a session that ended here (not stored), goes out
+   * now [MQTT-3.1.2-8]; one with a delay whose session `moved` there is that node's to drop, should
+   * the session be resumed within the delay [MQTT-3.1.3-9], or to publish, should it end or the
+   * delay pass.
+   */
+  takenOverElsewhere(will: Will, clientId: string, record: string | undefined, moved: boolean): void {
+    if ((will.properties?.willDelayInterval ?? 0) === 0 || !moved) this.publish(willMessage(will, clientId), record);
+    else if (record !== undefined) this.ledger?.handedOver(record);
+  }
+
+  /** `session` moves to another node of the cluster: the will it waits to send goes with it (see takenOverElsewhere). */
+  handOver(session: Session): void {
+    const pending = this.pending.get(session);
+    if (pending === undefined) return;
+    pending.timer.cancel();
+    this.pending.delete(session);
+    if (pending.record !== undefined) this.ledger?.handedOver(pending.record);
+  }
+
+  /**
+   * The session of `clientId` moved here from another node (`session`, or undefined when it ended at
+   * once, expired): the will its last connection left there, if any, is this node's now. It waits
+   * out the rest of its delay, or goes out now that it is due or the session ended [MQTT-3.1.2-8].
+   */
+  moved(clientId: string, session: Session | undefined): void {
+    const moved = this.ledger?.takeMoved?.(clientId);
+    if (moved === undefined) return;
+    if (session === undefined || moved.dueAt <= Date.now()) {
+      this.publish(moved.message, moved.handle);
+      return;
+    }
+    const disconnectedAt = Date.now();
+    const restored = { will: messageWill(moved.message), dueAt: moved.dueAt, disconnectedAt };
+    this.delay(session, moved.message, 0, restored, moved.handle);
+  }
+
   /** Drops the will `session` waits to send: [MQTT-3.1.3-9] (5.0) a connection resumed it within the delay. */
   cancel(session: Session): void {
     this.ledger?.resumed(session.clientId);

@@ -28,9 +28,14 @@ export const leaseKey = (nodeId: string): string => `${keyPrefix}lease:${nodeId}
 export const reaperKey = (nodeId: string): string => `${keyPrefix}reaper:${nodeId}`;
 /** The wills of node `nodeId`'s clients: record id -> meta JSON, newline, encoded will message. */
 export const willsKey = (nodeId: string): string => `${keyPrefix}wills:${nodeId}`;
-/** Marks will record `recordId` of node `nodeId` as taken by the node named in its value (retries of a take). */
+/** Marks will record `recordId` of node `nodeId` as taken by `NODE/RUN`, until that taker published it. */
 export const willTakenKey = (nodeId: string, recordId: string): string =>
   `${keyPrefix}will-taken:${nodeId}:${recordId}`;
+/**
+ * The will record of client `clientId`'s last connection (`NODE RECORD_ID`), with cluster-wide
+ * sessions: the node a session moves to finds there the will it now decides on.
+ */
+export const willOfKey = (clientId: string): string => `${keyPrefix}will-of:${clientId}`;
 /** Sorted set of the nodes declared dead whose wills are not all published yet; score: when declared (ms). */
 export const deadKey = `${keyPrefix}dead`;
 /** The hash of each node's last report: node id -> JSON `{ clients, routes, at }` (src/cluster/node-stats.ts). */

@@ -148,7 +148,7 @@ export class RedisBus implements Bus {
         ? undefined
         : new ClusterSessions(options.store, this.command, options.handoverTimeoutMs ?? 5000);
     const sessions = this.sessions;
-    this.wills = new ClusterWills(this.outbox, this.nodeId, this.run);
+    this.wills = new ClusterWills(this.outbox, this.command, this.nodeId, this.run, options.store !== undefined);
     this.liveness = new Liveness(this.command, this.outbox, this.wills, {
       nodeId: this.nodeId,
       run: this.run,
@@ -212,6 +212,7 @@ export class RedisBus implements Bus {
     }
     this.operations.start(host.log);
     this.sessions?.start(host);
+    this.wills.committed = () => host.committed();
     // The link is back after a loss: the lease is renewed at once, and wills are looked after again.
     this.command.on('ready', () => this.liveness.linkRestored());
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onNotice(channel, message));
@@ -236,11 +237,15 @@ export class RedisBus implements Bus {
         host.deliverFromBus(message, groups);
       },
       duplicate: () => this.counters.duplicates++,
+      committed: host.committedStreamEntries?.() ?? new Set(),
       acknowledge: async (ids) => {
         // With cluster-wide sessions, the commit that writes what was queued from them acknowledges
         // them in the same script: a node killed in between leaves no entry both in its stream and
         // in its store, which an adopter would deliver twice.
         this.options.store?.acknowledgeWithCommit(ids);
+        // With its own store, the node records the entries in that commit instead: read again after
+        // a crash before the XACK below, they are not delivered a second time.
+        if (this.options.store === undefined) host.streamCommitted?.(ids);
         // Acknowledged only once the local store has what was queued from them.
         await host.committed();
         const left = this.options.store === undefined ? ids : this.options.store.takeBackAcknowledgements(ids);
@@ -257,6 +262,7 @@ export class RedisBus implements Bus {
         forgetRoutes: (node) => this.routes.replaceNode(node, []),
         seen: (messageId) => stream.hasSeen(messageId),
         reloadRoutes: () => this.sync.reload(),
+        willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
       };
     }
     await this.liveness.start(host);

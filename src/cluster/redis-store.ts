@@ -318,6 +318,9 @@ export class RedisStore implements Store {
       case 'move-spool':
         // No readSpool: the broker never spools into this store.
         return undefined;
+      case 'stream-committed':
+        // Its own commits acknowledge the stream entries in Redis (acknowledgeWithCommit).
+        return undefined;
     }
   }
 

@@ -60,6 +60,8 @@ export interface AdoptionLinks {
   seen(messageId: string): boolean;
   /** Re-reads every node's routes (a node this one forgot came back). */
   reloadRoutes(): Promise<void>;
+  /** Finds the will records of sessions that moved here, before they are installed (ClusterWills.lookUpMoved). */
+  willsMoved(clientIds: readonly string[]): Promise<void>;
 }
 
 /**
@@ -109,6 +111,7 @@ export class ClusterSessions implements SessionBus {
       if (claimed.kind === 'own' || claimed.kind === 'skip') return undefined;
       if (claimed.kind === 'moved') {
         this.counters.takenOver++;
+        await this.links?.willsMoved([clientId]);
         return claimed.state;
       }
       const result = await this.askHandOver(clientId, claimed.owner);
@@ -119,8 +122,9 @@ export class ClusterSessions implements SessionBus {
           'cluster: the owner of the session did not hand it over in time; taken over, the owner fenced out',
         );
         const forced = await this.store.claim(clientId, (count) => host.reserve(count), true);
-        if (forced.kind === 'moved') return forced.state;
-        return undefined;
+        if (forced.kind !== 'moved') return undefined;
+        await this.links?.willsMoved([clientId]);
+        return forced.state;
       }
       // Handed over (or lost meanwhile): the next claim finds where it is now.
     }
@@ -217,6 +221,7 @@ export class ClusterSessions implements SessionBus {
       for (const record of claimed.state.sessions) adopted.add(record.clientId);
     }
     state.messages.sort((a, b) => a.id - b.id);
+    await this.links?.willsMoved([...adopted]);
     host.installSessions(state);
     this.counters.adopted += adopted.size;
     // This node's own publishes reach the adopted sessions here now, no more through the dead node's stream.

@@ -24,6 +24,8 @@ export interface StreamReaderOptions {
   /** Delivers one message read; `bytes`: its encoded size; `groups`: the shared groups this node serves for it. */
   deliver(message: Message, bytes: number, groups: ReadonlySet<string>): void;
   duplicate(): void;
+  /** Entries whose deliveries the node's store committed before it restarted: not delivered again. */
+  committed?: ReadonlySet<string>;
   /** Acknowledges the entries `ids` once what they delivered is safe. */
   acknowledge(ids: string[]): Promise<void>;
 }
@@ -148,6 +150,11 @@ export class StreamReader {
 
   /** Delivers the messages of one entry, but for copies; returns its entry id. */
   private handle(id: string, fields: Buffer[] | null): string {
+    // Its deliveries were committed before this node restarted (its acknowledgement was lost).
+    if (this.options.committed?.has(id) === true) {
+      this.options.duplicate();
+      return id;
+    }
     for (const entry of entryMessages(fields)) {
       const messageId = entry.id.toString('latin1');
       if (this.seen.has(messageId)) {

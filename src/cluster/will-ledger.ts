@@ -6,10 +6,14 @@
  *   `fennec:wills:NODE` (field: a record id `RUN.SEQUENCE`, RUN being the token of the node's run
  *   that its lease holds), in the same pipeline as its other writes (Outbox), and drops it when the
  *   will must never go out (normal DISCONNECT, session resumed within the will delay).
- * - A will goes out only from the node that **took** its record: one Lua script deletes the field
- *   and returns 1 to one caller only, so the node itself, a surviving node and a restarted node
- *   never publish it twice. A survivor's take also fails while the lease holds the run that wrote the
- *   record: a node that was only frozen is alive, and so may be its client's connection.
+ * - A will goes out only from the node that **took** its record (src/cluster/will-take.ts): one Lua
+ *   script marks it taken for one caller only, so the node itself, a surviving node and a restarted
+ *   node never publish it twice; the taker deletes it once the publication is written, and a
+ *   taker that died before that loses it to the next node to handle the dead node (at least once).
+ *   A survivor's take also fails while the lease holds the run that wrote the record: a node that
+ *   was only frozen is alive, and so may be its client's connection.
+ * - With cluster-wide sessions, `{fennec}:will-of:CLIENT` names a client's record: a node that a
+ *   session moves to (taken over, adopted) finds its will there and decides on it [MQTT-3.1.3-9].
  * - WillRunner publishes the wills of a dead node (or of this node's previous run) at their time:
  *   when the connection was lost plus the delay, or, for a connection that died with its node, when
  *   the node was declared dead (or restarted) plus the delay.
@@ -18,8 +22,9 @@ import type { RedisClient } from './connect.js';
 import type { BusHost, WillLedger } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { decodeMessage, encodeMessage } from './codec.js';
-import { leaseKey, willsKey, willTakenKey } from './keys.js';
+import { willOfKey, willsKey } from './keys.js';
 import type { Outbox } from './outbox.js';
+import { dropRecord, finishRecord, pointerValue, takeRecord } from './will-take.js';
 
 /** A record's fields besides the message: client id, delay (ms), and when due (ms since the epoch) once lost. */
 interface Meta {
@@ -58,70 +63,89 @@ export function recordRun(id: string): string {
   return id.slice(0, id.lastIndexOf('.'));
 }
 
-/**
- * Takes will record ARGV[1] of hash KEYS[1]: 1 when this taker took it (now, or in a batch sent
- * again: KEYS[3] remembers the taker ARGV[3]), 0 when it is gone (another took or dropped it), -1
- * when the lease KEYS[2] holds the record's run ARGV[2] (the owner is alive; '' skips the check).
- */
-const takeScript = `
-if redis.call('GET', KEYS[3]) == ARGV[3] then return 1 end
-if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) == ARGV[2] then return -1 end
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
-return 1`;
+/** The longest delay a Node timer holds, in ms (a will may wait up to 2^32 - 1 s). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Rewrites a record only while it exists: a record taken meanwhile must not come back. */
 const dueScript = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 1`;
 
-/** The longest delay a Node timer holds, in ms (a will may wait up to 2^32 - 1 s). */
-const MAX_TIMER_MS = 2_147_483_647;
+/** A record this node decides on: its own, or one of a node whose session moved here. */
+interface LiveRecord {
+  node: string;
+  id: string;
+  clientId: string;
+  encoded: Buffer;
+  delayMs: number;
+}
 
-/** How long a take is remembered for a batch sent again, in ms. */
-const TAKEN_TTL_MS = 60_000;
-
-/** Queues the take of record `id` of `node`'s wills; resolves with the script's answer. */
-function take(outbox: Outbox, node: string, id: string, ownerRun: string, taker: string): Promise<number> {
-  const keys = [willsKey(node), leaseKey(node), willTakenKey(node, id)];
-  return outbox
-    .request(['EVAL', takeScript, 3, ...keys, id, ownerRun, taker, TAKEN_TTL_MS])
-    .then((reply) => Number(reply));
+/** A will whose session moved here with its record still in its old node's hash (see `lookUpMoved`). */
+export interface MovedWill {
+  /** The record's handle in this ledger. */
+  handle: string;
+  message: Message;
+  /** When it goes out, in ms since the epoch. */
+  dueAt: number;
 }
 
 /** This node's wills, as the broker's WillLedger. */
 export class ClusterWills implements WillLedger {
   private sequence = 0;
-  /** The records of this run not yet taken or dropped: client id, encoded message and delay. */
-  private readonly live = new Map<string, { clientId: string; encoded: Buffer; delayMs: number }>();
+  /**
+   * The records this node decides on, by handle: those of this run (handle: the record id) and
+   * those of sessions moved here (handle: `NODE ID`), until taken, dropped or handed over.
+   */
+  private readonly live = new Map<string, LiveRecord>();
   /** The records this node id's previous runs left, by client id, until published or resumed. */
   private readonly leftovers = new Map<string, string[]>();
+  /** Records of sessions that moved here, found by `lookUpMoved`, until the broker takes them. */
+  private readonly moved = new Map<string, MovedWill & { record: LiveRecord }>();
+  /** Resolves once what the broker queued so far is committed (set by the bus once started). */
+  committed: () => Promise<void> = () => Promise.resolve();
 
   constructor(
     private readonly outbox: Outbox,
+    /** For the reads of `lookUpMoved`. */
+    private readonly redis: RedisClient,
     private readonly nodeId: string,
     /** This run's token (the lease's value), prefix of its record ids. */
     private readonly run: string,
+    /** Whether sessions are cluster-wide: each client's record is then named in `{fennec}:will-of:CLIENT`. */
+    private readonly pointers: boolean,
   ) {}
+
+  private get taker(): string {
+    return `${this.nodeId}/${this.run}`;
+  }
 
   record(message: Message, delayMs: number): string {
     const id = `${this.run}.${++this.sequence}`;
     const encoded = encodeMessage(message);
-    this.live.set(id, { clientId: message.publisherId, encoded, delayMs });
-    this.outbox.push(['HSET', willsKey(this.nodeId), id, encodeRecord(message.publisherId, encoded, delayMs)]);
+    const clientId = message.publisherId;
+    this.live.set(id, { node: this.nodeId, id, clientId, encoded, delayMs });
+    this.outbox.push(['HSET', willsKey(this.nodeId), id, encodeRecord(clientId, encoded, delayMs)]);
+    if (this.pointers) this.outbox.push(['SET', willOfKey(clientId), pointerValue(this.nodeId, id)]);
     return id;
   }
 
-  due(id: string, dueAt: number): void {
-    const live = this.live.get(id);
+  due(handle: string, dueAt: number): void {
+    const live = this.live.get(handle);
     if (live === undefined) return;
     const record = encodeRecord(live.clientId, live.encoded, live.delayMs, dueAt);
-    this.outbox.push(['EVAL', dueScript, 1, willsKey(this.nodeId), id, record]);
+    this.outbox.push(['EVAL', dueScript, 1, willsKey(live.node), live.id, record]);
   }
 
-  drop(id: string): void {
-    if (!this.live.delete(id)) return;
-    this.outbox.push(['HDEL', willsKey(this.nodeId), id]);
+  drop(handle: string): void {
+    const live = this.live.get(handle);
+    if (live === undefined) return;
+    this.live.delete(handle);
+    dropRecord(this.outbox, live.node, live.id, live.clientId);
+  }
+
+  handedOver(handle: string): void {
+    // The record stays, named by the client's pointer: the node the session moved to decides on it.
+    this.live.delete(handle);
   }
 
   /** Notes record `id` of client `clientId`, left by this node id's previous run, for `resumed`. */
@@ -132,19 +156,70 @@ export class ClusterWills implements WillLedger {
   }
 
   resumed(clientId: string): void {
+    const moved = this.moved.get(clientId);
+    if (moved !== undefined) {
+      this.moved.delete(clientId);
+      dropRecord(this.outbox, moved.record.node, moved.record.id, clientId);
+    }
     const ids = this.leftovers.get(clientId);
     if (ids === undefined) return;
     this.leftovers.delete(clientId);
     // Deleted, its take fails: not published. One already taken (out already) is not affected.
-    this.outbox.push(['HDEL', willsKey(this.nodeId), ...ids]);
+    for (const id of ids) dropRecord(this.outbox, this.nodeId, id, clientId);
   }
 
-  take(id: string, publish: () => void): void {
-    this.live.delete(id);
+  take(handle: string, publish: () => void): void {
+    const live = this.live.get(handle);
+    this.live.delete(handle);
+    const node = live?.node ?? this.nodeId;
+    const id = live?.id ?? handle;
     // Not published when gone: this node was declared dead while frozen, and a survivor took it.
-    void take(this.outbox, this.nodeId, id, '', `${this.nodeId}/${this.run}`).then((taken) => {
-      if (taken === 1) publish();
+    void takeRecord(this.outbox, node, id, '', this.taker).then(async (mark) => {
+      if (mark === undefined) return;
+      publish();
+      await this.committed();
+      await finishRecord(this.outbox, node, id, mark, live?.clientId ?? '');
     });
+  }
+
+  /**
+   * Finds the will records of `clientIds`, whose sessions just moved here from other nodes (taken
+   * over or adopted): each is then this node's to publish or drop (see `takeMoved`).
+   */
+  async lookUpMoved(clientIds: readonly string[]): Promise<void> {
+    if (!this.pointers || clientIds.length === 0) return;
+    const pointers = await this.redis.mget(clientIds.map(willOfKey));
+    const found: [string, string, string][] = [];
+    pointers.forEach((pointer, i) => {
+      const space = pointer?.indexOf(' ') ?? -1;
+      if (pointer === null || pointer === undefined || space < 0) return;
+      const node = pointer.slice(0, space);
+      if (node !== this.nodeId) found.push([clientIds[i]!, node, pointer.slice(space + 1)]);
+    });
+    if (found.length === 0) return;
+    const reads = this.redis.pipeline();
+    for (const [, node, id] of found) reads.hgetBuffer(willsKey(node), id);
+    const replies = (await reads.exec()) ?? [];
+    found.forEach(([clientId, node, id], i) => {
+      const bytes = replies[i]?.[1];
+      if (!(bytes instanceof Buffer)) return;
+      try {
+        const { message, delayMs, dueAt } = decodeRecord(bytes);
+        const record = { node, id, clientId, encoded: encodeMessage(message), delayMs };
+        const handle = pointerValue(node, id);
+        this.moved.set(clientId, { handle, message, dueAt: dueAt ?? Date.now() + delayMs, record });
+      } catch {
+        // Unreadable: whoever handles its node drops it.
+      }
+    });
+  }
+
+  takeMoved(clientId: string): MovedWill | undefined {
+    const moved = this.moved.get(clientId);
+    if (moved === undefined) return undefined;
+    this.moved.delete(clientId);
+    this.live.set(moved.handle, moved.record);
+    return { handle: moved.handle, message: moved.message, dueAt: moved.dueAt };
   }
 }
 
@@ -228,14 +303,18 @@ export class WillRunner {
 
   private async publish(node: string, id: string, message: Message): Promise<void> {
     if (this.stopped) return;
-    const taken = await take(this.outbox, node, id, recordRun(id), this.taker);
-    // -1: the run that recorded it holds the lease again (it was only frozen): not a dead connection.
-    if (taken !== 1) return;
+    // Not taken: gone, its node alive again (it was only frozen), or another taker that runs has it.
+    const mark = await takeRecord(this.outbox, node, id, recordRun(id), this.taker);
+    if (mark === undefined) return;
     this.counters.deadNodeWills++;
     this.host.log.info(
       { node, clientId: message.publisherId, topic: message.topic },
       'cluster: will of a dead node published',
     );
     this.host.publishWill(message);
+    // The record goes once what the publication queued is written: should this node die before, it
+    // holds the record under its lease, and the next node to handle `node` publishes it again.
+    await this.host.committed();
+    await finishRecord(this.outbox, node, id, mark, message.publisherId);
   }
 }

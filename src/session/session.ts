@@ -336,6 +336,26 @@ export class Session implements OverflowSession {
     this.pump();
   }
 
+  /**
+   * Takes the newest queued deliveries past `maxQueuedMessages` and `maxQueuedBytes` off the queue
+   * and returns them, oldest first, the journal not told: a session restored with more than its
+   * queue holds (moved from another node of a cluster with the backlog that node had spooled), whose
+   * excess goes to this node's overflow.
+   */
+  takeExcess(): Delivery[] {
+    const maxBytes = this.limits.maxQueuedBytes ?? 0;
+    let keep = Math.min(this.queue.length - this.queueHead, this.limits.maxQueuedMessages);
+    let bytes = 0;
+    for (let i = 0; maxBytes > 0 && i < keep; i++) {
+      bytes += this.queue[this.queueHead + i]!.message.payload.length;
+      if (bytes > maxBytes) keep = i;
+    }
+    if (this.queueHead + keep >= this.queue.length) return [];
+    const excess = this.queue.splice(this.queueHead + keep);
+    for (const d of excess) this.queueBytes -= d.message.payload.length;
+    return excess;
+  }
+
   countDrop(reason: DropReason): void {
     this.drop(reason);
   }

@@ -16,6 +16,7 @@ import type {
   SubscriptionRecord,
   StoredWill,
 } from './types.js';
+import { STREAM_ENTRIES_KEPT } from './types.js';
 
 export class MemoryStore implements Store {
   readonly description = 'memory';
@@ -29,6 +30,8 @@ export class MemoryStore implements Store {
   private readonly retained = new Map<string, StoredRetained>();
   /** Each session's spool, rows in `n` order (appended at the back, deleted from the front). */
   private readonly spools = new Map<string, SpoolRecord[]>();
+  /** The last committed stream entries of a cluster node, oldest first. */
+  private readonly streamCommitted: string[] = [];
 
   load(): Promise<StoredState> {
     const subscriptions: SubscriptionRecord[] = [];
@@ -43,6 +46,7 @@ export class MemoryStore implements Store {
       incomingQoS2: [...this.incomingQoS2.values()].map((entry) => ({ ...entry })),
       retained: [...this.retained.values()].map(copyMessage),
       spools: this.spoolSummaries(),
+      streamCommitted: [...this.streamCommitted],
     });
   }
 
@@ -168,6 +172,12 @@ export class MemoryStore implements Store {
         }
         break;
       }
+      case 'stream-committed':
+        this.streamCommitted.push(...op.ids);
+        if (this.streamCommitted.length > STREAM_ENTRIES_KEPT) {
+          this.streamCommitted.splice(0, this.streamCommitted.length - STREAM_ENTRIES_KEPT);
+        }
+        break;
     }
   }
 }

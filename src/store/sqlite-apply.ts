@@ -3,6 +3,7 @@
  * the prepared statements, binding each one straight from the bytes (payloads are views, not copies).
  */
 import { NULL_LENGTH, OP } from './sqlite-codec.js';
+import { putStreamEntries } from './sqlite-ops.js';
 import { CHUNK, type Statements } from './sqlite-ops.js';
 
 /** Reads what Writer wrote; byte strings are views of the batch, not copies. */
@@ -205,6 +206,9 @@ function applyOne(s: Statements, r: Reader, code: number): void {
       break;
     case OP['clear-spool']:
       s.spool.deleteOf.run(r.str());
+      break;
+    case OP['stream-committed']:
+      putStreamEntries(s, (r.str() ?? '').split('\n'));
       break;
     default:
       throw new Error(`unknown store operation code ${code} at byte ${r.at - 1} of an encoded batch`);

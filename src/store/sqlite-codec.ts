@@ -30,6 +30,7 @@ export const OP = {
   unspool: 15,
   'clear-spool': 16,
   'move-spool': 17,
+  'stream-committed': 18,
 } as const satisfies Record<StoreOp['op'], number>;
 
 export const NULL_LENGTH = 0xffffffff;
@@ -150,6 +151,9 @@ export function encodeOps(ops: readonly StoreOp[]): { buffer: ArrayBuffer; lengt
       case 'move-spool':
         bound += strBound(op.clientId) + strBound(op.to);
         break;
+      case 'stream-committed':
+        bound += strBound(op.ids.join('\n'));
+        break;
       case 'complete':
       case 'delivery-state':
       case 'forget-message':
@@ -257,6 +261,10 @@ export function encodeOps(ops: readonly StoreOp[]): { buffer: ArrayBuffer; lengt
       case 'unspool':
         w.str(op.clientId);
         w.f64(op.through);
+        break;
+      case 'stream-committed':
+        // Entry ids (`MS-SEQ`) hold no newline.
+        w.str(op.ids.join('\n'));
         break;
       default: {
         const unknown: never = op;

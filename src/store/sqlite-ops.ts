@@ -3,7 +3,7 @@
  * and the application of one StoreOp, bound positionally so that no parameter object is built per op.
  */
 import type Database from 'better-sqlite3';
-import type { StoredRetained, StoreOp } from './types.js';
+import { STREAM_ENTRIES_KEPT, type StoredRetained, type StoreOp } from './types.js';
 import { encodeProperties } from './sqlite-schema.js';
 import { applySpool, prepareSpoolStatements, type SpoolStatements } from './sqlite-spool.js';
 
@@ -25,6 +25,8 @@ export interface Statements {
   deleteIncoming: Database.Statement;
   putRetained: Database.Statement;
   deleteRetained: Database.Statement;
+  putStreamEntry: Database.Statement;
+  trimStreamEntries: Database.Statement;
   spool: SpoolStatements;
   /** CHUNK rows a statement, for the worker's batches (sqlite-apply.ts). */
   putMessages: Database.Statement;
@@ -75,6 +77,10 @@ export function prepareStatements(db: Database.Database): Statements {
         'expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     deleteRetained: db.prepare('DELETE FROM retained WHERE topic = ?'),
+    putStreamEntry: db.prepare('INSERT INTO stream_committed (id) VALUES (?)'),
+    trimStreamEntries: db.prepare(
+      'DELETE FROM stream_committed WHERE rowid <= (SELECT max(rowid) FROM stream_committed) - ?',
+    ),
     spool: prepareSpoolStatements(db),
     putMessages: db.prepare(PUT_MESSAGE + repeat(NINE, CHUNK)),
     putDeliveries: db.prepare(PUT_DELIVERY + repeat(NINE, CHUNK)),
@@ -188,6 +194,9 @@ export function apply(s: Statements, op: StoreOp): void {
     case 'move-spool':
       applySpool(s.spool, op);
       break;
+    case 'stream-committed':
+      putStreamEntries(s, op.ids);
+      break;
     default: {
       const unknown: never = op;
       throw new Error(`unknown store operation ${JSON.stringify(unknown)}`);
@@ -206,4 +215,10 @@ function messageValues(m: StoredRetained): unknown[] {
     m.receivedAt,
     m.expiresAt ?? null,
   ];
+}
+
+/** Records committed stream entries, keeping the last STREAM_ENTRIES_KEPT. */
+export function putStreamEntries(s: Statements, ids: readonly string[]): void {
+  for (const id of ids) if (id !== '') s.putStreamEntry.run(id);
+  s.trimStreamEntries.run(STREAM_ENTRIES_KEPT);
 }

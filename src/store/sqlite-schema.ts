@@ -109,6 +109,11 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE spool ADD COLUMN shared_filter TEXT;
 `,
+  // 3 -> 4: the last stream entries of a cluster node whose deliveries were committed, in rowid
+  // order ('stream-committed'), so that entries read again after a crash are not delivered twice.
+  `
+  CREATE TABLE stream_committed (id TEXT NOT NULL);
+`,
 ];
 
 /** The schema version this Fennec writes and the newest it reads. */
@@ -129,7 +134,11 @@ export function readState(db: Database.Database): StoredState {
     db.prepare('SELECT client_id, packet_id FROM incoming_qos2').all() as { client_id: string; packet_id: number }[]
   ).map((row) => ({ clientId: row.client_id, packetId: row.packet_id }));
   const retained = (db.prepare('SELECT * FROM retained').all() as RetainedRow[]).map(retainedFromRow);
-  return { sessions, subscriptions, messages, deliveries, incomingQoS2, retained, spools: readSpoolSummaries(db) };
+  const streamCommitted = (db.prepare('SELECT id FROM stream_committed ORDER BY rowid').all() as { id: string }[]).map(
+    (row) => row.id,
+  );
+  const spools = readSpoolSummaries(db);
+  return { sessions, subscriptions, messages, deliveries, incomingQoS2, retained, spools, streamCommitted };
 }
 
 /** Each session's spool in short, for `load`; the rows stay on disk. */

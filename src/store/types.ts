@@ -129,7 +129,17 @@ export type StoreOp =
    * U+0000), numbers kept: an ending session's spooled deliveries of shared subscriptions wait there
    * to go to other members of their groups.
    */
-  | { op: 'move-spool'; clientId: string; to: string };
+  | { op: 'move-spool'; clientId: string; to: string }
+  /**
+   * A cluster node with its own store (`cluster.sessions: local`): the entries `ids` of its Redis
+   * stream, whose deliveries this batch commits. Read again after a crash that came before their
+   * acknowledgement reached Redis, they are not delivered twice. A store keeps the last
+   * STREAM_ENTRIES_KEPT of them.
+   */
+  | { op: 'stream-committed'; ids: string[] };
+
+/** How many committed stream entry ids a store keeps: far more than a node has unacknowledged at once. */
+export const STREAM_ENTRIES_KEPT = 10_000;
 
 /** The store operations of the spool (src/broker/spool.ts). */
 export type SpoolOp = Extract<StoreOp, { op: 'spool' | 'unspool' | 'clear-spool' | 'move-spool' }>;
@@ -175,6 +185,8 @@ export interface StoredState {
   retained: StoredRetained[];
   /** Each session's spool, by client id; absent from stores that cannot spool. */
   spools?: SpoolSummary[];
+  /** The last stream entries whose deliveries were committed ('stream-committed'), oldest first; absent: none. */
+  streamCommitted?: string[];
 }
 
 /** A StoredState holding nothing, to fill. */
