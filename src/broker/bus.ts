@@ -193,6 +193,12 @@ export interface Bus {
   carries?(message: Message): boolean;
   /** Resolves once the bus can take messages again. */
   available?(): Promise<void>;
+  /**
+   * Resolves once this node has delivered every message the other nodes had sent it when called.
+   * A client's publishes wait for the one asked as it connects, so that what it published through
+   * another node before (and was acknowledged) reaches this node's subscribers first. Absent: at once.
+   */
+  caughtUp?(): Promise<void>;
   /** The bus's state, for $SYS and metrics. */
   stats?(): ClusterStats;
   /** Leaves the cluster: writes what is pending, withdraws this node's routes, closes connections. */

@@ -90,6 +90,12 @@ export function defaultNodeId(): string {
   return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
 }
 
+/** The id of a stream's last entry; nil when it has none. */
+const lastEntryScript = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] then return last[1][1] end
+return false`;
+
 /** Sets or clears a retained message and announces it, atomically, so that notices keep the hash's order. */
 const retainScript = `
 if #ARGV[2] == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
@@ -312,6 +318,28 @@ export class RedisBus implements Bus {
 
   available(): Promise<void> {
     return this.operations.link.whenUp();
+  }
+
+  caughtUp(): Promise<void> {
+    const stream = this.stream;
+    if (stream === undefined || this.closed) return Promise.resolve();
+    return this.streamEnd().then((end) => (end === undefined ? undefined : stream.deliveredThrough(end)));
+  }
+
+  /**
+   * The id of the last entry of this node's stream; undefined when it is empty or the node closes.
+   * While Redis is unreachable it waits (the command waits in the client's queue, or is tried again).
+   */
+  private async streamEnd(): Promise<string | undefined> {
+    for (;;) {
+      try {
+        const last = await this.command.eval(lastEntryScript, 1, streamKey(this.nodeId));
+        return typeof last === 'string' ? last : undefined;
+      } catch {
+        if (this.closed) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 200));
+      }
+    }
   }
 
   stats(): ClusterStats {

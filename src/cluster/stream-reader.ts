@@ -44,6 +44,12 @@ export class StreamReader {
   private oldest = 0;
   /** Set when the connection dropped: a read's reply may have been lost, leaving entries pending. */
   private rewind = false;
+  /** The highest entry id delivered (handled) by this run; `0-0` before the first. */
+  private through = '0-0';
+  /** Callers of `deliveredThrough` waiting for entry `id`; `reads`: reads sent before they asked. */
+  private waiters: { id: string; reads: number; resolve: () => void }[] = [];
+  /** Reads sent so far: an empty reply settles only the waiters that asked before its read was sent. */
+  private reads = 0;
 
   constructor(
     private readonly redis: RedisClient,
@@ -78,12 +84,38 @@ export class StreamReader {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    this.settle(undefined);
   }
 
-  /** One XREADGROUP of up to `batch` entries after `cursor`. */
-  private read(cursor: string): Promise<unknown> {
+  /**
+   * Resolves once every entry of the stream up to `id` (an entry id read from the stream) has been
+   * delivered: read and handled by this reader, or found consumed by the group before (a read of new
+   * entries that comes back empty says nothing is left to read). Also resolves when the reader stops.
+   */
+  deliveredThrough(id: string): Promise<void> {
+    if (!this.running || compareEntryIds(this.through, id) >= 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ id, reads: this.reads, resolve }));
+  }
+
+  /**
+   * Resolves the waiters for ids up to `id`; with `id` undefined, those that asked before read
+   * number `read` was sent (all of them when `read` is undefined too).
+   */
+  private settle(id: string | undefined, read?: number): void {
+    if (this.waiters.length === 0) return;
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiting) {
+      const done = id !== undefined ? compareEntryIds(id, waiter.id) >= 0 : read === undefined || waiter.reads < read;
+      if (done) waiter.resolve();
+      else this.waiters.push(waiter);
+    }
+  }
+
+  /** One XREADGROUP of up to `batch` entries after `cursor`, with its number. */
+  private read(cursor: string): { reply: Promise<unknown>; number: number } {
     const { stream, nodeId, batch } = this.options;
-    return this.redis.callBuffer(
+    const reply = this.redis.callBuffer(
       'XREADGROUP',
       'GROUP',
       consumerGroup,
@@ -96,6 +128,7 @@ export class StreamReader {
       stream,
       cursor,
     );
+    return { reply, number: ++this.reads };
   }
 
   private async run(): Promise<void> {
@@ -103,17 +136,18 @@ export class StreamReader {
     // '0': this consumer's pending entries; '>': entries never delivered to any consumer.
     let cursor = '0';
     /** The next read of new entries, sent before the current batch is delivered (not for '0'). */
-    let ahead: Promise<unknown> | undefined;
+    let ahead: { reply: Promise<unknown>; number: number } | undefined;
     while (this.running) {
       if (this.rewind) {
         this.rewind = false;
         cursor = '0';
-        ahead?.catch(() => undefined);
+        ahead?.reply.catch(() => undefined);
         ahead = undefined;
       }
       let reply: unknown;
+      const sent = ahead ?? this.read(cursor);
       try {
-        reply = await (ahead ?? this.read(cursor));
+        reply = await sent.reply;
         ahead = undefined;
       } catch (err) {
         ahead = undefined;
@@ -127,6 +161,8 @@ export class StreamReader {
       }
       const entries = entriesOf(reply);
       if (entries.length === 0) {
+        // Nothing new for the group: every entry the stream holds was delivered to it already.
+        if (cursor === '>') this.settle(undefined, sent.number);
         cursor = '>';
         continue;
       }
@@ -134,9 +170,13 @@ export class StreamReader {
       // its round trip overlaps the delivery. Pending entries ('0') are read again until acknowledged.
       if (cursor === '>' && this.running && !this.rewind) {
         ahead = this.read(cursor);
-        ahead.catch(() => undefined);
+        ahead.reply.catch(() => undefined);
       }
-      await this.options.acknowledge(entries.map(([id, fields]) => this.handle(id, fields)));
+      const ids = entries.map(([id, fields]) => this.handle(id, fields));
+      const last = ids[ids.length - 1]!;
+      if (compareEntryIds(last, this.through) > 0) this.through = last;
+      this.settle(this.through);
+      await this.options.acknowledge(ids);
     }
   }
 
@@ -171,6 +211,13 @@ export class StreamReader {
     this.oldest = (this.oldest + 1) % this.order.length;
     this.seen.add(messageId);
   }
+}
+
+/** Compares two stream entry ids (`MS-SEQ`): negative, zero or positive as `a` is before, equal to or after `b`. */
+export function compareEntryIds(a: string, b: string): number {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
+  return aMs !== bMs ? aMs - bMs : aSeq - bSeq;
 }
 
 /** The entries of an XREADGROUP reply (RESP2): [[stream, [[id, [field, value, ...]], ...]]]. */
