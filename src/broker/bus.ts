@@ -36,6 +36,8 @@ export interface BusHost {
    * Resolves with the ids of stored messages that no session here refers to any more.
    */
   releaseSession(clientId: string): Promise<number[]>;
+  /** The topic filters of the session of `clientId` here; undefined when it has no session here. */
+  subscriptionsOf?(clientId: string): string[] | undefined;
   /** Restores sessions moved to this node from the store's records, with their subscriptions and routes. */
   installSessions(state: StoredState): void;
   /**

@@ -46,6 +46,7 @@ import { RetainedRestorer } from './retained-restore.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
+import { HandoverForwarder } from './handover-forward.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
 
@@ -121,6 +122,8 @@ export class RedisBus implements Bus {
   private readonly outbox: Outbox;
   private readonly gate: BacklogGate;
   private readonly sync: RouteSync;
+  /** Sessions handed over from here: their routes held, what comes for them forwarded. */
+  private readonly forwarder: HandoverForwarder;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
   /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
@@ -154,6 +157,14 @@ export class RedisBus implements Bus {
         ? undefined
         : new ClusterSessions(options.store, this.command, options.handoverTimeoutMs ?? 5000);
     const sessions = this.sessions;
+    this.forwarder = new HandoverForwarder(
+      {
+        hasSession: (clientId) => this.host?.subscriptionsOf?.(clientId) !== undefined,
+        withdraw: (filter) => this.withdrawRoute(filter),
+      },
+      (options.handoverTimeoutMs ?? 5000) + 1000,
+      HANDOVER_SETTLE_MS,
+    );
     this.wills = new ClusterWills(this.outbox, this.nodeId, this.run);
     this.liveness = new Liveness(this.command, this.outbox, this.wills, {
       nodeId: this.nodeId,
@@ -228,11 +239,18 @@ export class RedisBus implements Bus {
       dedupeWindow: this.options.dedupeWindow ?? 100_000,
       retryDelayMs: this.options.retryDelayMs ?? 200,
       log: host.log,
-      deliver: (message, bytes, groups) => {
+      deliver: (message, raw, groups, messageId, hops) => {
         this.counters.received++;
-        this.counters.bytesReceived += bytes;
-        host.deliverFromBus(message, groups);
+        this.counters.bytesReceived += raw.length;
+        const served = groups.size === 0 ? groups : this.passOn(message, raw, groups, messageId, hops);
+        if (hops > 0) {
+          if (served.size > 0) host.deliverToGroups?.(message, served);
+          return;
+        }
+        this.forwardMoved(message, messageId, raw);
+        host.deliverFromBus(message, served);
       },
+      deliverTo: (message, clientId, directAt) => this.sessions?.arrived(message, clientId, directAt),
       duplicate: () => this.counters.duplicates++,
       acknowledge: async (ids) => {
         // With cluster-wide sessions, the commit that writes what was queued from them acknowledges
@@ -250,10 +268,17 @@ export class RedisBus implements Bus {
     this.stream.start();
     if (this.sessions !== undefined) {
       const stream = this.stream;
+      const forwarder = this.forwarder;
       this.sessions.links = {
         flushRoutes: () => this.outbox.drain(),
         forgetRoutes: (node) => this.routes.replaceNode(node, []),
         seen: (messageId) => stream.hasSeen(messageId),
+        position: () => stream.position,
+        leave: (clientId, to, filters) => forwarder.leave(clientId, to, filters),
+        stay: (clientId) => forwarder.stay(clientId),
+        installed: (clientId, from) => forwarder.installed(clientId, from),
+        // After the session's route notices, on the same connection: every node has them first.
+        announce: (notice) => this.outbox.push(['PUBLISH', handoverChannel, notice]),
       };
     }
     await this.liveness.start(host);
@@ -262,7 +287,8 @@ export class RedisBus implements Bus {
 
   forward(message: Message): ReadonlySet<string> | undefined {
     const { nodes, serve, local } = this.routes.plan(message.topic);
-    if (nodes.length === 0) return local;
+    const moved = this.forwarder.targets(message.topic);
+    if (nodes.length === 0 && moved === undefined) return local;
     if (message.qos === 0 && !this.outbox.idle && this.outbox.pending >= this.maxPendingCommands) {
       this.counters.droppedQoS0 += nodes.length;
       // Nothing goes to the other nodes: every group with members here serves it, as on one node.
@@ -278,6 +304,7 @@ export class RedisBus implements Bus {
       if (groups !== undefined) entry.push('g', groups.join('\u0000'));
       this.outbox.push(entry, durable);
     }
+    if (moved !== undefined) this.forwardMoved(message, id, bytes, moved);
     this.gate.appended(nodes);
     this.counters.forwarded += nodes.length;
     this.counters.bytesForwarded += bytes.length * nodes.length;
@@ -291,14 +318,88 @@ export class RedisBus implements Bus {
 
   routeAdded(filter: string): void {
     if (!this.routes.addLocal(filter) || this.host === undefined) return;
+    this.forwarder.taken(filter);
     this.outbox.push(['SADD', routesKey(this.nodeId), filter]);
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: '+', filter })]);
   }
 
   routeRemoved(filter: string): void {
     if (!this.routes.removeLocal(filter) || this.host === undefined) return;
+    // A session handed over: its route stays until the new owner's is known everywhere.
+    if (!this.forwarder.holds(filter)) this.withdrawRoute(filter);
+  }
+
+  /** Takes `filter` out of this node's routes in Redis and tells the other nodes. */
+  private withdrawRoute(filter: string): void {
     this.outbox.push(['SREM', routesKey(this.nodeId), filter]);
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: '-', filter })]);
+  }
+
+  /**
+   * Appends `message` (id `messageId`, encoded `raw`) to the streams of the nodes that sessions
+   * handed over from here moved to, marked for those sessions (see handover-forward.ts).
+   */
+  private forwardMoved(
+    message: Message,
+    messageId: string,
+    raw: Buffer,
+    moved = this.forwarder.targets(message.topic),
+  ): void {
+    if (moved === undefined) return;
+    for (const { node, clientId } of moved) {
+      this.outbox.push(['XADD', streamKey(node), '*', 'i', messageId, 'm', raw, 's', clientId], message.qos > 0);
+    }
+  }
+
+  /**
+   * The shared groups of `groups` this node has members of; each of the others (its last member here
+   * left after the publishing node chose this node) is passed on to another node with members, up to
+   * MAX_GROUP_HOPS times, or dropped, with a warning, when no node has one.
+   */
+  private passOn(
+    message: Message,
+    raw: Buffer,
+    groups: ReadonlySet<string>,
+    messageId: string,
+    hops: number,
+  ): ReadonlySet<string> {
+    let served: Set<string> | undefined;
+    let passed: Map<string, string[]> | undefined;
+    for (const group of groups) {
+      if (this.routes.hasLocal(group)) {
+        (served ??= new Set()).add(group);
+        continue;
+      }
+      const node = hops < MAX_GROUP_HOPS ? this.routes.passOn(message.topic, group) : undefined;
+      if (node === undefined) {
+        this.host?.log.warn(
+          { group, topic: message.topic, hops },
+          'cluster: no node has a member of the shared group; message dropped for it',
+        );
+        continue;
+      }
+      passed ??= new Map();
+      const list = passed.get(node);
+      if (list === undefined) passed.set(node, [group]);
+      else list.push(group);
+    }
+    for (const [node, list] of passed ?? []) {
+      const entry: Command = [
+        'XADD',
+        streamKey(node),
+        '*',
+        'i',
+        messageId,
+        'm',
+        raw,
+        'g',
+        list.join('\u0000'),
+        'h',
+        String(hops + 1),
+      ];
+      this.outbox.push(entry, message.qos > 0);
+    }
+    return served ?? NO_GROUPS;
   }
 
   retained(topic: string, message: Message | undefined): void {
@@ -366,6 +467,7 @@ export class RedisBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     this.liveness.stop();
+    this.forwarder.close();
     if (this.host !== undefined) await withTimeout(this.operations.stop(), 1000);
     else this.operations.link.stop();
     // The blocked read ends when its connection does, even with Redis gone.
@@ -476,6 +578,14 @@ export class RedisBus implements Bus {
     for (const topic of gone) this.applyRetained(topic, Buffer.alloc(0));
   }
 }
+
+/** How many times a message for a shared group is passed on by nodes that no longer had a member. */
+const MAX_GROUP_HOPS = 3;
+
+const NO_GROUPS: ReadonlySet<string> = new Set();
+
+/** How long a node forwards what comes for a session it handed over once the routes moved, in ms. */
+const HANDOVER_SETTLE_MS = 300;
 
 /** The log until `start` gives the broker's. */
 const silentLog = pino({ level: 'silent' });

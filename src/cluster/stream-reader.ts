@@ -20,8 +20,17 @@ export interface StreamReaderOptions {
   /** Pause after a failed read, in ms. */
   retryDelayMs: number;
   log: Logger;
-  /** Delivers one message read; `bytes`: its encoded size; `groups`: the shared groups this node serves for it. */
-  deliver(message: Message, bytes: number, groups: ReadonlySet<string>): void;
+  /**
+   * Delivers one message read; `raw`: its encoding; `groups`: the shared groups this node serves for
+   * it; `messageId`: its id in the cluster; `hops`: 0, or how many nodes passed it on to serve
+   * `groups` alone (their chosen node had no member left).
+   */
+  deliver(message: Message, raw: Buffer, groups: ReadonlySet<string>, messageId: string, hops: number): void;
+  /**
+   * Delivers a message marked for the session `clientId` alone (forwarded by the node it moved from);
+   * `directAt`: the position at which the same message came through this node's routes, if it did.
+   */
+  deliverTo(message: Message, clientId: string, directAt: number | undefined): void;
   duplicate(): void;
   /** Acknowledges the entries `ids` once what they delivered is safe. */
   acknowledge(ids: string[]): Promise<void>;
@@ -38,8 +47,13 @@ function redisErrorCode(err: unknown): string {
 export class StreamReader {
   private running = false;
   private loop: Promise<void> | undefined;
-  /** Message ids delivered recently: `seen` to look up, `order` (a ring) to forget the oldest. */
-  private readonly seen = new Set<string>();
+  /**
+   * Message ids delivered recently, each with its position (entries handled before it): `seen` to
+   * look up, `order` (a ring) to forget the oldest.
+   */
+  private readonly seen = new Map<string, number>();
+  /** Entries handled so far by this run. */
+  private handled = 0;
   private readonly order: (string | undefined)[];
   private oldest = 0;
   /** Set when the connection dropped: a read's reply may have been lost, leaving entries pending. */
@@ -185,18 +199,32 @@ export class StreamReader {
     return this.seen.has(messageId);
   }
 
+  /** Entries handled so far: an entry handled from now on has this position or a later one. */
+  get position(): number {
+    return this.handled;
+  }
+
   /** Delivers one entry unless it is a copy; returns its entry id. */
   private handle(id: string, fields: Buffer[] | null): string {
+    const position = this.handled++;
     const messageId = field(fields, I)?.toString('latin1');
     const bytes = field(fields, M);
     if (messageId === undefined || bytes === undefined) return id;
-    if (this.seen.has(messageId)) {
+    // Marked for one session: a copy of its own, apart from the message's copy for the routes.
+    const target = field(fields, S)?.toString('utf8');
+    const hops = Number(field(fields, H)?.toString('latin1') ?? 0);
+    // A copy for one session, or passed on for a shared group: kept apart from the copy for the routes.
+    const key =
+      target !== undefined ? `${messageId}\u0000${target}` : hops > 0 ? `${messageId}\u0000#${hops}` : messageId;
+    if (this.seen.has(key)) {
       this.options.duplicate();
       return id;
     }
-    this.remember(messageId);
+    this.remember(key, position);
     try {
-      this.options.deliver(decodeMessage(bytes), bytes.length, groupsOf(field(fields, G)));
+      const message = decodeMessage(bytes);
+      if (target === undefined) this.options.deliver(message, bytes, groupsOf(field(fields, G)), messageId, hops);
+      else this.options.deliverTo(message, target, this.seen.get(messageId));
     } catch (err) {
       this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
     }
@@ -204,12 +232,12 @@ export class StreamReader {
   }
 
   /** Adds `messageId` to the window, forgetting the oldest id when it is full. */
-  private remember(messageId: string): void {
+  private remember(messageId: string, position: number): void {
     const forgotten = this.order[this.oldest];
     if (forgotten !== undefined) this.seen.delete(forgotten);
     this.order[this.oldest] = messageId;
     this.oldest = (this.oldest + 1) % this.order.length;
-    this.seen.add(messageId);
+    this.seen.set(messageId, position);
   }
 }
 
@@ -230,10 +258,16 @@ function entriesOf(reply: unknown): [string, Buffer[] | null][] {
   return out;
 }
 
-/** The field names of an entry, one byte each: `i` (message id), `m` (message), `g` (shared groups served). */
+/**
+ * The field names of an entry, one byte each: `i` (message id), `m` (message), `g` (shared groups
+ * served), `s` (the one session it is for, forwarded during a hand-over), `h` (passed on by that many
+ * nodes, for the groups of `g` alone).
+ */
 const I = 0x69;
 const M = 0x6d;
 const G = 0x67;
+const S = 0x73;
+const H = 0x68;
 
 const NO_GROUPS: ReadonlySet<string> = new Set();
 
