@@ -16,6 +16,8 @@
  */
 import type { Message } from '../session/message.js';
 import { TopicIndex } from '../topic/index.js';
+import { streamKey } from './keys.js';
+import type { Command } from './outbox.js';
 
 /** What the forwarder asks of the bus. */
 export interface ForwarderLinks {
@@ -116,6 +118,23 @@ export class HandoverForwarder {
     }
     this.matched.clear();
     return out.length === 0 ? undefined : out;
+  }
+
+  /**
+   * Appends `message` (id `messageId`, encoded `raw`) to the streams of the nodes the sessions it
+   * matches moved to (`moved`, default: looked up), marked for those sessions, through `push`.
+   */
+  forward(
+    message: Message,
+    messageId: string,
+    raw: Buffer,
+    push: (command: Command, durable: boolean) => void,
+    moved = this.targets(message.topic),
+  ): void {
+    if (moved === undefined) return;
+    for (const { node, clientId } of moved) {
+      push(['XADD', streamKey(node), '*', 'i', messageId, 'm', raw, 's', clientId], message.qos > 0);
+    }
   }
 
   /** Stops: the held routes go now. */

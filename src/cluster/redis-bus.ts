@@ -47,6 +47,7 @@ import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
 import { HandoverForwarder } from './handover-forward.js';
+import { passOnGroups, type GroupPassLinks } from './group-pass.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
 
@@ -91,12 +92,6 @@ export function defaultNodeId(): string {
   return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
 }
 
-/** The id of a stream's last entry; nil when it has none. */
-const lastEntryScript = `
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if last[1] then return last[1][1] end
-return false`;
-
 /** Sets or clears a retained message and announces it, atomically, so that notices keep the hash's order. */
 const retainScript = `
 if #ARGV[2] == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
@@ -124,6 +119,8 @@ export class RedisBus implements Bus {
   private readonly sync: RouteSync;
   /** Sessions handed over from here: their routes held, what comes for them forwarded. */
   private readonly forwarder: HandoverForwarder;
+  private readonly push = (command: Command, durable: boolean): void => this.outbox.push(command, durable);
+  private readonly passLinks: GroupPassLinks;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
   /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
@@ -165,6 +162,7 @@ export class RedisBus implements Bus {
       (options.handoverTimeoutMs ?? 5000) + 1000,
       HANDOVER_SETTLE_MS,
     );
+    this.passLinks = { routes: this.routes, push: this.push, log: () => this.host?.log };
     this.wills = new ClusterWills(this.outbox, this.nodeId, this.run);
     this.liveness = new Liveness(this.command, this.outbox, this.wills, {
       nodeId: this.nodeId,
@@ -242,12 +240,12 @@ export class RedisBus implements Bus {
       deliver: (message, raw, groups, messageId, hops) => {
         this.counters.received++;
         this.counters.bytesReceived += raw.length;
-        const served = groups.size === 0 ? groups : this.passOn(message, raw, groups, messageId, hops);
+        const served = groups.size === 0 ? groups : passOnGroups(this.passLinks, message, raw, groups, messageId, hops);
         if (hops > 0) {
           if (served.size > 0) host.deliverToGroups?.(message, served);
           return;
         }
-        this.forwardMoved(message, messageId, raw);
+        this.forwarder.forward(message, messageId, raw, this.push);
         host.deliverFromBus(message, served);
       },
       deliverTo: (message, clientId, directAt) => this.sessions?.arrived(message, clientId, directAt),
@@ -304,7 +302,7 @@ export class RedisBus implements Bus {
       if (groups !== undefined) entry.push('g', groups.join('\u0000'));
       this.outbox.push(entry, durable);
     }
-    if (moved !== undefined) this.forwardMoved(message, id, bytes, moved);
+    if (moved !== undefined) this.forwarder.forward(message, id, bytes, this.push, moved);
     this.gate.appended(nodes);
     this.counters.forwarded += nodes.length;
     this.counters.bytesForwarded += bytes.length * nodes.length;
@@ -335,73 +333,6 @@ export class RedisBus implements Bus {
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: '-', filter })]);
   }
 
-  /**
-   * Appends `message` (id `messageId`, encoded `raw`) to the streams of the nodes that sessions
-   * handed over from here moved to, marked for those sessions (see handover-forward.ts).
-   */
-  private forwardMoved(
-    message: Message,
-    messageId: string,
-    raw: Buffer,
-    moved = this.forwarder.targets(message.topic),
-  ): void {
-    if (moved === undefined) return;
-    for (const { node, clientId } of moved) {
-      this.outbox.push(['XADD', streamKey(node), '*', 'i', messageId, 'm', raw, 's', clientId], message.qos > 0);
-    }
-  }
-
-  /**
-   * The shared groups of `groups` this node has members of; each of the others (its last member here
-   * left after the publishing node chose this node) is passed on to another node with members, up to
-   * MAX_GROUP_HOPS times, or dropped, with a warning, when no node has one.
-   */
-  private passOn(
-    message: Message,
-    raw: Buffer,
-    groups: ReadonlySet<string>,
-    messageId: string,
-    hops: number,
-  ): ReadonlySet<string> {
-    let served: Set<string> | undefined;
-    let passed: Map<string, string[]> | undefined;
-    for (const group of groups) {
-      if (this.routes.hasLocal(group)) {
-        (served ??= new Set()).add(group);
-        continue;
-      }
-      const node = hops < MAX_GROUP_HOPS ? this.routes.passOn(message.topic, group) : undefined;
-      if (node === undefined) {
-        this.host?.log.warn(
-          { group, topic: message.topic, hops },
-          'cluster: no node has a member of the shared group; message dropped for it',
-        );
-        continue;
-      }
-      passed ??= new Map();
-      const list = passed.get(node);
-      if (list === undefined) passed.set(node, [group]);
-      else list.push(group);
-    }
-    for (const [node, list] of passed ?? []) {
-      const entry: Command = [
-        'XADD',
-        streamKey(node),
-        '*',
-        'i',
-        messageId,
-        'm',
-        raw,
-        'g',
-        list.join('\u0000'),
-        'h',
-        String(hops + 1),
-      ];
-      this.outbox.push(entry, message.qos > 0);
-    }
-    return served ?? NO_GROUPS;
-  }
-
   retained(topic: string, message: Message | undefined): void {
     const value = message === undefined ? Buffer.alloc(0) : encodeMessage(message);
     const notice = Buffer.concat([Buffer.from(`${this.nodeId}\0${topic}\0`), value]);
@@ -422,25 +353,8 @@ export class RedisBus implements Bus {
   }
 
   caughtUp(): Promise<void> {
-    const stream = this.stream;
-    if (stream === undefined || this.closed) return Promise.resolve();
-    return this.streamEnd().then((end) => (end === undefined ? undefined : stream.deliveredThrough(end)));
-  }
-
-  /**
-   * The id of the last entry of this node's stream; undefined when it is empty or the node closes.
-   * While Redis is unreachable it waits (the command waits in the client's queue, or is tried again).
-   */
-  private async streamEnd(): Promise<string | undefined> {
-    for (;;) {
-      try {
-        const last = await this.command.eval(lastEntryScript, 1, streamKey(this.nodeId));
-        return typeof last === 'string' ? last : undefined;
-      } catch {
-        if (this.closed) return undefined;
-        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 200));
-      }
-    }
+    if (this.stream === undefined || this.closed) return Promise.resolve();
+    return this.stream.caughtUp(this.command);
   }
 
   stats(): ClusterStats {
@@ -578,11 +492,6 @@ export class RedisBus implements Bus {
     for (const topic of gone) this.applyRetained(topic, Buffer.alloc(0));
   }
 }
-
-/** How many times a message for a shared group is passed on by nodes that no longer had a member. */
-const MAX_GROUP_HOPS = 3;
-
-const NO_GROUPS: ReadonlySet<string> = new Set();
 
 /** How long a node forwards what comes for a session it handed over once the routes moved, in ms. */
 const HANDOVER_SETTLE_MS = 300;

@@ -36,6 +36,12 @@ export interface StreamReaderOptions {
   acknowledge(ids: string[]): Promise<void>;
 }
 
+/** The id of a stream's last entry; nil when it has none (no entry's fields sent back). */
+const lastEntryScript = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if last[1] then return last[1][1] end
+return false`;
+
 /** How long one XREADGROUP blocks, in ms: also how long `stop()` may wait for it. */
 const BLOCK_MS = 1000;
 
@@ -109,6 +115,24 @@ export class StreamReader {
   deliveredThrough(id: string): Promise<void> {
     if (!this.running || compareEntryIds(this.through, id) >= 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ id, reads: this.reads, resolve }));
+  }
+
+  /**
+   * Resolves once this node has delivered every entry its stream holds now (see `deliveredThrough`),
+   * reading where the stream ends through `command` (this reader's connection blocks in its reads).
+   * While Redis is unreachable it waits: the read waits in the client's queue, or is tried again.
+   */
+  async caughtUp(command: RedisClient): Promise<void> {
+    for (;;) {
+      try {
+        const last = await command.eval(lastEntryScript, 1, this.options.stream);
+        if (typeof last === 'string') await this.deliveredThrough(last);
+        return;
+      } catch {
+        if (!this.running) return;
+        await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs));
+      }
+    }
   }
 
   /**
