@@ -188,20 +188,26 @@ export class HandoverArrivals {
 
   /** A claim of `clientId` starts: marked messages for it wait until it ends. */
   claimStarted(clientId: string): void {
+    // Where an earlier install of the session was says nothing about this one (a session moving
+    // back and forth): until it ends, marked messages are held, not compared with it.
+    this.installedAt.delete(clientId);
     if (!this.claiming.has(clientId)) this.claiming.set(clientId, []);
   }
 
   /**
-   * The claim of `clientId` ended (its session installed here, or not), at stream position
-   * `position`: the messages held for it are given to `deliver`.
+   * The claim of `clientId` ended (its session installed here, or not): the messages held for it are
+   * given to `deliver`. `position`: the stream position then, when another node handed the session
+   * over (undefined otherwise: nothing is forwarded for it).
    */
-  claimEnded(clientId: string, position: number, deliver: (messages: Message[]) => void): void {
+  claimEnded(clientId: string, position: number | undefined, deliver: (messages: Message[]) => void): void {
     const held = this.claiming.get(clientId);
     this.claiming.delete(clientId);
-    this.installedAt.set(clientId, position);
-    setTimeout(() => {
-      if (this.installedAt.get(clientId) === position) this.installedAt.delete(clientId);
-    }, INSTALLED_MEMORY_MS).unref();
+    if (position !== undefined) {
+      this.installedAt.set(clientId, position);
+      setTimeout(() => {
+        if (this.installedAt.get(clientId) === position) this.installedAt.delete(clientId);
+      }, INSTALLED_MEMORY_MS).unref();
+    }
     if (held !== undefined && held.length > 0) deliver(held);
   }
 

@@ -132,9 +132,8 @@ export class ClusterSessions implements SessionBus {
       const state = await this.claim(clientId, from);
       if (state !== undefined) host.installSessions(state);
     } finally {
-      this.arrivals.claimEnded(clientId, this.links?.position() ?? 0, (messages) =>
-        host.deliverToSessions(messages, new Set([clientId])),
-      );
+      const position = from.length > 0 ? (this.links?.position() ?? 0) : undefined;
+      this.arrivals.claimEnded(clientId, position, (messages) => host.deliverToSessions(messages, new Set([clientId])));
     }
     // The old owner holds the session's routes until it hears this, after the new ones.
     for (const owner of new Set(from)) {
