@@ -137,6 +137,24 @@ export class HandoverForwarder {
     }
   }
 
+  /**
+   * A message marked for `clientId` came here after the session left again (a session moving back
+   * and forth): appends it, still marked, to the stream of the node it left for, if it left from
+   * here. Returns whether it did. A copy that comes back here is dropped as such (same id and mark).
+   */
+  forwardAgain(
+    clientId: string,
+    message: Message,
+    messageId: string,
+    raw: Buffer,
+    push: (command: Command, durable: boolean) => void,
+  ): boolean {
+    const leaving = this.byClient.get(clientId);
+    if (leaving === undefined || this.links.hasSession(clientId)) return false;
+    this.forward(message, messageId, raw, push, [{ node: leaving.to, clientId }]);
+    return true;
+  }
+
   /** Stops: the held routes go now. */
   close(): void {
     for (const clientId of [...this.byClient.keys()]) this.end(clientId);
@@ -214,18 +232,22 @@ export class HandoverArrivals {
   /**
    * A message marked for `clientId` arrived; `directAt`: the stream position at which the same
    * message came through this node's routes, if it did. Delivers it (`deliver`), holds it until the
-   * claim ends, or drops it when the session had it from its routes already.
+   * claim ends, or drops it when the session had it from its routes already. Returns false, having
+   * done nothing, when the session is neither here (`here`) nor being claimed here: it moved on.
    */
   arrived(
     message: Message,
     clientId: string,
     directAt: number | undefined,
+    here: () => boolean,
     deliver: (messages: Message[]) => void,
-  ): void {
+  ): boolean {
     const installed = this.installedAt.get(clientId);
-    if (directAt !== undefined && installed !== undefined && directAt >= installed) return;
+    if (directAt !== undefined && installed !== undefined && directAt >= installed) return true;
     const held = this.claiming.get(clientId);
     if (held !== undefined) held.push(message);
-    else deliver([message]);
+    else if (here()) deliver([message]);
+    else return false;
+    return true;
   }
 }

@@ -248,7 +248,12 @@ export class RedisBus implements Bus {
         this.forwarder.forward(message, messageId, raw, this.push);
         host.deliverFromBus(message, served);
       },
-      deliverTo: (message, clientId, directAt) => this.sessions?.arrived(message, clientId, directAt),
+      deliverTo: (message, clientId, directAt, messageId, raw) => {
+        // The session left again meanwhile: after it, to where it went from here.
+        if (this.sessions?.arrived(message, clientId, directAt) === false) {
+          this.forwarder.forwardAgain(clientId, message, messageId, raw, this.push);
+        }
+      },
       duplicate: () => this.counters.duplicates++,
       acknowledge: async (ids) => {
         // With cluster-wide sessions, the commit that writes what was queued from them acknowledges

@@ -143,11 +143,18 @@ export class ClusterSessions implements SessionBus {
     return undefined;
   }
 
-  /** A message the old owner of `clientId` forwarded for it (see HandoverArrivals.arrived). */
-  arrived(message: Message, clientId: string, directAt: number | undefined): void {
+  /**
+   * A message the old owner of `clientId` forwarded for it (see HandoverArrivals.arrived); false when
+   * the session is neither here nor being claimed here.
+   */
+  arrived(message: Message, clientId: string, directAt: number | undefined): boolean {
     const host = this.requireHost();
-    this.arrivals.arrived(message, clientId, directAt, (messages) =>
-      host.deliverToSessions(messages, new Set([clientId])),
+    return this.arrivals.arrived(
+      message,
+      clientId,
+      directAt,
+      () => host.subscriptionsOf?.(clientId) !== undefined,
+      (messages) => host.deliverToSessions(messages, new Set([clientId])),
     );
   }
 

@@ -28,9 +28,10 @@ export interface StreamReaderOptions {
   deliver(message: Message, raw: Buffer, groups: ReadonlySet<string>, messageId: string, hops: number): void;
   /**
    * Delivers a message marked for the session `clientId` alone (forwarded by the node it moved from);
-   * `directAt`: the position at which the same message came through this node's routes, if it did.
+   * `directAt`: the position at which the same message came through this node's routes, if it did;
+   * `messageId`, `raw`: its id and encoding.
    */
-  deliverTo(message: Message, clientId: string, directAt: number | undefined): void;
+  deliverTo(message: Message, clientId: string, directAt: number | undefined, messageId: string, raw: Buffer): void;
   duplicate(): void;
   /** Acknowledges the entries `ids` once what they delivered is safe. */
   acknowledge(ids: string[]): Promise<void>;
@@ -248,7 +249,7 @@ export class StreamReader {
     try {
       const message = decodeMessage(bytes);
       if (target === undefined) this.options.deliver(message, bytes, groupsOf(field(fields, G)), messageId, hops);
-      else this.options.deliverTo(message, target, this.seen.get(messageId));
+      else this.options.deliverTo(message, target, this.seen.get(messageId), messageId, bytes);
     } catch (err) {
       this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
     }

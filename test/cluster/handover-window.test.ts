@@ -15,7 +15,7 @@ const MOVES = 8;
 
 for (const version of [4, 5] as const) {
   void describe(`a session handed over while a third node publishes, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
-    void it('[MQTT-3.1.4-2] every QoS 1 message acknowledged to the publisher during repeated takeovers reaches the session', async (t) => {
+    void it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] every QoS 1 message acknowledged to the publisher during repeated takeovers reaches the session`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;
       const nodes: TestNode[] = [];
