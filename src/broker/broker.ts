@@ -380,6 +380,14 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
     });
   }
 
+  /**
+   * In a cluster, resolves once this node has delivered what the other nodes had sent it when called
+   * (see Bus.caughtUp); undefined (nothing to wait for) without one.
+   */
+  caughtUp(): Promise<void> | undefined {
+    return this.bus?.caughtUp?.();
+  }
+
   /** The parts that sessions moving between nodes touch (src/broker/session-handover.ts). */
   private handoverParts(): HandoverParts {
     return {

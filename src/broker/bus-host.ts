@@ -74,6 +74,10 @@ export function busHost(
       return persistence?.reserve(count) ?? { seq: 0, messageId: 0, count };
     },
     releaseSession: (clientId) => releaseSession(sessions, clientId),
+    subscriptionsOf(clientId) {
+      const session = sessions.registry.sessions.get(clientId);
+      return session === undefined ? undefined : [...session.subscriptions.keys()];
+    },
     installSessions: (state) => installSessions(sessions, state),
     deliverToGroups(message, groups): number {
       let count = 0;

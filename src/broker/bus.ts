@@ -46,6 +46,8 @@ export interface BusHost {
    * Resolves with the ids of stored messages that no session here refers to any more.
    */
   releaseSession(clientId: string): Promise<number[]>;
+  /** The topic filters of the session of `clientId` here; undefined when it has no session here. */
+  subscriptionsOf?(clientId: string): string[] | undefined;
   /** Restores sessions moved to this node from the store's records, with their subscriptions and routes. */
   installSessions(state: StoredState): void;
   /**
@@ -221,6 +223,12 @@ export interface Bus {
   carries?(message: Message): boolean;
   /** Resolves once the bus can take messages again. */
   available?(): Promise<void>;
+  /**
+   * Resolves once this node has delivered every message the other nodes had sent it when called.
+   * A client's publishes wait for the one asked as it connects, so that what it published through
+   * another node before (and was acknowledged) reaches this node's subscribers first. Absent: at once.
+   */
+  caughtUp?(): Promise<void>;
   /** The bus's state, for $SYS and metrics. */
   stats?(): ClusterStats;
   /** Leaves the cluster: writes what is pending, withdraws this node's routes, closes connections. */

@@ -99,6 +99,11 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   readonly link: Link = new Link();
   /** Set once CONNACK accepted the client: only then do a will and a disconnect event follow. */
   wasActive = false;
+  /**
+   * In a cluster, until this node has delivered what other nodes had sent it when the client
+   * connected: the client's PUBLISH packets wait for it (per-publisher order across its connections).
+   */
+  publishesAfter: Promise<void> | undefined;
   /** Whether CONNACK said Session Present 1: this connection resumed an existing session. */
   sessionPresent = false;
   /** 5.0: the Authentication Method of CONNECT once the client authenticated with it; undefined when none. */

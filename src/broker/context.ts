@@ -83,6 +83,8 @@ export interface BrokerContext extends ConnectionHost {
   sessionAttached(session: Session, will: Will | undefined): void;
   /** Claims `clientId` cluster-wide before its CONNECT is accepted; undefined: nothing to wait for. */
   claimSession(clientId: string): Promise<void> | undefined;
+  /** In a cluster, resolves once this node delivered what other nodes had sent it when called; undefined: at once. */
+  caughtUp(): Promise<void> | undefined;
   /** In a cluster, records `will` of a client connecting to `session` for the other nodes; returns the record's id. */
   recordWill(session: Session, will: Will | undefined): string | undefined;
   addSubscription(session: Session, topicFilter: string, options: SubscriptionOptions): boolean;

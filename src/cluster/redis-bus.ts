@@ -36,7 +36,7 @@ import {
 } from './keys.js';
 import { Liveness } from './liveness.js';
 import { BacklogGate } from './flow.js';
-import { MAX_ENTRY_MESSAGES, Outbox, type WaitOptions } from './outbox.js';
+import { MAX_ENTRY_MESSAGES, Outbox, type Command, type WaitOptions } from './outbox.js';
 import type { NodeDeadHandler } from './reaper.js';
 import { ClusterWills } from './will-ledger.js';
 import { createRedisClient, redisTarget, type RedisClient } from './connect.js';
@@ -46,6 +46,8 @@ import { RetainedRestorer } from './retained-restore.js';
 import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
+import { HandoverForwarder } from './handover-forward.js';
+import { passOnGroups, type GroupPassLinks } from './group-pass.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
 
@@ -115,6 +117,10 @@ export class RedisBus implements Bus {
   private readonly outbox: Outbox;
   private readonly gate: BacklogGate;
   private readonly sync: RouteSync;
+  /** Sessions handed over from here: their routes held, what comes for them forwarded. */
+  private readonly forwarder: HandoverForwarder;
+  private readonly push = (command: Command, durable: boolean): void => this.outbox.push(command, durable);
+  private readonly passLinks: GroupPassLinks;
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
   /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
@@ -148,6 +154,15 @@ export class RedisBus implements Bus {
         ? undefined
         : new ClusterSessions(options.store, this.command, options.handoverTimeoutMs ?? 5000);
     const sessions = this.sessions;
+    this.forwarder = new HandoverForwarder(
+      {
+        hasSession: (clientId) => this.host?.subscriptionsOf?.(clientId) !== undefined,
+        withdraw: (filter) => this.withdrawRoute(filter),
+      },
+      (options.handoverTimeoutMs ?? 5000) + 1000,
+      HANDOVER_SETTLE_MS,
+    );
+    this.passLinks = { routes: this.routes, push: this.push, log: () => this.host?.log };
     this.wills = new ClusterWills(this.outbox, this.command, this.nodeId, this.run, options.store !== undefined);
     this.liveness = new Liveness(this.command, this.outbox, this.wills, {
       nodeId: this.nodeId,
@@ -231,10 +246,22 @@ export class RedisBus implements Bus {
       dedupeWindow: this.options.dedupeWindow ?? 100_000,
       retryDelayMs: this.options.retryDelayMs ?? 200,
       log: host.log,
-      deliver: (message, bytes, groups) => {
+      deliver: (message, raw, groups, messageId, hops) => {
         this.counters.received++;
-        this.counters.bytesReceived += bytes;
-        host.deliverFromBus(message, groups);
+        this.counters.bytesReceived += raw.length;
+        const served = groups.size === 0 ? groups : passOnGroups(this.passLinks, message, raw, groups, messageId, hops);
+        if (hops > 0) {
+          if (served.size > 0) host.deliverToGroups?.(message, served);
+          return;
+        }
+        this.forwarder.forward(message, messageId, raw, this.push);
+        host.deliverFromBus(message, served);
+      },
+      deliverTo: (message, clientId, directAt, messageId, raw) => {
+        // The session left again meanwhile: after it, to where it went from here.
+        if (this.sessions?.arrived(message, clientId, directAt) === false) {
+          this.forwarder.forwardAgain(clientId, message, messageId, raw, this.push);
+        }
       },
       duplicate: () => this.counters.duplicates++,
       committed: host.committedStreamEntries?.() ?? new Set(),
@@ -257,12 +284,19 @@ export class RedisBus implements Bus {
     this.stream.start();
     if (this.sessions !== undefined) {
       const stream = this.stream;
+      const forwarder = this.forwarder;
       this.sessions.links = {
         flushRoutes: () => this.outbox.drain(),
         forgetRoutes: (node) => this.routes.replaceNode(node, []),
         seen: (messageId) => stream.hasSeen(messageId),
         reloadRoutes: () => this.sync.reload(),
         willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
+        position: () => stream.position,
+        leave: (clientId, to, filters) => forwarder.leave(clientId, to, filters),
+        stay: (clientId) => forwarder.stay(clientId),
+        installed: (clientId, from) => forwarder.installed(clientId, from),
+        // After the session's route notices, on the same connection: every node has them first.
+        announce: (notice) => this.outbox.push(['PUBLISH', handoverChannel, notice]),
       };
     }
     await this.liveness.start(host);
@@ -271,7 +305,8 @@ export class RedisBus implements Bus {
 
   forward(message: Message): ReadonlySet<string> | undefined {
     const { nodes, serve, local } = this.routes.plan(message.topic);
-    if (nodes.length === 0) return local;
+    const moved = this.forwarder.targets(message.topic);
+    if (nodes.length === 0 && moved === undefined) return local;
     if (message.qos === 0 && !this.outbox.idle && this.outbox.pending >= this.maxPendingCommands) {
       this.counters.droppedQoS0 += nodes.length;
       // Nothing goes to the other nodes: every group with members here serves it, as on one node.
@@ -287,6 +322,7 @@ export class RedisBus implements Bus {
       const fields = groups === undefined ? ['i', id, 'm', bytes] : ['i', id, 'm', bytes, 'g', groups.join('\u0000')];
       if (this.outbox.append(streamKey(node), fields, durable)) entries.push(node);
     }
+    if (moved !== undefined) this.forwarder.forward(message, id, bytes, this.push, moved);
     this.gate.appended(entries);
     this.counters.forwarded += nodes.length;
     this.counters.bytesForwarded += bytes.length * nodes.length;
@@ -300,12 +336,19 @@ export class RedisBus implements Bus {
 
   routeAdded(filter: string): void {
     if (!this.routes.addLocal(filter) || this.host === undefined) return;
+    this.forwarder.taken(filter);
     this.outbox.push(['SADD', routesKey(this.nodeId), filter]);
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: '+', filter })]);
   }
 
   routeRemoved(filter: string): void {
     if (!this.routes.removeLocal(filter) || this.host === undefined) return;
+    // A session handed over: its route stays until the new owner's is known everywhere.
+    if (!this.forwarder.holds(filter)) this.withdrawRoute(filter);
+  }
+
+  /** Takes `filter` out of this node's routes in Redis and tells the other nodes. */
+  private withdrawRoute(filter: string): void {
     this.outbox.push(['SREM', routesKey(this.nodeId), filter]);
     this.outbox.push(['PUBLISH', routesChannel, JSON.stringify({ node: this.nodeId, op: '-', filter })]);
   }
@@ -327,6 +370,11 @@ export class RedisBus implements Bus {
 
   available(): Promise<void> {
     return this.operations.link.whenUp();
+  }
+
+  caughtUp(): Promise<void> {
+    if (this.stream === undefined || this.closed) return Promise.resolve();
+    return this.stream.caughtUp(this.command);
   }
 
   stats(): ClusterStats {
@@ -353,6 +401,7 @@ export class RedisBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     this.liveness.stop();
+    this.forwarder.close();
     if (this.host !== undefined) await withTimeout(this.operations.stop(), 1000);
     else this.operations.link.stop();
     // The blocked read ends when its connection does, even with Redis gone.
@@ -463,6 +512,9 @@ export class RedisBus implements Bus {
     for (const topic of gone) this.applyRetained(topic, Buffer.alloc(0));
   }
 }
+
+/** How long a node forwards what comes for a session it handed over once the routes moved, in ms. */
+const HANDOVER_SETTLE_MS = 300;
 
 /** The log until `start` gives the broker's. */
 const silentLog = pino({ level: 'silent' });

@@ -123,6 +123,24 @@ export class RouteTable {
     return this.byNode.get(node)?.size ?? 0;
   }
 
+  /** Whether this node has a subscription to `filter` (a shared group: a member of `$share/G/F`). */
+  hasLocal(filter: string): boolean {
+    return this.local.has(filter);
+  }
+
+  /**
+   * Another node with members of the shared group `group` (`$share/G/F`) for a message on `topic`,
+   * by the group's turn; undefined when no other node has one. For a message this node was chosen
+   * to serve the group for, once its own last member left.
+   */
+  passOn(topic: string, group: string): string | undefined {
+    this.remote.match(topic, this.collect);
+    this.found.clear();
+    const candidates = this.candidates.get(group)?.filter((node) => node !== this.self) ?? [];
+    this.candidates.clear();
+    return candidates.length === 0 ? undefined : this.choose(group, candidates);
+  }
+
   /** Whether `node` is known to have a subscription to `filter` (a group: `$share/G/F`). */
   has(node: string, filter: string): boolean {
     return this.byNode.get(node)?.has(filter) === true;

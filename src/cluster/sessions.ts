@@ -19,6 +19,7 @@ import { emptyStoredState, type StoredState } from '../store/types.js';
 import { decodeMessage } from './codec.js';
 import { entryMessages, groupsOf } from './entry.js';
 import { dropDeadNode, forgetDeadNode } from './dead-node.js';
+import { HandoverArrivals } from './handover-forward.js';
 import { streamKey } from './keys.js';
 import type { RedisStore } from './redis-store.js';
 
@@ -50,6 +51,14 @@ interface Answer {
   result: 'ok' | 'lost' | 'error';
 }
 
+/** The new owner installed a session handed over to it (its routes announced before this). */
+interface Installed {
+  op: 'installed';
+  to: string;
+  from: string;
+  client: string;
+}
+
 /** What an adoption needs of the bus: set by the RedisBus once its parts exist. */
 export interface AdoptionLinks {
   /** Resolves once the route changes queued so far are published (the adopted sessions' routes). */
@@ -62,6 +71,16 @@ export interface AdoptionLinks {
   reloadRoutes(): Promise<void>;
   /** Finds the will records of sessions that moved here, before they are installed (ClusterWills.lookUpMoved). */
   willsMoved(clientIds: readonly string[]): Promise<void>;
+  /** Entries of its own stream this node has handled (StreamReader.position). */
+  position(): number;
+  /** The session of `clientId` is about to be handed over to `to`, with its plain `filters` (handover-forward.ts). */
+  leave(clientId: string, to: string, filters: string[]): void;
+  /** The hand-over of `clientId` did not happen. */
+  stay(clientId: string): void;
+  /** Node `from` installed the session of `clientId` this node handed it. */
+  installed(clientId: string, from: string): void;
+  /** Publishes `notice` on the hand-over channel after the route notices queued so far. */
+  announce(notice: string): void;
 }
 
 /**
@@ -88,6 +107,8 @@ export class ClusterSessions implements SessionBus {
   links: AdoptionLinks | undefined;
   /** The adoption under way: a hand-over waits for it, so that a session leaves with all it was owed. */
   private adopting: Promise<unknown> = Promise.resolve();
+  /** Messages forwarded for sessions moving here (handover-forward.ts). */
+  private readonly arrivals = new HandoverArrivals();
 
   constructor(
     private readonly store: RedisStore,
@@ -104,7 +125,50 @@ export class ClusterSessions implements SessionBus {
     this.host = host;
   }
 
+  /**
+   * Claims `clientId` (see `claim`) and installs what moved here itself, so that the messages the old
+   * owner forwarded for the session meanwhile are delivered to it right after; resolves with nothing
+   * to install.
+   */
   async claimSession(clientId: string): Promise<StoredState | undefined> {
+    const host = this.requireHost();
+    const from: string[] = [];
+    this.arrivals.claimStarted(clientId);
+    try {
+      const state = await this.claim(clientId, from);
+      if (state !== undefined) host.installSessions(state);
+    } finally {
+      const position = from.length > 0 ? (this.links?.position() ?? 0) : undefined;
+      this.arrivals.claimEnded(clientId, position, (messages) => host.deliverToSessions(messages, new Set([clientId])));
+    }
+    // The old owner holds the session's routes until it hears this, after the new ones.
+    for (const owner of new Set(from)) {
+      const installed: Installed = { op: 'installed', to: owner, from: this.nodeId, client: clientId };
+      this.links?.announce(JSON.stringify(installed));
+    }
+    return undefined;
+  }
+
+  /**
+   * A message the old owner of `clientId` forwarded for it (see HandoverArrivals.arrived); false when
+   * the session is neither here nor being claimed here.
+   */
+  arrived(message: Message, clientId: string, directAt: number | undefined): boolean {
+    const host = this.requireHost();
+    return this.arrivals.arrived(
+      message,
+      clientId,
+      directAt,
+      () => host.subscriptionsOf?.(clientId) !== undefined,
+      (messages) => host.deliverToSessions(messages, new Set([clientId])),
+    );
+  }
+
+  /**
+   * Claims `clientId` for this node, asking the live node that owns it to hand it over (each such
+   * node added to `from`); resolves with the session's records when it moved here.
+   */
+  private async claim(clientId: string, from: string[]): Promise<StoredState | undefined> {
     const host = this.requireHost();
     for (let attempt = 1; attempt <= MAX_CLAIMS; attempt++) {
       const claimed = await this.store.claim(clientId, (count) => host.reserve(count), attempt === MAX_CLAIMS);
@@ -114,6 +178,7 @@ export class ClusterSessions implements SessionBus {
         await this.links?.willsMoved([clientId]);
         return claimed.state;
       }
+      from.push(claimed.owner);
       const result = await this.askHandOver(clientId, claimed.owner);
       if (result === 'timeout') {
         this.counters.timedOut++;
@@ -139,15 +204,16 @@ export class ClusterSessions implements SessionBus {
 
   /** Handles a notice of `fennec:handover`. */
   notice(text: string): void {
-    let notice: Request | Answer;
+    let notice: Request | Answer | Installed;
     try {
-      notice = JSON.parse(text) as Request | Answer;
+      notice = JSON.parse(text) as Request | Answer | Installed;
     } catch {
       return;
     }
     if (notice.to !== this.nodeId) return;
     if (notice.op === 'answer') this.waiting.get(notice.id)?.(notice.result);
     else if (notice.op === 'request') void this.handOver(notice);
+    else if (notice.op === 'installed') this.links?.installed(notice.client, notice.from);
   }
 
   /** Asks node `owner` to hand `clientId` over; resolves with its answer, or 'timeout'. */
@@ -176,6 +242,9 @@ export class ClusterSessions implements SessionBus {
     let result: Answer['result'] = 'error';
     try {
       await this.adopting.catch(() => undefined);
+      // Shared groups are left out: a node chosen for a group it no longer serves passes the message on.
+      const filters = host.subscriptionsOf?.(request.client)?.filter((filter) => !filter.startsWith('$share/'));
+      this.links?.leave(request.client, request.from, filters ?? []);
       const unreferenced = await host.releaseSession(request.client);
       const numbers = { seq: request.seq, messageId: request.messageId, count: request.count };
       result = await this.store.handOver(request.client, request.from, numbers, unreferenced);
@@ -184,6 +253,7 @@ export class ClusterSessions implements SessionBus {
     } catch (err) {
       host.log.warn({ clientId: request.client, to: request.from, err: String(err) }, 'cluster: hand-over failed');
     }
+    if (result !== 'ok') this.links?.stay(request.client);
     const answer: Answer = { op: 'answer', id: request.id, to: request.from, result };
     await this.command.publish(handoverChannel, JSON.stringify(answer)).catch(() => undefined);
   }
@@ -256,7 +326,14 @@ export class ClusterSessions implements SessionBus {
             host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
           );
           if (message === undefined) continue;
-          messages.push(message);
+          // Forwarded for one session during a hand-over: for that session alone.
+          const target = entry.target?.toString('utf8');
+          if (target !== undefined) {
+            if (adopted.has(target)) deliveries += host.deliverToSessions([message], new Set([target]));
+            continue;
+          }
+          // Passed on for shared groups (`h`): for those groups alone.
+          if (entry.hops === undefined) messages.push(message);
           // The dead node's share of shared groups: served by this node's members of those groups.
           const groups = groupsOf(entry.groups);
           if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;

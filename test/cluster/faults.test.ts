@@ -6,11 +6,10 @@
 // FENNEC_FAULT_SEED replays a schedule, FENNEC_FAULT_SECONDS sets how long faults are made (default
 // 30). `npm run soak` runs longer.
 //
-// One fault the checker finds is known and not fixed (docs/cluster.md#fault-injection); its test is
-// marked todo, so it reports without failing the run: order across a publisher's connections when
-// it moves to the subscriber's own node. (A QoS 2 message delivered twice when its receiving node
-// was killed between committing it and acknowledging its stream entry is fixed for the nodes' Redis
-// store, which acknowledges the entry in the commit: test/cluster/qos2-once.test.ts.)
+// The two faults it found are fixed (docs/cluster.md#fault-injection): a QoS 2 message delivered
+// twice when its receiving node was killed between committing it and acknowledging its stream entry
+// (test/cluster/qos2-once.test.ts), and order across a publisher's connections when it moved to the
+// subscriber's own node (test/cluster/order.test.ts).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,9 +21,9 @@ import { faultSeed, runFaults, type FaultRun } from './faults/run.js';
 
 const seconds = Number(process.env['FENNEC_FAULT_SECONDS'] ?? 30);
 
-/** Violations of `kind`, with the ones `known` says are the known fault left out. */
-function found(run: FaultRun, kind: Violation['kind'], known?: (violation: Violation) => boolean): Violation[] {
-  return run.result.violations.filter((v) => v.kind === kind && !(known?.(v) ?? false));
+/** Violations of `kind`, with the ones `other` says belong to another check left out. */
+function found(run: FaultRun, kind: Violation['kind'], other?: (violation: Violation) => boolean): Violation[] {
+  return run.result.violations.filter((v) => v.kind === kind && !(other?.(v) ?? false));
 }
 
 const crossConnection = (v: Violation): boolean => v.detail.startsWith('acknowledged at');
@@ -95,14 +94,8 @@ void describe(`cluster under faults (${seconds} s of node kills and Redis freeze
     if (done !== undefined) assert.deepEqual(found(done, 'duplicate'), [], summary);
   });
 
-  void it(
-    'delivers a message acknowledged before a later one was sent (through another node) before it',
-    {
-      todo: "a publisher that moves to the subscriber's node is delivered there locally before its older messages cross Redis",
-    },
-    (t) => {
-      const done = ran(t);
-      if (done !== undefined) assert.deepEqual(found(done, 'order').filter(crossConnection), [], summary);
-    },
-  );
+  void it('delivers a message acknowledged before a later one was sent (through another node) before it', (t) => {
+    const done = ran(t);
+    if (done !== undefined) assert.deepEqual(found(done, 'order').filter(crossConnection), [], summary);
+  });
 });

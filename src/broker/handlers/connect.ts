@@ -236,6 +236,16 @@ function admit(
   assigned: boolean,
   extra?: ConnackProperties,
 ): Promise<void> | undefined {
+  // Asked now, beside the claim: what this client published through another node and was
+  // acknowledged is in this node's stream by now, and reaches its subscribers before anything the
+  // client publishes here (docs/cluster.md, order across a publisher's connections).
+  const caughtUp = connection.broker.caughtUp();
+  if (caughtUp !== undefined) {
+    connection.publishesAfter = caughtUp;
+    void caughtUp.then(() => {
+      if (connection.publishesAfter === caughtUp) connection.publishesAfter = undefined;
+    });
+  }
   const claiming = connection.broker.claimSession(connection.clientId);
   if (claiming === undefined) {
     admitNow(connection, packet, assigned, extra);

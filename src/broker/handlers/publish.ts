@@ -13,6 +13,16 @@ import { authorization, decide } from '../decide.js';
 import { ConnectionState } from '../connection-state.js';
 
 export function handlePublish(connection: Connection, received: PublishPacket): Promise<void> | undefined {
+  // In a cluster, not before this node delivered what the client published through other nodes
+  // before it connected here (the connection's later packets wait unread meanwhile).
+  const caughtUp = connection.publishesAfter;
+  if (caughtUp !== undefined) {
+    return caughtUp.then(() => {
+      connection.publishesAfter = undefined;
+      if (connection.state !== ConnectionState.Active) return undefined;
+      return handlePublish(connection, received);
+    });
+  }
   const { maximumQoS, retainAvailable } = connection.broker.options;
   // [MQTT-3.2.2-11] (5.0): a PUBLISH above the Maximum QoS of CONNACK gets DISCONNECT 0x9B (3.1.1: a close)
   if (received.qos > maximumQoS) {

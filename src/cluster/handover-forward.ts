@@ -1,0 +1,253 @@
+/**
+ * Messages that reach a session while it moves between nodes (docs/cluster.md, "Sessions", step 4):
+ * the route-change window of a hand-over, when the old owner has forgotten the session and the
+ * publishing nodes have not yet learnt the new owner's routes.
+ *
+ * - The old owner (`HandoverForwarder`) keeps the routes the release withdrew until the new owner
+ *   says it installed the session (`installed` on `fennec:handover`, which the new owner publishes
+ *   after the session's route notices: every node learns the new owner's routes before the old
+ *   owner's go, so a publishing node always sends to one of them). Meanwhile, and for `settleMs`
+ *   after (a node slow to apply the withdrawal still sends here), the old owner appends what it
+ *   receives for the session's filters (from its stream, or published here) to the new owner's
+ *   stream, marked for that session (field `s`), under the message's own id.
+ * - The new owner (`HandoverArrivals`) delivers such an entry to that session only, holding it until
+ *   the session is installed when it comes first, and drops it when the same message came through
+ *   its stream after the session was installed (the session had it from its routes then).
+ */
+import type { Message } from '../session/message.js';
+import { TopicIndex } from '../topic/index.js';
+import { streamKey } from './keys.js';
+import type { Command } from './outbox.js';
+
+/** What the forwarder asks of the bus. */
+export interface ForwarderLinks {
+  /** Whether the session of `clientId` is on this node (not yet, or again, forgotten). */
+  hasSession(clientId: string): boolean;
+  /** Takes `filter` out of this node's routes in Redis and announces it (the withdrawal held back). */
+  withdraw(filter: string): void;
+}
+
+/** A session this node released to `to`. */
+interface Leaving {
+  clientId: string;
+  to: string;
+  filters: string[];
+  /** Filters whose withdrawal waits for the new owner's routes. */
+  held: Set<string>;
+  /** When the held routes go even if the new owner never announced its own, in ms since the epoch. */
+  deadline: number;
+  settling: boolean;
+}
+
+/** Where a message goes besides its routes: the new owner `node` of session `clientId`. */
+export interface MovedSession {
+  node: string;
+  clientId: string;
+}
+
+/** How often the forwarder looks for hand-overs whose new owner never said it installed the session, in ms. */
+const POLL_MS = 100;
+
+export class HandoverForwarder {
+  private readonly byClient = new Map<string, Leaving>();
+  private readonly index = new TopicIndex<Leaving>({ maxLevels: Number.MAX_SAFE_INTEGER });
+  private timer: NodeJS.Timeout | undefined;
+  private readonly matched = new Set<Leaving>();
+
+  constructor(
+    private readonly links: ForwarderLinks,
+    /** How long the held routes may wait for the new owner's, in ms. */
+    private readonly holdMs: number,
+    /** How long forwarding goes on after the held routes were withdrawn, in ms. */
+    private readonly settleMs: number,
+  ) {}
+
+  /** The session of `clientId` is about to leave for node `to`, with its plain `filters`. */
+  leave(clientId: string, to: string, filters: readonly string[]): void {
+    this.end(clientId);
+    if (filters.length === 0) return;
+    const leaving: Leaving = {
+      clientId,
+      to,
+      filters: [...filters],
+      held: new Set(),
+      deadline: Date.now() + this.holdMs,
+      settling: false,
+    };
+    this.byClient.set(clientId, leaving);
+    for (const filter of filters) this.index.add(filter, clientId, leaving);
+    this.timer ??= setInterval(() => this.poll(), POLL_MS).unref();
+  }
+
+  /** Node `from` installed the session of `clientId` (its routes announced): the held routes go. */
+  installed(clientId: string, from: string): void {
+    const leaving = this.byClient.get(clientId);
+    if (leaving !== undefined && leaving.to === from) this.settle(leaving);
+  }
+
+  /** The hand-over of `clientId` did not happen: its held routes go now, nothing is forwarded. */
+  stay(clientId: string): void {
+    this.end(clientId);
+  }
+
+  /** Whether the withdrawal of `filter` (its last subscription here gone) is held back. */
+  holds(filter: string): boolean {
+    let held = false;
+    for (const leaving of this.byClient.values()) {
+      if (leaving.settling || !leaving.filters.includes(filter)) continue;
+      leaving.held.add(filter);
+      held = true;
+    }
+    return held;
+  }
+
+  /** A subscription here holds `filter` again: its route stays, nothing to withdraw. */
+  taken(filter: string): void {
+    for (const leaving of this.byClient.values()) leaving.held.delete(filter);
+  }
+
+  /** The sessions that left this node whose filters match `topic`: where a message on it goes too. */
+  targets(topic: string): MovedSession[] | undefined {
+    if (this.byClient.size === 0) return undefined;
+    this.index.match(topic, (leaving) => this.matched.add(leaving));
+    if (this.matched.size === 0) return undefined;
+    const out: MovedSession[] = [];
+    for (const leaving of this.matched) {
+      // Not before the session is forgotten here: until then it gets the message itself.
+      if (!this.links.hasSession(leaving.clientId)) out.push({ node: leaving.to, clientId: leaving.clientId });
+    }
+    this.matched.clear();
+    return out.length === 0 ? undefined : out;
+  }
+
+  /**
+   * Appends `message` (id `messageId`, encoded `raw`) to the streams of the nodes the sessions it
+   * matches moved to (`moved`, default: looked up), marked for those sessions, through `push`.
+   */
+  forward(
+    message: Message,
+    messageId: string,
+    raw: Buffer,
+    push: (command: Command, durable: boolean) => void,
+    moved = this.targets(message.topic),
+  ): void {
+    if (moved === undefined) return;
+    for (const { node, clientId } of moved) {
+      push(['XADD', streamKey(node), '*', 'i', messageId, 'm', raw, 's', clientId], message.qos > 0);
+    }
+  }
+
+  /**
+   * A message marked for `clientId` came here after the session left again (a session moving back
+   * and forth): appends it, still marked, to the stream of the node it left for, if it left from
+   * here. Returns whether it did. A copy that comes back here is dropped as such (same id and mark).
+   */
+  forwardAgain(
+    clientId: string,
+    message: Message,
+    messageId: string,
+    raw: Buffer,
+    push: (command: Command, durable: boolean) => void,
+  ): boolean {
+    const leaving = this.byClient.get(clientId);
+    if (leaving === undefined || this.links.hasSession(clientId)) return false;
+    this.forward(message, messageId, raw, push, [{ node: leaving.to, clientId }]);
+    return true;
+  }
+
+  /** Stops: the held routes go now. */
+  close(): void {
+    for (const clientId of [...this.byClient.keys()]) this.end(clientId);
+  }
+
+  /** The new owner never said it installed the session (it failed, or its notice was lost): the held routes go. */
+  private poll(): void {
+    const now = Date.now();
+    for (const leaving of this.byClient.values()) if (now >= leaving.deadline) this.settle(leaving);
+  }
+
+  /** The held routes go; forwarding goes on for `settleMs`, for the nodes that apply the withdrawal late. */
+  private settle(leaving: Leaving): void {
+    if (leaving.settling) return;
+    leaving.settling = true;
+    this.release(leaving);
+    setTimeout(() => {
+      if (this.byClient.get(leaving.clientId) === leaving) this.end(leaving.clientId);
+    }, this.settleMs).unref();
+  }
+
+  private release(leaving: Leaving): void {
+    for (const filter of leaving.held) this.links.withdraw(filter);
+    leaving.held.clear();
+  }
+
+  private end(clientId: string): void {
+    const leaving = this.byClient.get(clientId);
+    if (leaving === undefined) return;
+    this.byClient.delete(clientId);
+    for (const filter of leaving.filters) this.index.remove(filter, clientId);
+    this.release(leaving);
+    if (this.byClient.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/** How long the new owner remembers where its stream was when a session was installed, in ms. */
+const INSTALLED_MEMORY_MS = 60_000;
+
+/** The new owner's side: entries marked for a session that is moving here. */
+export class HandoverArrivals {
+  /** Sessions being claimed here, with the marked messages that came before they were installed. */
+  private readonly claiming = new Map<string, Message[]>();
+  /** Where this node's stream reading was when each session moved here was installed. */
+  private readonly installedAt = new Map<string, number>();
+
+  /** A claim of `clientId` starts: marked messages for it wait until it ends. */
+  claimStarted(clientId: string): void {
+    // Where an earlier install of the session was says nothing about this one (a session moving
+    // back and forth): until it ends, marked messages are held, not compared with it.
+    this.installedAt.delete(clientId);
+    if (!this.claiming.has(clientId)) this.claiming.set(clientId, []);
+  }
+
+  /**
+   * The claim of `clientId` ended (its session installed here, or not): the messages held for it are
+   * given to `deliver`. `position`: the stream position then, when another node handed the session
+   * over (undefined otherwise: nothing is forwarded for it).
+   */
+  claimEnded(clientId: string, position: number | undefined, deliver: (messages: Message[]) => void): void {
+    const held = this.claiming.get(clientId);
+    this.claiming.delete(clientId);
+    if (position !== undefined) {
+      this.installedAt.set(clientId, position);
+      setTimeout(() => {
+        if (this.installedAt.get(clientId) === position) this.installedAt.delete(clientId);
+      }, INSTALLED_MEMORY_MS).unref();
+    }
+    if (held !== undefined && held.length > 0) deliver(held);
+  }
+
+  /**
+   * A message marked for `clientId` arrived; `directAt`: the stream position at which the same
+   * message came through this node's routes, if it did. Delivers it (`deliver`), holds it until the
+   * claim ends, or drops it when the session had it from its routes already. Returns false, having
+   * done nothing, when the session is neither here (`here`) nor being claimed here: it moved on.
+   */
+  arrived(
+    message: Message,
+    clientId: string,
+    directAt: number | undefined,
+    here: () => boolean,
+    deliver: (messages: Message[]) => void,
+  ): boolean {
+    const installed = this.installedAt.get(clientId);
+    if (directAt !== undefined && installed !== undefined && directAt >= installed) return true;
+    const held = this.claiming.get(clientId);
+    if (held !== undefined) held.push(message);
+    else if (here()) deliver([message]);
+    else return false;
+    return true;
+  }
+}

@@ -1,0 +1,64 @@
+// A message published during a hand-over (docs/cluster.md, "Sessions", step 4): a publisher on a
+// third node publishes numbered QoS 1 messages without pause while a persistent session moves back
+// and forth between nodes 1 and 2. The old owner keeps the session's routes until the new owner says
+// it installed the session, and forwards what reaches it for the session meanwhile; every
+// acknowledged message reaches the session. Real redis-server, in-process nodes with Redis stores,
+// MQTT.js clients, 3.1.1 and 5.0.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startRedis } from '../helpers/redis-server.js';
+import { startSessionNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import type { TestClient } from '../interop/support.js';
+
+/** Times the session moves. */
+const MOVES = 8;
+
+for (const version of [4, 5] as const) {
+  void describe(`a session handed over while a third node publishes, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
+    void it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] every QoS 1 message acknowledged to the publisher during repeated takeovers reaches the session`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      const nodes: TestNode[] = [];
+      for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await startSessionNode(redis, id));
+      const [one, two, three] = nodes as [TestNode, TestNode, TestNode];
+      const clientId = `mover-${version}`;
+      const persistent =
+        version === 5
+          ? { protocolVersion: version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+          : { protocolVersion: version, clientId, clean: false };
+      const connections: TestClient[] = [await one.clients.connect(persistent)];
+      await connections[0]!.client.subscribeAsync('window/#', { qos: 1 });
+      await waitForRoute(nodes, one, 'window/#');
+
+      const publisher = await three.clients.connect({ protocolVersion: version, clientId: `pub-${version}` });
+      const acknowledged: number[] = [];
+      let publishing = true;
+      const publishes = (async () => {
+        for (let n = 1; publishing; n++) {
+          await publisher.client.publishAsync('window/n', String(n), { qos: 1 });
+          acknowledged.push(n);
+        }
+      })();
+      for (let move = 0; move < MOVES; move++) {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        const to = move % 2 === 0 ? two : one;
+        connections.push(await to.clients.connect(persistent));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      publishing = false;
+      await publishes;
+      assert.ok(acknowledged.length > MOVES, `messages were published throughout (${acknowledged.length})`);
+
+      // What any of the session's connections received: a message in flight at a takeover comes
+      // again on the next connection (QoS 1, at least once).
+      const received = (): Set<number> =>
+        new Set(connections.flatMap((c) => c.inbox.messages.map((m) => Number(m.payload))));
+      const deadline = Date.now() + 10_000;
+      while (acknowledged.some((n) => !received().has(n)) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const missing = acknowledged.filter((n) => !received().has(n));
+      assert.deepEqual(missing, [], `of ${acknowledged.length} acknowledged messages, these never reached the session`);
+    });
+  });
+}
