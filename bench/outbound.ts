@@ -109,6 +109,7 @@ async function writeRows(): Promise<void> {
     const s = connect(port, '127.0.0.1', () => resolve(s));
   });
   for (const [perTurn, size] of [
+    [2, 90],
     [64, 90],
     [512, 90],
     [64, 4],
@@ -119,17 +120,20 @@ async function writeRows(): Promise<void> {
       for (const p of packets) socket.write(p);
       socket.uncork();
     };
+    // As Connection.combine: gathered up to 16 KiB, then copied into one buffer of their exact size.
     const combined = (): void => {
-      const out = Buffer.allocUnsafe(16 * 1024);
-      let at = 0;
+      const gathered: Buffer[] = [];
+      let length = 0;
       for (const p of packets) {
-        if (at + p.length > out.length) {
-          socket.write(out.subarray(0, at));
-          at = 0;
+        if (length + p.length > 16 * 1024) {
+          socket.write(Buffer.concat(gathered, length));
+          gathered.length = 0;
+          length = 0;
         }
-        at += p.copy(out, at);
+        gathered.push(p);
+        length += p.length;
       }
-      socket.write(out.subarray(0, at));
+      socket.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, length));
     };
     await turns(socket, perPacket, perTurn);
     await turns(socket, combined, perTurn);

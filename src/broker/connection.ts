@@ -44,7 +44,7 @@ import { connectionDeadlines as deadlines, type Deadline } from './deadlines.js'
 const CONNECTION = Symbol('fennec.connection');
 /** Packets up to this size (bytes) are copied into the turn's combined write; larger ones go as they are. */
 export const COMBINE_MAX_PACKET = 1024;
-/** Size in bytes of a buffer the small packets of one turn are copied into. */
+/** At most this many bytes of small packets are gathered into one write. */
 export const COMBINE_BYTES = 16 * 1024;
 type ConnectionStream = Duplex & { [CONNECTION]: Connection<ConnectionHost> };
 
@@ -141,12 +141,12 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private keepAliveStarted = false;
   private corked = false;
   /**
-   * This turn's small packets not yet handed to the stream (see `combine`): the first one as it was
-   * given, or a buffer of COMBINE_BYTES they are copied into (`combinedOwned`); undefined when none.
+   * This turn's small packets not yet handed to the stream (see `combine`): the first, and the others
+   * in order (an array made on the first turn with two, then kept, emptied); `combinedLength`: their bytes.
    */
-  private combined: Buffer | undefined;
+  private combinedFirst: Buffer | undefined;
+  private combinedRest: Buffer[] | undefined;
   private combinedLength = 0;
-  private combinedOwned = false;
   /** Acknowledgements given to sendAfterCommit and not yet sent (waiting for the store or the bus). */
   private withheldAcks = 0;
   /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
@@ -476,40 +476,32 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   }
 
   /**
-   * Gathers the small packets of one turn into one buffer, handed to the stream as one write when the
-   * turn ends (or the buffer is full, or a large packet follows): a stream write per packet cost more
+   * Gathers the small packets of one turn, handed to the stream as one write when the turn ends (or
+   * they reach COMBINE_BYTES, or a large packet follows): a stream write per packet cost more
    * than the copy (bench/outbound.ts). A lone packet is not copied.
    */
   private combine(buf: Buffer): void {
-    const combined = this.combined;
-    const length = this.combinedLength;
-    if (combined === undefined) {
-      this.combined = buf;
-      this.combinedLength = buf.length;
-      this.combinedOwned = false;
-      return;
-    }
-    let target = combined;
-    if (!this.combinedOwned) {
-      target = Buffer.allocUnsafe(COMBINE_BYTES);
-      combined.copy(target, 0, 0, length);
-      this.combined = target;
-      this.combinedOwned = true;
-    } else if (length + buf.length > COMBINE_BYTES) {
-      this.flushCombined();
-      this.combine(buf);
-      return;
-    }
-    buf.copy(target, length);
-    this.combinedLength = length + buf.length;
+    if (this.combinedLength + buf.length > COMBINE_BYTES) this.flushCombined();
+    if (this.combinedFirst === undefined) this.combinedFirst = buf;
+    else (this.combinedRest ??= []).push(buf);
+    this.combinedLength += buf.length;
   }
 
-  /** Hands the packets gathered by `combine` to the stream. */
+  /**
+   * Hands the packets gathered by `combine` to the stream: one as it is, several copied into one
+   * buffer of their exact size (from Node's shared pool when small), not a fixed-size one per turn.
+   */
   private flushCombined(): void {
-    const combined = this.combined;
-    if (combined === undefined) return;
-    this.stream.write(this.combinedOwned ? combined.subarray(0, this.combinedLength) : combined);
-    this.combined = undefined;
+    const first = this.combinedFirst;
+    if (first === undefined) return;
+    const rest = this.combinedRest;
+    if (rest === undefined || rest.length === 0) this.stream.write(first);
+    else {
+      rest.unshift(first);
+      this.stream.write(Buffer.concat(rest, this.combinedLength));
+      rest.length = 0;
+    }
+    this.combinedFirst = undefined;
     this.combinedLength = 0;
   }
 
