@@ -11,9 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { Redis } from 'ioredis';
 import { cliEnvironment, fennecBin } from '../helpers/cli.js';
-import { startSessionNode, type TestNode } from '../helpers/cluster.js';
+import { adminClient, startSessionNode, type TestNode } from '../helpers/cluster.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -123,11 +122,7 @@ for (const version of [4, 5] as const) {
         const redis = await startRedis(t);
         if (redis === undefined) return;
         t.after(destroyAllClients);
-        const admin = new Redis(redis.url);
-        redis.beforeStop(() => {
-          admin.disconnect();
-          return Promise.resolve();
-        });
+        const admin = adminClient(redis);
         const node1 = await startProcessNode(t, redis, 'node-1');
         const node2: TestNode = await startSessionNode(redis, 'node-2');
         const clientId = `adopted-${version}-${online ? 'online' : 'offline'}`;
@@ -215,11 +210,7 @@ describe('a dead node that restarts under its id during its adoption', () => {
     const redis = await startRedis(t);
     if (redis === undefined) return;
     t.after(destroyAllClients);
-    const admin = new Redis(redis.url);
-    redis.beforeStop(() => {
-      admin.disconnect();
-      return Promise.resolve();
-    });
+    const admin = adminClient(redis);
     const first = await startProcessNode(t, redis, 'node-1');
     const node2: TestNode = await startSessionNode(redis, 'node-2');
     first.child.kill('SIGKILL');

@@ -13,35 +13,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { streamKey } from '../../src/cluster/keys.js';
-import type { RedisBus } from '../../src/cluster/redis-bus.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { startNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import { dropAcknowledgements, publishesUntil, startNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
 import type * as pkt from '../helpers/packets.js';
-import type { PublishIn } from '../helpers/parse.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { WAIT_MS } from '../interop/support.js';
-
-/** Makes `bus` drop the XACK and XDEL commands it sends. */
-function dropAcknowledgements(bus: RedisBus): void {
-  const outbox = (bus as unknown as { outbox: { push(command: unknown[], durable?: boolean): void } }).outbox;
-  const push = outbox.push.bind(outbox);
-  outbox.push = (command, durable) => {
-    if (command[0] === 'XACK' || command[0] === 'XDEL') return;
-    push(command, durable);
-  };
-}
-
-/** Reads PUBLISH packets on `client` until one carries `last`; acknowledges none; returns them. */
-async function publishesUntil(client: RawClient, last: string): Promise<PublishIn[]> {
-  const got: PublishIn[] = [];
-  for (;;) {
-    const packet = await client.next(WAIT_MS);
-    if (packet.type !== 'publish') continue;
-    got.push(packet);
-    if (packet.payload.toString() === last) return got;
-  }
-}
 
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';

@@ -8,36 +8,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { streamKey } from '../../src/cluster/keys.js';
-import type { RedisBus } from '../../src/cluster/redis-bus.js';
-import { startSessionNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import {
+  adminClient,
+  dropAcknowledgements,
+  publishesUntil,
+  startSessionNode,
+  waitForRoute,
+  type TestNode,
+} from '../helpers/cluster.js';
 import type * as pkt from '../helpers/packets.js';
-import type { PublishIn } from '../helpers/parse.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
-import { WAIT_MS } from '../interop/support.js';
-
-/** Makes `bus` drop the XACK and XDEL commands it sends apart from a store commit. */
-function dropSeparateAcknowledgements(bus: RedisBus): void {
-  const outbox = (bus as unknown as { outbox: { push(command: unknown[], durable?: boolean): void } }).outbox;
-  const push = outbox.push.bind(outbox);
-  outbox.push = (command, durable) => {
-    if (command[0] === 'XACK' || command[0] === 'XDEL') return;
-    push(command, durable);
-  };
-}
-
-/** Reads PUBLISH packets on `client` until one carries `last`; acknowledges none; returns them. */
-async function publishesUntil(client: RawClient, last: string): Promise<PublishIn[]> {
-  const got: PublishIn[] = [];
-  for (;;) {
-    const packet = await client.next(WAIT_MS);
-    if (packet.type !== 'publish') continue;
-    got.push(packet);
-    if (packet.payload.toString() === last) return got;
-  }
-}
 
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
@@ -51,14 +33,10 @@ for (const version of [4, 5] as const) {
       const redis = await startRedis(t);
       if (redis === undefined) return;
       t.after(destroyAllClients);
-      const admin = new Redis(redis.url);
-      redis.beforeStop(() => {
-        admin.disconnect();
-        return Promise.resolve();
-      });
+      const admin = adminClient(redis);
       const nodeA: TestNode = await startSessionNode(redis, 'node-a');
       const nodeB: TestNode = await startSessionNode(redis, 'node-b');
-      dropSeparateAcknowledgements(nodeB.bus);
+      dropAcknowledgements(nodeB.bus);
       const clientId = `once-${version}`;
       const subscriber = await RawClient.connect(nodeB.port, connect(clientId));
       await subscriber.subscribe('q/#', 2);

@@ -3,11 +3,14 @@
  * (`node-1`, `node-2`, ...) with a RedisBus to one real redis-server, each with an MQTT.js client
  * pool; everything closed after the test.
  */
+import { Redis } from 'ioredis';
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
 import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
 import { ClientPool, WAIT_MS } from '../interop/support.js';
+import type { PublishIn } from './parse.js';
+import type { RawClient } from './raw-client.js';
 import type { TestRedis } from './redis-server.js';
 
 /** One node of a test cluster. */
@@ -73,4 +76,38 @@ export async function waitForRoute(nodes: readonly TestNode[], owner: TestNode, 
     if (Date.now() > deadline) throw new Error(`route ${filter} of ${owner.bus.nodeId} not known to every node`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * Makes `bus` drop the XACK and XDEL commands it sends through its outbox (those apart from a Redis
+ * store's commit): a node that dies between its store's commit and the acknowledgement of the entries.
+ */
+export function dropAcknowledgements(bus: RedisBus): void {
+  const outbox = (bus as unknown as { outbox: { push(command: unknown[], durable?: boolean): void } }).outbox;
+  const push = outbox.push.bind(outbox);
+  outbox.push = (command, durable) => {
+    if (command[0] === 'XACK' || command[0] === 'XDEL') return;
+    push(command, durable);
+  };
+}
+
+/** Reads PUBLISH packets on `client` until one carries `last`; acknowledges none; returns them. */
+export async function publishesUntil(client: RawClient, last: string): Promise<PublishIn[]> {
+  const got: PublishIn[] = [];
+  for (;;) {
+    const packet = await client.next(WAIT_MS);
+    if (packet.type !== 'publish') continue;
+    got.push(packet);
+    if (packet.payload.toString() === last) return got;
+  }
+}
+
+/** A plain Redis client for a test to read and change keys, disconnected before the server stops. */
+export function adminClient(redis: Pick<TestRedis, 'url' | 'beforeStop'>): Redis {
+  const admin = new Redis(redis.url);
+  redis.beforeStop(() => {
+    admin.disconnect();
+    return Promise.resolve();
+  });
+  return admin;
 }
