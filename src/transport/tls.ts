@@ -127,11 +127,18 @@ export async function checkTlsFiles(options: TlsCredentialOptions): Promise<stri
 export async function loadCredentials(
   options: TlsCredentialOptions,
 ): Promise<{ context: SecureContextOptions; fingerprint256: string }> {
-  const [cert, key, ca] = await Promise.all([
-    readPem('certFile', options.certFile),
-    readPem('keyFile', options.keyFile),
-    options.caFile === undefined ? undefined : readPem('caFile', options.caFile),
-  ]);
+  // Read side by side, but report the first file at fault in the order cert, key, CA: whichever
+  // read fails first is a matter of timing, and the error must not depend on it.
+  const [cert, key, ca] = (
+    await Promise.allSettled([
+      readPem('certFile', options.certFile),
+      readPem('keyFile', options.keyFile),
+      options.caFile === undefined ? undefined : readPem('caFile', options.caFile),
+    ])
+  ).map((read) => {
+    if (read.status === 'rejected') throw read.reason;
+    return read.value;
+  }) as [string, string, string | undefined];
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(cert);
