@@ -109,6 +109,8 @@ export class ClusterSessions implements SessionBus {
   private adopting: Promise<unknown> = Promise.resolve();
   /** Messages forwarded for sessions moving here (handover-forward.ts). */
   private readonly arrivals = new HandoverArrivals();
+  /** The claim under way for each client id (settled, never rejected), for the next one to wait. */
+  private readonly claims = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: RedisStore,
@@ -130,7 +132,24 @@ export class ClusterSessions implements SessionBus {
    * owner forwarded for the session meanwhile are delivered to it right after; resolves with nothing
    * to install.
    */
-  async claimSession(clientId: string): Promise<StoredState | undefined> {
+  claimSession(clientId: string): Promise<StoredState | undefined> {
+    // One claim of a client id at a time on this node: a second CONNECT arriving while the first
+    // one's claim is still moving the session here (a client that gave up waiting and came back)
+    // would otherwise be told 'own' before the session is installed, and start an empty one.
+    const before = this.claims.get(clientId);
+    const claim = (before ?? Promise.resolve()).then(() => this.claimNow(clientId));
+    const settled = claim.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.claims.set(clientId, settled);
+    void settled.then(() => {
+      if (this.claims.get(clientId) === settled) this.claims.delete(clientId);
+    });
+    return claim;
+  }
+
+  private async claimNow(clientId: string): Promise<StoredState | undefined> {
     const host = this.requireHost();
     const from: string[] = [];
     this.arrivals.claimStarted(clientId);

@@ -6,67 +6,19 @@
  * timeout, for MQTT 3.1.1 and 5.0.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
-import { cliEnvironment, fennecBin } from '../helpers/cli.js';
-import { adminClient, startSessionNode, type TestNode } from '../helpers/cluster.js';
+import { describe, it } from 'node:test';
+import {
+  adminClient,
+  persistent,
+  startProcessNode,
+  startSessionNode,
+  until,
+  type TestNode,
+} from '../helpers/cluster.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startRedis } from '../helpers/redis-server.js';
 import { WAIT_MS } from '../interop/support.js';
-
-/** `fennec broker` as cluster node `nodeId` on `redis`; killed after the test. Resolves with its child and port. */
-async function startProcessNode(
-  t: TestContext,
-  redis: TestRedis,
-  nodeId: string,
-): Promise<{ child: ChildProcess; port: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'fennec-adopt-'));
-  const file = join(dir, 'fennec.yaml');
-  writeFileSync(file, `port: 0\nhost: 127.0.0.1\ncluster:\n  redis: ${redis.url}\n  node_id: ${nodeId}\n`);
-  const child = spawn(process.execPath, [fennecBin, 'broker', '-c', file, '--log-level', 'warn'], {
-    env: cliEnvironment,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => {
-    child.kill('SIGCONT');
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`fennec did not start: ${stderr}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const url = /fennec listening mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (url !== null) {
-        clearTimeout(timer);
-        resolve(Number(url[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`fennec exited with ${code}: ${stderr}`)));
-  });
-  return { child, port };
-}
-
-function persistent(version: 4 | 5, clientId: string): pkt.ConnectOptions {
-  return version === 5
-    ? { version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
-    : { version, clientId, clean: false };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS * 2;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /**
  * Receives on `client` until every payload of `expected` came; acknowledges each; returns the count

@@ -3,6 +3,11 @@
  * (`node-1`, `node-2`, ...) with a RedisBus to one real redis-server, each with an MQTT.js client
  * pool; everything closed after the test.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
@@ -12,6 +17,8 @@ import { ClientPool, WAIT_MS } from '../interop/support.js';
 import type { PublishIn } from './parse.js';
 import type { RawClient } from './raw-client.js';
 import type { TestRedis } from './redis-server.js';
+import { cliEnvironment, fennecBin } from './cli.js';
+import type * as pkt from './packets.js';
 
 /** One node of a test cluster. */
 export interface TestNode {
@@ -110,4 +117,58 @@ export function adminClient(redis: Pick<TestRedis, 'url' | 'beforeStop'>): Redis
     return Promise.resolve();
   });
   return admin;
+}
+
+/**
+ * `fennec broker` as cluster node `nodeId` on `redis`, a child process (to be frozen with SIGSTOP or
+ * killed with SIGKILL), with `extra` YAML lines in its file; killed after the test. Resolves with its child and port.
+ */
+export async function startProcessNode(
+  t: TestContext,
+  redis: TestRedis,
+  nodeId: string,
+  extra = '',
+): Promise<{ child: ChildProcess; port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fennec-adopt-'));
+  const file = join(dir, 'fennec.yaml');
+  writeFileSync(file, `port: 0\nhost: 127.0.0.1\ncluster:\n  redis: ${redis.url}\n  node_id: ${nodeId}\n${extra}`);
+  const child = spawn(process.execPath, [fennecBin, 'broker', '-c', file, '--log-level', 'warn'], {
+    env: cliEnvironment,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`fennec did not start: ${stderr}`)), 20_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const url = /fennec listening mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (url !== null) {
+        clearTimeout(timer);
+        resolve(Number(url[1]));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`fennec exited with ${code}: ${stderr}`)));
+  });
+  return { child, port };
+}
+
+export function persistent(version: 4 | 5, clientId: string): pkt.ConnectOptions {
+  return version === 5
+    ? { version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+    : { version, clientId, clean: false };
+}
+
+export async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + WAIT_MS * 2;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

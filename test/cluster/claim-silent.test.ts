@@ -1,0 +1,69 @@
+/**
+ * Sessions claimed from a node that does not answer (docs/cluster.md, "Sessions"): a frozen or dead
+ * owner cannot hand a session over, so the node a client connects to takes it, and what waited for
+ * the session where it was must still reach it. Found by the fault run with subscribers reconnecting
+ * to random nodes (`npm run soak -- --subscribers random`). node-1 is a real `fennec broker`
+ * process (frozen with SIGSTOP, killed with SIGKILL); the others are in process. MQTT 3.1.1 and 5.0.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { persistent, startProcessNode, startSessionNode } from '../helpers/cluster.js';
+import * as pkt from '../helpers/packets.js';
+import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
+import { startRedis } from '../helpers/redis-server.js';
+import { WAIT_MS } from '../interop/support.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Receives QoS 1 PUBLISH packets on `client`, acknowledging each, until every payload of `expected` came. */
+async function receiveAll(client: RawClient, version: 4 | 5, expected: readonly string[]): Promise<string[]> {
+  const got: string[] = [];
+  while (expected.some((payload) => !got.includes(payload))) {
+    const packet = await client.next('publish', WAIT_MS);
+    got.push(packet.payload.toString());
+    if (packet.qos > 0) client.send(pkt.puback(version, packet.packetId!));
+  }
+  return got;
+}
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  describe(`a session claimed from a node that does not answer, MQTT ${v}`, () => {
+    it(`[MQTT-3.2.2-2] a second CONNECT while the first one's claim still moves the session here finds the session (Session Present 1) with its queued messages`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 1000 });
+      const clientId = `twice-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('k/#', 1);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      const publisher = await RawClient.connect(node1.port, { version, clientId: `p-${version}` });
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        await publisher.publish({ topic: 'k/x', qos: 1, payload: `queued-${i}` });
+        sent.push(`queued-${i}`);
+      }
+      publisher.destroy();
+
+      // node-1 frozen, its lease still valid: the first CONNECT waits for a hand-over that never comes.
+      node1.child.kill('SIGSTOP');
+      const first = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      first.catch(() => undefined);
+      await sleep(400);
+      // Redis frozen over the hand-over timeout: the forced claim and the second CONNECT's claim
+      // reach it together, and their answers come back one after the other.
+      redis.pause();
+      await sleep(900);
+      const second = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await sleep(300);
+      redis.resume();
+      const resumed = await second;
+      assert.equal(resumed.connack.sessionPresent, true, 'the second CONNECT finds the session');
+      const got = await receiveAll(resumed, version, sent);
+      assert.deepEqual(got, sent);
+    });
+  });
+}
