@@ -194,6 +194,14 @@ export class HandoverForwarder {
   }
 }
 
+/** Where a node was when a session moved to it was installed. */
+export interface InstalledAt {
+  /** Entries of its stream handled (StreamReader.position). */
+  stream: number;
+  /** The sequence of the last message published on it (this run). */
+  published: number;
+}
+
 /** How long the new owner remembers where its stream was when a session was installed, in ms. */
 const INSTALLED_MEMORY_MS = 60_000;
 
@@ -201,8 +209,11 @@ const INSTALLED_MEMORY_MS = 60_000;
 export class HandoverArrivals {
   /** Sessions being claimed here, with the marked messages that came before they were installed. */
   private readonly claiming = new Map<string, Message[]>();
-  /** Where this node's stream reading was when each session moved here was installed. */
-  private readonly installedAt = new Map<string, number>();
+  /**
+   * Where this node's stream reading was when each session moved here was installed, and the
+   * sequence of the last message published on this node then.
+   */
+  private readonly installedAt = new Map<string, InstalledAt>();
 
   /** A claim of `clientId` starts: marked messages for it wait until it ends. */
   claimStarted(clientId: string): void {
@@ -217,7 +228,7 @@ export class HandoverArrivals {
    * given to `deliver`. `position`: the stream position then, when another node handed the session
    * over (undefined otherwise: nothing is forwarded for it).
    */
-  claimEnded(clientId: string, position: number | undefined, deliver: (messages: Message[]) => void): void {
+  claimEnded(clientId: string, position: InstalledAt | undefined, deliver: (messages: Message[]) => void): void {
     const held = this.claiming.get(clientId);
     this.claiming.delete(clientId);
     if (position !== undefined) {
@@ -231,19 +242,26 @@ export class HandoverArrivals {
 
   /**
    * A message marked for `clientId` arrived; `directAt`: the stream position at which the same
-   * message came through this node's routes, if it did. Delivers it (`deliver`), holds it until the
-   * claim ends, or drops it when the session had it from its routes already. Returns false, having
-   * done nothing, when the session is neither here (`here`) nor being claimed here: it moved on.
+   * message came through this node's routes, if it did; `publishedAt`: its sequence if it was
+   * published on this node in this run. Delivers it (`deliver`), holds it until the claim ends, or
+   * drops it when the session had it from its routes already (through the stream, or published here
+   * once it was installed: the old owner sent back what this node had also sent its held route).
+   * Returns false, having done nothing, when the session is neither here (`here`) nor being claimed
+   * here: it moved on.
    */
   arrived(
     message: Message,
     clientId: string,
     directAt: number | undefined,
+    publishedAt: number | undefined,
     here: () => boolean,
     deliver: (messages: Message[]) => void,
   ): boolean {
     const installed = this.installedAt.get(clientId);
-    if (directAt !== undefined && installed !== undefined && directAt >= installed) return true;
+    if (installed !== undefined) {
+      if (directAt !== undefined && directAt >= installed.stream) return true;
+      if (publishedAt !== undefined && publishedAt > installed.published) return true;
+    }
     const held = this.claiming.get(clientId);
     if (held !== undefined) held.push(message);
     else if (here()) deliver([message]);

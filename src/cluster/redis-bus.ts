@@ -259,7 +259,7 @@ export class RedisBus implements Bus {
       },
       deliverTo: (message, clientId, directAt, messageId, raw) => {
         // The session left again meanwhile: after it, to where it went from here.
-        if (this.sessions?.arrived(message, clientId, directAt) === false) {
+        if (this.sessions?.arrived(message, clientId, directAt, messageId) === false) {
           this.forwarder.forwardAgain(clientId, message, messageId, raw, this.push);
         }
       },
@@ -291,7 +291,8 @@ export class RedisBus implements Bus {
         seen: (messageId) => stream.hasSeen(messageId),
         reloadRoutes: () => this.sync.reload(),
         willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
-        position: () => stream.position,
+        position: () => ({ stream: stream.position, published: this.sequence }),
+        publishedHere: (messageId) => this.publishedHere(messageId),
         leave: (clientId, to, filters) => forwarder.leave(clientId, to, filters),
         stay: (clientId) => forwarder.stay(clientId),
         installed: (clientId, from) => forwarder.installed(clientId, from),
@@ -301,6 +302,12 @@ export class RedisBus implements Bus {
     }
     await this.liveness.start(host);
     host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
+  }
+
+  /** The sequence of `messageId` if this run of this node published it; else undefined. */
+  private publishedHere(messageId: string): number | undefined {
+    const prefix = `${this.nodeId}/${this.epoch}/`;
+    return messageId.startsWith(prefix) ? Number(messageId.slice(prefix.length)) : undefined;
   }
 
   forward(message: Message): ReadonlySet<string> | undefined {

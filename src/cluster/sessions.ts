@@ -19,7 +19,7 @@ import { emptyStoredState, type StoredState } from '../store/types.js';
 import { decodeMessage } from './codec.js';
 import { entryMessages, groupsOf } from './entry.js';
 import { dropDeadNode, forgetDeadNode } from './dead-node.js';
-import { HandoverArrivals } from './handover-forward.js';
+import { HandoverArrivals, type InstalledAt } from './handover-forward.js';
 import { streamKey } from './keys.js';
 import type { RedisStore } from './redis-store.js';
 
@@ -71,8 +71,10 @@ export interface AdoptionLinks {
   reloadRoutes(): Promise<void>;
   /** Finds the will records of sessions that moved here, before they are installed (ClusterWills.lookUpMoved). */
   willsMoved(clientIds: readonly string[]): Promise<void>;
-  /** Entries of its own stream this node has handled (StreamReader.position). */
-  position(): number;
+  /** Where this node is: entries of its own stream handled, and the last message published here. */
+  position(): InstalledAt;
+  /** The sequence of `messageId` if it was published on this node in this run; else undefined. */
+  publishedHere(messageId: string): number | undefined;
   /** The session of `clientId` is about to be handed over to `to`, with its plain `filters` (handover-forward.ts). */
   leave(clientId: string, to: string, filters: string[]): void;
   /** The hand-over of `clientId` did not happen. */
@@ -157,7 +159,7 @@ export class ClusterSessions implements SessionBus {
       const state = await this.claim(clientId, from);
       if (state !== undefined) host.installSessions(state);
     } finally {
-      const position = from.length > 0 ? (this.links?.position() ?? 0) : undefined;
+      const position = from.length > 0 ? (this.links?.position() ?? { stream: 0, published: 0 }) : undefined;
       this.arrivals.claimEnded(clientId, position, (messages) => host.deliverToSessions(messages, new Set([clientId])));
     }
     // The old owner holds the session's routes until it hears this, after the new ones.
@@ -172,12 +174,13 @@ export class ClusterSessions implements SessionBus {
    * A message the old owner of `clientId` forwarded for it (see HandoverArrivals.arrived); false when
    * the session is neither here nor being claimed here.
    */
-  arrived(message: Message, clientId: string, directAt: number | undefined): boolean {
+  arrived(message: Message, clientId: string, directAt: number | undefined, messageId: string): boolean {
     const host = this.requireHost();
     return this.arrivals.arrived(
       message,
       clientId,
       directAt,
+      this.links?.publishedHere(messageId),
       () => host.subscriptionsOf?.(clientId) !== undefined,
       (messages) => host.deliverToSessions(messages, new Set([clientId])),
     );

@@ -60,5 +60,59 @@ for (const version of [4, 5] as const) {
       const missing = acknowledged.filter((n) => !received().has(n));
       assert.deepEqual(missing, [], `of ${acknowledged.length} acknowledged messages, these never reached the session`);
     });
+
+    void it(`[MQTT-4.3.3-2] QoS 2 messages published on the nodes the session moves between, during the moves, each reach it once`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      const nodes: TestNode[] = [];
+      for (const id of ['node-1', 'node-2']) nodes.push(await startSessionNode(redis, id));
+      const [one, two] = nodes as [TestNode, TestNode];
+      const clientId = `mover-q2-${version}`;
+      const persistent =
+        version === 5
+          ? { protocolVersion: version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+          : { protocolVersion: version, clientId, clean: false };
+      const connections: TestClient[] = [await one.clients.connect(persistent)];
+      await connections[0]!.client.subscribeAsync('window/#', { qos: 2 });
+      await waitForRoute(nodes, one, 'window/#');
+
+      // One publisher on each node: the old owner sends back what the new owner also sent its held route.
+      const publishers = await Promise.all(
+        nodes.map((node, i) => node.clients.connect({ protocolVersion: version, clientId: `pub-${i}-${version}` })),
+      );
+      const acknowledged: string[] = [];
+      let publishing = true;
+      const publishes = publishers.map(async (publisher, i) => {
+        for (let n = 1; publishing; n++) {
+          await publisher.client.publishAsync(`window/${i}`, `${i}-${n}`, { qos: 2 });
+          acknowledged.push(`${i}-${n}`);
+        }
+      });
+      for (let move = 0; move < MOVES; move++) {
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        const to = move % 2 === 0 ? two : one;
+        connections.push(await to.clients.connect(persistent));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      publishing = false;
+      await Promise.all(publishes);
+
+      // New deliveries (no DUP) of each message over all the session's connections: exactly one.
+      const fresh = (): Map<string, number> => {
+        const counts = new Map<string, number>();
+        for (const m of connections.flatMap((c) => c.inbox.messages)) {
+          if (!m.packet.dup) counts.set(m.payload, (counts.get(m.payload) ?? 0) + 1);
+        }
+        return counts;
+      };
+      const deadline = Date.now() + 10_000;
+      while (acknowledged.some((p) => !fresh().has(p)) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const counts = fresh();
+      const twice = [...counts].filter(([, n]) => n > 1).map(([p]) => p);
+      assert.deepEqual(twice, [], `of ${acknowledged.length} acknowledged QoS 2 messages, these came twice`);
+    });
   });
 }
