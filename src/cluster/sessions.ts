@@ -30,6 +30,8 @@ export const handoverChannel = 'fennec:handover';
 const HANDOVER_RESERVATION = 1_000_000;
 /** Claims tried before a CONNECT is refused (a session that keeps moving under concurrent CONNECTs). */
 const MAX_CLAIMS = 4;
+/** How often a hand-over request without an answer is published again, in ms. */
+const REQUEST_AGAIN_MS = 1000;
 /** Stream entries read at once during an adoption. */
 const ADOPT_BATCH = 500;
 
@@ -111,6 +113,8 @@ export class ClusterSessions implements SessionBus {
   private adopting: Promise<unknown> = Promise.resolve();
   /** Messages forwarded for sessions moving here (handover-forward.ts). */
   private readonly arrivals = new HandoverArrivals();
+  /** Hand-over requests this node has handled, by id: a request asked again is answered once. */
+  private readonly requests = new Set<string>();
   /** The claim under way for each client id (settled, never rejected), for the next one to wait. */
   private readonly claims = new Map<string, Promise<void>>();
 
@@ -244,23 +248,33 @@ export class ClusterSessions implements SessionBus {
     const id = randomUUID();
     const numbers = host.reserve(HANDOVER_RESERVATION);
     const request: Request = { op: 'request', id, to: owner, from: this.nodeId, client: clientId, ...numbers };
+    const ask = (): void => void this.command.publish(handoverChannel, JSON.stringify(request)).catch(() => undefined);
     return new Promise((resolve) => {
+      // Asked again while no answer comes: a request published while the owner was down (or
+      // between its restart and its subscription) is lost, and the owner that came back with the
+      // session would otherwise be fenced out at the timeout instead of handing it over.
+      const again = setInterval(ask, REQUEST_AGAIN_MS);
       const timer = setTimeout(() => {
+        clearInterval(again);
         this.waiting.delete(id);
         resolve('timeout');
       }, this.handoverTimeoutMs);
       this.waiting.set(id, (result) => {
         clearTimeout(timer);
+        clearInterval(again);
         this.waiting.delete(id);
         resolve(result);
       });
-      this.command.publish(handoverChannel, JSON.stringify(request)).catch(() => undefined);
+      ask();
     });
   }
 
-  /** Hands a session over to the node that asked, then answers it. */
+  /** Hands a session over to the node that asked, then answers it (once per request, however often asked). */
   private async handOver(request: Request): Promise<void> {
     const host = this.requireHost();
+    if (this.requests.has(request.id)) return;
+    this.requests.add(request.id);
+    setTimeout(() => this.requests.delete(request.id), this.handoverTimeoutMs * 2).unref();
     let result: Answer['result'] = 'error';
     try {
       await this.adopting.catch(() => undefined);

@@ -65,5 +65,35 @@ for (const version of [4, 5] as const) {
       const got = await receiveAll(resumed, version, sent);
       assert.deepEqual(got, sent);
     });
+
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner killed and restarted under its id while a CONNECT waits for its hand-over hands the session over when asked again, before the timeout`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const first = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 8000 });
+      const clientId = `asked-again-${version}`;
+      const subscriber = await RawClient.connect(first.port, persistent(version, clientId));
+      await subscriber.subscribe('k/#', 1);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      const publisher = await RawClient.connect(first.port, { version, clientId: `p-${version}` });
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        await publisher.publish({ topic: 'k/x', qos: 1, payload: `queued-${i}` });
+        sent.push(`queued-${i}`);
+      }
+      publisher.destroy();
+
+      // Killed with its lease still valid: the request of the CONNECT below goes unheard.
+      first.child.kill('SIGKILL');
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 3);
+      await sleep(300);
+      await startProcessNode(t, redis, 'node-1');
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.equal(node2.bus.sessions?.counters.timedOut, 0, 'handed over, not taken at the timeout');
+      assert.deepEqual(await receiveAll(resumed, version, sent), sent);
+    });
   });
 }
