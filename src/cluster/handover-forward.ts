@@ -37,6 +37,8 @@ interface Leaving {
   /** When the held routes go even if the new owner never announced its own, in ms since the epoch. */
   deadline: number;
   settling: boolean;
+  /** Registered by `forwardFor`: the session left while this node was down. */
+  whileDown?: boolean;
 }
 
 /** Where a message goes besides its routes: the new owner `node` of session `clientId`. */
@@ -77,6 +79,24 @@ export class HandoverForwarder {
     this.byClient.set(clientId, leaving);
     for (const filter of filters) this.index.add(filter, clientId, leaving);
     this.timer ??= setInterval(() => this.poll(), POLL_MS).unref();
+  }
+
+  /**
+   * The session of `clientId` left this node for `to` while this node was down (claimed from it):
+   * what reaches this node for its plain `filters` goes there until `stopForwarding`. No route is held.
+   */
+  forwardFor(clientId: string, to: string, filters: readonly string[]): void {
+    this.leave(clientId, to, filters);
+    const leaving = this.byClient.get(clientId);
+    if (leaving === undefined) return;
+    leaving.settling = true;
+    leaving.deadline = Infinity;
+    leaving.whileDown = true;
+  }
+
+  /** Ends what `forwardFor` started for `clientId` (not a hand-over made since). */
+  stopForwarding(clientId: string): void {
+    if (this.byClient.get(clientId)?.whileDown === true) this.end(clientId);
   }
 
   /** Node `from` installed the session of `clientId` (its routes announced): the held routes go. */

@@ -16,6 +16,13 @@ export const routesKey = (nodeId: string): string => `${keyPrefix}routes:${nodeI
 export const routesChannel = 'fennec:routes';
 /** The stream of messages other nodes forward to node `nodeId`, read through its consumer group. */
 export const streamKey = (nodeId: string): string => `${keyPrefix}stream:${nodeId}`;
+/**
+ * Sessions claimed away from node `nodeId` while it could not hand them over (dead, or silent past
+ * the hand-over timeout): client id -> the new owner, newline, the session's plain topic filters,
+ * newline-separated. Whoever reads that node's stream next (the node restarted, or its adopter)
+ * forwards what waits there for those sessions to the new owner.
+ */
+export const leftKey = (nodeId: string): string => `${keyPrefix}left:${nodeId}`;
 /** The consumer group each node reads its own stream with (the consumer is the node id). */
 export const consumerGroup = 'fennec';
 /** The hash of the cluster's retained messages: topic -> encoded message. */

@@ -47,6 +47,7 @@ import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
 import { HandoverForwarder } from './handover-forward.js';
+import { forgetLeft, leftSessions } from './left-sessions.js';
 import { passOnGroups, type GroupPassLinks } from './group-pass.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
@@ -237,6 +238,10 @@ export class RedisBus implements Bus {
     await this.join();
     await this.sync.reload();
     await this.readRetained();
+    // Sessions claimed away from this node while it was down: what its stream holds for them goes
+    // to their new owners, from the first entry read on.
+    const left = await leftSessions(this.command, this.nodeId);
+    for (const { clientId, to, filters } of left.sessions) this.forwarder.forwardFor(clientId, to, filters);
     this.stream = new StreamReader(this.reader, {
       stream: streamKey(this.nodeId),
       nodeId: this.nodeId,
@@ -282,6 +287,13 @@ export class RedisBus implements Bus {
       },
     });
     this.stream.start();
+    if (left.sessions.length > 0) {
+      // Once what the stream held at the start is read: forwarded (one outbox, in order), forgotten.
+      void this.stream.caughtUp(this.command).then(() => {
+        for (const { clientId } of left.sessions) this.forwarder.stopForwarding(clientId);
+        for (const command of forgetLeft(this.nodeId, left.sessions)) this.outbox.push(command);
+      });
+    }
     if (this.sessions !== undefined) {
       const stream = this.stream;
       const forwarder = this.forwarder;
@@ -291,11 +303,15 @@ export class RedisBus implements Bus {
         seen: (messageId) => stream.hasSeen(messageId),
         reloadRoutes: () => this.sync.reload(),
         willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
+        forwardTo: (node, clientId, message, messageId, raw) =>
+          forwarder.forward(message, messageId, raw, this.push, [{ node, clientId }]),
         position: () => ({ stream: stream.position, published: this.sequence }),
         publishedHere: (messageId) => this.publishedHere(messageId),
         leave: (clientId, to, filters) => forwarder.leave(clientId, to, filters),
         stay: (clientId) => forwarder.stay(clientId),
         installed: (clientId, from) => forwarder.installed(clientId, from),
+        forwardFor: (clientId, to, filters) => forwarder.forwardFor(clientId, to, filters),
+        stopForwarding: (clientId) => forwarder.stopForwarding(clientId),
         // After the session's route notices, on the same connection: every node has them first.
         announce: (notice) => this.outbox.push(['PUBLISH', handoverChannel, notice]),
       };

@@ -391,6 +391,11 @@ export class RedisStore implements Store {
     await this.scripts.fennecRelease(clientId, this.nodeId, token);
   }
 
+  /** The node that owns `clientId` now, or undefined when none does. */
+  async ownerOf(clientId: string): Promise<string | undefined> {
+    return (await this.redis.hget(ownerKey(clientId), 'node')) ?? undefined;
+  }
+
   /** The client ids whose sessions node `nodeId`'s namespace holds. */
   async sessionsOf(nodeId: string): Promise<string[]> {
     return this.redis.hkeys(`${namespaceOf(nodeId)}sessions`);

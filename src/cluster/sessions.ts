@@ -20,7 +20,8 @@ import { decodeMessage } from './codec.js';
 import { entryMessages, groupsOf } from './entry.js';
 import { dropDeadNode, forgetDeadNode } from './dead-node.js';
 import { HandoverArrivals, type InstalledAt } from './handover-forward.js';
-import { streamKey } from './keys.js';
+import { leftKey, streamKey } from './keys.js';
+import { leftSessions, type LeftSessions } from './left-sessions.js';
 import type { RedisStore } from './redis-store.js';
 
 /** The pub/sub channel of hand-over requests and answers. */
@@ -73,6 +74,8 @@ export interface AdoptionLinks {
   reloadRoutes(): Promise<void>;
   /** Finds the will records of sessions that moved here, before they are installed (ClusterWills.lookUpMoved). */
   willsMoved(clientIds: readonly string[]): Promise<void>;
+  /** Appends `message` (id `messageId`, encoded `raw`) to `node`'s stream, marked for session `clientId`. */
+  forwardTo(node: string, clientId: string, message: Message, messageId: string, raw: Buffer): void;
   /** Where this node is: entries of its own stream handled, and the last message published here. */
   position(): InstalledAt;
   /** The sequence of `messageId` if it was published on this node in this run; else undefined. */
@@ -83,6 +86,9 @@ export interface AdoptionLinks {
   stay(clientId: string): void;
   /** Node `from` installed the session of `clientId` this node handed it. */
   installed(clientId: string, from: string): void;
+  /** What reaches this node for `clientId`'s plain `filters` goes to node `to`, until `stopForwarding`. */
+  forwardFor(clientId: string, to: string, filters: readonly string[]): void;
+  stopForwarding(clientId: string): void;
   /** Publishes `notice` on the hand-over channel after the route notices queued so far. */
   announce(notice: string): void;
 }
@@ -113,6 +119,8 @@ export class ClusterSessions implements SessionBus {
   private adopting: Promise<unknown> = Promise.resolve();
   /** Messages forwarded for sessions moving here (handover-forward.ts). */
   private readonly arrivals = new HandoverArrivals();
+  /** Client ids whose sessions this node is handing over. */
+  private readonly handingOver = new Set<string>();
   /** Hand-over requests this node has handled, by id: a request asked again is answered once. */
   private readonly requests = new Set<string>();
   /** The claim under way for each client id (settled, never rejected), for the next one to wait. */
@@ -200,6 +208,8 @@ export class ClusterSessions implements SessionBus {
       const claimed = await this.store.claim(clientId, (count) => host.reserve(count), attempt === MAX_CLAIMS);
       if (claimed.kind === 'own' || claimed.kind === 'skip') return undefined;
       if (claimed.kind === 'moved') {
+        // From a node that could not hand it over: it may still send what it held back (see `left`).
+        if (claimed.from !== '' && claimed.from !== this.nodeId) from.push(claimed.from);
         this.counters.takenOver++;
         await this.links?.willsMoved([clientId]);
         return claimed.state;
@@ -239,7 +249,36 @@ export class ClusterSessions implements SessionBus {
     if (notice.to !== this.nodeId) return;
     if (notice.op === 'answer') this.waiting.get(notice.id)?.(notice.result);
     else if (notice.op === 'request') void this.handOver(notice);
-    else if (notice.op === 'installed') this.links?.installed(notice.client, notice.from);
+    else if (notice.op === 'installed') {
+      this.links?.installed(notice.client, notice.from);
+      void this.dropTaken(notice.client, notice.from);
+    }
+  }
+
+  /**
+   * Node `to` installed the session of `clientId`, which it took from this node by force (this node
+   * did not answer its hand-over in time, or came back with the session after it asked): this
+   * node's copy is stale, its writes fenced out. It is forgotten here (its connection, if any,
+   * closed as taken over), and what still reaches this node for it meanwhile goes to `to`.
+   */
+  private async dropTaken(clientId: string, to: string): Promise<void> {
+    const host = this.requireHost();
+    if (this.handingOver.has(clientId) || this.claims.has(clientId)) return;
+    const filters = host.subscriptionsOf?.(clientId);
+    if (filters === undefined) return;
+    if ((await this.store.ownerOf(clientId)) === this.nodeId) return;
+    if (this.handingOver.has(clientId) || this.claims.has(clientId)) return;
+    host.log.warn({ clientId, owner: to }, 'cluster: a session this node held was taken over by force; forgotten here');
+    this.links?.forwardFor(
+      clientId,
+      to,
+      filters.filter((filter) => !filter.startsWith('$share/')),
+    );
+    try {
+      await host.releaseSession(clientId);
+    } finally {
+      setTimeout(() => this.links?.stopForwarding(clientId), ADOPT_SETTLE_MS).unref();
+    }
   }
 
   /** Asks node `owner` to hand `clientId` over; resolves with its answer, or 'timeout'. */
@@ -274,6 +313,7 @@ export class ClusterSessions implements SessionBus {
     const host = this.requireHost();
     if (this.requests.has(request.id)) return;
     this.requests.add(request.id);
+    this.handingOver.add(request.client);
     setTimeout(() => this.requests.delete(request.id), this.handoverTimeoutMs * 2).unref();
     let result: Answer['result'] = 'error';
     try {
@@ -289,6 +329,7 @@ export class ClusterSessions implements SessionBus {
     } catch (err) {
       host.log.warn({ clientId: request.client, to: request.from, err: String(err) }, 'cluster: hand-over failed');
     }
+    this.handingOver.delete(request.client);
     if (result !== 'ok') this.links?.stay(request.client);
     const answer: Answer = { op: 'answer', id: request.id, to: request.from, result };
     await this.command.publish(handoverChannel, JSON.stringify(answer)).catch(() => undefined);
@@ -336,15 +377,25 @@ export class ClusterSessions implements SessionBus {
     const forgotten = await forgetDeadNode(this.command, deadNode);
     if (!forgotten) return this.cameBack(deadNode, adopted.size);
     if (this.links !== undefined) await new Promise((resolve) => setTimeout(resolve, ADOPT_SETTLE_MS));
-    const deliveries = await this.drainStream(deadNode, adopted);
+    const left = await leftSessions(this.command, deadNode);
+    const deliveries = await this.drainStream(deadNode, adopted, left);
     await host.committed();
-    await dropDeadNode(this.command, deadNode, [streamKey(deadNode), ...this.store.namespaceKeys(deadNode)]);
+    // What was forwarded to the sessions that left the dead node is in Redis before its stream goes.
+    await this.links?.flushRoutes();
+    await dropDeadNode(this.command, deadNode, [
+      streamKey(deadNode),
+      leftKey(deadNode),
+      ...this.store.namespaceKeys(deadNode),
+    ]);
     host.log.info({ deadNode, sessions: adopted.size, deliveries }, 'cluster: sessions of a dead node adopted');
     return { sessions: adopted.size, deliveries };
   }
 
-  /** Delivers every entry of the dead node's stream to the adopted sessions; returns the deliveries made. */
-  private async drainStream(deadNode: string, adopted: ReadonlySet<string>): Promise<number> {
+  /**
+   * Delivers every entry of the dead node's stream to the adopted sessions, and forwards to the
+   * sessions claimed away from it before (`left`) what matches them; returns the deliveries made.
+   */
+  private async drainStream(deadNode: string, adopted: ReadonlySet<string>, left: LeftSessions): Promise<number> {
     const host = this.requireHost();
     let deliveries = 0;
     let from = '-';
@@ -356,14 +407,19 @@ export class ClusterSessions implements SessionBus {
       const messages: Message[] = [];
       for (const [, fields] of entries) {
         for (const entry of entryMessages(fields)) {
-          // Sent here too, while its sender knew both routes: delivered from this node's stream already.
-          if (this.links?.seen(entry.id.toString('latin1')) === true) continue;
+          const messageId = entry.id.toString('latin1');
           const message = decodeOrWarn(entry.bytes, (err) =>
             host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
           );
           if (message === undefined) continue;
           // Forwarded for one session during a hand-over: for that session alone.
           const target = entry.target?.toString('utf8');
+          // Sessions claimed away from the dead node before: to their new owner, which drops a copy it had.
+          if (entry.hops === undefined && (target === undefined || !adopted.has(target))) {
+            left.forward(message, messageId, entry.bytes, target, this.links);
+          }
+          // Sent here too, while its sender knew both routes: delivered from this node's stream already.
+          if (this.links?.seen(messageId) === true) continue;
           if (target !== undefined) {
             if (adopted.has(target)) deliveries += host.deliverToSessions([message], new Set([target]));
             continue;

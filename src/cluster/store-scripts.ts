@@ -232,6 +232,15 @@ move(nsOf(o[1]), nsOf(me), cid, seqBase, msgBase)
 local t = newToken()
 redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')
 local r = readSession(nsOf(me), cid)
+-- Taken from a node that could not hand it over (an adoption drains the dead node's stream itself):
+-- what waits for the session in that node's stream is forwarded here by its next reader.
+if expected == '' then
+  local left = { me }
+  for i = 1, #r[2], 2 do
+    if string.sub(r[2][i], 1, 7) ~= '$share/' then left[#left + 1] = r[2][i] end
+  end
+  if #left > 1 then redis.call('HSET', '{fennec}:left:' .. o[1], cid, table.concat(left, '\\n')) end
+end
 return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1] }`;
 
 /**

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { persistent, startProcessNode, startSessionNode } from '../helpers/cluster.js';
+import { adminClient, persistent, startProcessNode, startSessionNode, until } from '../helpers/cluster.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -94,6 +94,76 @@ for (const version of [4, 5] as const) {
       assert.equal(resumed.connack.sessionPresent, true);
       assert.equal(node2.bus.sessions?.counters.timedOut, 0, 'handed over, not taken at the timeout');
       assert.deepEqual(await receiveAll(resumed, version, sent), sent);
+    });
+
+    for (const reader of ['its adopter', 'itself, restarted under its id'] as const) {
+      it(`[MQTT-3.1.2-5] a session claimed from a dead node gets the acknowledged messages that waited in that node's stream, forwarded by ${reader}`, async (t) => {
+        const redis = await startRedis(t);
+        if (redis === undefined) return;
+        t.after(destroyAllClients);
+        const admin = adminClient(redis);
+        const node1 = await startProcessNode(t, redis, 'node-1');
+        const node2 = await startSessionNode(redis, 'node-2');
+        const node3 = await startSessionNode(redis, 'node-3');
+        const clientId = `left-${version}-${reader.length}`;
+        const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+        await subscriber.subscribe('k/#', 1);
+        subscriber.send(pkt.disconnect(version));
+        await subscriber.closed();
+        await until("the other nodes to learn node-1's route", () =>
+          [node2, node3].every((node) => node.bus.knowsRoute('node-1', 'k/#')),
+        );
+
+        // Frozen, then killed: what node-3 publishes meanwhile is acknowledged and waits in node-1's stream.
+        node1.child.kill('SIGSTOP');
+        const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
+        const sent: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          await publisher.publish({ topic: 'k/x', qos: 1, payload: `waiting-${i}` });
+          sent.push(`waiting-${i}`);
+        }
+        node1.child.kill('SIGKILL');
+        assert.equal(await admin.xlen('{fennec}:stream:node-1'), 5);
+        // Its lease gone (as after its time-to-live): the claim moves the session at once.
+        await admin.del('{fennec}:lease:node-1');
+        const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+        assert.equal(resumed.connack.sessionPresent, true);
+        assert.equal(await admin.hget('{fennec}:left:node-1', clientId), 'node-2\nk/#');
+
+        if (reader === 'its adopter') await node3.bus.adoptSessions('node-1');
+        else await startProcessNode(t, redis, 'node-1');
+        assert.deepEqual(await receiveAll(resumed, version, sent), sent);
+        await until('the record to be forgotten', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
+        // Each once: what the session had is not forwarded again.
+        await resumed.expectNothing(300);
+      });
+    }
+
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a node that never answered the hand-over forgets the session once the new owner installed it: its routes go`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
+      const clientId = `stale-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('k/#', 1);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      // node-1 hears hand-over requests and never answers them (as if it had come back too late to hear them).
+      (node1.bus.sessions as unknown as { handOver: () => Promise<void> }).handOver = () => Promise.resolve();
+
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.equal(node2.bus.sessions?.counters.timedOut, 1);
+      await until(
+        'node-1 to forget the session and withdraw its route',
+        async () => (await admin.smembers('{fennec}:routes:node-1')).length === 0,
+      );
+      const publisher = await RawClient.connect(node1.port, { version, clientId: `p-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 1, payload: 'after' });
+      assert.deepEqual(await receiveAll(resumed, version, ['after']), ['after']);
     });
   });
 }

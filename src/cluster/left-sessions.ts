@@ -1,0 +1,90 @@
+/**
+ * Sessions claimed away from a node that could not hand them over (docs/cluster.md, "Sessions"):
+ * a node that a client connects to takes the session from a dead owner at once, and from a silent
+ * one at the hand-over timeout. What was sent to the session meanwhile waits in the old owner's
+ * stream, under the old owner's routes. The claim records the session in `{fennec}:left:NODE` (new
+ * owner and plain filters, see keys.ts `leftKey`); whoever reads that stream next, the node
+ * restarted under its id or the node adopting it, forwards what matches to the new owner, marked
+ * for the session, and the new owner drops what the session already had (handover-forward.ts).
+ */
+import type { Message } from '../session/message.js';
+import { TopicIndex } from '../topic/index.js';
+import type { RedisClient } from './connect.js';
+import { leftKey } from './keys.js';
+import type { Command } from './outbox.js';
+
+/** A session that left a node: its new owner and plain topic filters. */
+export interface LeftSession {
+  clientId: string;
+  to: string;
+  filters: string[];
+}
+
+/** Where a forwarded message goes: appended to `node`'s stream, marked for `clientId`. */
+export interface ForwardLink {
+  forwardTo(node: string, clientId: string, message: Message, messageId: string, raw: Buffer): void;
+}
+
+/** The sessions that left one node, matched against the messages of its stream. */
+export class LeftSessions {
+  private readonly index = new TopicIndex<LeftSession>({ maxLevels: Number.MAX_SAFE_INTEGER });
+  private readonly byClient = new Map<string, LeftSession>();
+
+  constructor(readonly sessions: readonly LeftSession[]) {
+    for (const session of sessions) {
+      this.byClient.set(session.clientId, session);
+      for (const filter of session.filters) this.index.add(filter, session.clientId, session);
+    }
+  }
+
+  /**
+   * Forwards `message` (id `messageId`, encoded `raw`) to the new owners of the sessions it matches,
+   * or, marked for one session (`target`), to that session's new owner if it left; returns how many.
+   */
+  forward(
+    message: Message,
+    messageId: string,
+    raw: Buffer,
+    target: string | undefined,
+    link: ForwardLink | undefined,
+  ): number {
+    if (link === undefined || this.byClient.size === 0) return 0;
+    if (target !== undefined) {
+      const session = this.byClient.get(target);
+      if (session !== undefined) link.forwardTo(session.to, target, message, messageId, raw);
+      return session === undefined ? 0 : 1;
+    }
+    // A session with several matching filters gets one copy.
+    const matched = new Set<LeftSession>();
+    this.index.match(message.topic, (session) => void matched.add(session));
+    for (const session of matched) link.forwardTo(session.to, session.clientId, message, messageId, raw);
+    return matched.size;
+  }
+}
+
+/** Parses one record of `{fennec}:left:NODE`: the new owner, newline, the filters newline-separated. */
+export function parseLeft(clientId: string, value: string): LeftSession {
+  const [to = '', ...filters] = value.split('\n');
+  return { clientId, to, filters };
+}
+
+/** The sessions that left `node` (read from Redis). */
+export async function leftSessions(redis: RedisClient, node: string): Promise<LeftSessions> {
+  const records = await redis.hgetall(leftKey(node));
+  return new LeftSessions(Object.entries(records).map(([clientId, value]) => parseLeft(clientId, value)));
+}
+
+/** Deletes field ARGV[1] of hash KEYS[1] if it still holds ARGV[2]. */
+const deleteIfScript = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end`;
+
+/** Commands that delete the records of `sessions` from `node`'s hash, each unless rewritten since. */
+export function forgetLeft(node: string, sessions: readonly LeftSession[]): Command[] {
+  return sessions.map(({ clientId, to, filters }) => [
+    'EVAL',
+    deleteIfScript,
+    1,
+    leftKey(node),
+    clientId,
+    [to, ...filters].join('\n'),
+  ]);
+}
