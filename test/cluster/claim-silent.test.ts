@@ -21,7 +21,7 @@ async function receiveAll(client: RawClient, version: 4 | 5, expected: readonly 
   while (expected.some((payload) => !got.includes(payload))) {
     const packet = await client.next('publish', WAIT_MS);
     got.push(packet.payload.toString());
-    if (packet.qos > 0) client.send(pkt.puback(version, packet.packetId!));
+    if (packet.qos > 0) client.send(pkt.puback(version, packet.packetId));
   }
   return got;
 }
