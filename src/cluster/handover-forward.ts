@@ -18,6 +18,7 @@ import type { Message } from '../session/message.js';
 import { TopicIndex } from '../topic/index.js';
 import { streamKey } from './keys.js';
 import type { Command } from './outbox.js';
+import { compareEntryIds } from './stream-reader.js';
 
 /** What the forwarder asks of the bus. */
 export interface ForwarderLinks {
@@ -39,6 +40,8 @@ interface Leaving {
   settling: boolean;
   /** Registered by `forwardFor`: the session left while this node was down. */
   whileDown?: boolean;
+  /** The last entry of this node's stream the new owner read itself: only later ones are forwarded. */
+  after?: string | undefined;
 }
 
 /** Where a message goes besides its routes: the new owner `node` of session `clientId`. */
@@ -85,13 +88,14 @@ export class HandoverForwarder {
    * The session of `clientId` left this node for `to` while this node was down (claimed from it):
    * what reaches this node for its plain `filters` goes there until `stopForwarding`. No route is held.
    */
-  forwardFor(clientId: string, to: string, filters: readonly string[]): void {
+  forwardFor(clientId: string, to: string, filters: readonly string[], after?: string): void {
     this.leave(clientId, to, filters);
     const leaving = this.byClient.get(clientId);
     if (leaving === undefined) return;
     leaving.settling = true;
     leaving.deadline = Infinity;
     leaving.whileDown = true;
+    leaving.after = after;
   }
 
   /** Ends what `forwardFor` started for `clientId` (not a hand-over made since). */
@@ -126,15 +130,19 @@ export class HandoverForwarder {
     for (const leaving of this.byClient.values()) leaving.held.delete(filter);
   }
 
-  /** The sessions that left this node whose filters match `topic`: where a message on it goes too. */
-  targets(topic: string): MovedSession[] | undefined {
+  /**
+   * The sessions that left this node whose filters match `topic`: where a message on it goes too
+   * (`entryId`: the entry of this node's stream it came in; undefined: published here).
+   */
+  targets(topic: string, entryId?: string): MovedSession[] | undefined {
     if (this.byClient.size === 0) return undefined;
     this.index.match(topic, (leaving) => this.matched.add(leaving));
     if (this.matched.size === 0) return undefined;
     const out: MovedSession[] = [];
     for (const leaving of this.matched) {
       // Not before the session is forgotten here: until then it gets the message itself.
-      if (!this.links.hasSession(leaving.clientId)) out.push({ node: leaving.to, clientId: leaving.clientId });
+      if (this.links.hasSession(leaving.clientId) || readAlready(leaving, entryId)) continue;
+      out.push({ node: leaving.to, clientId: leaving.clientId });
     }
     this.matched.clear();
     return out.length === 0 ? undefined : out;
@@ -168,9 +176,11 @@ export class HandoverForwarder {
     messageId: string,
     raw: Buffer,
     push: (command: Command, durable: boolean) => void,
+    entryId?: string,
   ): boolean {
     const leaving = this.byClient.get(clientId);
     if (leaving === undefined || this.links.hasSession(clientId)) return false;
+    if (readAlready(leaving, entryId)) return true;
     this.forward(message, messageId, raw, push, [{ node: leaving.to, clientId }]);
     return true;
   }
@@ -212,6 +222,11 @@ export class HandoverForwarder {
       this.timer = undefined;
     }
   }
+}
+
+/** Whether the new owner of `leaving` read stream entry `entryId` of this node itself (see `forwardFor`). */
+function readAlready(leaving: Leaving, entryId: string | undefined): boolean {
+  return leaving.after !== undefined && entryId !== undefined && compareEntryIds(entryId, leaving.after) <= 0;
 }
 
 /** Where a node was when a session moved to it was installed. */

@@ -12,11 +12,14 @@ import { TopicIndex } from '../topic/index.js';
 import type { RedisClient } from './connect.js';
 import { leftKey } from './keys.js';
 import type { Command } from './outbox.js';
+import { compareEntryIds } from './stream-reader.js';
 
-/** A session that left a node: its new owner and plain topic filters. */
+/** A session that left a node: its new owner, where the node's stream ended then, and its plain topic filters. */
 export interface LeftSession {
   clientId: string;
   to: string;
+  /** The last entry of the node's stream when the session left: the new owner read up to it itself. */
+  after: string;
   filters: string[];
 }
 
@@ -38,34 +41,41 @@ export class LeftSessions {
   }
 
   /**
-   * Forwards `message` (id `messageId`, encoded `raw`) to the new owners of the sessions it matches,
-   * or, marked for one session (`target`), to that session's new owner if it left; returns how many.
+   * Forwards `message` (id `messageId`, encoded `raw`, in stream entry `entryId`) to the new owners
+   * of the sessions it matches, or, marked for one session (`target`), to that session's new owner if
+   * it left; only what came after the session left (the new owner read the rest itself). Returns how many.
    */
   forward(
     message: Message,
     messageId: string,
     raw: Buffer,
+    entryId: string,
     target: string | undefined,
     link: ForwardLink | undefined,
   ): number {
     if (link === undefined || this.byClient.size === 0) return 0;
+    const matched = new Set<LeftSession>();
     if (target !== undefined) {
       const session = this.byClient.get(target);
-      if (session !== undefined) link.forwardTo(session.to, target, message, messageId, raw);
-      return session === undefined ? 0 : 1;
+      if (session !== undefined) matched.add(session);
+    } else {
+      // A session with several matching filters gets one copy.
+      this.index.match(message.topic, (session) => void matched.add(session));
     }
-    // A session with several matching filters gets one copy.
-    const matched = new Set<LeftSession>();
-    this.index.match(message.topic, (session) => void matched.add(session));
-    for (const session of matched) link.forwardTo(session.to, session.clientId, message, messageId, raw);
-    return matched.size;
+    let count = 0;
+    for (const session of matched) {
+      if (compareEntryIds(entryId, session.after) <= 0) continue;
+      link.forwardTo(session.to, session.clientId, message, messageId, raw);
+      count++;
+    }
+    return count;
   }
 }
 
-/** Parses one record of `{fennec}:left:NODE`: the new owner, newline, the filters newline-separated. */
+/** Parses one record of `{fennec}:left:NODE`: the new owner, the last entry id, the filters, one per line. */
 export function parseLeft(clientId: string, value: string): LeftSession {
-  const [to = '', ...filters] = value.split('\n');
-  return { clientId, to, filters };
+  const [to = '', after = '0-0', ...filters] = value.split('\n');
+  return { clientId, to, after, filters };
 }
 
 /** The sessions that left `node` (read from Redis). */
@@ -79,12 +89,12 @@ const deleteIfScript = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then 
 
 /** Commands that delete the records of `sessions` from `node`'s hash, each unless rewritten since. */
 export function forgetLeft(node: string, sessions: readonly LeftSession[]): Command[] {
-  return sessions.map(({ clientId, to, filters }) => [
+  return sessions.map(({ clientId, to, after, filters }) => [
     'EVAL',
     deleteIfScript,
     1,
     leftKey(node),
     clientId,
-    [to, ...filters].join('\n'),
+    [to, after, ...filters].join('\n'),
   ]);
 }

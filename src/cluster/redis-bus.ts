@@ -241,7 +241,8 @@ export class RedisBus implements Bus {
     // Sessions claimed away from this node while it was down: what its stream holds for them goes
     // to their new owners, from the first entry read on.
     const left = await leftSessions(this.command, this.nodeId);
-    for (const { clientId, to, filters } of left.sessions) this.forwarder.forwardFor(clientId, to, filters);
+    for (const { clientId, to, after, filters } of left.sessions)
+      this.forwarder.forwardFor(clientId, to, filters, after);
     this.stream = new StreamReader(this.reader, {
       stream: streamKey(this.nodeId),
       nodeId: this.nodeId,
@@ -251,7 +252,7 @@ export class RedisBus implements Bus {
       dedupeWindow: this.options.dedupeWindow ?? 100_000,
       retryDelayMs: this.options.retryDelayMs ?? 200,
       log: host.log,
-      deliver: (message, raw, groups, messageId, hops) => {
+      deliver: (message, raw, groups, messageId, hops, entryId) => {
         this.counters.received++;
         this.counters.bytesReceived += raw.length;
         const served = groups.size === 0 ? groups : passOnGroups(this.passLinks, message, raw, groups, messageId, hops);
@@ -259,13 +260,14 @@ export class RedisBus implements Bus {
           if (served.size > 0) host.deliverToGroups?.(message, served);
           return;
         }
-        this.forwarder.forward(message, messageId, raw, this.push);
+        const moved = this.forwarder.targets(message.topic, entryId);
+        if (moved !== undefined) this.forwarder.forward(message, messageId, raw, this.push, moved);
         host.deliverFromBus(message, served);
       },
-      deliverTo: (message, clientId, directAt, messageId, raw) => {
+      deliverTo: (message, clientId, directAt, messageId, raw, entryId) => {
         // The session left again meanwhile: after it, to where it went from here.
         if (this.sessions?.arrived(message, clientId, directAt, messageId) === false) {
-          this.forwarder.forwardAgain(clientId, message, messageId, raw, this.push);
+          this.forwarder.forwardAgain(clientId, message, messageId, raw, this.push, entryId);
         }
       },
       duplicate: () => this.counters.duplicates++,

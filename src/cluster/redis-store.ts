@@ -62,7 +62,11 @@ export interface Reserved {
 export type ClaimResult =
   | { kind: 'own'; token: string }
   | { kind: 'busy'; owner: string }
-  | { kind: 'moved'; token: string; state: StoredState; from: string }
+  /**
+   * `from`: the previous owner ('' when none, or handed over); `streamEnd`: the id of the last entry
+   * of its stream when taken from it without a hand-over ('' otherwise, `0-0` for an empty stream).
+   */
+  | { kind: 'moved'; token: string; state: StoredState; from: string; streamEnd: string }
   | { kind: 'skip' };
 
 /** The namespace of node `nodeId`. */
@@ -357,7 +361,7 @@ export class RedisStore implements Store {
       this.tokens.set(clientId, token);
       if (kind === 'own') return { kind, token };
       const state = this.sessionState(clientId, reply.slice(2, 7));
-      return { kind: 'moved', token, state, from: String(reply[7]) };
+      return { kind: 'moved', token, state, from: String(reply[7]), streamEnd: String(reply[8] ?? '') };
     }
   }
 

@@ -101,6 +101,12 @@ export interface AdoptionLinks {
  */
 const ADOPT_SETTLE_MS = 300;
 
+/** A session moved here by a claim, and what waited for it where it was. */
+interface Moved {
+  state: StoredState;
+  backlog: Message[];
+}
+
 /** What an adoption moved here. */
 export interface Adopted {
   sessions: number;
@@ -168,8 +174,12 @@ export class ClusterSessions implements SessionBus {
     const from: string[] = [];
     this.arrivals.claimStarted(clientId);
     try {
-      const state = await this.claim(clientId, from);
-      if (state !== undefined) host.installSessions(state);
+      const moved = await this.claim(clientId, from);
+      if (moved !== undefined) {
+        host.installSessions(moved.state);
+        // In the same turn: before anything that reaches the session here through its new routes.
+        if (moved.backlog.length > 0) host.deliverToSessions(moved.backlog, new Set([clientId]));
+      }
     } finally {
       const position = from.length > 0 ? (this.links?.position() ?? { stream: 0, published: 0 }) : undefined;
       this.arrivals.claimEnded(clientId, position, (messages) => host.deliverToSessions(messages, new Set([clientId])));
@@ -200,9 +210,10 @@ export class ClusterSessions implements SessionBus {
 
   /**
    * Claims `clientId` for this node, asking the live node that owns it to hand it over (each such
-   * node added to `from`); resolves with the session's records when it moved here.
+   * node added to `from`); resolves with the session's records when it moved here, and what waited
+   * for it in the stream of an owner that could not hand it over.
    */
-  private async claim(clientId: string, from: string[]): Promise<StoredState | undefined> {
+  private async claim(clientId: string, from: string[]): Promise<Moved | undefined> {
     const host = this.requireHost();
     for (let attempt = 1; attempt <= MAX_CLAIMS; attempt++) {
       const claimed = await this.store.claim(clientId, (count) => host.reserve(count), attempt === MAX_CLAIMS);
@@ -212,7 +223,7 @@ export class ClusterSessions implements SessionBus {
         if (claimed.from !== '' && claimed.from !== this.nodeId) from.push(claimed.from);
         this.counters.takenOver++;
         await this.links?.willsMoved([clientId]);
-        return claimed.state;
+        return { state: claimed.state, backlog: await this.backlogOf(clientId, claimed) };
       }
       from.push(claimed.owner);
       const result = await this.askHandOver(clientId, claimed.owner);
@@ -225,11 +236,44 @@ export class ClusterSessions implements SessionBus {
         const forced = await this.store.claim(clientId, (count) => host.reserve(count), true);
         if (forced.kind !== 'moved') return undefined;
         await this.links?.willsMoved([clientId]);
-        return forced.state;
+        return { state: forced.state, backlog: await this.backlogOf(clientId, forced) };
       }
       // Handed over (or lost meanwhile): the next claim finds where it is now.
     }
     return undefined;
+  }
+
+  /**
+   * What waits for `clientId` in the stream of the owner it was taken from without a hand-over, up
+   * to where that stream ended at the claim (the stream's next reader forwards what comes after):
+   * the messages for its routes, and those marked for it.
+   */
+  private async backlogOf(clientId: string, claimed: { from: string; streamEnd: string }): Promise<Message[]> {
+    const host = this.requireHost();
+    const backlog: Message[] = [];
+    if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return backlog;
+    let start = '-';
+    for (;;) {
+      const entries = (await this.command.xrangeBuffer(
+        streamKey(claimed.from),
+        start,
+        claimed.streamEnd,
+        'COUNT',
+        ADOPT_BATCH,
+      )) as [Buffer, Buffer[]][];
+      for (const [, fields] of entries) {
+        for (const entry of entryMessages(fields)) {
+          const target = entry.target?.toString('utf8');
+          if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
+          const message = decodeOrWarn(entry.bytes, (err) =>
+            host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped'),
+          );
+          if (message !== undefined) backlog.push(message);
+        }
+      }
+      if (entries.length < ADOPT_BATCH) return backlog;
+      start = `(${entries[entries.length - 1]![0].toString()}`;
+    }
   }
 
   sessionEnded(clientId: string): void {
@@ -405,7 +449,7 @@ export class ClusterSessions implements SessionBus {
         Buffer[],
       ][];
       const messages: Message[] = [];
-      for (const [, fields] of entries) {
+      for (const [entryId, fields] of entries) {
         for (const entry of entryMessages(fields)) {
           const messageId = entry.id.toString('latin1');
           const message = decodeOrWarn(entry.bytes, (err) =>
@@ -416,7 +460,7 @@ export class ClusterSessions implements SessionBus {
           const target = entry.target?.toString('utf8');
           // Sessions claimed away from the dead node before: to their new owner, which drops a copy it had.
           if (entry.hops === undefined && (target === undefined || !adopted.has(target))) {
-            left.forward(message, messageId, entry.bytes, target, this.links);
+            left.forward(message, messageId, entry.bytes, entryId.toString(), target, this.links);
           }
           // Sent here too, while its sender knew both routes: delivered from this node's stream already.
           if (this.links?.seen(messageId) === true) continue;

@@ -233,15 +233,19 @@ local t = newToken()
 redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')
 local r = readSession(nsOf(me), cid)
 -- Taken from a node that could not hand it over (an adoption drains the dead node's stream itself):
--- what waits for the session in that node's stream is forwarded here by its next reader.
+-- this node reads what waits for the session in that node's stream up to its last entry now, and
+-- the stream's next reader forwards what comes after it.
+local last = ''
 if expected == '' then
-  local left = { me }
+  local tail = redis.call('XREVRANGE', '{fennec}:stream:' .. o[1], '+', '-', 'COUNT', 1)
+  last = tail[1] and tail[1][1] or '0-0'
+  local left = { me, last }
   for i = 1, #r[2], 2 do
     if string.sub(r[2][i], 1, 7) ~= '$share/' then left[#left + 1] = r[2][i] end
   end
-  if #left > 1 then redis.call('HSET', '{fennec}:left:' .. o[1], cid, table.concat(left, '\\n')) end
+  if #left > 2 then redis.call('HSET', '{fennec}:left:' .. o[1], cid, table.concat(left, '\\n')) end
 end
-return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1] }`;
+return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], last }`;
 
 /**
  * Hand-over, run by the owner that releases a session: ARGV = client id, this node, its token

@@ -26,13 +26,27 @@ export interface StreamReaderOptions {
    * it; `messageId`: its id in the cluster; `hops`: 0, or how many nodes passed it on to serve
    * `groups` alone (their chosen node had no member left).
    */
-  deliver(message: Message, raw: Buffer, groups: ReadonlySet<string>, messageId: string, hops: number): void;
+  deliver(
+    message: Message,
+    raw: Buffer,
+    groups: ReadonlySet<string>,
+    messageId: string,
+    hops: number,
+    entryId: string,
+  ): void;
   /**
    * Delivers a message marked for the session `clientId` alone (forwarded by the node it moved from);
    * `directAt`: the position at which the same message came through this node's routes, if it did;
    * `messageId`, `raw`: its id and encoding.
    */
-  deliverTo(message: Message, clientId: string, directAt: number | undefined, messageId: string, raw: Buffer): void;
+  deliverTo(
+    message: Message,
+    clientId: string,
+    directAt: number | undefined,
+    messageId: string,
+    raw: Buffer,
+    entryId: string,
+  ): void;
   duplicate(): void;
   /** Entries whose deliveries the node's store committed before it restarted: not delivered again. */
   committed?: ReadonlySet<string>;
@@ -261,8 +275,8 @@ export class StreamReader {
     try {
       const message = decodeMessage(entry.bytes);
       if (target === undefined) {
-        this.options.deliver(message, entry.bytes, groupsOf(entry.groups) ?? NO_GROUPS, messageId, hops);
-      } else this.options.deliverTo(message, target, this.seen.get(messageId), messageId, entry.bytes);
+        this.options.deliver(message, entry.bytes, groupsOf(entry.groups) ?? NO_GROUPS, messageId, hops, id);
+      } else this.options.deliverTo(message, target, this.seen.get(messageId), messageId, entry.bytes, id);
     } catch (err) {
       this.options.log.warn({ entry: id, err: String(err) }, 'cluster stream entry unreadable; dropped');
     }

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adminClient, persistent, startProcessNode, startSessionNode, until } from '../helpers/cluster.js';
+import { encodeMessage } from '../../src/cluster/codec.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -97,7 +98,7 @@ for (const version of [4, 5] as const) {
     });
 
     for (const reader of ['its adopter', 'itself, restarted under its id'] as const) {
-      it(`[MQTT-3.1.2-5] a session claimed from a dead node gets the acknowledged messages that waited in that node's stream, forwarded by ${reader}`, async (t) => {
+      it(`[MQTT-3.1.2-5] a session claimed from a dead node gets, in order and once, the acknowledged messages that waited in that node's stream: read by the claim, and what came after forwarded by ${reader}`, async (t) => {
         const redis = await startRedis(t);
         if (redis === undefined) return;
         t.after(destroyAllClients);
@@ -118,23 +119,43 @@ for (const version of [4, 5] as const) {
         node1.child.kill('SIGSTOP');
         const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
         const sent: string[] = [];
-        for (let i = 0; i < 5; i++) {
-          await publisher.publish({ topic: 'k/x', qos: 1, payload: `waiting-${i}` });
-          sent.push(`waiting-${i}`);
-        }
+        const publish = async (payload: string): Promise<void> => {
+          await publisher.publish({ topic: 'k/x', qos: 1, payload });
+          sent.push(payload);
+        };
+        for (let i = 0; i < 5; i++) await publish(`waiting-${i}`);
         node1.child.kill('SIGKILL');
         assert.equal(await admin.xlen('{fennec}:stream:node-1'), 5);
         // Its lease gone (as after its time-to-live): the claim moves the session at once.
         await admin.del('{fennec}:lease:node-1');
         const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
         assert.equal(resumed.connack.sessionPresent, true);
-        assert.equal(await admin.hget('{fennec}:left:node-1', clientId), 'node-2\nk/#');
+        const end = (await admin.xrevrange('{fennec}:stream:node-1', '+', '-', 'COUNT', 1))[0]?.[0];
+        assert.equal(await admin.hget('{fennec}:left:node-1', clientId), `node-2\n${end}\nk/#`);
+        // A node that has not learnt the new route yet still appends to node-1's stream.
+        for (let i = 0; i < 3; i++) {
+          const message = { topic: 'k/x', payload: Buffer.from(`late-${i}`), qos: 1 as const, retain: false };
+          const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
+          await admin.xadd(
+            '{fennec}:stream:node-1',
+            '*',
+            'i',
+            `slow/1/${i}`,
+            'm',
+            encodeMessage({ ...message, ...fields }),
+          );
+          sent.push(`late-${i}`);
+        }
+        // And one through the routes every node knows now: node-2's, and node-1's until it is handled.
+        await until("node-3 to learn node-2's route", () => node3.bus.knowsRoute('node-2', 'k/#'));
+        await publish('after');
 
         if (reader === 'its adopter') await node3.bus.adoptSessions('node-1');
         else await startProcessNode(t, redis, 'node-1');
-        assert.deepEqual(await receiveAll(resumed, version, sent), sent);
+        const got = await receiveAll(resumed, version, sent);
+        assert.deepEqual(got.slice(0, 5), sent.slice(0, 5), 'what the claim read comes first, in order');
+        assert.deepEqual([...got].sort(), [...sent].sort(), 'each once');
         await until('the record to be forgotten', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
-        // Each once: what the session had is not forwarded again.
         await resumed.expectNothing(300);
       });
     }
