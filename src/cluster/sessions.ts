@@ -16,12 +16,12 @@ import type { RedisClient } from './connect.js';
 import type { BusHost, SessionBus } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { emptyStoredState, type StoredState } from '../store/types.js';
-import { decodeMessage } from './codec.js';
 import { entryMessages, groupsOf } from './entry.js';
 import { dropDeadNode, forgetDeadNode } from './dead-node.js';
 import { HandoverArrivals, type InstalledAt } from './handover-forward.js';
 import { leftKey, streamKey } from './keys.js';
 import { leftSessions, type LeftSessions } from './left-sessions.js';
+import { decodeOrWarn, readBacklog, readStream } from './stream-drain.js';
 import type { RedisStore } from './redis-store.js';
 
 /** The pub/sub channel of hand-over requests and answers. */
@@ -33,8 +33,6 @@ const HANDOVER_RESERVATION = 1_000_000;
 const MAX_CLAIMS = 4;
 /** How often a hand-over request without an answer is published again, in ms. */
 const REQUEST_AGAIN_MS = 1000;
-/** Stream entries read at once during an adoption. */
-const ADOPT_BATCH = 500;
 
 interface Request {
   op: 'request';
@@ -243,37 +241,13 @@ export class ClusterSessions implements SessionBus {
     return undefined;
   }
 
-  /**
-   * What waits for `clientId` in the stream of the owner it was taken from without a hand-over, up
-   * to where that stream ended at the claim (the stream's next reader forwards what comes after):
-   * the messages for its routes, and those marked for it.
-   */
-  private async backlogOf(clientId: string, claimed: { from: string; streamEnd: string }): Promise<Message[]> {
+  /** What waited for `clientId` where it was taken from without a hand-over (see `readBacklog`). */
+  private backlogOf(clientId: string, claimed: { from: string; streamEnd: string }): Promise<Message[]> {
+    if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return Promise.resolve([]);
     const host = this.requireHost();
-    const backlog: Message[] = [];
-    if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return backlog;
-    let start = '-';
-    for (;;) {
-      const entries = (await this.command.xrangeBuffer(
-        streamKey(claimed.from),
-        start,
-        claimed.streamEnd,
-        'COUNT',
-        ADOPT_BATCH,
-      )) as [Buffer, Buffer[]][];
-      for (const [, fields] of entries) {
-        for (const entry of entryMessages(fields)) {
-          const target = entry.target?.toString('utf8');
-          if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
-          const message = decodeOrWarn(entry.bytes, (err) =>
-            host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped'),
-          );
-          if (message !== undefined) backlog.push(message);
-        }
-      }
-      if (entries.length < ADOPT_BATCH) return backlog;
-      start = `(${entries[entries.length - 1]![0].toString()}`;
-    }
+    return readBacklog(this.command, claimed.from, clientId, claimed.streamEnd, (err) =>
+      host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped'),
+    );
   }
 
   sessionEnded(clientId: string): void {
@@ -441,26 +415,21 @@ export class ClusterSessions implements SessionBus {
    */
   private async drainStream(deadNode: string, adopted: ReadonlySet<string>, left: LeftSessions): Promise<number> {
     const host = this.requireHost();
+    const warn = (err: unknown): void =>
+      host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
     let deliveries = 0;
-    let from = '-';
-    for (;;) {
-      const entries = (await this.command.xrangeBuffer(streamKey(deadNode), from, '+', 'COUNT', ADOPT_BATCH)) as [
-        Buffer,
-        Buffer[],
-      ][];
+    await readStream(this.command, deadNode, '+', (entries) => {
       const messages: Message[] = [];
       for (const [entryId, fields] of entries) {
         for (const entry of entryMessages(fields)) {
           const messageId = entry.id.toString('latin1');
-          const message = decodeOrWarn(entry.bytes, (err) =>
-            host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped'),
-          );
+          const message = decodeOrWarn(entry.bytes, warn);
           if (message === undefined) continue;
           // Forwarded for one session during a hand-over: for that session alone.
           const target = entry.target?.toString('utf8');
           // Sessions claimed away from the dead node before: to their new owner, which drops a copy it had.
           if (entry.hops === undefined && (target === undefined || !adopted.has(target))) {
-            left.forward(message, messageId, entry.bytes, entryId.toString(), target, this.links);
+            left.forward(message, messageId, entry.bytes, entryId, target, this.links);
           }
           // Sent here too, while its sender knew both routes: delivered from this node's stream already.
           if (this.links?.seen(messageId) === true) continue;
@@ -476,9 +445,8 @@ export class ClusterSessions implements SessionBus {
         }
       }
       if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);
-      if (entries.length < ADOPT_BATCH) return deliveries;
-      from = `(${entries[entries.length - 1]![0].toString()}`;
-    }
+    });
+    return deliveries;
   }
 
   /**
@@ -497,15 +465,5 @@ export class ClusterSessions implements SessionBus {
   private requireHost(): BusHost {
     if (this.host === undefined) throw new Error('the cluster sessions are not started');
     return this.host;
-  }
-}
-
-/** The message encoded in `bytes`; undefined (after `unreadable`) when it cannot be decoded. */
-function decodeOrWarn(bytes: Buffer, unreadable: (err: unknown) => void): Message | undefined {
-  try {
-    return decodeMessage(bytes);
-  } catch (err) {
-    unreadable(err);
-    return undefined;
   }
 }

@@ -1,0 +1,65 @@
+/**
+ * Reading another node's stream outside its consumer group (docs/cluster.md, "Sessions"): an
+ * adopter drains a dead node's stream, and a node that took a session from an owner that could not
+ * hand it over reads what waited there for that session.
+ */
+import type { Message } from '../session/message.js';
+import { decodeMessage } from './codec.js';
+import type { RedisClient } from './connect.js';
+import { entryMessages } from './entry.js';
+import { streamKey } from './keys.js';
+
+/** Stream entries read at once. */
+const BATCH = 500;
+
+/** Hands `each` the entries of `node`'s stream from the first up to `end` (an entry id, or '+'), a batch at a time. */
+export async function readStream(
+  command: RedisClient,
+  node: string,
+  end: string,
+  each: (entries: [entryId: string, fields: Buffer[]][]) => void,
+): Promise<void> {
+  let start = '-';
+  for (;;) {
+    const entries = (await command.xrangeBuffer(streamKey(node), start, end, 'COUNT', BATCH)) as [Buffer, Buffer[]][];
+    each(entries.map(([id, fields]) => [id.toString(), fields]));
+    if (entries.length < BATCH) return;
+    start = `(${entries[entries.length - 1]![0].toString()}`;
+  }
+}
+
+/**
+ * The messages for session `clientId` in `node`'s stream up to entry `end`: those for its routes (not
+ * passed on for shared groups) and those marked for it, in order. The session's subscriptions decide
+ * which of the former it gets.
+ */
+export async function readBacklog(
+  command: RedisClient,
+  node: string,
+  clientId: string,
+  end: string,
+  unreadable: (err: unknown) => void,
+): Promise<Message[]> {
+  const backlog: Message[] = [];
+  await readStream(command, node, end, (entries) => {
+    for (const [, fields] of entries) {
+      for (const entry of entryMessages(fields)) {
+        const target = entry.target?.toString('utf8');
+        if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
+        const message = decodeOrWarn(entry.bytes, unreadable);
+        if (message !== undefined) backlog.push(message);
+      }
+    }
+  });
+  return backlog;
+}
+
+/** The message encoded in `bytes`; undefined (after `unreadable`) when it cannot be decoded. */
+export function decodeOrWarn(bytes: Buffer, unreadable: (err: unknown) => void): Message | undefined {
+  try {
+    return decodeMessage(bytes);
+  } catch (err) {
+    unreadable(err);
+    return undefined;
+  }
+}
