@@ -8,14 +8,16 @@
  * node owns. Claims, hand-overs and adoptions move a session between namespaces, renumbering it,
  * in one script each (src/cluster/store-scripts.ts).
  *
- * Passes the store conformance suite (test/cluster/redis-store.test.ts); it has no spool
- * (`readSpool`): a cluster node keeps its queues in memory and in this store only.
+ * Passes the store conformance suite, its spool part included (test/cluster/redis-store.test.ts):
+ * a session's spooled backlog lives in its namespace too (src/cluster/redis-spool.ts) and moves with it.
  */
 import type { Redis } from 'ioredis';
 import { FennecError } from '../errors/index.js';
 import {
   emptyStoredState,
   type DeliveryRecord,
+  type SpoolOp,
+  type SpoolRecord,
   type Store,
   type StoredMessage,
   type StoredRetained,
@@ -35,6 +37,7 @@ import {
 import { createRedisClient, redisTarget } from './connect.js';
 import { keyPrefix, streamKey } from './keys.js';
 import { redactedUrl } from './url.js';
+import { isOrphanKey, readSpoolRows, SpoolIndex, spoolArgs, spoolSizesKey } from './redis-spool.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
 
 /** Options of a RedisStore. */
@@ -71,7 +74,7 @@ export const namespaceOf = (nodeId: string): string => `${keyPrefix}store:${node
 export const ownerKey = (clientId: string): string => `${keyPrefix}owner:${clientId}`;
 
 /** The keys of a namespace that are not per client id (those are `subs:`, `dlvof:`, `qos2:` + client id). */
-const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qos2clients', 'retained'];
+const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qos2clients', 'retained', 'spoolclients'];
 
 /** Numbers reserved per claim before the session's size is known; a larger session asks again. */
 const FIRST_RESERVATION = 1024;
@@ -100,6 +103,8 @@ export class RedisStore implements Store {
   private readonly scripts: Scripts;
   /** Entries of this node's stream to acknowledge and delete in the next commit (`acknowledgeWithCommit`). */
   private acks: string[] = [];
+  /** The payload size of each committed spooled row of this node's sessions (spoolSizes is synchronous). */
+  private readonly spoolIndex = new SpoolIndex();
 
   private constructor(
     readonly redis: Redis,
@@ -140,7 +145,27 @@ export class RedisStore implements Store {
         { cause: err },
       );
     }
-    return new RedisStore(redis, options);
+    const store = new RedisStore(redis, options);
+    try {
+      await store.indexSpools();
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+    return store;
+  }
+
+  /**
+   * Fills the index of spooled row sizes from every spool of this node's namespace, so that
+   * `spoolSizes` answers before `load` (which keeps only the sessions this node owns).
+   */
+  private async indexSpools(): Promise<void> {
+    const ns = namespaceOf(this.nodeId);
+    const keys = await this.redis.smembers(`${ns}spoolclients`);
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.zrange(spoolSizesKey(ns, key), 0, -1);
+    const replies = keys.length === 0 ? [] : await exec(pipeline);
+    keys.forEach((key, i) => this.spoolIndex.fill(key, replies[i] as string[]));
   }
 
   /** The token this node holds for `clientId`, or '0'. */
@@ -160,9 +185,10 @@ export class RedisStore implements Store {
         .hgetall(`${ns}dlv`)
         .hgetall(`${ns}dlvc`)
         .hgetall(`${ns}dlvs`)
-        .hgetallBuffer(`${ns}retained`),
+        .hgetallBuffer(`${ns}retained`)
+        .smembers(`${ns}spoolclients`),
     );
-    const [sessions, subClients, qos2Clients, messages, dlv, dlvc, dlvs, retained] = first as [
+    const [sessions, subClients, qos2Clients, messages, dlv, dlvc, dlvs, retained, spoolKeys] = first as [
       Record<string, string>,
       string[],
       string[],
@@ -171,13 +197,16 @@ export class RedisStore implements Store {
       Record<string, string>,
       Record<string, string>,
       Record<string, Buffer>,
+      string[],
     ];
     const clients = new Set([...Object.keys(sessions), ...subClients, ...qos2Clients, ...Object.values(dlvc)]);
+    for (const key of spoolKeys) if (!isOrphanKey(key)) clients.add(key);
     const ids = [...clients];
     const second = this.redis.pipeline();
     for (const cid of ids) second.hmget(ownerKey(cid), 'node', 'token');
     for (const cid of subClients) second.hgetall(`${ns}subs:${cid}`);
     for (const cid of qos2Clients) second.smembers(`${ns}qos2:${cid}`);
+    for (const key of spoolKeys) second.zrange(spoolSizesKey(ns, key), 0, -1);
     const replies = await exec(second);
     const owned = new Set<string>();
     ids.forEach((cid, i) => {
@@ -211,6 +240,16 @@ export class RedisStore implements Store {
       this.seqClients.set(Number(seq), cid);
     }
     state.deliveries.sort((a, b) => a.seq - b.seq);
+    // The spools of the sessions it owns and its orphan keys: summaries, the rows stay in Redis.
+    this.spoolIndex.reset();
+    state.spools = [];
+    const spoolsAt = ids.length + subClients.length + qos2Clients.length;
+    spoolKeys.forEach((key, i) => {
+      if (!isOrphanKey(key) && !owned.has(key)) return;
+      const summary = this.spoolIndex.fill(key, replies[spoolsAt + i] as string[]);
+      if (summary !== undefined) state.spools!.push(summary);
+    });
+    state.spools.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
     if (this.keepRetained) for (const bytes of Object.values(retained)) state.retained.push(decodeStoredMessage(bytes));
     return state;
   }
@@ -252,6 +291,20 @@ export class RedisStore implements Store {
       if (cid === '') this.seqClients.delete(seq);
       else this.seqClients.set(seq, cid);
     }
+    for (const op of ops) {
+      if (op.op === 'end-session') this.spoolIndex.apply({ op: 'clear-spool', clientId: op.clientId });
+      else if (isSpoolOp(op)) this.spoolIndex.apply(op);
+    }
+  }
+
+  /** See Store.readSpool: a read of the sorted set of the rows of `clientId` (or an orphan key). */
+  readSpool(clientId: string, from: number, limit: number): Promise<SpoolRecord[]> {
+    return readSpoolRows(this.redis, namespaceOf(this.nodeId), clientId, from, limit);
+  }
+
+  /** See Store.spoolSizes: from the index in memory of the committed rows. */
+  spoolSizes(clientId: string, from: number, limit: number): { n: number; bytes: number }[] {
+    return this.spoolIndex.sizes(clientId, from, limit);
   }
 
   /**
@@ -313,11 +366,11 @@ export class RedisStore implements Store {
       case 'unretain':
         return this.keepRetained ? row(op.op, '', op.topic) : undefined;
       case 'spool':
+        return row(op.op, op.record.clientId, ...spoolArgs(op));
       case 'unspool':
       case 'clear-spool':
       case 'move-spool':
-        // No readSpool: the broker never spools into this store.
-        return undefined;
+        return row(op.op, op.clientId, ...spoolArgs(op));
       case 'stream-committed':
         // Its own commits acknowledge the stream entries in Redis (acknowledgeWithCommit).
         return undefined;
@@ -357,6 +410,9 @@ export class RedisStore implements Store {
       this.tokens.set(clientId, token);
       if (kind === 'own') return { kind, token };
       const state = this.sessionState(clientId, reply.slice(2, 7));
+      // Its spooled rows came with it, numbers kept: their sizes, and the summary the spool restores from.
+      const summary = this.spoolIndex.fill(clientId, ((reply[8] ?? []) as Reply).map(String));
+      state.spools = summary === undefined ? [] : [summary];
       return { kind: 'moved', token, state, from: String(reply[7]) };
     }
   }
@@ -381,6 +437,7 @@ export class RedisStore implements Store {
     }
     this.tokens.delete(clientId);
     for (const [seq, cid] of this.seqClients) if (cid === clientId) this.seqClients.delete(seq);
+    this.spoolIndex.apply({ op: 'clear-spool', clientId });
     return reply[0] === 'ok' ? 'ok' : 'lost';
   }
 
@@ -441,6 +498,10 @@ export class RedisStore implements Store {
     for (const id of qos2 as Reply) state.incomingQoS2.push({ clientId, packetId: Number(String(id)) });
     return state;
   }
+}
+
+function isSpoolOp(op: StoreOp): op is SpoolOp {
+  return op.op === 'spool' || op.op === 'unspool' || op.op === 'clear-spool' || op.op === 'move-spool';
 }
 
 /** Runs a pipeline; rejects with its first error. */
