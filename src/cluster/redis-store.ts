@@ -15,29 +15,18 @@ import type { Redis } from 'ioredis';
 import { FennecError } from '../errors/index.js';
 import {
   emptyStoredState,
-  type DeliveryRecord,
-  type SpoolOp,
   type SpoolRecord,
   type Store,
-  type StoredMessage,
   type StoredRetained,
   type StoredState,
   type StoreOp,
 } from '../store/types.js';
-import {
-  decodeDelivery,
-  decodeSession,
-  decodeStoredMessage,
-  decodeSubscription,
-  encodeDelivery,
-  encodeSession,
-  encodeStoredMessage,
-  encodeSubscription,
-} from './store-codec.js';
+import { decodeDelivery, decodeSession, decodeStoredMessage, decodeSubscription } from './store-codec.js';
+import { encodeOp, exec, isSpoolOp, movedState, type Reply } from './redis-store-ops.js';
 import { createRedisClient, redisTarget } from './connect.js';
 import { keyPrefix, streamKey } from './keys.js';
 import { redactedUrl } from './url.js';
-import { isOrphanKey, readSpoolRows, SpoolIndex, spoolArgs, spoolSizesKey } from './redis-spool.js';
+import { isOrphanKey, readSpoolRows, SpoolIndex, spoolSizesKey } from './redis-spool.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
 
 /** Options of a RedisStore. */
@@ -78,8 +67,6 @@ const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qo
 
 /** Numbers reserved per claim before the session's size is known; a larger session asks again. */
 const FIRST_RESERVATION = 1024;
-
-type Reply = (string | Buffer | Reply)[];
 
 type Arg = string | Buffer;
 /** The scripts, defined on the connection so that each call sends its SHA, not its text. */
@@ -261,7 +248,7 @@ export class RedisStore implements Store {
     const seqs = new Map<number, string>();
     const client = (seq: number): string => seqs.get(seq) ?? this.seqClients.get(seq) ?? '';
     for (const op of ops) {
-      const row = this.encode(op, token, client);
+      const row = encodeOp(op, token, client, this.keepRetained);
       if (row === undefined) continue;
       args.push(...row);
       if (op.op === 'end-session') ended.add(op.clientId);
@@ -324,59 +311,6 @@ export class RedisStore implements Store {
     return left;
   }
 
-  /** One operation as the commit script's 6 arguments; undefined: nothing to write. */
-  private encode(
-    op: StoreOp,
-    token: (cid: string) => string,
-    client: (seq: number) => string,
-  ): (string | Buffer)[] | undefined {
-    const row = (
-      kind: string,
-      cid: string,
-      a: string | Buffer,
-      b: string | Buffer = '',
-      c = '',
-    ): (string | Buffer)[] => [kind, cid, cid === '' ? '0' : token(cid), a, b, c];
-    switch (op.op) {
-      case 'session':
-        return row(op.op, op.record.clientId, encodeSession(op.record));
-      case 'end-session':
-        return row(op.op, op.clientId, '');
-      case 'subscribe':
-        return row(op.op, op.record.clientId, op.record.topicFilter, encodeSubscription(op.record));
-      case 'unsubscribe':
-        return row(op.op, op.clientId, op.topicFilter);
-      case 'message':
-        return row(op.op, '', String(op.message.id), encodeStoredMessage(op.message));
-      case 'forget-message':
-        return row(op.op, '', String(op.id));
-      case 'enqueue': {
-        const r = op.record;
-        return row(op.op, r.clientId, String(r.seq), encodeDelivery(r), `${r.state} ${r.packetId}`);
-      }
-      case 'delivery-state':
-        return row(op.op, client(op.seq), String(op.seq), `${op.state} ${op.packetId}`);
-      case 'complete':
-        return row(op.op, client(op.seq), String(op.seq));
-      case 'qos2-received':
-      case 'qos2-released':
-        return row(op.op, op.clientId, String(op.packetId));
-      case 'retain':
-        return this.keepRetained ? row(op.op, '', op.message.topic, encodeStoredMessage(op.message)) : undefined;
-      case 'unretain':
-        return this.keepRetained ? row(op.op, '', op.topic) : undefined;
-      case 'spool':
-        return row(op.op, op.record.clientId, ...spoolArgs(op));
-      case 'unspool':
-      case 'clear-spool':
-      case 'move-spool':
-        return row(op.op, op.clientId, ...spoolArgs(op));
-      case 'stream-committed':
-        // Its own commits acknowledge the stream entries in Redis (acknowledgeWithCommit).
-        return undefined;
-    }
-  }
-
   /**
    * Claims `clientId` for this node (see `claimScript`). `reserve(count)` reserves numbers for a
    * session moved here; `force` takes it even from a live owner (which then cannot write to it any
@@ -409,7 +343,8 @@ export class RedisStore implements Store {
       const token = String(reply[1]);
       this.tokens.set(clientId, token);
       if (kind === 'own') return { kind, token };
-      const state = this.sessionState(clientId, reply.slice(2, 7));
+      const state = movedState(clientId, reply.slice(2, 7));
+      for (const d of state.deliveries) this.seqClients.set(d.seq, clientId);
       // Its spooled rows came with it, numbers kept: their sizes, and the summary the spool restores from.
       const summary = this.spoolIndex.fill(clientId, ((reply[8] ?? []) as Reply).map(String));
       state.spools = summary === undefined ? [] : [summary];
@@ -463,56 +398,6 @@ export class RedisStore implements Store {
     this.redis.disconnect();
     return Promise.resolve();
   }
-
-  /** A session's state from `readSession`'s reply, remembering its deliveries' client id. */
-  private sessionState(clientId: string, [session, subs, deliveries, messages, qos2]: Reply): StoredState {
-    const state = emptyStoredState();
-    const text = String(session);
-    if (text !== '') state.sessions.push(decodeSession(clientId, text));
-    const subList = subs as Reply;
-    for (let i = 0; i + 1 < subList.length; i += 2) {
-      state.subscriptions.push(decodeSubscription(clientId, String(subList[i]), String(subList[i + 1])));
-    }
-    const deliveryList = deliveries as Reply;
-    for (let i = 0; i + 2 < deliveryList.length; i += 3) {
-      const seq = Number(String(deliveryList[i]));
-      const record: DeliveryRecord = decodeDelivery(
-        seq,
-        clientId,
-        String(deliveryList[i + 1]),
-        String(deliveryList[i + 2]),
-      );
-      state.deliveries.push(record);
-      this.seqClients.set(seq, clientId);
-    }
-    state.deliveries.sort((a, b) => a.seq - b.seq);
-    const messageList = messages as Reply;
-    for (let i = 0; i + 1 < messageList.length; i += 2) {
-      const message: StoredMessage = {
-        id: Number(String(messageList[i])),
-        ...decodeStoredMessage(messageList[i + 1] as Buffer),
-      };
-      state.messages.push(message);
-    }
-    state.messages.sort((a, b) => a.id - b.id);
-    for (const id of qos2 as Reply) state.incomingQoS2.push({ clientId, packetId: Number(String(id)) });
-    return state;
-  }
-}
-
-function isSpoolOp(op: StoreOp): op is SpoolOp {
-  return op.op === 'spool' || op.op === 'unspool' || op.op === 'clear-spool' || op.op === 'move-spool';
-}
-
-/** Runs a pipeline; rejects with its first error. */
-async function exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
-  const results = await pipeline.exec();
-  if (results === null) throw new FennecError('ERR_STORE_OPEN', 'Redis gave no reply to the store read');
-  return results.map(([err, value]) => {
-    if (err !== null)
-      throw new FennecError('ERR_STORE_OPEN', `Redis refused a store read: ${err.message}`, { cause: err });
-    return value;
-  });
 }
 
 export type { StoredRetained };

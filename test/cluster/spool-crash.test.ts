@@ -4,7 +4,7 @@
  * persistent session that receives 120 QoS 1 messages, each acknowledged to the publisher; 110 of
  * them are beyond the memory queue, in the Redis store's spool. node-1 is killed with SIGKILL (no
  * close of any kind), then (a) the client connects to node-2 (in process), which claims the session
- * from the dead node with its spool, or (b) node-1 is started again under its id and the client
+ * from the dead node with its spool, or (a') node-2 adopts the dead node's sessions, or (b) node-1 is started again under its id and the client
  * connects there: either way every one of the 120 arrives, in order [MQTT-4.6.0-6], for MQTT 3.1.1
  * and 5.0. Real redis-server; raw clients that acknowledge one by one.
  */
@@ -50,10 +50,10 @@ function processNode(
     children.push(child);
     let stdout = '';
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`fennec did not start: ${stderr}`)), 20_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
         const url = /fennec listening mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
         if (url !== null) {
@@ -135,6 +135,24 @@ for (const version of [4, 5] as const) {
       assert.equal(await admin.exists(`{fennec}:store:node-1:spool:${clientId}`), 0, 'the spool left node-1');
       assert.deepEqual(await receiveAll(resumed, version), expected, 'every message once, in order');
       assert.equal(node2.broker.spool.size.messages, 0, "node-2's spool is drained");
+    });
+
+    void it("(a') another node adopts the dead node's sessions, spools included; the client resumes there: all 120 messages, in order [MQTT-4.6.0-6]", async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node2 = await startSessionNode(redis, 'node-2', { maxQueuedMessages: QUEUED });
+      const clientId = `crash-adopted-${version}`;
+      await backlogThenCrash(t, redis, clientId);
+      // A reaper adopts once the lease is gone: gone at once here.
+      await admin.del('{fennec}:lease:node-1');
+      const adopted = await node2.bus.adoptSessions('node-1');
+      assert.equal(adopted.sessions, 1);
+      assert.equal(node2.broker.spool.size.messages, MESSAGES - QUEUED, "node-2's spool took the backlog over");
+      const resumed = await RawClient.connect(node2.port, persistent(clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true, 'Session Present 1 on node-2');
+      assert.deepEqual(await receiveAll(resumed, version), expected, 'every message once, in order');
     });
 
     void it('(b) node-1 restarted under its id: the client resumes there with all 120 messages, in order [MQTT-4.6.0-6]', async (t) => {
