@@ -47,6 +47,16 @@ export async function releaseSession(parts: HandoverParts, clientId: string): Pr
     return [];
   }
   parts.registry.savedOffline(session, undefined);
+  const spool = parts.spool;
+  if (spool?.rowsInStore === true) {
+    // Its spooled rows are in the store already, and move with the session's keys: nothing is
+    // read back meanwhile, and what is spilled meanwhile joins them before the move.
+    await spool.pause(session);
+    while (!persistence.idle) await persistence.drain();
+    spool.forget(session);
+    if (parts.registry.sessions.get(clientId) !== session) return [];
+    return forget(parts, session);
+  }
   const spooled: number[] = [];
   do {
     // Its backlog spooled here beyond its memory queue goes too: written to the store as its queue,
@@ -109,10 +119,22 @@ export function installSessions(parts: HandoverParts, state: StoredState): void 
   for (const record of state.sessions) {
     // A copy here is stale: the store's, moved now, is the session.
     const stale = parts.registry.sessions.get(record.clientId);
-    if (stale !== undefined) forget(parts, stale);
+    if (stale !== undefined) {
+      parts.spool?.forget(stale);
+      forget(parts, stale);
+    }
   }
   restoreSessions(state, persistence, parts, Date.now());
-  if (parts.spool !== undefined) spillExcess(parts.spool, parts, state);
+  if (parts.spool !== undefined) {
+    // Their spools in the store came with them (a Redis store): read back here as they drain.
+    const moved = new Map<string, Session>();
+    for (const record of state.sessions) {
+      const session = parts.registry.sessions.get(record.clientId);
+      if (session !== undefined) moved.set(record.clientId, session);
+    }
+    if (state.spools !== undefined) parts.spool.restore(state.spools, moved);
+    spillExcess(parts.spool, parts, state);
+  }
   // The wills their last connections left on their old nodes are this node's to decide on now.
   for (const record of state.sessions) parts.wills.moved(record.clientId, parts.registry.sessions.get(record.clientId));
 }
@@ -124,7 +146,8 @@ export function installSessions(parts: HandoverParts, state: StoredState): void 
 function spillExcess(spool: Spool, parts: HandoverParts, state: StoredState): void {
   for (const record of state.sessions) {
     const session = parts.registry.sessions.get(record.clientId);
-    if (session === undefined) continue;
+    // Spilled after spooled rows that came with it, the excess would overtake them: it stays queued.
+    if (session === undefined || spool.holds(session)) continue;
     for (const d of session.takeExcess()) {
       session.journal?.removed(session, d);
       const refused = spool.spill(session, d);

@@ -230,6 +230,34 @@ export class Spool implements SessionOverflow {
     backing.writer.spoolOp({ op: 'clear-spool', clientId: session.clientId });
   }
 
+  /**
+   * Whether spooled rows live in the broker's store, where a session's rows move with it between
+   * the nodes of a cluster (a Redis store): then a hand-over is `pause` and `forget`, not `handOver`.
+   */
+  get rowsInStore(): boolean {
+    const own = this.brokerStore?.store;
+    return own !== undefined && own.readSpool !== undefined && own.spoolSizes !== undefined;
+  }
+
+  /**
+   * The session is about to move to another node with its rows (rowsInStore): waits for a read on
+   * its way, then reads nothing more back; rows spilled meanwhile still join its spool, numbered on.
+   */
+  async pause(session: OverflowSession): Promise<void> {
+    const s = this.sessions.get(session.clientId);
+    if (s === undefined || s.session !== session) return;
+    while (s.reading) await new Promise((resolve) => setTimeout(resolve, 1));
+    s.reading = true;
+  }
+
+  /** Forgets the session's spool here without a write: its rows in the store are another node's now. */
+  forget(session: OverflowSession): void {
+    const s = this.sessions.get(session.clientId);
+    if (s === undefined || s.session !== session) return;
+    this.sessions.delete(session.clientId);
+    this.totalBytes -= s.bytes;
+  }
+
   private sessionSpool(session: OverflowSession, first: number, next: number, bytes: number): SessionSpool {
     const sizes = new RowSizes(session.clientId);
     return { session, first, next, bytes, reading: false, loggedAt: 0, shared: false, sizes };
@@ -257,6 +285,8 @@ export class Spool implements SessionOverflow {
       const s = this.sessionSpool(session, summary.first, summary.last + 1, summary.bytes);
       // Any shared subscription's rows among them are found when read; until then assume some.
       s.shared = true;
+      // A session moved here again (cluster) replaces what was known of its spool here.
+      this.totalBytes -= this.sessions.get(summary.clientId)?.bytes ?? 0;
       this.sessions.set(summary.clientId, s);
       this.totalBytes += summary.bytes;
     }

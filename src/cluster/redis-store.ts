@@ -8,33 +8,25 @@
  * node owns. Claims, hand-overs and adoptions move a session between namespaces, renumbering it,
  * in one script each (src/cluster/store-scripts.ts).
  *
- * Passes the store conformance suite (test/cluster/redis-store.test.ts); it has no spool
- * (`readSpool`): a cluster node keeps its queues in memory and in this store only.
+ * Passes the store conformance suite, its spool part included (test/cluster/redis-store.test.ts):
+ * a session's spooled backlog lives in its namespace too (src/cluster/redis-spool.ts) and moves with it.
  */
 import type { Redis } from 'ioredis';
 import { FennecError } from '../errors/index.js';
 import {
   emptyStoredState,
-  type DeliveryRecord,
+  type SpoolRecord,
   type Store,
-  type StoredMessage,
   type StoredRetained,
   type StoredState,
   type StoreOp,
 } from '../store/types.js';
-import {
-  decodeDelivery,
-  decodeSession,
-  decodeStoredMessage,
-  decodeSubscription,
-  encodeDelivery,
-  encodeSession,
-  encodeStoredMessage,
-  encodeSubscription,
-} from './store-codec.js';
+import { decodeDelivery, decodeSession, decodeStoredMessage, decodeSubscription } from './store-codec.js';
+import { encodeOp, exec, isSpoolOp, movedState, type Reply } from './redis-store-ops.js';
 import { createRedisClient, redisTarget } from './connect.js';
 import { keyPrefix, streamKey } from './keys.js';
 import { redactedUrl } from './url.js';
+import { isOrphanKey, readSpoolRows, SpoolIndex, spoolSizesKey } from './redis-spool.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
 
 /** Options of a RedisStore. */
@@ -75,12 +67,10 @@ export const namespaceOf = (nodeId: string): string => `${keyPrefix}store:${node
 export const ownerKey = (clientId: string): string => `${keyPrefix}owner:${clientId}`;
 
 /** The keys of a namespace that are not per client id (those are `subs:`, `dlvof:`, `qos2:` + client id). */
-const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qos2clients', 'retained'];
+const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qos2clients', 'retained', 'spoolclients'];
 
 /** Numbers reserved per claim before the session's size is known; a larger session asks again. */
 const FIRST_RESERVATION = 1024;
-
-type Reply = (string | Buffer | Reply)[];
 
 type Arg = string | Buffer;
 /** The scripts, defined on the connection so that each call sends its SHA, not its text. */
@@ -104,6 +94,8 @@ export class RedisStore implements Store {
   private readonly scripts: Scripts;
   /** Entries of this node's stream to acknowledge and delete in the next commit (`acknowledgeWithCommit`). */
   private acks: string[] = [];
+  /** The payload size of each committed spooled row of this node's sessions (spoolSizes is synchronous). */
+  private readonly spoolIndex = new SpoolIndex();
 
   private constructor(
     readonly redis: Redis,
@@ -144,7 +136,27 @@ export class RedisStore implements Store {
         { cause: err },
       );
     }
-    return new RedisStore(redis, options);
+    const store = new RedisStore(redis, options);
+    try {
+      await store.indexSpools();
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+    return store;
+  }
+
+  /**
+   * Fills the index of spooled row sizes from every spool of this node's namespace, so that
+   * `spoolSizes` answers before `load` (which keeps only the sessions this node owns).
+   */
+  private async indexSpools(): Promise<void> {
+    const ns = namespaceOf(this.nodeId);
+    const keys = await this.redis.smembers(`${ns}spoolclients`);
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.zrange(spoolSizesKey(ns, key), 0, -1);
+    const replies = keys.length === 0 ? [] : await exec(pipeline);
+    keys.forEach((key, i) => this.spoolIndex.fill(key, replies[i] as string[]));
   }
 
   /** The token this node holds for `clientId`, or '0'. */
@@ -164,9 +176,10 @@ export class RedisStore implements Store {
         .hgetall(`${ns}dlv`)
         .hgetall(`${ns}dlvc`)
         .hgetall(`${ns}dlvs`)
-        .hgetallBuffer(`${ns}retained`),
+        .hgetallBuffer(`${ns}retained`)
+        .smembers(`${ns}spoolclients`),
     );
-    const [sessions, subClients, qos2Clients, messages, dlv, dlvc, dlvs, retained] = first as [
+    const [sessions, subClients, qos2Clients, messages, dlv, dlvc, dlvs, retained, spoolKeys] = first as [
       Record<string, string>,
       string[],
       string[],
@@ -175,13 +188,16 @@ export class RedisStore implements Store {
       Record<string, string>,
       Record<string, string>,
       Record<string, Buffer>,
+      string[],
     ];
     const clients = new Set([...Object.keys(sessions), ...subClients, ...qos2Clients, ...Object.values(dlvc)]);
+    for (const key of spoolKeys) if (!isOrphanKey(key)) clients.add(key);
     const ids = [...clients];
     const second = this.redis.pipeline();
     for (const cid of ids) second.hmget(ownerKey(cid), 'node', 'token');
     for (const cid of subClients) second.hgetall(`${ns}subs:${cid}`);
     for (const cid of qos2Clients) second.smembers(`${ns}qos2:${cid}`);
+    for (const key of spoolKeys) second.zrange(spoolSizesKey(ns, key), 0, -1);
     const replies = await exec(second);
     const owned = new Set<string>();
     ids.forEach((cid, i) => {
@@ -215,6 +231,16 @@ export class RedisStore implements Store {
       this.seqClients.set(Number(seq), cid);
     }
     state.deliveries.sort((a, b) => a.seq - b.seq);
+    // The spools of the sessions it owns and its orphan keys: summaries, the rows stay in Redis.
+    this.spoolIndex.reset();
+    state.spools = [];
+    const spoolsAt = ids.length + subClients.length + qos2Clients.length;
+    spoolKeys.forEach((key, i) => {
+      if (!isOrphanKey(key) && !owned.has(key)) return;
+      const summary = this.spoolIndex.fill(key, replies[spoolsAt + i] as string[]);
+      if (summary !== undefined) state.spools!.push(summary);
+    });
+    state.spools.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
     if (this.keepRetained) for (const bytes of Object.values(retained)) state.retained.push(decodeStoredMessage(bytes));
     return state;
   }
@@ -226,7 +252,7 @@ export class RedisStore implements Store {
     const seqs = new Map<number, string>();
     const client = (seq: number): string => seqs.get(seq) ?? this.seqClients.get(seq) ?? '';
     for (const op of ops) {
-      const row = this.encode(op, token, client);
+      const row = encodeOp(op, token, client, this.keepRetained);
       if (row === undefined) continue;
       args.push(...row);
       if (op.op === 'end-session') ended.add(op.clientId);
@@ -256,6 +282,20 @@ export class RedisStore implements Store {
       if (cid === '') this.seqClients.delete(seq);
       else this.seqClients.set(seq, cid);
     }
+    for (const op of ops) {
+      if (op.op === 'end-session') this.spoolIndex.apply({ op: 'clear-spool', clientId: op.clientId });
+      else if (isSpoolOp(op)) this.spoolIndex.apply(op);
+    }
+  }
+
+  /** See Store.readSpool: a read of the sorted set of the rows of `clientId` (or an orphan key). */
+  readSpool(clientId: string, from: number, limit: number): Promise<SpoolRecord[]> {
+    return readSpoolRows(this.redis, namespaceOf(this.nodeId), clientId, from, limit);
+  }
+
+  /** See Store.spoolSizes: from the index in memory of the committed rows. */
+  spoolSizes(clientId: string, from: number, limit: number): { n: number; bytes: number }[] {
+    return this.spoolIndex.sizes(clientId, from, limit);
   }
 
   /**
@@ -273,59 +313,6 @@ export class RedisStore implements Store {
     const left = this.acks.filter((id) => mine.has(id));
     if (left.length > 0) this.acks = this.acks.filter((id) => !mine.has(id));
     return left;
-  }
-
-  /** One operation as the commit script's 6 arguments; undefined: nothing to write. */
-  private encode(
-    op: StoreOp,
-    token: (cid: string) => string,
-    client: (seq: number) => string,
-  ): (string | Buffer)[] | undefined {
-    const row = (
-      kind: string,
-      cid: string,
-      a: string | Buffer,
-      b: string | Buffer = '',
-      c = '',
-    ): (string | Buffer)[] => [kind, cid, cid === '' ? '0' : token(cid), a, b, c];
-    switch (op.op) {
-      case 'session':
-        return row(op.op, op.record.clientId, encodeSession(op.record));
-      case 'end-session':
-        return row(op.op, op.clientId, '');
-      case 'subscribe':
-        return row(op.op, op.record.clientId, op.record.topicFilter, encodeSubscription(op.record));
-      case 'unsubscribe':
-        return row(op.op, op.clientId, op.topicFilter);
-      case 'message':
-        return row(op.op, '', String(op.message.id), encodeStoredMessage(op.message));
-      case 'forget-message':
-        return row(op.op, '', String(op.id));
-      case 'enqueue': {
-        const r = op.record;
-        return row(op.op, r.clientId, String(r.seq), encodeDelivery(r), `${r.state} ${r.packetId}`);
-      }
-      case 'delivery-state':
-        return row(op.op, client(op.seq), String(op.seq), `${op.state} ${op.packetId}`);
-      case 'complete':
-        return row(op.op, client(op.seq), String(op.seq));
-      case 'qos2-received':
-      case 'qos2-released':
-        return row(op.op, op.clientId, String(op.packetId));
-      case 'retain':
-        return this.keepRetained ? row(op.op, '', op.message.topic, encodeStoredMessage(op.message)) : undefined;
-      case 'unretain':
-        return this.keepRetained ? row(op.op, '', op.topic) : undefined;
-      case 'spool':
-      case 'unspool':
-      case 'clear-spool':
-      case 'move-spool':
-        // No readSpool: the broker never spools into this store.
-        return undefined;
-      case 'stream-committed':
-        // Its own commits acknowledge the stream entries in Redis (acknowledgeWithCommit).
-        return undefined;
-    }
   }
 
   /**
@@ -360,8 +347,12 @@ export class RedisStore implements Store {
       const token = String(reply[1]);
       this.tokens.set(clientId, token);
       if (kind === 'own') return { kind, token };
-      const state = this.sessionState(clientId, reply.slice(2, 7));
-      return { kind: 'moved', token, state, from: String(reply[7]), streamEnd: String(reply[8] ?? '') };
+      const state = movedState(clientId, reply.slice(2, 7));
+      for (const d of state.deliveries) this.seqClients.set(d.seq, clientId);
+      // Its spooled rows came with it, numbers kept: their sizes, and the summary the spool restores from.
+      const summary = this.spoolIndex.fill(clientId, ((reply[8] ?? []) as Reply).map(String));
+      state.spools = summary === undefined ? [] : [summary];
+      return { kind: 'moved', token, state, from: String(reply[7]), streamEnd: String(reply[9] ?? '') };
     }
   }
 
@@ -385,6 +376,7 @@ export class RedisStore implements Store {
     }
     this.tokens.delete(clientId);
     for (const [seq, cid] of this.seqClients) if (cid === clientId) this.seqClients.delete(seq);
+    this.spoolIndex.apply({ op: 'clear-spool', clientId });
     return reply[0] === 'ok' ? 'ok' : 'lost';
   }
 
@@ -415,52 +407,6 @@ export class RedisStore implements Store {
     this.redis.disconnect();
     return Promise.resolve();
   }
-
-  /** A session's state from `readSession`'s reply, remembering its deliveries' client id. */
-  private sessionState(clientId: string, [session, subs, deliveries, messages, qos2]: Reply): StoredState {
-    const state = emptyStoredState();
-    const text = String(session);
-    if (text !== '') state.sessions.push(decodeSession(clientId, text));
-    const subList = subs as Reply;
-    for (let i = 0; i + 1 < subList.length; i += 2) {
-      state.subscriptions.push(decodeSubscription(clientId, String(subList[i]), String(subList[i + 1])));
-    }
-    const deliveryList = deliveries as Reply;
-    for (let i = 0; i + 2 < deliveryList.length; i += 3) {
-      const seq = Number(String(deliveryList[i]));
-      const record: DeliveryRecord = decodeDelivery(
-        seq,
-        clientId,
-        String(deliveryList[i + 1]),
-        String(deliveryList[i + 2]),
-      );
-      state.deliveries.push(record);
-      this.seqClients.set(seq, clientId);
-    }
-    state.deliveries.sort((a, b) => a.seq - b.seq);
-    const messageList = messages as Reply;
-    for (let i = 0; i + 1 < messageList.length; i += 2) {
-      const message: StoredMessage = {
-        id: Number(String(messageList[i])),
-        ...decodeStoredMessage(messageList[i + 1] as Buffer),
-      };
-      state.messages.push(message);
-    }
-    state.messages.sort((a, b) => a.id - b.id);
-    for (const id of qos2 as Reply) state.incomingQoS2.push({ clientId, packetId: Number(String(id)) });
-    return state;
-  }
-}
-
-/** Runs a pipeline; rejects with its first error. */
-async function exec(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
-  const results = await pipeline.exec();
-  if (results === null) throw new FennecError('ERR_STORE_OPEN', 'Redis gave no reply to the store read');
-  return results.map(([err, value]) => {
-    if (err !== null)
-      throw new FennecError('ERR_STORE_OPEN', `Redis refused a store read: ${err.message}`, { cause: err });
-    return value;
-  });
 }
 
 export type { StoredRetained };

@@ -384,6 +384,7 @@ export class ClusterSessions implements SessionBus {
         (state[key] as unknown[]).push(...claimed.state[key]);
       }
       for (const record of claimed.state.sessions) adopted.add(record.clientId);
+      (state.spools ??= []).push(...(claimed.state.spools ?? []));
     }
     state.messages.sort((a, b) => a.id - b.id);
     await this.links?.willsMoved([...adopted]);

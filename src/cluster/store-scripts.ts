@@ -40,7 +40,26 @@ local function readSession(ns, cid)
       end
     end
   end
-  return { session or '', subs, deliveries, messages, redis.call('SMEMBERS', ns .. 'qos2:' .. cid) }
+  local spool = redis.call('ZRANGE', ns .. 'spoolsz:' .. cid, 0, -1)
+  return { session or '', subs, deliveries, messages, redis.call('SMEMBERS', ns .. 'qos2:' .. cid), spool }
+end
+
+-- The spooled rows of key srcKey in namespace src become those of dstKey in dst, numbers kept
+-- (src/cluster/redis-spool.ts): two sorted sets renamed, the set of keys with rows kept current.
+local function moveSpool(src, srcKey, dst, dstKey)
+  if redis.call('EXISTS', src .. 'spool:' .. srcKey) == 1 then
+    redis.call('RENAME', src .. 'spool:' .. srcKey, dst .. 'spool:' .. dstKey)
+    redis.call('SADD', dst .. 'spoolclients', dstKey)
+  end
+  if redis.call('EXISTS', src .. 'spoolsz:' .. srcKey) == 1 then
+    redis.call('RENAME', src .. 'spoolsz:' .. srcKey, dst .. 'spoolsz:' .. dstKey)
+  end
+  redis.call('SREM', src .. 'spoolclients', srcKey)
+end
+
+local function clearSpool(ns, key)
+  redis.call('DEL', ns .. 'spool:' .. key, ns .. 'spoolsz:' .. key)
+  redis.call('SREM', ns .. 'spoolclients', key)
 end
 
 -- Moves session cid from namespace src to dst, renumbering its deliveries from seqBase + 1 and its
@@ -93,6 +112,7 @@ local function move(src, dst, cid, seqBase, msgBase)
     for _, id in ipairs(ids) do redis.call('SADD', dst .. 'qos2:' .. cid, id) end
     redis.call('SADD', dst .. 'qos2clients', cid)
   end
+  moveSpool(src, cid, dst, cid)
 end
 
 local function endSession(ns, cid)
@@ -107,6 +127,7 @@ local function endSession(ns, cid)
   redis.call('DEL', ns .. 'dlvof:' .. cid)
   redis.call('DEL', ns .. 'qos2:' .. cid)
   redis.call('SREM', ns .. 'qos2clients', cid)
+  clearSpool(ns, cid)
 end
 `;
 
@@ -116,7 +137,10 @@ end
  * skipped and counted: a node that lost a session can no longer write to it. A client id with no
  * owner is claimed by the first write to it, when the writer holds no token for it. Replies
  * { fenced count, client id, token, client id, token... } for the client ids it claimed or ended
- * (token '0': this node no longer owns it).
+ * (token '0': this node no longer owns it). The spool's operations (`spool` a = n, b = row,
+ * c = payload bytes; `unspool` a = through; `clear-spool`; `move-spool` a = the orphan key) are
+ * fenced the same way, except that deleting or moving rows claims nothing, and an orphan key
+ * (U+0000 first) is the node's own.
  */
 export const commitScript = `${prelude}
 local me = ARGV[1]
@@ -139,6 +163,14 @@ local function allowed(cid, token)
   verdict[cid] = v
   return v
 end
+-- Deleting or moving spooled rows claims nothing: rows of a client id nobody owns are this node's leftovers.
+local function mayRemove(cid, token)
+  local v = verdict[cid]
+  if v ~= nil then return v end
+  local o = redis.call('HMGET', ownerKey(cid), 'node', 'token')
+  if not o[1] then return true end
+  return o[1] == me and (token == '0' or token == o[2])
+end
 for i = 2, #ARGV, 6 do
   local kind, cid, token, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   if kind == 'message' then redis.call('HSET', ns .. 'msgs', a, b)
@@ -152,7 +184,13 @@ for i = 2, #ARGV, 6 do
     redis.call('XDEL', a, b)
   else
     if cid == '' then cid = redis.call('HGET', ns .. 'dlvc', a) or '' end
-    if cid ~= '' and not allowed(cid, token) then
+    -- An orphan spool's key (U+0000 first) is this node's own, never a client id: not fenced.
+    local ok = cid == '' or string.byte(cid, 1) == 0
+    if not ok then
+      if kind == 'unspool' or kind == 'clear-spool' or kind == 'move-spool' then ok = mayRemove(cid, token)
+      else ok = allowed(cid, token) end
+    end
+    if not ok then
       fenced = fenced + 1
     elseif kind == 'session' then redis.call('HSET', ns .. 'sessions', cid, a)
     elseif kind == 'end-session' then
@@ -185,6 +223,19 @@ for i = 2, #ARGV, 6 do
       redis.call('SADD', ns .. 'qos2clients', cid)
     elseif kind == 'qos2-released' then
       redis.call('SREM', ns .. 'qos2:' .. cid, a)
+    elseif kind == 'spool' then
+      -- A commit tried again writes the same rows: the row numbered a replaces any left there.
+      redis.call('ZREMRANGEBYSCORE', ns .. 'spool:' .. cid, a, a)
+      redis.call('ZREMRANGEBYSCORE', ns .. 'spoolsz:' .. cid, a, a)
+      redis.call('ZADD', ns .. 'spool:' .. cid, a, b)
+      redis.call('ZADD', ns .. 'spoolsz:' .. cid, a, a .. ' ' .. c)
+      redis.call('SADD', ns .. 'spoolclients', cid)
+    elseif kind == 'unspool' then
+      redis.call('ZREMRANGEBYSCORE', ns .. 'spool:' .. cid, '-inf', a)
+      redis.call('ZREMRANGEBYSCORE', ns .. 'spoolsz:' .. cid, '-inf', a)
+      if redis.call('EXISTS', ns .. 'spool:' .. cid) == 0 then redis.call('SREM', ns .. 'spoolclients', cid) end
+    elseif kind == 'clear-spool' then clearSpool(ns, cid)
+    elseif kind == 'move-spool' then moveSpool(ns, cid, ns, a)
     end
   end
 end
@@ -200,7 +251,8 @@ return reply`;
  * Claim: ARGV = client id, this node, seqBase, range, msgBase, force ('1': take it even from a live
  * owner), expected owner ('' any; else claim only from that node: adoption). Replies:
  * { 'own', token } this node owns it (now, or already); { 'busy', owner, token } a live node owns
- * it and must hand it over; { 'moved', token, session..., previous owner } it was moved here from a
+ * it and must hand it over; { 'moved', token, session..., previous owner, spool sizes, where the
+ * previous owner's stream ended when it was taken without a hand-over ('' otherwise) } it was moved here from a
  * dead (or forced) owner, or handed over by its owner, and is returned to be loaded;
  * { 'range', deliveries } the reserved numbers are too few; { 'skip' } not the expected owner's, or
  * the expected owner (a node declared dead) holds a lease again: it restarted and keeps its sessions.
@@ -221,7 +273,7 @@ if o[1] == me then
   if o[3] == '1' then
     redis.call('HSET', key, 'fresh', '0')
     local r = readSession(nsOf(me), cid)
-    return { 'moved', o[2], r[1], r[2], r[3], r[4], r[5], '' }
+    return { 'moved', o[2], r[1], r[2], r[3], r[4], r[5], '', r[6] }
   end
   return { 'own', o[2] }
 end
@@ -245,7 +297,7 @@ if expected == '' then
   end
   if #left > 2 then redis.call('HSET', '{fennec}:left:' .. o[1], cid, table.concat(left, '\\n')) end
 end
-return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], last }`;
+return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], r[6], last }`;
 
 /**
  * Hand-over, run by the owner that releases a session: ARGV = client id, this node, its token

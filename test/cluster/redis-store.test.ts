@@ -1,14 +1,15 @@
 /**
  * The Redis store (src/cluster/redis-store.ts) against a real redis-server: the store conformance
  * suite every store passes, then what only a cluster needs: a node loads only the sessions it
- * owns, a claim moves a session to another node renumbered, and fencing keeps a node that lost a
- * session from writing to it.
+ * owns, a claim moves a session to another node renumbered (its spooled rows with it, numbers
+ * kept), and fencing keeps a node that lost a session from writing to it, its spool included.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisStore, type Reserved } from '../../src/cluster/redis-store.js';
 import { DeliveryState, storeConformance, storeRecords, type StoreOp } from '../../src/store/index.js';
+import { spooled } from '../../src/store/conformance-spool.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 
 const { delivery, message, session, subscription } = storeRecords;
@@ -163,6 +164,63 @@ describe('RedisStore in a cluster', () => {
       [1],
     );
     assert.equal(await b.handOver('x', 'a', reserve(10), []), 'lost');
+    lease.disconnect();
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('RedisStore: the spool moves with its session', () => {
+  const spoolOps = (clientId: string, from: number, to: number): StoreOp[] =>
+    Array.from({ length: to - from + 1 }, (_, i) => ({ op: 'spool', record: spooled(clientId, from + i, 10 + i) }));
+
+  it("a claim of a dead node's session brings its spooled rows, numbers kept, with their summary and sizes", async () => {
+    await flushed();
+    const b = await open('b');
+    await b.commit([...sessionOps('x'), ...spoolOps('x', 1, 5), { op: 'unspool', clientId: 'x', through: 2 }]);
+    const a = await open('a');
+    const claimed = await a.claim('x', numbers(1000));
+    assert.equal(claimed.kind, 'moved');
+    if (claimed.kind !== 'moved') return;
+    assert.deepStrictEqual(claimed.state.spools, [{ clientId: 'x', count: 3, bytes: 12 + 13 + 14, first: 3, last: 5 }]);
+    assert.deepStrictEqual(
+      await a.readSpool('x', 1, 10),
+      [3, 4, 5].map((n) => spooled('x', n, 10 + n - 1)),
+    );
+    assert.deepStrictEqual(a.spoolSizes('x', 4, 10), [
+      { n: 4, bytes: 13 },
+      { n: 5, bytes: 14 },
+    ]);
+    assert.deepStrictEqual(await b.readSpool('x', 1, 10), []);
+    assert.deepStrictEqual((await b.load()).spools, []);
+    assert.deepStrictEqual((await a.load()).spools, claimed.state.spools);
+    await a.close();
+    await b.close();
+  });
+
+  it('a hand-over moves the rows; the old owner can then neither add, delete nor move any of them (fencing)', async () => {
+    await flushed();
+    const b = await open('b');
+    await b.commit([...sessionOps('x'), ...spoolOps('x', 1, 3)]);
+    const lease = new Redis(redis!.url);
+    await lease.set('{fennec}:lease:b', '1', 'PX', 10_000);
+    const a = await open('a');
+    const reserve = numbers(500);
+    assert.deepStrictEqual(await a.claim('x', reserve), { kind: 'busy', owner: 'b' });
+    assert.equal(await b.handOver('x', 'a', reserve(1024), []), 'ok');
+    assert.equal((await a.claim('x', reserve)).kind, 'moved');
+    await b.commit([
+      { op: 'spool', record: spooled('x', 4) },
+      { op: 'unspool', clientId: 'x', through: 2 },
+      { op: 'move-spool', clientId: 'x', to: '\u0000orphan/x/1' },
+      { op: 'clear-spool', clientId: 'x' },
+    ]);
+    assert.equal(b.counters.fenced, 4);
+    assert.deepStrictEqual(
+      (await a.readSpool('x', 1, 10)).map((r) => r.n),
+      [1, 2, 3],
+    );
+    assert.deepStrictEqual(await b.readSpool('\u0000orphan/x/1', 1, 10), []);
     lease.disconnect();
     await a.close();
     await b.close();

@@ -1,9 +1,9 @@
 /**
  * A session's backlog spooled beyond its memory queue moves with it (docs/cluster.md, "Sessions"):
  * an offline persistent session on node-1 whose queue (`max_queued_messages` 10) overflowed to
- * node-1's spool is taken over by a client connecting to node-2. Node-1 writes the spooled
- * deliveries to the Redis store as the session's queue, a batch at a time; node-2 keeps its memory
- * queue and spools the rest; the client receives every message, in order, for MQTT 3.1.1 and 5.0.
+ * node-1's spool (in the Redis store, under node-1's namespace) is taken over by a client connecting
+ * to node-2. The hand-over moves the spool's keys with the session, numbers kept; node-2 reads the
+ * rows back as the client drains; the client receives every message, in order, for MQTT 3.1.1 and 5.0.
  * Real redis-server, in-process nodes with Redis stores, raw clients that acknowledge one by one.
  */
 import assert from 'node:assert/strict';
@@ -52,7 +52,7 @@ for (const version of [4, 5] as const) {
       const next = await RawClient.connect(n2.port, persistent(clientId), WAIT_MS);
       assert.equal(next.connack.sessionPresent, true, 'Session Present 1 on the new node');
       assert.equal(n1.broker.spool.size.messages, 0, "node-1's spool let the backlog go");
-      assert.ok(n2.broker.spool.size.messages > 0, 'node-2 spools what its memory queue does not hold');
+      assert.ok(n2.broker.spool.size.messages > 0, 'node-2 holds the backlog in its spool');
       const received: string[] = [];
       while (received.length < MESSAGES) {
         const publish = await next.next('publish', WAIT_MS);

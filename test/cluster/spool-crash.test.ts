@@ -1,0 +1,170 @@
+/**
+ * A spooled backlog outlives a killed node (docs/cluster.md, "Sessions", issue 15): node-1, a real
+ * `fennec broker` process with cluster-wide sessions and `max_queued_messages` 10, holds an offline
+ * persistent session that receives 120 QoS 1 messages, each acknowledged to the publisher; 110 of
+ * them are beyond the memory queue, in the Redis store's spool. node-1 is killed with SIGKILL (no
+ * close of any kind), then (a) the client connects to node-2 (in process), which claims the session
+ * from the dead node with its spool, or (a') node-2 adopts the dead node's sessions, or (b) node-1 is started again under its id and the client
+ * connects there: either way every one of the 120 arrives, in order [MQTT-4.6.0-6], for MQTT 3.1.1
+ * and 5.0. Real redis-server; raw clients that acknowledge one by one.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { cliEnvironment, fennecBin } from '../helpers/cli.js';
+import { adminClient, startSessionNode } from '../helpers/cluster.js';
+import * as pkt from '../helpers/packets.js';
+import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { WAIT_MS } from '../interop/support.js';
+
+const MESSAGES = 120;
+const QUEUED = 10;
+
+/** Node `nodeId` as a `fennec broker` process, its memory queues 10 deep; `start()` runs it (again), on a new port. */
+function processNode(
+  t: TestContext,
+  redis: TestRedis,
+  nodeId: string,
+): () => Promise<{ child: ChildProcess; port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fennec-spool-crash-'));
+  const file = join(dir, 'fennec.yaml');
+  writeFileSync(
+    file,
+    `port: 0\nhost: 127.0.0.1\nlimits:\n  max_queued_messages: ${QUEUED}\n` +
+      `cluster:\n  redis: ${redis.url}\n  node_id: ${nodeId}\n`,
+  );
+  const children: ChildProcess[] = [];
+  t.after(() => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return async () => {
+    const child = spawn(process.execPath, [fennecBin, 'broker', '-c', file, '--log-level', 'warn'], {
+      env: cliEnvironment,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`fennec did not start: ${stderr}`)), 20_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const url = /fennec listening mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+        if (url !== null) {
+          clearTimeout(timer);
+          resolve(Number(url[1]));
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`fennec exited with ${code}: ${stderr}`)));
+    });
+    return { child, port };
+  };
+}
+
+/** Kills `child` with SIGKILL and waits for it to be gone. */
+async function kill(child: ChildProcess): Promise<void> {
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+/** Receives MESSAGES publishes on `client`, acknowledging each; returns their payloads in order. */
+async function receiveAll(client: RawClient, version: 4 | 5): Promise<string[]> {
+  const received: string[] = [];
+  while (received.length < MESSAGES) {
+    const publish = await client.next('publish', WAIT_MS);
+    received.push(publish.payload.toString());
+    client.send(pkt.puback(version, publish.packetId));
+  }
+  await client.expectNothing(300);
+  return received;
+}
+
+const expected = Array.from({ length: MESSAGES }, (_, i) => `m-${i}`);
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  const persistent = (clientId: string): pkt.ConnectOptions =>
+    version === 5
+      ? { version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+      : { version, clientId, clean: false };
+
+  /** Node-1 started, an offline session on it holding 120 acknowledged messages, 110 of them spooled; then killed. */
+  async function backlogThenCrash(
+    t: TestContext,
+    redis: TestRedis,
+    clientId: string,
+  ): Promise<() => Promise<{ child: ChildProcess; port: number }>> {
+    const start = processNode(t, redis, 'node-1');
+    const node1 = await start();
+    const first = await RawClient.connect(node1.port, persistent(clientId));
+    await first.subscribe('b/#', 1);
+    await first.disconnect();
+    const publisher = await RawClient.connect(node1.port, { version, clientId: `pub-${clientId}` });
+    // Each PUBACK comes once the delivery (queued, or spooled beyond the queue) is in Redis.
+    for (let i = 0; i < MESSAGES; i++) await publisher.publish({ topic: 'b/x', qos: 1, payload: `m-${i}` });
+    publisher.destroy();
+    await kill(node1.child);
+    return start;
+  }
+
+  void describe(`a spooled backlog when its node is killed, MQTT ${v}`, () => {
+    void it('(a) the client resumes on another node, which claims the session from the dead node: all 120 messages, in order [MQTT-4.6.0-6]', async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node2 = await startSessionNode(redis, 'node-2', { maxQueuedMessages: QUEUED });
+      const clientId = `crash-a-${version}`;
+      await backlogThenCrash(t, redis, clientId);
+      assert.equal(
+        await admin.zcard(`{fennec}:store:node-1:spool:${clientId}`),
+        MESSAGES - QUEUED,
+        "the backlog beyond the memory queue is in node-1's spool in Redis",
+      );
+      // Its lease gone (as some time after the kill): the claim takes the session from the dead node at once.
+      await admin.del('{fennec}:lease:node-1');
+      const resumed = await RawClient.connect(node2.port, persistent(clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true, 'Session Present 1 on node-2');
+      assert.equal(await admin.exists(`{fennec}:store:node-1:spool:${clientId}`), 0, 'the spool left node-1');
+      assert.deepEqual(await receiveAll(resumed, version), expected, 'every message once, in order');
+      assert.equal(node2.broker.spool.size.messages, 0, "node-2's spool is drained");
+    });
+
+    void it("(a') another node adopts the dead node's sessions, spools included; the client resumes there: all 120 messages, in order [MQTT-4.6.0-6]", async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node2 = await startSessionNode(redis, 'node-2', { maxQueuedMessages: QUEUED });
+      const clientId = `crash-adopted-${version}`;
+      await backlogThenCrash(t, redis, clientId);
+      // A reaper adopts once the lease is gone: gone at once here.
+      await admin.del('{fennec}:lease:node-1');
+      const adopted = await node2.bus.adoptSessions('node-1');
+      assert.equal(adopted.sessions, 1);
+      assert.equal(node2.broker.spool.size.messages, MESSAGES - QUEUED, "node-2's spool took the backlog over");
+      const resumed = await RawClient.connect(node2.port, persistent(clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true, 'Session Present 1 on node-2');
+      assert.deepEqual(await receiveAll(resumed, version), expected, 'every message once, in order');
+    });
+
+    void it('(b) node-1 restarted under its id: the client resumes there with all 120 messages, in order [MQTT-4.6.0-6]', async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const clientId = `crash-b-${version}`;
+      const start = await backlogThenCrash(t, redis, clientId);
+      const node1 = await start();
+      const resumed = await RawClient.connect(node1.port, persistent(clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true, 'Session Present 1 on node-1 restarted');
+      assert.deepEqual(await receiveAll(resumed, version), expected, 'every message once, in order');
+    });
+  });
+}
