@@ -307,6 +307,7 @@ export class RedisBus implements Bus {
         willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
         forwardTo: (node, clientId, message, messageId, raw) =>
           forwarder.forward(message, messageId, raw, this.push, [{ node, clientId }]),
+        caughtUp: () => stream.caughtUp(this.command),
         position: () => ({ stream: stream.position, published: this.sequence }),
         publishedHere: (messageId) => this.publishedHere(messageId),
         leave: (clientId, to, filters) => forwarder.leave(clientId, to, filters),

@@ -74,6 +74,8 @@ export interface AdoptionLinks {
   willsMoved(clientIds: readonly string[]): Promise<void>;
   /** Appends `message` (id `messageId`, encoded `raw`) to `node`'s stream, marked for session `clientId`. */
   forwardTo(node: string, clientId: string, message: Message, messageId: string, raw: Buffer): void;
+  /** Resolves once this node has delivered what its stream held when called (StreamReader.caughtUp). */
+  caughtUp(): Promise<void>;
   /** Where this node is: entries of its own stream handled, and the last message published here. */
   position(): InstalledAt;
   /** The sequence of `messageId` if it was published on this node in this run; else undefined. */
@@ -336,6 +338,9 @@ export class ClusterSessions implements SessionBus {
     let result: Answer['result'] = 'error';
     try {
       await this.adopting.catch(() => undefined);
+      // What waits in this node's stream is older than anything the new owner will receive: the
+      // session takes it with it (forwarded after the hand-over, it would come after newer messages).
+      await this.links?.caughtUp();
       // Shared groups are left out: a node chosen for a group it no longer serves passes the message on.
       const filters = host.subscriptionsOf?.(request.client)?.filter((filter) => !filter.startsWith('$share/'));
       this.links?.leave(request.client, request.from, filters ?? []);
