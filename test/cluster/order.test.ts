@@ -61,6 +61,46 @@ void describe('per-publisher order across a publisher connections', () => {
     });
   }
 
+  void it("[MQTT-4.6.0-6] a session handed over while entries for it still wait in the old owner's stream gets them before what the new owner receives for it afterwards", async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    // node 1 reads its stream one entry at a time: a backlog waits there at the hand-over.
+    const one = await startSessionNode(redis, 'node-1', {}, { readBatch: 1 });
+    const two = await startSessionNode(redis, 'node-2');
+    const three = await startSessionNode(redis, 'node-3');
+    const persistent = {
+      protocolVersion: 5 as const,
+      clientId: 'moving',
+      clean: false,
+      properties: { sessionExpiryInterval: 3600 },
+    };
+    const before = await one.clients.connect(persistent);
+    await before.client.subscribeAsync('order/#', { qos: 1 });
+    await waitForRoute([one, two, three], one, 'order/#');
+    const publisher = await three.clients.connect({ protocolVersion: 5, clientId: 'pub-3' });
+    const acks: Promise<unknown>[] = [];
+    for (let i = 1; i <= BACKLOG; i++) acks.push(publisher.client.publishAsync('order/a', String(i), { qos: 1 }));
+    await Promise.all(acks);
+    const probe = new Redis(redis.url);
+    t.after(() => probe.disconnect());
+    const waiting = await probe.xlen(streamKey('node-1'));
+    assert.ok(waiting > 0, `entries wait in node 1's stream at the hand-over (${waiting})`);
+    // Taken over on node 2; node 3 publishes on at once, to node 2's route.
+    const after = await two.clients.connect(persistent);
+    await waitForRoute([one, two, three], two, 'order/#');
+    await publisher.client.publishAsync('order/b', String(BACKLOG + 1), { qos: 1 });
+    const received = (): number[] => [...before.inbox.messages, ...after.inbox.messages].map((m) => Number(m.payload));
+    const deadline = Date.now() + 30_000;
+    while (!received().includes(BACKLOG + 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const got = after.inbox.messages.map((m) => Number(m.payload));
+    const last = got.indexOf(BACKLOG + 1);
+    assert.ok(last >= 0, 'the message published after the hand-over arrived');
+    const later = got
+      .slice(last + 1)
+      .filter((n) => n <= BACKLOG && !before.inbox.messages.some((m) => Number(m.payload) === n));
+    assert.deepEqual(later, [], `older messages came after the newer one (${waiting} entries were waiting)`);
+  });
+
   void it('holds the publishes of a client that connects while Redis is unreachable until the node has read its stream (it cannot know what waits there); clients connected before keep publishing', async (t) => {
     const redis = await startRedis(t);
     if (redis === undefined) return;
