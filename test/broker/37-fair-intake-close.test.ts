@@ -25,10 +25,10 @@ const WAIT_MS = 10_000;
 type Ending = 'end' | 'destroy';
 
 for (const v of VERSIONS) {
-  /** `COUNT` PUBLISH packets to `topic` at `qos`, payloads m0 to m999, then `tail` (a DISCONNECT or nothing). */
-  function burst(topic: string, qos: pkt.QoS, tail: Buffer[]): Buffer {
+  /** `count` PUBLISH packets to `topic` at `qos`, payloads m0, m1..., then `tail` (a DISCONNECT or nothing). */
+  function burst(topic: string, qos: pkt.QoS, tail: Buffer[], count = COUNT): Buffer {
     const packets: Buffer[] = [];
-    for (let i = 0; i < COUNT; i++) {
+    for (let i = 0; i < count; i++) {
       packets.push(pkt.publish(v, { topic, payload: `m${i}`, qos, ...(qos > 0 ? { packetId: i + 1 } : {}) }));
     }
     return Buffer.concat([...packets, ...tail]);
@@ -60,18 +60,18 @@ for (const v of VERSIONS) {
     });
   }
 
-  /** Receives `COUNT` messages on `topic` (acknowledging them), failing with how many arrived in order. */
-  async function receiveAll(sub: RawClient, topic: string): Promise<void> {
-    for (let i = 0; i < COUNT; i++) {
+  /** Receives `count` messages on `topic` (acknowledging them), failing with how many arrived in order. */
+  async function receiveAll(sub: RawClient, topic: string, count = COUNT): Promise<void> {
+    for (let i = 0; i < count; i++) {
       let message;
       try {
         message = await sub.receive(WAIT_MS);
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        throw new AssertionError({ message: `${i} of ${COUNT} messages arrived, then: ${why}` });
+        throw new AssertionError({ message: `${i} of ${count} messages arrived, then: ${why}` });
       }
       assert.equal(message.topic, topic, `message ${i}`);
-      assert.equal(message.payload.toString(), `m${i}`, `message ${i} of ${COUNT}: out of order or lost`);
+      assert.equal(message.payload.toString(), `m${i}`, `message ${i} of ${count}: out of order or lost`);
     }
   }
 
@@ -113,6 +113,31 @@ for (const v of VERSIONS) {
         await nothingMore(sub, closed);
       });
     }
+
+    it(`${order} PUBLISHes held behind an asynchronous authorization hook when the socket is destroyed all reach the subscriber in order (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, {
+        hooks: { authorizePublish: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 5)) },
+      });
+      const sub = await RawClient.connect(port, { version: v, clientId: 'sub' });
+      await sub.subscribe('close/hook', 0);
+      const pub = await RawClient.connect(port, { version: v, clientId: 'pub' });
+      const closed = closedOnBroker(broker, 'pub');
+      writeAndClose(pub, burst('close/hook', 0, [pkt.disconnect(v)], 20), 'destroy');
+      await receiveAll(sub, 'close/hook', 20);
+      await nothingMore(sub, closed);
+    });
+
+    it(`${order} PUBLISHes held by maxPublishRate when the socket is destroyed all reach the subscriber in order, at the rate (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, { maxPublishRate: 100 });
+      const sub = await RawClient.connect(port, { version: v, clientId: 'sub' });
+      await sub.subscribe('close/rate', 0);
+      const pub = await RawClient.connect(port, { version: v, clientId: 'pub' });
+      const closed = closedOnBroker(broker, 'pub');
+      writeAndClose(pub, burst('close/rate', 0, [pkt.disconnect(v)], 150), 'destroy');
+      await receiveAll(sub, 'close/rate', 150);
+      await nothingMore(sub, closed);
+      assert.ok(broker.counters.limits.maxPublishRate >= 1, 'the rate limit never held the publisher');
+    });
 
     it(`${cite(v, 'MQTT-3.14.4-3 MQTT-3.1.2-10', 'MQTT-3.14.4-3 MQTT-3.1.2-10')} a DISCONNECT behind held PUBLISHes discards the will only after them, and the will is not published (v${v})`, async (t) => {
       const { broker, port } = await startBroker(t);
