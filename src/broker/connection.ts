@@ -672,6 +672,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
    */
   private onClose(): void {
     if (this.state === ConnectionState.Closed) return;
+    if (this.state !== ConnectionState.Closing) this.readRest();
     // No more bytes come: a partial packet left in the decoder is never completed, nor timed.
     this.watchdog?.stop();
     if (this.backlog !== undefined && this.state !== ConnectionState.Closing) {
@@ -679,6 +680,20 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       return;
     }
     this.closed();
+  }
+
+  /**
+   * Decodes what the stream had read but not yet handed over because it was paused: received before
+   * the close too, and still in its buffer when a reset (an error) destroyed it.
+   */
+  private readRest(): void {
+    if (this.stream.readableLength === 0) return;
+    // read() also emits what it returns as 'data' where the stream still does: taken here, once.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    this.stream.off('data', Connection.streamData);
+    for (let chunk: unknown = this.stream.read(); chunk !== null; chunk = this.stream.read()) {
+      this.onData(chunk as Buffer);
+    }
   }
 
   /** Ends the connection once its stream has closed and nothing it delivered is held any longer. */

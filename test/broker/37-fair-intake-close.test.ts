@@ -9,6 +9,7 @@
 // turn: it goes on over the next turns rather than all at once.
 import { describe, it } from 'node:test';
 import assert, { AssertionError } from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import * as pkt from '../helpers/packets.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { describePacket } from '../helpers/parse.js';
@@ -25,11 +26,15 @@ const WAIT_MS = 10_000;
 type Ending = 'end' | 'destroy';
 
 for (const v of VERSIONS) {
-  /** `count` PUBLISH packets to `topic` at `qos`, payloads m0, m1..., then `tail` (a DISCONNECT or nothing). */
-  function burst(topic: string, qos: pkt.QoS, tail: Buffer[], count = COUNT): Buffer {
+  /**
+   * `count` PUBLISH packets to `topic` at `qos`, payloads m0, m1... (padded with dots to `width`
+   * bytes), then `tail` (a DISCONNECT or nothing).
+   */
+  function burst(topic: string, qos: pkt.QoS, tail: Buffer[], count = COUNT, width = 0): Buffer {
     const packets: Buffer[] = [];
     for (let i = 0; i < count; i++) {
-      packets.push(pkt.publish(v, { topic, payload: `m${i}`, qos, ...(qos > 0 ? { packetId: i + 1 } : {}) }));
+      const payload = `m${i}`.padEnd(width, '.');
+      packets.push(pkt.publish(v, { topic, payload, qos, ...(qos > 0 ? { packetId: i + 1 } : {}) }));
     }
     return Buffer.concat([...packets, ...tail]);
   }
@@ -61,7 +66,7 @@ for (const v of VERSIONS) {
   }
 
   /** Receives `count` messages on `topic` (acknowledging them), failing with how many arrived in order. */
-  async function receiveAll(sub: RawClient, topic: string, count = COUNT): Promise<void> {
+  async function receiveAll(sub: RawClient, topic: string, count = COUNT, width = 0): Promise<void> {
     for (let i = 0; i < count; i++) {
       let message;
       try {
@@ -71,7 +76,8 @@ for (const v of VERSIONS) {
         throw new AssertionError({ message: `${i} of ${count} messages arrived, then: ${why}` });
       }
       assert.equal(message.topic, topic, `message ${i}`);
-      assert.equal(message.payload.toString(), `m${i}`, `message ${i} of ${count}: out of order or lost`);
+      const expected = `m${i}`.padEnd(width, '.');
+      assert.equal(message.payload.toString(), expected, `message ${i} of ${count}: out of order or lost`);
     }
   }
 
@@ -137,6 +143,37 @@ for (const v of VERSIONS) {
       await receiveAll(sub, 'close/rate', 150);
       await nothingMore(sub, closed);
       assert.ok(broker.counters.limits.maxPublishRate >= 1, 'the rate limit never held the publisher');
+    });
+
+    it(`${order} PUBLISHes the broker's socket had read ahead, unhandled while paused, when a reset destroyed it are all delivered in order (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t);
+      // A listener of the test's own hands its sockets to broker.handle, so that the test can reset
+      // the broker's side: destroy it with an error, as a TCP reset does.
+      let brokerSide: Socket | undefined;
+      const server = createServer((socket) => {
+        brokerSide = socket;
+        broker.handle(socket, { remoteAddress: socket.remoteAddress, localAddress: socket.localAddress });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      t.after(() => server.close());
+      const sub = await RawClient.connect(port, { version: v, clientId: 'sub' });
+      await sub.subscribe('close/reset', 1);
+      const pub = await RawClient.connect((server.address() as AddressInfo).port, { version: v, clientId: 'pub' });
+      const closed = closedOnBroker(broker, 'pub');
+      // 200 KB: more than the broker reads at once, and more than its socket reads ahead while paused.
+      pub.send(burst('close/reset', 1, [], COUNT, 200));
+      const deadline = Date.now() + WAIT_MS;
+      while (!(brokerSide!.isPaused() && brokerSide!.readableLength > 0)) {
+        assert.ok(Date.now() < deadline, 'the broker never held bytes read ahead');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const decodedBefore = broker.counters.traffic.publishReceived[1];
+      brokerSide!.destroy(new Error('reset by the test'));
+      await closed;
+      const decoded = broker.counters.traffic.publishReceived[1];
+      assert.ok(decoded > decodedBefore, `the ${brokerSide!.readableLength} bytes read ahead were not decoded`);
+      await receiveAll(sub, 'close/reset', decoded, 200);
+      await nothingMore(sub, closed);
     });
 
     it(`${cite(v, 'MQTT-3.14.4-3 MQTT-3.1.2-10', 'MQTT-3.14.4-3 MQTT-3.1.2-10')} a DISCONNECT behind held PUBLISHes discards the will only after them, and the will is not published (v${v})`, async (t) => {
