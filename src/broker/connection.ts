@@ -151,6 +151,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   private withheldAcks = 0;
   /** Packets that arrived while an asynchronous handler ran; handled in order after it. */
   private backlog: Packet[] | undefined;
+  /** The stream closed while packets it had delivered were still held: the close waits for them (see onClose). */
+  private streamClosed = false;
 
   constructor(
     readonly broker: Host,
@@ -210,8 +212,10 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     const state = this.current;
     if (state === ConnectionState.Closed) return;
     if (state === ConnectionState.Closing) {
-      // A peer that never closes its side is cut off.
-      this.stream.destroy();
+      // A peer that never closes its side is cut off; a stream already gone ends the connection (a
+      // handler still running on its held packets is not waited for any longer).
+      if (this.streamClosed) this.closed();
+      else this.stream.destroy();
     } else if (this.keepAliveStarted) {
       this.checkKeepAlive(now);
     } else {
@@ -411,22 +415,38 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
       () => {
         const backlog = this.backlog ?? [];
         this.backlog = undefined;
-        for (let i = 0; i < backlog.length; i++) {
-          if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) return;
-          const next = this.handleFairly(backlog[i]!);
-          if (next !== undefined) {
-            this.wait(next);
-            this.backlog!.push(...backlog.slice(i + 1));
-            return;
+        try {
+          for (let i = 0; i < backlog.length; i++) {
+            if (this.state === ConnectionState.Closing || this.state === ConnectionState.Closed) break;
+            const next = this.handleFairly(backlog[i]!);
+            if (next !== undefined) {
+              this.wait(next);
+              this.backlog!.push(...backlog.slice(i + 1));
+              return;
+            }
           }
+        } catch (err) {
+          // A held packet that breaks a rule closes this connection, as it would have when read; not
+          // a rejection that nothing handles (which ends the process).
+          this.fail(err);
         }
-        if (this.state !== ConnectionState.Closed) this.stream.resume();
+        this.drained();
       },
       (err: unknown) => {
         this.backlog = undefined;
         this.fail(err);
+        this.drained();
       },
     );
+  }
+
+  /**
+   * The held packets are handled, or dropped because the connection is closing: reading goes on, or,
+   * when the stream closed meanwhile, the close that waited for them ends the connection.
+   */
+  private drained(): void {
+    if (this.streamClosed) this.closed();
+    else if (this.state !== ConnectionState.Closed) this.stream.resume();
   }
 
   /** Starts keep-alive supervision: the deadline becomes the one the Link gives (none with Keep Alive 0). */
@@ -451,7 +471,8 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
 
   /** Writes an encoded packet; writes of one turn of the event loop leave in one system call. */
   write(buf: Buffer): void {
-    if (this.state === ConnectionState.Closed) return;
+    // A stream already closed takes nothing, and what is not sent is not counted as sent.
+    if (this.state === ConnectionState.Closed || this.streamClosed) return;
     if (!this.corked) {
       this.corked = true;
       this.stream.cork();
@@ -558,6 +579,7 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
   writable(): boolean {
     return (
       this.state === ConnectionState.Active &&
+      !this.streamClosed &&
       this.stream.writableLength + this.combinedLength < this.broker.options.maxOutgoingBufferBytes
     );
   }
@@ -639,7 +661,43 @@ export class Connection<Host extends ConnectionHost = ConnectionHost> implements
     this.close('session taken over', ReasonCode.SessionTakenOver);
   }
 
+  /**
+   * The stream has closed. Packets it delivered before and that are still held (behind the fair
+   * intake's share, a hook or the publish rate) are handled first, in order and at the connection's
+   * share per turn, and only then the close (see `drained`): a client that sends PUBLISHes, then
+   * DISCONNECT, and closes at once has sent them all ([MQTT-3.14.4-1] (3.1.1) [MQTT-3.14.4-2] (5.0)),
+   * its messages are forwarded in the order received ([MQTT-4.6.0-6] (3.1.1) [MQTT-4.6.0-5] (5.0)),
+   * the DISCONNECT discards the will after them ([MQTT-3.14.4-3]) and without one the will is published
+   * after them ([MQTT-3.1.2-8]). A connection already closing has nothing more to handle.
+   */
   private onClose(): void {
+    if (this.state === ConnectionState.Closed) return;
+    if (this.state !== ConnectionState.Closing) this.readRest();
+    // No more bytes come: a partial packet left in the decoder is never completed, nor timed.
+    this.watchdog?.stop();
+    if (this.backlog !== undefined && this.state !== ConnectionState.Closing) {
+      this.streamClosed = true;
+      return;
+    }
+    this.closed();
+  }
+
+  /**
+   * Decodes what the stream had read but not yet handed over because it was paused: received before
+   * the close too, and still in its buffer when a reset (an error) destroyed it.
+   */
+  private readRest(): void {
+    if (this.stream.readableLength === 0) return;
+    // read() also emits what it returns as 'data' where the stream still does: taken here, once.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    this.stream.off('data', Connection.streamData);
+    for (let chunk: unknown = this.stream.read(); chunk !== null; chunk = this.stream.read()) {
+      this.onData(chunk as Buffer);
+    }
+  }
+
+  /** Ends the connection once its stream has closed and nothing it delivered is held any longer. */
+  private closed(): void {
     if (this.state === ConnectionState.Closed) return;
     this.setState(ConnectionState.Closed);
     deadlines.cancel(this);
