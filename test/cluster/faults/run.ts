@@ -5,9 +5,9 @@
  * kills and restarts nodes and freezes Redis on a seeded schedule. After the faults everything is
  * healed, the publishers stop, the subscribers drain, and the checker reads the history.
  *
- * Subscribers reconnect to their own node (`subscriberNodes: 'own'`, the default): sessions live on
- * one node today. `'random'` sends each reconnection to a random running node, for the work that
- * moves sessions between nodes; until that lands, such a run loses sessions and says so.
+ * Subscribers reconnect to their own node (`subscriberNodes: 'own'`, the default, as in CI);
+ * `'random'` sends each reconnection to a random running node, so that sessions move between nodes
+ * while those nodes are killed (`npm run soak -- --subscribers random`).
  */
 import { join } from 'node:path';
 import mqtt from 'mqtt';
