@@ -27,6 +27,22 @@ async function receiveAll(client: RawClient, version: 4 | 5, expected: readonly 
   return got;
 }
 
+/** An offline persistent session of `clientId` on the node at `port`, subscribed to k/#, with 3 QoS 1 messages queued. */
+async function offlineWithQueue(port: number, version: 4 | 5, clientId: string): Promise<string[]> {
+  const subscriber = await RawClient.connect(port, persistent(version, clientId));
+  await subscriber.subscribe('k/#', 1);
+  subscriber.send(pkt.disconnect(version));
+  await subscriber.closed();
+  const publisher = await RawClient.connect(port, { version, clientId: `p-${clientId}` });
+  const sent: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    await publisher.publish({ topic: 'k/x', qos: 1, payload: `queued-${i}` });
+    sent.push(`queued-${i}`);
+  }
+  publisher.destroy();
+  return sent;
+}
+
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
   describe(`a session claimed from a node that does not answer, MQTT ${v}`, () => {
@@ -37,17 +53,7 @@ for (const version of [4, 5] as const) {
       const node1 = await startProcessNode(t, redis, 'node-1');
       const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 1000 });
       const clientId = `twice-${version}`;
-      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-      await subscriber.subscribe('k/#', 1);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
-      const publisher = await RawClient.connect(node1.port, { version, clientId: `p-${version}` });
-      const sent: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        await publisher.publish({ topic: 'k/x', qos: 1, payload: `queued-${i}` });
-        sent.push(`queued-${i}`);
-      }
-      publisher.destroy();
+      const sent = await offlineWithQueue(node1.port, version, clientId);
 
       // node-1 frozen, its lease still valid: the first CONNECT waits for a hand-over that never comes.
       node1.child.kill('SIGSTOP');
@@ -74,17 +80,7 @@ for (const version of [4, 5] as const) {
       const first = await startProcessNode(t, redis, 'node-1');
       const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 8000 });
       const clientId = `asked-again-${version}`;
-      const subscriber = await RawClient.connect(first.port, persistent(version, clientId));
-      await subscriber.subscribe('k/#', 1);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
-      const publisher = await RawClient.connect(first.port, { version, clientId: `p-${version}` });
-      const sent: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        await publisher.publish({ topic: 'k/x', qos: 1, payload: `queued-${i}` });
-        sent.push(`queued-${i}`);
-      }
-      publisher.destroy();
+      const sent = await offlineWithQueue(first.port, version, clientId);
 
       // Killed with its lease still valid: the request of the CONNECT below goes unheard.
       first.child.kill('SIGKILL');

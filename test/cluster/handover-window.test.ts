@@ -8,10 +8,31 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startRedis } from '../helpers/redis-server.js';
 import { startSessionNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import type { IClientOptions } from 'mqtt';
 import type { TestClient } from '../interop/support.js';
 
 /** Times the session moves. */
 const MOVES = 8;
+
+/** MQTT.js options of a persistent session for `clientId`. */
+function persistentOptions(version: 4 | 5, clientId: string): IClientOptions {
+  return version === 5
+    ? { protocolVersion: version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
+    : { protocolVersion: version, clientId, clean: false };
+}
+
+/** Connects the session MOVES times, 60 ms apart, to `nodes` in turn (each connection added to `connections`). */
+async function moveBackAndForth(
+  connections: TestClient[],
+  nodes: readonly [TestNode, TestNode],
+  options: IClientOptions,
+): Promise<void> {
+  for (let move = 0; move < MOVES; move++) {
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    connections.push(await nodes[move % 2]!.clients.connect(options));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
 
 for (const version of [4, 5] as const) {
   void describe(`a session handed over while a third node publishes, MQTT ${version === 5 ? '5.0' : '3.1.1'}`, () => {
@@ -21,11 +42,7 @@ for (const version of [4, 5] as const) {
       const nodes: TestNode[] = [];
       for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await startSessionNode(redis, id));
       const [one, two, three] = nodes as [TestNode, TestNode, TestNode];
-      const clientId = `mover-${version}`;
-      const persistent =
-        version === 5
-          ? { protocolVersion: version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
-          : { protocolVersion: version, clientId, clean: false };
+      const persistent = persistentOptions(version, `mover-${version}`);
       const connections: TestClient[] = [await one.clients.connect(persistent)];
       await connections[0]!.client.subscribeAsync('window/#', { qos: 1 });
       await waitForRoute(nodes, one, 'window/#');
@@ -39,12 +56,7 @@ for (const version of [4, 5] as const) {
           acknowledged.push(n);
         }
       })();
-      for (let move = 0; move < MOVES; move++) {
-        await new Promise((resolve) => setTimeout(resolve, 60));
-        const to = move % 2 === 0 ? two : one;
-        connections.push(await to.clients.connect(persistent));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await moveBackAndForth(connections, [two, one], persistent);
       publishing = false;
       await publishes;
       assert.ok(acknowledged.length > MOVES, `messages were published throughout (${acknowledged.length})`);
@@ -67,11 +79,7 @@ for (const version of [4, 5] as const) {
       const nodes: TestNode[] = [];
       for (const id of ['node-1', 'node-2']) nodes.push(await startSessionNode(redis, id));
       const [one, two] = nodes as [TestNode, TestNode];
-      const clientId = `mover-q2-${version}`;
-      const persistent =
-        version === 5
-          ? { protocolVersion: version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
-          : { protocolVersion: version, clientId, clean: false };
+      const persistent = persistentOptions(version, `mover-q2-${version}`);
       const connections: TestClient[] = [await one.clients.connect(persistent)];
       await connections[0]!.client.subscribeAsync('window/#', { qos: 2 });
       await waitForRoute(nodes, one, 'window/#');
@@ -88,12 +96,7 @@ for (const version of [4, 5] as const) {
           acknowledged.push(`${i}-${n}`);
         }
       });
-      for (let move = 0; move < MOVES; move++) {
-        await new Promise((resolve) => setTimeout(resolve, 60));
-        const to = move % 2 === 0 ? two : one;
-        connections.push(await to.clients.connect(persistent));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await moveBackAndForth(connections, [two, one], persistent);
       publishing = false;
       await Promise.all(publishes);
 

@@ -9,13 +9,14 @@
  * and 5.0. Real redis-server; raw clients that acknowledge one by one.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { describe, it, type TestContext } from 'node:test';
-import { cliEnvironment, fennecBin } from '../helpers/cli.js';
-import { adminClient, startSessionNode } from '../helpers/cluster.js';
+import {
+  adminClient,
+  persistent as persistentSession,
+  startProcessNode,
+  startSessionNode,
+} from '../helpers/cluster.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -30,41 +31,7 @@ function processNode(
   redis: TestRedis,
   nodeId: string,
 ): () => Promise<{ child: ChildProcess; port: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'fennec-spool-crash-'));
-  const file = join(dir, 'fennec.yaml');
-  writeFileSync(
-    file,
-    `port: 0\nhost: 127.0.0.1\nlimits:\n  max_queued_messages: ${QUEUED}\n` +
-      `cluster:\n  redis: ${redis.url}\n  node_id: ${nodeId}\n`,
-  );
-  const children: ChildProcess[] = [];
-  t.after(() => {
-    for (const child of children) child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return async () => {
-    const child = spawn(process.execPath, [fennecBin, 'broker', '-c', file, '--log-level', 'warn'], {
-      env: cliEnvironment,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`fennec did not start: ${stderr}`)), 20_000);
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        const url = /fennec listening mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-        if (url !== null) {
-          clearTimeout(timer);
-          resolve(Number(url[1]));
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`fennec exited with ${code}: ${stderr}`)));
-    });
-    return { child, port };
-  };
+  return () => startProcessNode(t, redis, nodeId, `limits:\n  max_queued_messages: ${QUEUED}\n`);
 }
 
 /** Kills `child` with SIGKILL and waits for it to be gone. */
@@ -90,10 +57,7 @@ const expected = Array.from({ length: MESSAGES }, (_, i) => `m-${i}`);
 
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
-  const persistent = (clientId: string): pkt.ConnectOptions =>
-    version === 5
-      ? { version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
-      : { version, clientId, clean: false };
+  const persistent = (clientId: string): pkt.ConnectOptions => persistentSession(version, clientId);
 
   /** Node-1 started, an offline session on it holding 120 acknowledged messages, 110 of them spooled; then killed. */
   async function backlogThenCrash(

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startSessionNode } from '../helpers/cluster.js';
+import { persistent as persistentSession, startSessionNode, until } from '../helpers/cluster.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -16,21 +16,9 @@ import { WAIT_MS } from '../interop/support.js';
 
 const MESSAGES = 120;
 
-/** Waits until `check` holds, up to WAIT_MS. */
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
-  const persistent = (clientId: string): pkt.ConnectOptions =>
-    version === 5
-      ? { version, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } }
-      : { version, clientId, clean: false };
+  const persistent = (clientId: string): pkt.ConnectOptions => persistentSession(version, clientId);
 
   void describe(`a spooled backlog at a takeover across nodes, MQTT ${v}`, () => {
     void it('moves with the session: every message spooled on the old node reaches the client on the new one, in order', async (t) => {
