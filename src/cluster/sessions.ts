@@ -20,6 +20,7 @@ import { entryMessages, groupsOf } from './entry.js';
 import { dropDeadNode, forgetDeadNode } from './dead-node.js';
 import { HandoverArrivals, type InstalledAt } from './handover-forward.js';
 import { leftKey, streamKey } from './keys.js';
+import { isAlive } from './lease.js';
 import { leftSessions, type LeftSessions } from './left-sessions.js';
 import { decodeOrWarn, readBacklog, readStream } from './stream-drain.js';
 import type { RedisStore } from './redis-store.js';
@@ -311,8 +312,14 @@ export class ClusterSessions implements SessionBus {
     return new Promise((resolve) => {
       // Asked again while no answer comes: a request published while the owner was down (or
       // between its restart and its subscription) is lost, and the owner that came back with the
-      // session would otherwise be fenced out at the timeout instead of handing it over.
-      const again = setInterval(ask, REQUEST_AGAIN_MS);
+      // session would otherwise be fenced out at the timeout instead of handing it over. An owner
+      // whose lease is gone meanwhile is dead: the next claim takes the session at once.
+      const again = setInterval(() => {
+        isAlive(this.command, owner).then(
+          (alive) => (alive ? ask() : this.waiting.get(id)?.('lost')),
+          () => ask(),
+        );
+      }, REQUEST_AGAIN_MS);
       const timer = setTimeout(() => {
         clearInterval(again);
         this.waiting.delete(id);

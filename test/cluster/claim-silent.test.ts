@@ -93,6 +93,21 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveAll(resumed, version, sent), sent);
     });
 
+    it(`[MQTT-3.2.2-2] a CONNECT waiting for the hand-over of a node killed with its lease still valid takes the session once the lease is gone, not at the hand-over timeout`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node1 = await startProcessNode(t, redis, 'node-1', '  lease_ms: 1000\n');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 20_000 });
+      const clientId = `lease-gone-${version}`;
+      const sent = await offlineWithQueue(node1.port, version, clientId);
+      node1.child.kill('SIGKILL');
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), 15_000);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.equal(node2.bus.sessions?.counters.timedOut, 0, 'taken once the lease was gone, not at the timeout');
+      assert.deepEqual(await receiveAll(resumed, version, sent), sent);
+    });
+
     for (const reader of ['its adopter', 'itself, restarted under its id'] as const) {
       it(`[MQTT-3.1.2-5] a session claimed from a dead node gets, in order and once, the acknowledged messages that waited in that node's stream: read by the claim, and what came after forwarded by ${reader}`, async (t) => {
         const redis = await startRedis(t);
