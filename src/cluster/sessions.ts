@@ -431,8 +431,12 @@ export class ClusterSessions implements SessionBus {
     const warn = (err: unknown): void =>
       host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
     let deliveries = 0;
+    // A message may be there twice: for the routes, and marked for a session by a node it left.
+    // Each adopted session gets it once: `plain` holds the ids delivered to every adopted session,
+    // `marked` the ids delivered to one of them.
+    const plain = new Set<string>();
+    const marked = new Map<string, Set<string>>();
     await readStream(this.command, deadNode, '+', (entries) => {
-      const messages: Message[] = [];
       for (const [entryId, fields] of entries) {
         for (const entry of entryMessages(fields)) {
           const messageId = entry.id.toString('latin1');
@@ -447,17 +451,26 @@ export class ClusterSessions implements SessionBus {
           // Sent here too, while its sender knew both routes: delivered from this node's stream already.
           if (this.links?.seen(messageId) === true) continue;
           if (target !== undefined) {
-            if (adopted.has(target)) deliveries += host.deliverToSessions([message], new Set([target]));
+            if (!adopted.has(target) || plain.has(messageId)) continue;
+            const to = marked.get(messageId) ?? new Set<string>();
+            if (to.has(target)) continue;
+            to.add(target);
+            marked.set(messageId, to);
+            deliveries += host.deliverToSessions([message], new Set([target]));
             continue;
           }
           // Passed on for shared groups (`h`): for those groups alone.
-          if (entry.hops === undefined) messages.push(message);
+          if (entry.hops === undefined && !plain.has(messageId)) {
+            plain.add(messageId);
+            const had = marked.get(messageId);
+            const sessions = had === undefined ? adopted : new Set([...adopted].filter((c) => !had.has(c)));
+            if (sessions.size > 0) deliveries += host.deliverToSessions([message], sessions);
+          }
           // The dead node's share of shared groups: served by this node's members of those groups.
           const groups = groupsOf(entry.groups);
           if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
         }
       }
-      if (adopted.size > 0) deliveries += host.deliverToSessions(messages, adopted);
     });
     return deliveries;
   }

@@ -41,11 +41,16 @@ export async function readBacklog(
   unreadable: (err: unknown) => void,
 ): Promise<Message[]> {
   const backlog: Message[] = [];
+  // A message may be there twice: for the routes, and marked for the session by a node it left.
+  const ids = new Set<string>();
   await readStream(command, node, end, (entries) => {
     for (const [, fields] of entries) {
       for (const entry of entryMessages(fields)) {
         const target = entry.target?.toString('utf8');
         if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
+        const id = entry.id.toString('latin1');
+        if (ids.has(id)) continue;
+        ids.add(id);
         const message = decodeOrWarn(entry.bytes, unreadable);
         if (message !== undefined) backlog.push(message);
       }
