@@ -237,8 +237,10 @@ export interface InstalledAt {
   published: number;
 }
 
-/** How long the new owner remembers where its stream was when a session was installed, in ms. */
-const INSTALLED_MEMORY_MS = 60_000;
+/** How many installs the new owner remembers (the oldest forgotten first). */
+const INSTALLED_KEPT = 100_000;
+/** A session without a recorded install was here since this node started (loaded from its store). */
+const SINCE_START: InstalledAt = { stream: 0, published: 0 };
 
 /** The new owner's side: entries marked for a session that is moving here. */
 export class HandoverArrivals {
@@ -249,30 +251,38 @@ export class HandoverArrivals {
    * sequence of the last message published on this node then.
    */
   private readonly installedAt = new Map<string, InstalledAt>();
+  /** The install recorded before a claim under way, kept if the session turns out to be here already. */
+  private readonly before = new Map<string, InstalledAt | undefined>();
 
   /** A claim of `clientId` starts: marked messages for it wait until it ends. */
   claimStarted(clientId: string): void {
     // Where an earlier install of the session was says nothing about this one (a session moving
     // back and forth): until it ends, marked messages are held, not compared with it.
+    this.before.set(clientId, this.installedAt.get(clientId));
     this.installedAt.delete(clientId);
     if (!this.claiming.has(clientId)) this.claiming.set(clientId, []);
   }
 
   /**
    * The claim of `clientId` ended (its session installed here, or not): the messages held for it are
-   * given to `deliver`. `position`: the stream position then, when another node handed the session
-   * over (undefined otherwise: nothing is forwarded for it).
+   * given to `deliver`. `position`: where this node was, when the session moved here from another
+   * node (undefined otherwise: it was here already, or it is new).
    */
   claimEnded(clientId: string, position: InstalledAt | undefined, deliver: (messages: Message[]) => void): void {
     const held = this.claiming.get(clientId);
     this.claiming.delete(clientId);
-    if (position !== undefined) {
-      this.installedAt.set(clientId, position);
-      setTimeout(() => {
-        if (this.installedAt.get(clientId) === position) this.installedAt.delete(clientId);
-      }, INSTALLED_MEMORY_MS).unref();
-    }
+    const before = this.before.get(clientId);
+    this.before.delete(clientId);
+    const installed = position ?? before;
+    if (installed !== undefined) this.installedHere(clientId, installed);
     if (held !== undefined && held.length > 0) deliver(held);
+  }
+
+  /** The session of `clientId` was installed here (moved here, or adopted) when this node was at `position`. */
+  installedHere(clientId: string, position: InstalledAt): void {
+    this.installedAt.delete(clientId);
+    this.installedAt.set(clientId, position);
+    if (this.installedAt.size > INSTALLED_KEPT) this.installedAt.delete(this.installedAt.keys().next().value!);
   }
 
   /**
@@ -292,7 +302,10 @@ export class HandoverArrivals {
     here: () => boolean,
     deliver: (messages: Message[]) => void,
   ): boolean {
-    const installed = this.installedAt.get(clientId);
+    // A session here with no install recorded (or one being claimed again while it is here) was
+    // loaded at the start, or moved here earlier: it had what its routes brought since then.
+    const installed =
+      this.installedAt.get(clientId) ?? (here() ? (this.before.get(clientId) ?? SINCE_START) : undefined);
     if (installed !== undefined) {
       if (directAt !== undefined && directAt >= installed.stream) return true;
       if (publishedAt !== undefined && publishedAt > installed.published) return true;

@@ -401,6 +401,8 @@ export class ClusterSessions implements SessionBus {
     state.messages.sort((a, b) => a.id - b.id);
     await this.links?.willsMoved([...adopted]);
     host.installSessions(state);
+    const position = this.links?.position();
+    if (position !== undefined) for (const clientId of adopted) this.arrivals.installedHere(clientId, position);
     this.counters.adopted += adopted.size;
     // This node's own publishes reach the adopted sessions here now, no more through the dead node's stream.
     this.links?.forgetRoutes(deadNode);

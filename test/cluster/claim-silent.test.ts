@@ -108,6 +108,39 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveAll(resumed, version, sent), sent);
     });
 
+    it(`[MQTT-4.3.3-2] a node restarted under its id whose stream holds a message twice (for the routes, and marked for a session it holds) delivers it to that session once`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `twice-in-stream-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('k/#', 2);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      node1.child.kill('SIGSTOP');
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
+      node1.child.kill('SIGKILL');
+      // The same message marked for the session, as a node the session left would forward it.
+      const fields = (await admin.xrangeBuffer('{fennec}:stream:node-1', '-', '+', 'COUNT', 1))[0]![1];
+      const at = (name: string): Buffer => fields[fields.findIndex((f) => f.toString() === name) + 1]!;
+      await admin.xadd('{fennec}:stream:node-1', '*', 'i', at('i'), 'm', at('m'), 's', clientId);
+
+      const again = await startProcessNode(t, redis, 'node-1');
+      const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      const first = await resumed.next('publish', WAIT_MS);
+      assert.equal(first.payload.toString(), 'once');
+      resumed.send(pkt.pubrec(version, first.packetId));
+      await resumed.next('pubrel', WAIT_MS);
+      resumed.send(pkt.pubcomp(version, first.packetId));
+      await resumed.expectNothing(500);
+    });
+
     for (const reader of ['its adopter', 'itself, restarted under its id'] as const) {
       it(`[MQTT-3.1.2-5] a session claimed from a dead node gets, in order and once, the acknowledged messages that waited in that node's stream: read by the claim, and what came after forwarded by ${reader}`, async (t) => {
         const redis = await startRedis(t);
