@@ -115,6 +115,17 @@ local function move(src, dst, cid, seqBase, msgBase)
   moveSpool(src, cid, dst, cid)
 end
 
+-- The plain topic filters of session cid in namespace ns join node's routes at once, announced, so
+-- that the session's messages go to its new node even if that node dies before it announces them
+-- itself (it announces them again when it installs the session: adding a route twice changes nothing).
+local function routesTo(ns, cid, node)
+  for _, f in ipairs(redis.call('HKEYS', ns .. 'subs:' .. cid)) do
+    if string.sub(f, 1, 7) ~= '$share/' and redis.call('SADD', '{fennec}:routes:' .. node, f) == 1 then
+      redis.call('PUBLISH', 'fennec:routes', cjson.encode({ node = node, op = '+', filter = f }))
+    end
+  end
+end
+
 local function endSession(ns, cid)
   redis.call('HDEL', ns .. 'sessions', cid)
   redis.call('DEL', ns .. 'subs:' .. cid)
@@ -281,6 +292,7 @@ if force ~= '1' and redis.call('EXISTS', '{fennec}:lease:' .. o[1]) == 1 then re
 local n = redis.call('SCARD', nsOf(o[1]) .. 'dlvof:' .. cid)
 if n > range then return { 'range', n } end
 move(nsOf(o[1]), nsOf(me), cid, seqBase, msgBase)
+routesTo(nsOf(me), cid, me)
 local t = newToken()
 redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')
 local r = readSession(nsOf(me), cid)
@@ -315,6 +327,7 @@ if o[1] ~= me or (token ~= '0' and o[2] ~= token) then return { 'lost' } end
 local n = redis.call('SCARD', nsOf(me) .. 'dlvof:' .. cid)
 if n > range then return { 'range', n } end
 move(nsOf(me), nsOf(to), cid, seqBase, msgBase)
+routesTo(nsOf(to), cid, to)
 for i = 8, #ARGV do redis.call('HDEL', nsOf(me) .. 'msgs', ARGV[i]) end
 local t = newToken()
 redis.call('HSET', key, 'node', to, 'token', t, 'fresh', '1')

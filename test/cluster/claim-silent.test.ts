@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adminClient, persistent, startProcessNode, startSessionNode, until } from '../helpers/cluster.js';
 import { encodeMessage } from '../../src/cluster/codec.js';
+import { RedisStore } from '../../src/cluster/redis-store.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -139,6 +140,29 @@ for (const version of [4, 5] as const) {
       await resumed.next('pubrel', WAIT_MS);
       resumed.send(pkt.pubcomp(version, first.packetId));
       await resumed.expectNothing(500);
+    });
+
+    it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node3 = await startSessionNode(redis, 'node-3');
+      const clientId = `routes-move-${version}`;
+      await offlineWithQueue(node1.port, version, clientId);
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      // node-2 claims the session and does nothing more: as if it died right after its claim.
+      const store2 = await RedisStore.open({ redis: redis.url, nodeId: 'node-2', retained: false });
+      redis.beforeStop(() => store2.close());
+      const claimed = await store2.claim(clientId, (count) => ({ seq: 0, messageId: 0, count }));
+      assert.equal(claimed.kind, 'moved');
+      assert.deepEqual(await admin.smembers('{fennec}:routes:node-2'), ['k/#']);
+      await until("node-3 to learn node-2's route", () => node3.bus.knowsRoute('node-2', 'k/#'));
+      const publisher = await RawClient.connect(node3.port, { version, clientId: `p3-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 1, payload: 'to node-2' });
+      assert.equal(await admin.xlen('{fennec}:stream:node-2'), 1);
     });
 
     for (const reader of ['its adopter', 'itself, restarted under its id'] as const) {
