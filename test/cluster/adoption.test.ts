@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   adminClient,
+  copyMarked,
   persistent,
   startProcessNode,
   startSessionNode,
@@ -98,9 +99,7 @@ for (const version of [4, 5] as const) {
         sent.push(...(await publishBoth(onNode2, 'n2-waiting', 3)));
         node1.child.kill('SIGKILL');
         // One of them there twice: also marked for the session, as a node it left would forward it.
-        const fields = (await admin.xrangeBuffer('{fennec}:stream:node-1', '-', '+', 'COUNT', 1))[0]![1];
-        const at = (name: string): Buffer => fields[fields.findIndex((f) => f.toString() === name) + 1]!;
-        await admin.xadd('{fennec}:stream:node-1', '*', 'i', at('i'), 'm', at('m'), 's', clientId);
+        await copyMarked(admin, 'node-1', clientId);
         // The first messages reached the connected client, which acknowledged none of them.
         const inflightPayloads = online
           ? subscriber.unread.flatMap((p) => (p.type === 'publish' ? [p.payload.toString()] : []))

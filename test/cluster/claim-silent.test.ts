@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adminClient, persistent, startProcessNode, startSessionNode, until } from '../helpers/cluster.js';
+import { adminClient, copyMarked, persistent, startProcessNode, startSessionNode, until } from '../helpers/cluster.js';
 import { encodeMessage } from '../../src/cluster/codec.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
 import * as pkt from '../helpers/packets.js';
@@ -127,9 +127,7 @@ for (const version of [4, 5] as const) {
       await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
       node1.child.kill('SIGKILL');
       // The same message marked for the session, as a node the session left would forward it.
-      const fields = (await admin.xrangeBuffer('{fennec}:stream:node-1', '-', '+', 'COUNT', 1))[0]![1];
-      const at = (name: string): Buffer => fields[fields.findIndex((f) => f.toString() === name) + 1]!;
-      await admin.xadd('{fennec}:stream:node-1', '*', 'i', at('i'), 'm', at('m'), 's', clientId);
+      await copyMarked(admin, 'node-1', clientId);
 
       const again = await startProcessNode(t, redis, 'node-1');
       const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
@@ -195,9 +193,7 @@ for (const version of [4, 5] as const) {
         node1.child.kill('SIGKILL');
         assert.equal(await admin.xlen('{fennec}:stream:node-1'), 5);
         // The first one there twice: also marked for the session, as a node it left would forward it.
-        const fields = (await admin.xrangeBuffer('{fennec}:stream:node-1', '-', '+', 'COUNT', 1))[0]![1];
-        const at = (name: string): Buffer => fields[fields.findIndex((f) => f.toString() === name) + 1]!;
-        await admin.xadd('{fennec}:stream:node-1', '*', 'i', at('i'), 'm', at('m'), 's', clientId);
+        await copyMarked(admin, 'node-1', clientId);
         // Its lease gone (as after its time-to-live): the claim moves the session at once.
         await admin.del('{fennec}:lease:node-1');
         const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);

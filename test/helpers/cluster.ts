@@ -109,6 +109,18 @@ export async function publishesUntil(client: RawClient, last: string): Promise<P
   }
 }
 
+/**
+ * Appends to `node`'s stream a copy of the first message of its first entry, marked for session
+ * `clientId` (field `s`): the message then waits there twice, as when a node the session left
+ * forwarded what it also received through its routes.
+ */
+export async function copyMarked(admin: Redis, node: string, clientId: string): Promise<void> {
+  const key = `{fennec}:stream:${node}`;
+  const fields = (await admin.xrangeBuffer(key, '-', '+', 'COUNT', 1))[0]![1];
+  const at = (name: string): Buffer => fields[fields.findIndex((f) => f.toString() === name) + 1]!;
+  await admin.xadd(key, '*', 'i', at('i'), 'm', at('m'), 's', clientId);
+}
+
 /** A plain Redis client for a test to read and change keys, disconnected before the server stops. */
 export function adminClient(redis: Pick<TestRedis, 'url' | 'beforeStop'>): Redis {
   const admin = new Redis(redis.url);
