@@ -1,24 +1,15 @@
 // `fennec broker --workers 2`: messages cross from the worker of the publisher to the worker of the
 // subscriber (docs/workers.md): QoS 0, 1 and 2, wildcards, retained messages, shared subscriptions
 // with members on both workers, with MQTT.js clients whose ids fall on the worker each test wants.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClientPool } from '../interop/support.js';
-import { idOn, WorkersProcess } from './workers-process.js';
+import { idOn, workersForSuite, WorkersProcess } from './workers-process.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 void describe('fennec broker --workers 2: routing between workers', () => {
-  let broker: WorkersProcess;
-  const pool = new ClientPool(() => broker.url);
-  const cleanups: (() => unknown)[] = [];
-  before(async () => {
-    broker = await WorkersProcess.start({ after: (fn) => void cleanups.push(fn) });
-  });
-  after(async () => {
-    await pool.closeAll();
-    for (const fn of cleanups) await fn();
-  });
+  const pool = workersForSuite();
 
   for (const qos of [0, 1, 2] as const) {
     void it(`a QoS ${qos} message published on worker 1 reaches a subscriber on worker 2, at QoS ${qos}`, async () => {

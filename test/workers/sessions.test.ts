@@ -1,22 +1,12 @@
 // `fennec broker --workers 2`: a client id always lands on the same worker, so what is a session's
 // stays on one worker: a persistent session resumed with the messages queued while away, a takeover
 // of a client id, and the will of a dropped client reaching a subscriber on the other worker.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClientPool } from '../interop/support.js';
-import { idOn, WorkersProcess } from './workers-process.js';
+import { idOn, workersForSuite } from './workers-process.js';
 
 void describe('fennec broker --workers 2: sessions stay on the worker of their client id', () => {
-  let broker: WorkersProcess;
-  const pool = new ClientPool(() => broker.url);
-  const cleanups: (() => unknown)[] = [];
-  before(async () => {
-    broker = await WorkersProcess.start({ after: (fn) => void cleanups.push(fn) });
-  });
-  after(async () => {
-    await pool.closeAll();
-    for (const fn of cleanups) await fn();
-  });
+  const pool = workersForSuite();
 
   void it('a persistent session on worker 2 is resumed [MQTT-3.2.2-2] with the QoS 1 messages published on worker 1 while it was away', async () => {
     const clientId = idOn(1, 'persist');

@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import type { CleanupContext } from '../helpers/broker.js';
+import { ClientPool } from '../interop/support.js';
 import { fennecBin } from '../helpers/cli.js';
 import { workerFor } from '../../src/workers/hash.js';
 
@@ -138,4 +140,22 @@ export function idOn(index: number, tag: string, workers = 2): string {
     const id = `${tag}-${n}`;
     if (workerFor(id, workers) === index) return id;
   }
+}
+
+/**
+ * A `fennec broker --workers 2` for the tests of the enclosing `describe`: started before them,
+ * stopped after them with every client of the returned pool.
+ */
+export function workersForSuite(): ClientPool {
+  let broker: WorkersProcess | undefined;
+  const pool = new ClientPool(() => broker!.url);
+  const cleanups: (() => unknown)[] = [];
+  before(async () => {
+    broker = await WorkersProcess.start({ after: (fn) => void cleanups.push(fn) });
+  });
+  after(async () => {
+    await pool.closeAll();
+    for (const fn of cleanups) await fn();
+  });
+  return pool;
 }
