@@ -11,14 +11,13 @@ import { describe, it } from 'node:test';
 import { streamKey } from '../../src/cluster/keys.js';
 import {
   adminClient,
-  dropAcknowledgements,
-  publishesUntil,
+  copiesAfterRestart,
   startSessionNode,
-  waitForRoute,
+  unacknowledgedOnB,
   type TestNode,
 } from '../helpers/cluster.js';
 import type * as pkt from '../helpers/packets.js';
-import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
+import { destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
 
 for (const version of [4, 5] as const) {
@@ -36,35 +35,23 @@ for (const version of [4, 5] as const) {
       const admin = adminClient(redis);
       const nodeA: TestNode = await startSessionNode(redis, 'node-a');
       const nodeB: TestNode = await startSessionNode(redis, 'node-b');
-      dropAcknowledgements(nodeB.bus);
       const clientId = `once-${version}`;
-      const subscriber = await RawClient.connect(nodeB.port, connect(clientId));
-      await subscriber.subscribe('q/#', 2);
-      await waitForRoute([nodeA, nodeB], nodeB, 'q/#');
-      const publisher = await RawClient.connect(nodeA.port, { version, clientId: `pub-${version}` });
-      await publisher.publish({ topic: 'q/1', qos: 2, payload: 'once' });
-
       // The subscriber gets the PUBLISH once its delivery is committed; it acknowledges nothing.
-      const first = await publishesUntil(subscriber, 'once');
-      assert.equal(first.length, 1);
+      const { publisher, first } = await unacknowledgedOnB(nodeA, nodeB, connect(clientId));
       const pending = (await admin.xpending(streamKey('node-b'), 'fennec')) as [number, ...unknown[]];
       assert.equal(pending[0], 0, 'no entry of node-b stays pending once its delivery is committed');
 
       // node-b goes away with the acknowledgements it would send after its commit lost; it restarts.
       await nodeB.broker.close();
       const restarted: TestNode = await startSessionNode(redis, 'node-b');
-      await waitForRoute([nodeA, restarted], restarted, 'q/#');
-      const again = await RawClient.connect(restarted.port, connect(clientId));
-      await publisher.publish({ topic: 'q/1', qos: 2, payload: 'after' });
-      const delivered = await publishesUntil(again, 'after');
-      const copies = delivered.filter((packet) => packet.payload.toString() === 'once');
+      const copies = await copiesAfterRestart(nodeA, restarted, publisher, connect(clientId));
       assert.equal(
         copies.length,
         1,
         `"once" delivered ${copies.length} times after the restart (sent again with DUP only)`,
       );
       assert.equal(copies[0]!.dup, true, 'the unacknowledged PUBLISH is resent with DUP [MQTT-4.4.0-1]');
-      assert.equal(copies[0]!.packetId, first[0]!.packetId, 'with its packet identifier');
+      assert.equal(copies[0]!.packetId, first.packetId, 'with its packet identifier');
     });
   });
 }

@@ -15,7 +15,7 @@ import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
 import { ClientPool, WAIT_MS } from '../interop/support.js';
 import type { PublishIn } from './parse.js';
-import type { RawClient } from './raw-client.js';
+import { RawClient } from './raw-client.js';
 import type { TestRedis } from './redis-server.js';
 import { cliEnvironment, fennecBin } from './cli.js';
 import type * as pkt from './packets.js';
@@ -183,4 +183,46 @@ export async function until(what: string, check: () => boolean | Promise<boolean
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * The QoS 2 crash set-up of test/cluster/qos2-once*.test.ts: `nodeB` drops the acknowledgements it
+ * would send after its commits; a subscriber on it (CONNECT `options`) at QoS 2 on `q/#` gets the
+ * message `once` published on `nodeA` and acknowledges nothing. Resolves with the publisher and the
+ * PUBLISH the subscriber got.
+ */
+export async function unacknowledgedOnB(
+  nodeA: TestNode,
+  nodeB: TestNode,
+  options: pkt.ConnectOptions,
+): Promise<{ publisher: RawClient; first: PublishIn }> {
+  dropAcknowledgements(nodeB.bus);
+  const subscriber = await RawClient.connect(nodeB.port, options);
+  await subscriber.subscribe('q/#', 2);
+  await waitForRoute([nodeA, nodeB], nodeB, 'q/#');
+  const publisher = await RawClient.connect(nodeA.port, {
+    version: options.version ?? 4,
+    clientId: `pub-${options.clientId}`,
+  });
+  await publisher.publish({ topic: 'q/1', qos: 2, payload: 'once' });
+  const first = await publishesUntil(subscriber, 'once');
+  if (first.length !== 1) throw new Error(`the subscriber got ${first.length} PUBLISH packets, not 1`);
+  return { publisher, first: first[0]! };
+}
+
+/**
+ * After `unacknowledgedOnB` and node-b's restart as `restarted`: the client connects again (`options`);
+ * resolves with the copies of `once` it gets before `after`, published then.
+ */
+export async function copiesAfterRestart(
+  nodeA: TestNode,
+  restarted: TestNode,
+  publisher: RawClient,
+  options: pkt.ConnectOptions,
+): Promise<PublishIn[]> {
+  await waitForRoute([nodeA, restarted], restarted, 'q/#');
+  const again = await RawClient.connect(restarted.port, options);
+  await publisher.publish({ topic: 'q/1', qos: 2, payload: 'after' });
+  const delivered = await publishesUntil(again, 'after');
+  return delivered.filter((packet) => packet.payload.toString() === 'once');
 }
