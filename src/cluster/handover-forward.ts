@@ -207,8 +207,17 @@ export class HandoverForwarder {
   }
 
   private release(leaving: Leaving): void {
-    for (const filter of leaving.held) this.links.withdraw(filter);
+    for (const filter of leaving.held) {
+      // Another session that left with the same filter may not be installed yet: the route waits for it too.
+      if (!this.heldByOther(filter, leaving)) this.links.withdraw(filter);
+    }
     leaving.held.clear();
+  }
+
+  /** Whether a session other than `leaving` still holds back the withdrawal of `filter`. */
+  private heldByOther(filter: string, leaving: Leaving): boolean {
+    for (const other of this.byClient.values()) if (other !== leaving && other.held.has(filter)) return true;
+    return false;
   }
 
   private end(clientId: string): void {
