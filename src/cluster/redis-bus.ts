@@ -302,7 +302,7 @@ export class RedisBus implements Bus {
       this.sessions.links = {
         flushRoutes: () => this.outbox.drain(),
         forgetRoutes: (node) => this.routes.replaceNode(node, []),
-        seen: (messageId) => stream.hasSeen(messageId),
+        seenAt: (messageId) => stream.seenAt(messageId),
         reloadRoutes: () => this.sync.reload(),
         willsMoved: (clientIds) => this.wills.lookUpMoved(clientIds),
         forwardTo: (node, clientId, message, messageId, raw) =>

@@ -67,8 +67,8 @@ export interface AdoptionLinks {
   flushRoutes(): Promise<void>;
   /** Forgets the routes of `node` in this node's table: its traffic is this node's own now. */
   forgetRoutes(node: string): void;
-  /** Whether the message `messageId` came through this node's own stream. */
-  seen(messageId: string): boolean;
+  /** The position at which the message `messageId` came through this node's own stream, if it did (StreamReader.seenAt). */
+  seenAt(messageId: string): number | undefined;
   /** Re-reads every node's routes (a node this one forgot came back). */
   reloadRoutes(): Promise<void>;
   /** Finds the will records of sessions that moved here, before they are installed (ClusterWills.lookUpMoved). */
@@ -411,7 +411,7 @@ export class ClusterSessions implements SessionBus {
     if (!forgotten) return this.cameBack(deadNode, adopted.size);
     if (this.links !== undefined) await new Promise((resolve) => setTimeout(resolve, ADOPT_SETTLE_MS));
     const left = await leftSessions(this.command, deadNode);
-    const deliveries = await this.drainStream(deadNode, adopted, left);
+    const deliveries = await this.drainStream(deadNode, adopted, left, position?.stream ?? 0);
     await host.committed();
     // What was forwarded to the sessions that left the dead node is in Redis before its stream goes.
     await this.links?.flushRoutes();
@@ -427,8 +427,14 @@ export class ClusterSessions implements SessionBus {
   /**
    * Delivers every entry of the dead node's stream to the adopted sessions, and forwards to the
    * sessions claimed away from it before (`left`) what matches them; returns the deliveries made.
+   * `installedAt`: the position of this node's stream reading when the sessions were installed.
    */
-  private async drainStream(deadNode: string, adopted: ReadonlySet<string>, left: LeftSessions): Promise<number> {
+  private async drainStream(
+    deadNode: string,
+    adopted: ReadonlySet<string>,
+    left: LeftSessions,
+    installedAt: number,
+  ): Promise<number> {
     const host = this.requireHost();
     const warn = (err: unknown): void =>
       host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
@@ -450,8 +456,10 @@ export class ClusterSessions implements SessionBus {
           if (entry.hops === undefined && (target === undefined || !adopted.has(target))) {
             left.forward(message, messageId, entry.bytes, entryId, target, this.links);
           }
-          // Sent here too, while its sender knew both routes: delivered from this node's stream already.
-          if (this.links?.seen(messageId) === true) continue;
+          // Sent here too, while its sender knew both routes: delivered from this node's stream
+          // already, if it came after the sessions were installed (before, they were not here to get it).
+          const seenAt = this.links?.seenAt(messageId);
+          if (seenAt !== undefined && seenAt >= installedAt) continue;
           if (target !== undefined) {
             if (!adopted.has(target) || plain.has(messageId)) continue;
             const to = marked.get(messageId) ?? new Set<string>();

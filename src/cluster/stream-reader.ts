@@ -236,9 +236,9 @@ export class StreamReader {
     }
   }
 
-  /** Whether the message `messageId` came through this stream (within the dedupe window). */
-  hasSeen(messageId: string): boolean {
-    return this.seen.has(messageId);
+  /** The position at which the message `messageId` came through this stream (within the dedupe window), if it did. */
+  seenAt(messageId: string): number | undefined {
+    return this.seen.get(messageId);
   }
 
   /** Entries handled so far: an entry handled from now on has this position or a later one. */

@@ -157,6 +157,43 @@ for (const version of [4, 5] as const) {
       const got = await receiveAll(resumed, version, sent);
       for (const payload of sent) if (payload.includes('-q2-')) assert.equal(got.get(payload), 1);
     });
+
+    it(`a message a third node sent to both the dead node and the adopter, read by the adopter before the adoption, reaches the adopted session (QoS 2 once)`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const node3 = await startSessionNode(redis, 'node-3');
+      const clientId = `both-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('k/#', 2);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      // A subscriber of the same filter on node-2: node-3 sends there too.
+      const local = await RawClient.connect(node2.port, { version, clientId: `local-${version}` });
+      await local.subscribe('k/#', 2);
+      await until('node-3 to know both routes', () =>
+        ['node-1', 'node-2'].every((node) => node3.bus.knowsRoute(node, 'k/#')),
+      );
+      node1.child.kill('SIGSTOP');
+      const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
+      const sent = await publishBoth(publisher, 'both', 2);
+      // node-2 read them from its stream, for its own subscriber, before it adopted the session.
+      await receiveAll(local, version, sent);
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      const adopted = await node2.bus.adoptSessions('node-1');
+      assert.equal(adopted.sessions, 1);
+      assert.equal(adopted.deliveries, sent.length, "the messages of the dead node's stream reach the adopted session");
+
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      const got = await receiveAll(resumed, version, sent);
+      for (const payload of sent) if (payload.includes('-q2-')) assert.equal(got.get(payload), 1, `${payload} once`);
+      await resumed.expectNothing(300);
+    });
   });
 }
 
