@@ -16,13 +16,13 @@ import type { RedisClient } from './connect.js';
 import type { BusHost, SessionBus } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
 import { emptyStoredState, type StoredState } from '../store/types.js';
-import { entryMessages, groupsOf } from './entry.js';
+import { AdoptionDrain, type StreamEntry } from './adoption-drain.js';
 import { dropDeadNode, forgetDeadNode } from './dead-node.js';
 import { HandoverArrivals, type InstalledAt } from './handover-forward.js';
 import { leftKey, streamKey } from './keys.js';
 import { isAlive } from './lease.js';
-import { leftSessions, type LeftSessions } from './left-sessions.js';
-import { decodeOrWarn, readBacklog, readStream } from './stream-drain.js';
+import { leftSessions } from './left-sessions.js';
+import { readBacklog, readStream } from './stream-drain.js';
 import type { RedisStore } from './redis-store.js';
 
 /** The pub/sub channel of hand-over requests and answers. */
@@ -400,7 +400,15 @@ export class ClusterSessions implements SessionBus {
     }
     state.messages.sort((a, b) => a.id - b.id);
     await this.links?.willsMoved([...adopted]);
+    const drain = new AdoptionDrain(host, deadNode, adopted, (messageId) => this.links?.seenAt(messageId));
+    // What waits in the dead node's stream now came before anything that reaches the sessions here
+    // once installed: delivered in the install's turn. This node's own stream is read up to its end
+    // first, so that a message sent to both streams is not delivered again from it after the install.
+    const backlog: StreamEntry[] = [];
+    await readStream(this.command, deadNode, '+', (entries) => void backlog.push(...entries));
+    await this.links?.caughtUp();
     host.installSessions(state);
+    drain.deliverBacklog(backlog);
     const position = this.links?.position();
     if (position !== undefined) for (const clientId of adopted) this.arrivals.installedHere(clientId, position);
     this.counters.adopted += adopted.size;
@@ -411,7 +419,12 @@ export class ClusterSessions implements SessionBus {
     if (!forgotten) return this.cameBack(deadNode, adopted.size);
     if (this.links !== undefined) await new Promise((resolve) => setTimeout(resolve, ADOPT_SETTLE_MS));
     const left = await leftSessions(this.command, deadNode);
-    const deliveries = await this.drainStream(deadNode, adopted, left, position?.stream ?? 0);
+    // What this node's own stream holds is handled first: a message it brings is not delivered twice.
+    await this.links?.caughtUp();
+    await readStream(this.command, deadNode, '+', (entries) => {
+      for (const [entryId, fields] of entries) drain.drain(entryId, fields, left, this.links, position?.stream ?? 0);
+    });
+    const deliveries = drain.deliveries;
     await host.committed();
     // What was forwarded to the sessions that left the dead node is in Redis before its stream goes.
     await this.links?.flushRoutes();
@@ -422,67 +435,6 @@ export class ClusterSessions implements SessionBus {
     ]);
     host.log.info({ deadNode, sessions: adopted.size, deliveries }, 'cluster: sessions of a dead node adopted');
     return { sessions: adopted.size, deliveries };
-  }
-
-  /**
-   * Delivers every entry of the dead node's stream to the adopted sessions, and forwards to the
-   * sessions claimed away from it before (`left`) what matches them; returns the deliveries made.
-   * `installedAt`: the position of this node's stream reading when the sessions were installed.
-   */
-  private async drainStream(
-    deadNode: string,
-    adopted: ReadonlySet<string>,
-    left: LeftSessions,
-    installedAt: number,
-  ): Promise<number> {
-    const host = this.requireHost();
-    const warn = (err: unknown): void =>
-      host.log.warn({ deadNode, err: String(err) }, 'cluster: unreadable stream entry of a dead node skipped');
-    let deliveries = 0;
-    // A message may be there twice: for the routes, and marked for a session by a node it left.
-    // Each adopted session gets it once: `plain` holds the ids delivered to every adopted session,
-    // `marked` the ids delivered to one of them.
-    const plain = new Set<string>();
-    const marked = new Map<string, Set<string>>();
-    await readStream(this.command, deadNode, '+', (entries) => {
-      for (const [entryId, fields] of entries) {
-        for (const entry of entryMessages(fields)) {
-          const messageId = entry.id.toString('latin1');
-          const message = decodeOrWarn(entry.bytes, warn);
-          if (message === undefined) continue;
-          // Forwarded for one session during a hand-over: for that session alone.
-          const target = entry.target?.toString('utf8');
-          // Sessions claimed away from the dead node before: to their new owner, which drops a copy it had.
-          if (entry.hops === undefined && (target === undefined || !adopted.has(target))) {
-            left.forward(message, messageId, entry.bytes, entryId, target, this.links);
-          }
-          // Sent here too, while its sender knew both routes: delivered from this node's stream
-          // already, if it came after the sessions were installed (before, they were not here to get it).
-          const seenAt = this.links?.seenAt(messageId);
-          if (seenAt !== undefined && seenAt >= installedAt) continue;
-          if (target !== undefined) {
-            if (!adopted.has(target) || plain.has(messageId)) continue;
-            const to = marked.get(messageId) ?? new Set<string>();
-            if (to.has(target)) continue;
-            to.add(target);
-            marked.set(messageId, to);
-            deliveries += host.deliverToSessions([message], new Set([target]));
-            continue;
-          }
-          // Passed on for shared groups (`h`): for those groups alone.
-          if (entry.hops === undefined && !plain.has(messageId)) {
-            plain.add(messageId);
-            const had = marked.get(messageId);
-            const sessions = had === undefined ? adopted : new Set([...adopted].filter((c) => !had.has(c)));
-            if (sessions.size > 0) deliveries += host.deliverToSessions([message], sessions);
-          }
-          // The dead node's share of shared groups: served by this node's members of those groups.
-          const groups = groupsOf(entry.groups);
-          if (groups !== undefined) deliveries += host.deliverToGroups?.(message, groups) ?? 0;
-        }
-      }
-    });
-    return deliveries;
   }
 
   /**
