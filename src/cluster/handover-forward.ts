@@ -300,8 +300,8 @@ export class HandoverArrivals {
    * published on this node in this run. Delivers it (`deliver`), holds it until the claim ends, or
    * drops it when the session had it from its routes already (through the stream, or published here
    * once it was installed: the old owner sent back what this node had also sent its held route).
-   * Returns false, having done nothing, when the session is neither here (`here`) nor being claimed
-   * here: it moved on.
+   * Returns 'held' when it waits for the claim to end, false, having done nothing, when the session
+   * is neither here (`here`) nor being claimed here (it moved on), else true.
    */
   arrived(
     message: Message,
@@ -310,7 +310,7 @@ export class HandoverArrivals {
     publishedAt: number | undefined,
     here: () => boolean,
     deliver: (messages: Message[]) => void,
-  ): boolean {
+  ): boolean | 'held' {
     // A session here with no install recorded (or one being claimed again while it is here) was
     // loaded at the start, or moved here earlier: it had what its routes brought since then.
     const installed =
@@ -320,9 +320,12 @@ export class HandoverArrivals {
       if (publishedAt !== undefined && publishedAt > installed.published) return true;
     }
     const held = this.claiming.get(clientId);
-    if (held !== undefined) held.push(message);
-    else if (here()) deliver([message]);
-    else return false;
+    if (held !== undefined) {
+      held.push(message);
+      return 'held';
+    }
+    if (!here()) return false;
+    deliver([message]);
     return true;
   }
 }

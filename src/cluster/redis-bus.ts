@@ -122,6 +122,11 @@ export class RedisBus implements Bus {
   private readonly forwarder: HandoverForwarder;
   private readonly push = (command: Command, durable: boolean): void => this.outbox.push(command, durable);
   private readonly passLinks: GroupPassLinks;
+  /**
+   * Entries of this node's stream that brought messages a claim under way holds, by client id: acknowledged
+   * only once the claim delivered them and the store has them (a crash before leaves them to the next reader).
+   */
+  private readonly heldEntries = new Map<string, string[]>();
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
   /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
@@ -265,27 +270,21 @@ export class RedisBus implements Bus {
         host.deliverFromBus(message, served);
       },
       deliverTo: (message, clientId, directAt, messageId, raw, entryId) => {
-        // The session left again meanwhile: after it, to where it went from here.
-        if (this.sessions?.arrived(message, clientId, directAt, messageId) === false) {
-          this.forwarder.forwardAgain(clientId, message, messageId, raw, this.push, entryId);
+        const arrived = this.sessions?.arrived(message, clientId, directAt, messageId);
+        if (arrived === 'held') {
+          const entries = this.heldEntries.get(clientId);
+          if (entries === undefined) this.heldEntries.set(clientId, [entryId]);
+          else entries.push(entryId);
         }
+        // The session left again meanwhile: after it, to where it went from here.
+        else if (arrived === false) this.forwarder.forwardAgain(clientId, message, messageId, raw, this.push, entryId);
       },
       duplicate: () => this.counters.duplicates++,
       committed: host.committedStreamEntries?.() ?? new Set(),
-      acknowledge: async (ids) => {
-        // With cluster-wide sessions, the commit that writes what was queued from them acknowledges
-        // them in the same script: a node killed in between leaves no entry both in its stream and
-        // in its store, which an adopter would deliver twice.
-        this.options.store?.acknowledgeWithCommit(ids);
-        // With its own store, the node records the entries in that commit instead: read again after
-        // a crash before the XACK below, they are not delivered a second time.
-        if (this.options.store === undefined) host.streamCommitted?.(ids);
-        // Acknowledged only once the local store has what was queued from them.
-        await host.committed();
-        const left = this.options.store === undefined ? ids : this.options.store.takeBackAcknowledgements(ids);
-        if (left.length === 0) return;
-        this.outbox.push(['XACK', streamKey(this.nodeId), consumerGroup, ...left]);
-        this.outbox.push(['XDEL', streamKey(this.nodeId), ...left]);
+      acknowledge: (ids) => {
+        if (this.heldEntries.size === 0) return this.acknowledge(ids);
+        const held = new Set([...this.heldEntries.values()].flat());
+        return this.acknowledge(ids.filter((id) => !held.has(id)));
       },
     });
     this.stream.start();
@@ -317,10 +316,37 @@ export class RedisBus implements Bus {
         stopForwarding: (clientId) => forwarder.stopForwarding(clientId),
         // After the session's route notices, on the same connection: every node has them first.
         announce: (notice) => this.outbox.push(['PUBLISH', handoverChannel, notice]),
+        claimEnded: (clientId) => {
+          const entries = this.heldEntries.get(clientId);
+          if (entries === undefined) return;
+          this.heldEntries.delete(clientId);
+          this.acknowledge(entries).catch((err: unknown) =>
+            host.log.warn({ clientId, err: String(err) }, 'cluster: acknowledging stream entries failed'),
+          );
+        },
       };
     }
     await this.liveness.start(host);
     host.log.info({ nodeId: this.nodeId, nodes: this.routes.nodes().length }, 'cluster joined');
+  }
+
+  /**
+   * Acknowledges and deletes entries `ids` of this node's stream once the store has what was queued
+   * from them. With cluster-wide sessions, the commit that writes it acknowledges them in the same
+   * script: a node killed in between leaves no entry both in its stream and in its store, which an
+   * adopter would deliver twice. With its own store, the node records the entries in that commit
+   * instead: read again after a crash before the XACK, they are not delivered a second time.
+   */
+  private async acknowledge(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const host = this.host!;
+    this.options.store?.acknowledgeWithCommit(ids);
+    if (this.options.store === undefined) host.streamCommitted?.(ids);
+    await host.committed();
+    const left = this.options.store === undefined ? ids : this.options.store.takeBackAcknowledgements(ids);
+    if (left.length === 0) return;
+    this.outbox.push(['XACK', streamKey(this.nodeId), consumerGroup, ...left]);
+    this.outbox.push(['XDEL', streamKey(this.nodeId), ...left]);
   }
 
   /** The sequence of `messageId` if this run of this node published it; else undefined. */

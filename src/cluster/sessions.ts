@@ -92,6 +92,8 @@ export interface AdoptionLinks {
   stopForwarding(clientId: string): void;
   /** Publishes `notice` on the hand-over channel after the route notices queued so far. */
   announce(notice: string): void;
+  /** The claim of `clientId` delivered what it held: the stream entries that brought it may go once committed. */
+  claimEnded(clientId: string): void;
 }
 
 /**
@@ -184,6 +186,7 @@ export class ClusterSessions implements SessionBus {
     } finally {
       const position = from.length > 0 ? (this.links?.position() ?? { stream: 0, published: 0 }) : undefined;
       this.arrivals.claimEnded(clientId, position, (messages) => host.deliverToSessions(messages, new Set([clientId])));
+      this.links?.claimEnded(clientId);
     }
     // The old owner holds the session's routes until it hears this, after the new ones.
     for (const owner of new Set(from)) {
@@ -194,10 +197,11 @@ export class ClusterSessions implements SessionBus {
   }
 
   /**
-   * A message the old owner of `clientId` forwarded for it (see HandoverArrivals.arrived); false when
-   * the session is neither here nor being claimed here.
+   * A message the old owner of `clientId` forwarded for it (see HandoverArrivals.arrived); 'held'
+   * while the claim under way holds it (delivered when the claim ends: see `AdoptionLinks.claimEnded`),
+   * false when the session is neither here nor being claimed here.
    */
-  arrived(message: Message, clientId: string, directAt: number | undefined, messageId: string): boolean {
+  arrived(message: Message, clientId: string, directAt: number | undefined, messageId: string): boolean | 'held' {
     const host = this.requireHost();
     return this.arrivals.arrived(
       message,

@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adminClient, persistent, startSessionNode, until } from '../helpers/cluster.js';
+import type { Redis } from 'ioredis';
+import type { RedisStore } from '../../src/cluster/redis-store.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -25,6 +27,26 @@ async function receiveAll(client: RawClient, version: 4 | 5, expected: readonly 
     if (packet.qos > 0) client.send(pkt.puback(version, packet.packetId));
   }
   return got;
+}
+
+/**
+ * Holds the claims of `clientId` by `store`'s node once the session moved there (handed over to it),
+ * before it is installed, until `open()`; `reached` once one is held.
+ */
+function gateInstall(store: RedisStore, clientId: string): { reached: boolean; open: () => void } {
+  const claim = store.claim.bind(store);
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const gate = { reached: false, open };
+  store.claim = async (...args) => {
+    const result = await claim(...args);
+    if (args[0] === clientId && result.kind === 'moved') {
+      gate.reached = true;
+      await opened;
+    }
+    return result;
+  };
+  return gate;
 }
 
 for (const version of [4, 5] as const) {
@@ -49,20 +71,9 @@ for (const version of [4, 5] as const) {
       await until('node-3 to know the route', () => node3.bus.knowsRoute('node-1', 'hold/#'));
 
       // node-2 installs the second session only when told: its hand-over done, its install pending.
-      const claim = node2.store.claim.bind(node2.store);
-      let open: () => void = () => undefined;
-      const gate = new Promise<void>((resolve) => (open = resolve));
-      let held = false;
-      node2.store.claim = async (...args) => {
-        const result = await claim(...args);
-        if (args[0] === second && result.kind === 'moved') {
-          held = true;
-          await gate;
-        }
-        return result;
-      };
+      const gate = gateInstall(node2.store, second);
       const resuming = RawClient.connect(node2.port, persistent(version, second), WAIT_MS * 2);
-      await until('the second session to be handed over to node-2', () => held);
+      await until('the second session to be handed over to node-2', () => gate.reached);
       // The first session moves to node-2 and is installed there; node-1 hears it.
       const resumedFirst = await RawClient.connect(node2.port, persistent(version, first));
       assert.equal(resumedFirst.connack.sessionPresent, true);
@@ -75,7 +86,7 @@ for (const version of [4, 5] as const) {
 
       const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
       await publisher.publish({ topic: 'hold/x', qos: 1, payload: 'between' });
-      open();
+      gate.open();
       const resumedSecond = await resuming;
       assert.equal(resumedSecond.connack.sessionPresent, true);
       assert.deepEqual(await receiveAll(resumedSecond, version, ['between']), ['between']);
@@ -84,6 +95,55 @@ for (const version of [4, 5] as const) {
         'node-1 to withdraw the route once both are installed',
         async () => (await admin.smembers('{fennec}:routes:node-1')).length === 0,
       );
+    });
+  });
+}
+
+/** Whether `node`'s stream holds an entry marked for session `clientId` (forwarded to it by a node it left). */
+async function markedEntry(admin: Redis, node: string, clientId: string): Promise<boolean> {
+  const entries = await admin.xrange(`{fennec}:stream:${node}`, '-', '+');
+  return entries.some(([, fields]) => fields.some((value, i) => i % 2 === 0 && value === 's' && fields[i + 1] === clientId));
+}
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  describe(`a message forwarded to a session whose claim is under way, MQTT ${v}`, () => {
+    it(`[MQTT-4.3.3-2] stays in the new owner's stream until the claim delivered it and the store has it (a crash meanwhile leaves it to the next reader)`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const node3 = await startSessionNode(redis, 'node-3');
+      const clientId = `kept-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('keep/#', 2);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      await until('node-3 to know the route', () => node3.bus.knowsRoute('node-1', 'keep/#'));
+
+      const gate = gateInstall(node2.store, clientId);
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await until('the session to be handed over to node-2', () => gate.reached);
+      const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
+      await publisher.publish({ topic: 'keep/x', qos: 2, payload: 'held' });
+      // node-1 forwards it to node-2, marked for the session, which node-2 holds until the claim ends.
+      await until('the forwarded copy in the stream of node-2', () => markedEntry(admin, 'node-2', clientId));
+      await node2.bus.caughtUp();
+      await sleep(200);
+      assert.equal(await markedEntry(admin, 'node-2', clientId), true, 'read, held, not acknowledged');
+
+      gate.open();
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
+      const got = await resumed.next('publish', WAIT_MS);
+      assert.equal(got.payload.toString(), 'held');
+      await until('the entry to be acknowledged once delivered', async () => !(await markedEntry(admin, 'node-2', clientId)));
+      resumed.send(pkt.pubrec(version, got.packetId));
+      await resumed.next('pubrel', WAIT_MS);
+      resumed.send(pkt.pubcomp(version, got.packetId));
+      await resumed.expectNothing(300);
     });
   });
 }
