@@ -115,6 +115,8 @@ export class Spool implements SessionOverflow {
   }
 
   holds(session: OverflowSession): boolean {
+    // Asked on every QoS 1/2 delivery that could go out at once: nothing to look up, mostly.
+    if (this.sessions.size === 0) return false;
     const s = this.sessions.get(session.clientId);
     return s !== undefined && s.session === session && s.next > s.first;
   }

@@ -262,7 +262,13 @@ export class Session implements OverflowSession {
     const sink = this.sink;
     if (qos === 0) return sink !== undefined && sink.writable() ? Readiness.Now : Readiness.Dropped;
     const queued = this.queue.length - this.queueHead;
-    if (sink !== undefined && queued === 0 && this.outgoing.size < this.inflightLimit && sink.writable()) {
+    if (
+      sink !== undefined &&
+      queued === 0 &&
+      this.outgoing.size < this.inflightLimit &&
+      sink.writable() &&
+      this.overflow?.holds(this) !== true
+    ) {
       return Readiness.Now;
     }
     // Full when not even one more byte fits; the size of the message to come is not known here.
@@ -285,9 +291,10 @@ export class Session implements OverflowSession {
       else if (!this.writePublish(sink, this.link!, d, 0, false)) this.drop('too-large');
       return;
     }
-    // Anything queued goes first, so that order is kept.
+    // Anything queued goes first, so that order is kept: in the memory queue, or in the overflow (its
+    // rows are read back while the queue is empty and the window open).
     if (sink !== undefined && this.queueHead === this.queue.length && this.outgoing.size < this.inflightLimit) {
-      if (sink.writable()) {
+      if (sink.writable() && this.overflow?.holds(this) !== true) {
         this.send(sink, d, true);
         return;
       }
@@ -323,6 +330,10 @@ export class Session implements OverflowSession {
     if (!full && !overflow.holds(this)) return false;
     const refused = overflow.spill(this, d);
     if (refused !== undefined) this.drop(refused);
+    // Behind rows not being read back (the queue empty, no read on its way): read them now.
+    else if (!full && this.sink !== undefined) {
+      overflow.drain(this, this.limits.maxQueuedMessages - (this.queue.length - this.queueHead));
+    }
     return true;
   }
 

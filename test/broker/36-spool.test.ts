@@ -78,6 +78,25 @@ for (const v of VERSIONS) {
       assert.equal(broker.spool.size.messages, 0);
     });
 
+    it(`[MQTT-4.6.0-6] messages published while a returning subscriber's spool is read back come after it, in order (v${v})`, async (t) => {
+      const { broker, port } = await startBroker(t, { maxQueuedMessages: 10, maxInflightMessages: 20 });
+      const sub = await RawClient.connect(port, persistent('spool-late'));
+      await sub.subscribe('s/#', 1);
+      await sub.disconnect();
+      const pub = await RawClient.connect(port, { version: v, clientId: 'spool-late-pub' });
+      for (let i = 0; i < 100; i++) assert.equal(await pub.publish({ topic: 's/a', payload: payload(i), qos: 1 }), 0);
+      assert.equal(broker.spool.size.messages, 90);
+      // The window (20) is wider than the queue (10): the queue empties while the spool is read back,
+      // and a message published then went out at once, ahead of the spooled ones.
+      const back = await RawClient.connect(port, persistent('spool-late'));
+      const publishing = (async () => {
+        for (let i = 100; i < 150; i++) await pub.publish({ topic: 's/a', payload: payload(i), qos: 1 });
+      })();
+      assert.deepEqual(await receiveAll(back, 150), range(0, 150));
+      await publishing;
+      await back.expectNothing(100);
+    });
+
     it(`a clean session's spool is deleted when the session ends (v${v})`, async (t) => {
       const { broker, port } = await startBroker(t, { maxQueuedMessages: 5, maxInflightMessages: 5 });
       const sub = await RawClient.connect(port, { version: v, clientId: 'clean-sub' });

@@ -130,5 +130,37 @@ for (const version of [4, 5] as const) {
       assert.equal(resumed.connack.sessionPresent, true, 'Session Present 1 on node-1 restarted');
       assert.deepEqual(await receiveAll(resumed, version), expected, 'every message once, in order');
     });
+
+    void it('(c) node-1 restarted with messages waiting in its stream, more published while the client resumes: all of them, in order [MQTT-4.6.0-6]', async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node2 = await startSessionNode(redis, 'node-2', { maxQueuedMessages: QUEUED });
+      const clientId = `crash-c-${version}`;
+      const start = await backlogThenCrash(t, redis, clientId);
+      // Published on node-2 while node-1 is down: they wait in node-1's stream.
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `pub2-${clientId}` });
+      const later: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        await publisher.publish({ topic: 'b/x', qos: 1, payload: `w-${i}` });
+        later.push(`w-${i}`);
+      }
+      const node1 = await start();
+      const resumed = await RawClient.connect(node1.port, persistent(clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true, 'Session Present 1 on node-1 restarted');
+      const all = [...expected, ...later];
+      for (let i = 0; i < 30; i++) all.push(`r-${i}`);
+      const publishing = (async () => {
+        for (let i = 0; i < 30; i++) await publisher.publish({ topic: 'b/x', qos: 1, payload: `r-${i}` });
+      })();
+      const received: string[] = [];
+      while (received.length < all.length) {
+        const publish = await resumed.next('publish', WAIT_MS);
+        received.push(publish.payload.toString());
+        resumed.send(pkt.puback(version, publish.packetId));
+      }
+      await publishing;
+      assert.deepEqual(received, all, 'every message once, in order');
+    });
   });
 }
