@@ -10,9 +10,7 @@
  *   after (a node slow to apply the withdrawal still sends here), the old owner appends what it
  *   receives for the session's filters (from its stream, or published here) to the new owner's
  *   stream, marked for that session (field `s`), under the message's own id.
- * - The new owner (`HandoverArrivals`) delivers such an entry to that session only, holding it until
- *   the session is installed when it comes first, and drops it when the same message came through
- *   its stream after the session was installed (the session had it from its routes then).
+ * - The new owner delivers such an entry to that session only (handover-arrivals.ts).
  */
 import type { Message } from '../session/message.js';
 import { TopicIndex } from '../topic/index.js';
@@ -26,6 +24,8 @@ export interface ForwarderLinks {
   hasSession(clientId: string): boolean;
   /** Takes `filter` out of this node's routes in Redis and announces it (the withdrawal held back). */
   withdraw(filter: string): void;
+  /** Resolves once this node has handled what its stream holds now (StreamReader.caughtUp). */
+  caughtUp(): Promise<void>;
 }
 
 /** A session this node released to `to`. */
@@ -196,13 +196,22 @@ export class HandoverForwarder {
     for (const leaving of this.byClient.values()) if (now >= leaving.deadline) this.settle(leaving);
   }
 
-  /** The held routes go; forwarding goes on for `settleMs`, for the nodes that apply the withdrawal late. */
+  /**
+   * The held routes go; forwarding goes on for `settleMs`, for the nodes that apply the withdrawal
+   * late, and until this node has handled what its stream holds then (a reader behind would find
+   * messages for the session after forwarding ended).
+   */
   private settle(leaving: Leaving): void {
     if (leaving.settling) return;
     leaving.settling = true;
     this.release(leaving);
     setTimeout(() => {
-      if (this.byClient.get(leaving.clientId) === leaving) this.end(leaving.clientId);
+      void this.links
+        .caughtUp()
+        .catch(() => undefined)
+        .then(() => {
+          if (this.byClient.get(leaving.clientId) === leaving) this.end(leaving.clientId);
+        });
     }, this.settleMs).unref();
   }
 
@@ -236,96 +245,4 @@ export class HandoverForwarder {
 /** Whether the new owner of `leaving` read stream entry `entryId` of this node itself (see `forwardFor`). */
 function readAlready(leaving: Leaving, entryId: string | undefined): boolean {
   return leaving.after !== undefined && entryId !== undefined && compareEntryIds(entryId, leaving.after) <= 0;
-}
-
-/** Where a node was when a session moved to it was installed. */
-export interface InstalledAt {
-  /** Entries of its stream handled (StreamReader.position). */
-  stream: number;
-  /** The sequence of the last message published on it (this run). */
-  published: number;
-}
-
-/** How many installs the new owner remembers (the oldest forgotten first). */
-const INSTALLED_KEPT = 100_000;
-/** A session without a recorded install was here since this node started (loaded from its store). */
-const SINCE_START: InstalledAt = { stream: 0, published: 0 };
-
-/** The new owner's side: entries marked for a session that is moving here. */
-export class HandoverArrivals {
-  /** Sessions being claimed here, with the marked messages that came before they were installed. */
-  private readonly claiming = new Map<string, Message[]>();
-  /**
-   * Where this node's stream reading was when each session moved here was installed, and the
-   * sequence of the last message published on this node then.
-   */
-  private readonly installedAt = new Map<string, InstalledAt>();
-  /** The install recorded before a claim under way, kept if the session turns out to be here already. */
-  private readonly before = new Map<string, InstalledAt | undefined>();
-
-  /** A claim of `clientId` starts: marked messages for it wait until it ends. */
-  claimStarted(clientId: string): void {
-    // Where an earlier install of the session was says nothing about this one (a session moving
-    // back and forth): until it ends, marked messages are held, not compared with it.
-    this.before.set(clientId, this.installedAt.get(clientId));
-    this.installedAt.delete(clientId);
-    if (!this.claiming.has(clientId)) this.claiming.set(clientId, []);
-  }
-
-  /**
-   * The claim of `clientId` ended (its session installed here, or not): the messages held for it are
-   * given to `deliver`. `position`: where this node was, when the session moved here from another
-   * node (undefined otherwise: it was here already, or it is new).
-   */
-  claimEnded(clientId: string, position: InstalledAt | undefined, deliver: (messages: Message[]) => void): void {
-    const held = this.claiming.get(clientId);
-    this.claiming.delete(clientId);
-    const before = this.before.get(clientId);
-    this.before.delete(clientId);
-    const installed = position ?? before;
-    if (installed !== undefined) this.installedHere(clientId, installed);
-    if (held !== undefined && held.length > 0) deliver(held);
-  }
-
-  /** The session of `clientId` was installed here (moved here, or adopted) when this node was at `position`. */
-  installedHere(clientId: string, position: InstalledAt): void {
-    this.installedAt.delete(clientId);
-    this.installedAt.set(clientId, position);
-    if (this.installedAt.size > INSTALLED_KEPT) this.installedAt.delete(this.installedAt.keys().next().value!);
-  }
-
-  /**
-   * A message marked for `clientId` arrived; `directAt`: the stream position at which the same
-   * message came through this node's routes, if it did; `publishedAt`: its sequence if it was
-   * published on this node in this run. Delivers it (`deliver`), holds it until the claim ends, or
-   * drops it when the session had it from its routes already (through the stream, or published here
-   * once it was installed: the old owner sent back what this node had also sent its held route).
-   * Returns 'held' when it waits for the claim to end, false, having done nothing, when the session
-   * is neither here (`here`) nor being claimed here (it moved on), else true.
-   */
-  arrived(
-    message: Message,
-    clientId: string,
-    directAt: number | undefined,
-    publishedAt: number | undefined,
-    here: () => boolean,
-    deliver: (messages: Message[]) => void,
-  ): boolean | 'held' {
-    // A session here with no install recorded (or one being claimed again while it is here) was
-    // loaded at the start, or moved here earlier: it had what its routes brought since then.
-    const installed =
-      this.installedAt.get(clientId) ?? (here() ? (this.before.get(clientId) ?? SINCE_START) : undefined);
-    if (installed !== undefined) {
-      if (directAt !== undefined && directAt >= installed.stream) return true;
-      if (publishedAt !== undefined && publishedAt > installed.published) return true;
-    }
-    const held = this.claiming.get(clientId);
-    if (held !== undefined) {
-      held.push(message);
-      return 'held';
-    }
-    if (!here()) return false;
-    deliver([message]);
-    return true;
-  }
 }

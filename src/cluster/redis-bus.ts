@@ -164,6 +164,7 @@ export class RedisBus implements Bus {
       {
         hasSession: (clientId) => this.host?.subscriptionsOf?.(clientId) !== undefined,
         withdraw: (filter) => this.withdrawRoute(filter),
+        caughtUp: () => this.caughtUp(),
       },
       (options.handoverTimeoutMs ?? 5000) + 1000,
       HANDOVER_SETTLE_MS,
@@ -268,6 +269,9 @@ export class RedisBus implements Bus {
         const moved = this.forwarder.targets(message.topic, entryId);
         if (moved !== undefined) this.forwarder.forward(message, messageId, raw, this.push, moved);
         host.deliverFromBus(message, served);
+        // Held for sessions moving here too. Its entry is acknowledged as usual: the old owner,
+        // which holds the session's routes until the install, has a copy to pass on.
+        this.sessions?.hold(message, messageId);
       },
       deliverTo: (message, clientId, directAt, messageId, raw, entryId) => {
         const arrived = this.sessions?.arrived(message, clientId, directAt, messageId);
@@ -358,13 +362,17 @@ export class RedisBus implements Bus {
   forward(message: Message): ReadonlySet<string> | undefined {
     const { nodes, serve, local } = this.routes.plan(message.topic);
     const moved = this.forwarder.targets(message.topic);
+    const held = this.sessions?.holdsTopic(message.topic) === true;
+    if (nodes.length === 0 && moved === undefined && !held) return local;
+    const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
+    // A session moving here holds it too (see HandoverArrivals.holdFrom).
+    if (held) this.sessions?.hold(message, id);
     if (nodes.length === 0 && moved === undefined) return local;
     if (message.qos === 0 && !this.outbox.idle && this.outbox.pending >= this.maxPendingCommands) {
       this.counters.droppedQoS0 += nodes.length;
       // Nothing goes to the other nodes: every group with members here serves it, as on one node.
       return undefined;
     }
-    const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
     const bytes = encodeMessage(message);
     const durable = message.qos > 0;
     const entries: string[] = [];

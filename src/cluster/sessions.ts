@@ -18,7 +18,7 @@ import type { Message } from '../session/message.js';
 import { emptyStoredState, type StoredState } from '../store/types.js';
 import { AdoptionDrain, type StreamEntry } from './adoption-drain.js';
 import { dropDeadNode, forgetDeadNode } from './dead-node.js';
-import { HandoverArrivals, type InstalledAt } from './handover-forward.js';
+import { HandoverArrivals, type InstalledAt } from './handover-arrivals.js';
 import { leftKey, streamKey } from './keys.js';
 import { isAlive } from './lease.js';
 import { leftSessions } from './left-sessions.js';
@@ -34,6 +34,8 @@ const HANDOVER_RESERVATION = 1_000_000;
 const MAX_CLAIMS = 4;
 /** How often a hand-over request without an answer is published again, in ms. */
 const REQUEST_AGAIN_MS = 1000;
+/** How long a new owner waits for the old one to pass on what its stream holds (`flush`), in ms. */
+const FLUSH_TIMEOUT_MS = 1000;
 
 interface Request {
   op: 'request';
@@ -51,6 +53,17 @@ interface Answer {
   id: string;
   to: string;
   result: 'ok' | 'lost' | 'error';
+}
+
+/**
+ * The new owner of a session handed over asks its old owner to pass on what its stream holds, before
+ * it installs the session (`flush`); the old owner answers once that is in the new owner's stream (`flushed`).
+ */
+interface Flush {
+  op: 'flush' | 'flushed';
+  id: string;
+  to: string;
+  from: string;
 }
 
 /** The new owner installed a session handed over to it (its routes announced before this). */
@@ -206,6 +219,7 @@ export class ClusterSessions implements SessionBus {
     return this.arrivals.arrived(
       message,
       clientId,
+      messageId,
       directAt,
       this.links?.publishedHere(messageId),
       () => host.subscriptionsOf?.(clientId) !== undefined,
@@ -220,9 +234,13 @@ export class ClusterSessions implements SessionBus {
    */
   private async claim(clientId: string, from: string[]): Promise<Moved | undefined> {
     const host = this.requireHost();
+    let handedBy: string | undefined;
     for (let attempt = 1; attempt <= MAX_CLAIMS; attempt++) {
       const claimed = await this.store.claim(clientId, (count) => host.reserve(count), attempt === MAX_CLAIMS);
       if (claimed.kind === 'own' || claimed.kind === 'skip') return undefined;
+      if (claimed.kind === 'moved' && claimed.from === '' && handedBy !== undefined) {
+        await this.settleHandOver(clientId, handedBy, claimed.state);
+      }
       if (claimed.kind === 'moved') {
         // From a node that could not hand it over: it may still send what it held back (see `left`).
         if (claimed.from !== '' && claimed.from !== this.nodeId) from.push(claimed.from);
@@ -244,8 +262,62 @@ export class ClusterSessions implements SessionBus {
         return { state: forced.state, backlog: await this.backlogOf(clientId, forced) };
       }
       // Handed over (or lost meanwhile): the next claim finds where it is now.
+      handedBy = result === 'ok' ? claimed.owner : undefined;
     }
     return undefined;
+  }
+
+  /**
+   * The session of `clientId` (records `state`) was handed over by `owner`: what reaches it here is
+   * held from now on, and what `owner`'s stream still holds for it is passed on (`flush`) and read
+   * here, before the install delivers all of it in order (handover-arrivals.ts).
+   */
+  private async settleHandOver(clientId: string, owner: string, state: StoredState): Promise<void> {
+    const links = this.links;
+    if (links === undefined) return;
+    const filters = state.subscriptions
+      .map((subscription) => subscription.topicFilter)
+      .filter((filter) => !filter.startsWith('$share/'));
+    this.arrivals.holdFrom(clientId, filters, links.position());
+    const id = randomUUID();
+    const flushed = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve();
+      }, FLUSH_TIMEOUT_MS);
+      this.waiting.set(id, () => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve();
+      });
+    });
+    // After this node's own appends to the old owner's stream: its caught-up point covers them.
+    const flush: Flush = { op: 'flush', id, to: owner, from: this.nodeId };
+    links.announce(JSON.stringify(flush));
+    await flushed;
+    await links.caughtUp();
+  }
+
+  /** Passes on what this node's stream holds now (forwarded to the sessions that left), then answers. */
+  private async flush(request: Flush): Promise<void> {
+    try {
+      await this.links?.caughtUp();
+      await this.links?.flushRoutes();
+    } catch {
+      return;
+    }
+    const answer: Flush = { op: 'flushed', id: request.id, to: request.from, from: this.nodeId };
+    await this.command.publish(handoverChannel, JSON.stringify(answer)).catch(() => undefined);
+  }
+
+  /** Whether a claim under way holds what reaches `topic` (see HandoverArrivals.holdFrom). */
+  holdsTopic(topic: string): boolean {
+    return this.arrivals.holdsTopic(topic);
+  }
+
+  /** Holds `message` (id `id`, published here or brought by this node's stream) for the claims that hold its topic. */
+  hold(message: Message, id: string): void {
+    this.arrivals.hold(message, id);
   }
 
   /** What waited for `clientId` where it was taken from without a hand-over (see `readBacklog`). */
@@ -265,14 +337,16 @@ export class ClusterSessions implements SessionBus {
 
   /** Handles a notice of `fennec:handover`. */
   notice(text: string): void {
-    let notice: Request | Answer | Installed;
+    let notice: Request | Answer | Installed | Flush;
     try {
-      notice = JSON.parse(text) as Request | Answer | Installed;
+      notice = JSON.parse(text) as Request | Answer | Installed | Flush;
     } catch {
       return;
     }
     if (notice.to !== this.nodeId) return;
     if (notice.op === 'answer') this.waiting.get(notice.id)?.(notice.result);
+    else if (notice.op === 'flushed') this.waiting.get(notice.id)?.('ok');
+    else if (notice.op === 'flush') void this.flush(notice);
     else if (notice.op === 'request') void this.handOver(notice);
     else if (notice.op === 'installed') {
       this.links?.installed(notice.client, notice.from);

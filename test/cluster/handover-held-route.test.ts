@@ -147,3 +147,51 @@ for (const version of [4, 5] as const) {
     });
   });
 }
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  describe(`messages published on the new owner while a session is handed over to it, MQTT ${v}`, () => {
+    it(`[MQTT-4.6.0-6] reach the session in the order they were published, those the old owner passes on late included`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `ordered-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('order/#', 1);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      await until('node-2 to know the route', () => node2.bus.knowsRoute('node-1', 'order/#'));
+      // node-1 reads its stream slowly: each batch is acknowledged 400 ms late.
+      const reader = (node1.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } })
+        .stream.options;
+      const acknowledge = reader.acknowledge;
+      reader.acknowledge = async (ids) => {
+        await sleep(400);
+        await acknowledge(ids);
+      };
+
+      const gate = gateInstall(node2.store, clientId);
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await until('the session to be handed over to node-2', () => gate.reached);
+      // Published on node-2 before the session is there: through node-1, which passes them on; the
+      // second one only after its 400 ms pause.
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p-${version}` });
+      await publisher.publish({ topic: 'order/x', qos: 1, payload: 'first' });
+      await publisher.publish({ topic: 'order/x', qos: 1, payload: 'second' });
+      gate.open();
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
+      await publisher.publish({ topic: 'order/x', qos: 1, payload: 'third' });
+      const got: string[] = [];
+      while (got.length < 3) {
+        const packet = await resumed.next('publish', WAIT_MS);
+        got.push(packet.payload.toString());
+        resumed.send(pkt.puback(version, packet.packetId));
+      }
+      assert.deepEqual(got, ['first', 'second', 'third']);
+      await resumed.expectNothing(300);
+    });
+  });
+}
