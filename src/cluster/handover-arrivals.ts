@@ -15,6 +15,7 @@
  */
 import type { Message } from '../session/message.js';
 import { TopicIndex } from '../topic/index.js';
+import type { BacklogMessage } from './stream-drain.js';
 
 /** Where a node was when a session moved to it was installed. */
 export interface InstalledAt {
@@ -57,6 +58,11 @@ export class HandoverArrivals {
   private readonly installedAt = new Map<string, InstalledAt>();
   /** The install recorded before a claim under way, kept if the session turns out to be here already. */
   private readonly before = new Map<string, InstalledAt | undefined>();
+  /**
+   * The ids of the messages a claim read for each session in the stream of a node that could not
+   * hand it over: that stream's next reader forwards some of them again (until the session's next claim).
+   */
+  private readonly readThere = new Map<string, Set<string>>();
 
   /** A claim of `clientId` starts: marked messages for it wait until it ends. */
   claimStarted(clientId: string): void {
@@ -64,6 +70,7 @@ export class HandoverArrivals {
     // back and forth): until it ends, marked messages are held, not compared with it.
     this.before.set(clientId, this.installedAt.get(clientId));
     this.installedAt.delete(clientId);
+    this.readThere.delete(clientId);
     if (!this.claiming.has(clientId)) this.claiming.set(clientId, { held: [] });
   }
 
@@ -79,6 +86,17 @@ export class HandoverArrivals {
     claiming.filters = [...filters];
     for (const filter of filters) this.holding.add(filter, clientId, claiming);
     this.holds++;
+  }
+
+  /**
+   * What waited for the session of `clientId` in the stream of the node it was taken from (read
+   * after `holdFrom`): held before what the claim holds already, which came later.
+   */
+  backlog(clientId: string, messages: readonly BacklogMessage[]): void {
+    const claiming = this.claiming.get(clientId);
+    if (claiming === undefined || messages.length === 0) return;
+    claiming.held.unshift(...messages.map(({ message, id }) => ({ message, id })));
+    this.readThere.set(clientId, new Set(messages.map(({ id }) => id)));
   }
 
   /** Whether a claim holds what reaches `topic` (see `holdFrom`): a cheap test first. */
@@ -142,6 +160,8 @@ export class HandoverArrivals {
     here: () => boolean,
     deliver: (messages: Message[]) => void,
   ): boolean | 'held' {
+    // Forwarded by the next reader of a stream the claim read itself.
+    if (this.readThere.get(clientId)?.has(messageId) === true) return true;
     // A session here with no install recorded (or one being claimed again while it is here) was
     // loaded at the start, or moved here earlier: it had what its routes brought since then.
     const installed =

@@ -117,10 +117,9 @@ export interface AdoptionLinks {
  */
 const ADOPT_SETTLE_MS = 300;
 
-/** A session moved here by a claim, and what waited for it where it was. */
-interface Moved {
-  state: StoredState;
-  backlog: Message[];
+/** The plain topic filters of the session in `state` (shared groups are served apart). */
+function plainFilters(state: StoredState): string[] {
+  return state.subscriptions.map((s) => s.topicFilter).filter((filter) => !filter.startsWith('$share/'));
 }
 
 /** What an adoption moved here. */
@@ -191,12 +190,10 @@ export class ClusterSessions implements SessionBus {
     this.arrivals.claimStarted(clientId);
     try {
       const moved = await this.claim(clientId, from);
-      if (moved !== undefined) {
-        host.installSessions(moved.state);
-        // In the same turn: before anything that reaches the session here through its new routes.
-        if (moved.backlog.length > 0) host.deliverToSessions(moved.backlog, new Set([clientId]));
-      }
+      if (moved !== undefined) host.installSessions(moved);
     } finally {
+      // In the same turn: what the claim held (what waited where the session was, and what reached
+      // it here since its records came) before anything that reaches it through its new routes.
       const position = from.length > 0 ? (this.links?.position() ?? { stream: 0, published: 0 }) : undefined;
       this.arrivals.claimEnded(clientId, position, (messages) => host.deliverToSessions(messages, new Set([clientId])));
       this.links?.claimEnded(clientId);
@@ -232,7 +229,7 @@ export class ClusterSessions implements SessionBus {
    * node added to `from`); resolves with the session's records when it moved here, and what waited
    * for it in the stream of an owner that could not hand it over.
    */
-  private async claim(clientId: string, from: string[]): Promise<Moved | undefined> {
+  private async claim(clientId: string, from: string[]): Promise<StoredState | undefined> {
     const host = this.requireHost();
     let handedBy: string | undefined;
     for (let attempt = 1; attempt <= MAX_CLAIMS; attempt++) {
@@ -246,7 +243,8 @@ export class ClusterSessions implements SessionBus {
         if (claimed.from !== '' && claimed.from !== this.nodeId) from.push(claimed.from);
         this.counters.takenOver++;
         await this.links?.willsMoved([clientId]);
-        return { state: claimed.state, backlog: await this.backlogOf(clientId, claimed) };
+        await this.backlogOf(clientId, claimed);
+        return claimed.state;
       }
       from.push(claimed.owner);
       const result = await this.askHandOver(clientId, claimed.owner);
@@ -259,7 +257,8 @@ export class ClusterSessions implements SessionBus {
         const forced = await this.store.claim(clientId, (count) => host.reserve(count), true);
         if (forced.kind !== 'moved') return undefined;
         await this.links?.willsMoved([clientId]);
-        return { state: forced.state, backlog: await this.backlogOf(clientId, forced) };
+        await this.backlogOf(clientId, forced);
+        return forced.state;
       }
       // Handed over (or lost meanwhile): the next claim finds where it is now.
       handedBy = result === 'ok' ? claimed.owner : undefined;
@@ -275,10 +274,7 @@ export class ClusterSessions implements SessionBus {
   private async settleHandOver(clientId: string, owner: string, state: StoredState): Promise<void> {
     const links = this.links;
     if (links === undefined) return;
-    const filters = state.subscriptions
-      .map((subscription) => subscription.topicFilter)
-      .filter((filter) => !filter.startsWith('$share/'));
-    this.arrivals.holdFrom(clientId, filters, links.position());
+    this.arrivals.holdFrom(clientId, plainFilters(state), links.position());
     const id = randomUUID();
     const flushed = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -320,13 +316,25 @@ export class ClusterSessions implements SessionBus {
     this.arrivals.hold(message, id);
   }
 
-  /** What waited for `clientId` where it was taken from without a hand-over (see `readBacklog`). */
-  private backlogOf(clientId: string, claimed: { from: string; streamEnd: string }): Promise<Message[]> {
-    if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return Promise.resolve([]);
+  /**
+   * The session of `clientId` (records `state`) was taken from `from`, which could not hand it over:
+   * what reaches it here is held from now on, and what waits for it in `from`'s stream, to its end,
+   * is held before that (see `readBacklog`); those messages are not taken again when the stream's
+   * next reader forwards them (HandoverArrivals.backlog).
+   */
+  private async backlogOf(clientId: string, claimed: { from: string; streamEnd: string; state: StoredState }): Promise<void> {
+    if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return;
     const host = this.requireHost();
-    return readBacklog(this.command, claimed.from, clientId, claimed.streamEnd, (err) =>
+    const links = this.links;
+    if (links !== undefined) {
+      this.arrivals.holdFrom(clientId, plainFilters(claimed.state), links.position());
+      // What this node sent there itself is in that stream before it is read.
+      await links.flushRoutes();
+    }
+    const backlog = await readBacklog(this.command, claimed.from, clientId, '+', (err) =>
       host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped'),
     );
+    this.arrivals.backlog(clientId, backlog);
   }
 
   sessionEnded(clientId: string): void {

@@ -28,10 +28,17 @@ export async function readStream(
   }
 }
 
+/** A message of a stream read for one session: with its cluster-wide id and the entry it came in. */
+export interface BacklogMessage {
+  message: Message;
+  id: string;
+  entryId: string;
+}
+
 /**
- * The messages for session `clientId` in `node`'s stream up to entry `end`: those for its routes (not
- * passed on for shared groups) and those marked for it, in order. The session's subscriptions decide
- * which of the former it gets.
+ * The messages for session `clientId` in `node`'s stream up to entry `end` (or '+'): those for its
+ * routes (not passed on for shared groups) and those marked for it, in order, each once. The
+ * session's subscriptions decide which of the former it gets.
  */
 export async function readBacklog(
   command: RedisClient,
@@ -39,12 +46,12 @@ export async function readBacklog(
   clientId: string,
   end: string,
   unreadable: (err: unknown) => void,
-): Promise<Message[]> {
-  const backlog: Message[] = [];
+): Promise<BacklogMessage[]> {
+  const backlog: BacklogMessage[] = [];
   // A message may be there twice: for the routes, and marked for the session by a node it left.
   const ids = new Set<string>();
   await readStream(command, node, end, (entries) => {
-    for (const [, fields] of entries) {
+    for (const [entryId, fields] of entries) {
       for (const entry of entryMessages(fields)) {
         const target = entry.target?.toString('utf8');
         if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
@@ -52,7 +59,7 @@ export async function readBacklog(
         if (ids.has(id)) continue;
         ids.add(id);
         const message = decodeOrWarn(entry.bytes, unreadable);
-        if (message !== undefined) backlog.push(message);
+        if (message !== undefined) backlog.push({ message, id, entryId });
       }
     }
   });

@@ -228,6 +228,54 @@ for (const version of [4, 5] as const) {
       });
     }
 
+    it(`[MQTT-4.6.0-6] messages published on the claiming node while it takes the session from a dead node reach the session before later ones, once`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `claiming-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('k/#', 2);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      // Published on node-2 once its claim moved the session there, before it is installed: it goes
+      // to node-1's stream (its route is still known), after where that stream ended at the claim.
+      const claim = node2.store.claim.bind(node2.store);
+      node2.store.claim = async (...args) => {
+        const result = await claim(...args);
+        if (args[0] === clientId && result.kind === 'moved') {
+          await publisher.publish({ topic: 'k/x', qos: 2, payload: 'during' });
+        }
+        return result;
+      };
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'after' });
+      // node-1 restarted forwards what its stream holds past the claim's end: the copy is dropped.
+      await startProcessNode(t, redis, 'node-1');
+      await until('the record to be forgotten', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
+      const got: string[] = [];
+      for (;;) {
+        const packet = await resumed.next(500).catch(() => undefined);
+        if (packet === undefined) break;
+        if (packet.type === 'pubrel') {
+          resumed.send(pkt.pubcomp(version, packet.packetId));
+          continue;
+        }
+        assert.equal(packet.type, 'publish');
+        if (packet.type !== 'publish') break;
+        got.push(packet.payload.toString());
+        resumed.send(pkt.pubrec(version, packet.packetId));
+      }
+      assert.deepEqual(got, ['during', 'after']);
+    });
+
     it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a node that never answered the hand-over forgets the session once the new owner installed it: its routes go`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;
