@@ -30,6 +30,8 @@ export class AdoptionDrain {
   private readonly marked = new Map<string, Set<string>>();
   /** The last entry delivered by `deliverBacklog`: the second reading delivers only later ones. */
   private through = '0-0';
+  /** The ids of the messages `deliverBacklog` had. */
+  readonly backlogIds = new Set<string>();
 
   constructor(
     private readonly host: BusHost,
@@ -42,6 +44,7 @@ export class AdoptionDrain {
   /** Delivers the entries read before the install (in its turn): the sessions were not here to get any of them. */
   deliverBacklog(entries: readonly StreamEntry[]): void {
     for (const [entryId, fields] of entries) {
+      for (const entry of entryMessages(fields)) this.backlogIds.add(entry.id.toString('latin1'));
       this.deliver(fields, undefined);
       if (compareEntryIds(entryId, this.through) > 0) this.through = entryId;
     }

@@ -27,6 +27,8 @@ export interface InstalledAt {
 
 /** How many installs the new owner remembers (the oldest forgotten first). */
 const INSTALLED_KEPT = 100_000;
+/** How many sessions' `readThere` ids are kept. */
+const READ_THERE_KEPT = 10_000;
 /** A session without a recorded install was here since this node started (loaded from its store). */
 const SINCE_START: InstalledAt = { stream: 0, published: 0 };
 
@@ -59,8 +61,9 @@ export class HandoverArrivals {
   /** The install recorded before a claim under way, kept if the session turns out to be here already. */
   private readonly before = new Map<string, InstalledAt | undefined>();
   /**
-   * The ids of the messages a claim read for each session in the stream of a node that could not
-   * hand it over: that stream's next reader forwards some of them again (until the session's next claim).
+   * The ids of the messages a claim (or an adoption) read for each session in the stream of a node
+   * that could not hand it over: that stream's next reader forwards some of them again. Kept until
+   * the session is read for again, for READ_THERE_KEPT sessions at most (the oldest forgotten first).
    */
   private readonly readThere = new Map<string, Set<string>>();
 
@@ -70,7 +73,6 @@ export class HandoverArrivals {
     // back and forth): until it ends, marked messages are held, not compared with it.
     this.before.set(clientId, this.installedAt.get(clientId));
     this.installedAt.delete(clientId);
-    this.readThere.delete(clientId);
     if (!this.claiming.has(clientId)) this.claiming.set(clientId, { held: [] });
   }
 
@@ -96,7 +98,20 @@ export class HandoverArrivals {
     const claiming = this.claiming.get(clientId);
     if (claiming === undefined || messages.length === 0) return;
     claiming.held.unshift(...messages.map(({ message, id }) => ({ message, id })));
-    this.readThere.set(clientId, new Set(messages.map(({ id }) => id)));
+    this.keepReadThere(clientId, new Set(messages.map(({ id }) => id)));
+  }
+
+  private keepReadThere(clientId: string, ids: Set<string>): void {
+    this.readThere.delete(clientId);
+    this.readThere.set(clientId, ids);
+    if (this.readThere.size > READ_THERE_KEPT) this.readThere.delete(this.readThere.keys().next().value!);
+  }
+
+  /** The sessions of `clientIds` (adopted) had the messages of `ids`: a copy forwarded later is dropped. */
+  readElsewhere(clientIds: Iterable<string>, ids: ReadonlySet<string>): void {
+    if (ids.size === 0) return;
+    const shared = new Set(ids);
+    for (const clientId of clientIds) this.keepReadThere(clientId, shared);
   }
 
   /** Whether a claim holds what reaches `topic` (see `holdFrom`): a cheap test first. */

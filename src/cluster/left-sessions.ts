@@ -78,10 +78,44 @@ export function parseLeft(clientId: string, value: string): LeftSession {
   return { clientId, to, after, filters };
 }
 
-/** The sessions that left `node` (read from Redis). */
-export async function leftSessions(redis: RedisClient, node: string): Promise<LeftSessions> {
+/** The sessions that left `node` (read from Redis), but for those of `except`. */
+export async function leftSessions(
+  redis: RedisClient,
+  node: string,
+  except: ReadonlySet<string> = new Set(),
+): Promise<LeftSessions> {
   const records = await redis.hgetall(leftKey(node));
-  return new LeftSessions(Object.entries(records).map(([clientId, value]) => parseLeft(clientId, value)));
+  const sessions = Object.entries(records).filter(([clientId]) => !except.has(clientId));
+  return new LeftSessions(sessions.map(([clientId, value]) => parseLeft(clientId, value)));
+}
+
+/**
+ * Sets the entry id of record ARGV[1] of hash KEYS[1] (see \`parseLeft\`) to ARGV[3], if the record
+ * names node ARGV[2] as the new owner and has read nothing yet ('0-0').
+ */
+const readUpToScript = `local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local a = string.find(v, '\\n', 1, true)
+if not a then return 0 end
+local b = string.find(v, '\\n', a + 1, true)
+local after = b and string.sub(v, a + 1, b - 1) or string.sub(v, a + 1)
+if string.sub(v, 1, a - 1) ~= ARGV[2] or after ~= '0-0' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\n' .. ARGV[3] .. (b and string.sub(v, b) or ''))
+return 1`;
+
+/**
+ * Records, for the sessions of `clientIds` that left `node` for `to` (an adoption), that `to` has
+ * what `node`'s stream held up to entry `entryId` in its store: the stream's next reader forwards
+ * only what came after it.
+ */
+export async function readUpTo(
+  redis: RedisClient,
+  node: string,
+  to: string,
+  clientIds: Iterable<string>,
+  entryId: string,
+): Promise<void> {
+  await Promise.all([...clientIds].map((clientId) => redis.eval(readUpToScript, 1, leftKey(node), clientId, to, entryId)));
 }
 
 /** Deletes field ARGV[1] of hash KEYS[1] if it still holds ARGV[2]. */

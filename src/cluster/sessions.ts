@@ -21,7 +21,7 @@ import { dropDeadNode, forgetDeadNode } from './dead-node.js';
 import { HandoverArrivals, type InstalledAt } from './handover-arrivals.js';
 import { leftKey, streamKey } from './keys.js';
 import { isAlive } from './lease.js';
-import { leftSessions } from './left-sessions.js';
+import { leftSessions, readUpTo } from './left-sessions.js';
 import { readBacklog, readStream } from './stream-drain.js';
 import type { RedisStore } from './redis-store.js';
 
@@ -274,6 +274,9 @@ export class ClusterSessions implements SessionBus {
   private async settleHandOver(clientId: string, owner: string, state: StoredState): Promise<void> {
     const links = this.links;
     if (links === undefined) return;
+    // What this node's stream held before is older than the session's records: the old owner
+    // delivered it to the session, or passes it on. Held from here on, a copy would come twice.
+    await links.caughtUp();
     this.arrivals.holdFrom(clientId, plainFilters(state), links.position());
     const id = randomUUID();
     const flushed = new Promise<void>((resolve) => {
@@ -327,6 +330,8 @@ export class ClusterSessions implements SessionBus {
     const host = this.requireHost();
     const links = this.links;
     if (links !== undefined) {
+      // As for a hand-over (see `settleHandOver`).
+      await links.caughtUp();
       this.arrivals.holdFrom(clientId, plainFilters(claimed.state), links.position());
       // What this node sent there itself is in that stream before it is read.
       await links.flushRoutes();
@@ -495,16 +500,27 @@ export class ClusterSessions implements SessionBus {
     await this.links?.caughtUp();
     host.installSessions(state);
     drain.deliverBacklog(backlog);
+    // Should the dead node come back now, it forwards what its stream holds for them (their claims
+    // recorded them as left, see `left-sessions.ts`): what they had here already is not taken again.
+    this.arrivals.readElsewhere(adopted, drain.backlogIds);
     const position = this.links?.position();
     if (position !== undefined) for (const clientId of adopted) this.arrivals.installedHere(clientId, position);
     this.counters.adopted += adopted.size;
     // This node's own publishes reach the adopted sessions here now, no more through the dead node's stream.
     this.links?.forgetRoutes(deadNode);
     await this.links?.flushRoutes();
+    // What it delivered from that stream is in its store: were the dead node to come back, it forwards
+    // only what came after (before, everything: should this node die first, nothing is lost).
+    const read = backlog[backlog.length - 1]?.[0];
+    if (read !== undefined) {
+      await host.committed();
+      await readUpTo(this.command, deadNode, this.nodeId, adopted, read);
+    }
     const forgotten = await forgetDeadNode(this.command, deadNode);
     if (!forgotten) return this.cameBack(deadNode, adopted.size);
     if (this.links !== undefined) await new Promise((resolve) => setTimeout(resolve, ADOPT_SETTLE_MS));
-    const left = await leftSessions(this.command, deadNode);
+    // The sessions adopted here are recorded as left too (for the dead node's return): not forwarded.
+    const left = await leftSessions(this.command, deadNode, adopted);
     // What this node's own stream holds is handled first: a message it brings is not delivered twice.
     await this.links?.caughtUp();
     await readStream(this.command, deadNode, '+', (entries) => {

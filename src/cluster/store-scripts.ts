@@ -296,19 +296,21 @@ routesTo(nsOf(me), cid, me)
 local t = newToken()
 redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')
 local r = readSession(nsOf(me), cid)
--- Taken from a node that could not hand it over (an adoption drains the dead node's stream itself):
--- this node reads what waits for the session in that node's stream up to its last entry now, and
--- the stream's next reader forwards what comes after it.
-local last = ''
-if expected == '' then
-  local tail = redis.call('XREVRANGE', '{fennec}:stream:' .. o[1], '+', '-', 'COUNT', 1)
-  last = tail[1] and tail[1][1] or '0-0'
-  local left = { me, last }
-  for i = 1, #r[2], 2 do
-    if string.sub(r[2][i], 1, 7) ~= '$share/' then left[#left + 1] = r[2][i] end
-  end
-  if #left > 2 then redis.call('HSET', '{fennec}:left:' .. o[1], cid, table.concat(left, '\\n')) end
+-- Taken from a node that could not hand it over: this node reads what waits for the session in
+-- that node's stream (to where it ends now, at least), and the stream's next reader (the node
+-- restarted under its id, or its adopter) forwards what comes after it. An adoption reads that
+-- stream itself, and the record matters only if the dead node comes back meanwhile.
+-- An adoption has read nothing yet: until it has what it read in its store (it then moves the mark,
+-- left-sessions.ts \`readUpTo\`), a reader forwards all of it (the adopter drops what it had).
+local tail = redis.call('XREVRANGE', '{fennec}:stream:' .. o[1], '+', '-', 'COUNT', 1)
+local last = tail[1] and tail[1][1] or '0-0'
+if expected ~= '' then last = '0-0' end
+local left = { me, last }
+for i = 1, #r[2], 2 do
+  if string.sub(r[2][i], 1, 7) ~= '$share/' then left[#left + 1] = r[2][i] end
 end
+if #left > 2 then redis.call('HSET', '{fennec}:left:' .. o[1], cid, table.concat(left, '\\n')) end
+if expected ~= '' then last = '' end
 return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], r[6], last }`;
 
 /**

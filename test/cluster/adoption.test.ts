@@ -16,6 +16,7 @@ import {
   until,
   type TestNode,
 } from '../helpers/cluster.js';
+import { encodeMessage } from '../../src/cluster/codec.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -224,5 +225,54 @@ describe('a dead node that restarts under its id during its adoption', () => {
     await publisher.publish({ topic: 'k/x', qos: 1, payload: 'after the late adoption' });
     const got = await subscriber.next('publish', WAIT_MS);
     assert.equal(got.payload.toString(), 'after the late adoption');
+  });
+
+  it('[MQTT-3.1.2-5] forwards to the adopter what its stream holds for the sessions the adoption had already moved, past where the adoption read it: each once', async (t) => {
+    const redis = await startRedis(t);
+    if (redis === undefined) return;
+    t.after(destroyAllClients);
+    const admin = adminClient(redis);
+    const first = await startProcessNode(t, redis, 'node-1');
+    const node2 = await startSessionNode(redis, 'node-2');
+    const node3 = await startSessionNode(redis, 'node-3');
+    const subscriber = await RawClient.connect(first.port, persistent(5, 'moved-away'));
+    await subscriber.subscribe('k/#', 1);
+    subscriber.send(pkt.disconnect(5));
+    await subscriber.closed();
+    await until("node-3 to learn node-1's route", () => node3.bus.knowsRoute('node-1', 'k/#'));
+    first.child.kill('SIGKILL');
+    await admin.del('{fennec}:lease:node-1');
+    const publisher = await RawClient.connect(node3.port, { version: 5, clientId: 'p-moved' });
+    await publisher.publish({ topic: 'k/x', qos: 1, payload: 'before' });
+
+    // The adoption pauses once the session is installed on node-2, before it removes node-1.
+    const links = node2.bus.sessions!.links!;
+    const flushRoutes = links.flushRoutes.bind(links);
+    let reached: () => void = () => undefined;
+    const paused = new Promise<void>((resolve) => (reached = resolve));
+    let resume: () => void = () => undefined;
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    links.flushRoutes = async () => {
+      links.flushRoutes = flushRoutes;
+      reached();
+      await resumed;
+      return flushRoutes();
+    };
+    const adoption = node2.bus.adoptSessions('node-1');
+    await paused;
+    // A node that has not learnt the new route appends to node-1's stream meanwhile.
+    const late = { topic: 'k/x', payload: Buffer.from('late'), qos: 1 as const, retain: false };
+    const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
+    await admin.xadd('{fennec}:stream:node-1', '*', 'i', 'slow/1/1', 'm', encodeMessage({ ...late, ...fields }));
+    await startProcessNode(t, redis, 'node-1');
+    resume();
+    assert.equal((await adoption).sessions, 1);
+
+    const back = await RawClient.connect(node2.port, persistent(5, 'moved-away'), WAIT_MS);
+    assert.equal(back.connack.sessionPresent, true);
+    const got = await receiveAll(back, 5, ['before', 'late']);
+    assert.deepEqual([...got.keys()], ['before', 'late']);
+    assert.deepEqual([...got.values()], [1, 1]);
+    await back.expectNothing(500);
   });
 });

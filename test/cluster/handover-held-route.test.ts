@@ -195,3 +195,56 @@ for (const version of [4, 5] as const) {
     });
   });
 }
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  describe(`a message the new owner reads late from its own stream, while the old owner delivered it to the session, MQTT ${v}`, () => {
+    it(`[MQTT-4.3.3-2] reaches the session once, from the records the session brought`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const node3 = await startSessionNode(redis, 'node-3');
+      const clientId = `late-read-${version}`;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
+      await subscriber.subscribe('dup/#', 2);
+      subscriber.send(pkt.disconnect(version));
+      await subscriber.closed();
+      // A subscriber of the same filter on node-2: node-3 sends there too.
+      const local = await RawClient.connect(node2.port, { version, clientId: `local-${version}` });
+      await local.subscribe('dup/#', 0);
+      await until('node-3 to know both routes', () =>
+        ['node-1', 'node-2'].every((node) => node3.bus.knowsRoute(node, 'dup/#')),
+      );
+      // node-2 reads its stream slowly: each batch is acknowledged 400 ms late.
+      const reader = (node2.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } })
+        .stream.options;
+      const acknowledge = reader.acknowledge;
+      reader.acknowledge = async (ids) => {
+        await sleep(400);
+        await acknowledge(ids);
+      };
+      const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
+      await publisher.publish({ topic: 'dup/x', qos: 2, payload: 'first' });
+      // node-2 is in its pause: it reads this one 400 ms late; node-1 delivers it to the session at once.
+      await publisher.publish({ topic: 'dup/x', qos: 2, payload: 'second' });
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      assert.equal(resumed.connack.sessionPresent, true);
+      const got: string[] = [];
+      for (;;) {
+        const packet = await resumed.next(1000).catch(() => undefined);
+        if (packet === undefined) break;
+        if (packet.type === 'pubrel') {
+          resumed.send(pkt.pubcomp(version, packet.packetId));
+          continue;
+        }
+        assert.equal(packet.type, 'publish');
+        if (packet.type !== 'publish') break;
+        got.push(packet.payload.toString());
+        resumed.send(pkt.pubrec(version, packet.packetId));
+      }
+      assert.deepEqual(got, ['first', 'second']);
+    });
+  });
+}
