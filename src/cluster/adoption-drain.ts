@@ -55,13 +55,20 @@ export class AdoptionDrain {
    * delivered if the first reading did not have it, unless this node's own stream brought the same
    * message after the install (`installedAt`: the position of its reading then).
    */
-  drain(entryId: string, fields: Buffer[], left: LeftSessions, link: ForwardLink | undefined, installedAt: number): void {
+  drain(
+    entryId: string,
+    fields: Buffer[],
+    left: LeftSessions,
+    link: ForwardLink | undefined,
+    installedAt: number,
+  ): void {
     for (const entry of entryMessages(fields)) {
       const target = entry.target?.toString('utf8');
       // Sessions claimed away from the dead node before: to their new owner, which drops a copy it had.
       if (entry.hops === undefined && (target === undefined || !this.adopted.has(target))) {
         const message = decodeOrWarn(entry.bytes, (err) => this.unreadable(err));
-        if (message !== undefined) left.forward(message, entry.id.toString('latin1'), entry.bytes, entryId, target, link);
+        if (message !== undefined)
+          left.forward(message, entry.id.toString('latin1'), entry.bytes, entryId, target, link);
       }
     }
     if (compareEntryIds(entryId, this.through) > 0) this.deliver(fields, installedAt);

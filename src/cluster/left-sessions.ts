@@ -115,7 +115,9 @@ export async function readUpTo(
   clientIds: Iterable<string>,
   entryId: string,
 ): Promise<void> {
-  await Promise.all([...clientIds].map((clientId) => redis.eval(readUpToScript, 1, leftKey(node), clientId, to, entryId)));
+  await Promise.all(
+    [...clientIds].map((clientId) => redis.eval(readUpToScript, 1, leftKey(node), clientId, to, entryId)),
+  );
 }
 
 /** Deletes field ARGV[1] of hash KEYS[1] if it still holds ARGV[2]. */

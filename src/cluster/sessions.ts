@@ -325,7 +325,10 @@ export class ClusterSessions implements SessionBus {
    * is held before that (see `readBacklog`); those messages are not taken again when the stream's
    * next reader forwards them (HandoverArrivals.backlog).
    */
-  private async backlogOf(clientId: string, claimed: { from: string; streamEnd: string; state: StoredState }): Promise<void> {
+  private async backlogOf(
+    clientId: string,
+    claimed: { from: string; streamEnd: string; state: StoredState },
+  ): Promise<void> {
     if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return;
     const host = this.requireHost();
     const links = this.links;

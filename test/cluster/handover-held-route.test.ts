@@ -102,7 +102,9 @@ for (const version of [4, 5] as const) {
 /** Whether `node`'s stream holds an entry marked for session `clientId` (forwarded to it by a node it left). */
 async function markedEntry(admin: Redis, node: string, clientId: string): Promise<boolean> {
   const entries = await admin.xrange(`{fennec}:stream:${node}`, '-', '+');
-  return entries.some(([, fields]) => fields.some((value, i) => i % 2 === 0 && value === 's' && fields[i + 1] === clientId));
+  return entries.some(([, fields]) =>
+    fields.some((value, i) => i % 2 === 0 && value === 's' && fields[i + 1] === clientId),
+  );
 }
 
 for (const version of [4, 5] as const) {
@@ -139,7 +141,10 @@ for (const version of [4, 5] as const) {
       assert.equal(resumed.connack.sessionPresent, true);
       const got = await resumed.next('publish', WAIT_MS);
       assert.equal(got.payload.toString(), 'held');
-      await until('the entry to be acknowledged once delivered', async () => !(await markedEntry(admin, 'node-2', clientId)));
+      await until(
+        'the entry to be acknowledged once delivered',
+        async () => !(await markedEntry(admin, 'node-2', clientId)),
+      );
       resumed.send(pkt.pubrec(version, got.packetId));
       await resumed.next('pubrel', WAIT_MS);
       resumed.send(pkt.pubcomp(version, got.packetId));
@@ -164,8 +169,9 @@ for (const version of [4, 5] as const) {
       await subscriber.closed();
       await until('node-2 to know the route', () => node2.bus.knowsRoute('node-1', 'order/#'));
       // node-1 reads its stream slowly: each batch is acknowledged 400 ms late.
-      const reader = (node1.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } })
-        .stream.options;
+      const reader = (
+        node1.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } }
+      ).stream.options;
       const acknowledge = reader.acknowledge;
       reader.acknowledge = async (ids) => {
         await sleep(400);
@@ -218,8 +224,9 @@ for (const version of [4, 5] as const) {
         ['node-1', 'node-2'].every((node) => node3.bus.knowsRoute(node, 'dup/#')),
       );
       // node-2 reads its stream slowly: each batch is acknowledged 400 ms late.
-      const reader = (node2.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } })
-        .stream.options;
+      const reader = (
+        node2.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } }
+      ).stream.options;
       const acknowledge = reader.acknowledge;
       reader.acknowledge = async (ids) => {
         await sleep(400);
