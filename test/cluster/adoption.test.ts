@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import {
   adminClient,
   copyMarked,
+  offlineSession,
   persistent,
   startProcessNode,
   startSessionNode,
@@ -168,10 +169,7 @@ for (const version of [4, 5] as const) {
       const node2 = await startSessionNode(redis, 'node-2');
       const node3 = await startSessionNode(redis, 'node-3');
       const clientId = `both-${version}`;
-      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-      await subscriber.subscribe('k/#', 2);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
+      await offlineSession(node1.port, version, clientId, 'k/#', 2);
       // A subscriber of the same filter on node-2: node-3 sends there too.
       const local = await RawClient.connect(node2.port, { version, clientId: `local-${version}` });
       await local.subscribe('k/#', 2);
@@ -235,10 +233,7 @@ describe('a dead node that restarts under its id during its adoption', () => {
     const first = await startProcessNode(t, redis, 'node-1');
     const node2 = await startSessionNode(redis, 'node-2');
     const node3 = await startSessionNode(redis, 'node-3');
-    const subscriber = await RawClient.connect(first.port, persistent(5, 'moved-away'));
-    await subscriber.subscribe('k/#', 1);
-    subscriber.send(pkt.disconnect(5));
-    await subscriber.closed();
+    await offlineSession(first.port, 5, 'moved-away', 'k/#', 1);
     await until("node-3 to learn node-1's route", () => node3.bus.knowsRoute('node-1', 'k/#'));
     first.child.kill('SIGKILL');
     await admin.del('{fennec}:lease:node-1');

@@ -7,7 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adminClient, copyMarked, persistent, startProcessNode, startSessionNode, until } from '../helpers/cluster.js';
+import {
+  adminClient,
+  copyMarked,
+  offlineSession,
+  persistent,
+  receiveAcknowledged,
+  receiveUntilQuiet,
+  startProcessNode,
+  startSessionNode,
+  until,
+} from '../helpers/cluster.js';
 import { encodeMessage } from '../../src/cluster/codec.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
 import * as pkt from '../helpers/packets.js';
@@ -17,23 +27,9 @@ import { WAIT_MS } from '../interop/support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Receives QoS 1 PUBLISH packets on `client`, acknowledging each, until every payload of `expected` came. */
-async function receiveAll(client: RawClient, version: 4 | 5, expected: readonly string[]): Promise<string[]> {
-  const got: string[] = [];
-  while (expected.some((payload) => !got.includes(payload))) {
-    const packet = await client.next('publish', WAIT_MS);
-    got.push(packet.payload.toString());
-    if (packet.qos > 0) client.send(pkt.puback(version, packet.packetId));
-  }
-  return got;
-}
-
 /** An offline persistent session of `clientId` on the node at `port`, subscribed to k/#, with 3 QoS 1 messages queued. */
 async function offlineWithQueue(port: number, version: 4 | 5, clientId: string): Promise<string[]> {
-  const subscriber = await RawClient.connect(port, persistent(version, clientId));
-  await subscriber.subscribe('k/#', 1);
-  subscriber.send(pkt.disconnect(version));
-  await subscriber.closed();
+  await offlineSession(port, version, clientId, 'k/#', 1);
   const publisher = await RawClient.connect(port, { version, clientId: `p-${clientId}` });
   const sent: string[] = [];
   for (let i = 0; i < 3; i++) {
@@ -70,7 +66,7 @@ for (const version of [4, 5] as const) {
       redis.resume();
       const resumed = await second;
       assert.equal(resumed.connack.sessionPresent, true, 'the second CONNECT finds the session');
-      const got = await receiveAll(resumed, version, sent);
+      const got = await receiveAcknowledged(resumed, version, sent);
       assert.deepEqual(got, sent);
     });
 
@@ -91,7 +87,7 @@ for (const version of [4, 5] as const) {
       const resumed = await resuming;
       assert.equal(resumed.connack.sessionPresent, true);
       assert.equal(node2.bus.sessions?.counters.timedOut, 0, 'handed over, not taken at the timeout');
-      assert.deepEqual(await receiveAll(resumed, version, sent), sent);
+      assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
     });
 
     it(`[MQTT-3.2.2-2] a CONNECT waiting for the hand-over of a node killed with its lease still valid takes the session once the lease is gone, not at the hand-over timeout`, async (t) => {
@@ -106,7 +102,7 @@ for (const version of [4, 5] as const) {
       const resumed = await RawClient.connect(node2.port, persistent(version, clientId), 15_000);
       assert.equal(resumed.connack.sessionPresent, true);
       assert.equal(node2.bus.sessions?.counters.timedOut, 0, 'taken once the lease was gone, not at the timeout');
-      assert.deepEqual(await receiveAll(resumed, version, sent), sent);
+      assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
     });
 
     it(`[MQTT-4.3.3-2] a node restarted under its id whose stream holds a message twice (for the routes, and marked for a session it holds) delivers it to that session once`, async (t) => {
@@ -220,7 +216,7 @@ for (const version of [4, 5] as const) {
 
         if (reader === 'its adopter') await node3.bus.adoptSessions('node-1');
         else await startProcessNode(t, redis, 'node-1');
-        const got = await receiveAll(resumed, version, sent);
+        const got = await receiveAcknowledged(resumed, version, sent);
         assert.deepEqual(got.slice(0, 5), sent.slice(0, 5), 'what the claim read comes first, in order');
         assert.deepEqual([...got].sort(), [...sent].sort(), 'each once');
         await until('the record to be forgotten', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
@@ -236,10 +232,7 @@ for (const version of [4, 5] as const) {
       const node1 = await startProcessNode(t, redis, 'node-1');
       const node2 = await startSessionNode(redis, 'node-2');
       const clientId = `claiming-${version}`;
-      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-      await subscriber.subscribe('k/#', 2);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
+      await offlineSession(node1.port, version, clientId, 'k/#', 2);
       await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
       node1.child.kill('SIGKILL');
       await admin.del('{fennec}:lease:node-1');
@@ -260,20 +253,7 @@ for (const version of [4, 5] as const) {
       // node-1 restarted forwards what its stream holds past the claim's end: the copy is dropped.
       await startProcessNode(t, redis, 'node-1');
       await until('the record to be forgotten', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
-      const got: string[] = [];
-      for (;;) {
-        const packet = await resumed.next(500).catch(() => undefined);
-        if (packet === undefined) break;
-        if (packet.type === 'pubrel') {
-          resumed.send(pkt.pubcomp(version, packet.packetId));
-          continue;
-        }
-        assert.equal(packet.type, 'publish');
-        if (packet.type !== 'publish') break;
-        got.push(packet.payload.toString());
-        resumed.send(pkt.pubrec(version, packet.packetId));
-      }
-      assert.deepEqual(got, ['during', 'after']);
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['during', 'after']);
     });
 
     it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a node that never answered the hand-over forgets the session once the new owner installed it: its routes go`, async (t) => {
@@ -300,7 +280,7 @@ for (const version of [4, 5] as const) {
       );
       const publisher = await RawClient.connect(node1.port, { version, clientId: `p-${version}` });
       await publisher.publish({ topic: 'k/x', qos: 1, payload: 'after' });
-      assert.deepEqual(await receiveAll(resumed, version, ['after']), ['after']);
+      assert.deepEqual(await receiveAcknowledged(resumed, version, ['after']), ['after']);
     });
   });
 }

@@ -18,7 +18,7 @@ import type { PublishIn } from './parse.js';
 import { RawClient } from './raw-client.js';
 import type { TestRedis } from './redis-server.js';
 import { cliEnvironment, fennecBin } from './cli.js';
-import type * as pkt from './packets.js';
+import * as pkt from './packets.js';
 
 /** One node of a test cluster. */
 export interface TestNode {
@@ -225,4 +225,63 @@ export async function copiesAfterRestart(
   await publisher.publish({ topic: 'q/1', qos: 2, payload: 'after' });
   const delivered = await publishesUntil(again, 'after');
   return delivered.filter((packet) => packet.payload.toString() === 'once');
+}
+
+/** Leaves an offline persistent session of `clientId` on the node at `port`, subscribed to `filter` at `qos`. */
+export async function offlineSession(
+  port: number,
+  version: 4 | 5,
+  clientId: string,
+  filter: string,
+  qos: 1 | 2,
+): Promise<void> {
+  const subscriber = await RawClient.connect(port, persistent(version, clientId));
+  await subscriber.subscribe(filter, qos);
+  subscriber.send(pkt.disconnect(version));
+  await subscriber.closed();
+}
+
+/** Receives QoS 1 PUBLISH packets on `client`, acknowledging each, until every payload of `expected` came; returns them as they came. */
+export async function receiveAcknowledged(
+  client: RawClient,
+  version: 4 | 5,
+  expected: readonly string[],
+): Promise<string[]> {
+  const got: string[] = [];
+  while (expected.some((payload) => !got.includes(payload))) {
+    const packet = await client.next('publish', WAIT_MS);
+    got.push(packet.payload.toString());
+    if (packet.qos > 0) client.send(pkt.puback(version, packet.packetId));
+  }
+  return got;
+}
+
+/**
+ * Receives QoS 2 PUBLISH packets on `client`, completing each exchange, until nothing comes for
+ * `quietMs`; returns their payloads as they came (a copy too).
+ */
+export async function receiveUntilQuiet(client: RawClient, version: 4 | 5, quietMs: number): Promise<string[]> {
+  const got: string[] = [];
+  for (;;) {
+    const packet = await client.next(quietMs).catch(() => undefined);
+    if (packet === undefined) return got;
+    if (packet.type === 'pubrel') {
+      client.send(pkt.pubcomp(version, packet.packetId));
+      continue;
+    }
+    if (packet.type !== 'publish') throw new Error(`a ${packet.type} packet instead of PUBLISH`);
+    got.push(packet.payload.toString());
+    client.send(pkt.pubrec(version, packet.packetId));
+  }
+}
+
+/** Slows the stream reader of `bus`: each batch it read is acknowledged `ms` late, its next read waiting for that. */
+export function slowReader(bus: RedisBus, ms: number): void {
+  const reader = (bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } }).stream
+    .options;
+  const acknowledge = reader.acknowledge;
+  reader.acknowledge = async (ids) => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    await acknowledge(ids);
+  };
 }
