@@ -42,6 +42,9 @@ interface Leaving {
   whileDown?: boolean;
   /** The last entry of this node's stream the new owner read itself: only later ones are forwarded. */
   after?: string | undefined;
+  /** The new owner's own messages it holds for the session itself: ids `ids` + a sequence above `above`. */
+  ownIds?: string;
+  above?: number;
 }
 
 /** Where a message goes besides its routes: the new owner `node` of session `clientId`. */
@@ -103,6 +106,17 @@ export class HandoverForwarder {
     if (this.byClient.get(clientId)?.whileDown === true) this.end(clientId);
   }
 
+  /**
+   * The new owner `to` of the session of `clientId` holds for it the messages it publishes itself
+   * from now on (ids `ids` followed by a sequence above `above`): those are not sent back to it.
+   */
+  sendBackNot(clientId: string, to: string, ids: string, above: number): void {
+    const leaving = this.byClient.get(clientId);
+    if (leaving === undefined || leaving.to !== to) return;
+    leaving.ownIds = ids;
+    leaving.above = above;
+  }
+
   /** Node `from` installed the session of `clientId` (its routes announced): the held routes go. */
   installed(clientId: string, from: string): void {
     const leaving = this.byClient.get(clientId);
@@ -134,14 +148,16 @@ export class HandoverForwarder {
    * The sessions that left this node whose filters match `topic`: where a message on it goes too
    * (`entryId`: the entry of this node's stream it came in; undefined: published here).
    */
-  targets(topic: string, entryId?: string): MovedSession[] | undefined {
+  targets(topic: string, entryId?: string, messageId?: string): MovedSession[] | undefined {
     if (this.byClient.size === 0) return undefined;
     this.index.match(topic, (leaving) => this.matched.add(leaving));
     if (this.matched.size === 0) return undefined;
     const out: MovedSession[] = [];
     for (const leaving of this.matched) {
       // Not before the session is forgotten here: until then it gets the message itself.
-      if (this.links.hasSession(leaving.clientId) || readAlready(leaving, entryId)) continue;
+      if (this.links.hasSession(leaving.clientId) || readAlready(leaving, entryId) || itsOwn(leaving, messageId)) {
+        continue;
+      }
       out.push({ node: leaving.to, clientId: leaving.clientId });
     }
     this.matched.clear();
@@ -180,7 +196,7 @@ export class HandoverForwarder {
   ): boolean {
     const leaving = this.byClient.get(clientId);
     if (leaving === undefined || this.links.hasSession(clientId)) return false;
-    if (readAlready(leaving, entryId)) return true;
+    if (readAlready(leaving, entryId) || itsOwn(leaving, messageId)) return true;
     this.forward(message, messageId, raw, push, [{ node: leaving.to, clientId }]);
     return true;
   }
@@ -240,6 +256,13 @@ export class HandoverForwarder {
       this.timer = undefined;
     }
   }
+}
+
+/** Whether message `messageId` is one the new owner of `leaving` published and holds itself (see `sendBackNot`). */
+function itsOwn(leaving: Leaving, messageId: string | undefined): boolean {
+  const ids = leaving.ownIds;
+  if (ids === undefined || messageId === undefined || !messageId.startsWith(ids)) return false;
+  return Number(messageId.slice(ids.length)) > leaving.above!;
 }
 
 /** Whether the new owner of `leaving` read stream entry `entryId` of this node itself (see `forwardFor`). */

@@ -266,7 +266,7 @@ export class RedisBus implements Bus {
           if (served.size > 0) host.deliverToGroups?.(message, served);
           return;
         }
-        const moved = this.forwarder.targets(message.topic, entryId);
+        const moved = this.forwarder.targets(message.topic, entryId, messageId);
         if (moved !== undefined) this.forwarder.forward(message, messageId, raw, this.push, moved);
         host.deliverFromBus(message, served);
         // Held for sessions moving here too. Its entry is acknowledged as usual: the old owner,
@@ -320,6 +320,8 @@ export class RedisBus implements Bus {
         stopForwarding: (clientId) => forwarder.stopForwarding(clientId),
         // After the session's route notices, on the same connection: every node has them first.
         announce: (notice) => this.outbox.push(['PUBLISH', handoverChannel, notice]),
+        ownIds: () => `${this.nodeId}/${this.epoch}/`,
+        sendBackNot: (clientId, to, ids, above) => forwarder.sendBackNot(clientId, to, ids, above),
         claimEnded: (clientId) => {
           const entries = this.heldEntries.get(clientId);
           if (entries === undefined) return;

@@ -64,6 +64,13 @@ interface Flush {
   id: string;
   to: string;
   from: string;
+  /**
+   * With `flush`: the session, and the messages the new owner publishes from now on, which it holds
+   * for the session itself (ids `ids` + a sequence above `above`): not to be sent back to it.
+   */
+  client?: string;
+  ids?: string;
+  above?: number;
 }
 
 /** The new owner installed a session handed over to it (its routes announced before this). */
@@ -107,6 +114,10 @@ export interface AdoptionLinks {
   announce(notice: string): void;
   /** The claim of `clientId` delivered what it held: the stream entries that brought it may go once committed. */
   claimEnded(clientId: string): void;
+  /** The prefix of the ids of the messages this node publishes in this run (`node/epoch/`). */
+  ownIds(): string;
+  /** See HandoverForwarder.sendBackNot. */
+  sendBackNot(clientId: string, to: string, ids: string, above: number): void;
 }
 
 /**
@@ -277,7 +288,8 @@ export class ClusterSessions implements SessionBus {
     // What this node's stream held before is older than the session's records: the old owner
     // delivered it to the session, or passes it on. Held from here on, a copy would come twice.
     await links.caughtUp();
-    this.arrivals.holdFrom(clientId, plainFilters(state), links.position());
+    const position = links.position();
+    this.arrivals.holdFrom(clientId, plainFilters(state), position);
     const id = randomUUID();
     const flushed = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -291,7 +303,15 @@ export class ClusterSessions implements SessionBus {
       });
     });
     // After this node's own appends to the old owner's stream: its caught-up point covers them.
-    const flush: Flush = { op: 'flush', id, to: owner, from: this.nodeId };
+    const flush: Flush = {
+      op: 'flush',
+      id,
+      to: owner,
+      from: this.nodeId,
+      client: clientId,
+      ids: links.ownIds(),
+      above: position.published,
+    };
     links.announce(JSON.stringify(flush));
     await flushed;
     await links.caughtUp();
@@ -299,6 +319,10 @@ export class ClusterSessions implements SessionBus {
 
   /** Passes on what this node's stream holds now (forwarded to the sessions that left), then answers. */
   private async flush(request: Flush): Promise<void> {
+    // A copy sent back would reach the session twice should the new owner restart before it reads it.
+    if (request.client !== undefined && request.ids !== undefined && request.above !== undefined) {
+      this.links?.sendBackNot(request.client, request.from, request.ids, request.above);
+    }
     try {
       await this.links?.caughtUp();
       await this.links?.flushRoutes();

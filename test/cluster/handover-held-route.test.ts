@@ -8,7 +8,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adminClient, persistent, startSessionNode, until } from '../helpers/cluster.js';
+import {
+  adminClient,
+  offlineSession,
+  persistent,
+  receiveAcknowledged,
+  receiveUntilQuiet,
+  slowReader,
+  startSessionNode,
+  until,
+} from '../helpers/cluster.js';
 import type { Redis } from 'ioredis';
 import type { RedisStore } from '../../src/cluster/redis-store.js';
 import * as pkt from '../helpers/packets.js';
@@ -17,17 +26,6 @@ import { startRedis } from '../helpers/redis-server.js';
 import { WAIT_MS } from '../interop/support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The payloads of the QoS 1 PUBLISH packets `client` receives until every one of `expected` came, each acknowledged. */
-async function receiveAll(client: RawClient, version: 4 | 5, expected: readonly string[]): Promise<string[]> {
-  const got: string[] = [];
-  while (expected.some((payload) => !got.includes(payload))) {
-    const packet = await client.next('publish', WAIT_MS);
-    got.push(packet.payload.toString());
-    if (packet.qos > 0) client.send(pkt.puback(version, packet.packetId));
-  }
-  return got;
-}
 
 /**
  * Holds the claims of `clientId` by `store`'s node once the session moved there (handed over to it),
@@ -62,12 +60,7 @@ for (const version of [4, 5] as const) {
       const node3 = await startSessionNode(redis, 'node-3');
       const first = `first-${version}`;
       const second = `second-${version}`;
-      for (const clientId of [first, second]) {
-        const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-        await subscriber.subscribe('hold/#', 1);
-        subscriber.send(pkt.disconnect(version));
-        await subscriber.closed();
-      }
+      for (const clientId of [first, second]) await offlineSession(node1.port, version, clientId, 'hold/#', 1);
       await until('node-3 to know the route', () => node3.bus.knowsRoute('node-1', 'hold/#'));
 
       // node-2 installs the second session only when told: its hand-over done, its install pending.
@@ -89,8 +82,8 @@ for (const version of [4, 5] as const) {
       gate.open();
       const resumedSecond = await resuming;
       assert.equal(resumedSecond.connack.sessionPresent, true);
-      assert.deepEqual(await receiveAll(resumedSecond, version, ['between']), ['between']);
-      assert.deepEqual(await receiveAll(resumedFirst, version, ['between']), ['between']);
+      assert.deepEqual(await receiveAcknowledged(resumedSecond, version, ['between']), ['between']);
+      assert.deepEqual(await receiveAcknowledged(resumedFirst, version, ['between']), ['between']);
       await until(
         'node-1 to withdraw the route once both are installed',
         async () => (await admin.smembers('{fennec}:routes:node-1')).length === 0,
@@ -119,10 +112,7 @@ for (const version of [4, 5] as const) {
       const node2 = await startSessionNode(redis, 'node-2');
       const node3 = await startSessionNode(redis, 'node-3');
       const clientId = `kept-${version}`;
-      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-      await subscriber.subscribe('keep/#', 2);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
+      await offlineSession(node1.port, version, clientId, 'keep/#', 2);
       await until('node-3 to know the route', () => node3.bus.knowsRoute('node-1', 'keep/#'));
 
       const gate = gateInstall(node2.store, clientId);
@@ -163,20 +153,10 @@ for (const version of [4, 5] as const) {
       const node1 = await startSessionNode(redis, 'node-1');
       const node2 = await startSessionNode(redis, 'node-2');
       const clientId = `ordered-${version}`;
-      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-      await subscriber.subscribe('order/#', 1);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
+      await offlineSession(node1.port, version, clientId, 'order/#', 1);
       await until('node-2 to know the route', () => node2.bus.knowsRoute('node-1', 'order/#'));
       // node-1 reads its stream slowly: each batch is acknowledged 400 ms late.
-      const reader = (
-        node1.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } }
-      ).stream.options;
-      const acknowledge = reader.acknowledge;
-      reader.acknowledge = async (ids) => {
-        await sleep(400);
-        await acknowledge(ids);
-      };
+      slowReader(node1.bus, 400);
 
       const gate = gateInstall(node2.store, clientId);
       const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
@@ -213,10 +193,7 @@ for (const version of [4, 5] as const) {
       const node2 = await startSessionNode(redis, 'node-2');
       const node3 = await startSessionNode(redis, 'node-3');
       const clientId = `late-read-${version}`;
-      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
-      await subscriber.subscribe('dup/#', 2);
-      subscriber.send(pkt.disconnect(version));
-      await subscriber.closed();
+      await offlineSession(node1.port, version, clientId, 'dup/#', 2);
       // A subscriber of the same filter on node-2: node-3 sends there too.
       const local = await RawClient.connect(node2.port, { version, clientId: `local-${version}` });
       await local.subscribe('dup/#', 0);
@@ -224,34 +201,50 @@ for (const version of [4, 5] as const) {
         ['node-1', 'node-2'].every((node) => node3.bus.knowsRoute(node, 'dup/#')),
       );
       // node-2 reads its stream slowly: each batch is acknowledged 400 ms late.
-      const reader = (
-        node2.bus as unknown as { stream: { options: { acknowledge: (ids: string[]) => Promise<void> } } }
-      ).stream.options;
-      const acknowledge = reader.acknowledge;
-      reader.acknowledge = async (ids) => {
-        await sleep(400);
-        await acknowledge(ids);
-      };
+      slowReader(node2.bus, 400);
       const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
       await publisher.publish({ topic: 'dup/x', qos: 2, payload: 'first' });
       // node-2 is in its pause: it reads this one 400 ms late; node-1 delivers it to the session at once.
       await publisher.publish({ topic: 'dup/x', qos: 2, payload: 'second' });
       const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
       assert.equal(resumed.connack.sessionPresent, true);
-      const got: string[] = [];
-      for (;;) {
-        const packet = await resumed.next(1000).catch(() => undefined);
-        if (packet === undefined) break;
-        if (packet.type === 'pubrel') {
-          resumed.send(pkt.pubcomp(version, packet.packetId));
-          continue;
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 1000), ['first', 'second']);
+    });
+  });
+}
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  describe(`a message the new owner publishes once a session is handed over to it, MQTT ${v}`, () => {
+    it(`[MQTT-4.3.3-2] is not sent back to it by the old owner, which still holds the session's route (a copy waiting in its stream would reach the session again after its restart)`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `sent-back-${version}`;
+      await offlineSession(node1.port, version, clientId, 'back/#', 2);
+      await until('node-2 to know the route', () => node2.bus.knowsRoute('node-1', 'back/#'));
+      // node-1 keeps the session's route (it never hears the install) and records what it appends
+      // to node-2's stream for the session.
+      node1.bus.sessions!.links!.installed = () => undefined;
+      const outbox = (node1.bus as unknown as { outbox: { push(command: unknown[], durable?: boolean): void } }).outbox;
+      const push = outbox.push.bind(outbox);
+      const sentBack: string[] = [];
+      outbox.push = (command, durable) => {
+        if (command[0] === 'XADD' && command[1] === '{fennec}:stream:node-2' && command.includes(clientId)) {
+          sentBack.push(String(command[command.indexOf('m') + 1]));
         }
-        assert.equal(packet.type, 'publish');
-        if (packet.type !== 'publish') break;
-        got.push(packet.payload.toString());
-        resumed.send(pkt.pubrec(version, packet.packetId));
-      }
-      assert.deepEqual(got, ['first', 'second']);
+        push(command, durable);
+      };
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.equal(node2.bus.knowsRoute('node-1', 'back/#'), true, "node-1's route is held");
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p-${version}` });
+      await publisher.publish({ topic: 'back/x', qos: 2, payload: 'mine' });
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['mine']);
+      await node1.bus.caughtUp();
+      assert.deepEqual(sentBack, [], 'nothing sent back');
     });
   });
 }
