@@ -18,7 +18,7 @@ import { compareEntryIds } from './stream-reader.js';
 export interface LeftSession {
   clientId: string;
   to: string;
-  /** The last entry of the node's stream when the session left: the new owner read up to it itself. */
+  /** The entry of the node's stream up to which the new owner has what it read in its store ('0-0': nothing yet). */
   after: string;
   filters: string[];
 }
@@ -104,9 +104,9 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\n' .. ARGV[3] .. (b and strin
 return 1`;
 
 /**
- * Records, for the sessions of `clientIds` that left `node` for `to` (an adoption), that `to` has
- * what `node`'s stream held up to entry `entryId` in its store: the stream's next reader forwards
- * only what came after it.
+ * Records, for the sessions of `clientIds` that left `node` for `to` (a claim or an adoption), that
+ * `to` has what `node`'s stream held up to entry `entryId` in its store: the stream's next reader
+ * forwards only what came after it.
  */
 export async function readUpTo(
   redis: RedisClient,

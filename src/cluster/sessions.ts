@@ -157,6 +157,8 @@ export class ClusterSessions implements SessionBus {
   private readonly requests = new Set<string>();
   /** The claim under way for each client id (settled, never rejected), for the next one to wait. */
   private readonly claims = new Map<string, Promise<void>>();
+  /** Where the claim under way of each client id read the stream of the node it took the session from. */
+  private readonly backlogRead = new Map<string, { node: string; entryId: string }>();
 
   constructor(
     private readonly store: RedisStore,
@@ -199,9 +201,12 @@ export class ClusterSessions implements SessionBus {
     const host = this.requireHost();
     const from: string[] = [];
     this.arrivals.claimStarted(clientId);
+    this.backlogRead.delete(clientId);
+    let isInstalled = false;
     try {
       const moved = await this.claim(clientId, from);
       if (moved !== undefined) host.installSessions(moved);
+      isInstalled = moved !== undefined;
     } finally {
       // In the same turn: what the claim held (what waited where the session was, and what reached
       // it here since its records came) before anything that reaches it through its new routes.
@@ -214,6 +219,9 @@ export class ClusterSessions implements SessionBus {
       const installed: Installed = { op: 'installed', to: owner, from: this.nodeId, client: clientId };
       this.links?.announce(JSON.stringify(installed));
     }
+    const read = this.backlogRead.get(clientId);
+    this.backlogRead.delete(clientId);
+    if (read !== undefined && isInstalled) void this.markRead(clientId, read);
     return undefined;
   }
 
@@ -366,7 +374,23 @@ export class ClusterSessions implements SessionBus {
     const backlog = await readBacklog(this.command, claimed.from, clientId, '+', (err) =>
       host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped'),
     );
-    this.arrivals.backlog(clientId, backlog);
+    this.arrivals.backlog(clientId, backlog.messages);
+    if (backlog.last !== undefined) this.backlogRead.set(clientId, { node: claimed.from, entryId: backlog.last });
+  }
+
+  /**
+   * Once what the claim of `clientId` read in `node`'s stream up to entry `entryId` is in this node's
+   * store, the stream's next reader forwards only what came after it (see the claim script): before,
+   * it forwards all it holds for the session, so that nothing is skipped should this node die first.
+   */
+  private async markRead(clientId: string, { node, entryId }: { node: string; entryId: string }): Promise<void> {
+    const host = this.requireHost();
+    try {
+      await host.committed();
+      await readUpTo(this.command, node, this.nodeId, [clientId], entryId);
+    } catch (err) {
+      host.log.warn({ clientId, node, err: String(err) }, 'cluster: marking a claimed backlog read failed');
+    }
   }
 
   sessionEnded(clientId: string): void {

@@ -298,14 +298,14 @@ redis.call('HSET', key, 'node', me, 'token', t, 'fresh', '0')
 local r = readSession(nsOf(me), cid)
 -- Taken from a node that could not hand it over: this node reads what waits for the session in
 -- that node's stream (to where it ends now, at least), and the stream's next reader (the node
--- restarted under its id, or its adopter) forwards what comes after it. An adoption reads that
--- stream itself, and the record matters only if the dead node comes back meanwhile.
--- An adoption has read nothing yet: until it has what it read in its store (it then moves the mark,
--- left-sessions.ts \`readUpTo\`), a reader forwards all of it (the adopter drops what it had).
+-- restarted under its id, or its adopter) forwards what comes after what this node read. An
+-- adoption reads that stream itself, and the record matters only if the dead node comes back
+-- meanwhile. Nothing is read yet: until this node has what it read in its store (it then moves the
+-- mark, left-sessions.ts \`readUpTo\`), a reader forwards all of it (this node drops what it had),
+-- so that nothing is skipped should this node die before.
 local tail = redis.call('XREVRANGE', '{fennec}:stream:' .. o[1], '+', '-', 'COUNT', 1)
 local last = tail[1] and tail[1][1] or '0-0'
-if expected ~= '' then last = '0-0' end
-local left = { me, last }
+local left = { me, '0-0' }
 for i = 1, #r[2], 2 do
   if string.sub(r[2][i], 1, 7) ~= '$share/' then left[#left + 1] = r[2][i] end
 end

@@ -35,6 +35,12 @@ export interface BacklogMessage {
   entryId: string;
 }
 
+/** What `readBacklog` found: the messages, and the id of the last entry read (undefined: none). */
+export interface Backlog {
+  messages: BacklogMessage[];
+  last: string | undefined;
+}
+
 /**
  * The messages for session `clientId` in `node`'s stream up to entry `end` (or '+'): those for its
  * routes (not passed on for shared groups) and those marked for it, in order, each once. The
@@ -46,12 +52,14 @@ export async function readBacklog(
   clientId: string,
   end: string,
   unreadable: (err: unknown) => void,
-): Promise<BacklogMessage[]> {
+): Promise<Backlog> {
   const backlog: BacklogMessage[] = [];
+  let last: string | undefined;
   // A message may be there twice: for the routes, and marked for the session by a node it left.
   const ids = new Set<string>();
   await readStream(command, node, end, (entries) => {
     for (const [entryId, fields] of entries) {
+      last = entryId;
       for (const entry of entryMessages(fields)) {
         const target = entry.target?.toString('utf8');
         if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
@@ -63,7 +71,7 @@ export async function readBacklog(
       }
     }
   });
-  return backlog;
+  return { messages: backlog, last };
 }
 
 /** The message encoded in `bytes`; undefined (after `unreadable`) when it cannot be decoded. */
