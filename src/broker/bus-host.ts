@@ -90,8 +90,8 @@ export function busHost(
       parts.counters.messagesRouted += count;
       return count;
     },
-    deliverToSessions(messages, clientIds): number {
-      const count = deliverToSessions(sessions, messages, clientIds);
+    deliverToSessions(messages, clientIds, copies): number {
+      const count = deliverToSessions(sessions, messages, clientIds, copies);
       parts.counters.messagesRouted += count;
       return count;
     },

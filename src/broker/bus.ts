@@ -52,9 +52,11 @@ export interface BusHost {
   installSessions(state: StoredState): void;
   /**
    * Delivers messages that waited in a dead node's stream to the sessions `clientIds` only (the
-   * dead node's sessions, adopted here); returns how many deliveries were made.
+   * dead node's sessions, adopted here); returns how many deliveries were made. `copies`: the
+   * messages may be copies of ones a session holds (queued or in flight, by Message.originId),
+   * which it does not get again.
    */
-  deliverToSessions(messages: readonly Message[], clientIds: ReadonlySet<string>): number;
+  deliverToSessions(messages: readonly Message[], clientIds: ReadonlySet<string>, copies?: boolean): number;
   /**
    * Delivers `message` to one member each of the shared groups `groups` (`$share/G/F`) that have
    * members here: a dead node's share of a group, taken over by this node. Returns the deliveries made.

@@ -341,7 +341,7 @@ export class Persistence implements SessionJournal {
 
 /** The stored form of `message` under `id`. */
 export function storedMessage(message: Message, id: number): StoredMessage {
-  return {
+  const stored: StoredMessage = {
     id,
     topic: message.topic,
     payload: message.payload,
@@ -352,6 +352,8 @@ export function storedMessage(message: Message, id: number): StoredMessage {
     receivedAt: message.receivedAt,
     expiresAt: message.expiresAt,
   };
+  if (message.originId !== undefined) stored.originId = message.originId;
+  return stored;
 }
 
 /**
@@ -381,5 +383,7 @@ export function storedWill(will: Will | undefined): StoredWill | undefined {
 
 /** A Message made from a stored one, referring to it by id. */
 export function restoredMessage(stored: Omit<StoredMessage, 'id'>, id: number): Message {
-  return { ...messageFields(stored), storeId: id, storeRefs: 0 };
+  const message: Message = { ...messageFields(stored), storeId: id, storeRefs: 0 };
+  if (stored.originId !== undefined) message.originId = stored.originId;
+  return message;
 }

@@ -156,23 +156,45 @@ function spillExcess(spool: Spool, parts: HandoverParts, state: StoredState): vo
   }
 }
 
-/** Delivers `messages` to the subscriptions of the sessions `clientIds` only; returns the deliveries made. */
+/**
+ * Delivers `messages` to the subscriptions of the sessions `clientIds` only; returns the deliveries
+ * made. `copies`: but for the messages a session holds already (see Session.holdsOrigin).
+ */
 export function deliverToSessions(
   parts: HandoverParts,
   messages: readonly Message[],
   clientIds: ReadonlySet<string>,
+  copies = false,
 ): number {
-  // An index of their subscriptions alone: the other sessions here had their copies from their own streams.
-  const index = new TopicIndex<RouteEntry>({ maxLevels: Number.MAX_SAFE_INTEGER });
-  for (const clientId of clientIds) {
-    const session = parts.registry.sessions.get(clientId);
-    if (session === undefined) continue;
-    for (const [filter, options] of session.subscriptions) {
-      if (!filter.startsWith('$share/')) index.add(filter, clientId, { session, options });
-    }
-  }
-  let count = 0;
   const read = parts.authorizeRead();
+  if (copies) {
+    let count = 0;
+    for (const clientId of clientIds) {
+      const session = parts.registry.sessions.get(clientId);
+      if (session === undefined) continue;
+      const index = indexOf([session]);
+      for (const message of messages) {
+        const { originId } = message;
+        if (originId === undefined || !session.holdsOrigin(originId)) count += route(index, message, read);
+      }
+    }
+    return count;
+  }
+  // An index of their subscriptions alone: the other sessions here had their copies from their own streams.
+  const sessions = [...clientIds].map((clientId) => parts.registry.sessions.get(clientId));
+  const index = indexOf(sessions.filter((session) => session !== undefined));
+  let count = 0;
   for (const message of messages) count += route(index, message, read);
   return count;
+}
+
+/** An index of the plain subscriptions of `sessions`. */
+function indexOf(sessions: readonly Session[]): TopicIndex<RouteEntry> {
+  const index = new TopicIndex<RouteEntry>({ maxLevels: Number.MAX_SAFE_INTEGER });
+  for (const session of sessions) {
+    for (const [filter, options] of session.subscriptions) {
+      if (!filter.startsWith('$share/')) index.add(filter, session.clientId, { session, options });
+    }
+  }
+  return index;
 }

@@ -82,7 +82,7 @@ export class AdoptionDrain {
       // if it came after the sessions were installed (before, they were not here to get it).
       const seenAt = installedAt === undefined ? undefined : this.seenAt(messageId);
       if (seenAt !== undefined && seenAt >= installedAt!) continue;
-      const message = decodeOrWarn(entry.bytes, (err) => this.unreadable(err));
+      const message = decodeOrWarn(entry.bytes, (err) => this.unreadable(err), messageId);
       if (message === undefined) continue;
       // Forwarded for one session during a hand-over: for that session alone.
       const target = entry.target?.toString('utf8');
@@ -92,7 +92,7 @@ export class AdoptionDrain {
         if (to.has(target)) continue;
         to.add(target);
         this.marked.set(messageId, to);
-        this.deliveries += this.host.deliverToSessions([message], new Set([target]));
+        this.deliveries += this.host.deliverToSessions([message], new Set([target]), true);
         continue;
       }
       // Passed on for shared groups (`h`): for those groups alone.

@@ -76,8 +76,8 @@ export function encodeMessage(message: Message): Buffer {
   return bytes;
 }
 
-/** Decodes what `encodeMessage` made; throws a RangeError or SyntaxError on anything else. */
-export function decodeMessage(bytes: Buffer): Message {
+/** Decodes what `encodeMessage` made (its cluster id `originId` kept on it); throws a RangeError or SyntaxError on anything else. */
+export function decodeMessage(bytes: Buffer, originId?: string): Message {
   if (bytes.length < 4) throw new RangeError('cluster message shorter than its header length');
   const length = bytes.readUInt32BE(0);
   if (4 + length > bytes.length) throw new RangeError('cluster message shorter than its header');
@@ -85,7 +85,7 @@ export function decodeMessage(bytes: Buffer): Message {
   if (typeof header !== 'object' || header === null || typeof header.t !== 'string' || ![0, 1, 2].includes(header.q)) {
     throw new RangeError('cluster message header lacks a topic or a QoS');
   }
-  return {
+  const message: Message = {
     topic: header.t,
     payload: bytes.subarray(4 + length),
     qos: header.q,
@@ -95,4 +95,6 @@ export function decodeMessage(bytes: Buffer): Message {
     receivedAt: typeof header.a === 'number' ? header.a : Date.now(),
     expiresAt: header.e,
   };
+  if (originId !== undefined) message.originId = originId;
+  return message;
 }

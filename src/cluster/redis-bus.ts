@@ -367,6 +367,8 @@ export class RedisBus implements Bus {
     const held = this.sessions?.holdsTopic(message.topic) === true;
     if (nodes.length === 0 && moved === undefined && !held) return local;
     const id = `${this.nodeId}/${this.epoch}/${++this.sequence}`;
+    // Stored with it where a session here keeps it: a copy that comes back later is known.
+    message.originId = id;
     // A session moving here holds it too (see HandoverArrivals.holdFrom).
     if (held) this.sessions?.hold(message, id);
     if (nodes.length === 0 && moved === undefined) return local;

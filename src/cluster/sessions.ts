@@ -211,7 +211,9 @@ export class ClusterSessions implements SessionBus {
       // In the same turn: what the claim held (what waited where the session was, and what reached
       // it here since its records came) before anything that reaches it through its new routes.
       const position = from.length > 0 ? (this.links?.position() ?? { stream: 0, published: 0 }) : undefined;
-      this.arrivals.claimEnded(clientId, position, (messages) => host.deliverToSessions(messages, new Set([clientId])));
+      this.arrivals.claimEnded(clientId, position, (messages) =>
+        host.deliverToSessions(messages, new Set([clientId]), true),
+      );
       this.links?.claimEnded(clientId);
     }
     // The old owner holds the session's routes until it hears this, after the new ones.
@@ -239,7 +241,7 @@ export class ClusterSessions implements SessionBus {
       directAt,
       this.links?.publishedHere(messageId),
       () => host.subscriptionsOf?.(clientId) !== undefined,
-      (messages) => host.deliverToSessions(messages, new Set([clientId])),
+      (messages) => host.deliverToSessions(messages, new Set([clientId]), true),
     );
   }
 

@@ -31,6 +31,8 @@ interface MessageHeader {
   a: number;
   e?: number;
   o?: PublishProperties;
+  /** Message.originId */
+  i?: string;
 }
 
 /** A stored message (its id is the hash field, not part of the value). */
@@ -44,6 +46,7 @@ export function encodeStoredMessage(message: StoredRetained): Buffer {
   };
   if (message.expiresAt !== undefined) header.e = message.expiresAt;
   if (message.properties !== undefined) header.o = message.properties;
+  if (message.originId !== undefined) header.i = message.originId;
   const json = Buffer.from(toJson(header));
   const length = Buffer.allocUnsafe(4);
   length.writeUInt32BE(json.length, 0);
@@ -54,7 +57,7 @@ export function encodeStoredMessage(message: StoredRetained): Buffer {
 export function decodeStoredMessage(bytes: Buffer): StoredRetained {
   const length = bytes.readUInt32BE(0);
   const header = fromJson<MessageHeader>(bytes.subarray(4, 4 + length).toString());
-  return {
+  const message: StoredRetained = {
     topic: header.t,
     payload: Buffer.from(bytes.subarray(4 + length)),
     qos: header.q,
@@ -64,6 +67,8 @@ export function decodeStoredMessage(bytes: Buffer): StoredRetained {
     receivedAt: header.a,
     expiresAt: header.e,
   };
+  if (header.i !== undefined) message.originId = header.i;
+  return message;
 }
 
 interface SessionJson {

@@ -66,7 +66,7 @@ export async function readBacklog(
         const id = entry.id.toString('latin1');
         if (ids.has(id)) continue;
         ids.add(id);
-        const message = decodeOrWarn(entry.bytes, unreadable);
+        const message = decodeOrWarn(entry.bytes, unreadable, id);
         if (message !== undefined) backlog.push({ message, id, entryId });
       }
     }
@@ -74,10 +74,14 @@ export async function readBacklog(
   return { messages: backlog, last };
 }
 
-/** The message encoded in `bytes`; undefined (after `unreadable`) when it cannot be decoded. */
-export function decodeOrWarn(bytes: Buffer, unreadable: (err: unknown) => void): Message | undefined {
+/** The message encoded in `bytes` (cluster id `originId`); undefined (after `unreadable`) when it cannot be decoded. */
+export function decodeOrWarn(
+  bytes: Buffer,
+  unreadable: (err: unknown) => void,
+  originId?: string,
+): Message | undefined {
   try {
-    return decodeMessage(bytes);
+    return decodeMessage(bytes, originId);
   } catch (err) {
     unreadable(err);
     return undefined;

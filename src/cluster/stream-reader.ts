@@ -273,7 +273,7 @@ export class StreamReader {
     }
     this.remember(key, position);
     try {
-      const message = decodeMessage(entry.bytes);
+      const message = decodeMessage(entry.bytes, messageId);
       if (target === undefined) {
         this.options.deliver(message, entry.bytes, groupsOf(entry.groups) ?? NO_GROUPS, messageId, hops, id);
       } else this.options.deliverTo(message, target, this.seen.get(messageId), messageId, entry.bytes, id);

@@ -28,6 +28,11 @@ export interface Message {
    * QoS 1/2 PUBLISH as received, at `receivedFormSlot(protocol version)` (see session/verbatim.ts).
    */
   encoded?: (Buffer | undefined)[];
+  /**
+   * The id a cluster of brokers gave it (`node/epoch/sequence`), when it went through one: kept by a
+   * store that can keep it, so that a copy reaching a session again is known (`Session.holdsOrigin`).
+   */
+  originId?: string | undefined;
   /** Its id in the broker's Store while a persistent session's delivery refers to it; 0 or absent: not stored. */
   storeId?: number;
   /** How many stored deliveries refer to it; it is forgotten by the store at 0. */

@@ -535,6 +535,18 @@ export class Session implements OverflowSession {
   }
 
   /**
+   * Whether a delivery of the message of cluster id `originId` (Message.originId) is queued here or
+   * in flight: a copy of it that reaches the session again is not delivered (see deliverToSessions).
+   */
+  holdsOrigin(originId: string): boolean {
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      if (this.queue[i]!.message.originId === originId) return true;
+    }
+    for (const entry of this.outgoing.values()) if (entry.delivery.message.originId === originId) return true;
+    return false;
+  }
+
+  /**
    * Removes and returns the deliveries made for shared subscriptions that another member may still
    * take when this session ends: every queued one (never sent) and every QoS 1 one in flight
    * (MQTT 5.0 section 4.8.2 says the server SHOULD send those to another member). A QoS 2 message

@@ -27,6 +27,8 @@ export interface StoredMessage {
   receivedAt: number;
   /** When its Message Expiry Interval runs out, ms since the epoch; undefined: never. */
   expiresAt: number | undefined;
+  /** Its cluster id (Message.originId), kept by the stores of a cluster's nodes; absent elsewhere. */
+  originId?: string;
 }
 
 /** A retained message: the last retained PUBLISH of its topic. Its `id` is not meaningful. */

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   adminClient,
+  appendMarked,
   copyMarked,
+  firstEntry,
   offlineSession,
   persistent,
   receiveAcknowledged,
@@ -134,6 +136,33 @@ for (const version of [4, 5] as const) {
       await resumed.next('pubrel', WAIT_MS);
       resumed.send(pkt.pubcomp(version, first.packetId));
       await resumed.expectNothing(500);
+    });
+
+    it(`[MQTT-4.3.3-2] a node restarted under its id does not deliver again a message its session holds from before the restart when a copy marked for the session comes after it`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `held-before-${version}`;
+      await offlineSession(node1.port, version, clientId, 'k/#', 2);
+      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      node1.child.kill('SIGSTOP');
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
+      const entry = await firstEntry(admin, 'node-1');
+      node1.child.kill('SIGCONT');
+      await until('node-1 to store it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+      node1.child.kill('SIGKILL');
+      const again = await startProcessNode(t, redis, 'node-1');
+      // Then the same message marked for the session, as a node the session left would forward it.
+      await appendMarked(admin, 'node-1', clientId, entry);
+      await until('node-1 to read it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+
+      const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['once']);
     });
 
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {

@@ -115,10 +115,18 @@ export async function publishesUntil(client: RawClient, last: string): Promise<P
  * forwarded what it also received through its routes.
  */
 export async function copyMarked(admin: Redis, node: string, clientId: string): Promise<void> {
-  const key = `{fennec}:stream:${node}`;
-  const fields = (await admin.xrangeBuffer(key, '-', '+', 'COUNT', 1))[0]![1];
+  await appendMarked(admin, node, clientId, await firstEntry(admin, node));
+}
+
+/** The fields of the first entry of `node`'s stream. */
+export async function firstEntry(admin: Redis, node: string): Promise<Buffer[]> {
+  return (await admin.xrangeBuffer(`{fennec}:stream:${node}`, '-', '+', 'COUNT', 1))[0]![1];
+}
+
+/** Appends to `node`'s stream the message of entry `fields`, marked for session `clientId` (see copyMarked). */
+export async function appendMarked(admin: Redis, node: string, clientId: string, fields: Buffer[]): Promise<void> {
   const at = (name: string): Buffer => fields[fields.findIndex((f) => f.toString() === name) + 1]!;
-  await admin.xadd(key, '*', 'i', at('i'), 'm', at('m'), 's', clientId);
+  await admin.xadd(`{fennec}:stream:${node}`, '*', 'i', at('i'), 'm', at('m'), 's', clientId);
 }
 
 /** A plain Redis client for a test to read and change keys, disconnected before the server stops. */
