@@ -16,9 +16,12 @@ export const routesKey = (nodeId: string): string => `${keyPrefix}routes:${nodeI
 export const routesChannel = 'fennec:routes';
 /** The stream of messages other nodes forward to node `nodeId`, read through its consumer group. */
 export const streamKey = (nodeId: string): string => `${keyPrefix}stream:${nodeId}`;
+/** The owner entry of `clientId` (node, fencing token; see redis-store.ts). */
+export const ownerKey = (clientId: string): string => `${keyPrefix}owner:${clientId}`;
 /**
  * Sessions claimed away from node `nodeId` while it could not hand them over (dead, or silent past
- * the hand-over timeout): client id -> the new owner, newline, the session's plain topic filters,
+ * the hand-over timeout): client id -> the new owner, newline, the entry of the stream up to which
+ * the new owner has what it read (see left-sessions.ts), newline, the session's plain topic filters,
  * newline-separated. Whoever reads that node's stream next (the node restarted, or its adopter)
  * forwards what waits there for those sessions to the new owner.
  */

@@ -10,7 +10,7 @@
 import type { Message } from '../session/message.js';
 import { TopicIndex } from '../topic/index.js';
 import type { RedisClient } from './connect.js';
-import { leftKey } from './keys.js';
+import { leftKey, ownerKey } from './keys.js';
 import type { Command } from './outbox.js';
 import { compareEntryIds } from './stream-reader.js';
 
@@ -21,6 +21,11 @@ export interface LeftSession {
   /** The entry of the node's stream up to which the new owner has what it read in its store ('0-0': nothing yet). */
   after: string;
   filters: string[];
+  /**
+   * Where the session is now, when read (`leftSessions`): `to`, or the node it moved to since (its
+   * adopter, when `to` died too). What is forwarded goes there.
+   */
+  owner?: string;
 }
 
 /** Where a forwarded message goes: appended to `node`'s stream, marked for `clientId`. */
@@ -65,7 +70,7 @@ export class LeftSessions {
     let count = 0;
     for (const session of matched) {
       if (compareEntryIds(entryId, session.after) <= 0) continue;
-      link.forwardTo(session.to, session.clientId, message, messageId, raw);
+      link.forwardTo(session.owner ?? session.to, session.clientId, message, messageId, raw);
       count++;
     }
     return count;
@@ -78,15 +83,21 @@ export function parseLeft(clientId: string, value: string): LeftSession {
   return { clientId, to, after, filters };
 }
 
-/** The sessions that left `node` (read from Redis), but for those of `except`. */
+/** The sessions that left `node` (read from Redis), but for those of `except`, each with its owner now. */
 export async function leftSessions(
   redis: RedisClient,
   node: string,
   except: ReadonlySet<string> = new Set(),
 ): Promise<LeftSessions> {
   const records = await redis.hgetall(leftKey(node));
-  const sessions = Object.entries(records).filter(([clientId]) => !except.has(clientId));
-  return new LeftSessions(sessions.map(([clientId, value]) => parseLeft(clientId, value)));
+  const sessions = Object.entries(records)
+    .filter(([clientId]) => !except.has(clientId))
+    .map(([clientId, value]) => parseLeft(clientId, value));
+  // A new owner that died since had its sessions adopted, its stream drained and deleted: what is
+  // appended there after that reaches nobody.
+  const owners = await Promise.all(sessions.map(({ clientId }) => redis.hget(ownerKey(clientId), 'node')));
+  sessions.forEach((session, i) => (session.owner = owners[i] ?? session.to));
+  return new LeftSessions(sessions);
 }
 
 /**

@@ -245,10 +245,10 @@ export class RedisBus implements Bus {
     await this.sync.reload();
     await this.readRetained();
     // Sessions claimed away from this node while it was down: what its stream holds for them goes
-    // to their new owners, from the first entry read on.
+    // to their owners now, from the first entry read on.
     const left = await leftSessions(this.command, this.nodeId);
-    for (const { clientId, to, after, filters } of left.sessions)
-      this.forwarder.forwardFor(clientId, to, filters, after);
+    for (const { clientId, to, owner, after, filters } of left.sessions)
+      this.forwarder.forwardFor(clientId, owner ?? to, filters, after);
     this.stream = new StreamReader(this.reader, {
       stream: streamKey(this.nodeId),
       nodeId: this.nodeId,

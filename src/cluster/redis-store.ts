@@ -24,7 +24,7 @@ import {
 import { decodeDelivery, decodeSession, decodeStoredMessage, decodeSubscription } from './store-codec.js';
 import { encodeOp, exec, isSpoolOp, movedState, type Reply } from './redis-store-ops.js';
 import { createRedisClient, redisTarget } from './connect.js';
-import { keyPrefix, streamKey } from './keys.js';
+import { keyPrefix, ownerKey, streamKey } from './keys.js';
 import { redactedUrl } from './url.js';
 import { isOrphanKey, readSpoolRows, SpoolIndex, spoolSizesKey } from './redis-spool.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
@@ -63,8 +63,6 @@ export type ClaimResult =
 
 /** The namespace of node `nodeId`. */
 export const namespaceOf = (nodeId: string): string => `${keyPrefix}store:${nodeId}:`;
-/** The owner entry of `clientId`. */
-export const ownerKey = (clientId: string): string => `${keyPrefix}owner:${clientId}`;
 
 /** The keys of a namespace that are not per client id (those are `subs:`, `dlvof:`, `qos2:` + client id). */
 const sharedKeys = ['sessions', 'subclients', 'msgs', 'dlv', 'dlvc', 'dlvs', 'qos2clients', 'retained', 'spoolclients'];

@@ -188,39 +188,43 @@ for (const version of [4, 5] as const) {
       assert.equal(await admin.xlen('{fennec}:stream:node-2'), 1);
     });
 
-    it(`[MQTT-3.1.2-5] a node that dies after claiming a session from a dead node, before storing what waited in that node's stream, loses none of it: the dead node, back, forwards it all`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startProcessNode(t, redis, 'node-1');
-      const node3 = await startSessionNode(redis, 'node-3');
-      const clientId = `claimer-dies-${version}`;
-      await offlineSession(node1.port, version, clientId, 'k/#', 1);
-      await until("node-3 to learn node-1's route", () => node3.bus.knowsRoute('node-1', 'k/#'));
-      // Frozen, then killed: what node-3 publishes meanwhile is acknowledged and waits in node-1's stream.
-      node1.child.kill('SIGSTOP');
-      const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
-      const sent: string[] = [];
-      for (let i = 0; i < 5; i++) {
-        await publisher.publish({ topic: 'k/x', qos: 1, payload: `waiting-${i}` });
-        sent.push(`waiting-${i}`);
-      }
-      node1.child.kill('SIGKILL');
-      await admin.del('{fennec}:lease:node-1');
-      // node-2 claims the session and dies before it reads node-1's stream or stores anything.
-      const store2 = await RedisStore.open({ redis: redis.url, nodeId: 'node-2', retained: false });
-      redis.beforeStop(() => store2.close());
-      assert.equal((await store2.claim(clientId, (count) => ({ seq: 0, messageId: 0, count }))).kind, 'moved');
-      // node-1, restarted, forwards to node-2 all its stream held for the session.
-      await startProcessNode(t, redis, 'node-1');
-      await until('the record to be handled', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
-      // The session, taken from dead node-2 in turn, gets them all from node-2's stream.
-      const resumed = await RawClient.connect(node3.port, persistent(version, clientId), WAIT_MS);
-      assert.equal(resumed.connack.sessionPresent, true);
-      assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
-      await resumed.expectNothing(300);
-    });
+    for (const then of ['', ', to the node that adopted it since'] as const) {
+      it(`[MQTT-3.1.2-5] a node that dies after claiming a session from a dead node, before storing what waited in that node's stream, loses none of it: the dead node, back, forwards it all${then}`, async (t) => {
+        const redis = await startRedis(t);
+        if (redis === undefined) return;
+        t.after(destroyAllClients);
+        const admin = adminClient(redis);
+        const node1 = await startProcessNode(t, redis, 'node-1');
+        const node3 = await startSessionNode(redis, 'node-3');
+        const clientId = `claimer-dies-${version}`;
+        await offlineSession(node1.port, version, clientId, 'k/#', 1);
+        await until("node-3 to learn node-1's route", () => node3.bus.knowsRoute('node-1', 'k/#'));
+        // Frozen, then killed: what node-3 publishes meanwhile is acknowledged and waits in node-1's stream.
+        node1.child.kill('SIGSTOP');
+        const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
+        const sent: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          await publisher.publish({ topic: 'k/x', qos: 1, payload: `waiting-${i}` });
+          sent.push(`waiting-${i}`);
+        }
+        node1.child.kill('SIGKILL');
+        await admin.del('{fennec}:lease:node-1');
+        // node-2 claims the session and dies before it reads node-1's stream or stores anything.
+        const store2 = await RedisStore.open({ redis: redis.url, nodeId: 'node-2', retained: false });
+        redis.beforeStop(() => store2.close());
+        assert.equal((await store2.claim(clientId, (count) => ({ seq: 0, messageId: 0, count }))).kind, 'moved');
+        // node-2's sessions adopted by node-3: its stream drained and deleted.
+        if (then !== '') assert.equal((await node3.bus.adoptSessions('node-2')).sessions, 1);
+        // node-1, restarted, forwards all its stream held for the session to where the session is.
+        await startProcessNode(t, redis, 'node-1');
+        await until('the record to be handled', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
+        // The session, taken from dead node-2 in turn (or adopted), gets them all.
+        const resumed = await RawClient.connect(node3.port, persistent(version, clientId), WAIT_MS);
+        assert.equal(resumed.connack.sessionPresent, true);
+        assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
+        await resumed.expectNothing(300);
+      });
+    }
 
     for (const reader of ['its adopter', 'itself, restarted under its id'] as const) {
       it(`[MQTT-3.1.2-5] a session claimed from a dead node gets, in order and once, the acknowledged messages that waited in that node's stream: read by the claim, and what came after forwarded by ${reader}`, async (t) => {

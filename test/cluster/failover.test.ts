@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { nodesKey, streamKey, willsKey } from '../../src/cluster/keys.js';
-import { ownerKey } from '../../src/cluster/redis-store.js';
+import { ownerKey } from '../../src/cluster/keys.js';
 import { LEASE_MS, NodeProcess, routesKnown, setUp, sleep, subscriber, until } from '../helpers/cluster-process.js';
 
 /** What a persistent subscriber saw, across its connections (one client id). */
