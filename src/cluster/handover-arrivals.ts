@@ -122,12 +122,21 @@ export class HandoverArrivals {
     return found;
   }
 
-  /** A message published here (`id`), or brought by this node's stream: held for the claims that hold its topic. */
-  hold(message: Message, id: string): void {
-    if (this.holds === 0) return;
-    this.holding.match(message.topic, (claiming) => void this.matched.add(claiming));
+  /**
+   * A message published here (`id`), or brought by this node's stream: held for the claims that hold
+   * its topic. Returns the client ids of those claims.
+   */
+  hold(message: Message, id: string): string[] {
+    if (this.holds === 0) return [];
+    const holders: string[] = [];
+    this.holding.match(message.topic, (claiming, clientId) => {
+      if (this.matched.has(claiming)) return;
+      this.matched.add(claiming);
+      holders.push(clientId);
+    });
     for (const claiming of this.matched) claiming.held.push({ message, id });
     this.matched.clear();
+    return holders;
   }
 
   /**

@@ -20,6 +20,13 @@ export interface LeftSession {
   to: string;
   /** The entry of the node's stream up to which the new owner has what it read in its store ('0-0': nothing yet). */
   after: string;
+  /**
+   * The new owner's own messages that reached the session there, held by its claim or once
+   * installed: ids `ownIds` followed by a sequence above `above` (see HandoverForwarder.sendBackNot).
+   * Recorded with `after`; absent before.
+   */
+  ownIds?: string | undefined;
+  above?: string | undefined;
   filters: string[];
   /**
    * Where the session is now, when read (`leftSessions`): `to`, or the node it moved to since (its
@@ -69,7 +76,7 @@ export class LeftSessions {
     }
     let count = 0;
     for (const session of matched) {
-      if (compareEntryIds(entryId, session.after) <= 0) continue;
+      if (compareEntryIds(entryId, session.after) <= 0 || heldByNewOwner(session, messageId)) continue;
       link.forwardTo(session.owner ?? session.to, session.clientId, message, messageId, raw);
       count++;
     }
@@ -77,10 +84,26 @@ export class LeftSessions {
   }
 }
 
-/** Parses one record of `{fennec}:left:NODE`: the new owner, the last entry id, the filters, one per line. */
+/** Whether `messageId` is one of the new owner's own messages that reached the session there (see `LeftSession.ownIds`). */
+export function heldByNewOwner(session: LeftSession, messageId: string): boolean {
+  const { ownIds, above } = session;
+  if (ownIds === undefined || !messageId.startsWith(ownIds)) return false;
+  return Number(messageId.slice(ownIds.length)) > Number(above);
+}
+
+/**
+ * Parses one record of `{fennec}:left:NODE`: the new owner; the last entry id read, with the new
+ * owner's own ids and sequence once recorded (space-separated); the filters; one per line.
+ */
 export function parseLeft(clientId: string, value: string): LeftSession {
-  const [to = '', after = '0-0', ...filters] = value.split('\n');
-  return { clientId, to, after, filters };
+  const [to = '', read = '0-0', ...filters] = value.split('\n');
+  const [after = '0-0', ownIds, above] = read.split(' ');
+  return { clientId, to, after, ownIds, above, filters };
+}
+
+/** Line 2 of the record of `session` (see `parseLeft`). */
+function readLine({ after, ownIds, above }: LeftSession): string {
+  return ownIds === undefined ? after : `${after} ${ownIds} ${above}`;
 }
 
 /** The sessions that left `node` (read from Redis), but for those of `except`, each with its owner now. */
@@ -101,8 +124,8 @@ export async function leftSessions(
 }
 
 /**
- * Sets the entry id of record ARGV[1] of hash KEYS[1] (see \`parseLeft\`) to ARGV[3], if the record
- * names node ARGV[2] as the new owner and has read nothing yet ('0-0').
+ * Sets line 2 of record ARGV[1] of hash KEYS[1] (see \`parseLeft\`) to ARGV[3], if the record names
+ * node ARGV[2] as the new owner and has read nothing yet ('0-0').
  */
 const readUpToScript = `local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
@@ -117,7 +140,7 @@ return 1`;
 /**
  * Records, for the sessions of `clientIds` that left `node` for `to` (a claim or an adoption), that
  * `to` has what `node`'s stream held up to entry `entryId` in its store: the stream's next reader
- * forwards only what came after it.
+ * forwards only what came after it, but for `to`'s own messages above `own` (see `LeftSession.ownIds`).
  */
 export async function readUpTo(
   redis: RedisClient,
@@ -125,10 +148,10 @@ export async function readUpTo(
   to: string,
   clientIds: Iterable<string>,
   entryId: string,
+  own?: { ids: string; above: number },
 ): Promise<void> {
-  await Promise.all(
-    [...clientIds].map((clientId) => redis.eval(readUpToScript, 1, leftKey(node), clientId, to, entryId)),
-  );
+  const read = own === undefined ? entryId : `${entryId} ${own.ids} ${own.above}`;
+  await Promise.all([...clientIds].map((clientId) => redis.eval(readUpToScript, 1, leftKey(node), clientId, to, read)));
 }
 
 /** Deletes field ARGV[1] of hash KEYS[1] if it still holds ARGV[2]. */
@@ -136,12 +159,12 @@ const deleteIfScript = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then 
 
 /** Commands that delete the records of `sessions` from `node`'s hash, each unless rewritten since. */
 export function forgetLeft(node: string, sessions: readonly LeftSession[]): Command[] {
-  return sessions.map(({ clientId, to, after, filters }) => [
+  return sessions.map((session) => [
     'EVAL',
     deleteIfScript,
     1,
     leftKey(node),
-    clientId,
-    [to, after, ...filters].join('\n'),
+    session.clientId,
+    [session.to, readLine(session), ...session.filters].join('\n'),
   ]);
 }

@@ -127,6 +127,9 @@ export class RedisBus implements Bus {
    * only once the claim delivered them and the store has them (a crash before leaves them to the next reader).
    */
   private readonly heldEntries = new Map<string, string[]>();
+  /** Messages published here that claims under way hold, and when the store has all of them (`holdUntilStored`). */
+  private holding = 0;
+  private held: Promise<void> = Promise.resolve();
   private stream: StreamReader | undefined;
   private host: BusHost | undefined;
   /** Message ids are `node/epoch/sequence`: the epoch tells this run's ids from a previous run's. */
@@ -207,7 +210,7 @@ export class RedisBus implements Bus {
   }
 
   get idle(): boolean {
-    return this.outbox.idle && this.gate.open;
+    return this.outbox.idle && this.gate.open && this.holding === 0;
   }
 
   async start(host: BusHost): Promise<void> {
@@ -247,8 +250,11 @@ export class RedisBus implements Bus {
     // Sessions claimed away from this node while it was down: what its stream holds for them goes
     // to their owners now, from the first entry read on.
     const left = await leftSessions(this.command, this.nodeId);
-    for (const { clientId, to, owner, after, filters } of left.sessions)
+    for (const { clientId, to, owner, after, ownIds, above, filters } of left.sessions) {
       this.forwarder.forwardFor(clientId, owner ?? to, filters, after);
+      // The new owner's own messages reached the session there (left-sessions.ts `heldByNewOwner`).
+      if (ownIds !== undefined) this.forwarder.sendBackNot(clientId, owner ?? to, ownIds, Number(above));
+    }
     this.stream = new StreamReader(this.reader, {
       stream: streamKey(this.nodeId),
       nodeId: this.nodeId,
@@ -271,7 +277,7 @@ export class RedisBus implements Bus {
         host.deliverFromBus(message, served);
         // Held for sessions moving here too. Its entry is acknowledged as usual: the old owner,
         // which holds the session's routes until the install, has a copy to pass on.
-        this.sessions?.hold(message, messageId);
+        void this.sessions?.hold(message, messageId);
       },
       deliverTo: (message, clientId, directAt, messageId, raw, entryId) => {
         const arrived = this.sessions?.arrived(message, clientId, directAt, messageId);
@@ -370,7 +376,7 @@ export class RedisBus implements Bus {
     // Stored with it where a session here keeps it: a copy that comes back later is known.
     message.originId = id;
     // A session moving here holds it too (see HandoverArrivals.holdFrom).
-    if (held) this.sessions?.hold(message, id);
+    if (held) this.holdUntilStored(this.sessions?.hold(message, id));
     if (nodes.length === 0 && moved === undefined) return local;
     if (message.qos === 0 && !this.outbox.idle && this.outbox.pending >= this.maxPendingCommands) {
       this.counters.droppedQoS0 += nodes.length;
@@ -394,8 +400,24 @@ export class RedisBus implements Bus {
   }
 
   afterAccepted(fn: () => void): void {
+    // A message held by a claim under way (published here) is in no store before the claim ends.
+    if (this.holding > 0) {
+      void this.held.then(() => this.afterAccepted(fn));
+      return;
+    }
     // Once Redis has the message, and no node it goes to lags too far behind (flow control).
     this.outbox.afterWritten(() => this.gate.whenOpen(fn));
+  }
+
+  /**
+   * Acknowledgements wait for `stored` (see ClusterSessions.hold): a message published here that a
+   * session moving here holds reaches no store before that session is installed, and a node killed
+   * meanwhile would lose it for that session (the old owner does not send it back).
+   */
+  private holdUntilStored(stored: Promise<void> | undefined): void {
+    if (stored === undefined) return;
+    this.holding++;
+    this.held = Promise.all([this.held, stored]).then(() => void this.holding--);
   }
 
   routeAdded(filter: string): void {

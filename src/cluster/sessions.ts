@@ -133,6 +133,15 @@ function plainFilters(state: StoredState): string[] {
   return state.subscriptions.map((s) => s.topicFilter).filter((filter) => !filter.startsWith('$share/'));
 }
 
+/** Where a claim read the stream of the node it took a session from, and from where it held the session. */
+interface BacklogRead {
+  node: string;
+  /** The last entry it read ('0-0': none). */
+  entryId: string;
+  /** This node's own messages above this sequence reached the session here (held, or once installed). */
+  own: { ids: string; above: number } | undefined;
+}
+
 /** What an adoption moved here. */
 export interface Adopted {
   sessions: number;
@@ -157,8 +166,10 @@ export class ClusterSessions implements SessionBus {
   private readonly requests = new Set<string>();
   /** The claim under way for each client id (settled, never rejected), for the next one to wait. */
   private readonly claims = new Map<string, Promise<void>>();
+  /** For each claim under way: settled once it ended and the store has what it delivered. */
+  private readonly stored = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   /** Where the claim under way of each client id read the stream of the node it took the session from. */
-  private readonly backlogRead = new Map<string, { node: string; entryId: string }>();
+  private readonly backlogRead = new Map<string, BacklogRead>();
 
   constructor(
     private readonly store: RedisStore,
@@ -201,6 +212,9 @@ export class ClusterSessions implements SessionBus {
     const host = this.requireHost();
     const from: string[] = [];
     this.arrivals.claimStarted(clientId);
+    let resolve: () => void = () => undefined;
+    const stored = { promise: new Promise<void>((done) => (resolve = done)), resolve };
+    this.stored.set(clientId, stored);
     this.backlogRead.delete(clientId);
     let isInstalled = false;
     try {
@@ -215,6 +229,9 @@ export class ClusterSessions implements SessionBus {
         host.deliverToSessions(messages, new Set([clientId]), true),
       );
       this.links?.claimEnded(clientId);
+      this.stored.delete(clientId);
+      // A message published here that the claim held is acknowledged once the store has it (see `hold`).
+      void host.committed().then(stored.resolve, stored.resolve);
     }
     // The old owner holds the session's routes until it hears this, after the new ones.
     for (const owner of new Set(from)) {
@@ -348,9 +365,16 @@ export class ClusterSessions implements SessionBus {
     return this.arrivals.holdsTopic(topic);
   }
 
-  /** Holds `message` (id `id`, published here or brought by this node's stream) for the claims that hold its topic. */
-  hold(message: Message, id: string): void {
-    this.arrivals.hold(message, id);
+  /**
+   * Holds `message` (id `id`, published here or brought by this node's stream) for the claims that
+   * hold its topic; resolves once those claims ended and the store has what they delivered
+   * (undefined: no claim holds it).
+   */
+  hold(message: Message, id: string): Promise<void> | undefined {
+    const holders = this.arrivals.hold(message, id);
+    if (holders.length === 0) return undefined;
+    const waits = holders.map((clientId) => this.stored.get(clientId)?.promise ?? Promise.resolve());
+    return Promise.all(waits).then(() => undefined);
   }
 
   /**
@@ -366,10 +390,13 @@ export class ClusterSessions implements SessionBus {
     if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return;
     const host = this.requireHost();
     const links = this.links;
+    let own: BacklogRead['own'];
     if (links !== undefined) {
       // As for a hand-over (see `settleHandOver`).
       await links.caughtUp();
-      this.arrivals.holdFrom(clientId, plainFilters(claimed.state), links.position());
+      const position = links.position();
+      this.arrivals.holdFrom(clientId, plainFilters(claimed.state), position);
+      own = { ids: links.ownIds(), above: position.published };
       // What this node sent there itself is in that stream before it is read.
       await links.flushRoutes();
     }
@@ -377,19 +404,20 @@ export class ClusterSessions implements SessionBus {
       host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped'),
     );
     this.arrivals.backlog(clientId, backlog.messages);
-    if (backlog.last !== undefined) this.backlogRead.set(clientId, { node: claimed.from, entryId: backlog.last });
+    this.backlogRead.set(clientId, { node: claimed.from, entryId: backlog.last ?? '0-0', own });
   }
 
   /**
    * Once what the claim of `clientId` read in `node`'s stream up to entry `entryId` is in this node's
-   * store, the stream's next reader forwards only what came after it (see the claim script): before,
-   * it forwards all it holds for the session, so that nothing is skipped should this node die first.
+   * store, the stream's next reader forwards only what came after it (see the claim script), but for
+   * this node's own messages that reached the session here: before, it forwards all it holds for the
+   * session, so that nothing is skipped should this node die first.
    */
-  private async markRead(clientId: string, { node, entryId }: { node: string; entryId: string }): Promise<void> {
+  private async markRead(clientId: string, { node, entryId, own }: BacklogRead): Promise<void> {
     const host = this.requireHost();
     try {
       await host.committed();
-      await readUpTo(this.command, node, this.nodeId, [clientId], entryId);
+      await readUpTo(this.command, node, this.nodeId, [clientId], entryId, own);
     } catch (err) {
       host.log.warn({ clientId, node, err: String(err) }, 'cluster: marking a claimed backlog read failed');
     }

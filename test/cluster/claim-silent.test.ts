@@ -261,12 +261,13 @@ for (const version of [4, 5] as const) {
         await admin.del('{fennec}:lease:node-1');
         const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
         assert.equal(resumed.connack.sessionPresent, true);
-        // Once what the claim read is in node-2's store, the record says up to where it read.
+        // Once what the claim read is in node-2's store, the record says up to where it read (and
+        // from which of its own messages on the session had them there).
         const end = (await admin.xrevrange('{fennec}:stream:node-1', '+', '-', 'COUNT', 1))[0]?.[0];
-        await until(
-          'the claim to record what it read',
-          async () => (await admin.hget('{fennec}:left:node-1', clientId)) === `node-2\n${end}\nk/#`,
-        );
+        await until('the claim to record what it read', async () => {
+          const record = (await admin.hget('{fennec}:left:node-1', clientId)) ?? '';
+          return /^node-2\n(\S+) node-2\/\w+\/ \d+\nk\/#$/.exec(record)?.[1] === end;
+        });
         // A node that has not learnt the new route yet still appends to node-1's stream.
         for (let i = 0; i < 3; i++) {
           const message = { topic: 'k/x', payload: Buffer.from(`late-${i}`), qos: 1 as const, retain: false };
@@ -294,6 +295,44 @@ for (const version of [4, 5] as const) {
         await resumed.expectNothing(300);
       });
     }
+
+    it(`[MQTT-4.3.3-2] a message the claiming node publishes once it took a session from a dead node, completed by the session, is not forwarded to it again when the dead node comes back after the claiming node restarted`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const clientId = `own-after-claim-${version}`;
+      await offlineSession(node1.port, version, clientId, 'k/#', 2);
+      // A long lease: node-2 does not declare node-1 dead (nor adopt it), and stays alive across its restart.
+      const long = '  lease_ms: 600000\n';
+      const node2 = await startProcessNode(t, redis, 'node-2', long);
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      // One message waiting in node-1's stream: the claim reads it, and records up to where.
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'before' });
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      await until(
+        'the claim to record what it read',
+        async () => ((await admin.hget('{fennec}:left:node-1', clientId)) ?? '').split('\n')[1] !== '0-0',
+      );
+      // Published on node-2, which still knows node-1's route: a copy waits in node-1's stream.
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'mine' });
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 300), ['before', 'mine']);
+      assert.equal(await admin.xlen('{fennec}:stream:node-1'), 2);
+      resumed.destroy();
+      publisher.destroy();
+      node2.child.kill('SIGKILL');
+      const again = await startProcessNode(t, redis, 'node-2', long);
+      await startProcessNode(t, redis, 'node-1');
+      await until('the record to be handled', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
+      await sleep(300);
+      const back = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(back.connack.sessionPresent, true);
+      assert.deepEqual(await receiveUntilQuiet(back, version, 500), []);
+    });
 
     it(`[MQTT-4.6.0-6] messages published on the claiming node while it takes the session from a dead node reach the session before later ones, once`, async (t) => {
       const redis = await startRedis(t);

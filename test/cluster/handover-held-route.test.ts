@@ -248,3 +248,40 @@ for (const version of [4, 5] as const) {
     });
   });
 }
+
+for (const version of [4, 5] as const) {
+  const v = version === 5 ? '5.0' : '3.1.1';
+  describe(`a message the new owner publishes while it holds a session handed over to it, MQTT ${v}`, () => {
+    it(`[MQTT-4.3.2-${version === 5 ? 4 : 2}] is acknowledged to its publisher only once the session's store has it (the old owner does not send it back: a crash of the new owner before would lose it)`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `own-${version}`;
+      await offlineSession(node1.port, version, clientId, 'own/#', 1);
+      await until('node-2 to know the route', () => node2.bus.knowsRoute('node-1', 'own/#'));
+      // node-1 does not answer node-2's flush: node-2 holds the session for 1 s before it installs it.
+      const sessions1 = node1.bus.sessions!;
+      const notice = sessions1.notice.bind(sessions1);
+      sessions1.notice = (text) => {
+        if (!text.includes('"op":"flush"')) notice(text);
+      };
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await until('node-2 to hold the session', () => node2.bus.sessions!.holdsTopic('own/x'));
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p-${version}` });
+      await publisher.publish({ topic: 'own/x', qos: 1, payload: 'mine' });
+      const stored = await admin.hvalsBuffer('{fennec}:store:node-2:msgs');
+      assert.equal(
+        stored.some((value) => value.includes('mine')),
+        true,
+        "in node-2's store when acknowledged",
+      );
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.deepEqual(await receiveAcknowledged(resumed, version, ['mine']), ['mine']);
+      await resumed.expectNothing(300);
+    });
+  });
+}
