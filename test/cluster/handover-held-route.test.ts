@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   adminClient,
+  gateInstall,
   offlineSession,
   persistent,
   receiveAcknowledged,
@@ -19,33 +20,12 @@ import {
   until,
 } from '../helpers/cluster.js';
 import type { Redis } from 'ioredis';
-import type { RedisStore } from '../../src/cluster/redis-store.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { WAIT_MS } from '../interop/support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Holds the claims of `clientId` by `store`'s node once the session moved there (handed over to it),
- * before it is installed, until `open()`; `reached` once one is held.
- */
-function gateInstall(store: RedisStore, clientId: string): { reached: boolean; open: () => void } {
-  const claim = store.claim.bind(store);
-  let open: () => void = () => undefined;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  const gate = { reached: false, open };
-  store.claim = async (...args) => {
-    const result = await claim(...args);
-    if (args[0] === clientId && result.kind === 'moved') {
-      gate.reached = true;
-      await opened;
-    }
-    return result;
-  };
-  return gate;
-}
 
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';

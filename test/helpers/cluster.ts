@@ -293,3 +293,23 @@ export function slowReader(bus: RedisBus, ms: number): void {
     await acknowledge(ids);
   };
 }
+
+/**
+ * Holds the claims of `clientId` by `store`'s node once the session moved there (handed over to it),
+ * before it is installed, until `open()`; `reached` once one is held.
+ */
+export function gateInstall(store: RedisStore, clientId: string): { reached: boolean; open: () => void } {
+  const claim = store.claim.bind(store);
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const gate = { reached: false, open };
+  store.claim = async (...args) => {
+    const result = await claim(...args);
+    if (args[0] === clientId && result.kind === 'moved') {
+      gate.reached = true;
+      await opened;
+    }
+    return result;
+  };
+  return gate;
+}
