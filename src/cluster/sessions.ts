@@ -154,8 +154,12 @@ export class ClusterSessions implements SessionBus {
   readonly counters = { handedOver: 0, takenOver: 0, timedOut: 0, adopted: 0 };
   private host: BusHost | undefined;
   private readonly waiting = new Map<string, (result: Answer['result']) => void>();
-  /** Set by the RedisBus (see AdoptionLinks). */
-  links: AdoptionLinks | undefined;
+  private linksSet: AdoptionLinks | undefined;
+  /**
+   * Notices heard before the bus set the links (it subscribes before it reads its stream): a session
+   * handed over then would leave without what waits for it in that stream (nothing forwarded).
+   */
+  private early: string[] | undefined = [];
   /** The adoption under way: a hand-over waits for it, so that a session leaves with all it was owed. */
   private adopting: Promise<unknown> = Promise.resolve();
   /** Messages forwarded for sessions moving here (handover-forward.ts). */
@@ -180,6 +184,19 @@ export class ClusterSessions implements SessionBus {
 
   get nodeId(): string {
     return this.store.nodeId;
+  }
+
+  /** Set by the RedisBus once its stream reader runs (see AdoptionLinks); the notices heard before are handled then. */
+  get links(): AdoptionLinks | undefined {
+    return this.linksSet;
+  }
+
+  set links(links: AdoptionLinks | undefined) {
+    this.linksSet = links;
+    const early = this.early;
+    if (links === undefined || early === undefined) return;
+    this.early = undefined;
+    for (const text of early) this.notice(text);
   }
 
   start(host: BusHost): void {
@@ -431,6 +448,10 @@ export class ClusterSessions implements SessionBus {
 
   /** Handles a notice of `fennec:handover`. */
   notice(text: string): void {
+    if (this.early !== undefined) {
+      this.early.push(text);
+      return;
+    }
     let notice: Request | Answer | Installed | Flush;
     try {
       notice = JSON.parse(text) as Request | Answer | Installed | Flush;

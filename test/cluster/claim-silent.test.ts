@@ -22,7 +22,9 @@ import {
   until,
 } from '../helpers/cluster.js';
 import { encodeMessage } from '../../src/cluster/codec.js';
+import { RedisBus } from '../../src/cluster/redis-bus.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
+import { Broker } from '../../src/broker/broker.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -90,6 +92,62 @@ for (const version of [4, 5] as const) {
       const resumed = await resuming;
       assert.equal(resumed.connack.sessionPresent, true);
       assert.equal(node2.bus.sessions?.counters.timedOut, 0, 'handed over, not taken at the timeout');
+      assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
+    });
+
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner restarted under its id hands a session over only once it reads its stream: what waited there for the session goes with it`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const first = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 8000 });
+      const clientId = `restarting-${version}`;
+      await offlineSession(first.port, version, clientId, 'k/#', 1);
+      first.child.kill('SIGKILL');
+      // Sent to node-1 while it was down, by nodes that knew its route.
+      const sent: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const message = { topic: 'k/x', payload: Buffer.from(`waiting-${i}`), qos: 1 as const, retain: false };
+        const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
+        await admin.xadd(
+          '{fennec}:stream:node-1',
+          '*',
+          'i',
+          `slow/1/${i}`,
+          'm',
+          encodeMessage({ ...message, ...fields }),
+        );
+        sent.push(`waiting-${i}`);
+      }
+      // node-1 restarts in this process; its start pauses once it hears the cluster's notices, before
+      // it reads its stream, while a CONNECT on node-2 asks it for the session.
+      const store1 = await RedisStore.open({ redis: redis.url, nodeId: 'node-1', retained: false });
+      redis.beforeStop(() => store1.close());
+      const bus1 = new RedisBus({ redis: redis.url, nodeId: 'node-1', store: store1 });
+      const paused = bus1 as unknown as { readRetained: () => Promise<void> };
+      const readRetained = paused.readRetained.bind(bus1);
+      let reached = false;
+      let resume: () => void = () => undefined;
+      const resumed$ = new Promise<void>((done) => (resume = done));
+      paused.readRetained = async () => {
+        reached = true;
+        await resumed$;
+        await readRetained();
+      };
+      const broker1 = new Broker({ host: '127.0.0.1', port: 0, sysInterval: 0, bus: bus1, store: store1 });
+      const listening = broker1.listen();
+      redis.beforeStop(async () => {
+        await listening.catch(() => undefined);
+        await broker1.close();
+      });
+      await until('node-1 to pause in its start', () => reached);
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await sleep(300);
+      resume();
+      await listening;
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
       assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
     });
 
