@@ -14,11 +14,11 @@ import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { QueueOverflowPolicy } from '../config/fields.js';
-import { delivery, messageFields, type Delivery } from '../session/message.js';
+import { delivery, messageFields, type Delivery, type Message } from '../session/message.js';
 import type { DropReason, OverflowSession, SessionOverflow } from '../session/types.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { SqliteWorkerStore } from '../store/sqlite-thread.js';
-import type { SpoolRecord, SpoolSummary, Store } from '../store/types.js';
+import type { SpoolRecord, SpoolSummary, Store, StoredRetained } from '../store/types.js';
 import { restoredMessage, type Persistence } from './persistence.js';
 import { openTemporaryBacking, type Backing } from './spool-backing.js';
 import { RowSizes } from './spool-sizes.js';
@@ -148,7 +148,7 @@ export class Spool implements SessionOverflow {
     const record: SpoolRecord = {
       clientId: session.clientId,
       n: s.next++,
-      message: messageFields(m),
+      message: spooledMessage(m),
       qos: d.qos,
       retain: d.retain,
       subscriptionIdentifiers: d.subscriptionIdentifiers,
@@ -435,4 +435,11 @@ export class Spool implements SessionOverflow {
     }, DISK_CHECK_MS);
     this.diskTimer.unref();
   }
+}
+
+/** The message of a spool row: its fields, with its cluster id (Message.originId) when it has one. */
+function spooledMessage(m: Message): StoredRetained {
+  const stored: StoredRetained = messageFields(m);
+  if (m.originId !== undefined) stored.originId = m.originId;
+  return stored;
 }

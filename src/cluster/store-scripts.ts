@@ -151,28 +151,40 @@ end
  * (token '0': this node no longer owns it). The spool's operations (`spool` a = n, b = row,
  * c = payload bytes; `unspool` a = through; `clear-spool`; `move-spool` a = the orphan key) are
  * fenced the same way, except that deleting or moving rows claims nothing, and an orphan key
- * (U+0000 first) is the node's own. A delivery fenced out (\`enqueue\`: a message this node
- * queued for a session taken from it meanwhile, from its stream whose entry this commit deletes)
- * is passed on to the session's owner, marked for it, as a node the session left forwards it.
+ * (U+0000 first) is the node's own. A delivery fenced out (\`enqueue\` or \`spool\`: a message this
+ * node queued for a session taken from it meanwhile, from its stream whose entry this commit
+ * deletes) is passed on to the session's owner, marked for it, as a node the session left forwards it.
  */
 export const commitScript = `${prelude}
 local me = ARGV[1]
 local ns = nsOf(me)
 local fenced, claimed, verdict = 0, {}, {}
--- The message of delivery \`fixed\` (see store-codec.ts encodeDelivery), fenced out for session cid:
--- to the stream of the session's owner, marked for it, under the message's cluster id (the header's
--- \`i\`; the stored form is the form between nodes). Not a shared group's (another member may have it).
-local function passOn(cid, fixed)
-  if string.find(fixed, '"s":', 1, true) then return end
+-- The JSON header of \`bytes\` (4-byte length, JSON, the rest), or nil.
+local function headerOf(bytes)
+  local ok, header = pcall(cjson.decode, string.sub(bytes, 5, 4 + struct.unpack('>I4', bytes)))
+  if ok and type(header) == 'table' then return header end
+end
+-- A stored message (\`bytes\`, the form between nodes too) fenced out for session cid: to the stream
+-- of the session's owner, marked for it, under its cluster id (the header's \`i\`, else \`fallback\`).
+local function passOn(cid, bytes, fallback)
   local owner = redis.call('HGET', ownerKey(cid), 'node')
   if not owner or owner == me then return end
+  local header = headerOf(bytes)
+  local id = (header and type(header.i) == 'string') and header.i or fallback
+  redis.call('XADD', '{fennec}:stream:' .. owner, '*', 'i', id, 'm', bytes, 's', cid)
+end
+-- The message of a fenced delivery (\`fixed\`: see store-codec.ts encodeDelivery) or spooled row
+-- (\`row\`: see redis-spool.ts encodeSpoolRow); not a shared group's (another member may take it).
+local function passOnDelivery(cid, fixed)
+  if string.find(fixed, '"s":', 1, true) then return end
   local mid = string.sub(fixed, 1, string.find(fixed, ' ', 1, true) - 1)
   local bytes = redis.call('HGET', ns .. 'msgs', mid)
-  if not bytes then return end
-  local ok, header = pcall(cjson.decode, string.sub(bytes, 5, 4 + struct.unpack('>I4', bytes)))
-  local id = me .. '/fenced/' .. mid
-  if ok and type(header) == 'table' and type(header.i) == 'string' then id = header.i end
-  redis.call('XADD', '{fennec}:stream:' .. owner, '*', 'i', id, 'm', bytes, 's', cid)
+  if bytes then passOn(cid, bytes, me .. '/fenced/' .. mid) end
+end
+local function passOnRow(cid, n, row)
+  local header = headerOf(row)
+  if not header or header.s then return end
+  passOn(cid, string.sub(row, 5 + struct.unpack('>I4', row)), me .. '/fenced/' .. cid .. '/' .. n)
 end
 local function allowed(cid, token)
   local v = verdict[cid]
@@ -220,7 +232,8 @@ for i = 2, #ARGV, 6 do
     end
     if not ok then
       fenced = fenced + 1
-      if kind == 'enqueue' then passOn(cid, b) end
+      if kind == 'enqueue' then passOnDelivery(cid, b)
+      elseif kind == 'spool' then passOnRow(cid, a, b) end
     elseif kind == 'session' then redis.call('HSET', ns .. 'sessions', cid, a)
     elseif kind == 'end-session' then
       endSession(ns, cid)

@@ -452,31 +452,35 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveAcknowledged(resumed, version, ['after']), ['after']);
     });
 
-    it(`[MQTT-4.3.2-${version === 5 ? 4 : 2}] what a node that never answered the hand-over queues for the session after it was taken (its store write fenced out) reaches the session on its new owner`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startSessionNode(redis, 'node-1');
-      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
-      const node3 = await startSessionNode(redis, 'node-3');
-      const clientId = `fenced-${version}`;
-      await offlineSession(node1.port, version, clientId, 'k/#', 1);
-      await until("node-3 to learn node-1's route", () => node3.bus.knowsRoute('node-1', 'k/#'));
-      (node1.bus.sessions as unknown as { handOver: () => Promise<void> }).handOver = () => Promise.resolve();
-      // node-2 takes the session by force, then installs it only when told.
-      const gate = gateInstall(node2.store, clientId);
-      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
-      await until('node-2 to take the session', () => gate.reached);
-      // node-1 still holds its copy: it reads what node-3 sends there now, and queues it for that copy.
-      const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
-      await publisher.publish({ topic: 'k/x', qos: 1, payload: 'fenced' });
-      await until('node-1 to read it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
-      gate.open();
-      const resumed = await resuming;
-      assert.equal(resumed.connack.sessionPresent, true);
-      assert.deepEqual(await receiveAcknowledged(resumed, version, ['fenced']), ['fenced']);
-      await resumed.expectNothing(300);
-    });
+    for (const where of ['queue', 'spool'] as const) {
+      it(`[MQTT-4.3.2-${version === 5 ? 4 : 2}] what a node that never answered the hand-over puts in the ${where} of the session after it was taken (its store write fenced out) reaches the session on its new owner`, async (t) => {
+        const redis = await startRedis(t);
+        if (redis === undefined) return;
+        t.after(destroyAllClients);
+        const admin = adminClient(redis);
+        // With a memory queue of one message, what comes after the first is spooled.
+        const node1 = await startSessionNode(redis, 'node-1', where === 'spool' ? { maxQueuedMessages: 1 } : {});
+        const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
+        const node3 = await startSessionNode(redis, 'node-3');
+        const clientId = `fenced-${where}-${version}`;
+        await offlineSession(node1.port, version, clientId, 'k/#', 1);
+        await until("node-3 to learn node-1's route", () => node3.bus.knowsRoute('node-1', 'k/#'));
+        const publisher = await RawClient.connect(node3.port, { version, clientId: `p-${version}` });
+        await publisher.publish({ topic: 'k/x', qos: 1, payload: 'first' });
+        (node1.bus.sessions as unknown as { handOver: () => Promise<void> }).handOver = () => Promise.resolve();
+        // node-2 takes the session by force, then installs it only when told.
+        const gate = gateInstall(node2.store, clientId);
+        const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+        await until('node-2 to take the session', () => gate.reached);
+        // node-1 still holds its copy: it reads what node-3 sends there now, and keeps it for that copy.
+        await publisher.publish({ topic: 'k/x', qos: 1, payload: 'fenced' });
+        await until('node-1 to read it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+        gate.open();
+        const resumed = await resuming;
+        assert.equal(resumed.connack.sessionPresent, true);
+        assert.deepEqual(await receiveAcknowledged(resumed, version, ['first', 'fenced']), ['first', 'fenced']);
+        await resumed.expectNothing(300);
+      });
+    }
   });
 }
