@@ -447,7 +447,15 @@ export class RedisBus implements Bus {
   }
 
   carries(message: Message): boolean {
-    return message.retain || this.routes.reaches(message.topic);
+    const { topic } = message;
+    // Also what goes on to a session that left (handover-forward.ts), and what a claim here holds
+    // (its acknowledgement waits until the claim's session is stored: `holdUntilStored`).
+    return (
+      message.retain ||
+      this.routes.reaches(topic) ||
+      this.forwarder.targets(topic) !== undefined ||
+      this.sessions?.holdsTopic(topic) === true
+    );
   }
 
   unavailableFor(message: Message): boolean {

@@ -232,36 +232,44 @@ for (const version of [4, 5] as const) {
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
   describe(`a message the new owner publishes while it holds a session handed over to it, MQTT ${v}`, () => {
-    it(`[MQTT-4.3.2-${version === 5 ? 4 : 2}] is acknowledged to its publisher only once the session's store has it (the old owner does not send it back: a crash of the new owner before would lose it)`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startSessionNode(redis, 'node-1');
-      const node2 = await startSessionNode(redis, 'node-2');
-      const clientId = `own-${version}`;
-      await offlineSession(node1.port, version, clientId, 'own/#', 1);
-      await until('node-2 to know the route', () => node2.bus.knowsRoute('node-1', 'own/#'));
-      // node-1 does not answer node-2's flush: node-2 holds the session for 1 s before it installs it.
-      const sessions1 = node1.bus.sessions!;
-      const notice = sessions1.notice.bind(sessions1);
-      sessions1.notice = (text) => {
-        if (!text.includes('"op":"flush"')) notice(text);
-      };
-      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
-      await until('node-2 to hold the session', () => node2.bus.sessions!.holdsTopic('own/x'));
-      const publisher = await RawClient.connect(node2.port, { version, clientId: `p-${version}` });
-      await publisher.publish({ topic: 'own/x', qos: 1, payload: 'mine' });
-      const stored = await admin.hvalsBuffer('{fennec}:store:node-2:msgs');
-      assert.equal(
-        stored.some((value) => value.includes('mine')),
-        true,
-        "in node-2's store when acknowledged",
-      );
-      const resumed = await resuming;
-      assert.equal(resumed.connack.sessionPresent, true);
-      assert.deepEqual(await receiveAcknowledged(resumed, version, ['mine']), ['mine']);
-      await resumed.expectNothing(300);
-    });
+    for (const routes of ['', ', no other node subscribing to it'] as const) {
+      it(`[MQTT-4.3.2-${version === 5 ? 4 : 2}] is acknowledged to its publisher only once the session's store has it (the old owner does not send it back: a crash of the new owner before would lose it)${routes}`, async (t) => {
+        const redis = await startRedis(t);
+        if (redis === undefined) return;
+        t.after(destroyAllClients);
+        const admin = adminClient(redis);
+        const node1 = await startSessionNode(redis, 'node-1');
+        const node2 = await startSessionNode(redis, 'node-2');
+        const clientId = `own-${version}`;
+        await offlineSession(node1.port, version, clientId, 'own/#', 1);
+        await until('node-2 to know the route', () => node2.bus.knowsRoute('node-1', 'own/#'));
+        // node-1 does not answer node-2's flush: node-2 holds the session for 1 s before it installs it.
+        const sessions1 = node1.bus.sessions!;
+        const notice = sessions1.notice.bind(sessions1);
+        sessions1.notice = (text) => {
+          if (!text.includes('"op":"flush"')) notice(text);
+        };
+        const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+        await until('node-2 to hold the session', () => node2.bus.sessions!.holdsTopic('own/x'));
+        // As when the old owner's routes are gone already (it died, and was declared dead).
+        if (routes !== '') node2.bus.sessions!.links!.forgetRoutes('node-1');
+        const stored = async (payload: string): Promise<boolean> =>
+          (await admin.hvalsBuffer('{fennec}:store:node-2:msgs')).some((value) => value.includes(payload));
+        const publisher = await RawClient.connect(node2.port, { version, clientId: `p-${version}` });
+        const other = await RawClient.connect(node2.port, { version, clientId: `o-${version}` });
+        const mine = publisher.publish({ topic: 'own/x', qos: 1, payload: 'mine' });
+        await sleep(100);
+        // Another publisher's, while the node waits for the claim's store: the same.
+        await other.publish({ topic: 'own/x', qos: 1, payload: 'other' });
+        assert.equal(await stored('other'), true, "in node-2's store when acknowledged");
+        await mine;
+        assert.equal(await stored('mine'), true, "in node-2's store when acknowledged");
+        const resumed = await resuming;
+        assert.equal(resumed.connack.sessionPresent, true);
+        const all = ['mine', 'other'];
+        assert.deepEqual(await receiveAcknowledged(resumed, version, all), all);
+        await resumed.expectNothing(300);
+      });
+    }
   });
 }
