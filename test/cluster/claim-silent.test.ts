@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import {
   adminClient,
   appendMarked,
+  appendPlain,
   copyMarked,
   firstEntry,
   gateInstall,
@@ -21,7 +22,6 @@ import {
   startSessionNode,
   until,
 } from '../helpers/cluster.js';
-import { encodeMessage } from '../../src/cluster/codec.js';
 import { RedisBus } from '../../src/cluster/redis-bus.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
 import { Broker } from '../../src/broker/broker.js';
@@ -106,20 +106,7 @@ for (const version of [4, 5] as const) {
       await offlineSession(first.port, version, clientId, 'k/#', 1);
       first.child.kill('SIGKILL');
       // Sent to node-1 while it was down, by nodes that knew its route.
-      const sent: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        const message = { topic: 'k/x', payload: Buffer.from(`waiting-${i}`), qos: 1 as const, retain: false };
-        const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
-        await admin.xadd(
-          '{fennec}:stream:node-1',
-          '*',
-          'i',
-          `slow/1/${i}`,
-          'm',
-          encodeMessage({ ...message, ...fields }),
-        );
-        sent.push(`waiting-${i}`);
-      }
+      const sent = await appendPlain(admin, 'node-1', 'k/x', ['waiting-0', 'waiting-1', 'waiting-2']);
       // node-1 restarts in this process; its start pauses once it hears the cluster's notices, before
       // it reads its stream, while a CONNECT on node-2 asks it for the session.
       const store1 = await RedisStore.open({ redis: redis.url, nodeId: 'node-1', retained: false });
@@ -328,19 +315,7 @@ for (const version of [4, 5] as const) {
           return /^node-2\n(\S+) node-2\/\w+\/ \d+\nk\/#$/.exec(record)?.[1] === end;
         });
         // A node that has not learnt the new route yet still appends to node-1's stream.
-        for (let i = 0; i < 3; i++) {
-          const message = { topic: 'k/x', payload: Buffer.from(`late-${i}`), qos: 1 as const, retain: false };
-          const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
-          await admin.xadd(
-            '{fennec}:stream:node-1',
-            '*',
-            'i',
-            `slow/1/${i}`,
-            'm',
-            encodeMessage({ ...message, ...fields }),
-          );
-          sent.push(`late-${i}`);
-        }
+        sent.push(...(await appendPlain(admin, 'node-1', 'k/x', ['late-0', 'late-1', 'late-2'])));
         // And one through the routes every node knows now: node-2's, and node-1's until it is handled.
         await until("node-3 to learn node-2's route", () => node3.bus.knowsRoute('node-2', 'k/#'));
         await publish('after');

@@ -11,6 +11,7 @@ import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
+import { encodeMessage } from '../../src/cluster/codec.js';
 import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
 import { ClientPool, WAIT_MS } from '../interop/support.js';
@@ -116,6 +117,19 @@ export async function publishesUntil(client: RawClient, last: string): Promise<P
  */
 export async function copyMarked(admin: Redis, node: string, clientId: string): Promise<void> {
   await appendMarked(admin, node, clientId, await firstEntry(admin, node));
+}
+
+/**
+ * Appends to `node`'s stream one entry per payload (QoS 1, on `topic`), as a node that knew its
+ * route would, with ids `slow/1/N`; resolves with the payloads.
+ */
+export async function appendPlain(admin: Redis, node: string, topic: string, payloads: string[]): Promise<string[]> {
+  for (const [i, payload] of payloads.entries()) {
+    const message = { topic, payload: Buffer.from(payload), qos: 1 as const, retain: false };
+    const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
+    await admin.xadd(`{fennec}:stream:${node}`, '*', 'i', `slow/1/${i}`, 'm', encodeMessage({ ...message, ...fields }));
+  }
+  return payloads;
 }
 
 /** The fields of the first entry of `node`'s stream. */
