@@ -12,6 +12,7 @@ import {
   type SessionLimits,
   type SessionOverflow,
 } from '../session/session.js';
+import { CompletedOrigins } from '../session/completed-origins.js';
 import { sessionRecord, type Persistence } from './persistence.js';
 import type { Subscriptions } from './subscriptions.js';
 import { scheduleAfter, type Scheduled } from './timers.js';
@@ -24,6 +25,11 @@ export class SessionRegistry {
   private readonly expiries = new Map<Session, Scheduled>();
   /** Where every session puts what its memory queue cannot hold (the spool); undefined: nowhere. */
   overflow: SessionOverflow | undefined;
+  /**
+   * The messages with a cluster id that sessions completed lately, for every session (see
+   * Session.holdsOrigin): outside a cluster messages have none, and it stays empty.
+   */
+  readonly completed = new CompletedOrigins();
 
   constructor(
     private readonly limits: Required<SessionLimits>,
@@ -74,6 +80,7 @@ export class SessionRegistry {
     );
     session.onDrop = this.onDrop;
     session.overflow = this.overflow;
+    session.completed = this.completed;
     this.sessions.set(clientId, session);
     return session;
   }

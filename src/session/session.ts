@@ -7,6 +7,7 @@
  */
 import type { QoS } from '../protocol/index.js';
 import type { Link } from './link.js';
+import type { CompletedOrigins } from './completed-origins.js';
 import { isExpired, type Delivery } from './message.js';
 import {
   emptyDropTally,
@@ -95,6 +96,8 @@ export class Session implements OverflowSession {
   onDrop: ((session: Session, reason: DropReason) => void) | undefined;
   /** Takes QoS 1/2 deliveries beyond the memory queue (the broker's spool); undefined: a full queue drops. */
   overflow: SessionOverflow | undefined;
+  /** Where completed messages with a cluster id are noted (see `holdsOrigin`); undefined: nowhere. */
+  completed: CompletedOrigins | undefined;
 
   private sink: SessionSink | undefined;
   /** The protocol state of the attached connection; set exactly when `sink` is. */
@@ -500,6 +503,7 @@ export class Session implements OverflowSession {
     if (entry === undefined || entry.state !== 'awaiting-puback') return undefined;
     this.outgoing.delete(packetId);
     this.journal?.removed(this, entry.delivery);
+    this.noteCompleted(entry.delivery);
     this.pump();
     return entry.delivery;
   }
@@ -530,15 +534,28 @@ export class Session implements OverflowSession {
     if (entry === undefined || entry.state !== 'awaiting-pubcomp') return undefined;
     this.outgoing.delete(packetId);
     this.journal?.removed(this, entry.delivery);
+    this.noteCompleted(entry.delivery);
     this.pump();
     return entry.delivery;
   }
 
   /**
+   * A delivery acknowledged by the peer: noted when its message has a cluster id. Once acknowledged,
+   * the same message would be a new one to the peer: [MQTT-4.3.2-2] [MQTT-4.3.3-2] (3.1.1)
+   * [MQTT-4.3.2-5] [MQTT-4.3.3-12] (5.0).
+   */
+  private noteCompleted(delivery: Delivery): void {
+    const { originId } = delivery.message;
+    if (originId !== undefined) this.completed?.add(this.clientId, originId);
+  }
+
+  /**
    * Whether a delivery of the message of cluster id `originId` (Message.originId) is queued here or
-   * in flight: a copy of it that reaches the session again is not delivered (see deliverToSessions).
+   * in flight, or was completed lately (`completed`): a copy of it that reaches the session again is
+   * not delivered (see deliverToSessions).
    */
   holdsOrigin(originId: string): boolean {
+    if (this.completed?.has(this.clientId, originId) === true) return true;
     for (let i = this.queueHead; i < this.queue.length; i++) {
       if (this.queue[i]!.message.originId === originId) return true;
     }

@@ -211,6 +211,32 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['once']);
     });
 
+    it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) a session handed over with a message queued, completed on the new node, does not get the message again when a copy marked for it comes after`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `completed-${version}`;
+      await offlineSession(node1.port, version, clientId, 'k/#', 2);
+      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      node1.child.kill('SIGSTOP');
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
+      const entry = await firstEntry(admin, 'node-1');
+      node1.child.kill('SIGCONT');
+      await until('node-1 to store it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+      // The session moves to node-2 with the message queued; the client completes it there.
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['once']);
+      // Then a copy marked for the session, as the node it left would forward one its stream held.
+      await appendMarked(admin, 'node-2', clientId, entry);
+      await until('node-2 to read it', async () => (await admin.xlen('{fennec}:stream:node-2')) === 0);
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), []);
+    });
+
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;

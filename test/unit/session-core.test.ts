@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { FennecError } from '../../src/errors/index.js';
 import { ReasonCode, type PublishPacket, type QoS } from '../../src/protocol/index.js';
 import { delivery, type Delivery, type Message } from '../../src/session/message.js';
+import { CompletedOrigins } from '../../src/session/completed-origins.js';
 import { Session } from '../../src/session/session.js';
 import type { JournaledSession, SessionJournal } from '../../src/session/types.js';
 import { agreedLink, FakeClock, RecordingSink } from '../helpers/session-sink.js';
@@ -365,5 +366,62 @@ void describe('session core: restore', () => {
     s.restoreQoS2(9);
     assert.equal(agreedLink().receivePublish(publish('t', 2, 9), s), 'duplicate');
     assert.deepEqual(journal.calls, []);
+  });
+});
+
+void describe('session core: copies of a cluster message (Session.holdsOrigin)', () => {
+  function clusterMessage(payload: string, originId: string, qos: QoS): Message {
+    return { ...message(payload, qos), originId };
+  }
+
+  for (const qos of [1, 2] as const) {
+    void it(`${qos === 1 ? '[MQTT-4.3.2-2] (3.1.1) [MQTT-4.3.2-5] (5.0)' : '[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0)'} a QoS ${qos} message the peer completed is still known by its cluster id: a copy is not delivered again`, () => {
+      const completed = new CompletedOrigins();
+      const s = session();
+      s.completed = completed;
+      const sink = new RecordingSink();
+      s.attach(sink, agreedLink());
+      s.deliver(delivery(clusterMessage('a', 'n1/7/1', qos), qos, false, undefined));
+      assert.equal(s.holdsOrigin('n1/7/1'), true, 'in flight');
+      if (qos === 1) s.onPuback(1);
+      else {
+        s.onPubrec(1, false);
+        assert.equal(s.holdsOrigin('n1/7/1'), true, 'released, not completed');
+        s.onPubcomp(1);
+      }
+      assert.equal(s.inflightCount, 0);
+      assert.equal(s.holdsOrigin('n1/7/1'), true, 'completed');
+      assert.equal(s.holdsOrigin('n1/7/2'), false);
+      // Another session with the same broker-wide record never had it.
+      const other = new Session('other', 60, { maxInflightMessages: 10, maxQueuedMessages: 100 });
+      other.completed = completed;
+      assert.equal(other.holdsOrigin('n1/7/1'), false);
+    });
+  }
+
+  void it('a PUBREC with a failure code is not a completion; messages without a cluster id are not noted', () => {
+    const completed = new CompletedOrigins();
+    const s = session();
+    s.completed = completed;
+    s.attach(new RecordingSink(), agreedLink());
+    s.deliver(delivery(clusterMessage('a', 'n1/7/1', 2), 2, false, undefined));
+    s.deliver(delivery(message('b', 1), 1, false, undefined));
+    s.onPubrec(1, true);
+    s.onPuback(2);
+    assert.equal(s.holdsOrigin('n1/7/1'), false);
+    assert.equal(completed.size, 0);
+  });
+
+  void it('the record keeps the newest pairs up to its capacity, forgetting the oldest first', () => {
+    const completed = new CompletedOrigins(2);
+    completed.add('s', 'a/1/1');
+    completed.add('s', 'a/1/2');
+    completed.add('s', 'a/1/2');
+    completed.add('s', 'a/1/3');
+    assert.equal(completed.size, 2);
+    assert.equal(completed.has('s', 'a/1/1'), false);
+    assert.equal(completed.has('s', 'a/1/2'), true);
+    assert.equal(completed.has('s', 'a/1/3'), true);
+    assert.equal(completed.has('t', 'a/1/3'), false);
   });
 });
