@@ -316,13 +316,14 @@ export class RedisStore implements Store {
   /**
    * Claims `clientId` for this node (see `claimScript`). `reserve(count)` reserves numbers for a
    * session moved here; `force` takes it even from a live owner (which then cannot write to it any
-   * more); `expectedOwner` claims it only from that node (adoption).
+   * more), from `forceFrom` only when given; `expectedOwner` claims it only from that node (adoption).
    */
   async claim(
     clientId: string,
     reserve: (count: number) => Reserved,
     force = false,
     expectedOwner = '',
+    forceFrom = '',
   ): Promise<ClaimResult> {
     let numbers = reserve(FIRST_RESERVATION);
     for (;;) {
@@ -334,6 +335,7 @@ export class RedisStore implements Store {
         String(numbers.messageId),
         force ? '1' : '0',
         expectedOwner,
+        forceFrom,
       );
       const kind = String(reply[0]);
       if (kind === 'range') {

@@ -309,7 +309,13 @@ export class ClusterSessions implements SessionBus {
           { clientId, owner: claimed.owner, timeoutMs: this.handoverTimeoutMs },
           'cluster: the owner of the session did not hand it over in time; taken over, the owner fenced out',
         );
-        const forced = await this.store.claim(clientId, (count) => host.reserve(count), true);
+        // Forced from that owner only: a node that took the session meanwhile was never asked, and
+        // its client would stay connected to a copy fenced out. That one is asked in turn.
+        const forced = await this.store.claim(clientId, (count) => host.reserve(count), true, '', claimed.owner);
+        if (forced.kind === 'busy') {
+          handedBy = undefined;
+          continue;
+        }
         if (forced.kind !== 'moved') return undefined;
         await this.links?.willsMoved([clientId]);
         await this.backlogOf(clientId, forced);

@@ -291,7 +291,9 @@ return reply`;
 
 /**
  * Claim: ARGV = client id, this node, seqBase, range, msgBase, force ('1': take it even from a live
- * owner), expected owner ('' any; else claim only from that node: adoption). Replies:
+ * owner), expected owner ('' any; else claim only from that node: adoption), the owner to force it
+ * from ('' any; else a force takes it from that node only: from another live owner, one that took
+ * it meanwhile and was never asked, it is 'busy'). Replies:
  * { 'own', token } this node owns it (now, or already); { 'busy', owner, token } a live node owns
  * it and must hand it over; { 'moved', token, session..., previous owner, spool sizes, where the
  * previous owner's stream ended when it was taken without a hand-over ('' otherwise) } it was moved here from a
@@ -301,7 +303,7 @@ return reply`;
  */
 export const claimScript = `${prelude}
 local cid, me, seqBase, range, msgBase = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local force, expected = ARGV[6], ARGV[7]
+local force, expected, forceFrom = ARGV[6], ARGV[7], ARGV[8] or ''
 local key = ownerKey(cid)
 local o = redis.call('HMGET', key, 'node', 'token', 'fresh')
 if expected ~= '' and o[1] ~= expected then return { 'skip' } end
@@ -319,7 +321,8 @@ if o[1] == me then
   end
   return { 'own', o[2] }
 end
-if force ~= '1' and redis.call('EXISTS', '{fennec}:lease:' .. o[1]) == 1 then return { 'busy', o[1], o[2] } end
+local forced = force == '1' and (forceFrom == '' or forceFrom == o[1])
+if not forced and redis.call('EXISTS', '{fennec}:lease:' .. o[1]) == 1 then return { 'busy', o[1], o[2] } end
 local n = redis.call('SCARD', nsOf(o[1]) .. 'dlvof:' .. cid)
 if n > range then return { 'range', n } end
 move(nsOf(o[1]), nsOf(me), cid, seqBase, msgBase)

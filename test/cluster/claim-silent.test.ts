@@ -75,6 +75,34 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(got, sent);
     });
 
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a node whose hand-over request timed out forces the session only from the owner it asked: a node that took the session meanwhile is asked in turn, and its client is taken over`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
+      const node3 = await startSessionNode(redis, 'node-3', {}, { handoverTimeoutMs: 2000 });
+      const clientId = `force-from-${version}`;
+      await offlineSession(node1.port, version, clientId, 'k/#', 1);
+      // node-1 frozen, its lease still valid: both CONNECTs wait for a hand-over that never comes.
+      node1.child.kill('SIGSTOP');
+      const third = RawClient.connect(node3.port, persistent(version, clientId), WAIT_MS * 2);
+      third.catch(() => undefined);
+      await sleep(300);
+      // node-2 waits less: it takes the session from node-1 by force, and its client is connected.
+      const second = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(second.connack.sessionPresent, true);
+      assert.equal(await admin.hget(`{fennec}:owner:${clientId}`, 'node'), 'node-2');
+      // node-3's wait ends: node-2 was never asked, so node-3 asks it, and node-2 closes its client.
+      const resumed = await third;
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.equal(await admin.hget(`{fennec}:owner:${clientId}`, 'node'), 'node-3');
+      if (version === 5) assert.equal((await second.next('disconnect', WAIT_MS)).reasonCode, 0x8e);
+      await second.closed(WAIT_MS);
+      assert.equal(node2.broker.clients.has(clientId), false);
+    });
+
     it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner killed and restarted under its id while a CONNECT waits for its hand-over hands the session over when asked again, before the timeout`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;
