@@ -26,6 +26,8 @@ export interface ForwarderLinks {
   withdraw(filter: string): void;
   /** Resolves once this node has handled what its stream holds now (StreamReader.caughtUp). */
   caughtUp(): Promise<void>;
+  /** Deletes the record the hand-over of `clientId` to `to` left in Redis (left-sessions.ts `forgetHandedOver`). */
+  forgetRecord(clientId: string, to: string): void;
 }
 
 /** A session this node released to `to`. */
@@ -40,6 +42,8 @@ interface Leaving {
   settling: boolean;
   /** Registered by `forwardFor`: the session left while this node was down. */
   whileDown?: boolean;
+  /** The hand-over recorded the session in this node's `left` hash: deleted when forwarding ends. */
+  recorded?: boolean;
   /** The last entry of this node's stream the new owner read itself: only later ones are forwarded. */
   after?: string | undefined;
   /** The new owner's own messages it holds for the session itself: ids `ids` + a sequence above `above`. */
@@ -121,6 +125,15 @@ export class HandoverForwarder {
   installed(clientId: string, from: string): void {
     const leaving = this.byClient.get(clientId);
     if (leaving !== undefined && leaving.to === from) this.settle(leaving);
+  }
+
+  /**
+   * The hand-over of `clientId` happened, recorded in Redis: should this node die before forwarding
+   * ends, its next run (or its adopter) forwards what its stream still holds for the session.
+   */
+  handedOver(clientId: string): void {
+    const leaving = this.byClient.get(clientId);
+    if (leaving !== undefined && !leaving.whileDown) leaving.recorded = true;
   }
 
   /** The hand-over of `clientId` did not happen: its held routes go now, nothing is forwarded. */
@@ -251,6 +264,7 @@ export class HandoverForwarder {
     this.byClient.delete(clientId);
     for (const filter of leaving.filters) this.index.remove(filter, clientId);
     this.release(leaving);
+    if (leaving.recorded === true) this.links.forgetRecord(clientId, leaving.to);
     if (this.byClient.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;

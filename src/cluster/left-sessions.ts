@@ -154,6 +154,21 @@ export async function readUpTo(
   await Promise.all([...clientIds].map((clientId) => redis.eval(readUpToScript, 1, leftKey(node), clientId, to, read)));
 }
 
+/**
+ * Deletes record ARGV[1] of hash KEYS[1] if it names node ARGV[2] as the new owner and has read
+ * nothing ('0-0'): the record of a hand-over (see the hand-over script).
+ */
+const forgetHandedOverScript = `local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, #ARGV[2] + 5) == ARGV[2] .. '\\n0-0\\n' then redis.call('HDEL', KEYS[1], ARGV[1]) end`;
+
+/**
+ * The command that deletes the record of the session of `clientId` that `node` handed over to `to`,
+ * once `node` passed on what its stream held for it (handover-forward.ts).
+ */
+export function forgetHandedOver(node: string, clientId: string, to: string): Command {
+  return ['EVAL', forgetHandedOverScript, 1, leftKey(node), clientId, to];
+}
+
 /** Deletes field ARGV[1] of hash KEYS[1] if it still holds ARGV[2]. */
 const deleteIfScript = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end`;
 

@@ -47,7 +47,7 @@ import { RouteTable } from './routes.js';
 import { RouteSync, type RouteEvent } from './route-sync.js';
 import { StreamReader } from './stream-reader.js';
 import { HandoverForwarder } from './handover-forward.js';
-import { forgetLeft, leftSessions } from './left-sessions.js';
+import { forgetHandedOver, forgetLeft, leftSessions } from './left-sessions.js';
 import { passOnGroups, type GroupPassLinks } from './group-pass.js';
 import type { RedisStore } from './redis-store.js';
 import { ClusterSessions, handoverChannel, type Adopted } from './sessions.js';
@@ -168,6 +168,7 @@ export class RedisBus implements Bus {
         hasSession: (clientId) => this.host?.subscriptionsOf?.(clientId) !== undefined,
         withdraw: (filter) => this.withdrawRoute(filter),
         caughtUp: () => this.caughtUp(),
+        forgetRecord: (clientId, to) => this.outbox.push(forgetHandedOver(this.nodeId, clientId, to)),
       },
       (options.handoverTimeoutMs ?? 5000) + 1000,
       HANDOVER_SETTLE_MS,
@@ -321,6 +322,7 @@ export class RedisBus implements Bus {
         publishedHere: (messageId) => this.publishedHere(messageId),
         leave: (clientId, to, filters) => forwarder.leave(clientId, to, filters),
         stay: (clientId) => forwarder.stay(clientId),
+        handedOver: (clientId) => forwarder.handedOver(clientId),
         installed: (clientId, from) => forwarder.installed(clientId, from),
         forwardFor: (clientId, to, filters) => forwarder.forwardFor(clientId, to, filters),
         stopForwarding: (clientId) => forwarder.stopForwarding(clientId),

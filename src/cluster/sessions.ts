@@ -105,6 +105,8 @@ export interface AdoptionLinks {
   leave(clientId: string, to: string, filters: string[]): void;
   /** The hand-over of `clientId` did not happen. */
   stay(clientId: string): void;
+  /** The hand-over of `clientId` happened (recorded in this node's `left` hash until forwarding ends). */
+  handedOver(clientId: string): void;
   /** Node `from` installed the session of `clientId` this node handed it. */
   installed(clientId: string, from: string): void;
   /** What reaches this node for `clientId`'s plain `filters` goes to node `to`, until `stopForwarding`. */
@@ -560,6 +562,7 @@ export class ClusterSessions implements SessionBus {
     }
     this.handingOver.delete(request.client);
     if (result !== 'ok') this.links?.stay(request.client);
+    else this.links?.handedOver(request.client);
     const answer: Answer = { op: 'answer', id: request.id, to: request.from, result };
     await this.command.publish(handoverChannel, JSON.stringify(answer)).catch(() => undefined);
   }

@@ -352,7 +352,10 @@ return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], r[6], last }`;
  * ('0': unknown, not checked), the new owner, seqBase, range, msgBase, then ids of this node's
  * messages to delete (no delivery of its own refers to them any more). Moves the session into the
  * new owner's namespace with the new owner's numbers, and marks it `fresh` for the new owner to
- * load. Replies { 'ok', token }, { 'lost' } when this node no longer owns it, or { 'range', n }.
+ * load. Records the session in this node's left hash, as a claim does, nothing read ('0-0'): a
+ * node killed before it passed on what its stream got for the session forwards it once back (or its
+ * adopter does); alive, it deletes the record once it has (handover-forward.ts). Replies
+ * { 'ok', token }, { 'lost' } when this node no longer owns it, or { 'range', n }.
  */
 export const handOverScript = `${prelude}
 local cid, me, token, to = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -365,6 +368,11 @@ if n > range then return { 'range', n } end
 move(nsOf(me), nsOf(to), cid, seqBase, msgBase)
 routesTo(nsOf(to), cid, to)
 for i = 8, #ARGV do redis.call('HDEL', nsOf(me) .. 'msgs', ARGV[i]) end
+local left = { to, '0-0' }
+for _, filter in ipairs(redis.call('HKEYS', nsOf(to) .. 'subs:' .. cid)) do
+  if string.sub(filter, 1, 7) ~= '$share/' then left[#left + 1] = filter end
+end
+if #left > 2 then redis.call('HSET', '{fennec}:left:' .. me, cid, table.concat(left, '\\n')) end
 local t = newToken()
 redis.call('HSET', key, 'node', to, 'token', t, 'fresh', '1')
 return { 'ok', t }`;

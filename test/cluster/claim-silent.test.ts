@@ -288,6 +288,34 @@ for (const version of [4, 5] as const) {
       assert.equal(await admin.xlen('{fennec}:stream:node-2'), 1);
     });
 
+    it(`[MQTT-3.1.2-5] an owner killed right after handing a session over, before it read what its stream got for the session, forwards that once restarted; alive, it forgets the record`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const node3 = await startSessionNode(redis, 'node-3');
+      const clientId = `handed-then-killed-${version}`;
+      await offlineSession(node1.port, version, clientId, 'k/#', 1);
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      // Frozen then killed before it read what a node that had not yet learnt the new route sent it.
+      node1.child.kill('SIGSTOP');
+      const sent = await appendPlain(admin, 'node-1', 'k/x', ['late-0', 'late-1']);
+      node1.child.kill('SIGKILL');
+      await startProcessNode(t, redis, 'node-1');
+      assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
+      await until('node-1 to forget the record', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
+
+      // A node that stays alive forgets its record once it forwarded what its stream held.
+      const other = `handed-alive-${version}`;
+      await offlineSession(node3.port, version, other, 'k/#', 1);
+      await RawClient.connect(node2.port, persistent(version, other), WAIT_MS);
+      assert.equal(await admin.hlen('{fennec}:left:node-3'), 1, 'recorded by the hand-over');
+      await until('node-3 to forget the record', async () => (await admin.hlen('{fennec}:left:node-3')) === 0);
+    });
+
     for (const then of ['', ', to the node that adopted it since'] as const) {
       it(`[MQTT-3.1.2-5] a node that dies after claiming a session from a dead node, before storing what waited in that node's stream, loses none of it: the dead node, back, forwards it all${then}`, async (t) => {
         const redis = await startRedis(t);
