@@ -545,6 +545,8 @@ export class Session implements OverflowSession {
    * [MQTT-4.3.2-5] [MQTT-4.3.3-12] (5.0).
    */
   private noteCompleted(delivery: Delivery): void {
+    // Only a stored session moves between nodes, where copies come from; others cost nothing here.
+    if (this.journal === undefined) return;
     const { originId } = delivery.message;
     if (originId !== undefined) this.completed?.add(this.clientId, originId);
   }

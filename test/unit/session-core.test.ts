@@ -378,6 +378,7 @@ void describe('session core: copies of a cluster message (Session.holdsOrigin)',
     void it(`${qos === 1 ? '[MQTT-4.3.2-2] (3.1.1) [MQTT-4.3.2-5] (5.0)' : '[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0)'} a QoS ${qos} message the peer completed is still known by its cluster id: a copy is not delivered again`, () => {
       const completed = new CompletedOrigins();
       const s = session();
+      s.journal = new RecordingJournal();
       s.completed = completed;
       const sink = new RecordingSink();
       s.attach(sink, agreedLink());
@@ -399,9 +400,10 @@ void describe('session core: copies of a cluster message (Session.holdsOrigin)',
     });
   }
 
-  void it('a PUBREC with a failure code is not a completion; messages without a cluster id are not noted', () => {
+  void it('a PUBREC with a failure code is not a completion; messages without a cluster id, and sessions not stored, are not noted', () => {
     const completed = new CompletedOrigins();
     const s = session();
+    s.journal = new RecordingJournal();
     s.completed = completed;
     s.attach(new RecordingSink(), agreedLink());
     s.deliver(delivery(clusterMessage('a', 'n1/7/1', 2), 2, false, undefined));
@@ -409,6 +411,12 @@ void describe('session core: copies of a cluster message (Session.holdsOrigin)',
     s.onPubrec(1, true);
     s.onPuback(2);
     assert.equal(s.holdsOrigin('n1/7/1'), false);
+    // A session without a store never moves between nodes: nothing to note.
+    const clean = session();
+    clean.completed = completed;
+    clean.attach(new RecordingSink(), agreedLink());
+    clean.deliver(delivery(clusterMessage('c', 'n1/7/2', 1), 1, false, undefined));
+    clean.onPuback(1);
     assert.equal(completed.size, 0);
   });
 
