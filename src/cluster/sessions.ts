@@ -168,6 +168,8 @@ export class ClusterSessions implements SessionBus {
   private readonly arrivals = new HandoverArrivals();
   /** Client ids whose sessions this node is handing over. */
   private readonly handingOver = new Set<string>();
+  /** The hand-overs under way by client id, each resolved once its store script has answered. */
+  private readonly handOvers = new Map<string, Promise<void>>();
   /** Hand-over requests this node has handled, by id: a request asked again is answered once. */
   private readonly requests = new Set<string>();
   /** The claim under way for each client id (settled, never rejected), for the next one to wait. */
@@ -215,7 +217,10 @@ export class ClusterSessions implements SessionBus {
     // one's claim is still moving the session here (a client that gave up waiting and came back)
     // would otherwise be told 'own' before the session is installed, and start an empty one.
     const before = this.claims.get(clientId);
-    const claim = (before ?? Promise.resolve()).then(() => this.claimNow(clientId));
+    // Nor while this node hands the session over: it found the client id still its own, and its
+    // copy already forgotten, and started an empty session (Session Present 0).
+    const handing = this.handOvers.get(clientId);
+    const claim = Promise.all([before, handing]).then(() => this.claimNow(clientId));
     const settled = claim.then(
       () => undefined,
       () => undefined,
@@ -542,6 +547,9 @@ export class ClusterSessions implements SessionBus {
     if (this.requests.has(request.id)) return;
     this.requests.add(request.id);
     this.handingOver.add(request.client);
+    let handed: () => void = () => undefined;
+    const handing = new Promise<void>((resolve) => (handed = resolve));
+    this.handOvers.set(request.client, handing);
     setTimeout(() => this.requests.delete(request.id), this.handoverTimeoutMs * 2).unref();
     let result: Answer['result'] = 'error';
     try {
@@ -563,6 +571,8 @@ export class ClusterSessions implements SessionBus {
     this.handingOver.delete(request.client);
     if (result !== 'ok') this.links?.stay(request.client);
     else this.links?.handedOver(request.client);
+    if (this.handOvers.get(request.client) === handing) this.handOvers.delete(request.client);
+    handed();
     const answer: Answer = { op: 'answer', id: request.id, to: request.from, result };
     await this.command.publish(handoverChannel, JSON.stringify(answer)).catch(() => undefined);
   }

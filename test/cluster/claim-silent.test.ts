@@ -103,6 +103,33 @@ for (const version of [4, 5] as const) {
       assert.equal(node2.broker.clients.has(clientId), false);
     });
 
+    it(`[MQTT-3.2.2-2] a CONNECT to a node while that node hands the session over to another finds the session (Session Present 1) with its queued messages`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2');
+      const clientId = `during-handover-${version}`;
+      const sent = await offlineWithQueue(node1.port, version, clientId);
+      // node-1's hand-over script waits until the client has come back to node-1.
+      let open: () => void = () => undefined;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      const handOver = node1.store.handOver.bind(node1.store);
+      node1.store.handOver = async (...args) => {
+        await opened;
+        return handOver(...args);
+      };
+      const first = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      first.catch(() => undefined);
+      await until('node-1 to release the session', () => !node1.broker.sessions.has(clientId));
+      const back = RawClient.connect(node1.port, persistent(version, clientId), WAIT_MS * 2);
+      await sleep(300);
+      open();
+      const resumed = await back;
+      assert.equal(resumed.connack.sessionPresent, true, 'the session, not a new one');
+      assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
+    });
+
     it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner killed and restarted under its id while a CONNECT waits for its hand-over hands the session over when asked again, before the timeout`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;
