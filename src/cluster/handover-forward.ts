@@ -16,6 +16,7 @@ import type { Message } from '../session/message.js';
 import { TopicIndex } from '../topic/index.js';
 import { streamKey } from './keys.js';
 import type { Command } from './outbox.js';
+import { pastCutoff } from './left-sessions.js';
 import { compareEntryIds } from './stream-reader.js';
 
 /** What the forwarder asks of the bus. */
@@ -46,6 +47,8 @@ interface Leaving {
   recorded?: boolean;
   /** The last entry of this node's stream the new owner read itself: only later ones are forwarded. */
   after?: string | undefined;
+  /** A hand-over's cut-off (left-sessions.ts `LeftSession.until`): later entries are not forwarded. */
+  until?: number | undefined;
   /** The new owner's own messages it holds for the session itself: ids `ids` + a sequence above `above`. */
   ownIds?: string;
   above?: number;
@@ -95,7 +98,7 @@ export class HandoverForwarder {
    * The session of `clientId` left this node for `to` while this node was down (claimed from it):
    * what reaches this node for its plain `filters` goes there until `stopForwarding`. No route is held.
    */
-  forwardFor(clientId: string, to: string, filters: readonly string[], after?: string): void {
+  forwardFor(clientId: string, to: string, filters: readonly string[], after?: string, until?: number): void {
     this.leave(clientId, to, filters);
     const leaving = this.byClient.get(clientId);
     if (leaving === undefined) return;
@@ -103,6 +106,7 @@ export class HandoverForwarder {
     leaving.deadline = Infinity;
     leaving.whileDown = true;
     leaving.after = after;
+    leaving.until = until;
   }
 
   /** Ends what `forwardFor` started for `clientId` (not a hand-over made since). */
@@ -168,7 +172,12 @@ export class HandoverForwarder {
     const out: MovedSession[] = [];
     for (const leaving of this.matched) {
       // Not before the session is forgotten here: until then it gets the message itself.
-      if (this.links.hasSession(leaving.clientId) || readAlready(leaving, entryId) || itsOwn(leaving, messageId)) {
+      if (
+        this.links.hasSession(leaving.clientId) ||
+        readAlready(leaving, entryId) ||
+        (entryId !== undefined && pastCutoff(leaving.until, entryId)) ||
+        itsOwn(leaving, messageId)
+      ) {
         continue;
       }
       out.push({ node: leaving.to, clientId: leaving.clientId });

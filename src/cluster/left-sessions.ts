@@ -27,6 +27,12 @@ export interface LeftSession {
    */
   ownIds?: string | undefined;
   above?: string | undefined;
+  /**
+   * A hand-over's record: the Redis time (ms) after which what reaches the node's stream for the
+   * session reached its new owner too (its routes were known by then): later entries are not
+   * forwarded. Absent for a claim.
+   */
+  until?: number | undefined;
   filters: string[];
   /**
    * Where the session is now, when read (`leftSessions`): `to`, or the node it moved to since (its
@@ -77,11 +83,17 @@ export class LeftSessions {
     let count = 0;
     for (const session of matched) {
       if (compareEntryIds(entryId, session.after) <= 0 || heldByNewOwner(session, messageId)) continue;
+      if (pastCutoff(session.until, entryId)) continue;
       link.forwardTo(session.owner ?? session.to, session.clientId, message, messageId, raw);
       count++;
     }
     return count;
   }
+}
+
+/** Whether stream entry `entryId` came after the cut-off `until` of a hand-over's record (see `LeftSession.until`). */
+export function pastCutoff(until: number | undefined, entryId: string): boolean {
+  return until !== undefined && Number(entryId.slice(0, entryId.indexOf('-'))) > until;
 }
 
 /** Whether `messageId` is one of the new owner's own messages that reached the session there (see `LeftSession.ownIds`). */
@@ -93,16 +105,20 @@ export function heldByNewOwner(session: LeftSession, messageId: string): boolean
 
 /**
  * Parses one record of `{fennec}:left:NODE`: the new owner; the last entry id read, with the new
- * owner's own ids and sequence once recorded (space-separated); the filters; one per line.
+ * owner's own ids and sequence once recorded, or `<MS` the cut-off of a hand-over (space-separated);
+ * the filters; one per line.
  */
 export function parseLeft(clientId: string, value: string): LeftSession {
   const [to = '', read = '0-0', ...filters] = value.split('\n');
-  const [after = '0-0', ownIds, above] = read.split(' ');
+  const [after = '0-0', ...rest] = read.split(' ');
+  if (rest[0]?.startsWith('<') === true) return { clientId, to, after, until: Number(rest[0].slice(1)), filters };
+  const [ownIds, above] = rest;
   return { clientId, to, after, ownIds, above, filters };
 }
 
 /** Line 2 of the record of `session` (see `parseLeft`). */
-function readLine({ after, ownIds, above }: LeftSession): string {
+function readLine({ after, ownIds, above, until }: LeftSession): string {
+  if (until !== undefined) return `${after} <${until}`;
   return ownIds === undefined ? after : `${after} ${ownIds} ${above}`;
 }
 
@@ -159,7 +175,7 @@ export async function readUpTo(
  * nothing ('0-0'): the record of a hand-over (see the hand-over script).
  */
 const forgetHandedOverScript = `local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v and string.sub(v, 1, #ARGV[2] + 5) == ARGV[2] .. '\\n0-0\\n' then redis.call('HDEL', KEYS[1], ARGV[1]) end`;
+if v and string.sub(v, 1, #ARGV[2] + 6) == ARGV[2] .. '\\n0-0 <' then redis.call('HDEL', KEYS[1], ARGV[1]) end`;
 
 /**
  * The command that deletes the record of the session of `clientId` that `node` handed over to `to`,

@@ -251,8 +251,8 @@ export class RedisBus implements Bus {
     // Sessions claimed away from this node while it was down: what its stream holds for them goes
     // to their owners now, from the first entry read on.
     const left = await leftSessions(this.command, this.nodeId);
-    for (const { clientId, to, owner, after, ownIds, above, filters } of left.sessions) {
-      this.forwarder.forwardFor(clientId, owner ?? to, filters, after);
+    for (const { clientId, to, owner, after, ownIds, above, until, filters } of left.sessions) {
+      this.forwarder.forwardFor(clientId, owner ?? to, filters, after, until);
       // The new owner's own messages reached the session there (left-sessions.ts `heldByNewOwner`).
       if (ownIds !== undefined) this.forwarder.sendBackNot(clientId, owner ?? to, ownIds, Number(above));
     }

@@ -61,6 +61,13 @@ export type ClaimResult =
   | { kind: 'moved'; token: string; state: StoredState; from: string; streamEnd: string }
   | { kind: 'skip' };
 
+/**
+ * How long after a hand-over what reaches the old node's stream for the session may be its only
+ * copy, in ms: the hand-over script announces the new owner's routes, which every node applies
+ * within milliseconds (see the hand-over script, and left-sessions.ts `LeftSession.until`).
+ */
+export const HANDOVER_CUTOFF_MS = 1000;
+
 /** The namespace of node `nodeId`. */
 export const namespaceOf = (nodeId: string): string => `${keyPrefix}store:${nodeId}:`;
 
@@ -369,6 +376,7 @@ export class RedisStore implements Store {
       String(numbers.seq),
       String(numbers.count),
       String(numbers.messageId),
+      String(HANDOVER_CUTOFF_MS),
       ...dropMessageIds.map(String),
     );
     if (reply[0] === 'range') {

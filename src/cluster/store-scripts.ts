@@ -352,14 +352,17 @@ return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], r[6], last }`;
  * ('0': unknown, not checked), the new owner, seqBase, range, msgBase, then ids of this node's
  * messages to delete (no delivery of its own refers to them any more). Moves the session into the
  * new owner's namespace with the new owner's numbers, and marks it `fresh` for the new owner to
- * load. Records the session in this node's left hash, as a claim does, nothing read ('0-0'): a
- * node killed before it passed on what its stream got for the session forwards it once back (or its
- * adopter does); alive, it deletes the record once it has (handover-forward.ts). Replies
+ * load. Records the session in this node's left hash, as a claim does, nothing read ('0-0'), and
+ * until when (Redis time, ms) what reached this node's stream may be the session's only copy: the
+ * script announces the new owner's routes, so that every node sends there too a moment later
+ * (HANDOVER_CUTOFF_MS, ARGV: see RedisStore.handOver). A node killed before it passed on what its
+ * stream got for the session forwards it once back (or its adopter does), up to that time; alive,
+ * it deletes the record once it has (handover-forward.ts). Replies
  * { 'ok', token }, { 'lost' } when this node no longer owns it, or { 'range', n }.
  */
 export const handOverScript = `${prelude}
 local cid, me, token, to = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local seqBase, range, msgBase = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local seqBase, range, msgBase, cutoff = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local key = ownerKey(cid)
 local o = redis.call('HMGET', key, 'node', 'token')
 if o[1] ~= me or (token ~= '0' and o[2] ~= token) then return { 'lost' } end
@@ -367,8 +370,9 @@ local n = redis.call('SCARD', nsOf(me) .. 'dlvof:' .. cid)
 if n > range then return { 'range', n } end
 move(nsOf(me), nsOf(to), cid, seqBase, msgBase)
 routesTo(nsOf(to), cid, to)
-for i = 8, #ARGV do redis.call('HDEL', nsOf(me) .. 'msgs', ARGV[i]) end
-local left = { to, '0-0' }
+for i = 9, #ARGV do redis.call('HDEL', nsOf(me) .. 'msgs', ARGV[i]) end
+local now = redis.call('TIME')
+local left = { to, '0-0 <' .. (tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + cutoff) }
 for _, filter in ipairs(redis.call('HKEYS', nsOf(to) .. 'subs:' .. cid)) do
   if string.sub(filter, 1, 7) ~= '$share/' then left[#left + 1] = filter end
 end

@@ -121,10 +121,17 @@ export async function copyMarked(admin: Redis, node: string, clientId: string): 
 
 /**
  * Appends to `node`'s stream one entry per payload (QoS 1, on `topic`), as a node that knew its
- * route would, with ids `slow/1/N`; resolves with the payloads.
+ * route would, with ids `slow/1/N` from N = `first`; resolves with the payloads.
  */
-export async function appendPlain(admin: Redis, node: string, topic: string, payloads: string[]): Promise<string[]> {
-  for (const [i, payload] of payloads.entries()) {
+export async function appendPlain(
+  admin: Redis,
+  node: string,
+  topic: string,
+  payloads: string[],
+  first = 0,
+): Promise<string[]> {
+  for (const [at, payload] of payloads.entries()) {
+    const i = first + at;
     const message = { topic, payload: Buffer.from(payload), qos: 1 as const, retain: false };
     const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
     await admin.xadd(`{fennec}:stream:${node}`, '*', 'i', `slow/1/${i}`, 'm', encodeMessage({ ...message, ...fields }));
