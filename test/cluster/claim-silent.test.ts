@@ -6,7 +6,9 @@
  * process (frozen with SIGSTOP, killed with SIGKILL); the others are in process. MQTT 3.1.1 and 5.0.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import type { ChildProcess } from 'node:child_process';
+import { describe, it, type TestContext } from 'node:test';
+import type { Redis } from 'ioredis';
 import {
   adminClient,
   appendMarked,
@@ -21,13 +23,14 @@ import {
   startProcessNode,
   startSessionNode,
   until,
+  type TestNode,
 } from '../helpers/cluster.js';
 import { RedisBus } from '../../src/cluster/redis-bus.js';
 import { HANDOVER_CUTOFF_MS, RedisStore } from '../../src/cluster/redis-store.js';
 import { Broker } from '../../src/broker/broker.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { WAIT_MS } from '../interop/support.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,6 +46,35 @@ async function offlineWithQueue(port: number, version: 4 | 5, clientId: string):
   }
   publisher.destroy();
   return sent;
+}
+
+/**
+ * Redis, an admin client, node-1 (a process, to be frozen or killed) holding the offline session of
+ * `clientId` subscribed to `k/#` at `qos`, and node-2 (a session node) that knows node-1's route.
+ */
+async function sessionOnProcessNode(
+  t: TestContext,
+  version: 4 | 5,
+  clientId: string,
+  qos: 1 | 2,
+): Promise<
+  | {
+      redis: TestRedis;
+      admin: Redis;
+      node1: { child: ChildProcess; port: number };
+      node2: TestNode & { store: RedisStore };
+    }
+  | undefined
+> {
+  const redis = await startRedis(t);
+  if (redis === undefined) return undefined;
+  t.after(destroyAllClients);
+  const admin = adminClient(redis);
+  const node1 = await startProcessNode(t, redis, 'node-1');
+  const node2 = await startSessionNode(redis, 'node-2');
+  await offlineSession(node1.port, version, clientId, 'k/#', qos);
+  await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+  return { redis, admin, node1, node2 };
 }
 
 for (const version of [4, 5] as const) {
@@ -240,15 +272,10 @@ for (const version of [4, 5] as const) {
     });
 
     it(`[MQTT-4.3.3-2] a node restarted under its id does not deliver again a message its session holds from before the restart when a copy marked for the session comes after it`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startProcessNode(t, redis, 'node-1');
-      const node2 = await startSessionNode(redis, 'node-2');
       const clientId = `held-before-${version}`;
-      await offlineSession(node1.port, version, clientId, 'k/#', 2);
-      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      const setup = await sessionOnProcessNode(t, version, clientId, 2);
+      if (setup === undefined) return;
+      const { redis, admin, node1, node2 } = setup;
       node1.child.kill('SIGSTOP');
       const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
       await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
@@ -267,15 +294,10 @@ for (const version of [4, 5] as const) {
     });
 
     it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) a session handed over with a message queued, completed on the new node, does not get the message again when a copy marked for it comes after`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startProcessNode(t, redis, 'node-1');
-      const node2 = await startSessionNode(redis, 'node-2');
       const clientId = `completed-${version}`;
-      await offlineSession(node1.port, version, clientId, 'k/#', 2);
-      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      const setup = await sessionOnProcessNode(t, version, clientId, 2);
+      if (setup === undefined) return;
+      const { admin, node1, node2 } = setup;
       node1.child.kill('SIGSTOP');
       const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
       await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
@@ -482,15 +504,10 @@ for (const version of [4, 5] as const) {
     });
 
     it(`[MQTT-4.6.0-6] messages published on the claiming node while it takes the session from a dead node reach the session before later ones, once`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startProcessNode(t, redis, 'node-1');
-      const node2 = await startSessionNode(redis, 'node-2');
       const clientId = `claiming-${version}`;
-      await offlineSession(node1.port, version, clientId, 'k/#', 2);
-      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      const setup = await sessionOnProcessNode(t, version, clientId, 2);
+      if (setup === undefined) return;
+      const { redis, admin, node1, node2 } = setup;
       node1.child.kill('SIGKILL');
       await admin.del('{fennec}:lease:node-1');
       const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
