@@ -141,7 +141,8 @@ export async function leftSessions(
 
 /**
  * Sets line 2 of record ARGV[1] of hash KEYS[1] (see \`parseLeft\`) to ARGV[3], if the record names
- * node ARGV[2] as the new owner and has read nothing yet ('0-0').
+ * node ARGV[2] as the new owner and has read nothing yet ('0-0', with a hand-over's cut-off or not:
+ * the new owner then reads that stream itself, as a claim's).
  */
 const readUpToScript = `local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
@@ -149,7 +150,7 @@ local a = string.find(v, '\\n', 1, true)
 if not a then return 0 end
 local b = string.find(v, '\\n', a + 1, true)
 local after = b and string.sub(v, a + 1, b - 1) or string.sub(v, a + 1)
-if string.sub(v, 1, a - 1) ~= ARGV[2] or after ~= '0-0' then return 0 end
+if string.sub(v, 1, a - 1) ~= ARGV[2] or (after ~= '0-0' and string.sub(after, 1, 5) ~= '0-0 <') then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\n' .. ARGV[3] .. (b and string.sub(v, b) or ''))
 return 1`;
 

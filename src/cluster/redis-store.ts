@@ -56,9 +56,10 @@ export type ClaimResult =
   | { kind: 'busy'; owner: string }
   /**
    * `from`: the previous owner ('' when none, or handed over); `streamEnd`: the id of the last entry
-   * of its stream when taken from it without a hand-over ('' otherwise, `0-0` for an empty stream).
+   * of its stream when taken from it without a hand-over, or of the stream of `handedBy`, the node
+   * that handed it over ('' when none; `0-0` for an empty stream).
    */
-  | { kind: 'moved'; token: string; state: StoredState; from: string; streamEnd: string }
+  | { kind: 'moved'; token: string; state: StoredState; from: string; streamEnd: string; handedBy: string }
   | { kind: 'skip' };
 
 /**
@@ -359,7 +360,8 @@ export class RedisStore implements Store {
       // Its spooled rows came with it, numbers kept: their sizes, and the summary the spool restores from.
       const summary = this.spoolIndex.fill(clientId, ((reply[8] ?? []) as Reply).map(String));
       state.spools = summary === undefined ? [] : [summary];
-      return { kind: 'moved', token, state, from: String(reply[7]), streamEnd: String(reply[9] ?? '') };
+      const [from, streamEnd, handedBy] = [reply[7], reply[9], reply[10]].map((x) => String(x ?? ''));
+      return { kind: 'moved', token, state, from: from!, streamEnd: streamEnd!, handedBy: handedBy! };
     }
   }
 

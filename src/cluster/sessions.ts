@@ -23,7 +23,7 @@ import { leftKey, streamKey } from './keys.js';
 import { isAlive } from './lease.js';
 import { leftSessions, readUpTo } from './left-sessions.js';
 import { readBacklog, readStream } from './stream-drain.js';
-import type { RedisStore } from './redis-store.js';
+import type { ClaimResult, RedisStore } from './redis-store.js';
 
 /** The pub/sub channel of hand-over requests and answers. */
 export const handoverChannel = 'fennec:handover';
@@ -297,16 +297,9 @@ export class ClusterSessions implements SessionBus {
     for (let attempt = 1; attempt <= MAX_CLAIMS; attempt++) {
       const claimed = await this.store.claim(clientId, (count) => host.reserve(count), attempt === MAX_CLAIMS);
       if (claimed.kind === 'own' || claimed.kind === 'skip') return undefined;
-      if (claimed.kind === 'moved' && claimed.from === '' && handedBy !== undefined) {
-        await this.settleHandOver(clientId, handedBy, claimed.state);
-      }
       if (claimed.kind === 'moved') {
-        // From a node that could not hand it over: it may still send what it held back (see `left`).
-        if (claimed.from !== '' && claimed.from !== this.nodeId) from.push(claimed.from);
         this.counters.takenOver++;
-        await this.links?.willsMoved([clientId]);
-        await this.backlogOf(clientId, claimed);
-        return claimed.state;
+        return this.movedHere(clientId, claimed, handedBy, from);
       }
       from.push(claimed.owner);
       const result = await this.askHandOver(clientId, claimed.owner);
@@ -324,14 +317,36 @@ export class ClusterSessions implements SessionBus {
           continue;
         }
         if (forced.kind !== 'moved') return undefined;
-        await this.links?.willsMoved([clientId]);
-        await this.backlogOf(clientId, forced);
-        return forced.state;
+        return this.movedHere(clientId, forced, undefined, from);
       }
       // Handed over (or lost meanwhile): the next claim finds where it is now.
       handedBy = result === 'ok' ? claimed.owner : undefined;
     }
     return undefined;
+  }
+
+  /**
+   * The session of `clientId` moved here (`claimed`): handed over by `handedBy`, which answered (what
+   * its stream holds for it is passed on: `settleHandOver`), or taken from a node that could not hand
+   * it over (what waits for it in that node's stream is read here: `backlogOf`). A session handed over
+   * by a node whose answer never came (it died right after its hand-over script, or the answer was
+   * lost) counts as the latter: that node may never pass its stream on. Each node it came from is
+   * added to `from`.
+   */
+  private async movedHere(
+    clientId: string,
+    claimed: Extract<ClaimResult, { kind: 'moved' }>,
+    handedBy: string | undefined,
+    from: string[],
+  ): Promise<StoredState> {
+    if (claimed.from === '' && handedBy !== undefined) await this.settleHandOver(clientId, handedBy, claimed.state);
+    const unanswered = claimed.from === '' && handedBy === undefined ? claimed.handedBy : '';
+    const previous = unanswered !== '' ? unanswered : claimed.from;
+    // It may still send what it held back (see `left`).
+    if (previous !== '' && previous !== this.nodeId) from.push(previous);
+    await this.links?.willsMoved([clientId]);
+    await this.backlogOf(clientId, { from: previous, streamEnd: claimed.streamEnd, state: claimed.state });
+    return claimed.state;
   }
 
   /**

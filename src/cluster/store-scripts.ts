@@ -297,7 +297,8 @@ return reply`;
  * { 'own', token } this node owns it (now, or already); { 'busy', owner, token } a live node owns
  * it and must hand it over; { 'moved', token, session..., previous owner, spool sizes, where the
  * previous owner's stream ended when it was taken without a hand-over ('' otherwise) } it was moved here from a
- * dead (or forced) owner, or handed over by its owner, and is returned to be loaded;
+ * dead (or forced) owner; { 'moved', token, session..., '', spool sizes, where the stream of the
+ * node that handed it over ends, that node } handed over by its owner; either is returned to be loaded;
  * { 'range', deliveries } the reserved numbers are too few; { 'skip' } not the expected owner's, or
  * the expected owner (a node declared dead) holds a lease again: it restarted and keeps its sessions.
  */
@@ -317,7 +318,10 @@ if o[1] == me then
   if o[3] == '1' then
     redis.call('HSET', key, 'fresh', '0')
     local r = readSession(nsOf(me), cid)
-    return { 'moved', o[2], r[1], r[2], r[3], r[4], r[5], '', r[6] }
+    -- Handed over here by 'from': where its stream ends, for a claimer that never had its answer.
+    local by = redis.call('HGET', key, 'from') or ''
+    local tail = by ~= '' and redis.call('XREVRANGE', '{fennec}:stream:' .. by, '+', '-', 'COUNT', 1) or {}
+    return { 'moved', o[2], r[1], r[2], r[3], r[4], r[5], '', r[6], tail[1] and tail[1][1] or '0-0', by }
   end
   return { 'own', o[2] }
 end
@@ -378,7 +382,7 @@ for _, filter in ipairs(redis.call('HKEYS', nsOf(to) .. 'subs:' .. cid)) do
 end
 if #left > 2 then redis.call('HSET', '{fennec}:left:' .. me, cid, table.concat(left, '\\n')) end
 local t = newToken()
-redis.call('HSET', key, 'node', to, 'token', t, 'fresh', '1')
+redis.call('HSET', key, 'node', to, 'token', t, 'fresh', '1', 'from', me)
 return { 'ok', t }`;
 
 /**

@@ -369,6 +369,31 @@ for (const version of [4, 5] as const) {
       await until('node-3 to forget the record', async () => (await admin.hlen('{fennec}:left:node-3')) === 0);
     });
 
+    it(`[MQTT-3.1.2-5] a session handed over by a node that died before its answer came: the new owner reads what waits for the session in that node's stream`, async (t) => {
+      const clientId = `unanswered-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      if (setup === undefined) return;
+      const { redis, admin, node1, node2 } = setup;
+      // node-1 runs its hand-over script (done here as node-1) and dies before it answers, or reads
+      // what a node that had not learnt the new route sent it meanwhile.
+      node1.child.kill('SIGSTOP');
+      const store1 = await RedisStore.open({ redis: redis.url, nodeId: 'node-1', retained: false });
+      redis.beforeStop(() => store1.close());
+      assert.equal(await store1.handOver(clientId, 'node-2', { seq: 1e6, messageId: 1e6, count: 1024 }, []), 'ok');
+      const sent = await appendPlain(admin, 'node-1', 'k/x', ['late-0', 'late-1']);
+      // Killed, its lease left to run out: no adoption drains its stream meanwhile.
+      node1.child.kill('SIGKILL');
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      const got: string[] = [];
+      for (let i = 0; i < sent.length; i++) {
+        const packet = await resumed.next('publish', 1500);
+        got.push(packet.payload.toString());
+        resumed.send(pkt.puback(version, packet.packetId));
+      }
+      assert.deepEqual(got, sent);
+    });
+
     for (const then of ['', ', to the node that adopted it since'] as const) {
       it(`[MQTT-3.1.2-5] a node that dies after claiming a session from a dead node, before storing what waited in that node's stream, loses none of it: the dead node, back, forwards it all${then}`, async (t) => {
         const redis = await startRedis(t);
