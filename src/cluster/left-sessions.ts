@@ -28,9 +28,8 @@ export interface LeftSession {
   ownIds?: string | undefined;
   above?: string | undefined;
   /**
-   * A hand-over's record: the Redis time (ms) after which what reaches the node's stream for the
-   * session reached its new owner too (its routes were known by then): later entries are not
-   * forwarded. Absent for a claim.
+   * The Redis time (ms) after which what reaches the node's stream for the session reached its new
+   * owner too (its routes were known by then): later entries are not forwarded (absent: all are).
    */
   until?: number | undefined;
   filters: string[];
@@ -105,21 +104,21 @@ export function heldByNewOwner(session: LeftSession, messageId: string): boolean
 
 /**
  * Parses one record of `{fennec}:left:NODE`: the new owner; the last entry id read, with the new
- * owner's own ids and sequence once recorded, or `<MS` the cut-off of a hand-over (space-separated);
- * the filters; one per line.
+ * owner's own ids and sequence once recorded, and `<MS` the cut-off (space-separated); the
+ * filters; one per line.
  */
 export function parseLeft(clientId: string, value: string): LeftSession {
   const [to = '', read = '0-0', ...filters] = value.split('\n');
-  const [after = '0-0', ...rest] = read.split(' ');
-  if (rest[0]?.startsWith('<') === true) return { clientId, to, after, until: Number(rest[0].slice(1)), filters };
-  const [ownIds, above] = rest;
-  return { clientId, to, after, ownIds, above, filters };
+  const tokens = read.split(' ');
+  const cut = tokens.at(-1)?.startsWith('<') === true ? tokens.pop()!.slice(1) : undefined;
+  const [after = '0-0', ownIds, above] = tokens;
+  return { clientId, to, after, ownIds, above, until: cut === undefined ? undefined : Number(cut), filters };
 }
 
 /** Line 2 of the record of `session` (see `parseLeft`). */
 function readLine({ after, ownIds, above, until }: LeftSession): string {
-  if (until !== undefined) return `${after} <${until}`;
-  return ownIds === undefined ? after : `${after} ${ownIds} ${above}`;
+  const read = ownIds === undefined ? after : `${after} ${ownIds} ${above}`;
+  return until === undefined ? read : `${read} <${until}`;
 }
 
 /** The sessions that left `node` (read from Redis), but for those of `except`, each with its owner now. */
@@ -141,8 +140,8 @@ export async function leftSessions(
 
 /**
  * Sets line 2 of record ARGV[1] of hash KEYS[1] (see \`parseLeft\`) to ARGV[3], if the record names
- * node ARGV[2] as the new owner and has read nothing yet ('0-0', with a hand-over's cut-off or not:
- * the new owner then reads that stream itself, as a claim's).
+ * node ARGV[2] as the new owner and has read nothing yet ('0-0', then its cut-off if any, which is
+ * kept).
  */
 const readUpToScript = `local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
@@ -151,7 +150,8 @@ if not a then return 0 end
 local b = string.find(v, '\\n', a + 1, true)
 local after = b and string.sub(v, a + 1, b - 1) or string.sub(v, a + 1)
 if string.sub(v, 1, a - 1) ~= ARGV[2] or (after ~= '0-0' and string.sub(after, 1, 5) ~= '0-0 <') then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\n' .. ARGV[3] .. (b and string.sub(v, b) or ''))
+local cut = string.match(after, ' (<%d+)$')
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\n' .. ARGV[3] .. (cut and (' ' .. cut) or '') .. (b and string.sub(v, b) or ''))
 return 1`;
 
 /**

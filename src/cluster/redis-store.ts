@@ -63,11 +63,12 @@ export type ClaimResult =
   | { kind: 'skip' };
 
 /**
- * How long after a hand-over what reaches the old node's stream for the session may be its only
- * copy, in ms: the hand-over script announces the new owner's routes, which every node applies
- * within milliseconds (see the hand-over script, and left-sessions.ts `LeftSession.until`).
+ * How long after a session left a node (handed over, or claimed from it) what reaches that node's
+ * stream for the session may be its only copy, in ms: the script that moves the session announces
+ * the new owner's routes, which every node applies within milliseconds (see the hand-over and claim
+ * scripts, and left-sessions.ts `LeftSession.until`).
  */
-export const HANDOVER_CUTOFF_MS = 1000;
+export const LEFT_CUTOFF_MS = 1000;
 
 /** The namespace of node `nodeId`. */
 export const namespaceOf = (nodeId: string): string => `${keyPrefix}store:${nodeId}:`;
@@ -344,6 +345,7 @@ export class RedisStore implements Store {
         force ? '1' : '0',
         expectedOwner,
         forceFrom,
+        String(LEFT_CUTOFF_MS),
       );
       const kind = String(reply[0]);
       if (kind === 'range') {
@@ -378,7 +380,7 @@ export class RedisStore implements Store {
       String(numbers.seq),
       String(numbers.count),
       String(numbers.messageId),
-      String(HANDOVER_CUTOFF_MS),
+      String(LEFT_CUTOFF_MS),
       ...dropMessageIds.map(String),
     );
     if (reply[0] === 'range') {

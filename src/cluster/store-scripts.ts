@@ -304,7 +304,7 @@ return reply`;
  */
 export const claimScript = `${prelude}
 local cid, me, seqBase, range, msgBase = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local force, expected, forceFrom = ARGV[6], ARGV[7], ARGV[8] or ''
+local force, expected, forceFrom, cutoff = ARGV[6], ARGV[7], ARGV[8] or '', tonumber(ARGV[9] or '0')
 local key = ownerKey(cid)
 local o = redis.call('HMGET', key, 'node', 'token', 'fresh')
 if expected ~= '' and o[1] ~= expected then return { 'skip' } end
@@ -340,10 +340,12 @@ local r = readSession(nsOf(me), cid)
 -- adoption reads that stream itself, and the record matters only if the dead node comes back
 -- meanwhile. Nothing is read yet: until this node has what it read in its store (it then moves the
 -- mark, left-sessions.ts \`readUpTo\`), a reader forwards all of it (this node drops what it had),
--- so that nothing is skipped should this node die before.
+-- so that nothing is skipped should this node die before; all of it up to LEFT_CUTOFF_MS (ARGV[9])
+-- from now: this script announces this node's routes, so later entries reached it too.
 local tail = redis.call('XREVRANGE', '{fennec}:stream:' .. o[1], '+', '-', 'COUNT', 1)
 local last = tail[1] and tail[1][1] or '0-0'
-local left = { me, '0-0' }
+local now = redis.call('TIME')
+local left = { me, '0-0 <' .. (tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + cutoff) }
 for i = 1, #r[2], 2 do
   if string.sub(r[2][i], 1, 7) ~= '$share/' then left[#left + 1] = r[2][i] end
 end
@@ -359,7 +361,7 @@ return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], r[6], last }`;
  * load. Records the session in this node's left hash, as a claim does, nothing read ('0-0'), and
  * until when (Redis time, ms) what reached this node's stream may be the session's only copy: the
  * script announces the new owner's routes, so that every node sends there too a moment later
- * (HANDOVER_CUTOFF_MS, ARGV: see RedisStore.handOver). A node killed before it passed on what its
+ * (LEFT_CUTOFF_MS, ARGV: see RedisStore.handOver). A node killed before it passed on what its
  * stream got for the session forwards it once back (or its adopter does), up to that time; alive,
  * it deletes the record once it has (handover-forward.ts). Replies
  * { 'ok', token }, { 'lost' } when this node no longer owns it, or { 'range', n }.

@@ -26,7 +26,7 @@ import {
   type TestNode,
 } from '../helpers/cluster.js';
 import { RedisBus } from '../../src/cluster/redis-bus.js';
-import { HANDOVER_CUTOFF_MS, RedisStore } from '../../src/cluster/redis-store.js';
+import { LEFT_CUTOFF_MS, RedisStore } from '../../src/cluster/redis-store.js';
 import { Broker } from '../../src/broker/broker.js';
 import * as pkt from '../helpers/packets.js';
 import { RawClient, destroyAllClients } from '../helpers/raw-client.js';
@@ -353,7 +353,7 @@ for (const version of [4, 5] as const) {
       node1.child.kill('SIGSTOP');
       const sent = await appendPlain(admin, 'node-1', 'k/x', ['late-0', 'late-1']);
       // Past the cut-off every node sends to node-2 too: what node-1's stream gets then is a copy.
-      await sleep(HANDOVER_CUTOFF_MS + 200);
+      await sleep(LEFT_CUTOFF_MS + 200);
       await appendPlain(admin, 'node-1', 'k/x', ['copy'], 2);
       node1.child.kill('SIGKILL');
       await startProcessNode(t, redis, 'node-1');
@@ -392,6 +392,23 @@ for (const version of [4, 5] as const) {
         resumed.send(pkt.puback(version, packet.packetId));
       }
       assert.deepEqual(got, sent);
+    });
+
+    it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) what reaches a dead node's stream past the cut-off after a claim took a session from it is not forwarded to the session: every node knew the new route by then`, async (t) => {
+      const clientId = `claim-cutoff-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 2);
+      if (setup === undefined) return;
+      const { redis, admin, node1, node2 } = setup;
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      // A publishing node that knew both routes sent this to node-2 too: here, only its copy in node-1's stream.
+      await sleep(LEFT_CUTOFF_MS + 200);
+      await appendPlain(admin, 'node-1', 'k/x', ['copy']);
+      await startProcessNode(t, redis, 'node-1');
+      await until('node-1 to handle the record', async () => (await admin.hlen('{fennec}:left:node-1')) === 0);
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), []);
     });
 
     for (const then of ['', ', to the node that adopted it since'] as const) {
@@ -472,7 +489,7 @@ for (const version of [4, 5] as const) {
         const end = (await admin.xrevrange('{fennec}:stream:node-1', '+', '-', 'COUNT', 1))[0]?.[0];
         await until('the claim to record what it read', async () => {
           const record = (await admin.hget('{fennec}:left:node-1', clientId)) ?? '';
-          return /^node-2\n(\S+) node-2\/\w+\/ \d+\nk\/#$/.exec(record)?.[1] === end;
+          return /^node-2\n(\S+) node-2\/\w+\/ \d+ <\d+\nk\/#$/.exec(record)?.[1] === end;
         });
         // A node that has not learnt the new route yet still appends to node-1's stream.
         sent.push(...(await appendPlain(admin, 'node-1', 'k/x', ['late-0', 'late-1', 'late-2'])));
@@ -510,7 +527,8 @@ for (const version of [4, 5] as const) {
       assert.equal(resumed.connack.sessionPresent, true);
       await until(
         'the claim to record what it read',
-        async () => ((await admin.hget('{fennec}:left:node-1', clientId)) ?? '').split('\n')[1] !== '0-0',
+        async () =>
+          ((await admin.hget('{fennec}:left:node-1', clientId)) ?? '').split('\n')[1]?.startsWith('0-0') === false,
       );
       // Published on node-2, which still knows node-1's route: a copy waits in node-1's stream.
       await publisher.publish({ topic: 'k/x', qos: 2, payload: 'mine' });
