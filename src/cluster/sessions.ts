@@ -567,6 +567,7 @@ export class ClusterSessions implements SessionBus {
     this.handOvers.set(request.client, handing);
     setTimeout(() => this.requests.delete(request.id), this.handoverTimeoutMs * 2).unref();
     let result: Answer['result'] = 'error';
+    let taken = false;
     try {
       await this.adopting.catch(() => undefined);
       // What waits in this node's stream is older than anything the new owner will receive: the
@@ -580,12 +581,16 @@ export class ClusterSessions implements SessionBus {
       result = await this.store.handOver(request.client, request.from, numbers, unreferenced);
       if (result === 'ok') this.counters.handedOver++;
       host.log.info({ clientId: request.client, to: request.from, result }, 'cluster: session handed over');
+      // Lost to the node that asked, which took it by force meanwhile (this answer came late): the
+      // session is forgotten here all the same, so what still reaches this node for it goes there
+      // too, as after a hand-over (it was dropped, the claim having read this node's stream before).
+      if (result === 'lost' && (await this.store.ownerOf(request.client)) === request.from) taken = true;
     } catch (err) {
       host.log.warn({ clientId: request.client, to: request.from, err: String(err) }, 'cluster: hand-over failed');
     }
     this.handingOver.delete(request.client);
-    if (result !== 'ok') this.links?.stay(request.client);
-    else this.links?.handedOver(request.client);
+    if (result === 'ok') this.links?.handedOver(request.client);
+    else if (!taken) this.links?.stay(request.client);
     if (this.handOvers.get(request.client) === handing) this.handOvers.delete(request.client);
     handed();
     const answer: Answer = { op: 'answer', id: request.id, to: request.from, result };

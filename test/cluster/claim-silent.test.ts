@@ -411,6 +411,36 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), []);
     });
 
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner whose hand-over came too late (the asking node took the session by force meanwhile) passes on what still reaches it for the session`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startSessionNode(redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
+      const clientId = `too-late-${version}`;
+      await offlineSession(node1.port, version, clientId, 'k/#', 1);
+      // node-1's hand-over script waits until node-2 has taken the session by force.
+      let open: () => void = () => undefined;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      const handOver = node1.store.handOver.bind(node1.store);
+      let handed: string | undefined;
+      node1.store.handOver = async (...args) => {
+        await opened;
+        const result = await handOver(...args);
+        handed = result;
+        return result;
+      };
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      open();
+      await until("node-1's hand-over to be lost", () => handed === 'lost');
+      await sleep(100);
+      // Then node-1's stream gets a message for the session, from a node that had not learnt the new route.
+      const sent = await appendPlain(admin, 'node-1', 'k/x', ['late']);
+      assert.deepEqual(await receiveAcknowledged(resumed, version, sent), sent);
+    });
+
     for (const then of ['', ', to the node that adopted it since'] as const) {
       it(`[MQTT-3.1.2-5] a node that dies after claiming a session from a dead node, before storing what waited in that node's stream, loses none of it: the dead node, back, forwards it all${then}`, async (t) => {
         const redis = await startRedis(t);
