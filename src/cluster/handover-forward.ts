@@ -47,7 +47,7 @@ interface Leaving {
   recorded?: boolean;
   /** The last entry of this node's stream the new owner read itself: only later ones are forwarded. */
   after?: string | undefined;
-  /** A hand-over's cut-off (left-sessions.ts `LeftSession.until`): later entries are not forwarded. */
+  /** The record's cut-off (left-sessions.ts `LeftSession.until`): later entries are not forwarded. */
   until?: number | undefined;
   /** The new owner's own messages it holds for the session itself: ids `ids` + a sequence above `above`. */
   ownIds?: string;
