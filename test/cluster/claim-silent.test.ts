@@ -48,33 +48,41 @@ async function offlineWithQueue(port: number, version: 4 | 5, clientId: string):
   return sent;
 }
 
+type ProcessNode = { child: ChildProcess; port: number };
+type SessionNode = TestNode & { store: RedisStore };
+
 /**
- * Redis, an admin client, node-1 (a process, to be frozen or killed) holding the offline session of
- * `clientId` subscribed to `k/#` at `qos`, and node-2 (a session node) that knows node-1's route.
+ * Redis, an admin client, node-1 (a process, to be frozen or killed), and the session nodes of
+ * `ids`; undefined when Redis is missing (the test is skipped).
  */
-async function sessionOnProcessNode(
+async function processNodeAnd<const Ids extends readonly string[]>(
   t: TestContext,
-  version: 4 | 5,
-  clientId: string,
-  qos: 1 | 2,
-): Promise<
-  | {
-      redis: TestRedis;
-      admin: Redis;
-      node1: { child: ChildProcess; port: number };
-      node2: TestNode & { store: RedisStore };
-    }
-  | undefined
-> {
+  ids: Ids,
+): Promise<({ redis: TestRedis; admin: Redis; node1: ProcessNode } & Record<Ids[number], SessionNode>) | undefined> {
   const redis = await startRedis(t);
   if (redis === undefined) return undefined;
   t.after(destroyAllClients);
   const admin = adminClient(redis);
   const node1 = await startProcessNode(t, redis, 'node-1');
-  const node2 = await startSessionNode(redis, 'node-2');
+  const nodes: Record<string, SessionNode> = {};
+  for (const id of ids) nodes[id] = await startSessionNode(redis, id.replace('node', 'node-'));
+  return { redis, admin, node1, ...(nodes as Record<Ids[number], SessionNode>) };
+}
+
+/** Redis, an admin client, node-1 (a process), node-2 and node-3 (session nodes). */
+const processAndTwoNodes = (t: TestContext) => processNodeAnd(t, ['node2', 'node3'] as const);
+
+/**
+ * Redis, an admin client, node-1 (a process, to be frozen or killed) holding the offline session of
+ * `clientId` subscribed to `k/#` at `qos`, and node-2 (a session node) that knows node-1's route.
+ */
+async function sessionOnProcessNode(t: TestContext, version: 4 | 5, clientId: string, qos: 1 | 2) {
+  const nodes = await processNodeAnd(t, ['node2'] as const);
+  if (nodes === undefined) return undefined;
+  const { node1, node2 } = nodes;
   await offlineSession(node1.port, version, clientId, 'k/#', qos);
   await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
-  return { redis, admin, node1, node2 };
+  return nodes;
 }
 
 for (const version of [4, 5] as const) {
@@ -338,13 +346,9 @@ for (const version of [4, 5] as const) {
     });
 
     it(`[MQTT-3.1.2-5] an owner killed right after handing a session over, before it read what its stream got for the session, forwards that once restarted, but not what came past the cut-off; alive, it forgets the record`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startProcessNode(t, redis, 'node-1');
-      const node2 = await startSessionNode(redis, 'node-2');
-      const node3 = await startSessionNode(redis, 'node-3');
+      const nodes = await processAndTwoNodes(t);
+      if (nodes === undefined) return;
+      const { redis, admin, node1, node2, node3 } = nodes;
       const clientId = `handed-then-killed-${version}`;
       await offlineSession(node1.port, version, clientId, 'k/#', 1);
       const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
@@ -481,13 +485,9 @@ for (const version of [4, 5] as const) {
 
     for (const reader of ['its adopter', 'itself, restarted under its id'] as const) {
       it(`[MQTT-3.1.2-5] a session claimed from a dead node gets, in order and once, the acknowledged messages that waited in that node's stream: read by the claim, and what came after forwarded by ${reader}`, async (t) => {
-        const redis = await startRedis(t);
-        if (redis === undefined) return;
-        t.after(destroyAllClients);
-        const admin = adminClient(redis);
-        const node1 = await startProcessNode(t, redis, 'node-1');
-        const node2 = await startSessionNode(redis, 'node-2');
-        const node3 = await startSessionNode(redis, 'node-3');
+        const nodes = await processAndTwoNodes(t);
+        if (nodes === undefined) return;
+        const { redis, admin, node1, node2, node3 } = nodes;
         const clientId = `left-${version}-${reader.length}`;
         const subscriber = await RawClient.connect(node1.port, persistent(version, clientId));
         await subscriber.subscribe('k/#', 1);
