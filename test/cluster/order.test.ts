@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { streamKey } from '../../src/cluster/keys.js';
 import { startRedis } from '../helpers/redis-server.js';
-import { startNode, startSessionNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import { startNode, startSessionNode, untilReadFrom, waitForRoute, type TestNode } from '../helpers/cluster.js';
 import type { Received } from '../interop/support.js';
 
 /** Messages node 1 sends to node 2's stream before the publisher moves. */
@@ -109,6 +109,7 @@ void describe('per-publisher order across a publisher connections', () => {
     const sub = await two.clients.connect({ protocolVersion: 5, clientId: 'sub' });
     await sub.client.subscribeAsync('local/#', { qos: 1 });
     const before = await two.clients.connect({ protocolVersion: 5, clientId: 'before' });
+    await untilReadFrom(before);
     const deadline = Date.now() + 5000;
     while (!two.bus.idle && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     redis.pause();

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { ErrorWithReasonCode } from 'mqtt';
 import { capturingLogger } from '../helpers/log.js';
 import { startRedis } from '../helpers/redis-server.js';
-import { startCluster, startNode, waitForRoute, type TestNode } from '../helpers/cluster.js';
+import { startCluster, startNode, untilReadFrom, waitForRoute, type TestNode } from '../helpers/cluster.js';
 
 /** Waits until `check` holds, up to `ms`. */
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -54,6 +54,7 @@ void describe('cluster with Redis unreachable', () => {
     const waiting = await one.clients.connect({ protocolVersion: 4, clientId: 'waiting-pub' });
     const pub4 = await one.clients.connect({ protocolVersion: 4, clientId: 'pub-4' });
     const pub5 = await one.clients.connect({ protocolVersion: 5, clientId: 'pub-5' });
+    await untilReadFrom(waiting, pub4, pub5);
     await until(() => one.bus.idle, 'node 1 to have written its routes');
     redis.pause();
     const crossing = waiting.client.publishAsync('remote/x', 'waits', { qos: 1 });
@@ -91,10 +92,11 @@ void describe('cluster with Redis unreachable', () => {
     await waitForRoute(nodes, two, 'remote/#');
     const local = await one.clients.connect({ protocolVersion: 5, clientId: 'local-sub' });
     await local.client.subscribeAsync('local', { qos: 1 });
-    // Connected before: a client that connects while Redis is away is not read from until the node
-    // has read its stream (test/cluster/order.test.ts).
+    // Connected and read from before: a client is not read from until the node has read its stream
+    // as it stood at the CONNECT, which needs Redis (test/cluster/order.test.ts).
     const pub5 = await one.clients.connect({ protocolVersion: 5, clientId: 'pub-5' });
     const pub4 = await one.clients.connect({ protocolVersion: 4, clientId: 'pub-4' });
+    await untilReadFrom(pub5, pub4);
     await until(() => one.bus.idle, 'node 1 to have written its routes');
     redis.pause();
     await until(() => one.bus.stats().linkDownMs >= fastLink.unavailableAckMs, 'the link down long enough');

@@ -14,7 +14,7 @@ import type { BrokerOptions } from '../../src/broker/options.js';
 import { encodeMessage } from '../../src/cluster/codec.js';
 import { RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
 import { RedisStore } from '../../src/cluster/redis-store.js';
-import { ClientPool, WAIT_MS } from '../interop/support.js';
+import { ClientPool, WAIT_MS, type TestClient } from '../interop/support.js';
 import type { PublishIn } from './parse.js';
 import { RawClient } from './raw-client.js';
 import type { TestRedis } from './redis-server.js';
@@ -83,6 +83,17 @@ export async function waitForRoute(nodes: readonly TestNode[], owner: TestNode, 
   while (!others.every((node) => node.bus.knowsRoute(owner.bus.nodeId, filter))) {
     if (Date.now() > deadline) throw new Error(`route ${filter} of ${owner.bus.nodeId} not known to every node`);
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Returns once the node reads the PUBLISH packets of each of `clients`: a client is not read from
+ * until its node has read its own stream as it stood at the CONNECT (Bus.caughtUp), which needs
+ * Redis. Each publishes a QoS 1 message to a topic nobody subscribes to and waits for its PUBACK.
+ */
+export async function untilReadFrom(...clients: TestClient[]): Promise<void> {
+  for (const [i, { client }] of clients.entries()) {
+    await client.publishAsync(`fennec-test/read-from/${i}`, 'ready', { qos: 1 });
   }
 }
 
