@@ -34,8 +34,8 @@ export function busHost(
 ): BusHost {
   return {
     log: parts.log,
-    deliverFromBus(message: Message, groups: ReadonlySet<string>): number {
-      const count = route(subscriptions, message, parts.hooks.authorizeRead, groups);
+    deliverFromBus(message: Message, groups: ReadonlySet<string>, except?: ReadonlySet<string>): number {
+      const count = route(subscriptions, message, parts.hooks.authorizeRead, groups, except);
       parts.counters.messagesRouted += count;
       return count;
     },

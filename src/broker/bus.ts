@@ -21,9 +21,11 @@ export interface BusHost {
    * Delivers a message another node forwarded to this node's matching subscribers, as a message
    * published here would be, but never forwarded again and never changing retained messages.
    * Of the shared subscription groups here, only those in `groups` (full `$share/G/F` filters, the
-   * publishing node's choice) deliver it, each to one member. Returns how many deliveries were made.
+   * publishing node's choice) deliver it, each to one member. The sessions of the client ids in
+   * `except` (plain subscriptions) had the message already, marked for them. Returns how many
+   * deliveries were made.
    */
-  deliverFromBus(message: Message, groups: ReadonlySet<string>): number;
+  deliverFromBus(message: Message, groups: ReadonlySet<string>, except?: ReadonlySet<string>): number;
   /**
    * Sets (`message`) or clears (undefined) the retained message of `topic`, as another node changed
    * it; with `store`, in this node's store too (workers, each with its own store), else in memory.

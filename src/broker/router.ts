@@ -91,13 +91,15 @@ function visit(entry: RouteEntry): void {
  * Delivers `message` to every session with a matching subscription, and to one member of every
  * matching shared subscription group; returns how many deliveries were made. With `read`, a
  * session it refuses gets nothing, and a group's message goes to a member it allows. With `groups`
- * (a cluster's choice), only the groups whose `$share/G/F` filter it holds deliver.
+ * (a cluster's choice), only the groups whose `$share/G/F` filter it holds deliver. With `except`,
+ * the sessions of those client ids get nothing through their plain subscriptions.
  */
 export function route(
   index: TopicIndex<RouteEntry>,
   message: Message,
   read?: AuthorizeRead,
   groups?: ReadonlySet<string>,
+  except?: ReadonlySet<string>,
 ): number {
   const { topic, qos, publisherId } = message;
   const found = depth === 0 ? last : newMatch();
@@ -112,16 +114,30 @@ export function route(
   }
   depth++;
   try {
-    return deliverAll(found, message, read, groups);
+    return deliverAll(found, message, read, groups, except);
   } finally {
     depth--;
   }
 }
 
-/** Delivers `message` to the sessions and groups of `found`; returns how many deliveries were made. */
-function deliverAll(found: RouteMatch, message: Message, read?: AuthorizeRead, groups?: ReadonlySet<string>): number {
+/**
+ * Delivers `message` to the sessions and groups of `found`, but for the sessions of the client ids
+ * in `except`; returns how many deliveries were made.
+ */
+function deliverAll(
+  found: RouteMatch,
+  message: Message,
+  read?: AuthorizeRead,
+  groups?: ReadonlySet<string>,
+  except?: ReadonlySet<string>,
+): number {
   // Without a read hook, the loop is the one it was before read authorization existed.
-  let count = read === undefined ? deliverMatched(found, message) : deliverMatchedReadable(found, message, read);
+  let count =
+    except !== undefined
+      ? deliverMatchedExcept(found, message, read, except)
+      : read === undefined
+        ? deliverMatched(found, message)
+        : deliverMatchedReadable(found, message, read);
   const groupCount = found.groups.length;
   for (let i = 0; i < groupCount; i++) {
     const group = found.groups[i]!;
@@ -185,6 +201,28 @@ function deliverMatchedReadable(last: RouteMatch, message: Message, read: Author
   for (let i = 0; i < found; i++) {
     const session = sessions[i]!;
     if (!mayRead(read, session, message.topic)) continue;
+    // RETAIN as in deliverMatched
+    const retain = retainAsPublished[i]! && message.retain;
+    session.deliver(delivery(message, qosOf[i]!, retain, subscriptionIdentifiers[i]));
+    count++;
+  }
+  return count;
+}
+
+/** Delivers `message` to every session of `last` not in `except` that `read` (if any) allows; returns how many. */
+function deliverMatchedExcept(
+  last: RouteMatch,
+  message: Message,
+  read: AuthorizeRead | undefined,
+  except: ReadonlySet<string>,
+): number {
+  const { sessions, qosOf, retainAsPublished, subscriptionIdentifiers } = last;
+  const found = sessions.length;
+  let count = 0;
+  for (let i = 0; i < found; i++) {
+    const session = sessions[i]!;
+    if (except.has(session.clientId)) continue;
+    if (read !== undefined && !mayRead(read, session, message.topic)) continue;
     // RETAIN as in deliverMatched
     const retain = retainAsPublished[i]! && message.retain;
     session.deliver(delivery(message, qosOf[i]!, retain, subscriptionIdentifiers[i]));

@@ -5,7 +5,8 @@
  * - A message marked for the session (forwarded by the node it left, handover-forward.ts) goes to
  *   that session only. While the claim is under way it is held, and delivered when the session is
  *   installed; once installed, it is dropped when the session had it from its routes already
- *   (through this node's stream after the install, or published here after it).
+ *   (through this node's stream after the install, or published here after it); in the other
+ *   order, the copy through the routes skips the session (`markedFor`).
  * - A session handed over by its owner is held from the moment its records are here: from then on
  *   what this node publishes, and what its stream brings, for the session's filters is held with
  *   the forwarded messages, while the old owner passes on what its stream still holds (the flush,
@@ -29,6 +30,8 @@ export interface InstalledAt {
 const INSTALLED_KEPT = 100_000;
 /** How many sessions' `readThere` ids are kept. */
 const READ_THERE_KEPT = 10_000;
+/** How many ids of messages marked for sessions here are kept (`markedFor`). */
+const MARKED_KEPT = 65_536;
 /** A session without a recorded install was here since this node started (loaded from its store). */
 const SINCE_START: InstalledAt = { stream: 0, published: 0 };
 
@@ -66,6 +69,27 @@ export class HandoverArrivals {
    * the session is read for again, for READ_THERE_KEPT sessions at most (the oldest forgotten first).
    */
   private readonly readThere = new Map<string, Set<string>>();
+  /**
+   * The ids of the messages marked for sessions here, delivered or held for their claim, with those
+   * sessions' client ids: a plain copy of one that comes later through the routes is not delivered
+   * to them again. MARKED_KEPT ids at most (the oldest forgotten first).
+   */
+  private readonly marked = new Map<string, Set<string>>();
+
+  /** The client ids of the sessions here that had the message `messageId` marked for them, if any. */
+  markedFor(messageId: string): ReadonlySet<string> | undefined {
+    return this.marked.size === 0 ? undefined : this.marked.get(messageId);
+  }
+
+  private noteMarked(messageId: string, clientId: string): void {
+    const clientIds = this.marked.get(messageId);
+    if (clientIds !== undefined) {
+      clientIds.add(clientId);
+      return;
+    }
+    this.marked.set(messageId, new Set([clientId]));
+    if (this.marked.size > MARKED_KEPT) this.marked.delete(this.marked.keys().next().value!);
+  }
 
   /** A claim of `clientId` starts: marked messages for it wait until it ends. */
   claimStarted(clientId: string): void {
@@ -199,10 +223,12 @@ export class HandoverArrivals {
     const claiming = this.claiming.get(clientId);
     if (claiming !== undefined) {
       claiming.held.push({ message, id: messageId });
+      this.noteMarked(messageId, clientId);
       return 'held';
     }
     if (!here()) return false;
     deliver([message]);
+    this.noteMarked(messageId, clientId);
     return true;
   }
 }

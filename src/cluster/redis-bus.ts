@@ -275,7 +275,8 @@ export class RedisBus implements Bus {
         }
         const moved = this.forwarder.targets(message.topic, entryId, messageId);
         if (moved !== undefined) this.forwarder.forward(message, messageId, raw, this.push, moved);
-        host.deliverFromBus(message, served);
+        // But for the sessions here that had it marked for them (forwarded by the node they left, before this copy).
+        host.deliverFromBus(message, served, this.sessions?.markedFor(messageId));
         // Held for sessions moving here too. Its entry is acknowledged as usual: the old owner,
         // which holds the session's routes until the install, has a copy to pass on.
         void this.sessions?.hold(message, messageId);

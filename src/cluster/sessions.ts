@@ -268,6 +268,11 @@ export class ClusterSessions implements SessionBus {
     return undefined;
   }
 
+  /** The client ids of the sessions here that had the message `messageId` marked for them (HandoverArrivals.markedFor). */
+  markedFor(messageId: string): ReadonlySet<string> | undefined {
+    return this.arrivals.markedFor(messageId);
+  }
+
   /**
    * A message the old owner of `clientId` forwarded for it (see HandoverArrivals.arrived); 'held'
    * while the claim under way holds it (delivered when the claim ends: see `AdoptionLinks.claimEnded`),

@@ -322,6 +322,22 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), []);
     });
 
+    it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) a session that got a copy marked for it does not get the plain copy of the same message that comes after it through its routes`, async (t) => {
+      const clientId = `marked-first-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 2);
+      if (setup === undefined) return;
+      const { admin, node2 } = setup;
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      // The node it left forwards a message marked for it before the publisher's node, which has
+      // learnt the new route, appends the same message (one id) to node-2's stream.
+      await appendPlain(admin, 'scratch', 'k/x', ['once'], 0, 2);
+      await appendMarked(admin, 'node-2', clientId, await firstEntry(admin, 'scratch'));
+      await appendPlain(admin, 'node-2', 'k/x', ['once'], 0, 2);
+      await until('node-2 to read both', async () => (await admin.xlen('{fennec}:stream:node-2')) === 0);
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['once']);
+    });
+
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;

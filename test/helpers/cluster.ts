@@ -131,7 +131,7 @@ export async function copyMarked(admin: Redis, node: string, clientId: string): 
 }
 
 /**
- * Appends to `node`'s stream one entry per payload (QoS 1, on `topic`), as a node that knew its
+ * Appends to `node`'s stream one entry per payload (QoS `qos`, on `topic`), as a node that knew its
  * route would, with ids `slow/1/N` from N = `first`; resolves with the payloads.
  */
 export async function appendPlain(
@@ -140,10 +140,11 @@ export async function appendPlain(
   topic: string,
   payloads: string[],
   first = 0,
+  qos: 1 | 2 = 1,
 ): Promise<string[]> {
   for (const [at, payload] of payloads.entries()) {
     const i = first + at;
-    const message = { topic, payload: Buffer.from(payload), qos: 1 as const, retain: false };
+    const message = { topic, payload: Buffer.from(payload), qos, retain: false };
     const fields = { properties: undefined, publisherId: 'slow', receivedAt: Date.now() };
     await admin.xadd(`{fennec}:stream:${node}`, '*', 'i', `slow/1/${i}`, 'm', encodeMessage({ ...message, ...fields }));
   }
