@@ -103,6 +103,11 @@ export class Persistence implements SessionJournal {
     this.schedule();
   }
 
+  /** SessionJournal: a completion the store keeps, with the commit of the acknowledgement (or the next one). */
+  completedOrigin(session: JournaledSession, originId: string): void {
+    this.store.noteCompleted?.(session.clientId, originId);
+  }
+
   /** SessionJournal: outgoing QoS 2 PUBLISH and PUBREL wait for the commit of their state. */
   afterDurable(fn: () => void): void {
     this.afterCommit(fn);

@@ -97,6 +97,11 @@ export function restoreSessions(
     );
   }
   for (const { clientId, packetId } of state.incomingQoS2) sessions.get(clientId)?.restoreQoS2(packetId);
+  // Oldest first, so that the memory forgets the oldest first.
+  for (const { clientId, originIds } of state.completed ?? []) {
+    if (!sessions.has(clientId)) continue;
+    for (let i = originIds.length - 1; i >= 0; i--) registry.completed.add(clientId, originIds[i]!);
+  }
   for (const [id, message] of messages) if (message.storeRefs === 0) persistence.forgetMessage(id);
   persistence.resumeSequences(lastSeq, lastMessageId);
   // Then time: what expired while the broker was down ends now, in the order it would have.

@@ -19,6 +19,12 @@ export const streamKey = (nodeId: string): string => `${keyPrefix}stream:${nodeI
 /** The owner entry of `clientId` (node, fencing token; see redis-store.ts). */
 export const ownerKey = (clientId: string): string => `${keyPrefix}owner:${clientId}`;
 /**
+ * The cluster ids of the messages the session of `clientId` completed lately, newest first (a list,
+ * DONE_KEPT long at most, expiring DONE_TTL_MS after the last: store-scripts.ts); it moves with no
+ * session, every owner reads it.
+ */
+export const doneKey = (clientId: string): string => `${keyPrefix}done:${clientId}`;
+/**
  * Sessions claimed away from node `nodeId` while it could not hand them over (dead, or silent past
  * the hand-over timeout): client id -> the new owner, newline, the entry of the stream up to which
  * the new owner has what it read (see left-sessions.ts), newline, the session's plain topic filters,

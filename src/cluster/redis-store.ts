@@ -24,7 +24,7 @@ import {
 import { decodeDelivery, decodeSession, decodeStoredMessage, decodeSubscription } from './store-codec.js';
 import { encodeOp, exec, isSpoolOp, movedState, type Reply } from './redis-store-ops.js';
 import { createRedisClient, redisTarget } from './connect.js';
-import { keyPrefix, ownerKey, streamKey } from './keys.js';
+import { doneKey, keyPrefix, ownerKey, streamKey } from './keys.js';
 import { redactedUrl } from './url.js';
 import { isOrphanKey, readSpoolRows, SpoolIndex, spoolSizesKey } from './redis-spool.js';
 import { claimScript, commitScript, handOverScript, releaseScript } from './store-scripts.js';
@@ -101,6 +101,8 @@ export class RedisStore implements Store {
   private readonly scripts: Scripts;
   /** Entries of this node's stream to acknowledge and delete in the next commit (`acknowledgeWithCommit`). */
   private acks: string[] = [];
+  /** Completions to note in the next commit (`noteCompleted`): client id, cluster id, in turn. */
+  private done: string[] = [];
   /** The payload size of each committed spooled row of this node's sessions (spoolSizes is synchronous). */
   private readonly spoolIndex = new SpoolIndex();
 
@@ -205,6 +207,8 @@ export class RedisStore implements Store {
     for (const cid of subClients) second.hgetall(`${ns}subs:${cid}`);
     for (const cid of qos2Clients) second.smembers(`${ns}qos2:${cid}`);
     for (const key of spoolKeys) second.zrange(spoolSizesKey(ns, key), 0, -1);
+    const sessionIds = Object.keys(sessions);
+    for (const cid of sessionIds) second.lrange(doneKey(cid), 0, -1);
     const replies = await exec(second);
     const owned = new Set<string>();
     ids.forEach((cid, i) => {
@@ -248,6 +252,12 @@ export class RedisStore implements Store {
       if (summary !== undefined) state.spools!.push(summary);
     });
     state.spools.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+    const doneAt = spoolsAt + spoolKeys.length;
+    state.completed = [];
+    sessionIds.forEach((cid, i) => {
+      const originIds = replies[doneAt + i] as string[];
+      if (owned.has(cid) && originIds.length > 0) state.completed!.push({ clientId: cid, originIds });
+    });
     if (this.keepRetained) for (const bytes of Object.values(retained)) state.retained.push(decodeStoredMessage(bytes));
     return state;
   }
@@ -269,13 +279,18 @@ export class RedisStore implements Store {
     const acks = this.acks;
     this.acks = [];
     for (const id of acks) args.push('stream-ack', '', '0', streamKey(this.nodeId), id, '');
+    // After the batch's own operations: a session it ended (token '0' then) keeps no note.
+    const done = this.done;
+    this.done = [];
+    for (let i = 0; i + 1 < done.length; i += 2) args.push('done', done[i]!, token(done[i]!), done[i + 1]!, '', '');
     if (args.length === 1) return;
     let reply: Awaited<ReturnType<Scripts['fennecCommit']>>;
     try {
       reply = await this.scripts.fennecCommit(...args);
     } catch (err) {
-      // The commit is tried again; the acknowledgements go with it.
+      // The commit is tried again; the acknowledgements and notes go with it.
       this.acks.unshift(...acks);
+      this.done.unshift(...done);
       throw err;
     }
     this.counters.commits++;
@@ -312,6 +327,11 @@ export class RedisStore implements Store {
    */
   acknowledgeWithCommit(ids: readonly string[]): void {
     this.acks.push(...ids);
+  }
+
+  /** See Store.noteCompleted: kept in `fennec:done:CLIENT` (DONE_KEPT ids, DONE_TTL_MS after the last). */
+  noteCompleted(clientId: string, originId: string): void {
+    this.done.push(clientId, originId);
   }
 
   /** Takes back those of `ids` that no commit has taken (their deliveries wrote nothing): the caller acknowledges them. */
@@ -358,6 +378,8 @@ export class RedisStore implements Store {
       this.tokens.set(clientId, token);
       if (kind === 'own') return { kind, token };
       const state = movedState(clientId, reply.slice(2, 7));
+      const done = ((reply[11] ?? []) as Reply).map(String);
+      if (done.length > 0) state.completed = [{ clientId, originIds: done }];
       for (const d of state.deliveries) this.seqClients.set(d.seq, clientId);
       // Its spooled rows came with it, numbers kept: their sizes, and the summary the spool restores from.
       const summary = this.spoolIndex.fill(clientId, ((reply[8] ?? []) as Reply).map(String));

@@ -632,6 +632,7 @@ export class ClusterSessions implements SessionBus {
       for (const key of ['sessions', 'subscriptions', 'messages', 'deliveries', 'incomingQoS2'] as const) {
         (state[key] as unknown[]).push(...claimed.state[key]);
       }
+      (state.completed ??= []).push(...(claimed.state.completed ?? []));
       for (const record of claimed.state.sessions) adopted.add(record.clientId);
       (state.spools ??= []).push(...(claimed.state.spools ?? []));
     }

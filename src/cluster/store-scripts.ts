@@ -9,10 +9,19 @@
  * each node keeps its sessions under `fennec:store:NODE:` (see `nsOf`).
  */
 
+/**
+ * How many cluster ids of completed messages the store keeps per session (`fennec:done:CLIENT`, a
+ * list, newest first), and for how long after the session's last completion, ms: about 15 KB per
+ * session at most. A copy of a message that comes later than that is delivered again.
+ */
+export const DONE_KEPT = 256;
+export const DONE_TTL_MS = 600_000;
+
 /** Functions the scripts share. */
 const prelude = `
 local function nsOf(node) return '{fennec}:store:' .. node .. ':' end
 local function ownerKey(cid) return '{fennec}:owner:' .. cid end
+local function doneKey(cid) return '{fennec}:done:' .. cid end
 local function num(n) return string.format('%.0f', n) end
 local function newToken() return num(redis.call('INCR', '{fennec}:tokens')) end
 
@@ -41,7 +50,8 @@ local function readSession(ns, cid)
     end
   end
   local spool = redis.call('ZRANGE', ns .. 'spoolsz:' .. cid, 0, -1)
-  return { session or '', subs, deliveries, messages, redis.call('SMEMBERS', ns .. 'qos2:' .. cid), spool }
+  local done = redis.call('LRANGE', doneKey(cid), 0, -1)
+  return { session or '', subs, deliveries, messages, redis.call('SMEMBERS', ns .. 'qos2:' .. cid), spool, done }
 end
 
 -- The spooled rows of key srcKey in namespace src become those of dstKey in dst, numbers kept
@@ -138,6 +148,7 @@ local function endSession(ns, cid)
   redis.call('DEL', ns .. 'dlvof:' .. cid)
   redis.call('DEL', ns .. 'qos2:' .. cid)
   redis.call('SREM', ns .. 'qos2clients', cid)
+  redis.call('DEL', doneKey(cid))
   clearSpool(ns, cid)
 end
 `;
@@ -228,6 +239,10 @@ for i = 2, #ARGV, 6 do
     local ok = cid == '' or string.byte(cid, 1) == 0
     if not ok then
       if kind == 'unspool' or kind == 'clear-spool' or kind == 'move-spool' then ok = mayRemove(cid, token)
+      elseif kind == 'done' then
+        -- A note of a completion claims nothing: only the session's owner keeps one.
+        local o = redis.call('HMGET', ownerKey(cid), 'node', 'token')
+        ok = o[1] == me and (token == '0' or token == o[2])
       else ok = allowed(cid, token) end
     end
     if not ok then
@@ -276,6 +291,10 @@ for i = 2, #ARGV, 6 do
       redis.call('ZREMRANGEBYSCORE', ns .. 'spool:' .. cid, '-inf', a)
       redis.call('ZREMRANGEBYSCORE', ns .. 'spoolsz:' .. cid, '-inf', a)
       if redis.call('EXISTS', ns .. 'spool:' .. cid) == 0 then redis.call('SREM', ns .. 'spoolclients', cid) end
+    elseif kind == 'done' then
+      redis.call('LPUSH', doneKey(cid), a)
+      redis.call('LTRIM', doneKey(cid), 0, ${DONE_KEPT - 1})
+      redis.call('PEXPIRE', doneKey(cid), ${DONE_TTL_MS})
     elseif kind == 'clear-spool' then clearSpool(ns, cid)
     elseif kind == 'move-spool' then moveSpool(ns, cid, ns, a)
     end
@@ -296,9 +315,10 @@ return reply`;
  * it meanwhile and was never asked, it is 'busy'). Replies:
  * { 'own', token } this node owns it (now, or already); { 'busy', owner, token } a live node owns
  * it and must hand it over; { 'moved', token, session..., previous owner, spool sizes, where the
- * previous owner's stream ended when it was taken without a hand-over ('' otherwise) } it was moved here from a
- * dead (or forced) owner; { 'moved', token, session..., '', spool sizes, where the stream of the
- * node that handed it over ends, that node } handed over by its owner; either is returned to be loaded;
+ * previous owner's stream ended when it was taken without a hand-over ('' otherwise), '', done ids }
+ * it was moved here from a dead (or forced) owner; { 'moved', token, session..., '', spool sizes,
+ * where the stream of the node that handed it over ends, that node, done ids } handed over by its
+ * owner; either is returned to be loaded (done ids: the session's completed messages, DONE_KEPT);
  * { 'range', deliveries } the reserved numbers are too few; { 'skip' } not the expected owner's, or
  * the expected owner (a node declared dead) holds a lease again: it restarted and keeps its sessions.
  */
@@ -321,7 +341,7 @@ if o[1] == me then
     -- Handed over here by 'from': where its stream ends, for a claimer that never had its answer.
     local by = redis.call('HGET', key, 'from') or ''
     local tail = by ~= '' and redis.call('XREVRANGE', '{fennec}:stream:' .. by, '+', '-', 'COUNT', 1) or {}
-    return { 'moved', o[2], r[1], r[2], r[3], r[4], r[5], '', r[6], tail[1] and tail[1][1] or '0-0', by }
+    return { 'moved', o[2], r[1], r[2], r[3], r[4], r[5], '', r[6], tail[1] and tail[1][1] or '0-0', by, r[7] }
   end
   return { 'own', o[2] }
 end
@@ -351,7 +371,7 @@ for i = 1, #r[2], 2 do
 end
 if #left > 2 then redis.call('HSET', '{fennec}:left:' .. o[1], cid, table.concat(left, '\\n')) end
 if expected ~= '' then last = '' end
-return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], r[6], last }`;
+return { 'moved', t, r[1], r[2], r[3], r[4], r[5], o[1], r[6], last, '', r[7] }`;
 
 /**
  * Hand-over, run by the owner that releases a session: ARGV = client id, this node, its token

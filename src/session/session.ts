@@ -548,7 +548,9 @@ export class Session implements OverflowSession {
     // Only a stored session moves between nodes, where copies come from; others cost nothing here.
     if (this.journal === undefined) return;
     const { originId } = delivery.message;
-    if (originId !== undefined) this.completed?.add(this.clientId, originId);
+    if (originId === undefined) return;
+    this.completed?.add(this.clientId, originId);
+    this.journal.completedOrigin?.(this, originId);
   }
 
   /**

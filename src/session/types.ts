@@ -47,6 +47,12 @@ export interface SessionJournal {
   /** PUBREL released the incoming QoS 2 `packetId`. */
   qos2Released(session: JournaledSession, packetId: number): void;
   /**
+   * The peer completed (PUBACK, PUBCOMP) the message of cluster id `originId` (Message.originId):
+   * kept by a store whose sessions move between nodes, for a copy that reaches the session later
+   * on another node or after a restart (see Session.holdsOrigin). Absent: not kept.
+   */
+  completedOrigin?(session: JournaledSession, originId: string): void;
+  /**
    * Calls `fn` once everything reported so far is durable (at once when nothing waits). The session
    * holds each outgoing QoS 2 PUBLISH and PUBREL until then, so that a crash can never make it send
    * again what the peer already took [MQTT-4.3.3-1]. Absent: nothing is held.

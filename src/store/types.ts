@@ -189,6 +189,11 @@ export interface StoredState {
   spools?: SpoolSummary[];
   /** The last stream entries whose deliveries were committed ('stream-committed'), oldest first; absent: none. */
   streamCommitted?: string[];
+  /**
+   * The cluster ids of the messages each session completed lately, newest first (Store.noteCompleted);
+   * absent: the store keeps none.
+   */
+  completed?: { clientId: string; originIds: string[] }[];
 }
 
 /** A StoredState holding nothing, to fill. */
@@ -220,4 +225,10 @@ export interface Store {
    * frees exactly what it drops. A store spools only when it has both this and `readSpool`.
    */
   spoolSizes?(clientId: string, from: number, limit: number): { n: number; bytes: number }[];
+  /**
+   * Keeps, with the next commit, that the session of `clientId` completed the message of cluster id
+   * `originId` (StoredState.completed), for a while and up to a number per session. Optional: only a
+   * store whose sessions move between nodes (Redis) needs it.
+   */
+  noteCompleted?(clientId: string, originId: string): void;
 }

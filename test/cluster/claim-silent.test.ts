@@ -322,6 +322,60 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), []);
     });
 
+    it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) a session that completed a message on a node killed and restarted does not get the message again when a copy marked for it comes after the restart`, async (t) => {
+      const clientId = `done-restart-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 2);
+      if (setup === undefined) return;
+      const { redis, admin, node1, node2 } = setup;
+      const subscriber = await RawClient.connect(node1.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(subscriber.connack.sessionPresent, true);
+      node1.child.kill('SIGSTOP');
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
+      const entry = await firstEntry(admin, 'node-1');
+      node1.child.kill('SIGCONT');
+      assert.deepEqual(await receiveUntilQuiet(subscriber, version, 500), ['once']);
+      await until(
+        'the store to keep the completion',
+        async () => (await admin.llen(`{fennec}:done:${clientId}`)) === 1,
+      );
+      node1.child.kill('SIGKILL');
+      const again = await startProcessNode(t, redis, 'node-1');
+      // A copy marked for the session, as a node it left would forward one its stream held.
+      await appendMarked(admin, 'node-1', clientId, entry);
+      await until('node-1 to read it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+      const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), []);
+    });
+
+    it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) a session that completed a message on one node, then moved to another, does not get the message again when a copy marked for it reaches the other`, async (t) => {
+      const nodes = await processAndTwoNodes(t);
+      if (nodes === undefined) return;
+      const { admin, node1, node2, node3 } = nodes;
+      const clientId = `done-moved-${version}`;
+      await offlineSession(node1.port, version, clientId, 'k/#', 2);
+      await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
+      node1.child.kill('SIGSTOP');
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
+      const entry = await firstEntry(admin, 'node-1');
+      node1.child.kill('SIGCONT');
+      await until('node-1 to store it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+      // Completed on node-2 (the session handed over with the message queued), then moved to node-3.
+      const onTwo = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.deepEqual(await receiveUntilQuiet(onTwo, version, 500), ['once']);
+      await until(
+        'the store to keep the completion',
+        async () => (await admin.llen(`{fennec}:done:${clientId}`)) === 1,
+      );
+      const onThree = await RawClient.connect(node3.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(onThree.connack.sessionPresent, true);
+      await appendMarked(admin, 'node-3', clientId, entry);
+      await until('node-3 to read it', async () => (await admin.xlen('{fennec}:stream:node-3')) === 0);
+      assert.deepEqual(await receiveUntilQuiet(onThree, version, 500), []);
+    });
+
     it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) a session that got a copy marked for it does not get the plain copy of the same message that comes after it through its routes`, async (t) => {
       const clientId = `marked-first-${version}`;
       const setup = await sessionOnProcessNode(t, version, clientId, 2);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisStore, type Reserved } from '../../src/cluster/redis-store.js';
+import { DONE_KEPT, DONE_TTL_MS } from '../../src/cluster/store-scripts.js';
 import { DeliveryState, storeConformance, storeRecords, type StoreOp } from '../../src/store/index.js';
 import { spooled } from '../../src/store/conformance-spool.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -141,6 +142,36 @@ describe('RedisStore in a cluster', () => {
     const bState = await b.load();
     assert.deepStrictEqual(bState.deliveries, []);
     assert.deepStrictEqual(bState.subscriptions, [subscription('y', 'still/mine')]);
+    await a.close();
+    await b.close();
+  });
+
+  it('keeps the last DONE_KEPT completions of a session, for DONE_TTL_MS, from its owner only: loaded, claimed with the session, ended with it', async () => {
+    await flushed();
+    const b = await open('b');
+    await b.commit(sessionOps('x'));
+    for (let i = 1; i <= DONE_KEPT + 2; i++) b.noteCompleted('x', `n/1/${i}`);
+    await b.commit([]);
+    const admin = new Redis(redis!.url);
+    const ttl = await admin.pttl('{fennec}:done:x');
+    assert.ok(ttl > 0 && ttl <= DONE_TTL_MS, `expires in ${ttl} ms`);
+    const newest = Array.from({ length: DONE_KEPT }, (_, i) => `n/1/${DONE_KEPT + 2 - i}`);
+    assert.deepStrictEqual((await b.load()).completed, [{ clientId: 'x', originIds: newest }]);
+    const a = await open('a');
+    const claimed = await a.claim('x', numbers(1000), true);
+    assert.equal(claimed.kind, 'moved');
+    if (claimed.kind !== 'moved') return;
+    assert.deepStrictEqual(claimed.state.completed, [{ clientId: 'x', originIds: newest }]);
+    // The old owner's note is fenced out; the new owner's is kept.
+    b.noteCompleted('x', 'late/1/1');
+    await b.commit([]);
+    assert.equal(b.counters.fenced, 1);
+    a.noteCompleted('x', 'n/2/1');
+    await a.commit([]);
+    assert.deepStrictEqual(await admin.lrange('{fennec}:done:x', 0, 1), ['n/2/1', newest[0]]);
+    await a.commit([{ op: 'end-session', clientId: 'x' }]);
+    assert.equal(await admin.exists('{fennec}:done:x'), 0);
+    admin.disconnect();
     await a.close();
     await b.close();
   });
