@@ -349,8 +349,13 @@ export class ClusterSessions implements SessionBus {
     const previous = unanswered !== '' ? unanswered : claimed.from;
     // It may still send what it held back (see `left`).
     if (previous !== '' && previous !== this.nodeId) from.push(previous);
+    const taken = { from: previous, streamEnd: claimed.streamEnd, state: claimed.state };
+    // Held from the claim's answer on, before any wait: what this node publishes meanwhile for the
+    // session goes to that node's stream, whose next reader (the node back) may forward it only
+    // after the install, behind newer messages.
+    const position = this.holdBacklog(clientId, taken);
     await this.links?.willsMoved([clientId]);
-    await this.backlogOf(clientId, { from: previous, streamEnd: claimed.streamEnd, state: claimed.state });
+    if (position !== undefined) await this.backlogOf(clientId, taken, position);
     return claimed.state;
   }
 
@@ -429,23 +434,36 @@ export class ClusterSessions implements SessionBus {
 
   /**
    * The session of `clientId` (records `state`) was taken from `from`, which could not hand it over:
-   * what reaches it here is held from now on, and what waits for it in `from`'s stream, to its end,
-   * is held before that (see `readBacklog`); those messages are not taken again when the stream's
-   * next reader forwards them (HandoverArrivals.backlog).
+   * what reaches it here is held from now on (returns where this node is; undefined when it did not
+   * come that way). Unlike a hand-over's hold (`settleHandOver`), it starts before this node's
+   * stream is caught up: what that stream brings for the session meanwhile was sent for the routes
+   * the claim announced (or is in `from`'s stream too), and a copy of what the session holds
+   * already, queued or completed, is dropped at the install (Session.holdsOrigin).
+   */
+  private holdBacklog(
+    clientId: string,
+    claimed: { from: string; streamEnd: string; state: StoredState },
+  ): InstalledAt | undefined {
+    if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return undefined;
+    const position = this.links?.position() ?? { stream: 0, published: 0 };
+    if (this.links !== undefined) this.arrivals.holdFrom(clientId, plainFilters(claimed.state), position);
+    return position;
+  }
+
+  /**
+   * What waits for the session of `clientId` in the stream of `from` (see `holdBacklog`), to its
+   * end, is held before what the claim holds (see `readBacklog`); those messages are not taken again
+   * when the stream's next reader forwards them (HandoverArrivals.backlog).
    */
   private async backlogOf(
     clientId: string,
-    claimed: { from: string; streamEnd: string; state: StoredState },
+    claimed: { from: string; state: StoredState },
+    position: InstalledAt,
   ): Promise<void> {
-    if (claimed.streamEnd === '' || claimed.from === '' || claimed.from === this.nodeId) return;
     const host = this.requireHost();
     const links = this.links;
     let own: BacklogRead['own'];
     if (links !== undefined) {
-      // As for a hand-over (see `settleHandOver`).
-      await links.caughtUp();
-      const position = links.position();
-      this.arrivals.holdFrom(clientId, plainFilters(claimed.state), position);
       own = { ids: links.ownIds(), above: position.published };
       // What this node sent there itself is in that stream before it is read.
       await links.flushRoutes();

@@ -392,6 +392,53 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['once']);
     });
 
+    it(`[MQTT-4.6.0-6] a session taken from a dead node gets what the new node published during the claim before what it publishes after, though the dead node's next reader forwards it late`, async (t) => {
+      const clientId = `published-meanwhile-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      if (setup === undefined) return;
+      const { admin, node1, node2 } = setup;
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      // node-2's claim waits after its answer (the wills lookup) until the test lets it go on.
+      const links = node2.bus.sessions!.links!;
+      const willsMoved = links.willsMoved.bind(links);
+      let open: () => void = () => undefined;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      let reached = false;
+      links.willsMoved = async (clientIds) => {
+        if (clientIds.includes(clientId)) {
+          reached = true;
+          await opened;
+        }
+        return willsMoved(clientIds);
+      };
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await until('the claim to have its answer', () => reached);
+      // Published meanwhile: node-2 still routes it to node-1's stream (its PUBACK may wait for the install).
+      const first = publisher.publish({ topic: 'k/x', qos: 1, payload: 'first' });
+      await until('node-2 to append it there', async () => (await admin.xlen('{fennec}:stream:node-1')) === 1);
+      // node-1 back under its id would read it first, and forward it marked for the session: taken
+      // from the stream here, appended to node-2's stream after the install below.
+      const entry = await firstEntry(admin, 'node-1');
+      await admin.del('{fennec}:stream:node-1');
+      open();
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
+      await first;
+      await publisher.publish({ topic: 'k/x', qos: 1, payload: 'second' });
+      await appendMarked(admin, 'node-2', clientId, entry);
+      await until('node-2 to read it', async () => (await admin.xlen('{fennec}:stream:node-2')) === 0);
+      const got: string[] = [];
+      for (;;) {
+        const packet = await resumed.next('publish', 500).catch(() => undefined);
+        if (packet === undefined) break;
+        got.push(packet.payload.toString());
+        resumed.send(pkt.puback(version, packet.packetId));
+      }
+      assert.deepEqual(got, ['first', 'second']);
+    });
+
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;
