@@ -5,8 +5,7 @@
  * delivered to the sessions adopted from it.
  */
 import type { AuthorizeRead } from './read.js';
-import type { Message } from '../session/message.js';
-import type { Delivery } from '../session/message.js';
+import { publishedAfter, type Delivery, type Message } from '../session/message.js';
 import type { JournaledSession, SessionJournal } from '../session/types.js';
 import type { Session } from '../session/session.js';
 import { TopicIndex } from '../topic/index.js';
@@ -158,7 +157,8 @@ function spillExcess(spool: Spool, parts: HandoverParts, state: StoredState): vo
 
 /**
  * Delivers `messages` to the subscriptions of the sessions `clientIds` only; returns the deliveries
- * made. `copies`: but for the messages a session holds already (see Session.holdsOrigin).
+ * made. `copies`: but for the messages a session holds already (see Session.holdsOrigin), and each
+ * queued before newer messages of its publishing node still waiting there (Session.placeLast).
  */
 export function deliverToSessions(
   parts: HandoverParts,
@@ -175,7 +175,12 @@ export function deliverToSessions(
       const index = indexOf([session]);
       for (const message of messages) {
         const { originId } = message;
-        if (originId === undefined || !session.holdsOrigin(originId)) count += route(index, message, read);
+        if (originId !== undefined && session.holdsOrigin(originId)) continue;
+        const made = route(index, message, read);
+        count += made;
+        if (made > 0 && originId !== undefined) {
+          session.placeLast(message, (queued) => publishedAfter(queued.message.originId, originId));
+        }
       }
     }
     return count;

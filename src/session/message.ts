@@ -114,6 +114,18 @@ export interface Delivery {
   seq: number;
 }
 
+/**
+ * Whether the message of cluster id `id` was published after the message of cluster id `than` by
+ * the same node in the same run: ids `node/epoch/sequence` (Message.originId) with one prefix and
+ * a greater sequence. The order of the messages of one publisher on one node.
+ */
+export function publishedAfter(id: string | undefined, than: string): boolean {
+  if (id === undefined) return false;
+  const at = than.lastIndexOf('/');
+  if (at <= 0 || !id.startsWith(than.slice(0, at + 1)) || id.indexOf('/', at + 1) !== -1) return false;
+  return Number(id.slice(at + 1)) > Number(than.slice(at + 1));
+}
+
 /** Builds a Delivery; one place, so every delivery has the same shape. */
 export function delivery(
   message: Message,

@@ -8,7 +8,7 @@
 import type { QoS } from '../protocol/index.js';
 import type { Link } from './link.js';
 import type { CompletedOrigins } from './completed-origins.js';
-import { isExpired, type Delivery } from './message.js';
+import { isExpired, type Delivery, type Message } from './message.js';
 import {
   emptyDropTally,
   Readiness,
@@ -337,6 +337,28 @@ export class Session implements OverflowSession {
     else if (!full && this.sink !== undefined) {
       overflow.drain(this, this.limits.maxQueuedMessages - (this.queue.length - this.queueHead));
     }
+    return true;
+  }
+
+  /**
+   * Moves the newest queued delivery, when it carries `message` (`deliver` has just queued it),
+   * before the first queued delivery that `after` says comes after it: a copy that took a longer way
+   * (a cluster's node that the session left passed it on) goes before newer messages still waiting.
+   * The deliveries it passes are numbered anew in the journal (removed, then added behind it), so
+   * that the store keeps the order. One sent, spilled or dropped stays as it is. Returns whether it moved.
+   */
+  placeLast(message: Message, after: (queued: Delivery) => boolean): boolean {
+    const last = this.queue.length - 1;
+    if (last < this.queueHead || this.queue[last]!.message !== message) return false;
+    let at = this.queueHead;
+    while (at < last && !after(this.queue[at]!)) at++;
+    if (at === last) return false;
+    const moved = this.queue[last]!;
+    const passed = this.queue.slice(at, last);
+    const journal = this.journal;
+    if (journal !== undefined) for (const d of passed) journal.removed(this, d);
+    this.queue.splice(at, last + 1 - at, moved, ...passed);
+    if (journal !== undefined) for (const d of passed) journal.added(this, d, 0);
     return true;
   }
 

@@ -376,6 +376,27 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveUntilQuiet(onThree, version, 500), []);
     });
 
+    it(`[MQTT-4.6.0-6] a copy marked for an offline session that comes after newer messages of its publishing node is queued before them, in the store too (the node killed and restarted)`, async (t) => {
+      const clientId = `late-copy-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      if (setup === undefined) return;
+      const { redis, admin, node1 } = setup;
+      await appendPlain(admin, 'node-1', 'k/x', ['m-1', 'm-2'], 1);
+      // Then m-0, older, forwarded by a node the session left.
+      await appendPlain(admin, 'scratch', 'k/x', ['m-0'], 0);
+      await appendMarked(admin, 'node-1', clientId, await firstEntry(admin, 'scratch'));
+      await until('node-1 to read them', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+      await until(
+        'node-1 to store three deliveries',
+        async () => (await admin.scard(`{fennec}:store:node-1:dlvof:${clientId}`)) === 3,
+      );
+      node1.child.kill('SIGKILL');
+      const again = await startProcessNode(t, redis, 'node-1');
+      const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.deepEqual(await receiveAcknowledged(resumed, version, ['m-0', 'm-1', 'm-2']), ['m-0', 'm-1', 'm-2']);
+    });
+
     it(`[MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.3-12] (5.0) a session that got a copy marked for it does not get the plain copy of the same message that comes after it through its routes`, async (t) => {
       const clientId = `marked-first-${version}`;
       const setup = await sessionOnProcessNode(t, version, clientId, 2);

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FennecError } from '../../src/errors/index.js';
 import { ReasonCode, type PublishPacket, type QoS } from '../../src/protocol/index.js';
-import { delivery, type Delivery, type Message } from '../../src/session/message.js';
+import { delivery, publishedAfter, type Delivery, type Message } from '../../src/session/message.js';
 import { CompletedOrigins } from '../../src/session/completed-origins.js';
 import { Session } from '../../src/session/session.js';
 import type { JournaledSession, SessionJournal } from '../../src/session/types.js';
@@ -418,6 +418,62 @@ void describe('session core: copies of a cluster message (Session.holdsOrigin)',
     clean.deliver(delivery(clusterMessage('c', 'n1/7/2', 1), 1, false, undefined));
     clean.onPuback(1);
     assert.equal(completed.size, 0);
+  });
+
+  void it('[MQTT-4.6.0-6] a copy that came late is queued before the newer messages of its publishing node still waiting, the journal numbering those anew', () => {
+    const s = session();
+    const journal = new RecordingJournal();
+    s.journal = journal;
+    // Offline: everything waits in the queue.
+    for (const [payload, id] of [
+      ['n1-2', 'n1/7/2'],
+      ['n2-5', 'n2/3/5'],
+      ['n1-3', 'n1/7/3'],
+    ] as const) {
+      s.deliver(delivery(clusterMessage(payload, id, 1), 1, false, undefined));
+    }
+    const late = clusterMessage('n1-1', 'n1/7/1', 1);
+    s.deliver(delivery(late, 1, false, undefined));
+    journal.calls.length = 0;
+    assert.equal(
+      s.placeLast(late, (d) => publishedAfter(d.message.originId, 'n1/7/1')),
+      true,
+    );
+    assert.deepEqual(journal.calls, [
+      'removed n1-2',
+      'removed n2-5',
+      'removed n1-3',
+      'added n1-2 0',
+      'added n2-5 0',
+      'added n1-3 0',
+    ]);
+    // Nothing comes after the newest one; a message not last in the queue is not moved.
+    const newest = clusterMessage('n1-4', 'n1/7/4', 1);
+    s.deliver(delivery(newest, 1, false, undefined));
+    assert.equal(
+      s.placeLast(newest, (d) => publishedAfter(d.message.originId, 'n1/7/4')),
+      false,
+    );
+    assert.equal(
+      s.placeLast(late, () => true),
+      false,
+    );
+    const sink = new RecordingSink();
+    s.attach(sink, agreedLink());
+    assert.deepEqual(
+      sink.packets.map((p) => (p.type === 'publish' ? p.payload.toString() : p.type)),
+      ['n1-1', 'n1-2', 'n2-5', 'n1-3', 'n1-4'],
+    );
+  });
+
+  void it('publishedAfter compares the sequences of one node and run only', () => {
+    assert.equal(publishedAfter('n1/7/10', 'n1/7/9'), true);
+    assert.equal(publishedAfter('n1/7/9', 'n1/7/10'), false);
+    assert.equal(publishedAfter('n1/7/9', 'n1/7/9'), false);
+    assert.equal(publishedAfter('n1/8/10', 'n1/7/9'), false, 'another run of the node');
+    assert.equal(publishedAfter('n11/7/10', 'n1/7/9'), false, 'another node');
+    assert.equal(publishedAfter('n1/7/9/1', 'n1/7/9'), false, 'not an id of that form');
+    assert.equal(publishedAfter(undefined, 'n1/7/9'), false);
   });
 
   void it('the record keeps the newest pairs up to its capacity, forgetting the oldest first', () => {
