@@ -36,6 +36,8 @@ const MAX_CLAIMS = 4;
 const REQUEST_AGAIN_MS = 1000;
 /** How long a new owner waits for the old one to pass on what its stream holds (`flush`), in ms. */
 const FLUSH_TIMEOUT_MS = 1000;
+/** How many more times a claim reads the stream of the node it took a session from (`backlogOf`), at most. */
+const BACKLOG_READS = 3;
 
 interface Request {
   op: 'request';
@@ -468,9 +470,17 @@ export class ClusterSessions implements SessionBus {
       // What this node sent there itself is in that stream before it is read.
       await links.flushRoutes();
     }
-    const backlog = await readBacklog(this.command, claimed.from, clientId, '+', (err) =>
-      host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped'),
-    );
+    const unreadable = (err: unknown): void =>
+      host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped');
+    let backlog = await readBacklog(this.command, claimed.from, clientId, '+', unreadable);
+    // Read again until nothing more came, right before the install: a publishing node that had not
+    // yet learnt this node's route appended there meanwhile, and the stream's next reader would
+    // forward that only after newer messages reached the session here (a long stream takes a while).
+    for (let again = 0; again < BACKLOG_READS; again++) {
+      const last = backlog.last;
+      backlog = await readBacklog(this.command, claimed.from, clientId, '+', unreadable, backlog);
+      if (backlog.last === last) break;
+    }
     this.arrivals.backlog(clientId, backlog.messages);
     this.backlogRead.set(clientId, { node: claimed.from, entryId: backlog.last ?? '0-0', own });
   }

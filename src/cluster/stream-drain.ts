@@ -12,14 +12,18 @@ import { streamKey } from './keys.js';
 /** Stream entries read at once. */
 const BATCH = 500;
 
-/** Hands `each` the entries of `node`'s stream from the first up to `end` (an entry id, or '+'), a batch at a time. */
+/**
+ * Hands `each` the entries of `node`'s stream from the first (or the first after entry `after`) up
+ * to `end` (an entry id, or '+'), a batch at a time.
+ */
 export async function readStream(
   command: RedisClient,
   node: string,
   end: string,
   each: (entries: [entryId: string, fields: Buffer[]][]) => void,
+  after?: string,
 ): Promise<void> {
-  let start = '-';
+  let start = after === undefined ? '-' : `(${after}`;
   for (;;) {
     const entries = (await command.xrangeBuffer(streamKey(node), start, end, 'COUNT', BATCH)) as [Buffer, Buffer[]][];
     each(entries.map(([id, fields]) => [id.toString(), fields]));
@@ -44,7 +48,8 @@ export interface Backlog {
 /**
  * The messages for session `clientId` in `node`'s stream up to entry `end` (or '+'): those for its
  * routes (not passed on for shared groups) and those marked for it, in order, each once. The
- * session's subscriptions decide which of the former it gets.
+ * session's subscriptions decide which of the former it gets. With `after` (what an earlier read
+ * returned), only the entries past its `last`, added to it.
  */
 export async function readBacklog(
   command: RedisClient,
@@ -52,25 +57,33 @@ export async function readBacklog(
   clientId: string,
   end: string,
   unreadable: (err: unknown) => void,
+  after?: Backlog,
 ): Promise<Backlog> {
-  const backlog: BacklogMessage[] = [];
-  let last: string | undefined;
+  const backlog: BacklogMessage[] = after?.messages ?? [];
+  let last = after?.last;
   // A message may be there twice: for the routes, and marked for the session by a node it left.
-  const ids = new Set<string>();
-  await readStream(command, node, end, (entries) => {
-    for (const [entryId, fields] of entries) {
-      last = entryId;
-      for (const entry of entryMessages(fields)) {
-        const target = entry.target?.toString('utf8');
-        if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
-        const id = entry.id.toString('latin1');
-        if (ids.has(id)) continue;
-        ids.add(id);
-        const message = decodeOrWarn(entry.bytes, unreadable, id);
-        if (message !== undefined) backlog.push({ message, id, entryId });
+  const ids = new Set<string>(backlog.map(({ id }) => id));
+  const from = last;
+  await readStream(
+    command,
+    node,
+    end,
+    (entries) => {
+      for (const [entryId, fields] of entries) {
+        last = entryId;
+        for (const entry of entryMessages(fields)) {
+          const target = entry.target?.toString('utf8');
+          if (entry.hops !== undefined || (target !== undefined && target !== clientId)) continue;
+          const id = entry.id.toString('latin1');
+          if (ids.has(id)) continue;
+          ids.add(id);
+          const message = decodeOrWarn(entry.bytes, unreadable, id);
+          if (message !== undefined) backlog.push({ message, id, entryId });
+        }
       }
-    }
-  });
+    },
+    from,
+  );
   return { messages: backlog, last };
 }
 

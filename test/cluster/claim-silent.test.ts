@@ -460,6 +460,44 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(got, ['first', 'second']);
     });
 
+    it(`[MQTT-4.6.0-6] a claim from a dead node reads its stream again before the install: what a publishing node appended there meanwhile comes before what the new node delivers after`, async (t) => {
+      const clientId = `straggler-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      if (setup === undefined) return;
+      const { admin, node1, node2 } = setup;
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      await appendPlain(admin, 'node-1', 'k/x', ['waiting'], 1);
+      // Right after node-2's first read of node-1's stream, a node that had not learnt node-2's
+      // route appends one more message there.
+      const command = (node2.bus.sessions as unknown as { command: Redis }).command;
+      const xrange = command.xrangeBuffer.bind(command) as (...args: unknown[]) => Promise<unknown>;
+      let appended = false;
+      (command as unknown as { xrangeBuffer: (...args: unknown[]) => Promise<unknown> }).xrangeBuffer = async (
+        ...args
+      ) => {
+        const entries = await xrange(...args);
+        if (!appended && args[0] === '{fennec}:stream:node-1') {
+          appended = true;
+          await appendPlain(admin, 'node-1', 'k/x', ['straggler'], 2);
+        }
+        return entries;
+      };
+      const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(resumed.connack.sessionPresent, true);
+      assert.equal(appended, true);
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'k/x', qos: 1, payload: 'direct' });
+      const got: string[] = [];
+      for (;;) {
+        const packet = await resumed.next('publish', 500).catch(() => undefined);
+        if (packet === undefined) break;
+        got.push(packet.payload.toString());
+        resumed.send(pkt.puback(version, packet.packetId));
+      }
+      assert.deepEqual(got, ['waiting', 'straggler', 'direct']);
+    });
+
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;
