@@ -473,6 +473,9 @@ export class ClusterSessions implements SessionBus {
     const unreadable = (err: unknown): void =>
       host.log.warn({ node: claimed.from, err: String(err) }, 'cluster: unreadable stream entry skipped');
     let backlog = await readBacklog(this.command, claimed.from, clientId, '+', unreadable);
+    // What that node's next reader (the node back) forwarded here meanwhile, having taken it from its
+    // stream before this read, is held too: read before the install.
+    await links?.caughtUp();
     // Read again until nothing more came, right before the install: a publishing node that had not
     // yet learnt this node's route appended there meanwhile, and the stream's next reader would
     // forward that only after newer messages reached the session here (a long stream takes a while).

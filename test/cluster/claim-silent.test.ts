@@ -20,6 +20,7 @@ import {
   persistent,
   receiveAcknowledged,
   receiveUntilQuiet,
+  slowReader,
   startProcessNode,
   startSessionNode,
   until,
@@ -83,6 +84,37 @@ async function sessionOnProcessNode(t: TestContext, version: 4 | 5, clientId: st
   await offlineSession(node1.port, version, clientId, 'k/#', qos);
   await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
   return nodes;
+}
+
+/**
+ * Holds the claims of `clientId` by `node` once their answer came (the session moved there), at the
+ * look-up of its wills, before anything else, until `open()`; `reached` once one is held.
+ */
+function gateAfterAnswer(node: TestNode, clientId: string): { reached: boolean; open: () => void } {
+  const links = node.bus.sessions!.links!;
+  const willsMoved = links.willsMoved.bind(links);
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  const gate = { reached: false, open };
+  links.willsMoved = async (clientIds) => {
+    if (clientIds.includes(clientId)) {
+      gate.reached = true;
+      await opened;
+    }
+    return willsMoved(clientIds);
+  };
+  return gate;
+}
+
+/** Receives PUBLISH packets on `client`, acknowledging QoS 1, until nothing comes for 500 ms; returns their payloads. */
+async function receiveQoS1UntilQuiet(client: RawClient, version: 4 | 5): Promise<string[]> {
+  const got: string[] = [];
+  for (;;) {
+    const packet = await client.next('publish', 500).catch(() => undefined);
+    if (packet === undefined) return got;
+    got.push(packet.payload.toString());
+    client.send(pkt.puback(version, packet.packetId));
+  }
 }
 
 for (const version of [4, 5] as const) {
@@ -421,21 +453,9 @@ for (const version of [4, 5] as const) {
       node1.child.kill('SIGKILL');
       await admin.del('{fennec}:lease:node-1');
       const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
-      // node-2's claim waits after its answer (the wills lookup) until the test lets it go on.
-      const links = node2.bus.sessions!.links!;
-      const willsMoved = links.willsMoved.bind(links);
-      let open: () => void = () => undefined;
-      const opened = new Promise<void>((resolve) => (open = resolve));
-      let reached = false;
-      links.willsMoved = async (clientIds) => {
-        if (clientIds.includes(clientId)) {
-          reached = true;
-          await opened;
-        }
-        return willsMoved(clientIds);
-      };
+      const gate = gateAfterAnswer(node2, clientId);
       const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
-      await until('the claim to have its answer', () => reached);
+      await until('the claim to have its answer', () => gate.reached);
       // Published meanwhile: node-2 still routes it to node-1's stream (its PUBACK may wait for the install).
       const first = publisher.publish({ topic: 'k/x', qos: 1, payload: 'first' });
       await until('node-2 to append it there', async () => (await admin.xlen('{fennec}:stream:node-1')) === 1);
@@ -443,21 +463,14 @@ for (const version of [4, 5] as const) {
       // from the stream here, appended to node-2's stream after the install below.
       const entry = await firstEntry(admin, 'node-1');
       await admin.del('{fennec}:stream:node-1');
-      open();
+      gate.open();
       const resumed = await resuming;
       assert.equal(resumed.connack.sessionPresent, true);
       await first;
       await publisher.publish({ topic: 'k/x', qos: 1, payload: 'second' });
       await appendMarked(admin, 'node-2', clientId, entry);
       await until('node-2 to read it', async () => (await admin.xlen('{fennec}:stream:node-2')) === 0);
-      const got: string[] = [];
-      for (;;) {
-        const packet = await resumed.next('publish', 500).catch(() => undefined);
-        if (packet === undefined) break;
-        got.push(packet.payload.toString());
-        resumed.send(pkt.puback(version, packet.packetId));
-      }
-      assert.deepEqual(got, ['first', 'second']);
+      assert.deepEqual(await receiveQoS1UntilQuiet(resumed, version), ['first', 'second']);
     });
 
     it(`[MQTT-4.6.0-6] a claim from a dead node reads its stream again before the install: what a publishing node appended there meanwhile comes before what the new node delivers after`, async (t) => {
@@ -488,14 +501,39 @@ for (const version of [4, 5] as const) {
       assert.equal(appended, true);
       const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
       await publisher.publish({ topic: 'k/x', qos: 1, payload: 'direct' });
-      const got: string[] = [];
-      for (;;) {
-        const packet = await resumed.next('publish', 500).catch(() => undefined);
-        if (packet === undefined) break;
-        got.push(packet.payload.toString());
-        resumed.send(pkt.puback(version, packet.packetId));
-      }
-      assert.deepEqual(got, ['waiting', 'straggler', 'direct']);
+      assert.deepEqual(await receiveQoS1UntilQuiet(resumed, version), ['waiting', 'straggler', 'direct']);
+    });
+
+    it(`[MQTT-4.6.0-6] a claim from a dead node holds what that node's next reader forwarded to it before the install, even while its own stream reader lags`, async (t) => {
+      const clientId = `forwarded-early-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      if (setup === undefined) return;
+      const { admin, node1, node2 } = setup;
+      node1.child.kill('SIGKILL');
+      await admin.del('{fennec}:lease:node-1');
+      await appendPlain(admin, 'node-1', 'k/x', ['first'], 1);
+      // Connected and read from before: a new client's first PUBLISH waits for node-2's stream reader.
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'warm/x', qos: 1, payload: 'read from' });
+      const gate = gateAfterAnswer(node2, clientId);
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await until('the claim to have its answer', () => gate.reached);
+      // node-1 back under its id takes 'first' from its stream and forwards it, marked for the
+      // session, to node-2, whose reader is busy with an entry before it for 1.5 s.
+      slowReader(node2.bus, 1500);
+      await appendPlain(admin, 'node-2', 'other/x', ['busy'], 9);
+      await until(
+        'node-2 to take that entry (not acknowledged yet)',
+        async () => ((await admin.xpending('{fennec}:stream:node-2', 'fennec')) as [number])[0] === 1,
+      );
+      const entry = await firstEntry(admin, 'node-1');
+      await admin.del('{fennec}:stream:node-1');
+      await appendMarked(admin, 'node-2', clientId, entry);
+      gate.open();
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
+      await publisher.publish({ topic: 'k/x', qos: 1, payload: 'direct' });
+      assert.deepEqual(await receiveQoS1UntilQuiet(resumed, version), ['first', 'direct']);
     });
 
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
