@@ -337,8 +337,8 @@ export class ClusterSessions implements SessionBus {
    * its stream holds for it is passed on: `settleHandOver`), or taken from a node that could not hand
    * it over (what waits for it in that node's stream is read here: `backlogOf`). A session handed over
    * by a node whose answer never came (it died right after its hand-over script, or the answer was
-   * lost) counts as the latter: that node may never pass its stream on. Each node it came from is
-   * added to `from`.
+   * lost) counts as the latter: that node may never pass its stream on; so does one whose answer came
+   * but not its flush. Each node it came from is added to `from`.
    */
   private async movedHere(
     clientId: string,
@@ -346,7 +346,10 @@ export class ClusterSessions implements SessionBus {
     handedBy: string | undefined,
     from: string[],
   ): Promise<StoredState> {
-    if (claimed.from === '' && handedBy !== undefined) await this.settleHandOver(clientId, handedBy, claimed.state);
+    const unflushed =
+      claimed.from === '' && handedBy !== undefined
+        ? await this.settleHandOver(clientId, handedBy, claimed.state)
+        : undefined;
     const unanswered = claimed.from === '' && handedBy === undefined ? claimed.handedBy : '';
     const previous = unanswered !== '' ? unanswered : claimed.from;
     // It may still send what it held back (see `left`).
@@ -357,33 +360,40 @@ export class ClusterSessions implements SessionBus {
     // after the install, behind newer messages.
     const position = this.holdBacklog(clientId, taken);
     await this.links?.willsMoved([clientId]);
-    if (position !== undefined) await this.backlogOf(clientId, taken, position);
+    if (position !== undefined) {
+      await this.backlogOf(clientId, taken, position);
+    } else if (unflushed !== undefined && handedBy !== undefined) {
+      // The owner that handed it over did not pass its stream on: read here, as from a silent node.
+      await this.backlogOf(clientId, { from: handedBy, state: claimed.state }, unflushed);
+    }
     return claimed.state;
   }
 
   /**
    * The session of `clientId` (records `state`) was handed over by `owner`: what reaches it here is
    * held from now on, and what `owner`'s stream still holds for it is passed on (`flush`) and read
-   * here, before the install delivers all of it in order (handover-arrivals.ts).
+   * here, before the install delivers all of it in order (handover-arrivals.ts). Resolves with where
+   * the hold began when `owner` did not answer the flush (it died, or froze, right after its
+   * hand-over): its stream is then read here as a claim from a silent node reads it.
    */
-  private async settleHandOver(clientId: string, owner: string, state: StoredState): Promise<void> {
+  private async settleHandOver(clientId: string, owner: string, state: StoredState): Promise<InstalledAt | undefined> {
     const links = this.links;
-    if (links === undefined) return;
+    if (links === undefined) return undefined;
     // What this node's stream held before is older than the session's records: the old owner
     // delivered it to the session, or passes it on. Held from here on, a copy would come twice.
     await links.caughtUp();
     const position = links.position();
     this.arrivals.holdFrom(clientId, plainFilters(state), position);
     const id = randomUUID();
-    const flushed = new Promise<void>((resolve) => {
+    const flushed = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        resolve();
+        resolve(false);
       }, FLUSH_TIMEOUT_MS);
       this.waiting.set(id, () => {
         clearTimeout(timer);
         this.waiting.delete(id);
-        resolve();
+        resolve(true);
       });
     });
     // After this node's own appends to the old owner's stream: its caught-up point covers them.
@@ -397,8 +407,9 @@ export class ClusterSessions implements SessionBus {
       above: position.published,
     };
     links.announce(JSON.stringify(flush));
-    await flushed;
+    const answered = await flushed;
     await links.caughtUp();
+    return answered ? undefined : position;
   }
 
   /** Passes on what this node's stream holds now (forwarded to the sessions that left), then answers. */

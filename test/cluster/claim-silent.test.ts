@@ -587,6 +587,27 @@ for (const version of [4, 5] as const) {
       await until('node-3 to forget the record', async () => (await admin.hlen('{fennec}:left:node-3')) === 0);
     });
 
+    it(`[MQTT-4.6.0-6] a session handed over by a node that froze before it passed its stream on: the new owner reads that stream itself, what waited there before what it delivers after`, async (t) => {
+      const clientId = `unflushed-${version}`;
+      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      if (setup === undefined) return;
+      const { admin, node1, node2 } = setup;
+      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
+      await publisher.publish({ topic: 'warm/x', qos: 1, payload: 'read from' });
+      // node-1 hands the session over and answers; then it freezes before the flush request, while
+      // a node that had not learnt the new route sends it one more message for the session.
+      const gate = gateInstall(node2.store, clientId);
+      const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      await until('the session to be handed over to node-2', () => gate.reached);
+      node1.child.kill('SIGSTOP');
+      await appendPlain(admin, 'node-1', 'k/x', ['waiting'], 1);
+      gate.open();
+      const resumed = await resuming;
+      assert.equal(resumed.connack.sessionPresent, true);
+      await publisher.publish({ topic: 'k/x', qos: 1, payload: 'direct' });
+      assert.deepEqual(await receiveQoS1UntilQuiet(resumed, version), ['waiting', 'direct']);
+    });
+
     it(`[MQTT-3.1.2-5] a session handed over by a node that died before its answer came: the new owner reads what waits for the session in that node's stream`, async (t) => {
       const clientId = `unanswered-${version}`;
       const setup = await sessionOnProcessNode(t, version, clientId, 1);
