@@ -177,9 +177,11 @@ local function headerOf(bytes)
 end
 -- A stored message (\`bytes\`, the form between nodes too) fenced out for session cid: to the stream
 -- of the session's owner, marked for it, under its cluster id (the header's \`i\`, else \`fallback\`).
+-- This node's own stream too, when it owns the session under a newer token (a claim of its own
+-- under way, after it handed the session over or lost it): the copy it queued was in the old one.
 local function passOn(cid, bytes, fallback)
   local owner = redis.call('HGET', ownerKey(cid), 'node')
-  if not owner or owner == me then return end
+  if not owner then return end
   local header = headerOf(bytes)
   local id = (header and type(header.i) == 'string') and header.i or fallback
   redis.call('XADD', '{fennec}:stream:' .. owner, '*', 'i', id, 'm', bytes, 's', cid)

@@ -176,6 +176,29 @@ describe('RedisStore in a cluster', () => {
     await b.close();
   });
 
+  it('a delivery fenced out while the node owns the session under a newer token (its own claim under way) goes to its own stream, marked for the session', async () => {
+    await flushed();
+    const a = await open('a');
+    const admin = new Redis(redis!.url);
+    try {
+      await a.commit(sessionOps('x'));
+      // Node a claimed x again meanwhile (after handing it over, or losing it): a newer token, a's still.
+      await admin.hset('{fennec}:owner:x', 'token', '999999');
+      await a.commit([
+        { op: 'message', message: message(3, { originId: 'p/1/3' }) },
+        { op: 'enqueue', record: delivery(3, 'x', 3) },
+      ]);
+      assert.equal(a.counters.fenced, 1);
+      const entries = await admin.xrange('{fennec}:stream:a', '-', '+');
+      assert.equal(entries.length, 1);
+      const fields = entries[0]![1];
+      assert.deepStrictEqual([fields[0], fields[1], fields[4], fields[5]], ['i', 'p/1/3', 's', 'x']);
+    } finally {
+      admin.disconnect();
+      await a.close();
+    }
+  });
+
   it('a hand-over by the live owner moves the session for the new owner to load on its next claim', async () => {
     await flushed();
     const b = await open('b');
