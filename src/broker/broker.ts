@@ -372,10 +372,10 @@ export class Broker extends EventEmitter<BrokerEvents> implements BrokerContext,
    * accepted, taking the session over from the node that has it (see SessionBus.claimSession) and
    * installing what moved here. Undefined (nothing to wait for) without one.
    */
-  claimSession(clientId: string): Promise<void> | undefined {
+  claimSession(clientId: string, gone?: () => boolean): Promise<void> | undefined {
     const sessions = this.bus?.sessions;
     if (sessions === undefined) return undefined;
-    return sessions.claimSession(clientId).then((state) => {
+    return sessions.claimSession(clientId, gone).then((state) => {
       if (state !== undefined) installSessions(this.handoverParts(), state);
     });
   }

@@ -81,8 +81,11 @@ export interface BrokerContext extends ConnectionHost {
     expiryInterval: number,
   ): { session: Session; sessionPresent: boolean };
   sessionAttached(session: Session, will: Will | undefined): void;
-  /** Claims `clientId` cluster-wide before its CONNECT is accepted; undefined: nothing to wait for. */
-  claimSession(clientId: string): Promise<void> | undefined;
+  /**
+   * Claims `clientId` cluster-wide before its CONNECT is accepted; undefined: nothing to wait for.
+   * `gone`: whether the connection closed meanwhile (the claim then asks nobody more, forces nothing).
+   */
+  claimSession(clientId: string, gone?: () => boolean): Promise<void> | undefined;
   /** In a cluster, resolves once this node delivered what other nodes had sent it when called; undefined: at once. */
   caughtUp(): Promise<void> | undefined;
   /** In a cluster, records `will` of a client connecting to `session` for the other nodes; returns the record's id. */

@@ -214,7 +214,7 @@ export class ClusterSessions implements SessionBus {
    * owner forwarded for the session meanwhile are delivered to it right after; resolves with nothing
    * to install.
    */
-  claimSession(clientId: string): Promise<StoredState | undefined> {
+  claimSession(clientId: string, gone?: () => boolean): Promise<StoredState | undefined> {
     // One claim of a client id at a time on this node: a second CONNECT arriving while the first
     // one's claim is still moving the session here (a client that gave up waiting and came back)
     // would otherwise be told 'own' before the session is installed, and start an empty one.
@@ -222,7 +222,7 @@ export class ClusterSessions implements SessionBus {
     // Nor while this node hands the session over: it found the client id still its own, and its
     // copy already forgotten, and started an empty session (Session Present 0).
     const handing = this.handOvers.get(clientId);
-    const claim = Promise.all([before, handing]).then(() => this.claimNow(clientId));
+    const claim = Promise.all([before, handing]).then(() => this.claimNow(clientId, gone));
     const settled = claim.then(
       () => undefined,
       () => undefined,
@@ -234,7 +234,7 @@ export class ClusterSessions implements SessionBus {
     return claim;
   }
 
-  private async claimNow(clientId: string): Promise<StoredState | undefined> {
+  private async claimNow(clientId: string, gone?: () => boolean): Promise<StoredState | undefined> {
     const host = this.requireHost();
     const from: string[] = [];
     this.arrivals.claimStarted(clientId);
@@ -244,7 +244,7 @@ export class ClusterSessions implements SessionBus {
     this.backlogRead.delete(clientId);
     let isInstalled = false;
     try {
-      const moved = await this.claim(clientId, from);
+      const moved = await this.claim(clientId, from, gone);
       if (moved !== undefined) host.installSessions(moved);
       isInstalled = moved !== undefined;
     } finally {
@@ -298,7 +298,7 @@ export class ClusterSessions implements SessionBus {
    * node added to `from`); resolves with the session's records when it moved here, and what waited
    * for it in the stream of an owner that could not hand it over.
    */
-  private async claim(clientId: string, from: string[]): Promise<StoredState | undefined> {
+  private async claim(clientId: string, from: string[], gone?: () => boolean): Promise<StoredState | undefined> {
     const host = this.requireHost();
     let handedBy: string | undefined;
     for (let attempt = 1; attempt <= MAX_CLAIMS; attempt++) {
@@ -308,9 +308,13 @@ export class ClusterSessions implements SessionBus {
         this.counters.takenOver++;
         return this.movedHere(clientId, claimed, handedBy, from);
       }
+      // A client that left while its CONNECT waited may be connected to that node again by now:
+      // neither asked to hand over (it would close that connection) nor forced.
+      if (gone?.() === true) return undefined;
       from.push(claimed.owner);
       const result = await this.askHandOver(clientId, claimed.owner);
       if (result === 'timeout') {
+        if (gone?.() === true) return undefined;
         this.counters.timedOut++;
         host.log.warn(
           { clientId, owner: claimed.owner, timeoutMs: this.handoverTimeoutMs },

@@ -536,6 +536,29 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveQoS1UntilQuiet(resumed, version), ['first', 'direct']);
     });
 
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] a CONNECT whose client left while the owner did not answer takes nothing by force: the client, back on the owner, keeps its session there`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const node1 = await startProcessNode(t, redis, 'node-1');
+      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 1000 });
+      const clientId = `left-waiting-${version}`;
+      const sent = await offlineWithQueue(node1.port, version, clientId);
+      node1.child.kill('SIGSTOP');
+      const waiting = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
+      waiting.catch(() => undefined);
+      await sleep(300);
+      // The client gives up waiting and goes (to node-1, once it answers again).
+      destroyAllClients();
+      await sleep(1500);
+      assert.equal(await admin.hget(`{fennec}:owner:${clientId}`, 'node'), 'node-1', 'not taken by force');
+      node1.child.kill('SIGCONT');
+      const back = await RawClient.connect(node1.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(back.connack.sessionPresent, true);
+      assert.deepEqual(await receiveAcknowledged(back, version, sent), sent);
+    });
+
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;

@@ -246,14 +246,18 @@ function admit(
       if (connection.publishesAfter === caughtUp) connection.publishesAfter = undefined;
     });
   }
-  const claiming = connection.broker.claimSession(connection.clientId);
+  const gone = (): boolean =>
+    connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed;
+  // Closed by the peer while the claim waits: its stream is gone, and the connection's close waits
+  // for this handler (see Connection.onClose). What the claim moved here is still admitted (and the
+  // session then left as the close ends it).
+  const left = (): boolean => gone() || connection.stream.destroyed;
+  const claiming = connection.broker.claimSession(connection.clientId, left);
   if (claiming === undefined) {
     admitNow(connection, packet, assigned, extra);
     return undefined;
   }
   if (connection.state === ConnectionState.AwaitingConnect) connection.setState(ConnectionState.Authenticating);
-  const gone = (): boolean =>
-    connection.state === ConnectionState.Closing || connection.state === ConnectionState.Closed;
   return claiming.then(
     () => {
       if (!gone()) admitNow(connection, packet, assigned, extra);
