@@ -118,8 +118,8 @@ export interface SessionBus {
    * Claims `clientId` for this node before its CONNECT is accepted; when another live node owns the
    * session, that node hands it over first (and after a timeout it is taken anyway, the old node
    * fenced out). Resolves with the session's records when it moved here, to be installed; undefined
-   * when this node already owned it or nobody did, or when the client left (`gone`) before another
-   * node had to be asked, or forced: its client may be connected there again by then.
+   * when this node already owned it or nobody did. Rejects (ERR_CLUSTER_HANDOVER) when the client
+   * left (`gone`) before another node had to be asked, or forced: it may be connected there again.
    */
   claimSession(clientId: string, gone?: () => boolean): Promise<StoredState | undefined>;
   /** The session of `clientId` ended here with its connection: nothing of it is stored; the client id is given up. */

@@ -12,6 +12,7 @@
  *   waited in the dead node's stream; then its stream, routes and namespace are deleted.
  */
 import { randomUUID } from 'node:crypto';
+import { FennecError } from '../errors/index.js';
 import type { RedisClient } from './connect.js';
 import type { BusHost, SessionBus } from '../broker/bus.js';
 import type { Message } from '../session/message.js';
@@ -36,6 +37,10 @@ const MAX_CLAIMS = 4;
 const REQUEST_AGAIN_MS = 1000;
 /** How long a new owner waits for the old one to pass on what its stream holds (`flush`), in ms. */
 const FLUSH_TIMEOUT_MS = 1000;
+/** The error of a claim given up because its client left (see ClusterSessions.claimSession). */
+const abandoned = (): FennecError =>
+  new FennecError('ERR_CLUSTER_HANDOVER', 'the client left while its session was being claimed; nothing was taken');
+
 /** How many more times a claim reads the stream of the node it took a session from (`backlogOf`), at most. */
 const BACKLOG_READS = 3;
 
@@ -48,6 +53,8 @@ interface Request {
   seq: number;
   messageId: number;
   count: number;
+  /** When the asking node stops waiting (its clock, ms): a request heard later is not answered. */
+  until?: number;
 }
 
 interface Answer {
@@ -310,11 +317,11 @@ export class ClusterSessions implements SessionBus {
       }
       // A client that left while its CONNECT waited may be connected to that node again by now:
       // neither asked to hand over (it would close that connection) nor forced.
-      if (gone?.() === true) return undefined;
+      if (gone?.() === true) throw abandoned();
       from.push(claimed.owner);
       const result = await this.askHandOver(clientId, claimed.owner);
       if (result === 'timeout') {
-        if (gone?.() === true) return undefined;
+        if (gone?.() === true) throw abandoned();
         this.counters.timedOut++;
         host.log.warn(
           { clientId, owner: claimed.owner, timeoutMs: this.handoverTimeoutMs },
@@ -541,8 +548,12 @@ export class ClusterSessions implements SessionBus {
     if (notice.op === 'answer') this.waiting.get(notice.id)?.(notice.result);
     else if (notice.op === 'flushed') this.waiting.get(notice.id)?.('ok');
     else if (notice.op === 'flush') void this.flush(notice);
-    else if (notice.op === 'request') void this.handOver(notice);
-    else if (notice.op === 'installed') {
+    else if (notice.op === 'request') {
+      // Heard after the asking node stopped waiting (Redis held it back): that node gave up, or took
+      // the session by force; handed over now, the session would leave this node's client for nothing.
+      if (notice.until !== undefined && Date.now() > notice.until) return;
+      void this.handOver(notice);
+    } else if (notice.op === 'installed') {
       this.links?.installed(notice.client, notice.from);
       void this.dropTaken(notice.client, notice.from);
     }
@@ -579,7 +590,8 @@ export class ClusterSessions implements SessionBus {
     const host = this.requireHost();
     const id = randomUUID();
     const numbers = host.reserve(HANDOVER_RESERVATION);
-    const request: Request = { op: 'request', id, to: owner, from: this.nodeId, client: clientId, ...numbers };
+    const until = Date.now() + this.handoverTimeoutMs;
+    const request: Request = { op: 'request', id, to: owner, from: this.nodeId, client: clientId, ...numbers, until };
     const ask = (): void => void this.command.publish(handoverChannel, JSON.stringify(request)).catch(() => undefined);
     return new Promise((resolve) => {
       // Asked again while no answer comes: a request published while the owner was down (or

@@ -553,7 +553,10 @@ for (const version of [4, 5] as const) {
       destroyAllClients();
       await sleep(1500);
       assert.equal(await admin.hget(`{fennec}:owner:${clientId}`, 'node'), 'node-1', 'not taken by force');
+      // node-1, back, hears node-2's requests only now, past node-2's wait: it does not answer them.
       node1.child.kill('SIGCONT');
+      await sleep(500);
+      assert.equal(await admin.hget(`{fennec}:owner:${clientId}`, 'node'), 'node-1', 'not handed over late');
       const back = await RawClient.connect(node1.port, persistent(version, clientId), WAIT_MS);
       assert.equal(back.connack.sessionPresent, true);
       assert.deepEqual(await receiveAcknowledged(back, version, sent), sent);
