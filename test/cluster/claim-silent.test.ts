@@ -87,6 +87,41 @@ async function sessionOnProcessNode(t: TestContext, version: 4 | 5, clientId: st
 }
 
 /**
+ * Publishes 'once' (QoS 2, on k/x) through the node at `port` while node-1 is frozen, and returns
+ * the entry it made in node-1's stream (as a node the session left would forward it, marked); node-1
+ * then runs again and reads it.
+ */
+async function entryWhileFrozen(admin: Redis, node1: ProcessNode, port: number, version: 4 | 5): Promise<Buffer[]> {
+  node1.child.kill('SIGSTOP');
+  const publisher = await RawClient.connect(port, { version, clientId: `p2-${version}` });
+  await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
+  const entry = await firstEntry(admin, 'node-1');
+  node1.child.kill('SIGCONT');
+  return entry;
+}
+
+/**
+ * Kills node-1 and starts it again under its id, appends `entry` to its stream marked for session
+ * `clientId` (as a node the session left forwards one), waits until node-1 read it, and returns the
+ * client connected again to node-1 (Session Present checked).
+ */
+async function markedAfterRestart(
+  t: TestContext,
+  { redis, admin, node1 }: { redis: TestRedis; admin: Redis; node1: ProcessNode },
+  version: 4 | 5,
+  clientId: string,
+  entry: Buffer[],
+): Promise<RawClient> {
+  node1.child.kill('SIGKILL');
+  const again = await startProcessNode(t, redis, 'node-1');
+  await appendMarked(admin, 'node-1', clientId, entry);
+  await until('node-1 to read it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
+  const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
+  assert.equal(resumed.connack.sessionPresent, true);
+  return resumed;
+}
+
+/**
  * Holds the claims of `clientId` by `node` once their answer came (the session moved there), at the
  * look-up of its wills, before anything else, until `open()`; `reached` once one is held.
  */
@@ -115,6 +150,18 @@ async function receiveQoS1UntilQuiet(client: RawClient, version: 4 | 5): Promise
     got.push(packet.payload.toString());
     client.send(pkt.puback(version, packet.packetId));
   }
+}
+
+/**
+ * As `sessionOnProcessNode` (QoS 1), node-1 then killed and its lease deleted: dead to the others at
+ * once, its stream and records left.
+ */
+async function sessionOnDeadNode(t: TestContext, version: 4 | 5, clientId: string) {
+  const setup = await sessionOnProcessNode(t, version, clientId, 1);
+  if (setup === undefined) return undefined;
+  setup.node1.child.kill('SIGKILL');
+  await setup.admin.del('{fennec}:lease:node-1');
+  return setup;
 }
 
 for (const version of [4, 5] as const) {
@@ -316,20 +363,10 @@ for (const version of [4, 5] as const) {
       const setup = await sessionOnProcessNode(t, version, clientId, 2);
       if (setup === undefined) return;
       const { redis, admin, node1, node2 } = setup;
-      node1.child.kill('SIGSTOP');
-      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
-      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
-      const entry = await firstEntry(admin, 'node-1');
-      node1.child.kill('SIGCONT');
+      const entry = await entryWhileFrozen(admin, node1, node2.port, version);
       await until('node-1 to store it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
-      node1.child.kill('SIGKILL');
-      const again = await startProcessNode(t, redis, 'node-1');
       // Then the same message marked for the session, as a node the session left would forward it.
-      await appendMarked(admin, 'node-1', clientId, entry);
-      await until('node-1 to read it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
-
-      const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
-      assert.equal(resumed.connack.sessionPresent, true);
+      const resumed = await markedAfterRestart(t, { redis, admin, node1 }, version, clientId, entry);
       assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), ['once']);
     });
 
@@ -338,11 +375,7 @@ for (const version of [4, 5] as const) {
       const setup = await sessionOnProcessNode(t, version, clientId, 2);
       if (setup === undefined) return;
       const { admin, node1, node2 } = setup;
-      node1.child.kill('SIGSTOP');
-      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
-      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
-      const entry = await firstEntry(admin, 'node-1');
-      node1.child.kill('SIGCONT');
+      const entry = await entryWhileFrozen(admin, node1, node2.port, version);
       await until('node-1 to store it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
       // The session moves to node-2 with the message queued; the client completes it there.
       const resumed = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
@@ -361,23 +394,13 @@ for (const version of [4, 5] as const) {
       const { redis, admin, node1, node2 } = setup;
       const subscriber = await RawClient.connect(node1.port, persistent(version, clientId), WAIT_MS);
       assert.equal(subscriber.connack.sessionPresent, true);
-      node1.child.kill('SIGSTOP');
-      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
-      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
-      const entry = await firstEntry(admin, 'node-1');
-      node1.child.kill('SIGCONT');
+      const entry = await entryWhileFrozen(admin, node1, node2.port, version);
       assert.deepEqual(await receiveUntilQuiet(subscriber, version, 500), ['once']);
       await until(
         'the store to keep the completion',
         async () => (await admin.llen(`{fennec}:done:${clientId}`)) === 1,
       );
-      node1.child.kill('SIGKILL');
-      const again = await startProcessNode(t, redis, 'node-1');
-      // A copy marked for the session, as a node it left would forward one its stream held.
-      await appendMarked(admin, 'node-1', clientId, entry);
-      await until('node-1 to read it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
-      const resumed = await RawClient.connect(again.port, persistent(version, clientId), WAIT_MS);
-      assert.equal(resumed.connack.sessionPresent, true);
+      const resumed = await markedAfterRestart(t, { redis, admin, node1 }, version, clientId, entry);
       assert.deepEqual(await receiveUntilQuiet(resumed, version, 500), []);
     });
 
@@ -388,11 +411,7 @@ for (const version of [4, 5] as const) {
       const clientId = `done-moved-${version}`;
       await offlineSession(node1.port, version, clientId, 'k/#', 2);
       await until("node-2 to learn node-1's route", () => node2.bus.knowsRoute('node-1', 'k/#'));
-      node1.child.kill('SIGSTOP');
-      const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
-      await publisher.publish({ topic: 'k/x', qos: 2, payload: 'once' });
-      const entry = await firstEntry(admin, 'node-1');
-      node1.child.kill('SIGCONT');
+      const entry = await entryWhileFrozen(admin, node1, node2.port, version);
       await until('node-1 to store it', async () => (await admin.xlen('{fennec}:stream:node-1')) === 0);
       // Completed on node-2 (the session handed over with the message queued), then moved to node-3.
       const onTwo = await RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS);
@@ -447,11 +466,9 @@ for (const version of [4, 5] as const) {
 
     it(`[MQTT-4.6.0-6] a session taken from a dead node gets what the new node published during the claim before what it publishes after, though the dead node's next reader forwards it late`, async (t) => {
       const clientId = `published-meanwhile-${version}`;
-      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      const setup = await sessionOnDeadNode(t, version, clientId);
       if (setup === undefined) return;
-      const { admin, node1, node2 } = setup;
-      node1.child.kill('SIGKILL');
-      await admin.del('{fennec}:lease:node-1');
+      const { admin, node2 } = setup;
       const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
       const gate = gateAfterAnswer(node2, clientId);
       const resuming = RawClient.connect(node2.port, persistent(version, clientId), WAIT_MS * 2);
@@ -475,11 +492,9 @@ for (const version of [4, 5] as const) {
 
     it(`[MQTT-4.6.0-6] a claim from a dead node reads its stream again before the install: what a publishing node appended there meanwhile comes before what the new node delivers after`, async (t) => {
       const clientId = `straggler-${version}`;
-      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      const setup = await sessionOnDeadNode(t, version, clientId);
       if (setup === undefined) return;
-      const { admin, node1, node2 } = setup;
-      node1.child.kill('SIGKILL');
-      await admin.del('{fennec}:lease:node-1');
+      const { admin, node2 } = setup;
       await appendPlain(admin, 'node-1', 'k/x', ['waiting'], 1);
       // Right after node-2's first read of node-1's stream, a node that had not learnt node-2's
       // route appends one more message there.
@@ -506,11 +521,9 @@ for (const version of [4, 5] as const) {
 
     it(`[MQTT-4.6.0-6] a claim from a dead node holds what that node's next reader forwarded to it before the install, even while its own stream reader lags`, async (t) => {
       const clientId = `forwarded-early-${version}`;
-      const setup = await sessionOnProcessNode(t, version, clientId, 1);
+      const setup = await sessionOnDeadNode(t, version, clientId);
       if (setup === undefined) return;
-      const { admin, node1, node2 } = setup;
-      node1.child.kill('SIGKILL');
-      await admin.del('{fennec}:lease:node-1');
+      const { admin, node2 } = setup;
       await appendPlain(admin, 'node-1', 'k/x', ['first'], 1);
       // Connected and read from before: a new client's first PUBLISH waits for node-2's stream reader.
       const publisher = await RawClient.connect(node2.port, { version, clientId: `p2-${version}` });
