@@ -41,6 +41,9 @@ const FLUSH_TIMEOUT_MS = 1000;
 const abandoned = (): FennecError =>
   new FennecError('ERR_CLUSTER_HANDOVER', 'the client left while its session was being claimed; nothing was taken');
 
+/** Whether a hand-over request is past the asking node's wait (see Request.until). */
+const late = (request: Request): boolean => request.until !== undefined && Date.now() > request.until;
+
 /** How many more times a claim reads the stream of the node it took a session from (`backlogOf`), at most. */
 const BACKLOG_READS = 3;
 
@@ -551,7 +554,7 @@ export class ClusterSessions implements SessionBus {
     else if (notice.op === 'request') {
       // Heard after the asking node stopped waiting (Redis held it back): that node gave up, or took
       // the session by force; handed over now, the session would leave this node's client for nothing.
-      if (notice.until !== undefined && Date.now() > notice.until) return;
+      if (late(notice)) return;
       void this.handOver(notice);
     } else if (notice.op === 'installed') {
       this.links?.installed(notice.client, notice.from);
@@ -636,6 +639,9 @@ export class ClusterSessions implements SessionBus {
       // What waits in this node's stream is older than anything the new owner will receive: the
       // session takes it with it (forwarded after the hand-over, it would come after newer messages).
       await this.links?.caughtUp();
+      // The waits above can outlast the asking node's (Redis held back): past it, that node gave up
+      // or took the session by force, and nothing is handed over.
+      if (late(request)) throw new FennecError('ERR_CLUSTER_HANDOVER', 'the asking node stopped waiting');
       // Shared groups are left out: a node chosen for a group it no longer serves passes the message on.
       const filters = host.subscriptionsOf?.(request.client)?.filter((filter) => !filter.startsWith('$share/'));
       this.links?.leave(request.client, request.from, filters ?? []);

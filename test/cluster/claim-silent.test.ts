@@ -575,6 +575,33 @@ for (const version of [4, 5] as const) {
       assert.deepEqual(await receiveAcknowledged(back, version, sent), sent);
     });
 
+    it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner that heard a hand-over request in time but got to it only after the asking node gave up (its client gone) keeps the session`, async (t) => {
+      const redis = await startRedis(t);
+      if (redis === undefined) return;
+      t.after(destroyAllClients);
+      const admin = adminClient(redis);
+      const owner = await startSessionNode(redis, 'node-1');
+      const asking = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
+      const clientId = `late-request-${version}`;
+      await offlineSession(owner.port, version, clientId, 'k/#', 1);
+      // The owner's hand-over first waits 1 s for its own stream (as when Redis is slow).
+      const links = owner.bus.sessions!.links!;
+      const caughtUp = links.caughtUp.bind(links);
+      links.caughtUp = async () => {
+        await sleep(1000);
+        return caughtUp();
+      };
+      const waiting = RawClient.connect(asking.port, persistent(version, clientId), WAIT_MS * 2);
+      waiting.catch(() => undefined);
+      await sleep(300);
+      destroyAllClients();
+      await sleep(1500);
+      links.caughtUp = caughtUp;
+      assert.equal(await admin.hget(`{fennec}:owner:${clientId}`, 'node'), 'node-1', 'not handed over late');
+      const back = await RawClient.connect(owner.port, persistent(version, clientId), WAIT_MS);
+      assert.equal(back.connack.sessionPresent, true);
+    });
+
     it(`[MQTT-3.1.2-5] a session's routes move with it in the claim: messages reach the node that took it even if that node never announces them (it died at once)`, async (t) => {
       const redis = await startRedis(t);
       if (redis === undefined) return;
