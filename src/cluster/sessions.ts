@@ -71,6 +71,13 @@ interface Answer {
  * The new owner of a session handed over asks its old owner to pass on what its stream holds, before
  * it installs the session (`flush`); the old owner answers once that is in the new owner's stream (`flushed`).
  */
+/** The asking node stopped waiting for its request `id` (timed out, or found the owner dead): not to be handed over. */
+interface Cancel {
+  op: 'cancel';
+  id: string;
+  to: string;
+}
+
 interface Flush {
   op: 'flush' | 'flushed';
   id: string;
@@ -184,6 +191,8 @@ export class ClusterSessions implements SessionBus {
   private readonly handOvers = new Map<string, Promise<void>>();
   /** Hand-over requests this node has handled, by id: a request asked again is answered once. */
   private readonly requests = new Set<string>();
+  /** Hand-over requests their asking nodes stopped waiting for (`Cancel`), kept a while. */
+  private readonly cancelled = new Set<string>();
   /** The claim under way for each client id (settled, never rejected), for the next one to wait. */
   private readonly claims = new Map<string, Promise<void>>();
   /** For each claim under way: settled once it ended and the store has what it delivered. */
@@ -541,9 +550,9 @@ export class ClusterSessions implements SessionBus {
       this.early.push(text);
       return;
     }
-    let notice: Request | Answer | Installed | Flush;
+    let notice: Request | Answer | Installed | Flush | Cancel;
     try {
-      notice = JSON.parse(text) as Request | Answer | Installed | Flush;
+      notice = JSON.parse(text) as Request | Answer | Installed | Flush | Cancel;
     } catch {
       return;
     }
@@ -554,8 +563,11 @@ export class ClusterSessions implements SessionBus {
     else if (notice.op === 'request') {
       // Heard after the asking node stopped waiting (Redis held it back): that node gave up, or took
       // the session by force; handed over now, the session would leave this node's client for nothing.
-      if (late(notice)) return;
+      if (late(notice) || this.cancelled.has(notice.id)) return;
       void this.handOver(notice);
+    } else if (notice.op === 'cancel') {
+      this.cancelled.add(notice.id);
+      setTimeout(() => this.cancelled.delete(notice.id), this.handoverTimeoutMs * 2).unref();
     } else if (notice.op === 'installed') {
       this.links?.installed(notice.client, notice.from);
       void this.dropTaken(notice.client, notice.from);
@@ -601,15 +613,25 @@ export class ClusterSessions implements SessionBus {
       // between its restart and its subscription) is lost, and the owner that came back with the
       // session would otherwise be fenced out at the timeout instead of handing it over. An owner
       // whose lease is gone meanwhile is dead: the next claim takes the session at once.
+      // Not waited for any more: the owner, should it hear the request only now, hands nothing over.
+      const cancel = (): void => {
+        const notice: Cancel = { op: 'cancel', id, to: owner };
+        void this.command.publish(handoverChannel, JSON.stringify(notice)).catch(() => undefined);
+      };
       const again = setInterval(() => {
         isAlive(this.command, owner).then(
-          (alive) => (alive ? ask() : this.waiting.get(id)?.('lost')),
+          (alive) => {
+            if (alive) return ask();
+            cancel();
+            this.waiting.get(id)?.('lost');
+          },
           () => ask(),
         );
       }, REQUEST_AGAIN_MS);
       const timer = setTimeout(() => {
         clearInterval(again);
         this.waiting.delete(id);
+        cancel();
         resolve('timeout');
       }, this.handoverTimeoutMs);
       this.waiting.set(id, (result) => {
@@ -641,7 +663,9 @@ export class ClusterSessions implements SessionBus {
       await this.links?.caughtUp();
       // The waits above can outlast the asking node's (Redis held back): past it, that node gave up
       // or took the session by force, and nothing is handed over.
-      if (late(request)) throw new FennecError('ERR_CLUSTER_HANDOVER', 'the asking node stopped waiting');
+      if (late(request) || this.cancelled.has(request.id)) {
+        throw new FennecError('ERR_CLUSTER_HANDOVER', 'the asking node stopped waiting');
+      }
       // Shared groups are left out: a node chosen for a group it no longer serves passes the message on.
       const filters = host.subscriptionsOf?.(request.client)?.filter((filter) => !filter.startsWith('$share/'));
       this.links?.leave(request.client, request.from, filters ?? []);
