@@ -164,6 +164,22 @@ async function sessionOnDeadNode(t: TestContext, version: 4 | 5, clientId: strin
   return setup;
 }
 
+/**
+ * Redis, an admin client, two session nodes in process (node-2 waits 500 ms for hand-overs), and
+ * an offline persistent session of `clientId` on node-1, subscribed to k/# at QoS 1; undefined when
+ * Redis is missing (the test is skipped).
+ */
+async function offlineOnSessionNode(t: TestContext, version: 4 | 5, clientId: string) {
+  const redis = await startRedis(t);
+  if (redis === undefined) return undefined;
+  t.after(destroyAllClients);
+  const admin = adminClient(redis);
+  const node1 = await startSessionNode(redis, 'node-1');
+  const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
+  await offlineSession(node1.port, version, clientId, 'k/#', 1);
+  return { redis, admin, node1, node2 };
+}
+
 for (const version of [4, 5] as const) {
   const v = version === 5 ? '5.0' : '3.1.1';
   describe(`a session claimed from a node that does not answer, MQTT ${v}`, () => {
@@ -576,14 +592,10 @@ for (const version of [4, 5] as const) {
     });
 
     it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner that heard a hand-over request in time but got to it only after the asking node gave up (its client gone) keeps the session`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const owner = await startSessionNode(redis, 'node-1');
-      const asking = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
       const clientId = `late-request-${version}`;
-      await offlineSession(owner.port, version, clientId, 'k/#', 1);
+      const setup = await offlineOnSessionNode(t, version, clientId);
+      if (setup === undefined) return;
+      const { admin, node1: owner, node2: asking } = setup;
       // The owner's hand-over first waits 1 s for its own stream (as when Redis is slow).
       const links = owner.bus.sessions!.links!;
       const caughtUp = links.caughtUp.bind(links);
@@ -717,14 +729,10 @@ for (const version of [4, 5] as const) {
     });
 
     it(`[MQTT-3.1.4-${version === 5 ? 3 : 2}] an owner whose hand-over came too late (the asking node took the session by force meanwhile) passes on what still reaches it for the session`, async (t) => {
-      const redis = await startRedis(t);
-      if (redis === undefined) return;
-      t.after(destroyAllClients);
-      const admin = adminClient(redis);
-      const node1 = await startSessionNode(redis, 'node-1');
-      const node2 = await startSessionNode(redis, 'node-2', {}, { handoverTimeoutMs: 500 });
       const clientId = `too-late-${version}`;
-      await offlineSession(node1.port, version, clientId, 'k/#', 1);
+      const setup = await offlineOnSessionNode(t, version, clientId);
+      if (setup === undefined) return;
+      const { admin, node1, node2 } = setup;
       // node-1's hand-over script waits until node-2 has taken the session by force.
       let open: () => void = () => undefined;
       const opened = new Promise<void>((resolve) => (open = resolve));
